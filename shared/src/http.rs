@@ -1,0 +1,258 @@
+//! The warp filters both services build their routes from: state, size-limited JSON bodies, the
+//! Bearer access token, and the headers every response carries.
+//!
+//! These filters reject with [`ApiError`] (a custom rejection) only after the path and method have
+//! matched, so a wrong path is still reported as a wrong path by [`crate::rejection::recover`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, BytesMut};
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use warp::http::header::{HeaderMap, HeaderValue};
+use warp::{Filter, Rejection};
+
+use crate::claims::{AccessClaims, TokenKind};
+use crate::error::ApiError;
+use crate::token::{TokenCodec, TokenError};
+
+/// The largest request body accepted (16 KiB is plenty for every endpoint).
+pub const BODY_LIMIT: u64 = 16 * 1024;
+
+/// Hands a clone of `state` to the handler; state is a cheap handle with an `Arc` inside.
+pub fn with_state<T: Clone + Send + Sync>(state: T) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// The body as JSON of type `T`, at most [`BODY_LIMIT`] bytes whether or not `Content-Length` is sent.
+///
+/// - over the limit: 413 PAYLOAD_TOO_LARGE;
+/// - no `application/json` content type, or not JSON: 400 BAD_REQUEST;
+/// - JSON with a missing or mistyped field: 422 VALIDATION_ERROR naming the field.
+pub fn json_body<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and(warp::body::stream())
+        .and_then(|headers: HeaderMap, body| async move {
+            let bytes = read_limited(&headers, body).await.map_err(warp::reject::custom)?;
+            check_json_content_type(&headers).map_err(warp::reject::custom)?;
+            parse_json::<T>(&bytes).map_err(warp::reject::custom)
+        })
+}
+
+async fn read_limited<S, B>(headers: &HeaderMap, body: S) -> Result<BytesMut, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let declared = headers
+        .get(warp::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(BODY_LIMIT) as usize);
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| ApiError::BadRequest("No se pudo leer el cuerpo de la solicitud.".into()))?;
+        if (buf.len() + chunk.remaining()) as u64 > BODY_LIMIT {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        buf.put(chunk);
+    }
+    Ok(buf)
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(warp::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false);
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "El cuerpo debe ser JSON con Content-Type: application/json.".into(),
+        ))
+    }
+}
+
+/// Parses JSON, telling a syntax error (400) from a field error (422, naming the field).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        field_error(&path, &inner)
+    })?;
+    de.end().map_err(|_| ApiError::BadRequest("El cuerpo no es JSON válido.".into()))?;
+    Ok(value)
+}
+
+fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Data => {
+            let message = err.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            if let Some(field) = message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next())
+            {
+                let field = if path == "." { field.to_string() } else { format!("{path}.{field}") };
+                return ApiError::validation(&field, format!("Falta el campo obligatorio '{field}'."));
+            }
+            if path == "." {
+                ApiError::validation("body", format!("El cuerpo no tiene la forma esperada: {message}."))
+            } else {
+                ApiError::validation(path, format!("El campo '{path}' no es válido: {message}."))
+            }
+        }
+        Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest("El cuerpo no es JSON válido.".into()),
+    }
+}
+
+/// The raw token of an `Authorization: Bearer <token>` header, or 401 TOKEN_MISSING.
+pub fn bearer_token() -> impl Filter<Extract = (String,), Error = Rejection> + Clone {
+    warp::header::headers_cloned().and_then(|headers: HeaderMap| async move {
+        headers
+            .get(warp::http::header::AUTHORIZATION)
+            .and_then(|v| parse_bearer(v))
+            .map(str::to_owned)
+            .ok_or_else(|| warp::reject::custom(ApiError::TokenMissing))
+    })
+}
+
+/// `Bearer <token>`, the scheme case-insensitive; anything else is "no bearer token".
+pub fn parse_bearer(value: &HeaderValue) -> Option<&str> {
+    let value = value.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Maps a verification failure to the contract's error for a token of `kind`.
+pub fn token_error(kind: TokenKind, err: TokenError) -> ApiError {
+    match err {
+        TokenError::Expired => ApiError::TokenExpired(kind),
+        TokenError::Invalid(reason) => {
+            tracing::debug!(reason, kind = kind.as_str(), "token refused");
+            ApiError::TokenInvalid
+        }
+    }
+}
+
+/// The verified claims of the request's access token (signature and claims only, no store).
+///
+/// This is all a backend needs to trust the auth service's tokens:
+///
+/// ```
+/// use std::sync::Arc;
+/// use shared::{http::access_claims, AccessClaims, SystemClock, TokenCodec};
+/// use warp::Filter;
+///
+/// let settings = shared::token::test_settings("a-secret-of-at-least-thirty-two-bytes!");
+/// let codec = Arc::new(TokenCodec::new(&settings, Arc::new(SystemClock)));
+/// let hello = warp::path!("hello")
+///     .and(warp::get())
+///     .and(access_claims(codec))
+///     .map(|claims: AccessClaims| format!("hola, {}", claims.username));
+/// # let _ = hello;
+/// ```
+pub fn access_claims(codec: Arc<TokenCodec>) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
+    bearer_token().and_then(move |token: String| {
+        let codec = codec.clone();
+        async move {
+            codec
+                .verify::<AccessClaims>(&token)
+                .map_err(|e| warp::reject::custom(token_error(TokenKind::Access, e)))
+        }
+    })
+}
+
+/// Headers every response carries: no caching (responses carry tokens and personal data) and no
+/// content sniffing.
+pub fn security_headers() -> warp::filters::reply::WithHeaders {
+    let mut headers = HeaderMap::new();
+    headers.insert(warp::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(warp::http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    warp::reply::with::headers(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Login {
+        username: String,
+        password: String,
+    }
+
+    fn codigo(e: ApiError) -> &'static str {
+        e.catalogue().2
+    }
+
+    #[test]
+    fn parse_json_tells_syntax_from_fields() {
+        assert_eq!(parse_json::<Login>(b"{not json").err().map(codigo), Some("BAD_REQUEST"));
+        assert_eq!(parse_json::<Login>(b"").err().map(codigo), Some("BAD_REQUEST"));
+        assert_eq!(parse_json::<Login>(br#"{"username":"a","password":"b"} trailing"#).err().map(codigo), Some("BAD_REQUEST"));
+        match parse_json::<Login>(br#"{"username":"a"}"#) {
+            Err(ApiError::Validation { field, .. }) => assert_eq!(field, "password"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+        match parse_json::<Login>(br#"{"username":5,"password":"x"}"#) {
+            Err(ApiError::Validation { field, detalle }) => {
+                assert_eq!(field, "username");
+                assert!(detalle.contains("username"));
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+        assert!(parse_json::<Login>(br#"{"username":"a","password":"b"}"#).is_ok());
+    }
+
+    #[test]
+    fn bearer_parsing_is_strict_about_the_scheme_only() {
+        let h = |s: &'static str| HeaderValue::from_static(s);
+        assert_eq!(parse_bearer(&h("Bearer abc")), Some("abc"));
+        assert_eq!(parse_bearer(&h("bearer abc")), Some("abc"));
+        assert_eq!(parse_bearer(&h("Basic abc")), None);
+        assert_eq!(parse_bearer(&h("Bearer ")), None);
+        assert_eq!(parse_bearer(&h("Bearer")), None);
+    }
+
+    #[tokio::test]
+    async fn json_body_limits_size_and_content_type() {
+        let filter = json_body::<Login>();
+        let big = vec![b' '; (BODY_LIMIT + 1) as usize];
+        let r = warp::test::request()
+            .method("POST")
+            .header("content-type", "application/json")
+            .body(big)
+            .filter(&filter)
+            .await;
+        assert!(r.err().and_then(|r| r.find::<ApiError>().map(|e| e.catalogue().2)) == Some("PAYLOAD_TOO_LARGE"));
+
+        let r = warp::test::request()
+            .method("POST")
+            .header("content-type", "text/plain")
+            .body(r#"{"username":"a","password":"b"}"#)
+            .filter(&filter)
+            .await;
+        assert!(r.err().and_then(|r| r.find::<ApiError>().map(|e| e.catalogue().2)) == Some("BAD_REQUEST"));
+
+        let r = warp::test::request()
+            .method("POST")
+            .header("content-type", "application/json; charset=utf-8")
+            .body(r#"{"username":"a","password":"b"}"#)
+            .filter(&filter)
+            .await;
+        assert!(r.is_ok());
+    }
+}

@@ -1,0 +1,28 @@
+//! What both services need, written once.
+//!
+//! - [`config`]: typed settings read with envy from the environment (and `.env`), validated at start.
+//! - [`clock`]: the injectable time source every expiry decision reads.
+//! - [`claims`]: access, refresh and MFA-challenge claims, and [`claims::TokenKind`].
+//! - [`token`]: signing and verification with a pinned algorithm, `kid` selection and strict claims.
+//! - [`envelope`]: the `{exito, mensaje, datos}` success body.
+//! - [`error`]: the error catalogue: one enum, one mapping to status, mensaje and codigo.
+//! - [`http`]: warp filters: state, size-limited JSON bodies, the Bearer access token, security headers.
+//! - [`rejection`]: the one `recover` that turns every warp rejection into the error envelope.
+//! - [`telemetry`]: the tracing subscriber and the per-request log line.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod claims;
+pub mod clock;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod http;
+pub mod rejection;
+pub mod telemetry;
+pub mod token;
+
+pub use claims::{AccessClaims, MfaClaims, RefreshClaims, Rol, TokenKind};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use error::ApiError;
+pub use token::TokenCodec;

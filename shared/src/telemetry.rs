@@ -1,0 +1,34 @@
+//! Logging: the tracing subscriber (pretty or JSON) and the one line per request.
+//!
+//! The request line carries method, path (never the query string), status and latency: no header, no
+//! body, so no token or password can reach the log from here.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber. `RUST_LOG` refines the level (default `info`).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    // A second init (as in tests) is harmless: the first subscriber stays.
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// The per-request log line.
+pub fn request_log(service: &'static str) -> warp::log::Log<impl Fn(warp::log::Info<'_>) + Copy> {
+    warp::log::custom(move |info: warp::log::Info<'_>| {
+        tracing::info!(
+            target: "http",
+            service,
+            method = %info.method(),
+            path = info.path(),
+            status = info.status().as_u16(),
+            latency_ms = info.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    })
+}
