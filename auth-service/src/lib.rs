@@ -1,1 +1,19 @@
+//! The auth service: logs users in, issues short-lived access JWTs and rotating refresh tokens, and
+//! revokes them through the store.
+//!
+//! - [`config`]: the service's settings on top of [`shared::config`].
+//! - [`app`]: [`app::App`] builds the state and binds the server (tests and `main` share it).
+//! - [`routes`]: one file per area; the HTTP surface.
+//! - [`sessions`]: login, rotation, revocation: the domain, free of warp.
+//! - [`users`], [`passwords`]: the directory and argon2id.
+//! - [`store`]: the shared state: Redis, or the embedded store.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod app;
+pub mod config;
+pub mod passwords;
+pub mod routes;
+pub mod sessions;
+pub mod store;
+pub mod users;

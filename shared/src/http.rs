@@ -172,6 +172,11 @@ pub fn access_claims(codec: Arc<TokenCodec>) -> impl Filter<Extract = (AccessCla
     })
 }
 
+/// Turns a handler's result into a reply: handler errors are replies, never rejections.
+pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
+    result.unwrap_or_else(|e| e.to_response())
+}
+
 /// Headers every response carries: no caching (responses carry tokens and personal data) and no
 /// content sniffing.
 pub fn security_headers() -> warp::filters::reply::WithHeaders {

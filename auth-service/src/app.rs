@@ -1,0 +1,110 @@
+//! The application: state built once from configuration, and a server bound to a listener the caller
+//! chose (port 0 in tests), so tests and `main` run exactly the same thing.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shared::config::ConfigError;
+use shared::{SharedClock, TokenCodec};
+use tokio::net::TcpListener;
+
+use crate::config::AuthConfig;
+use crate::passwords::{PasswordError, Passwords};
+use crate::sessions::Sessions;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
+use crate::store::SharedStore;
+use crate::users::Directory;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("password hashing: {0}")]
+    Passwords(#[from] PasswordError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<AuthConfig>,
+    pub codec: Arc<TokenCodec>,
+    pub store: SharedStore,
+    pub users: Arc<Directory>,
+    pub passwords: Passwords,
+    pub sessions: Arc<Sessions>,
+    pub clock: SharedClock,
+}
+
+impl App {
+    /// Builds the state; the store is Redis when `REDIS_URL` is set, else the embedded one.
+    pub fn build(config: AuthConfig, clock: SharedClock) -> Result<Self, StartError> {
+        let store: SharedStore = match &config.common.redis_url {
+            Some(url) => Arc::new(
+                RedisStore::new(url.expose(), &config.common.redis_key_prefix)
+                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
+            ),
+            None => Arc::new(MemoryStore::new(clock.clone())),
+        };
+        Self::build_with_store(config, clock, store)
+    }
+
+    /// Builds the state around a given store.
+    pub fn build_with_store(config: AuthConfig, clock: SharedClock, store: SharedStore) -> Result<Self, StartError> {
+        let codec = Arc::new(TokenCodec::new(&config.common.jwt, clock.clone()));
+        let users = Arc::new(Directory::load(&config)?);
+        let passwords = Passwords::new(config.password_hash_concurrency)?;
+        let sessions = Arc::new(Sessions::new(
+            store.clone(),
+            codec.clone(),
+            users.clone(),
+            config.refresh_retry_grace_secs,
+            config.session_absolute_timeout_secs,
+        ));
+        Ok(Self {
+            config: Arc::new(config),
+            codec,
+            store,
+            users,
+            passwords,
+            sessions,
+            clock,
+        })
+    }
+
+    /// Binds `addr` and returns the bound address and the server future.
+    pub async fn bind(
+        self,
+        addr: SocketAddr,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(SocketAddr, impl Future<Output = ()>), StartError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        Ok((local, self.serve(listener, shutdown)))
+    }
+
+    /// Serves on a listener until `shutdown` completes; in-flight requests finish first.
+    pub fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> {
+        tracing::info!(
+            store = self.store.kind(),
+            users = self.users.len(),
+            kid = self.codec.current_kid().unwrap_or("-"),
+            "auth-service ready to serve"
+        );
+        warp::serve(crate::routes::routes(self)).incoming(listener).graceful(shutdown).run()
+    }
+}

@@ -1,0 +1,181 @@
+//! argon2id password hashing and verification.
+//!
+//! Verification runs on tokio's blocking pool, inside the request's span, behind a semaphore sized from
+//! the CPU count: a burst of logins queues as cheap futures instead of stalling the async workers or
+//! allocating ~19 MiB per concurrent hash. Every login that can fail (unknown user, disabled user,
+//! empty password) still verifies one hash, so all failures cost the same time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+/// Longer passwords are refused before hashing (never truncated).
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// OWASP's argon2id minimum: m=19456 KiB, t=2, p=1.
+pub const MEMORY_KIB: u32 = 19_456;
+pub const ITERATIONS: u32 = 2;
+pub const PARALLELISM: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("argon2: {0}")]
+    Hash(String),
+    #[error("the hashing task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("the hashing semaphore is closed")]
+    Closed,
+}
+
+fn argon2() -> Result<Argon2<'static>, PasswordError> {
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// A PHC string for `password` with a random salt; what `auth-service hash-password` prints.
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut OsRng);
+    hash_with_salt(password, &salt)
+}
+
+/// A PHC string with a salt derived from `context` and the password, so every replica computes the
+/// same hash for the bootstrap user (and the session fingerprint derived from it agrees across replicas).
+/// The result still costs a full argon2 computation per guess.
+pub fn hash_deterministic(context: &str, password: &str) -> Result<String, PasswordError> {
+    let digest = Sha256::new()
+        .chain_update(b"auth-service bootstrap salt\0")
+        .chain_update(context.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(password.as_bytes())
+        .finalize();
+    let salt = SaltString::encode_b64(&digest[..16]).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    hash_with_salt(password, &salt)
+}
+
+fn hash_with_salt(password: &str, salt: &SaltString) -> Result<String, PasswordError> {
+    argon2()?
+        .hash_password(password.as_bytes(), salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+/// Checks that a PHC string is argon2id with at least the OWASP parameters; for `USERS_FILE` entries.
+pub fn check_phc(phc: &str) -> Result<(), String> {
+    let parsed = PasswordHash::new(phc).map_err(|e| format!("password_hash is not a PHC string ({e})"))?;
+    if parsed.algorithm.as_str() != "argon2id" {
+        return Err(format!("password_hash uses {}, not argon2id", parsed.algorithm));
+    }
+    let params = Params::try_from(&parsed).map_err(|e| format!("password_hash has bad parameters ({e})"))?;
+    if params.m_cost() < MEMORY_KIB || params.t_cost() < ITERATIONS || params.p_cost() < PARALLELISM {
+        return Err(format!(
+            "password_hash parameters m={},t={},p={} are below the minimum m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost()
+        ));
+    }
+    if parsed.hash.is_none() {
+        return Err("password_hash has no hash part".into());
+    }
+    Ok(())
+}
+
+fn verify_sync(phc: &str, password: &str) -> bool {
+    match (PasswordHash::new(phc), argon2()) {
+        // The parameters come from the PHC string; the comparison inside is constant-time.
+        (Ok(parsed), Ok(a)) => a.verify_password(password.as_bytes(), &parsed).is_ok(),
+        _ => false,
+    }
+}
+
+/// The bounded verifier the login path uses.
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    /// Verified instead of a real hash when there is none, so failures cost the same.
+    dummy_hash: Arc<str>,
+    hashes_run: Arc<AtomicU64>,
+}
+
+impl Passwords {
+    pub fn new(concurrency: usize) -> Result<Self, PasswordError> {
+        let dummy_hash = hash_password("dummy password that never matches anything")?;
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash: dummy_hash.into(),
+            hashes_run: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// How many argon2 verifications have run; for tests and metrics.
+    pub fn hashes_run(&self) -> u64 {
+        self.hashes_run.load(Ordering::Relaxed)
+    }
+
+    /// Verifies `password` against `phc`, or against the dummy hash when `phc` is `None`
+    /// (and then always answers `false`). An empty password is checked against the dummy too.
+    pub async fn verify(&self, phc: Option<&str>, password: &str) -> Result<bool, PasswordError> {
+        let real = phc.filter(|_| !password.is_empty());
+        let target: Arc<str> = match real {
+            Some(p) => p.into(),
+            None => self.dummy_hash.clone(),
+        };
+        let password = password.to_owned();
+        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Closed)?;
+        let span = tracing::Span::current();
+        let counter = self.hashes_run.clone();
+        let matched = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            counter.fetch_add(1, Ordering::Relaxed);
+            verify_sync(&target, &password)
+        })
+        .await?;
+        Ok(matched && real.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_with_owasp_parameters() -> Result<(), PasswordError> {
+        let phc = hash_password("s3cret")?;
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert_eq!(check_phc(&phc), Ok(()));
+        assert!(verify_sync(&phc, "s3cret"));
+        assert!(!verify_sync(&phc, "s3cre"));
+        Ok(())
+    }
+
+    #[test]
+    fn weak_or_foreign_hashes_are_refused() {
+        assert!(check_phc("not a hash").is_err());
+        assert!(check_phc("$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A").is_err());
+        assert!(check_phc("$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A").is_err());
+    }
+
+    #[test]
+    fn the_bootstrap_hash_is_the_same_on_every_replica() -> Result<(), PasswordError> {
+        assert_eq!(hash_deterministic("api_user", "pw")?, hash_deterministic("api_user", "pw")?);
+        assert_ne!(hash_deterministic("api_user", "pw")?, hash_deterministic("api_user", "pw2")?);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn missing_hashes_and_empty_passwords_still_cost_one_verification() -> Result<(), PasswordError> {
+        let p = Passwords::new(2)?;
+        let phc = hash_password("right")?;
+        assert!(p.verify(Some(&phc), "right").await?);
+        assert!(!p.verify(Some(&phc), "wrong").await?);
+        assert!(!p.verify(None, "right").await?);
+        assert!(!p.verify(Some(&phc), "").await?);
+        assert_eq!(p.hashes_run(), 4);
+        Ok(())
+    }
+}

@@ -1,0 +1,66 @@
+//! `POST /auth/login`: username and password for a token pair.
+
+use serde::{Deserialize, Serialize};
+use shared::http::{into_reply, json_body, with_state};
+use shared::ApiError;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use crate::app::App;
+use crate::passwords::MAX_PASSWORD_CHARS;
+use crate::sessions::TokenPair;
+use crate::users::PublicUser;
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// `POST /auth/login`
+pub fn login(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("auth" / "login")
+        .and(warp::post())
+        .and(json_body::<LoginRequest>())
+        .and(with_state(app))
+        .then(handle)
+        .map(into_reply)
+}
+
+/// Unknown user, disabled user, empty or wrong password: one argon2 verification and the same
+/// 422 INVALID_CREDENTIALS for all of them.
+#[tracing::instrument(name = "login", skip_all)]
+async fn handle(body: LoginRequest, app: App) -> Result<Response, ApiError> {
+    if body.password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::validation(
+            "password",
+            format!("El campo 'password' admite como máximo {MAX_PASSWORD_CHARS} caracteres."),
+        ));
+    }
+    let user = app.users.by_username(&body.username);
+    let hash = user.as_ref().filter(|u| u.active).map(|u| u.password_hash.as_str());
+    let matched = app.passwords.verify(hash, &body.password).await.map_err(ApiError::internal)?;
+    let user = match user {
+        Some(user) if matched && user.active => user,
+        _ => {
+            tracing::info!("login refused");
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    let pair = app.sessions.start(&user).await?;
+    super::token_reply(
+        "Autenticación exitosa",
+        LoginDatos {
+            pair,
+            user: user.public(),
+        },
+    )
+}
+
+/// The seed's login `datos`: the pair's fields, then `user`.
+#[derive(Serialize)]
+pub struct LoginDatos<'a> {
+    #[serde(flatten)]
+    pub pair: TokenPair,
+    pub user: PublicUser<'a>,
+}

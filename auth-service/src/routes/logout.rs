@@ -1,0 +1,36 @@
+//! `POST /auth/logout` (this session) and `POST /auth/logout-all` (every session of the user).
+
+use shared::envelope;
+use shared::http::{into_reply, with_state};
+use shared::ApiError;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use super::{authenticated, Authenticated};
+use crate::app::App;
+
+/// `POST /auth/logout`
+pub fn logout(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("auth" / "logout")
+        .and(warp::post())
+        .and(authenticated(app.clone()))
+        .and(with_state(app))
+        .then(|auth: Authenticated, app: App| async move {
+            app.sessions.logout(&auth.claims).await?;
+            Ok::<_, ApiError>(envelope::ok("Sesión cerrada", serde_json::Value::Null))
+        })
+        .map(into_reply)
+}
+
+/// `POST /auth/logout-all`
+pub fn logout_all(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("auth" / "logout-all")
+        .and(warp::post())
+        .and(authenticated(app.clone()))
+        .and(with_state(app))
+        .then(|auth: Authenticated, app: App| async move {
+            app.sessions.logout_all(&auth.claims).await?;
+            Ok::<_, ApiError>(envelope::ok("Todas las sesiones cerradas", serde_json::Value::Null))
+        })
+        .map(into_reply)
+}

@@ -1,0 +1,72 @@
+//! The HTTP surface: one filter per endpoint, joined in [`routes`].
+//!
+//! Each endpoint matches its path and method first, then extracts its body or token, then runs a
+//! handler that returns `Result<Response, ApiError>`, turned into a reply by
+//! [`shared::http::into_reply`]. Only "no route matched" and extraction failures reach
+//! [`shared::rejection::recover`].
+
+mod health;
+mod introspect;
+mod login;
+mod logout;
+mod me;
+mod refresh;
+
+use std::sync::Arc;
+
+use shared::http::{access_claims, security_headers, with_state};
+use shared::{AccessClaims, ApiError};
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use crate::app::App;
+use crate::users::User;
+
+/// An access token whose signature, claims and session all check out.
+pub struct Authenticated {
+    pub claims: AccessClaims,
+    pub user: Arc<User>,
+}
+
+/// The Bearer access token, verified and checked against the store (revocation-aware).
+pub fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
+    access_claims(app.codec.clone())
+        .and(with_state(app))
+        .and_then(|claims: AccessClaims, app: App| async move {
+            match app.sessions.check_access(&claims).await {
+                Ok(user) => Ok(Authenticated { claims, user }),
+                Err(e) => Err(warp::reject::custom(e)),
+            }
+        })
+}
+
+/// A successful reply that carries tokens.
+pub(crate) fn token_reply<T: serde::Serialize>(mensaje: &str, datos: T) -> Result<Response, ApiError> {
+    Ok(shared::envelope::ok(mensaje, datos))
+}
+
+/// Every endpoint of the service, with the envelope for every rejection and the common headers.
+pub fn routes(app: App) -> BoxedFilter<(Response,)> {
+    let api = health::health()
+        .or(health::ready(app.clone()))
+        .unify()
+        .or(login::login(app.clone()))
+        .unify()
+        .or(refresh::refresh(app.clone()))
+        .unify()
+        .or(logout::logout(app.clone()))
+        .unify()
+        .or(logout::logout_all(app.clone()))
+        .unify()
+        .or(me::me(app.clone()))
+        .unify()
+        .or(introspect::introspect(app))
+        .unify();
+    api.recover(shared::rejection::recover)
+        .unify()
+        .with(security_headers())
+        .with(shared::telemetry::request_log("auth-service"))
+        .map(warp::Reply::into_response)
+        .boxed()
+}

@@ -1,0 +1,242 @@
+//! Sessions: starting one at login, rotating its refresh token, checking and revoking it.
+//!
+//! A session is one login and every token pair descending from it. The store keeps, per session, the
+//! one refresh `jti` that may rotate now and the one it replaced; the token pair itself is never stored.
+//! Within the retry grace the replaced token gets its successor again, minted byte-for-byte the same
+//! from the stored `jti`s and issue time (HMAC signing is deterministic), so two tabs or a retried
+//! request stay logged in without a second pair ever existing.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use shared::config::JWT_LEEWAY_SECS;
+use shared::http::token_error;
+use shared::{AccessClaims, ApiError, RefreshClaims, TokenCodec, TokenKind};
+use uuid::Uuid;
+
+use crate::store::{Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore, StoreError};
+use crate::users::{Directory, User};
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::unavailable(e)
+    }
+}
+
+/// A freshly issued (or re-issued) pair; `expires_in` is the access token's life in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+/// See the module doc.
+pub struct Sessions {
+    store: SharedStore,
+    codec: Arc<TokenCodec>,
+    users: Arc<Directory>,
+    grace_ms: i64,
+    absolute_secs: i64,
+}
+
+fn new_id() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+impl Sessions {
+    pub fn new(
+        store: SharedStore,
+        codec: Arc<TokenCodec>,
+        users: Arc<Directory>,
+        grace_secs: u64,
+        absolute_secs: i64,
+    ) -> Self {
+        Self {
+            store,
+            codec,
+            users,
+            grace_ms: (grace_secs as i64) * 1000,
+            absolute_secs,
+        }
+    }
+
+    /// How long a session record must outlive its newest pair's issue time.
+    fn record_ttl_ms(&self) -> i64 {
+        (self.codec.access_ttl_secs().max(self.codec.refresh_ttl_secs()) + JWT_LEEWAY_SECS) * 1000
+    }
+
+    /// Starts a session for a user who has proven who they are.
+    pub async fn start(&self, user: &User) -> Result<TokenPair, ApiError> {
+        let sid = new_id();
+        let refresh_jti = new_id();
+        let access_jti = new_id();
+        let started_ms = self
+            .store
+            .create_session(&NewSession {
+                sid: sid.clone(),
+                uid: user.id.to_string(),
+                fingerprint: user.fingerprint.clone(),
+                now_ms: self.codec.clock().now_ms(),
+                refresh_jti: refresh_jti.clone(),
+                access_jti: access_jti.clone(),
+                ttl_ms: self.record_ttl_ms(),
+            })
+            .await?;
+        tracing::info!(user_id = user.id, sid = %sid, "session started");
+        self.mint(
+            user,
+            &sid,
+            &Generation {
+                started_ms,
+                issued_ms: started_ms,
+                refresh_jti,
+                access_jti,
+            },
+        )
+    }
+
+    /// The pair of a generation; the same inputs always give the same bytes.
+    fn mint(&self, user: &User, sid: &str, generation: &Generation) -> Result<TokenPair, ApiError> {
+        let issued = generation.issued_ms.div_euclid(1000);
+        let absolute_end = generation.started_ms.div_euclid(1000) + self.absolute_secs;
+        let access_exp = (issued + self.codec.access_ttl_secs()).min(absolute_end);
+        let refresh_exp = (issued + self.codec.refresh_ttl_secs()).min(absolute_end);
+        if access_exp <= issued || refresh_exp <= issued {
+            return Err(ApiError::TokenExpired(TokenKind::Refresh));
+        }
+        let access = AccessClaims {
+            sub: user.id.to_string(),
+            jti: generation.access_jti.clone(),
+            sid: sid.to_string(),
+            iat: issued,
+            nbf: issued,
+            exp: access_exp,
+            iss: self.codec.issuer().to_string(),
+            aud: self.codec.audience().to_string(),
+            typ: TokenKind::Access,
+            username: user.username.as_str().to_string(),
+            email: user.email.as_str().to_string(),
+            rol: user.rol,
+        };
+        let refresh = RefreshClaims {
+            sub: user.id.to_string(),
+            jti: generation.refresh_jti.clone(),
+            sid: sid.to_string(),
+            iat: issued,
+            nbf: issued,
+            exp: refresh_exp,
+            iss: self.codec.issuer().to_string(),
+            aud: self.codec.audience().to_string(),
+            typ: TokenKind::Refresh,
+        };
+        Ok(TokenPair {
+            access_token: self.codec.sign(&access).map_err(ApiError::internal)?,
+            refresh_token: self.codec.sign(&refresh).map_err(ApiError::internal)?,
+            token_type: "Bearer",
+            expires_in: access_exp - issued,
+        })
+    }
+
+    /// Rotates a refresh token: its successor, the same successor again within the grace, or a
+    /// revoked session on reuse.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
+        let claims = self
+            .codec
+            .verify::<RefreshClaims>(refresh_token)
+            .map_err(|e| token_error(TokenKind::Refresh, e))?;
+        let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
+            self.store.revoke_session(&claims.sid, None).await?;
+            return Err(ApiError::TokenRevoked);
+        };
+        let outcome = self
+            .store
+            .rotate(&Rotation {
+                sid: claims.sid.clone(),
+                uid: claims.sub.clone(),
+                fingerprint: user.fingerprint.clone(),
+                presented_jti: claims.jti.clone(),
+                now_ms: self.codec.clock().now_ms(),
+                grace_ms: self.grace_ms,
+                new_refresh_jti: new_id(),
+                new_access_jti: new_id(),
+                ttl_ms: self.record_ttl_ms(),
+            })
+            .await?;
+        match outcome {
+            RotateOutcome::Rotated(generation) | RotateOutcome::Replayed(generation) => {
+                self.mint(&user, &claims.sid, &generation)
+            }
+            RotateOutcome::Reused => {
+                tracing::warn!(user_id = user.id, sid = %claims.sid, "refresh token reuse detected; session revoked");
+                Err(ApiError::TokenRevoked)
+            }
+            RotateOutcome::Revoked => Err(ApiError::TokenRevoked),
+        }
+    }
+
+    /// The user behind an access token whose session is still good; the revocation-aware check.
+    pub async fn check_access(&self, claims: &AccessClaims) -> Result<Arc<User>, ApiError> {
+        let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
+            return Err(ApiError::TokenRevoked);
+        };
+        match self.store.session_view(&claims.sid, &claims.sub, &claims.jti).await? {
+            SessionView::Active { fingerprint, .. } if fingerprint == user.fingerprint => Ok(user),
+            _ => Err(ApiError::TokenRevoked),
+        }
+    }
+
+    /// Ends the session of this access token (and the token itself).
+    pub async fn logout(&self, claims: &AccessClaims) -> Result<(), ApiError> {
+        let remaining_ms = (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS) * 1000;
+        self.store
+            .revoke_session(&claims.sid, Some((&claims.jti, remaining_ms)))
+            .await?;
+        tracing::info!(user_id = %claims.sub, sid = %claims.sid, "session ended");
+        Ok(())
+    }
+
+    /// Ends every session of this token's user.
+    pub async fn logout_all(&self, claims: &AccessClaims) -> Result<(), ApiError> {
+        let now_ms = self.codec.clock().now_ms();
+        let ttl_ms = (self.absolute_secs + JWT_LEEWAY_SECS) * 1000;
+        self.store.revoke_user(&claims.sub, now_ms, ttl_ms).await?;
+        tracing::info!(user_id = %claims.sub, "every session ended");
+        Ok(())
+    }
+
+    /// RFC 7662 in spirit: `{active: false}` for anything not currently good, else the claims.
+    pub async fn introspect(&self, token: &str) -> Result<serde_json::Value, ApiError> {
+        let inactive = serde_json::json!({ "active": false });
+        if let Ok(claims) = self.codec.verify::<AccessClaims>(token) {
+            return match self.check_access(&claims).await {
+                Ok(_) => Ok(with_active(&claims)),
+                Err(ApiError::TokenRevoked) => Ok(inactive),
+                Err(e) => Err(e),
+            };
+        }
+        if let Ok(claims) = self.codec.verify::<RefreshClaims>(token) {
+            let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
+                return Ok(inactive);
+            };
+            return Ok(match self.store.session_view(&claims.sid, &claims.sub, "-").await? {
+                SessionView::Active {
+                    fingerprint,
+                    current_refresh_jti,
+                } if fingerprint == user.fingerprint && current_refresh_jti == claims.jti => with_active(&claims),
+                _ => inactive,
+            });
+        }
+        Ok(inactive)
+    }
+}
+
+fn with_active<C: Serialize>(claims: &C) -> serde_json::Value {
+    let mut value = serde_json::to_value(claims).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(map) = value.as_object_mut() {
+        map.insert("active".into(), serde_json::Value::Bool(true));
+    }
+    value
+}

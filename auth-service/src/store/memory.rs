@@ -1,0 +1,240 @@
+//! The embedded in-process store, used when `REDIS_URL` is empty so `cargo run` works on a bare machine.
+//!
+//! Every operation takes the one lock, does its whole check-and-write, and releases it: the same
+//! atomicity the Lua scripts give in Redis. Entries expire by the injected clock; expired ones are
+//! dropped lazily and swept every [`SWEEP_EVERY`] writes, so memory stays bounded.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use shared::SharedClock;
+
+use super::{Generation, NewSession, RotateOutcome, Rotation, SessionView, Store, StoreError};
+
+const SWEEP_EVERY: u64 = 1024;
+
+#[derive(Debug, Clone)]
+struct SessionRecord {
+    uid: String,
+    fingerprint: String,
+    started_ms: i64,
+    current: (String, String),
+    previous: Option<String>,
+    rotated_ms: i64,
+    revoked: bool,
+    expires_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sessions: HashMap<String, SessionRecord>,
+    revoked_jtis: HashMap<String, i64>,
+    cutoffs: HashMap<String, (i64, i64)>,
+    writes: u64,
+}
+
+impl Inner {
+    fn session(&self, sid: &str, now: i64) -> Option<&SessionRecord> {
+        self.sessions.get(sid).filter(|s| s.expires_ms > now)
+    }
+
+    fn cutoff(&self, uid: &str, now: i64) -> Option<i64> {
+        self.cutoffs.get(uid).filter(|(_, exp)| *exp > now).map(|(at, _)| *at)
+    }
+
+    fn wrote(&mut self, now: i64) {
+        self.writes += 1;
+        if self.writes % SWEEP_EVERY == 0 {
+            self.sessions.retain(|_, s| s.expires_ms > now);
+            self.revoked_jtis.retain(|_, exp| *exp > now);
+            self.cutoffs.retain(|_, (_, exp)| *exp > now);
+        }
+    }
+}
+
+/// See the module doc.
+#[derive(Debug)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    clock: SharedClock,
+}
+
+impl MemoryStore {
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            clock,
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+        // A poisoned lock means a panic mid-update; refuse rather than trust half-written state.
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("embedded store lock poisoned".into()))
+    }
+
+    /// How many entries are held, expired or not; for tests of the sweep.
+    pub fn len(&self) -> usize {
+        self.lock()
+            .map(|i| i.sessions.len() + i.revoked_jtis.len() + i.cutoffs.len())
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.lock().map(|_| ())
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        let started_ms = match inner.cutoff(&s.uid, now) {
+            Some(cutoff) if s.now_ms <= cutoff => cutoff + 1,
+            _ => s.now_ms,
+        };
+        inner.sessions.insert(
+            s.sid.clone(),
+            SessionRecord {
+                uid: s.uid.clone(),
+                fingerprint: s.fingerprint.clone(),
+                started_ms,
+                current: (s.refresh_jti.clone(), s.access_jti.clone()),
+                previous: None,
+                rotated_ms: started_ms,
+                revoked: false,
+                expires_ms: now + s.ttl_ms,
+            },
+        );
+        inner.wrote(now);
+        Ok(started_ms)
+    }
+
+    async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        let cutoff = inner.cutoff(&r.uid, now);
+        let Some(record) = inner.session(&r.sid, now).cloned() else {
+            return Ok(RotateOutcome::Revoked);
+        };
+        if record.revoked || record.uid != r.uid || cutoff.is_some_and(|c| record.started_ms <= c) {
+            return Ok(RotateOutcome::Revoked);
+        }
+        let Some(entry) = inner.sessions.get_mut(&r.sid) else {
+            return Ok(RotateOutcome::Revoked);
+        };
+        if record.fingerprint != r.fingerprint {
+            entry.revoked = true;
+            return Ok(RotateOutcome::Revoked);
+        }
+        if r.presented_jti == record.current.0 {
+            entry.previous = Some(record.current.0.clone());
+            entry.current = (r.new_refresh_jti.clone(), r.new_access_jti.clone());
+            entry.rotated_ms = r.now_ms;
+            entry.expires_ms = now + r.ttl_ms;
+            inner.wrote(now);
+            return Ok(RotateOutcome::Rotated(Generation {
+                started_ms: record.started_ms,
+                issued_ms: r.now_ms,
+                refresh_jti: r.new_refresh_jti.clone(),
+                access_jti: r.new_access_jti.clone(),
+            }));
+        }
+        let within_grace = r.grace_ms > 0 && r.now_ms - record.rotated_ms <= r.grace_ms;
+        if record.previous.as_deref() == Some(r.presented_jti.as_str()) && within_grace {
+            return Ok(RotateOutcome::Replayed(Generation {
+                started_ms: record.started_ms,
+                issued_ms: record.rotated_ms,
+                refresh_jti: record.current.0,
+                access_jti: record.current.1,
+            }));
+        }
+        entry.revoked = true;
+        Ok(RotateOutcome::Reused)
+    }
+
+    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError> {
+        let now = self.clock.now_ms();
+        let inner = self.lock()?;
+        if inner.revoked_jtis.get(jti).is_some_and(|exp| *exp > now) {
+            return Ok(SessionView::Revoked);
+        }
+        let cutoff = inner.cutoff(uid, now);
+        Ok(match inner.session(sid, now) {
+            Some(s) if !s.revoked && s.uid == uid && !cutoff.is_some_and(|c| s.started_ms <= c) => SessionView::Active {
+                fingerprint: s.fingerprint.clone(),
+                current_refresh_jti: s.current.0.clone(),
+            },
+            _ => SessionView::Revoked,
+        })
+    }
+
+    async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        if let Some(s) = inner.sessions.get_mut(sid) {
+            s.revoked = true;
+        }
+        if let Some((jti, ttl_ms)) = jti.filter(|(_, ttl)| *ttl > 0) {
+            inner.revoked_jtis.insert(jti.to_string(), now + ttl_ms);
+        }
+        inner.wrote(now);
+        Ok(())
+    }
+
+    async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        let at = inner.cutoff(uid, now).map_or(at_ms, |c| c.max(at_ms));
+        inner.cutoffs.insert(uid.to_string(), (at, now + ttl_ms));
+        inner.wrote(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::ManualClock;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn expired_entries_are_forgotten_and_swept() -> Result<(), StoreError> {
+        let clock = ManualClock::new(1_000_000);
+        let store = MemoryStore::new(Arc::new(clock.clone()));
+        for i in 0..(SWEEP_EVERY - 1) {
+            store
+                .create_session(&NewSession {
+                    sid: format!("s{i}"),
+                    uid: "1".into(),
+                    fingerprint: "f".into(),
+                    now_ms: clock.now_ms(),
+                    refresh_jti: "r".into(),
+                    access_jti: "a".into(),
+                    ttl_ms: 1_000,
+                })
+                .await?;
+        }
+        assert_eq!(store.session_view("s0", "1", "a").await?, SessionView::Active {
+            fingerprint: "f".into(),
+            current_refresh_jti: "r".into()
+        });
+        clock.advance_secs(2);
+        assert_eq!(store.session_view("s0", "1", "a").await?, SessionView::Revoked);
+        assert_eq!(store.len(), (SWEEP_EVERY - 1) as usize);
+        store.revoke_session("nope", None).await?;
+        assert_eq!(store.len(), 0, "the sweep drops expired sessions");
+        Ok(())
+    }
+}

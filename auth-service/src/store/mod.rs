@@ -1,0 +1,120 @@
+//! The state every auth-service replica shares: sessions (with their refresh-token rotation), revoked
+//! access tokens, and per-user revocation cut-offs.
+//!
+//! One trait, two implementations that pass the same conformance suite (`tests/api/store.rs`):
+//! [`redis::RedisStore`] (production; each operation is one Lua script, so one round trip and atomic)
+//! and [`memory::MemoryStore`] (embedded, when `REDIS_URL` is empty; one lock per operation).
+//!
+//! Times are passed in by the caller from the injected clock; the store keeps everything with a TTL
+//! equal to what is left of the longest-lived token that depends on it, so nothing grows without bound.
+
+pub mod memory;
+pub mod redis;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+/// The store did not answer or answered nonsense: callers fail closed (503).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unreachable: {0}")]
+    Unavailable(String),
+    #[error("store answered unexpectedly: {0}")]
+    Protocol(String),
+}
+
+/// A fresh session, as login creates it.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub sid: String,
+    pub uid: String,
+    /// The user's credential fingerprint at login.
+    pub fingerprint: String,
+    pub now_ms: i64,
+    pub refresh_jti: String,
+    pub access_jti: String,
+    /// How long the record must live: until the last of its tokens expires.
+    pub ttl_ms: i64,
+}
+
+/// One refresh attempt.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub sid: String,
+    pub uid: String,
+    pub fingerprint: String,
+    /// The `jti` of the refresh token presented.
+    pub presented_jti: String,
+    pub now_ms: i64,
+    /// Within this many ms of a rotation, the token it replaced gets the same successor again (0: never).
+    pub grace_ms: i64,
+    /// The jtis of the successor pair, used only if a rotation happens now.
+    pub new_refresh_jti: String,
+    pub new_access_jti: String,
+    pub ttl_ms: i64,
+}
+
+/// Everything needed to mint a session's current token pair again, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    /// When the session started (ms); the absolute limit counts from here.
+    pub started_ms: i64,
+    /// When this pair was issued (ms).
+    pub issued_ms: i64,
+    pub refresh_jti: String,
+    pub access_jti: String,
+}
+
+/// What a refresh attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The presented token was current; it is now dead and this is its successor.
+    Rotated(Generation),
+    /// The presented token was rotated within the grace and its successor is unused: the same successor.
+    Replayed(Generation),
+    /// A dead token was presented: the session is now revoked.
+    Reused,
+    /// The session is gone, revoked, or belongs to someone else.
+    Revoked,
+}
+
+/// What a request with a token of this session may rely on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionView {
+    Active {
+        fingerprint: String,
+        /// The only refresh `jti` that can rotate now.
+        current_refresh_jti: String,
+    },
+    Revoked,
+}
+
+/// The auth service's shared state.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which implementation, for `/ready` and logs.
+    fn kind(&self) -> &'static str;
+
+    /// Answers when the store is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Records a new session. Returns its start (ms): `now_ms`, or just after the user's last
+    /// logout-all if the clocks disagree, so a new session is never born revoked.
+    async fn create_session(&self, session: &NewSession) -> Result<i64, StoreError>;
+
+    /// The atomic check-and-rotate of a refresh token.
+    async fn rotate(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
+
+    /// Whether a session (and the access token `jti` of it) is still good.
+    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError>;
+
+    /// Revokes a session and, if given, one access token `jti` for `jti_ttl_ms`.
+    async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
+
+    /// Revokes every session of `uid` started at or before `at_ms`; remembered for `ttl_ms`.
+    async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError>;
+}
+
+/// The handle the app holds.
+pub type SharedStore = Arc<dyn Store>;

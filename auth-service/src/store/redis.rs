@@ -1,0 +1,246 @@
+//! The Redis store: every operation is one Lua script, so it is atomic and costs one round trip.
+//!
+//! The connection is the redis crate's `ConnectionManager`, created on first use and reconnecting by
+//! itself, so the service starts while Redis is down (and reports not ready) and heals when Redis comes
+//! back. Every call has a deadline; a timeout or a connection error is a [`StoreError`] and the request
+//! fails closed with 503.
+//!
+//! Keys, under the configured prefix `P`:
+//! - `P` `auth:sess:<sid>`: hash `uid fp started cur cur_a prev rot rev`, TTL = life of its last tokens;
+//! - `P` `auth:revoked:<jti>`: a revoked access token, TTL = what was left of its life;
+//! - `P` `auth:cutoff:<uid>`: sessions started at or before this ms are revoked (logout-all).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use tokio::sync::OnceCell;
+
+use super::{Generation, NewSession, RotateOutcome, Rotation, SessionView, Store, StoreError};
+
+/// No store call may hold a request longer than this.
+const DEADLINE: Duration = Duration::from_secs(2);
+
+const CREATE: &str = r#"
+local started = ARGV[3]
+local cutoff = redis.call('GET', KEYS[2])
+if cutoff and tonumber(started) <= tonumber(cutoff) then started = tostring(tonumber(cutoff) + 1) end
+redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'fp', ARGV[2], 'started', started, 'cur', ARGV[4],
+  'cur_a', ARGV[5], 'prev', '', 'rot', started, 'rev', '0')
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return started
+"#;
+
+const ROTATE: &str = r#"
+local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'cur_a', 'prev', 'rot', 'rev')
+if not s[1] or s[8] == '1' or s[1] ~= ARGV[1] then return {'revoked'} end
+local cutoff = redis.call('GET', KEYS[2])
+if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
+if s[2] ~= ARGV[2] then
+  redis.call('HSET', KEYS[1], 'rev', '1')
+  return {'revoked'}
+end
+if ARGV[3] == s[4] then
+  redis.call('HSET', KEYS[1], 'prev', s[4], 'cur', ARGV[6], 'cur_a', ARGV[7], 'rot', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+  return {'rotated', s[3], ARGV[4], ARGV[6], ARGV[7]}
+end
+local grace = tonumber(ARGV[5])
+if s[6] ~= '' and ARGV[3] == s[6] and grace > 0 and tonumber(ARGV[4]) - tonumber(s[7]) <= grace then
+  return {'replayed', s[3], s[7], s[4], s[5]}
+end
+redis.call('HSET', KEYS[1], 'rev', '1')
+return {'reused'}
+"#;
+
+const VIEW: &str = r#"
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'revoked'} end
+local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'rev')
+if not s[1] or s[5] == '1' or s[1] ~= ARGV[1] then return {'revoked'} end
+local cutoff = redis.call('GET', KEYS[2])
+if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
+return {'active', s[2], s[4]}
+"#;
+
+const REVOKE_SESSION: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'rev', '1') end
+if tonumber(ARGV[1]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) end
+return 1
+"#;
+
+const REVOKE_USER: &str = r#"
+local at = ARGV[1]
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) > tonumber(at) then at = current end
+redis.call('SET', KEYS[1], at, 'PX', ARGV[2])
+return 1
+"#;
+
+/// See the module doc.
+pub struct RedisStore {
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    prefix: String,
+    create: Script,
+    rotate: Script,
+    view: Script,
+    revoke_session: Script,
+    revoke_user: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Parses the URL now (a bad one stops the start); connects on first use.
+    pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+        Ok(Self {
+            client,
+            connection: OnceCell::new(),
+            prefix: format!("{prefix}auth:"),
+            create: Script::new(CREATE),
+            rotate: Script::new(ROTATE),
+            view: Script::new(VIEW),
+            revoke_session: Script::new(REVOKE_SESSION),
+            revoke_user: Script::new(REVOKE_USER),
+        })
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let client = self.client.clone();
+        let manager = self
+            .connection
+            .get_or_try_init(|| async move {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(DEADLINE))
+                    .set_response_timeout(Some(DEADLINE))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                tokio::time::timeout(DEADLINE, ConnectionManager::new_with_config(client, config))
+                    .await
+                    .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        let mut conn = self.connection().await?;
+        tokio::time::timeout(DEADLINE, invocation.invoke_async::<Value>(&mut conn))
+            .await
+            .map_err(|_| StoreError::Unavailable("command timed out".into()))?
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+}
+
+fn strings(value: Value) -> Result<Vec<String>, StoreError> {
+    redis::from_redis_value(value).map_err(|e| StoreError::Protocol(e.to_string()))
+}
+
+fn int(s: &str) -> Result<i64, StoreError> {
+    s.parse().map_err(|_| StoreError::Protocol(format!("`{s}` is not a number")))
+}
+
+fn generation(parts: &[String]) -> Result<Generation, StoreError> {
+    match parts {
+        [_, started, issued, refresh, access] => Ok(Generation {
+            started_ms: int(started)?,
+            issued_ms: int(issued)?,
+            refresh_jti: refresh.clone(),
+            access_jti: access.clone(),
+        }),
+        _ => Err(StoreError::Protocol(format!("unexpected rotation reply {parts:?}"))),
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        tokio::time::timeout(DEADLINE, redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .map_err(|_| StoreError::Unavailable("PING timed out".into()))?
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map(|_| ())
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
+        let mut inv = self.create.prepare_invoke();
+        inv.key(self.key("sess", &s.sid))
+            .key(self.key("cutoff", &s.uid))
+            .arg(&s.uid)
+            .arg(&s.fingerprint)
+            .arg(s.now_ms)
+            .arg(&s.refresh_jti)
+            .arg(&s.access_jti)
+            .arg(s.ttl_ms.max(1));
+        let reply: String = redis::from_redis_value(self.run(inv).await?).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        int(&reply)
+    }
+
+    async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
+        let mut inv = self.rotate.prepare_invoke();
+        inv.key(self.key("sess", &r.sid))
+            .key(self.key("cutoff", &r.uid))
+            .arg(&r.uid)
+            .arg(&r.fingerprint)
+            .arg(&r.presented_jti)
+            .arg(r.now_ms)
+            .arg(r.grace_ms)
+            .arg(&r.new_refresh_jti)
+            .arg(&r.new_access_jti)
+            .arg(r.ttl_ms.max(1));
+        let parts = strings(self.run(inv).await?)?;
+        match parts.first().map(String::as_str) {
+            Some("rotated") => Ok(RotateOutcome::Rotated(generation(&parts)?)),
+            Some("replayed") => Ok(RotateOutcome::Replayed(generation(&parts)?)),
+            Some("reused") => Ok(RotateOutcome::Reused),
+            Some("revoked") => Ok(RotateOutcome::Revoked),
+            _ => Err(StoreError::Protocol(format!("unexpected rotation reply {parts:?}"))),
+        }
+    }
+
+    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError> {
+        let mut inv = self.view.prepare_invoke();
+        inv.key(self.key("sess", sid))
+            .key(self.key("cutoff", uid))
+            .key(self.key("revoked", jti))
+            .arg(uid);
+        let parts = strings(self.run(inv).await?)?;
+        match parts.as_slice() {
+            [state] if state == "revoked" => Ok(SessionView::Revoked),
+            [state, fp, cur] if state == "active" => Ok(SessionView::Active {
+                fingerprint: fp.clone(),
+                current_refresh_jti: cur.clone(),
+            }),
+            _ => Err(StoreError::Protocol(format!("unexpected session reply {parts:?}"))),
+        }
+    }
+
+    async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
+        let (jti, ttl) = jti.unwrap_or(("-", 0));
+        let mut inv = self.revoke_session.prepare_invoke();
+        inv.key(self.key("sess", sid)).key(self.key("revoked", jti)).arg(ttl.max(0));
+        self.run(inv).await.map(|_| ())
+    }
+
+    async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError> {
+        let mut inv = self.revoke_user.prepare_invoke();
+        inv.key(self.key("cutoff", uid)).arg(at_ms).arg(ttl_ms.max(1));
+        self.run(inv).await.map(|_| ())
+    }
+}
