@@ -206,7 +206,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::ManualClock;
+    use shared::{Clock, ManualClock};
     use std::sync::Arc;
 
     #[tokio::test]

@@ -1,1 +1,13 @@
+//! Integration tests: the real server on port 0, against the real Redis at 127.0.0.1:6379 (or
+//! `TEST_REDIS_URL`), each test under its own key prefix so they run in parallel. One binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod config;
+mod errors;
+mod helpers;
+mod login;
+mod logout;
+mod refresh;
+mod store;
+mod tokens;

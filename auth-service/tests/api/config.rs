@@ -1,0 +1,66 @@
+//! Start-up: the real binary refuses bad configuration with one line naming the variable, and
+//! `auth-service hash-password` prints a PHC hash.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_auth-service");
+
+/// Runs the binary with exactly these variables (nothing inherited, no .env in the temp dir).
+fn start_with(vars: &[(&str, &str)]) -> (i32, String) {
+    let dir = std::env::temp_dir();
+    let out = Command::new(BIN)
+        .env_clear()
+        .current_dir(&dir)
+        .envs(vars.iter().copied())
+        .env("AUTH_BIND_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn each_bad_configuration_value_stops_start_up_naming_the_variable() {
+    let good_secret = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+    let password = ("API_PASSWORD", "pw");
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![password], "JWT_SECRET"),
+        (vec![("JWT_SECRET", "too-short"), password], "JWT_SECRET"),
+        (vec![good_secret], "API_PASSWORD"),
+        (vec![good_secret, password, ("JWT_ALGORITHM", "none")], "JWT_ALGORITHM"),
+        (vec![good_secret, password, ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM"),
+        (vec![good_secret, password, ("JWT_ACCESS_TOKEN_EXP_UNIT", "days")], "JWT_ACCESS_TOKEN_EXP_UNIT"),
+        (vec![good_secret, password, ("JWT_REFRESH_TOKEN_EXP_VALUE", "0")], "JWT_REFRESH_TOKEN_EXP_VALUE"),
+        (vec![good_secret, password, ("USERS_FILE", "/nonexistent/users.toml")], "USERS_FILE"),
+        (
+            vec![("JWT_SECRET", shared::config::DEV_PLACEHOLDER_SECRET), password, ("APP_ENV", "production")],
+            "JWT_SECRET",
+        ),
+    ];
+    for (vars, expected) in cases {
+        let (code, stderr) = start_with(&vars);
+        assert_eq!(code, 2, "{vars:?}: {stderr}");
+        assert!(stderr.contains(expected), "{vars:?} should name {expected}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    let (_, stderr) = start_with(&[password]);
+    assert!(stderr.contains("openssl rand"), "says how to generate a secret: {stderr}");
+}
+
+#[test]
+fn hash_password_prints_an_argon2id_phc_string_that_verifies() {
+    let mut child = Command::new(BIN)
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret-pass\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let phc = String::from_utf8(out.stdout).unwrap();
+    let phc = phc.trim();
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    assert_eq!(auth_service::passwords::check_phc(phc), Ok(()));
+}
