@@ -58,7 +58,11 @@ impl App {
     }
 
     /// Builds the state around a given store.
-    pub fn build_with_store(config: AuthConfig, clock: SharedClock, store: SharedStore) -> Result<Self, StartError> {
+    pub fn build_with_store(
+        config: AuthConfig,
+        clock: SharedClock,
+        store: SharedStore,
+    ) -> Result<Self, StartError> {
         let codec = Arc::new(TokenCodec::new(&config.common.jwt, clock.clone()));
         let users = Arc::new(Directory::load(&config)?);
         let passwords = Passwords::new(config.password_hash_concurrency)?;
@@ -89,7 +93,9 @@ impl App {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let local = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
         Ok((local, self.serve(listener, shutdown)))
     }
 
@@ -105,6 +111,9 @@ impl App {
             kid = self.codec.current_kid().unwrap_or("-"),
             "auth-service ready to serve"
         );
-        warp::serve(crate::routes::routes(self)).incoming(listener).graceful(shutdown).run()
+        warp::serve(crate::routes::routes(self))
+            .incoming(listener)
+            .graceful(shutdown)
+            .run()
     }
 }

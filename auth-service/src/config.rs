@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use shared::config::{
-    parse_positive, parse_var, var, AppEnv, CommonConfig, ConfigError, RawVars, Secret, DEV_PLACEHOLDER_PASSWORD,
+    parse_positive, parse_var, var, AppEnv, CommonConfig, ConfigError, RawVars, Secret,
+    DEV_PLACEHOLDER_PASSWORD,
 };
 
 /// Everything the auth service reads from its environment.
@@ -41,7 +42,7 @@ impl AuthConfig {
     }
 
     /// For tests: settings from pairs, never from the process environment.
-    pub fn from_iter<I, K, V>(pairs: I) -> Result<Self, ConfigError>
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
@@ -52,14 +53,24 @@ impl AuthConfig {
 
     pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigError> {
         let mut common = CommonConfig::from_vars(vars)?;
-        let bind_addr = parse_var(vars, "AUTH_BIND_ADDR", SocketAddr::from(([0, 0, 0, 0], 8001)))?;
+        let bind_addr = parse_var(
+            vars,
+            "AUTH_BIND_ADDR",
+            SocketAddr::from(([0, 0, 0, 0], 8001)),
+        )?;
         let api_user = var(vars, "API_USER").unwrap_or("api_user").to_string();
         crate::users::Username::parse(&api_user).map_err(|e| ConfigError::new("API_USER", e))?;
-        let api_password = var(vars, "API_PASSWORD")
-            .map(Secret::new)
-            .ok_or_else(|| ConfigError::new("API_PASSWORD", "is empty; set the bootstrap user's password in .env"))?;
+        let api_password = var(vars, "API_PASSWORD").map(Secret::new).ok_or_else(|| {
+            ConfigError::new(
+                "API_PASSWORD",
+                "is empty; set the bootstrap user's password in .env",
+            )
+        })?;
         if api_password.expose().chars().count() > crate::passwords::MAX_PASSWORD_CHARS {
-            return Err(ConfigError::new("API_PASSWORD", "is longer than 128 characters"));
+            return Err(ConfigError::new(
+                "API_PASSWORD",
+                "is longer than 128 characters",
+            ));
         }
         if api_password.expose() == DEV_PLACEHOLDER_PASSWORD {
             if common.app_env == AppEnv::Production {
@@ -72,27 +83,41 @@ impl AuthConfig {
                 .warnings
                 .push("API_PASSWORD is the placeholder from .env.example; change it before anyone else can reach this service".into());
         }
-        let api_user_email = var(vars, "API_USER_EMAIL").unwrap_or("api_user@example.com").to_string();
-        crate::users::Email::parse(&api_user_email).map_err(|e| ConfigError::new("API_USER_EMAIL", e))?;
+        let api_user_email = var(vars, "API_USER_EMAIL")
+            .unwrap_or("api_user@example.com")
+            .to_string();
+        crate::users::Email::parse(&api_user_email)
+            .map_err(|e| ConfigError::new("API_USER_EMAIL", e))?;
 
         let users_file = var(vars, "USERS_FILE").map(PathBuf::from);
         let refresh_retry_grace_secs = parse_var(vars, "JWT_REFRESH_RETRY_GRACE_SECONDS", 10u64)?;
         if refresh_retry_grace_secs > 300 {
-            return Err(ConfigError::new("JWT_REFRESH_RETRY_GRACE_SECONDS", "must be at most 300 seconds"));
+            return Err(ConfigError::new(
+                "JWT_REFRESH_RETRY_GRACE_SECONDS",
+                "must be at most 300 seconds",
+            ));
         }
         let hours = parse_positive(vars, "SESSION_ABSOLUTE_TIMEOUT_HOURS", 168)?;
         if hours > 24 * 366 {
-            return Err(ConfigError::new("SESSION_ABSOLUTE_TIMEOUT_HOURS", "must be at most a year"));
+            return Err(ConfigError::new(
+                "SESSION_ABSOLUTE_TIMEOUT_HOURS",
+                "must be at most a year",
+            ));
         }
         let session_absolute_timeout_secs = (hours * 3600) as i64;
 
-        let mfa_issuer_name = var(vars, "MFA_ISSUER_NAME").unwrap_or("ONI_Justicia").to_string();
+        let mfa_issuer_name = var(vars, "MFA_ISSUER_NAME")
+            .unwrap_or("ONI_Justicia")
+            .to_string();
         if mfa_issuer_name.contains(':') {
             return Err(ConfigError::new("MFA_ISSUER_NAME", "may not contain ':'"));
         }
         let mfa_valid_window: u8 = parse_var(vars, "MFA_VALID_WINDOW", 1u8)?;
         if mfa_valid_window > 10 {
-            return Err(ConfigError::new("MFA_VALID_WINDOW", "must be between 0 and 10 steps"));
+            return Err(ConfigError::new(
+                "MFA_VALID_WINDOW",
+                "must be between 0 and 10 steps",
+            ));
         }
         let mfa_encryption_key = var(vars, "MFA_ENCRYPTION_KEY").map(Secret::new);
 
@@ -104,8 +129,11 @@ impl AuthConfig {
                 })?);
             }
         }
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let password_hash_concurrency = parse_positive(vars, "PASSWORD_HASH_CONCURRENCY", cpus as u64)? as usize;
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let password_hash_concurrency =
+            parse_positive(vars, "PASSWORD_HASH_CONCURRENCY", cpus as u64)? as usize;
 
         Ok(Self {
             common,
@@ -120,8 +148,16 @@ impl AuthConfig {
             mfa_valid_window,
             mfa_encryption_key,
             trusted_proxies,
-            rate_limit_login_max_failures: parse_positive(vars, "RATE_LIMIT_LOGIN_MAX_FAILURES", 5)?,
-            rate_limit_login_window_secs: parse_positive(vars, "RATE_LIMIT_LOGIN_WINDOW_SECONDS", 900)?,
+            rate_limit_login_max_failures: parse_positive(
+                vars,
+                "RATE_LIMIT_LOGIN_MAX_FAILURES",
+                5,
+            )?,
+            rate_limit_login_window_secs: parse_positive(
+                vars,
+                "RATE_LIMIT_LOGIN_WINDOW_SECONDS",
+                900,
+            )?,
             rate_limit_ip_per_minute: parse_positive(vars, "RATE_LIMIT_IP_PER_MINUTE", 120)?,
             password_hash_concurrency,
         })
@@ -137,7 +173,7 @@ mod tests {
     fn failing_var(extra: &[(&str, &str)]) -> &'static str {
         let mut pairs = vec![("JWT_SECRET", SECRET), ("API_PASSWORD", "correct horse")];
         pairs.extend_from_slice(extra);
-        match AuthConfig::from_iter(pairs) {
+        match AuthConfig::from_pairs(pairs) {
             Ok(_) => "accepted",
             Err(e) => e.var,
         }
@@ -145,7 +181,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_contracts() {
-        let c = AuthConfig::from_iter([("JWT_SECRET", SECRET), ("API_PASSWORD", "pw")]).ok();
+        let c = AuthConfig::from_pairs([("JWT_SECRET", SECRET), ("API_PASSWORD", "pw")]).ok();
         let c = c.as_ref();
         assert_eq!(c.map(|c| c.api_user.as_str()), Some("api_user"));
         assert_eq!(c.map(|c| c.refresh_retry_grace_secs), Some(10));
@@ -161,9 +197,15 @@ mod tests {
 
     #[test]
     fn the_placeholder_password_is_refused_in_production() {
-        assert_eq!(failing_var(&[("API_PASSWORD", DEV_PLACEHOLDER_PASSWORD)]), "accepted");
         assert_eq!(
-            failing_var(&[("API_PASSWORD", DEV_PLACEHOLDER_PASSWORD), ("APP_ENV", "production")]),
+            failing_var(&[("API_PASSWORD", DEV_PLACEHOLDER_PASSWORD)]),
+            "accepted"
+        );
+        assert_eq!(
+            failing_var(&[
+                ("API_PASSWORD", DEV_PLACEHOLDER_PASSWORD),
+                ("APP_ENV", "production")
+            ]),
             "API_PASSWORD"
         );
     }
@@ -186,6 +228,9 @@ mod tests {
 
     #[test]
     fn a_grace_of_zero_is_allowed() {
-        assert_eq!(failing_var(&[("JWT_REFRESH_RETRY_GRACE_SECONDS", "0")]), "accepted");
+        assert_eq!(
+            failing_var(&[("JWT_REFRESH_RETRY_GRACE_SECONDS", "0")]),
+            "accepted"
+        );
     }
 }

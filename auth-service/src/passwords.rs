@@ -33,7 +33,8 @@ pub enum PasswordError {
 }
 
 fn argon2() -> Result<Argon2<'static>, PasswordError> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -53,7 +54,8 @@ pub fn hash_deterministic(context: &str, password: &str) -> Result<String, Passw
         .chain_update(b"\0")
         .chain_update(password.as_bytes())
         .finalize();
-    let salt = SaltString::encode_b64(&digest[..16]).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&digest[..16]).map_err(|e| PasswordError::Hash(e.to_string()))?;
     hash_with_salt(password, &salt)
 }
 
@@ -66,12 +68,18 @@ fn hash_with_salt(password: &str, salt: &SaltString) -> Result<String, PasswordE
 
 /// Checks that a PHC string is argon2id with at least the OWASP parameters; for `USERS_FILE` entries.
 pub fn check_phc(phc: &str) -> Result<(), String> {
-    let parsed = PasswordHash::new(phc).map_err(|e| format!("password_hash is not a PHC string ({e})"))?;
+    let parsed =
+        PasswordHash::new(phc).map_err(|e| format!("password_hash is not a PHC string ({e})"))?;
     if parsed.algorithm.as_str() != "argon2id" {
-        return Err(format!("password_hash uses {}, not argon2id", parsed.algorithm));
+        return Err(format!(
+            "password_hash uses {}, not argon2id",
+            parsed.algorithm
+        ));
     }
-    let params = Params::try_from(&parsed).map_err(|e| format!("password_hash has bad parameters ({e})"))?;
-    if params.m_cost() < MEMORY_KIB || params.t_cost() < ITERATIONS || params.p_cost() < PARALLELISM {
+    let params =
+        Params::try_from(&parsed).map_err(|e| format!("password_hash has bad parameters ({e})"))?;
+    if params.m_cost() < MEMORY_KIB || params.t_cost() < ITERATIONS || params.p_cost() < PARALLELISM
+    {
         return Err(format!(
             "password_hash parameters m={},t={},p={} are below the minimum m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}",
             params.m_cost(),
@@ -126,7 +134,11 @@ impl Passwords {
             None => self.dummy_hash.clone(),
         };
         let password = password.to_owned();
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Closed)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Closed)?;
         let span = tracing::Span::current();
         let counter = self.hashes_run.clone();
         let matched = tokio::task::spawn_blocking(move || {
@@ -156,19 +168,32 @@ mod tests {
     #[test]
     fn weak_or_foreign_hashes_are_refused() {
         assert!(check_phc("not a hash").is_err());
-        assert!(check_phc("$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A").is_err());
-        assert!(check_phc("$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A").is_err());
+        assert!(check_phc(
+            "$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A"
+        )
+        .is_err());
+        assert!(check_phc(
+            "$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A"
+        )
+        .is_err());
     }
 
     #[test]
     fn the_bootstrap_hash_is_the_same_on_every_replica() -> Result<(), PasswordError> {
-        assert_eq!(hash_deterministic("api_user", "pw")?, hash_deterministic("api_user", "pw")?);
-        assert_ne!(hash_deterministic("api_user", "pw")?, hash_deterministic("api_user", "pw2")?);
+        assert_eq!(
+            hash_deterministic("api_user", "pw")?,
+            hash_deterministic("api_user", "pw")?
+        );
+        assert_ne!(
+            hash_deterministic("api_user", "pw")?,
+            hash_deterministic("api_user", "pw2")?
+        );
         Ok(())
     }
 
     #[tokio::test]
-    async fn missing_hashes_and_empty_passwords_still_cost_one_verification() -> Result<(), PasswordError> {
+    async fn missing_hashes_and_empty_passwords_still_cost_one_verification(
+    ) -> Result<(), PasswordError> {
         let p = Passwords::new(2)?;
         let phc = hash_password("right")?;
         assert!(p.verify(Some(&phc), "right").await?);

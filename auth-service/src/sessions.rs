@@ -14,7 +14,9 @@ use shared::http::token_error;
 use shared::{AccessClaims, ApiError, RefreshClaims, TokenCodec, TokenKind};
 use uuid::Uuid;
 
-use crate::store::{Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore, StoreError};
+use crate::store::{
+    Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore, StoreError,
+};
 use crate::users::{Directory, User};
 
 impl From<StoreError> for ApiError {
@@ -65,7 +67,12 @@ impl Sessions {
 
     /// How long a session record must outlive its newest pair's issue time.
     fn record_ttl_ms(&self) -> i64 {
-        (self.codec.access_ttl_secs().max(self.codec.refresh_ttl_secs()) + JWT_LEEWAY_SECS) * 1000
+        (self
+            .codec
+            .access_ttl_secs()
+            .max(self.codec.refresh_ttl_secs())
+            + JWT_LEEWAY_SECS)
+            * 1000
     }
 
     /// Starts a session for a user who has proven who they are.
@@ -182,7 +189,11 @@ impl Sessions {
         let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
             return Err(ApiError::TokenRevoked);
         };
-        match self.store.session_view(&claims.sid, &claims.sub, &claims.jti).await? {
+        match self
+            .store
+            .session_view(&claims.sid, &claims.sub, &claims.jti)
+            .await?
+        {
             SessionView::Active { fingerprint, .. } if fingerprint == user.fingerprint => Ok(user),
             _ => Err(ApiError::TokenRevoked),
         }
@@ -221,13 +232,21 @@ impl Sessions {
             let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
                 return Ok(inactive);
             };
-            return Ok(match self.store.session_view(&claims.sid, &claims.sub, "-").await? {
-                SessionView::Active {
-                    fingerprint,
-                    current_refresh_jti,
-                } if fingerprint == user.fingerprint && current_refresh_jti == claims.jti => with_active(&claims),
-                _ => inactive,
-            });
+            return Ok(
+                match self
+                    .store
+                    .session_view(&claims.sid, &claims.sub, "-")
+                    .await?
+                {
+                    SessionView::Active {
+                        fingerprint,
+                        current_refresh_jti,
+                    } if fingerprint == user.fingerprint && current_refresh_jti == claims.jti => {
+                        with_active(&claims)
+                    }
+                    _ => inactive,
+                },
+            );
         }
         Ok(inactive)
     }

@@ -26,11 +26,15 @@ pub struct Username(String);
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok_len = (1..=64).contains(&raw.chars().count());
-        let ok_chars = raw.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+        let ok_chars = raw
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
         if ok_len && ok_chars {
             Ok(Self(raw.to_string()))
         } else {
-            Err(format!("`{raw}` is not a username (1 to 64 letters, digits, '.', '_', '-', '@')"))
+            Err(format!(
+                "`{raw}` is not a username (1 to 64 letters, digits, '.', '_', '-', '@')"
+            ))
         }
     }
 
@@ -96,7 +100,9 @@ impl User {
 }
 
 fn fingerprint(password_hash: &str) -> String {
-    let digest = Sha256::new_with_prefix(b"credential:").chain_update(password_hash.as_bytes()).finalize();
+    let digest = Sha256::new_with_prefix(b"credential:")
+        .chain_update(password_hash.as_bytes())
+        .finalize();
     hex::encode(&digest[..8])
 }
 
@@ -131,12 +137,15 @@ impl Directory {
     /// The bootstrap user (id 1), then `USERS_FILE` if set.
     pub fn load(config: &AuthConfig) -> Result<Self, ConfigError> {
         let mut dir = Directory::default();
-        let bootstrap_hash = passwords::hash_deterministic(&config.api_user, config.api_password.expose())
-            .map_err(|e| ConfigError::new("API_PASSWORD", e.to_string()))?;
+        let bootstrap_hash =
+            passwords::hash_deterministic(&config.api_user, config.api_password.expose())
+                .map_err(|e| ConfigError::new("API_PASSWORD", e.to_string()))?;
         dir.insert(User {
             id: 1,
-            username: Username::parse(&config.api_user).map_err(|e| ConfigError::new("API_USER", e))?,
-            email: Email::parse(&config.api_user_email).map_err(|e| ConfigError::new("API_USER_EMAIL", e))?,
+            username: Username::parse(&config.api_user)
+                .map_err(|e| ConfigError::new("API_USER", e))?,
+            email: Email::parse(&config.api_user_email)
+                .map_err(|e| ConfigError::new("API_USER_EMAIL", e))?,
             rol: Rol::Admin,
             fingerprint: fingerprint(&bootstrap_hash),
             password_hash: bootstrap_hash,
@@ -151,24 +160,29 @@ impl Directory {
     }
 
     fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new("USERS_FILE", format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new("USERS_FILE", format!("cannot read {}: {e}", path.display()))
+        })?;
         self.load_toml(&text)
     }
 
     /// Adds the users of a `USERS_FILE` document; every error names the entry.
     pub fn load_toml(&mut self, text: &str) -> Result<(), ConfigError> {
-        let file: UsersFile = toml::from_str(text)
-            .map_err(|e| ConfigError::new("USERS_FILE", format!("is not valid: {}", e.message())))?;
+        let file: UsersFile = toml::from_str(text).map_err(|e| {
+            ConfigError::new("USERS_FILE", format!("is not valid: {}", e.message()))
+        })?;
         let mut next_id = self.by_id.keys().max().copied().unwrap_or(0) + 1;
         for (index, entry) in file.users.into_iter().enumerate() {
             let label = format!("entry {} ({})", index + 1, entry.username);
             let err = |msg: String| ConfigError::new("USERS_FILE", format!("{label}: {msg}"));
             let username = Username::parse(&entry.username).map_err(err)?;
             let email = Email::parse(&entry.email).map_err(err)?;
-            let rol = Rol::parse(&entry.rol).ok_or_else(|| err(format!("rol `{}` is not admin or usuario", entry.rol)))?;
+            let rol = Rol::parse(&entry.rol)
+                .ok_or_else(|| err(format!("rol `{}` is not admin or usuario", entry.rol)))?;
             passwords::check_phc(&entry.password_hash).map_err(err)?;
-            let virtual_operator = entry.virtual_operator.unwrap_or_else(|| DEFAULT_VIRTUAL_OPERATOR.into());
+            let virtual_operator = entry
+                .virtual_operator
+                .unwrap_or_else(|| DEFAULT_VIRTUAL_OPERATOR.into());
             if virtual_operator.trim().is_empty() {
                 return Err(err("virtual_operator is empty".into()));
             }
@@ -195,7 +209,10 @@ impl Directory {
     fn insert(&mut self, user: User) -> Result<(), String> {
         let email_key = user.email.as_str().to_lowercase();
         if self.by_username.contains_key(user.username.as_str()) {
-            return Err(format!("username `{}` is used twice", user.username.as_str()));
+            return Err(format!(
+                "username `{}` is used twice",
+                user.username.as_str()
+            ));
         }
         if self.by_id.contains_key(&user.id) {
             return Err(format!("id {} is used twice", user.id));
@@ -204,7 +221,8 @@ impl Directory {
             return Err(format!("e-mail `{}` is used twice", user.email.as_str()));
         }
         let user = Arc::new(user);
-        self.by_username.insert(user.username.as_str().to_string(), user.clone());
+        self.by_username
+            .insert(user.username.as_str().to_string(), user.clone());
         self.by_id.insert(user.id, user.clone());
         self.by_email.insert(email_key, user);
         Ok(())
@@ -241,8 +259,11 @@ mod tests {
     use super::*;
 
     fn config() -> AuthConfig {
-        AuthConfig::from_iter([("JWT_SECRET", "0123456789abcdef0123456789abcdef"), ("API_PASSWORD", "pw")])
-            .unwrap_or_else(|e| panic!("{e}"))
+        AuthConfig::from_pairs([
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("API_PASSWORD", "pw"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn phc() -> String {
@@ -264,7 +285,9 @@ mod tests {
     #[test]
     fn the_bootstrap_user_is_an_admin_with_id_1() {
         let dir = Directory::load(&config()).unwrap_or_else(|e| panic!("{e}"));
-        let u = dir.by_username("api_user").unwrap_or_else(|| panic!("no bootstrap user"));
+        let u = dir
+            .by_username("api_user")
+            .unwrap_or_else(|| panic!("no bootstrap user"));
         assert_eq!((u.id, u.rol, u.active), (1, Rol::Admin, true));
         assert_eq!(u.virtual_operator, "saphety");
         assert!(dir.by_email("API_USER@example.com").is_some());
@@ -280,7 +303,9 @@ mod tests {
             phc()
         );
         dir.load_toml(&text).unwrap_or_else(|e| panic!("{e}"));
-        let maria = dir.by_username("maria").unwrap_or_else(|| panic!("no maria"));
+        let maria = dir
+            .by_username("maria")
+            .unwrap_or_else(|| panic!("no maria"));
         assert_eq!((maria.id, maria.rol, maria.active), (2, Rol::Usuario, true));
         let ops = dir.by_id(10).unwrap_or_else(|| panic!("no ops"));
         assert_eq!((ops.virtual_operator.as_str(), ops.active), ("acme", false));
@@ -293,12 +318,18 @@ mod tests {
             "[[users]]\nusername = \"maria\"\nemail = \"maria@example.com\"\nrol = \"jefe\"\npassword_hash = \"{}\"\n",
             phc()
         );
-        let err = dir.load_toml(&text).err().unwrap_or_else(|| panic!("accepted"));
+        let err = dir
+            .load_toml(&text)
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
         assert_eq!(err.var, "USERS_FILE");
         assert!(err.message.contains("entry 1 (maria)"), "{}", err.message);
 
         let weak = "[[users]]\nusername = \"w\"\nemail = \"w@example.com\"\nrol = \"usuario\"\npassword_hash = \"$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A\"\n";
-        let err = dir.load_toml(weak).err().unwrap_or_else(|| panic!("accepted"));
+        let err = dir
+            .load_toml(weak)
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
         assert!(err.message.contains("below the minimum"), "{}", err.message);
 
         let dup = format!(

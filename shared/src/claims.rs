@@ -146,7 +146,10 @@ mod tests {
 
     #[test]
     fn token_kind_is_written_in_lowercase() {
-        assert_eq!(serde_json::to_string(&TokenKind::Refresh).ok().as_deref(), Some("\"refresh\""));
+        assert_eq!(
+            serde_json::to_string(&TokenKind::Refresh).ok().as_deref(),
+            Some("\"refresh\"")
+        );
         assert_eq!(TokenKind::Mfa.as_str(), "mfa");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Every failure is a [`ConfigError`] naming the variable and saying how to fix it; `main` prints it on
 //! one line and exits, never a panic trace. Tests build settings from an iterator of pairs
-//! ([`CommonConfig::from_iter`]) instead of touching the process environment.
+//! ([`CommonConfig::from_pairs`]) instead of touching the process environment.
 //!
 //! This module holds what both services read (JWT, store, logging); each service adds its own settings
 //! with the same helpers ([`var`], [`parse_var`]).
@@ -117,7 +117,11 @@ pub fn var<'a>(vars: &'a RawVars, name: &str) -> Option<&'a str> {
 }
 
 /// Parses a variable, or returns the default when it is unset.
-pub fn parse_var<T: FromStr>(vars: &RawVars, name: &'static str, default: T) -> Result<T, ConfigError> {
+pub fn parse_var<T: FromStr>(
+    vars: &RawVars,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
     match var(vars, name) {
         None => Ok(default),
         Some(raw) => raw
@@ -127,7 +131,11 @@ pub fn parse_var<T: FromStr>(vars: &RawVars, name: &'static str, default: T) -> 
 }
 
 /// Parses a positive whole number, or returns the default.
-pub fn parse_positive(vars: &RawVars, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+pub fn parse_positive(
+    vars: &RawVars,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
     let value: u64 = match var(vars, name) {
         None => default,
         Some(raw) => raw
@@ -174,7 +182,7 @@ impl CommonConfig {
     }
 
     /// Reads and validates from pairs; what tests use.
-    pub fn from_iter<I, K, V>(pairs: I) -> Result<Self, ConfigError>
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
@@ -195,7 +203,10 @@ impl CommonConfig {
                 ))
             }
         };
-        let log_format = match var(vars, "LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+        let log_format = match var(vars, "LOG_FORMAT")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => {
@@ -228,7 +239,10 @@ impl CommonConfig {
             }
         }
 
-        let algorithm = match var(vars, "JWT_ALGORITHM").map(str::to_ascii_uppercase).as_deref() {
+        let algorithm = match var(vars, "JWT_ALGORITHM")
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             None | Some("HS256") => Algorithm::HS256,
             Some("HS384") => Algorithm::HS384,
             Some("HS512") => Algorithm::HS512,
@@ -240,21 +254,40 @@ impl CommonConfig {
             }
         };
 
-        let access_ttl_secs = lifetime(vars, "JWT_ACCESS_TOKEN_EXP_VALUE", 60, "JWT_ACCESS_TOKEN_EXP_UNIT", "minutes")?;
-        let refresh_ttl_secs = lifetime(vars, "JWT_REFRESH_TOKEN_EXP_VALUE", 24, "JWT_REFRESH_TOKEN_EXP_UNIT", "hours")?;
+        let access_ttl_secs = lifetime(
+            vars,
+            "JWT_ACCESS_TOKEN_EXP_VALUE",
+            60,
+            "JWT_ACCESS_TOKEN_EXP_UNIT",
+            "minutes",
+        )?;
+        let refresh_ttl_secs = lifetime(
+            vars,
+            "JWT_REFRESH_TOKEN_EXP_VALUE",
+            24,
+            "JWT_REFRESH_TOKEN_EXP_UNIT",
+            "hours",
+        )?;
         if refresh_ttl_secs < access_ttl_secs {
             warnings.push(format!(
                 "the refresh token lifetime ({refresh_ttl_secs} s) is shorter than the access token lifetime ({access_ttl_secs} s)"
             ));
         }
 
-        let issuer = var(vars, "JWT_ISSUER").unwrap_or("auth-service").to_string();
-        let audience = var(vars, "JWT_AUDIENCE").unwrap_or("solicitud-transporte-api").to_string();
+        let issuer = var(vars, "JWT_ISSUER")
+            .unwrap_or("auth-service")
+            .to_string();
+        let audience = var(vars, "JWT_AUDIENCE")
+            .unwrap_or("solicitud-transporte-api")
+            .to_string();
 
         let redis_url = var(vars, "REDIS_URL").map(Secret::new);
         if let Some(url) = &redis_url {
             let u = url.expose();
-            if !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")) {
+            if !(u.starts_with("redis://")
+                || u.starts_with("rediss://")
+                || u.starts_with("unix://"))
+            {
                 return Err(ConfigError::new(
                     "REDIS_URL",
                     "must start with redis://, rediss:// or unix:// (leave it empty for the embedded store)",
@@ -289,7 +322,11 @@ impl CommonConfig {
 }
 
 fn parse_secret(vars: &RawVars, name: &'static str) -> Result<Option<Secret>, ConfigError> {
-    match vars.get(&name.to_ascii_lowercase()).map(String::as_str).filter(|v| !v.is_empty()) {
+    match vars
+        .get(&name.to_ascii_lowercase())
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+    {
         None => Ok(None),
         Some(raw) => check_secret_len(name, raw).map(Some),
     }
@@ -299,7 +336,10 @@ fn check_secret_len(name: &'static str, raw: &str) -> Result<Secret, ConfigError
     if raw.len() < 32 {
         return Err(ConfigError::new(
             name,
-            format!("is {} bytes long; at least 32 are required; {SECRET_HOWTO}", raw.len()),
+            format!(
+                "is {} bytes long; at least 32 are required; {SECRET_HOWTO}",
+                raw.len()
+            ),
         ));
     }
     Ok(Secret::new(raw))
@@ -313,7 +353,9 @@ fn lifetime(
     default_unit: &str,
 ) -> Result<i64, ConfigError> {
     let value = parse_positive(vars, value_var, default_value)?;
-    let unit = var(vars, unit_var).unwrap_or(default_unit).to_ascii_lowercase();
+    let unit = var(vars, unit_var)
+        .unwrap_or(default_unit)
+        .to_ascii_lowercase();
     let per_unit: u64 = match unit.as_str() {
         "minutes" => 60,
         "hours" => 3600,
@@ -338,7 +380,7 @@ mod tests {
     const GOOD: &str = "0123456789abcdef0123456789abcdef";
 
     fn load(pairs: &[(&str, &str)]) -> Result<CommonConfig, ConfigError> {
-        CommonConfig::from_iter(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        CommonConfig::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     }
 
     fn failing_var(pairs: &[(&str, &str)]) -> &'static str {
@@ -364,7 +406,10 @@ mod tests {
         let err = load(&[]).err();
         let err = err.as_ref();
         assert_eq!(err.map(|e| e.var), Some("JWT_SECRET"));
-        assert!(err.map(|e| e.to_string()).unwrap_or_default().contains("openssl rand"));
+        assert!(err
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("openssl rand"));
     }
 
     #[test]
@@ -384,10 +429,16 @@ mod tests {
     #[test]
     fn only_hmac_algorithms_are_allowed() {
         for bad in ["none", "RS256", "ES256", "HS1"] {
-            assert_eq!(failing_var(&[("JWT_SECRET", GOOD), ("JWT_ALGORITHM", bad)]), "JWT_ALGORITHM");
+            assert_eq!(
+                failing_var(&[("JWT_SECRET", GOOD), ("JWT_ALGORITHM", bad)]),
+                "JWT_ALGORITHM"
+            );
         }
         for good in ["HS256", "HS384", "HS512"] {
-            assert_eq!(failing_var(&[("JWT_SECRET", GOOD), ("JWT_ALGORITHM", good)]), "accepted");
+            assert_eq!(
+                failing_var(&[("JWT_SECRET", GOOD), ("JWT_ALGORITHM", good)]),
+                "accepted"
+            );
         }
     }
 
@@ -398,7 +449,10 @@ mod tests {
             "JWT_ACCESS_TOKEN_EXP_UNIT"
         );
         assert_eq!(
-            failing_var(&[("JWT_SECRET", GOOD), ("JWT_REFRESH_TOKEN_EXP_UNIT", "seconds")]),
+            failing_var(&[
+                ("JWT_SECRET", GOOD),
+                ("JWT_REFRESH_TOKEN_EXP_UNIT", "seconds")
+            ]),
             "JWT_REFRESH_TOKEN_EXP_UNIT"
         );
     }
@@ -414,17 +468,24 @@ mod tests {
             "JWT_REFRESH_TOKEN_EXP_VALUE"
         );
         assert_eq!(
-            failing_var(&[("JWT_SECRET", GOOD), ("JWT_REFRESH_TOKEN_EXP_VALUE", "999999999")]),
+            failing_var(&[
+                ("JWT_SECRET", GOOD),
+                ("JWT_REFRESH_TOKEN_EXP_VALUE", "999999999")
+            ]),
             "JWT_REFRESH_TOKEN_EXP_VALUE"
         );
     }
 
     #[test]
-    fn the_placeholder_secret_warns_in_development_and_is_refused_in_production() -> Result<(), ConfigError> {
+    fn the_placeholder_secret_warns_in_development_and_is_refused_in_production(
+    ) -> Result<(), ConfigError> {
         let dev = load(&[("JWT_SECRET", DEV_PLACEHOLDER_SECRET)])?;
         assert!(dev.warnings.iter().any(|w| w.contains("placeholder")));
         assert_eq!(
-            failing_var(&[("JWT_SECRET", DEV_PLACEHOLDER_SECRET), ("APP_ENV", "production")]),
+            failing_var(&[
+                ("JWT_SECRET", DEV_PLACEHOLDER_SECRET),
+                ("APP_ENV", "production")
+            ]),
             "JWT_SECRET"
         );
         Ok(())
@@ -432,14 +493,26 @@ mod tests {
 
     #[test]
     fn bad_enumerations_are_refused() {
-        assert_eq!(failing_var(&[("JWT_SECRET", GOOD), ("APP_ENV", "staging")]), "APP_ENV");
-        assert_eq!(failing_var(&[("JWT_SECRET", GOOD), ("LOG_FORMAT", "xml")]), "LOG_FORMAT");
-        assert_eq!(failing_var(&[("JWT_SECRET", GOOD), ("REDIS_URL", "localhost:6379")]), "REDIS_URL");
+        assert_eq!(
+            failing_var(&[("JWT_SECRET", GOOD), ("APP_ENV", "staging")]),
+            "APP_ENV"
+        );
+        assert_eq!(
+            failing_var(&[("JWT_SECRET", GOOD), ("LOG_FORMAT", "xml")]),
+            "LOG_FORMAT"
+        );
+        assert_eq!(
+            failing_var(&[("JWT_SECRET", GOOD), ("REDIS_URL", "localhost:6379")]),
+            "REDIS_URL"
+        );
     }
 
     #[test]
     fn secrets_never_show_in_debug_output() -> Result<(), ConfigError> {
-        let c = load(&[("JWT_SECRET", GOOD), ("REDIS_URL", "redis://:hunter2@localhost")])?;
+        let c = load(&[
+            ("JWT_SECRET", GOOD),
+            ("REDIS_URL", "redis://:hunter2@localhost"),
+        ])?;
         let shown = format!("{c:?}");
         assert!(!shown.contains(GOOD));
         assert!(!shown.contains("hunter2"));

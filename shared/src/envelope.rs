@@ -54,9 +54,10 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     };
     let mut response = Response::new(bytes.into());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -69,7 +70,9 @@ mod tests {
         let r = ok("Autenticación exitosa", serde_json::json!({"a": 1}));
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(
-            r.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            r.headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
             Some("application/json")
         );
     }

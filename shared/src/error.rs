@@ -85,21 +85,57 @@ impl ApiError {
         use ApiError::*;
         match self {
             BadRequest(_) => (StatusCode::BAD_REQUEST, "Solicitud inválida", "BAD_REQUEST"),
-            TokenMissing => (StatusCode::UNAUTHORIZED, "Token no proporcionado", "TOKEN_MISSING"),
+            TokenMissing => (
+                StatusCode::UNAUTHORIZED,
+                "Token no proporcionado",
+                "TOKEN_MISSING",
+            ),
             TokenInvalid => (StatusCode::UNAUTHORIZED, "Token inválido", "TOKEN_INVALID"),
             TokenExpired(_) => (StatusCode::UNAUTHORIZED, "Token expirado", "TOKEN_EXPIRED"),
             TokenRevoked => (StatusCode::UNAUTHORIZED, "Token revocado", "TOKEN_REVOKED"),
             Forbidden => (StatusCode::FORBIDDEN, "Permisos insuficientes", "FORBIDDEN"),
             NotFound => (StatusCode::NOT_FOUND, "Recurso no encontrado", "NOT_FOUND"),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "Método no permitido", "METHOD_NOT_ALLOWED"),
-            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Solicitud demasiado grande", "PAYLOAD_TOO_LARGE"),
-            InvalidCredentials => (StatusCode::UNPROCESSABLE_ENTITY, "Credenciales inválidas", "INVALID_CREDENTIALS"),
-            Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "Datos inválidos", "VALIDATION_ERROR"),
-            MfaInvalid => (StatusCode::UNPROCESSABLE_ENTITY, "Código MFA inválido", "MFA_INVALID"),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Método no permitido",
+                "METHOD_NOT_ALLOWED",
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Solicitud demasiado grande",
+                "PAYLOAD_TOO_LARGE",
+            ),
+            InvalidCredentials => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Credenciales inválidas",
+                "INVALID_CREDENTIALS",
+            ),
+            Validation { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Datos inválidos",
+                "VALIDATION_ERROR",
+            ),
+            MfaInvalid => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Código MFA inválido",
+                "MFA_INVALID",
+            ),
             Conflict(_) => (StatusCode::CONFLICT, "Conflicto de estado", "CONFLICT"),
-            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Demasiadas solicitudes", "RATE_LIMITED"),
-            ServiceUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Servicio no disponible", "SERVICE_UNAVAILABLE"),
-            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Error interno del servidor", "INTERNAL_ERROR"),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Demasiadas solicitudes",
+                "RATE_LIMITED",
+            ),
+            ServiceUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Servicio no disponible",
+                "SERVICE_UNAVAILABLE",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error interno del servidor",
+                "INTERNAL_ERROR",
+            ),
         }
     }
 
@@ -111,8 +147,12 @@ impl ApiError {
             TokenMissing => "Incluya el encabezado Authorization: Bearer <token>.".into(),
             TokenInvalid => "El token no es válido: revise su formato y su firma.".into(),
             TokenExpired(TokenKind::Access) => ACCESS_EXPIRED_DETALLE.into(),
-            TokenExpired(TokenKind::Refresh) => "El refresh token ha expirado. Inicie sesión nuevamente.".into(),
-            TokenExpired(TokenKind::Mfa) => "El desafío MFA ha expirado. Inicie sesión nuevamente.".into(),
+            TokenExpired(TokenKind::Refresh) => {
+                "El refresh token ha expirado. Inicie sesión nuevamente.".into()
+            }
+            TokenExpired(TokenKind::Mfa) => {
+                "El desafío MFA ha expirado. Inicie sesión nuevamente.".into()
+            }
             TokenRevoked => "El token o su sesión fue revocado. Inicie sesión nuevamente.".into(),
             Forbidden => "Su rol no tiene permiso para esta acción.".into(),
             NotFound => "La ruta o el recurso solicitado no existe.".into(),
@@ -128,7 +168,9 @@ impl ApiError {
             RateLimited { retry_after_secs } => {
                 format!("Demasiados intentos. Intente de nuevo en {retry_after_secs} segundos.")
             }
-            ServiceUnavailable(_) => "El almacén de estado no responde. Intente de nuevo más tarde.".into(),
+            ServiceUnavailable(_) => {
+                "El almacén de estado no responde. Intente de nuevo más tarde.".into()
+            }
             Internal(_) => "Ocurrió un error inesperado.".into(),
         }
     }
@@ -188,15 +230,23 @@ mod tests {
             ApiError::validation("f", "d"),
             ApiError::MfaInvalid,
             ApiError::Conflict("c".into()),
-            ApiError::RateLimited { retry_after_secs: 3 },
+            ApiError::RateLimited {
+                retry_after_secs: 3,
+            },
             ApiError::ServiceUnavailable("down".into()),
             ApiError::Internal("boom".into()),
         ];
         for e in all {
             let (status, mensaje, codigo) = e.catalogue();
-            assert!(status.is_client_error() || status.is_server_error(), "{e:?}");
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{e:?}"
+            );
             assert!(!mensaje.is_empty());
-            assert!(codigo.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{codigo}");
+            assert!(
+                codigo.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{codigo}"
+            );
             assert!(!e.detalle().is_empty());
         }
     }
@@ -211,9 +261,17 @@ mod tests {
 
     #[test]
     fn rate_limited_carries_retry_after() {
-        let r = ApiError::RateLimited { retry_after_secs: 42 }.to_response();
+        let r = ApiError::RateLimited {
+            retry_after_secs: 42,
+        }
+        .to_response();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(r.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("42"));
+        assert_eq!(
+            r.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("42")
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ use crate::token::{TokenCodec, TokenError};
 pub const BODY_LIMIT: u64 = 16 * 1024;
 
 /// Hands a clone of `state` to the handler; state is a cheap handle with an `Arc` inside.
-pub fn with_state<T: Clone + Send + Sync>(state: T) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
+pub fn with_state<T: Clone + Send + Sync>(
+    state: T,
+) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
 
@@ -30,11 +32,14 @@ pub fn with_state<T: Clone + Send + Sync>(state: T) -> impl Filter<Extract = (T,
 /// - over the limit: 413 PAYLOAD_TOO_LARGE;
 /// - no `application/json` content type, or not JSON: 400 BAD_REQUEST;
 /// - JSON with a missing or mistyped field: 422 VALIDATION_ERROR naming the field.
-pub fn json_body<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+pub fn json_body<T: DeserializeOwned + Send>(
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
     warp::header::headers_cloned()
         .and(warp::body::stream())
         .and_then(|headers: HeaderMap, body| async move {
-            let bytes = read_limited(&headers, body).await.map_err(warp::reject::custom)?;
+            let bytes = read_limited(&headers, body)
+                .await
+                .map_err(warp::reject::custom)?;
             check_json_content_type(&headers).map_err(warp::reject::custom)?;
             parse_json::<T>(&bytes).map_err(warp::reject::custom)
         })
@@ -55,7 +60,9 @@ where
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(BODY_LIMIT) as usize);
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|_| ApiError::BadRequest("No se pudo leer el cuerpo de la solicitud.".into()))?;
+        let chunk = chunk.map_err(|_| {
+            ApiError::BadRequest("No se pudo leer el cuerpo de la solicitud.".into())
+        })?;
         if (buf.len() + chunk.remaining()) as u64 > BODY_LIMIT {
             return Err(ApiError::PayloadTooLarge);
         }
@@ -68,7 +75,13 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let is_json = headers
         .get(warp::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
         .unwrap_or(false);
     if is_json {
         Ok(())
@@ -87,7 +100,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         field_error(&path, &inner)
     })?;
-    de.end().map_err(|_| ApiError::BadRequest("El cuerpo no es JSON válido.".into()))?;
+    de.end()
+        .map_err(|_| ApiError::BadRequest("El cuerpo no es JSON válido.".into()))?;
     Ok(value)
 }
 
@@ -96,21 +110,37 @@ fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
     match err.classify() {
         Category::Data => {
             let message = err.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
             if let Some(field) = message
                 .strip_prefix("missing field `")
                 .and_then(|rest| rest.split('`').next())
             {
-                let field = if path == "." { field.to_string() } else { format!("{path}.{field}") };
-                return ApiError::validation(&field, format!("Falta el campo obligatorio '{field}'."));
+                let field = if path == "." {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                };
+                return ApiError::validation(
+                    &field,
+                    format!("Falta el campo obligatorio '{field}'."),
+                );
             }
             if path == "." {
-                ApiError::validation("body", format!("El cuerpo no tiene la forma esperada: {message}."))
+                ApiError::validation(
+                    "body",
+                    format!("El cuerpo no tiene la forma esperada: {message}."),
+                )
             } else {
                 ApiError::validation(path, format!("El campo '{path}' no es válido: {message}."))
             }
         }
-        Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest("El cuerpo no es JSON válido.".into()),
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::BadRequest("El cuerpo no es JSON válido.".into())
+        }
     }
 }
 
@@ -161,7 +191,9 @@ pub fn token_error(kind: TokenKind, err: TokenError) -> ApiError {
 ///     .map(|claims: AccessClaims| format!("hola, {}", claims.username));
 /// # let _ = hello;
 /// ```
-pub fn access_claims(codec: Arc<TokenCodec>) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
+pub fn access_claims(
+    codec: Arc<TokenCodec>,
+) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
     bearer_token().and_then(move |token: String| {
         let codec = codec.clone();
         async move {
@@ -181,9 +213,18 @@ pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::repl
 /// content sniffing.
 pub fn security_headers() -> warp::filters::reply::WithHeaders {
     let mut headers = HeaderMap::new();
-    headers.insert(warp::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(warp::http::header::PRAGMA, HeaderValue::from_static("no-cache"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        warp::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        warp::http::header::PRAGMA,
+        HeaderValue::from_static("no-cache"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     warp::reply::with::headers(headers)
 }
 
@@ -205,9 +246,20 @@ mod tests {
 
     #[test]
     fn parse_json_tells_syntax_from_fields() {
-        assert_eq!(parse_json::<Login>(b"{not json").err().map(codigo), Some("BAD_REQUEST"));
-        assert_eq!(parse_json::<Login>(b"").err().map(codigo), Some("BAD_REQUEST"));
-        assert_eq!(parse_json::<Login>(br#"{"username":"a","password":"b"} trailing"#).err().map(codigo), Some("BAD_REQUEST"));
+        assert_eq!(
+            parse_json::<Login>(b"{not json").err().map(codigo),
+            Some("BAD_REQUEST")
+        );
+        assert_eq!(
+            parse_json::<Login>(b"").err().map(codigo),
+            Some("BAD_REQUEST")
+        );
+        assert_eq!(
+            parse_json::<Login>(br#"{"username":"a","password":"b"} trailing"#)
+                .err()
+                .map(codigo),
+            Some("BAD_REQUEST")
+        );
         match parse_json::<Login>(br#"{"username":"a"}"#) {
             Err(ApiError::Validation { field, .. }) => assert_eq!(field, "password"),
             other => panic!("expected a validation error, got {other:?}"),
@@ -242,7 +294,11 @@ mod tests {
             .body(big)
             .filter(&filter)
             .await;
-        assert!(r.err().and_then(|r| r.find::<ApiError>().map(|e| e.catalogue().2)) == Some("PAYLOAD_TOO_LARGE"));
+        assert!(
+            r.err()
+                .and_then(|r| r.find::<ApiError>().map(|e| e.catalogue().2))
+                == Some("PAYLOAD_TOO_LARGE")
+        );
 
         let r = warp::test::request()
             .method("POST")
@@ -250,7 +306,11 @@ mod tests {
             .body(r#"{"username":"a","password":"b"}"#)
             .filter(&filter)
             .await;
-        assert!(r.err().and_then(|r| r.find::<ApiError>().map(|e| e.catalogue().2)) == Some("BAD_REQUEST"));
+        assert!(
+            r.err()
+                .and_then(|r| r.find::<ApiError>().map(|e| e.catalogue().2))
+                == Some("BAD_REQUEST")
+        );
 
         let r = warp::test::request()
             .method("POST")

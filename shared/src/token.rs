@@ -12,7 +12,9 @@
 
 use std::collections::HashSet;
 
-use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -31,7 +33,9 @@ pub enum TokenError {
 
 /// The `kid` of a secret: a short SHA-256 fingerprint, so the header names the key without revealing it.
 pub fn kid_for(secret: &[u8]) -> String {
-    let digest = Sha256::new_with_prefix(b"jwt-kid:").chain_update(secret).finalize();
+    let digest = Sha256::new_with_prefix(b"jwt-kid:")
+        .chain_update(secret)
+        .finalize();
     hex::encode(&digest[..8])
 }
 
@@ -58,7 +62,14 @@ impl std::fmt::Debug for TokenCodec {
         f.debug_struct("TokenCodec")
             .field("alg", &self.header.alg)
             .field("kid", &self.header.kid)
-            .field("verifying_kids", &self.verifying.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>())
+            .field(
+                "verifying_kids",
+                &self
+                    .verifying
+                    .iter()
+                    .map(|k| k.kid.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -83,7 +94,10 @@ impl TokenCodec {
 
         let mut validation = Validation::new(settings.algorithm);
         validation.algorithms = vec![settings.algorithm];
-        validation.required_spec_claims = ["exp", "nbf", "iss", "aud", "sub"].iter().map(|s| s.to_string()).collect();
+        validation.required_spec_claims = ["exp", "nbf", "iss", "aud", "sub"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         // exp and nbf are checked below against the injected clock, with our own leeway.
         validation.validate_exp = false;
         validation.validate_nbf = false;
@@ -146,7 +160,11 @@ impl TokenCodec {
         if header.alg != self.header.alg {
             return Err(TokenError::Invalid("algorithm not allowed"));
         }
-        if header.jwk.is_some() || header.jku.is_some() || header.x5u.is_some() || header.x5c.is_some() {
+        if header.jwk.is_some()
+            || header.jku.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+        {
             return Err(TokenError::Invalid("key material in header"));
         }
         if header.crit.is_some() {

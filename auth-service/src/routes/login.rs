@@ -38,8 +38,15 @@ async fn handle(body: LoginRequest, app: App) -> Result<Response, ApiError> {
         ));
     }
     let user = app.users.by_username(&body.username);
-    let hash = user.as_ref().filter(|u| u.active).map(|u| u.password_hash.as_str());
-    let matched = app.passwords.verify(hash, &body.password).await.map_err(ApiError::internal)?;
+    let hash = user
+        .as_ref()
+        .filter(|u| u.active)
+        .map(|u| u.password_hash.as_str());
+    let matched = app
+        .passwords
+        .verify(hash, &body.password)
+        .await
+        .map_err(ApiError::internal)?;
     let user = match user {
         Some(user) if matched && user.active => user,
         _ => {

@@ -30,7 +30,10 @@ pub fn logout_all(app: App) -> impl Filter<Extract = (Response,), Error = Reject
         .and(with_state(app))
         .then(|auth: Authenticated, app: App| async move {
             app.sessions.logout_all(&auth.claims).await?;
-            Ok::<_, ApiError>(envelope::ok("Todas las sesiones cerradas", serde_json::Value::Null))
+            Ok::<_, ApiError>(envelope::ok(
+                "Todas las sesiones cerradas",
+                serde_json::Value::Null,
+            ))
         })
         .map(into_reply)
 }

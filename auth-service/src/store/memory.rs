@@ -40,12 +40,15 @@ impl Inner {
     }
 
     fn cutoff(&self, uid: &str, now: i64) -> Option<i64> {
-        self.cutoffs.get(uid).filter(|(_, exp)| *exp > now).map(|(at, _)| *at)
+        self.cutoffs
+            .get(uid)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(at, _)| *at)
     }
 
     fn wrote(&mut self, now: i64) {
         self.writes += 1;
-        if self.writes % SWEEP_EVERY == 0 {
+        if self.writes.is_multiple_of(SWEEP_EVERY) {
             self.sessions.retain(|_, s| s.expires_ms > now);
             self.revoked_jtis.retain(|_, exp| *exp > now);
             self.cutoffs.retain(|_, (_, exp)| *exp > now);
@@ -164,7 +167,12 @@ impl Store for MemoryStore {
         Ok(RotateOutcome::Reused)
     }
 
-    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError> {
+    async fn session_view(
+        &self,
+        sid: &str,
+        uid: &str,
+        jti: &str,
+    ) -> Result<SessionView, StoreError> {
         let now = self.clock.now_ms();
         let inner = self.lock()?;
         if inner.revoked_jtis.get(jti).is_some_and(|exp| *exp > now) {
@@ -172,10 +180,12 @@ impl Store for MemoryStore {
         }
         let cutoff = inner.cutoff(uid, now);
         Ok(match inner.session(sid, now) {
-            Some(s) if !s.revoked && s.uid == uid && !cutoff.is_some_and(|c| s.started_ms <= c) => SessionView::Active {
-                fingerprint: s.fingerprint.clone(),
-                current_refresh_jti: s.current.0.clone(),
-            },
+            Some(s) if !s.revoked && s.uid == uid && cutoff.is_none_or(|c| s.started_ms > c) => {
+                SessionView::Active {
+                    fingerprint: s.fingerprint.clone(),
+                    current_refresh_jti: s.current.0.clone(),
+                }
+            }
             _ => SessionView::Revoked,
         })
     }
@@ -226,12 +236,18 @@ mod tests {
                 })
                 .await?;
         }
-        assert_eq!(store.session_view("s0", "1", "a").await?, SessionView::Active {
-            fingerprint: "f".into(),
-            current_refresh_jti: "r".into()
-        });
+        assert_eq!(
+            store.session_view("s0", "1", "a").await?,
+            SessionView::Active {
+                fingerprint: "f".into(),
+                current_refresh_jti: "r".into()
+            }
+        );
         clock.advance_secs(2);
-        assert_eq!(store.session_view("s0", "1", "a").await?, SessionView::Revoked);
+        assert_eq!(
+            store.session_view("s0", "1", "a").await?,
+            SessionView::Revoked
+        );
         assert_eq!(store.len(), (SWEEP_EVERY - 1) as usize);
         store.revoke_session("nope", None).await?;
         assert_eq!(store.len(), 0, "the sweep drops expired sessions");

@@ -107,7 +107,12 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
 
     /// Whether a session (and the access token `jti` of it) is still good.
-    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError>;
+    async fn session_view(
+        &self,
+        sid: &str,
+        uid: &str,
+        jti: &str,
+    ) -> Result<SessionView, StoreError>;
 
     /// Revokes a session and, if given, one access token `jti` for `jti_ttl_ms`.
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;

@@ -91,14 +91,17 @@ pub struct RedisStore {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
 impl RedisStore {
     /// Parses the URL now (a bad one stops the start); connects on first use.
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
         Ok(Self {
             client,
             connection: OnceCell::new(),
@@ -148,7 +151,8 @@ fn strings(value: Value) -> Result<Vec<String>, StoreError> {
 }
 
 fn int(s: &str) -> Result<i64, StoreError> {
-    s.parse().map_err(|_| StoreError::Protocol(format!("`{s}` is not a number")))
+    s.parse()
+        .map_err(|_| StoreError::Protocol(format!("`{s}` is not a number")))
 }
 
 fn generation(parts: &[String]) -> Result<Generation, StoreError> {
@@ -159,7 +163,9 @@ fn generation(parts: &[String]) -> Result<Generation, StoreError> {
             refresh_jti: refresh.clone(),
             access_jti: access.clone(),
         }),
-        _ => Err(StoreError::Protocol(format!("unexpected rotation reply {parts:?}"))),
+        _ => Err(StoreError::Protocol(format!(
+            "unexpected rotation reply {parts:?}"
+        ))),
     }
 }
 
@@ -171,11 +177,14 @@ impl Store for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
-        tokio::time::timeout(DEADLINE, redis::cmd("PING").query_async::<String>(&mut conn))
-            .await
-            .map_err(|_| StoreError::Unavailable("PING timed out".into()))?
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
-            .map(|_| ())
+        tokio::time::timeout(
+            DEADLINE,
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("PING timed out".into()))?
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+        .map(|_| ())
     }
 
     async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
@@ -188,7 +197,8 @@ impl Store for RedisStore {
             .arg(&s.refresh_jti)
             .arg(&s.access_jti)
             .arg(s.ttl_ms.max(1));
-        let reply: String = redis::from_redis_value(self.run(inv).await?).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let reply: String = redis::from_redis_value(self.run(inv).await?)
+            .map_err(|e| StoreError::Protocol(e.to_string()))?;
         int(&reply)
     }
 
@@ -210,11 +220,18 @@ impl Store for RedisStore {
             Some("replayed") => Ok(RotateOutcome::Replayed(generation(&parts)?)),
             Some("reused") => Ok(RotateOutcome::Reused),
             Some("revoked") => Ok(RotateOutcome::Revoked),
-            _ => Err(StoreError::Protocol(format!("unexpected rotation reply {parts:?}"))),
+            _ => Err(StoreError::Protocol(format!(
+                "unexpected rotation reply {parts:?}"
+            ))),
         }
     }
 
-    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError> {
+    async fn session_view(
+        &self,
+        sid: &str,
+        uid: &str,
+        jti: &str,
+    ) -> Result<SessionView, StoreError> {
         let mut inv = self.view.prepare_invoke();
         inv.key(self.key("sess", sid))
             .key(self.key("cutoff", uid))
@@ -227,20 +244,26 @@ impl Store for RedisStore {
                 fingerprint: fp.clone(),
                 current_refresh_jti: cur.clone(),
             }),
-            _ => Err(StoreError::Protocol(format!("unexpected session reply {parts:?}"))),
+            _ => Err(StoreError::Protocol(format!(
+                "unexpected session reply {parts:?}"
+            ))),
         }
     }
 
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
         let (jti, ttl) = jti.unwrap_or(("-", 0));
         let mut inv = self.revoke_session.prepare_invoke();
-        inv.key(self.key("sess", sid)).key(self.key("revoked", jti)).arg(ttl.max(0));
+        inv.key(self.key("sess", sid))
+            .key(self.key("revoked", jti))
+            .arg(ttl.max(0));
         self.run(inv).await.map(|_| ())
     }
 
     async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError> {
         let mut inv = self.revoke_user.prepare_invoke();
-        inv.key(self.key("cutoff", uid)).arg(at_ms).arg(ttl_ms.max(1));
+        inv.key(self.key("cutoff", uid))
+            .arg(at_ms)
+            .arg(ttl_ms.max(1));
         self.run(inv).await.map(|_| ())
     }
 }

@@ -16,7 +16,10 @@ fn start_with(vars: &[(&str, &str)]) -> (i32, String) {
         .env("AUTH_BIND_ADDR", "127.0.0.1:0")
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -27,25 +30,54 @@ fn each_bad_configuration_value_stops_start_up_naming_the_variable() {
         (vec![password], "JWT_SECRET"),
         (vec![("JWT_SECRET", "too-short"), password], "JWT_SECRET"),
         (vec![good_secret], "API_PASSWORD"),
-        (vec![good_secret, password, ("JWT_ALGORITHM", "none")], "JWT_ALGORITHM"),
-        (vec![good_secret, password, ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM"),
-        (vec![good_secret, password, ("JWT_ACCESS_TOKEN_EXP_UNIT", "days")], "JWT_ACCESS_TOKEN_EXP_UNIT"),
-        (vec![good_secret, password, ("JWT_REFRESH_TOKEN_EXP_VALUE", "0")], "JWT_REFRESH_TOKEN_EXP_VALUE"),
-        (vec![good_secret, password, ("USERS_FILE", "/nonexistent/users.toml")], "USERS_FILE"),
         (
-            vec![("JWT_SECRET", shared::config::DEV_PLACEHOLDER_SECRET), password, ("APP_ENV", "production")],
+            vec![good_secret, password, ("JWT_ALGORITHM", "none")],
+            "JWT_ALGORITHM",
+        ),
+        (
+            vec![good_secret, password, ("JWT_ALGORITHM", "RS256")],
+            "JWT_ALGORITHM",
+        ),
+        (
+            vec![good_secret, password, ("JWT_ACCESS_TOKEN_EXP_UNIT", "days")],
+            "JWT_ACCESS_TOKEN_EXP_UNIT",
+        ),
+        (
+            vec![good_secret, password, ("JWT_REFRESH_TOKEN_EXP_VALUE", "0")],
+            "JWT_REFRESH_TOKEN_EXP_VALUE",
+        ),
+        (
+            vec![
+                good_secret,
+                password,
+                ("USERS_FILE", "/nonexistent/users.toml"),
+            ],
+            "USERS_FILE",
+        ),
+        (
+            vec![
+                ("JWT_SECRET", shared::config::DEV_PLACEHOLDER_SECRET),
+                password,
+                ("APP_ENV", "production"),
+            ],
             "JWT_SECRET",
         ),
     ];
     for (vars, expected) in cases {
         let (code, stderr) = start_with(&vars);
         assert_eq!(code, 2, "{vars:?}: {stderr}");
-        assert!(stderr.contains(expected), "{vars:?} should name {expected}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{vars:?} should name {expected}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     }
     let (_, stderr) = start_with(&[password]);
-    assert!(stderr.contains("openssl rand"), "says how to generate a secret: {stderr}");
+    assert!(
+        stderr.contains("openssl rand"),
+        "says how to generate a secret: {stderr}"
+    );
 }
 
 #[test]
@@ -56,7 +88,12 @@ fn hash_password_prints_an_argon2id_phc_string_that_verifies() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"s3cret-pass\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cret-pass\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let phc = String::from_utf8(out.stdout).unwrap();

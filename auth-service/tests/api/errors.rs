@@ -4,16 +4,29 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-async fn raw(app: &TestApp, method: reqwest::Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value, String) {
+async fn raw(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value, String) {
     let mut req = app.client.request(method, app.url(path)).body(body);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }
     let res = req.send().await.unwrap();
-    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let (status, body) = read(res).await;
     assert_eq!(body["exito"], false, "{body}");
-    assert!(body["mensaje"].is_string() && body["detalle"].is_string() && body["codigo"].is_string(), "{body}");
+    assert!(
+        body["mensaje"].is_string() && body["detalle"].is_string() && body["codigo"].is_string(),
+        "{body}"
+    );
     (status, body, ct)
 }
 
@@ -21,17 +34,98 @@ async fn raw(app: &TestApp, method: reqwest::Method, path: &str, content_type: O
 async fn malformed_requests_get_the_envelope_with_the_right_status() {
     let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
     use reqwest::Method;
-    let cases: Vec<(&str, Method, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
-        ("malformed JSON", Method::POST, "/auth/login", Some("application/json"), b"{\"username\": ".to_vec(), 400, "BAD_REQUEST"),
-        ("wrong content type", Method::POST, "/auth/login", Some("text/plain"), br#"{"username":"a","password":"b"}"#.to_vec(), 400, "BAD_REQUEST"),
-        ("no content type", Method::POST, "/auth/login", None, br#"{"username":"a","password":"b"}"#.to_vec(), 400, "BAD_REQUEST"),
-        ("JSON that is not an object", Method::POST, "/auth/login", Some("application/json"), b"[1,2]".to_vec(), 422, "VALIDATION_ERROR"),
-        ("1 MiB body", Method::POST, "/auth/login", Some("application/json"), vec![b' '; 1 << 20], 413, "PAYLOAD_TOO_LARGE"),
-        ("unknown route", Method::GET, "/auth/nothing-here", None, vec![], 404, "NOT_FOUND"),
+    type Case<'a> = (
+        &'a str,
+        Method,
+        &'a str,
+        Option<&'a str>,
+        Vec<u8>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "malformed JSON",
+            Method::POST,
+            "/auth/login",
+            Some("application/json"),
+            b"{\"username\": ".to_vec(),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "wrong content type",
+            Method::POST,
+            "/auth/login",
+            Some("text/plain"),
+            br#"{"username":"a","password":"b"}"#.to_vec(),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "no content type",
+            Method::POST,
+            "/auth/login",
+            None,
+            br#"{"username":"a","password":"b"}"#.to_vec(),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "JSON that is not an object",
+            Method::POST,
+            "/auth/login",
+            Some("application/json"),
+            b"[1,2]".to_vec(),
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "1 MiB body",
+            Method::POST,
+            "/auth/login",
+            Some("application/json"),
+            vec![b' '; 1 << 20],
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "unknown route",
+            Method::GET,
+            "/auth/nothing-here",
+            None,
+            vec![],
+            404,
+            "NOT_FOUND",
+        ),
         ("root", Method::GET, "/", None, vec![], 404, "NOT_FOUND"),
-        ("wrong method", Method::GET, "/auth/login", None, vec![], 405, "METHOD_NOT_ALLOWED"),
-        ("wrong method on refresh", Method::PUT, "/auth/refresh", None, vec![], 405, "METHOD_NOT_ALLOWED"),
-        ("wrong method with a token route", Method::DELETE, "/auth/me", None, vec![], 405, "METHOD_NOT_ALLOWED"),
+        (
+            "wrong method",
+            Method::GET,
+            "/auth/login",
+            None,
+            vec![],
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            "wrong method on refresh",
+            Method::PUT,
+            "/auth/refresh",
+            None,
+            vec![],
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            "wrong method with a token route",
+            Method::DELETE,
+            "/auth/me",
+            None,
+            vec![],
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
     ];
     for (name, method, path, ct, body, status, code) in cases {
         let (got_status, got, content_type) = raw(&app, method, path, ct, body).await;
@@ -43,7 +137,8 @@ async fn malformed_requests_get_the_envelope_with_the_right_status() {
 #[tokio::test]
 async fn a_chunked_body_over_the_limit_is_refused_without_a_content_length() {
     let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..64).map(|_| Ok(vec![b' '; 1024])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..64).map(|_| Ok(vec![b' '; 1024])).collect();
     let res = app
         .client
         .post(app.url("/auth/login"))
@@ -59,7 +154,12 @@ async fn a_chunked_body_over_the_limit_is_refused_without_a_content_length() {
 #[tokio::test]
 async fn a_route_that_needs_a_token_reports_a_wrong_path_as_a_wrong_path() {
     let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
-    let res = app.client.get(app.url("/auth/me/extra")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/auth/me/extra"))
+        .send()
+        .await
+        .unwrap();
     let (status, body) = read(res).await;
     assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
 }

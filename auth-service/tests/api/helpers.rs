@@ -83,7 +83,7 @@ impl TestApp {
             pairs.retain(|(key, _)| key != k);
             pairs.push((k.to_string(), v.to_string()));
         }
-        let config = AuthConfig::from_iter(pairs).unwrap();
+        let config = AuthConfig::from_pairs(pairs).unwrap();
         let clock = ManualClock::starting_now();
         let app = App::build(config, Arc::new(clock.clone())).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -110,22 +110,44 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
-        let res = self.client.post(self.url(path)).json(&body).send().await.unwrap();
+        let res = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         read(res).await
     }
 
     pub async fn post_bearer(&self, path: &str, token: &str) -> (u16, Value) {
-        let res = self.client.post(self.url(path)).bearer_auth(token).send().await.unwrap();
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         read(res).await
     }
 
     pub async fn get_bearer(&self, path: &str, token: &str) -> (u16, Value) {
-        let res = self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap();
+        let res = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         read(res).await
     }
 
     pub async fn post_login(&self, username: &str, password: &str) -> (u16, Value) {
-        self.post_json("/auth/login", json!({ "username": username, "password": password })).await
+        self.post_json(
+            "/auth/login",
+            json!({ "username": username, "password": password }),
+        )
+        .await
     }
 
     /// Logs the admin in; (access, refresh).
@@ -140,7 +162,8 @@ impl TestApp {
     }
 
     pub async fn post_refresh(&self, refresh_token: &str) -> (u16, Value) {
-        self.post_json("/auth/refresh", json!({ "refreshToken": refresh_token })).await
+        self.post_json("/auth/refresh", json!({ "refreshToken": refresh_token }))
+            .await
     }
 
     pub async fn get_me(&self, access_token: &str) -> (u16, Value) {
@@ -148,7 +171,9 @@ impl TestApp {
     }
 
     pub async fn introspect(&self, token: &str) -> Value {
-        let (status, body) = self.post_json("/auth/introspect", json!({ "token": token })).await;
+        let (status, body) = self
+            .post_json("/auth/introspect", json!({ "token": token }))
+            .await;
         assert_eq!(status, 200, "{body}");
         body["datos"].clone()
     }
@@ -157,7 +182,8 @@ impl TestApp {
 pub async fn read(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, body)
 }
 
@@ -186,7 +212,12 @@ pub fn b64(value: &Value) -> String {
 /// A token with any header and claims, HMAC-signed with `secret` using `alg`.
 pub fn forge(header: &Value, claims: &Value, secret: &str, alg: Algorithm) -> String {
     let message = format!("{}.{}", b64(header), b64(claims));
-    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &EncodingKey::from_secret(secret.as_bytes()), alg).unwrap();
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(secret.as_bytes()),
+        alg,
+    )
+    .unwrap();
     format!("{message}.{signature}")
 }
 

@@ -15,7 +15,10 @@ async fn after_logout_the_access_token_is_refused_and_introspection_says_inactiv
 
     let (status, body) = app.get_me(&access).await;
     assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"));
-    assert_eq!(app.introspect(&access).await, serde_json::json!({"active": false}));
+    assert_eq!(
+        app.introspect(&access).await,
+        serde_json::json!({"active": false})
+    );
     assert_eq!(app.introspect(&refresh).await["active"], false);
     // The session's refresh token is dead too.
     let (status, body) = app.post_refresh(&refresh).await;
@@ -39,7 +42,11 @@ async fn logout_all_ends_every_session_of_the_user_and_only_theirs() {
     for refresh in [&r1, &r2] {
         assert_eq!(codigo(&app.post_refresh(refresh).await.1), "TOKEN_REVOKED");
     }
-    assert_eq!(app.get_me(&maria_access).await.0, 200, "another user's session is untouched");
+    assert_eq!(
+        app.get_me(&maria_access).await.0,
+        200,
+        "another user's session is untouched"
+    );
 
     // A login after logout-all starts a good session, even within the same millisecond.
     let (a3, r3) = app.login_tokens().await;
@@ -56,7 +63,10 @@ async fn introspection_reports_claims_of_live_tokens_and_nothing_for_garbage() {
     assert_eq!(datos["sub"], "1");
     assert_eq!(datos["typ"], "access");
     assert_eq!(datos["username"], ADMIN);
-    assert_eq!(app.introspect("garbage").await, serde_json::json!({"active": false}));
+    assert_eq!(
+        app.introspect("garbage").await,
+        serde_json::json!({"active": false})
+    );
     app.clock.advance_secs(3600 + 10);
     assert_eq!(app.introspect(&access).await["active"], false);
 }

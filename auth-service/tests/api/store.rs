@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use auth_service::store::memory::MemoryStore;
 use auth_service::store::redis::RedisStore;
-use auth_service::store::{Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore, Store};
+use auth_service::store::{
+    Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore, Store,
+};
 use futures::future::join_all;
 use shared::{Clock, ManualClock};
 
@@ -77,21 +79,39 @@ macro_rules! conformance {
 
 conformance!(a_new_session_is_active, new_session_is_active);
 async fn new_session_is_active(f: Fixture) {
-    let started = f.store.create_session(&session(f.now, "s1", "1")).await.unwrap();
+    let started = f
+        .store
+        .create_session(&session(f.now, "s1", "1"))
+        .await
+        .unwrap();
     assert_eq!(started, f.now);
     assert_eq!(
         f.store.session_view("s1", "1", "s1-a0").await.unwrap(),
-        SessionView::Active { fingerprint: "fp".into(), current_refresh_jti: "s1-r0".into() }
+        SessionView::Active {
+            fingerprint: "fp".into(),
+            current_refresh_jti: "s1-r0".into()
+        }
     );
-    assert_eq!(f.store.session_view("s1", "2", "x").await.unwrap(), SessionView::Revoked, "another user's sid");
-    assert_eq!(f.store.session_view("nope", "1", "x").await.unwrap(), SessionView::Revoked, "unknown sid");
+    assert_eq!(
+        f.store.session_view("s1", "2", "x").await.unwrap(),
+        SessionView::Revoked,
+        "another user's sid"
+    );
+    assert_eq!(
+        f.store.session_view("nope", "1", "x").await.unwrap(),
+        SessionView::Revoked,
+        "unknown sid"
+    );
 }
 
 conformance!(rotation_replay_and_reuse, rotation_replay_reuse);
 async fn rotation_replay_reuse(f: Fixture) {
     let s = &f.store;
     s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    let rotated = s.rotate(&rotation(f.now + 1000, "s1", "s1-r0", "g1", 10_000)).await.unwrap();
+    let rotated = s
+        .rotate(&rotation(f.now + 1000, "s1", "s1-r0", "g1", 10_000))
+        .await
+        .unwrap();
     let expected = Generation {
         started_ms: f.now,
         issued_ms: f.now + 1000,
@@ -100,40 +120,87 @@ async fn rotation_replay_reuse(f: Fixture) {
     };
     assert_eq!(rotated, RotateOutcome::Rotated(expected.clone()));
     // Within the grace: the same generation, whatever new jtis the caller proposes.
-    let replayed = s.rotate(&rotation(f.now + 5000, "s1", "s1-r0", "other", 10_000)).await.unwrap();
+    let replayed = s
+        .rotate(&rotation(f.now + 5000, "s1", "s1-r0", "other", 10_000))
+        .await
+        .unwrap();
     assert_eq!(replayed, RotateOutcome::Replayed(expected));
     // Past the grace: reuse, and the session is revoked.
-    let reused = s.rotate(&rotation(f.now + 12_000, "s1", "s1-r0", "late", 10_000)).await.unwrap();
+    let reused = s
+        .rotate(&rotation(f.now + 12_000, "s1", "s1-r0", "late", 10_000))
+        .await
+        .unwrap();
     assert_eq!(reused, RotateOutcome::Reused);
-    assert_eq!(s.rotate(&rotation(f.now + 13_000, "s1", "g1-r", "g2", 10_000)).await.unwrap(), RotateOutcome::Revoked);
-    assert_eq!(s.session_view("s1", "1", "g1-a").await.unwrap(), SessionView::Revoked);
+    assert_eq!(
+        s.rotate(&rotation(f.now + 13_000, "s1", "g1-r", "g2", 10_000))
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
+    assert_eq!(
+        s.session_view("s1", "1", "g1-a").await.unwrap(),
+        SessionView::Revoked
+    );
 }
 
 conformance!(a_used_successor_ends_the_grace, used_successor_ends_grace);
 async fn used_successor_ends_grace(f: Fixture) {
     let s = &f.store;
     s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    assert!(matches!(s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 10_000)).await.unwrap(), RotateOutcome::Rotated(_)));
-    assert!(matches!(s.rotate(&rotation(f.now + 1, "s1", "g1-r", "g2", 10_000)).await.unwrap(), RotateOutcome::Rotated(_)));
-    assert_eq!(s.rotate(&rotation(f.now + 2, "s1", "s1-r0", "g3", 10_000)).await.unwrap(), RotateOutcome::Reused);
+    assert!(matches!(
+        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 10_000))
+            .await
+            .unwrap(),
+        RotateOutcome::Rotated(_)
+    ));
+    assert!(matches!(
+        s.rotate(&rotation(f.now + 1, "s1", "g1-r", "g2", 10_000))
+            .await
+            .unwrap(),
+        RotateOutcome::Rotated(_)
+    ));
+    assert_eq!(
+        s.rotate(&rotation(f.now + 2, "s1", "s1-r0", "g3", 10_000))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused
+    );
 }
 
 conformance!(grace_zero_means_one_use, grace_zero);
 async fn grace_zero(f: Fixture) {
     let s = &f.store;
     s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    assert!(matches!(s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 0)).await.unwrap(), RotateOutcome::Rotated(_)));
-    assert_eq!(s.rotate(&rotation(f.now, "s1", "s1-r0", "g2", 0)).await.unwrap(), RotateOutcome::Reused);
+    assert!(matches!(
+        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 0))
+            .await
+            .unwrap(),
+        RotateOutcome::Rotated(_)
+    ));
+    assert_eq!(
+        s.rotate(&rotation(f.now, "s1", "s1-r0", "g2", 0))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused
+    );
 }
 
 conformance!(concurrent_rotations_rotate_once, concurrent_rotations);
 async fn concurrent_rotations(f: Fixture) {
     let s = &f.store;
     s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    let attempts: Vec<Rotation> = (0..50).map(|i| rotation(f.now, "s1", "s1-r0", &format!("c{i}"), 10_000)).collect();
+    let attempts: Vec<Rotation> = (0..50)
+        .map(|i| rotation(f.now, "s1", "s1-r0", &format!("c{i}"), 10_000))
+        .collect();
     let outcomes = join_all(attempts.iter().map(|r| s.rotate(r))).await;
-    let rotated = outcomes.iter().filter(|o| matches!(o, Ok(RotateOutcome::Rotated(_)))).count();
-    let replayed = outcomes.iter().filter(|o| matches!(o, Ok(RotateOutcome::Replayed(_)))).count();
+    let rotated = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(RotateOutcome::Rotated(_))))
+        .count();
+    let replayed = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(RotateOutcome::Replayed(_))))
+        .count();
     assert_eq!((rotated, replayed), (1, 49));
 }
 
@@ -144,7 +211,12 @@ async fn changed_credential(f: Fixture) {
     let mut r = rotation(f.now, "s1", "s1-r0", "g1", 10_000);
     r.fingerprint = "new-password".into();
     assert_eq!(s.rotate(&r).await.unwrap(), RotateOutcome::Revoked);
-    assert_eq!(s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 10_000)).await.unwrap(), RotateOutcome::Revoked);
+    assert_eq!(
+        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 10_000))
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
 }
 
 conformance!(revoking_a_session_and_a_jti, revoke_session);
@@ -152,29 +224,59 @@ async fn revoke_session(f: Fixture) {
     let s = &f.store;
     s.create_session(&session(f.now, "s1", "1")).await.unwrap();
     s.create_session(&session(f.now, "s2", "1")).await.unwrap();
-    s.revoke_session("s1", Some(("s2-a0", HOUR_MS))).await.unwrap();
-    assert_eq!(s.session_view("s1", "1", "s1-a0").await.unwrap(), SessionView::Revoked);
+    s.revoke_session("s1", Some(("s2-a0", HOUR_MS)))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.session_view("s1", "1", "s1-a0").await.unwrap(),
+        SessionView::Revoked
+    );
     // s2 is alive, but its revoked access jti is not.
-    assert_eq!(s.session_view("s2", "1", "s2-a0").await.unwrap(), SessionView::Revoked);
-    assert!(matches!(s.session_view("s2", "1", "other").await.unwrap(), SessionView::Active { .. }));
-    assert_eq!(s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 10_000)).await.unwrap(), RotateOutcome::Revoked);
+    assert_eq!(
+        s.session_view("s2", "1", "s2-a0").await.unwrap(),
+        SessionView::Revoked
+    );
+    assert!(matches!(
+        s.session_view("s2", "1", "other").await.unwrap(),
+        SessionView::Active { .. }
+    ));
+    assert_eq!(
+        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 10_000))
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
 }
 
 conformance!(revoking_a_user_ends_earlier_sessions_only, revoke_user);
 async fn revoke_user(f: Fixture) {
     let s = &f.store;
     s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    s.create_session(&session(f.now, "other", "2")).await.unwrap();
+    s.create_session(&session(f.now, "other", "2"))
+        .await
+        .unwrap();
     s.revoke_user("1", f.now, HOUR_MS).await.unwrap();
-    assert_eq!(s.session_view("s1", "1", "x").await.unwrap(), SessionView::Revoked);
-    assert!(matches!(s.session_view("other", "2", "x").await.unwrap(), SessionView::Active { .. }));
+    assert_eq!(
+        s.session_view("s1", "1", "x").await.unwrap(),
+        SessionView::Revoked
+    );
+    assert!(matches!(
+        s.session_view("other", "2", "x").await.unwrap(),
+        SessionView::Active { .. }
+    ));
     // A session born in the same millisecond as the cut-off is moved just after it.
     let started = s.create_session(&session(f.now, "s2", "1")).await.unwrap();
     assert_eq!(started, f.now + 1);
-    assert!(matches!(s.session_view("s2", "1", "x").await.unwrap(), SessionView::Active { .. }));
+    assert!(matches!(
+        s.session_view("s2", "1", "x").await.unwrap(),
+        SessionView::Active { .. }
+    ));
     // An older cut-off never moves a newer one back.
     s.revoke_user("1", f.now - 10_000, HOUR_MS).await.unwrap();
-    assert!(matches!(s.session_view("s2", "1", "x").await.unwrap(), SessionView::Active { .. }));
+    assert!(matches!(
+        s.session_view("s2", "1", "x").await.unwrap(),
+        SessionView::Active { .. }
+    ));
 }
 
 #[tokio::test]
@@ -182,15 +284,29 @@ async fn redis_keeps_everything_with_a_ttl() {
     let prefix = unique_prefix();
     let store = RedisStore::new(&redis_url(), &prefix).unwrap();
     let now = shared::SystemClock.now_ms();
-    store.create_session(&session(now, "s1", "1")).await.unwrap();
-    store.revoke_session("s1", Some(("j1", 60_000))).await.unwrap();
+    store
+        .create_session(&session(now, "s1", "1"))
+        .await
+        .unwrap();
+    store
+        .revoke_session("s1", Some(("j1", 60_000)))
+        .await
+        .unwrap();
     store.revoke_user("1", now, 120_000).await.unwrap();
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(keys.len(), 3, "{keys:?}");
     for key in keys {
-        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         assert!(ttl > 0 && ttl <= HOUR_MS, "{key} has TTL {ttl}");
     }
 }

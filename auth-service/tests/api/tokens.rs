@@ -35,7 +35,11 @@ async fn a_well_forged_token_with_the_real_secret_is_accepted_as_a_control() {
 async fn an_expired_token_gets_token_expired_with_the_seeds_detalle() {
     let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
     let now = app.clock.now_secs();
-    let claims = with(with(access_claims(now), "exp", json!(now - 60)), "iat", json!(now - 3700));
+    let claims = with(
+        with(access_claims(now), "exp", json!(now - 60)),
+        "iat",
+        json!(now - 3700),
+    );
     let token = forge(&hs256_header(SECRET), &claims, SECRET, Algorithm::HS256);
     let (status, body) = app.get_me(&token).await;
     assert_eq!((status, codigo(&body)), (401, "TOKEN_EXPIRED"));
@@ -65,33 +69,94 @@ async fn each_kind_of_bad_token_is_refused_as_invalid() {
     let hs = |h: &Value, c: &Value| forge(h, c, SECRET, Algorithm::HS256);
 
     let mut cases: Vec<(&str, String)> = vec![
-        ("nbf in the future", hs(&header, &with(good.clone(), "nbf", json!(now + 120)))),
-        ("wrong key", forge(&hs256_header(SECRET), &good, "another-secret-that-is-long-enough-000", Algorithm::HS256)),
-        ("wrong issuer", hs(&header, &with(good.clone(), "iss", json!("someone-else")))),
-        ("wrong audience", hs(&header, &with(good.clone(), "aud", json!("other-api")))),
-        ("refresh typ", hs(&header, &with(good.clone(), "typ", json!("refresh")))),
-        ("mfa typ", hs(&header, &with(good.clone(), "typ", json!("mfa")))),
+        (
+            "nbf in the future",
+            hs(&header, &with(good.clone(), "nbf", json!(now + 120))),
+        ),
+        (
+            "wrong key",
+            forge(
+                &hs256_header(SECRET),
+                &good,
+                "another-secret-that-is-long-enough-000",
+                Algorithm::HS256,
+            ),
+        ),
+        (
+            "wrong issuer",
+            hs(&header, &with(good.clone(), "iss", json!("someone-else"))),
+        ),
+        (
+            "wrong audience",
+            hs(&header, &with(good.clone(), "aud", json!("other-api"))),
+        ),
+        (
+            "refresh typ",
+            hs(&header, &with(good.clone(), "typ", json!("refresh"))),
+        ),
+        (
+            "mfa typ",
+            hs(&header, &with(good.clone(), "typ", json!("mfa"))),
+        ),
         ("no typ", hs(&header, &without(good.clone(), "typ"))),
         ("no exp", hs(&header, &without(good.clone(), "exp"))),
         ("no nbf", hs(&header, &without(good.clone(), "nbf"))),
         ("no iss", hs(&header, &without(good.clone(), "iss"))),
         ("no aud", hs(&header, &without(good.clone(), "aud"))),
         ("no sub", hs(&header, &without(good.clone(), "sub"))),
-        ("exp as a string", hs(&header, &with(good.clone(), "exp", json!((now + 600).to_string())))),
-        ("sub as a number", hs(&header, &with(good.clone(), "sub", json!(1)))),
-        ("rol unknown", hs(&header, &with(good.clone(), "rol", json!("root")))),
-        ("iat as a bool", hs(&header, &with(good.clone(), "iat", json!(true)))),
-        ("jku header", hs(&json!({"alg": "HS256", "kid": kid(SECRET), "jku": "http://evil/jwks"}), &good)),
-        ("x5u header", hs(&json!({"alg": "HS256", "kid": kid(SECRET), "x5u": "http://evil/cert"}), &good)),
+        (
+            "exp as a string",
+            hs(
+                &header,
+                &with(good.clone(), "exp", json!((now + 600).to_string())),
+            ),
+        ),
+        (
+            "sub as a number",
+            hs(&header, &with(good.clone(), "sub", json!(1))),
+        ),
+        (
+            "rol unknown",
+            hs(&header, &with(good.clone(), "rol", json!("root"))),
+        ),
+        (
+            "iat as a bool",
+            hs(&header, &with(good.clone(), "iat", json!(true))),
+        ),
+        (
+            "jku header",
+            hs(
+                &json!({"alg": "HS256", "kid": kid(SECRET), "jku": "http://evil/jwks"}),
+                &good,
+            ),
+        ),
+        (
+            "x5u header",
+            hs(
+                &json!({"alg": "HS256", "kid": kid(SECRET), "x5u": "http://evil/cert"}),
+                &good,
+            ),
+        ),
         (
             "jwk header",
-            hs(&json!({"alg": "HS256", "kid": kid(SECRET), "jwk": {"kty": "oct", "k": "c2VjcmV0"}}), &good),
+            hs(
+                &json!({"alg": "HS256", "kid": kid(SECRET), "jwk": {"kty": "oct", "k": "c2VjcmV0"}}),
+                &good,
+            ),
         ),
-        ("unknown kid", hs(&json!({"alg": "HS256", "kid": "0011223344556677"}), &good)),
+        (
+            "unknown kid",
+            hs(&json!({"alg": "HS256", "kid": "0011223344556677"}), &good),
+        ),
         ("no kid", hs(&json!({"alg": "HS256"}), &good)),
         (
             "HS512 when HS256 is set",
-            forge(&json!({"alg": "HS512", "kid": kid(SECRET)}), &good, SECRET, Algorithm::HS512),
+            forge(
+                &json!({"alg": "HS512", "kid": kid(SECRET)}),
+                &good,
+                SECRET,
+                Algorithm::HS512,
+            ),
         ),
         ("garbage", "not.a.token".to_string()),
         ("two parts", format!("{}.{}", b64(&header), b64(&good))),
@@ -110,7 +175,11 @@ async fn each_kind_of_bad_token_is_refused_as_invalid() {
 
     for (name, token) in cases {
         let (status, body) = app.get_me(&token).await;
-        assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"), "{name}: {body}");
+        assert_eq!(
+            (status, codigo(&body)),
+            (401, "TOKEN_INVALID"),
+            "{name}: {body}"
+        );
     }
 }
 
@@ -136,15 +205,23 @@ async fn issued_tokens_carry_kid_and_every_contract_claim() {
     assert_eq!(header["alg"], "HS256");
     assert_eq!(header["kid"], kid(SECRET));
     let a = claims_of(&access);
-    for claim in ["sub", "jti", "sid", "iat", "nbf", "exp", "iss", "aud", "typ", "username", "email", "rol"] {
+    for claim in [
+        "sub", "jti", "sid", "iat", "nbf", "exp", "iss", "aud", "typ", "username", "email", "rol",
+    ] {
         assert!(a.get(claim).is_some(), "access lacks {claim}");
     }
-    assert_eq!((a["typ"].as_str(), a["iss"].as_str(), a["aud"].as_str()), (Some("access"), Some(ISSUER), Some(AUDIENCE)));
+    assert_eq!(
+        (a["typ"].as_str(), a["iss"].as_str(), a["aud"].as_str()),
+        (Some("access"), Some(ISSUER), Some(AUDIENCE))
+    );
     let r = claims_of(&refresh);
     for claim in ["sub", "jti", "sid", "iat", "exp", "iss", "aud", "typ"] {
         assert!(r.get(claim).is_some(), "refresh lacks {claim}");
     }
     assert_eq!(r["typ"], "refresh");
     assert_eq!(a["sid"], r["sid"]);
-    assert!(r.get("username").is_none(), "refresh tokens carry no profile");
+    assert!(
+        r.get("username").is_none(),
+        "refresh tokens carry no profile"
+    );
 }
