@@ -14,16 +14,8 @@ use shared::http::token_error;
 use shared::{AccessClaims, ApiError, RefreshClaims, TokenCodec, TokenKind};
 use uuid::Uuid;
 
-use crate::store::{
-    Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore, StoreError,
-};
+use crate::store::{Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore};
 use crate::users::{Directory, User};
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::unavailable(e)
-    }
-}
 
 /// A freshly issued (or re-issued) pair; `expires_in` is the access token's life in seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -8,6 +8,7 @@
 //! - [`error`]: the error catalogue: one enum, one mapping to status, mensaje and codigo.
 //! - [`http`]: warp filters: state, size-limited JSON bodies, the Bearer access token, security headers.
 //! - [`rejection`]: the one `recover` that turns every warp rejection into the error envelope.
+//! - [`store`]: the fail-closed store error and the lazy, self-healing Redis connection.
 //! - [`telemetry`]: the tracing subscriber and the per-request log line.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -19,6 +20,7 @@ pub mod envelope;
 pub mod error;
 pub mod http;
 pub mod rejection;
+pub mod store;
 pub mod telemetry;
 pub mod token;
 

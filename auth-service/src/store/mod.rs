@@ -15,14 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-/// The store did not answer or answered nonsense: callers fail closed (503).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store unreachable: {0}")]
-    Unavailable(String),
-    #[error("store answered unexpectedly: {0}")]
-    Protocol(String),
-}
+pub use shared::store::StoreError;
 
 /// A fresh session, as login creates it.
 #[derive(Debug, Clone)]

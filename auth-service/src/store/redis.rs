@@ -1,26 +1,18 @@
 //! The Redis store: every operation is one Lua script, so it is atomic and costs one round trip.
 //!
-//! The connection is the redis crate's `ConnectionManager`, created on first use and reconnecting by
-//! itself, so the service starts while Redis is down (and reports not ready) and heals when Redis comes
-//! back. Every call has a deadline; a timeout or a connection error is a [`StoreError`] and the request
-//! fails closed with 503.
+//! The connection is [`shared::store::RedisConn`]: made on first use, self-healing, with a deadline on
+//! every call; a timeout or a connection error is a [`StoreError`] and the request fails closed (503).
 //!
 //! Keys, under the configured prefix `P`:
 //! - `P` `auth:sess:<sid>`: hash `uid fp started cur cur_a prev rot rev`, TTL = life of its last tokens;
 //! - `P` `auth:revoked:<jti>`: a revoked access token, TTL = what was left of its life;
 //! - `P` `auth:cutoff:<uid>`: sessions started at or before this ms are revoked (logout-all).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, Value};
-use tokio::sync::OnceCell;
+use redis::Script;
+use shared::store::{from_value, RedisConn};
 
 use super::{Generation, NewSession, RotateOutcome, Rotation, SessionView, Store, StoreError};
-
-/// No store call may hold a request longer than this.
-const DEADLINE: Duration = Duration::from_secs(2);
 
 const CREATE: &str = r#"
 local started = ARGV[3]
@@ -79,8 +71,7 @@ return 1
 
 /// See the module doc.
 pub struct RedisStore {
-    client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
+    conn: RedisConn,
     prefix: String,
     create: Script,
     rotate: Script,
@@ -100,11 +91,8 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// Parses the URL now (a bad one stops the start); connects on first use.
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
         Ok(Self {
-            client,
-            connection: OnceCell::new(),
+            conn: RedisConn::open(url)?,
             prefix: format!("{prefix}auth:"),
             create: Script::new(CREATE),
             rotate: Script::new(ROTATE),
@@ -114,40 +102,9 @@ impl RedisStore {
         })
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let client = self.client.clone();
-        let manager = self
-            .connection
-            .get_or_try_init(|| async move {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(DEADLINE))
-                    .set_response_timeout(Some(DEADLINE))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(500));
-                tokio::time::timeout(DEADLINE, ConnectionManager::new_with_config(client, config))
-                    .await
-                    .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))
-            })
-            .await?;
-        Ok(manager.clone())
-    }
-
-    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        let mut conn = self.connection().await?;
-        tokio::time::timeout(DEADLINE, invocation.invoke_async::<Value>(&mut conn))
-            .await
-            .map_err(|_| StoreError::Unavailable("command timed out".into()))?
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
-    }
-
     fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
     }
-}
-
-fn strings(value: Value) -> Result<Vec<String>, StoreError> {
-    redis::from_redis_value(value).map_err(|e| StoreError::Protocol(e.to_string()))
 }
 
 fn int(s: &str) -> Result<i64, StoreError> {
@@ -176,15 +133,7 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.connection().await?;
-        tokio::time::timeout(
-            DEADLINE,
-            redis::cmd("PING").query_async::<String>(&mut conn),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable("PING timed out".into()))?
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
-        .map(|_| ())
+        self.conn.ping().await
     }
 
     async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
@@ -197,7 +146,7 @@ impl Store for RedisStore {
             .arg(&s.refresh_jti)
             .arg(&s.access_jti)
             .arg(s.ttl_ms.max(1));
-        let reply: String = redis::from_redis_value(self.run(inv).await?)
+        let reply: String = redis::from_redis_value(self.conn.invoke(inv).await?)
             .map_err(|e| StoreError::Protocol(e.to_string()))?;
         int(&reply)
     }
@@ -214,7 +163,7 @@ impl Store for RedisStore {
             .arg(&r.new_refresh_jti)
             .arg(&r.new_access_jti)
             .arg(r.ttl_ms.max(1));
-        let parts = strings(self.run(inv).await?)?;
+        let parts = from_value::<Vec<String>>(self.conn.invoke(inv).await?)?;
         match parts.first().map(String::as_str) {
             Some("rotated") => Ok(RotateOutcome::Rotated(generation(&parts)?)),
             Some("replayed") => Ok(RotateOutcome::Replayed(generation(&parts)?)),
@@ -237,7 +186,7 @@ impl Store for RedisStore {
             .key(self.key("cutoff", uid))
             .key(self.key("revoked", jti))
             .arg(uid);
-        let parts = strings(self.run(inv).await?)?;
+        let parts = from_value::<Vec<String>>(self.conn.invoke(inv).await?)?;
         match parts.as_slice() {
             [state] if state == "revoked" => Ok(SessionView::Revoked),
             [state, fp, cur] if state == "active" => Ok(SessionView::Active {
@@ -256,7 +205,7 @@ impl Store for RedisStore {
         inv.key(self.key("sess", sid))
             .key(self.key("revoked", jti))
             .arg(ttl.max(0));
-        self.run(inv).await.map(|_| ())
+        self.conn.invoke(inv).await.map(|_| ())
     }
 
     async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError> {
@@ -264,6 +213,6 @@ impl Store for RedisStore {
         inv.key(self.key("cutoff", uid))
             .arg(at_ms)
             .arg(ttl_ms.max(1));
-        self.run(inv).await.map(|_| ())
+        self.conn.invoke(inv).await.map(|_| ())
     }
 }
