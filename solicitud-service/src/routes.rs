@@ -1,0 +1,185 @@
+//! The HTTP surface: `/health`, `/ready` and the solicitud resource. Every `/solicitud` route matches
+//! its path and method, then requires a verified access token (signature and claims only, through
+//! [`shared::http::access_claims`]), so no request reaches a handler unauthenticated.
+
+use serde::Deserialize;
+use shared::envelope;
+use shared::http::{access_claims, into_reply, json_body, security_headers, with_state};
+use shared::{AccessClaims, ApiError, Rol};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use crate::app::App;
+use crate::domain::{
+    check_transition, not_pending, timestamp, Estado, FechaServicio, Lugar, Motivo, Pasajeros,
+};
+use crate::store::{NewSolicitud, Transition};
+
+pub fn routes(app: App) -> BoxedFilter<(Response,)> {
+    health()
+        .or(ready(app.clone()))
+        .unify()
+        .or(list(app.clone()))
+        .unify()
+        .or(create(app.clone()))
+        .unify()
+        .or(get_one(app.clone()))
+        .unify()
+        .or(set_estado(app))
+        .unify()
+        .recover(shared::rejection::recover)
+        .unify()
+        .with(security_headers())
+        .with(shared::telemetry::request_log("solicitud-service"))
+        .map(warp::Reply::into_response)
+        .boxed()
+}
+
+/// `GET /health`
+fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("health")
+        .and(warp::get())
+        .map(|| envelope::ok("Servicio activo", serde_json::json!({ "status": "up" })))
+}
+
+/// `GET /ready`: 200 only when the store answers.
+fn ready(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("ready")
+        .and(warp::get())
+        .and(with_state(app))
+        .then(|app: App| async move {
+            app.store.ping().await?;
+            Ok(envelope::ok(
+                "Servicio listo",
+                serde_json::json!({ "status": "ready", "store": app.store.kind() }),
+            ))
+        })
+        .map(into_reply)
+}
+
+fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
+    access_claims(app.codec.clone())
+}
+
+/// `GET /solicitud/`: an admin sees every request, anyone else their own.
+fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("solicitud")
+        .and(warp::get())
+        .and(authenticated(&app))
+        .and(with_state(app))
+        .then(|claims: AccessClaims, app: App| async move {
+            let owner = (claims.rol != Rol::Admin).then_some(claims.username.as_str());
+            let items = app.store.list(owner).await?;
+            Ok::<_, ApiError>(envelope::ok("Solicitudes obtenidas", items))
+        })
+        .map(into_reply)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateRequest {
+    origen: String,
+    destino: String,
+    fecha_servicio: String,
+    pasajeros: i64,
+    motivo: String,
+}
+
+/// `POST /solicitud/`: a new request, `pendiente`.
+fn create(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("solicitud")
+        .and(warp::post())
+        .and(authenticated(&app))
+        .and(json_body::<CreateRequest>())
+        .and(with_state(app))
+        .then(
+            |claims: AccessClaims, body: CreateRequest, app: App| async move {
+                let now = app.clock.now_ms();
+                let new = NewSolicitud {
+                    solicitante: claims.username,
+                    origen: Lugar::parse("origen", &body.origen)?.into_inner(),
+                    destino: Lugar::parse("destino", &body.destino)?.into_inner(),
+                    fecha_servicio: FechaServicio::parse(&body.fecha_servicio, now)?.to_rfc3339(),
+                    pasajeros: Pasajeros::parse(body.pasajeros)?.get(),
+                    motivo: Motivo::parse(&body.motivo)?.into_inner(),
+                    creada_en: timestamp(now),
+                };
+                let created = app.store.create(new).await?;
+                tracing::info!(id = created.id, "solicitud created");
+                Ok::<_, ApiError>(envelope::success(
+                    StatusCode::CREATED,
+                    "Solicitud creada",
+                    created,
+                ))
+            },
+        )
+        .map(into_reply)
+}
+
+/// A request the caller may see: an admin any, anyone else only their own (others are 404).
+async fn visible(
+    app: &App,
+    claims: &AccessClaims,
+    id: u64,
+) -> Result<crate::domain::Solicitud, ApiError> {
+    match app.store.get(id).await? {
+        Some(s) if claims.rol == Rol::Admin || s.solicitante == claims.username => Ok(s),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// `GET /solicitud/{id}`
+fn get_one(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("solicitud" / u64)
+        .and(warp::get())
+        .and(authenticated(&app))
+        .and(with_state(app))
+        .then(|id: u64, claims: AccessClaims, app: App| async move {
+            let s = visible(&app, &claims, id).await?;
+            Ok::<_, ApiError>(envelope::ok("Solicitud obtenida", s))
+        })
+        .map(into_reply)
+}
+
+#[derive(Deserialize)]
+struct EstadoRequest {
+    estado: Estado,
+}
+
+/// `PATCH /solicitud/{id}/estado`: an admin approves or rejects a pending request; the owner may
+/// cancel their own pending one. A decided request: 409 CONFLICT.
+fn set_estado(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("solicitud" / u64 / "estado")
+        .and(warp::patch())
+        .and(authenticated(&app))
+        .and(json_body::<EstadoRequest>())
+        .and(with_state(app))
+        .then(
+            |id: u64, claims: AccessClaims, body: EstadoRequest, app: App| async move {
+                let current = visible(&app, &claims, id).await?;
+                check_transition(
+                    &current,
+                    &claims.username,
+                    claims.rol == Rol::Admin,
+                    body.estado,
+                )?;
+                let now = timestamp(app.clock.now_ms());
+                match app
+                    .store
+                    .transition(id, Estado::Pendiente, body.estado, &now)
+                    .await?
+                {
+                    Transition::Done(s) => {
+                        tracing::info!(id, estado = s.estado.as_str(), "solicitud decided");
+                        Ok(envelope::ok("Estado actualizado", s))
+                    }
+                    // Someone else decided it between our read and our write.
+                    Transition::Conflict(s) => Err(not_pending(s.estado)),
+                    Transition::Missing => Err(ApiError::NotFound),
+                }
+            },
+        )
+        .map(into_reply)
+}

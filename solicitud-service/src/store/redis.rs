@@ -1,0 +1,149 @@
+//! The Redis store. Keys under the configured prefix `P`:
+//! - `P` `sol:seq`: the last id handed out (INCR);
+//! - `P` `sol:item:<id>`: the request as JSON;
+//! - `P` `sol:all` and `P` `sol:by:<username>`: sorted sets of ids, for listing.
+
+use async_trait::async_trait;
+use redis::Script;
+use shared::store::{from_value, RedisConn};
+
+use super::{NewSolicitud, SolicitudStore, StoreError, Transition};
+use crate::domain::{Estado, Solicitud};
+
+/// Writes the record and both indexes at once.
+const INSERT: &str = r#"
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[1], ARGV[1])
+return 1
+"#;
+
+/// Compare-and-set of `estado`.
+const TRANSITION: &str = r#"
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+local s = cjson.decode(raw)
+if s.estado ~= ARGV[1] then return {'conflict', raw} end
+s.estado = ARGV[2]
+s.actualizadaEn = ARGV[3]
+local out = cjson.encode(s)
+redis.call('SET', KEYS[1], out)
+return {'done', out}
+"#;
+
+/// MGET in slices, so a long list never becomes one giant command.
+const MGET_CHUNK: usize = 500;
+
+pub struct RedisStore {
+    conn: RedisConn,
+    prefix: String,
+    insert: Script,
+    transition: Script,
+}
+
+impl RedisStore {
+    pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            conn: RedisConn::open(url)?,
+            prefix: format!("{prefix}sol:"),
+            insert: Script::new(INSERT),
+            transition: Script::new(TRANSITION),
+        })
+    }
+
+    fn item_key(&self, id: u64) -> String {
+        format!("{}item:{id}", self.prefix)
+    }
+
+    fn index_key(&self, solicitante: Option<&str>) -> String {
+        match solicitante {
+            Some(who) => format!("{}by:{who}", self.prefix),
+            None => format!("{}all", self.prefix),
+        }
+    }
+}
+
+fn decode(raw: &str) -> Result<Solicitud, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Protocol(format!("stored solicitud: {e}")))
+}
+
+#[async_trait]
+impl SolicitudStore for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.conn.ping().await
+    }
+
+    async fn create(&self, new: NewSolicitud) -> Result<Solicitud, StoreError> {
+        let id: u64 = self
+            .conn
+            .query(redis::cmd("INCR").arg(format!("{}seq", self.prefix)))
+            .await?;
+        let solicitud = new.with_id(id);
+        let json =
+            serde_json::to_string(&solicitud).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let mut inv = self.insert.prepare_invoke();
+        inv.key(self.item_key(id))
+            .key(self.index_key(None))
+            .key(self.index_key(Some(&solicitud.solicitante)))
+            .arg(id)
+            .arg(json);
+        self.conn.invoke(inv).await?;
+        Ok(solicitud)
+    }
+
+    async fn get(&self, id: u64) -> Result<Option<Solicitud>, StoreError> {
+        let raw: Option<String> = self
+            .conn
+            .query(redis::cmd("GET").arg(self.item_key(id)))
+            .await?;
+        raw.as_deref().map(decode).transpose()
+    }
+
+    async fn list(&self, solicitante: Option<&str>) -> Result<Vec<Solicitud>, StoreError> {
+        let ids: Vec<u64> = self
+            .conn
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(self.index_key(solicitante))
+                    .arg(0)
+                    .arg(-1),
+            )
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MGET_CHUNK) {
+            let keys: Vec<String> = chunk.iter().map(|id| self.item_key(*id)).collect();
+            let raws: Vec<Option<String>> = self.conn.query(redis::cmd("MGET").arg(keys)).await?;
+            for raw in raws.into_iter().flatten() {
+                out.push(decode(&raw)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn transition(
+        &self,
+        id: u64,
+        from: Estado,
+        to: Estado,
+        now: &str,
+    ) -> Result<Transition, StoreError> {
+        let mut inv = self.transition.prepare_invoke();
+        inv.key(self.item_key(id))
+            .arg(from.as_str())
+            .arg(to.as_str())
+            .arg(now);
+        let parts: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
+        match parts.as_slice() {
+            [state] if state == "missing" => Ok(Transition::Missing),
+            [state, raw] if state == "conflict" => Ok(Transition::Conflict(decode(raw)?)),
+            [state, raw] if state == "done" => Ok(Transition::Done(decode(raw)?)),
+            _ => Err(StoreError::Protocol(format!(
+                "unexpected transition reply {parts:?}"
+            ))),
+        }
+    }
+}

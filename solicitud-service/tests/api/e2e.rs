@@ -1,0 +1,248 @@
+//! End to end: both binaries as real processes on free ports with Redis, running the seed's flow
+//! across them. The solicitud service is never told where the auth service is: it only shares the secret.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+
+use crate::helpers::{codigo, read, redis_url, unique_prefix, SECRET};
+
+const ADMIN_PASSWORD: &str = "e2e admin password";
+const MARIA_PASSWORD: &str = "e2e maria password";
+
+/// A child process killed when the test ends, whatever happens.
+struct Service {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary(name: &str) -> PathBuf {
+    let own = PathBuf::from(env!("CARGO_BIN_EXE_solicitud-service"));
+    let path = own.with_file_name(name);
+    if !path.exists() {
+        // `cargo test --workspace` builds it; a lone `cargo test -p solicitud-service` may not have.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "could not build {name}");
+    }
+    path
+}
+
+/// Starts a service with JSON logs and waits for its "listening" line to learn the port.
+fn start(name: &str, vars: &[(&str, String)]) -> Service {
+    let mut child = Command::new(binary(name))
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == "listening" {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{name} did not start"));
+    Service {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+fn hash(password: &str) -> String {
+    let mut child = Command::new(binary("auth-service"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn login(client: &reqwest::Client, auth: &Service, username: &str, password: &str) -> Value {
+    let res = client
+        .post(format!("{}/auth/login", auth.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn the_seeds_flow_runs_across_both_services() {
+    let users =
+        std::env::temp_dir().join(format!("e2e-users-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &users,
+        format!(
+            "[[users]]\nusername = \"maria\"\nemail = \"maria@example.com\"\nrol = \"usuario\"\npassword_hash = \"{}\"\n",
+            hash(MARIA_PASSWORD)
+        ),
+    )
+    .unwrap();
+    let prefix = unique_prefix();
+    let common = vec![
+        ("JWT_SECRET", SECRET.to_string()),
+        ("REDIS_URL", redis_url()),
+        ("REDIS_KEY_PREFIX", prefix),
+    ];
+    let mut auth_vars = common.clone();
+    auth_vars.extend([
+        ("AUTH_BIND_ADDR", "127.0.0.1:0".to_string()),
+        ("API_PASSWORD", ADMIN_PASSWORD.to_string()),
+        ("USERS_FILE", users.to_string_lossy().into_owned()),
+    ]);
+    let mut sol_vars = common;
+    sol_vars.push(("SOLICITUD_BIND_ADDR", "127.0.0.1:0".to_string()));
+    let auth = start("auth-service", &auth_vars);
+    let sol = start("solicitud-service", &sol_vars);
+    let client = reqwest::Client::new();
+    let list = format!("{}/solicitud/", sol.base);
+
+    // Login at the auth service; the token works at the solicitud service.
+    let body = login(&client, &auth, "api_user", ADMIN_PASSWORD).await;
+    let access = body["datos"]["accessToken"].as_str().unwrap().to_string();
+    let refresh = body["datos"]["refreshToken"].as_str().unwrap().to_string();
+    let (status, body) = read(client.get(&list).bearer_auth(&access).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+
+    // No token.
+    let (status, body) = read(client.get(&list).send().await.unwrap()).await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_MISSING"));
+
+    // Refresh, and the new access token works at the solicitud service.
+    let res = client
+        .post(format!("{}/auth/refresh", auth.base))
+        .json(&json!({"refreshToken": refresh}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    let admin = body["datos"]["accessToken"].as_str().unwrap().to_string();
+    assert_eq!(
+        read(client.get(&list).bearer_auth(&admin).send().await.unwrap())
+            .await
+            .0,
+        200
+    );
+
+    // A token forged with a past exp: 401 with the seed's detalle.
+    let now = shared::Clock::now_secs(&shared::SystemClock);
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(shared::token::kid_for(SECRET.as_bytes()));
+    let claims = |exp: i64| {
+        json!({"sub": "1", "jti": "x", "sid": "x", "iat": now - 7200, "nbf": now - 7200, "exp": exp,
+               "iss": "auth-service", "aud": "solicitud-transporte-api", "typ": "access",
+               "username": "api_user", "email": "api_user@example.com", "rol": "admin"})
+    };
+    let expired = jsonwebtoken::encode(
+        &header,
+        &claims(now - 60),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let (status, body) = read(
+        client
+            .get(&list)
+            .bearer_auth(&expired)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_EXPIRED"));
+    assert_eq!(
+        body["detalle"],
+        "El token de acceso ha expirado. Use el refresh token para obtener uno nuevo."
+    );
+
+    // A token signed with another secret.
+    let foreign = jsonwebtoken::encode(
+        &header,
+        &claims(now + 600),
+        &EncodingKey::from_secret(b"some-other-secret-that-is-long-enough!!"),
+    )
+    .unwrap();
+    let (status, body) = read(
+        client
+            .get(&list)
+            .bearer_auth(&foreign)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"));
+
+    // A usuario creates a request, the admin approves it, the usuario sees it approved.
+    let body = login(&client, &auth, "maria", MARIA_PASSWORD).await;
+    let maria = body["datos"]["accessToken"].as_str().unwrap().to_string();
+    let res = client
+        .post(&list)
+        .bearer_auth(&maria)
+        .json(&crate::helpers::valid_request())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["datos"]["id"].as_u64().unwrap();
+    let res = client
+        .patch(format!("{}/solicitud/{id}/estado", sol.base))
+        .bearer_auth(&admin)
+        .json(&json!({"estado": "aprobada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(res).await.0, 200);
+    let (status, body) = read(
+        client
+            .get(format!("{}/solicitud/{id}", sol.base))
+            .bearer_auth(&maria)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["datos"]["estado"], "aprobada");
+
+    let _ = std::fs::remove_file(users);
+}

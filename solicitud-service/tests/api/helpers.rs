@@ -1,0 +1,171 @@
+//! `TestApp`: a running solicitud service, and access tokens minted with the shared codec (the same
+//! code the auth service signs with).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+pub use shared::Clock;
+use shared::{AccessClaims, ManualClock, Rol, TokenCodec, TokenKind};
+use solicitud_service::app::App;
+use solicitud_service::config::SolicitudConfig;
+use tokio::sync::oneshot;
+
+pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Redis,
+    Memory,
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn unique_prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub codec: TokenCodec,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub async fn spawn(kind: StoreKind) -> Self {
+        let mut pairs = vec![
+            ("JWT_SECRET".to_string(), SECRET.to_string()),
+            ("REDIS_KEY_PREFIX".to_string(), unique_prefix()),
+        ];
+        if kind == StoreKind::Redis {
+            pairs.push(("REDIS_URL".into(), redis_url()));
+        }
+        let config = SolicitudConfig::from_pairs(pairs).unwrap();
+        let clock = ManualClock::starting_now();
+        let codec = TokenCodec::new(&config.common.jwt, Arc::new(clock.clone()));
+        let app = App::build(config, Arc::new(clock.clone())).unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let (addr, server) = app
+            .bind("127.0.0.1:0".parse().unwrap(), async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        tokio::spawn(server);
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            clock,
+            codec,
+            _shutdown: tx,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// An access token for `username` with `rol`, valid for an hour from the test clock's now.
+    pub fn token(&self, username: &str, rol: Rol) -> String {
+        let now = self.clock.now_secs();
+        self.codec
+            .sign(&AccessClaims {
+                sub: username.len().to_string(),
+                jti: uuid::Uuid::new_v4().to_string(),
+                sid: "test-session".into(),
+                iat: now,
+                nbf: now,
+                exp: now + 3600,
+                iss: self.codec.issuer().into(),
+                aud: self.codec.audience().into(),
+                typ: TokenKind::Access,
+                username: username.into(),
+                email: format!("{username}@example.com"),
+                rol,
+            })
+            .unwrap()
+    }
+
+    pub fn admin(&self) -> String {
+        self.token("admin", Rol::Admin)
+    }
+
+    pub fn maria(&self) -> String {
+        self.token("maria", Rol::Usuario)
+    }
+
+    pub fn pedro(&self) -> String {
+        self.token("pedro", Rol::Usuario)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        read(
+            self.client
+                .get(self.url(path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        read(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        read(
+            self.client
+                .patch(self.url(path))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Creates a valid request as the owner of `token`; returns its id.
+    pub async fn create(&self, token: &str) -> u64 {
+        let (status, body) = self.post("/solicitud/", token, valid_request()).await;
+        assert_eq!(status, 201, "{body}");
+        body["datos"]["id"].as_u64().unwrap()
+    }
+}
+
+pub fn valid_request() -> Value {
+    json!({
+        "origen": "Bogotá, Calle 26",
+        "destino": "Aeropuerto El Dorado",
+        "fechaServicio": "2031-06-01T08:30:00-05:00",
+        "pasajeros": 3,
+        "motivo": "Traslado de testigos a audiencia"
+    })
+}
+
+pub async fn read(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, body)
+}
+
+pub fn codigo(body: &Value) -> &str {
+    body["codigo"].as_str().unwrap_or("")
+}

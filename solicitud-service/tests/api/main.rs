@@ -1,0 +1,9 @@
+//! Integration tests of the solicitud service: the real server on port 0, against Redis (each test
+//! under its own key prefix) or the embedded store; and an end-to-end run of both binaries.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod e2e;
+mod helpers;
+mod solicitudes;
+mod store;

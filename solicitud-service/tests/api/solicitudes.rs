@@ -1,0 +1,361 @@
+//! The solicitud resource: authentication, roles, validation and state rules, on both stores.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use shared::Rol;
+
+use crate::helpers::*;
+
+const KINDS: [StoreKind; 2] = [StoreKind::Redis, StoreKind::Memory];
+
+#[tokio::test]
+async fn no_request_reaches_a_handler_without_a_valid_access_token() {
+    let app = TestApp::spawn(StoreKind::Memory).await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/solicitud/"),
+        (reqwest::Method::POST, "/solicitud/"),
+        (reqwest::Method::GET, "/solicitud/1"),
+        (reqwest::Method::PATCH, "/solicitud/1/estado"),
+    ] {
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(res).await;
+        assert_eq!(
+            (status, codigo(&body)),
+            (401, "TOKEN_MISSING"),
+            "{method} {path}"
+        );
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth("garbage")
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(res).await;
+        assert_eq!(
+            (status, codigo(&body)),
+            (401, "TOKEN_INVALID"),
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn expired_forged_and_wrong_kind_tokens_are_refused_locally() {
+    let app = TestApp::spawn(StoreKind::Memory).await;
+    let token = app.maria();
+    app.clock.advance_secs(3600 + 10);
+    let (status, body) = app.get("/solicitud/", &token).await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_EXPIRED"));
+    assert_eq!(
+        body["detalle"],
+        "El token de acceso ha expirado. Use el refresh token para obtener uno nuevo."
+    );
+
+    let now = app.clock.now_secs();
+    let kid = shared::token::kid_for(SECRET.as_bytes());
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid.clone());
+    let claims = |typ: &str| {
+        json!({"sub": "2", "jti": "j", "sid": "s", "iat": now, "nbf": now, "exp": now + 60,
+               "iss": "auth-service", "aud": "solicitud-transporte-api", "typ": typ,
+               "username": "maria", "email": "m@example.com", "rol": "usuario"})
+    };
+    let other_key = jsonwebtoken::encode(
+        &header,
+        &claims("access"),
+        &EncodingKey::from_secret(b"another-secret-of-enough-length-000000"),
+    )
+    .unwrap();
+    let refresh = jsonwebtoken::encode(
+        &header,
+        &claims("refresh"),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let good = jsonwebtoken::encode(
+        &header,
+        &claims("access"),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        codigo(&app.get("/solicitud/", &other_key).await.1),
+        "TOKEN_INVALID"
+    );
+    assert_eq!(
+        codigo(&app.get("/solicitud/", &refresh).await.1),
+        "TOKEN_INVALID"
+    );
+    assert_eq!(
+        app.get("/solicitud/", &good).await.0,
+        200,
+        "control: the same token with the right key and typ"
+    );
+}
+
+#[tokio::test]
+async fn a_usuario_creates_a_pending_request_and_sees_only_their_own() {
+    for kind in KINDS {
+        let app = TestApp::spawn(kind).await;
+        let (status, body) = app.post("/solicitud/", &app.maria(), valid_request()).await;
+        assert_eq!(status, 201, "{body}");
+        let s = &body["datos"];
+        assert_eq!(s["estado"], "pendiente");
+        assert_eq!(s["solicitante"], "maria");
+        assert_eq!(s["pasajeros"], 3);
+        assert_eq!(s["fechaServicio"], "2031-06-01T13:30:00Z");
+        assert_eq!(s["creadaEn"], s["actualizadaEn"]);
+        let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+        for key in [
+            "id",
+            "solicitante",
+            "origen",
+            "destino",
+            "fechaServicio",
+            "pasajeros",
+            "motivo",
+            "estado",
+            "creadaEn",
+            "actualizadaEn",
+        ] {
+            assert!(keys.contains(&key), "{key} missing in {s}");
+        }
+        let maria_id = s["id"].as_u64().unwrap();
+        let pedro_id = app.create(&app.pedro()).await;
+
+        let (status, body) = app.get("/solicitud/", &app.maria()).await;
+        assert_eq!(status, 200);
+        let ids: Vec<u64> = body["datos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![maria_id], "{kind:?}");
+
+        let (_, body) = app.get("/solicitud/", &app.admin()).await;
+        let ids: Vec<u64> = body["datos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![maria_id, pedro_id], "an admin sees all");
+
+        assert_eq!(
+            app.get(&format!("/solicitud/{maria_id}"), &app.maria())
+                .await
+                .0,
+            200
+        );
+        let (status, body) = app
+            .get(&format!("/solicitud/{pedro_id}"), &app.maria())
+            .await;
+        assert_eq!(
+            (status, codigo(&body)),
+            (404, "NOT_FOUND"),
+            "someone else's is not found"
+        );
+        assert_eq!(
+            app.get(&format!("/solicitud/{pedro_id}"), &app.admin())
+                .await
+                .0,
+            200
+        );
+        assert_eq!(app.get("/solicitud/999999", &app.admin()).await.0, 404);
+        assert_eq!(app.get("/solicitud/abc", &app.admin()).await.0, 404);
+    }
+}
+
+#[tokio::test]
+async fn bad_fields_are_refused_naming_the_field() {
+    let app = TestApp::spawn(StoreKind::Memory).await;
+    let with = |key: &str, value: Value| {
+        let mut body = valid_request();
+        body[key] = value;
+        body
+    };
+    let without = |key: &str| {
+        let mut body = valid_request();
+        body.as_object_mut().unwrap().remove(key);
+        body
+    };
+    let cases = vec![
+        ("pasajeros", with("pasajeros", json!(0))),
+        ("pasajeros", with("pasajeros", json!(51))),
+        ("pasajeros", with("pasajeros", json!(2.5))),
+        ("pasajeros", with("pasajeros", json!("3"))),
+        ("motivo", with("motivo", json!(""))),
+        ("motivo", with("motivo", json!("x".repeat(501)))),
+        ("origen", with("origen", json!("   "))),
+        ("destino", without("destino")),
+        ("fechaServicio", with("fechaServicio", json!("2031-06-01"))),
+        (
+            "fechaServicio",
+            with("fechaServicio", json!("2001-06-01T08:00:00Z")),
+        ),
+    ];
+    for (field, body) in cases {
+        let (status, got) = app.post("/solicitud/", &app.maria(), body.clone()).await;
+        assert_eq!(
+            (status, codigo(&got)),
+            (422, "VALIDATION_ERROR"),
+            "{body}: {got}"
+        );
+        assert!(
+            got["detalle"].as_str().unwrap().contains(field),
+            "{field}: {got}"
+        );
+    }
+    assert!(
+        app.get("/solicitud/", &app.admin()).await.1["datos"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing stored"
+    );
+
+    let res = app
+        .client
+        .post(app.url("/solicitud/"))
+        .bearer_auth(app.maria())
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(res).await.0, 400);
+}
+
+#[tokio::test]
+async fn only_admins_decide_only_owners_cancel_and_decided_requests_stay_decided() {
+    for kind in KINDS {
+        let app = TestApp::spawn(kind).await;
+        let id = app.create(&app.maria()).await;
+        let path = format!("/solicitud/{id}/estado");
+
+        let (status, body) = app
+            .patch(&path, &app.maria(), json!({"estado": "aprobada"}))
+            .await;
+        assert_eq!((status, codigo(&body)), (403, "FORBIDDEN"), "{kind:?}");
+        let (status, body) = app
+            .patch(&path, &app.pedro(), json!({"estado": "cancelada"}))
+            .await;
+        assert_eq!(
+            (status, codigo(&body)),
+            (404, "NOT_FOUND"),
+            "pedro cannot see maria's"
+        );
+        let (status, body) = app
+            .patch(&path, &app.admin(), json!({"estado": "pendiente"}))
+            .await;
+        assert_eq!((status, codigo(&body)), (422, "VALIDATION_ERROR"));
+        let (status, body) = app
+            .patch(&path, &app.admin(), json!({"estado": "archivada"}))
+            .await;
+        assert_eq!((status, codigo(&body)), (422, "VALIDATION_ERROR"));
+
+        app.clock.advance_secs(60);
+        let (status, body) = app
+            .patch(&path, &app.admin(), json!({"estado": "aprobada"}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["datos"]["estado"], "aprobada");
+        assert_ne!(body["datos"]["actualizadaEn"], body["datos"]["creadaEn"]);
+
+        let (status, body) = app
+            .patch(&path, &app.admin(), json!({"estado": "rechazada"}))
+            .await;
+        assert_eq!((status, codigo(&body)), (409, "CONFLICT"));
+        let (status, body) = app
+            .patch(&path, &app.maria(), json!({"estado": "cancelada"}))
+            .await;
+        assert_eq!((status, codigo(&body)), (409, "CONFLICT"));
+        let (_, body) = app.get(&format!("/solicitud/{id}"), &app.maria()).await;
+        assert_eq!(
+            body["datos"]["estado"], "aprobada",
+            "maria sees it approved"
+        );
+
+        let other = app.create(&app.maria()).await;
+        let (status, body) = app
+            .patch(
+                &format!("/solicitud/{other}/estado"),
+                &app.maria(),
+                json!({"estado": "cancelada"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["datos"]["estado"], "cancelada");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_decisions_on_one_request_have_one_winner() {
+    for kind in KINDS {
+        let app = TestApp::spawn(kind).await;
+        let id = app.create(&app.maria()).await;
+        let path = format!("/solicitud/{id}/estado");
+        let admin = app.admin();
+        let results = futures::future::join_all((0..20).map(|i| {
+            let estado = if i % 2 == 0 { "aprobada" } else { "rechazada" };
+            app.patch(&path, &admin, json!({ "estado": estado }))
+        }))
+        .await;
+        assert_eq!(
+            results.iter().filter(|(s, _)| *s == 200).count(),
+            1,
+            "{kind:?}"
+        );
+        assert!(results
+            .iter()
+            .filter(|(s, _)| *s != 200)
+            .all(|(s, _)| *s == 409));
+    }
+}
+
+#[tokio::test]
+async fn health_ready_unknown_routes_and_methods_answer_in_the_envelope() {
+    let app = TestApp::spawn(StoreKind::Redis).await;
+    let (status, body) = read(app.client.get(app.url("/ready")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["datos"]["store"].as_str()),
+        (200, Some("redis"))
+    );
+    assert_eq!(
+        read(app.client.get(app.url("/health")).send().await.unwrap())
+            .await
+            .0,
+        200
+    );
+    let (status, body) = read(app.client.get(app.url("/nada")).send().await.unwrap()).await;
+    assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
+    let (status, body) = read(
+        app.client
+            .delete(app.url("/solicitud/"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, codigo(&body)), (405, "METHOD_NOT_ALLOWED"));
+    let token = app.token("maria", Rol::Usuario);
+    let big = "x".repeat(1 << 20);
+    let res = app
+        .client
+        .post(app.url("/solicitud/"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!((status, codigo(&body)), (413, "PAYLOAD_TOO_LARGE"));
+}
