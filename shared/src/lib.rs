@@ -28,3 +28,9 @@ pub use claims::{AccessClaims, MfaClaims, RefreshClaims, Rol, TokenKind};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::ApiError;
 pub use token::TokenCodec;
+
+/// The README's Rust examples are compiled as doctests, so the "Verifying tokens in your own service"
+/// section cannot drift from the crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
