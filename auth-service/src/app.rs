@@ -10,6 +10,7 @@ use shared::{SharedClock, TokenCodec};
 use tokio::net::TcpListener;
 
 use crate::config::AuthConfig;
+use crate::mfa::{Mfa, MfaKey};
 use crate::passwords::{PasswordError, Passwords};
 use crate::sessions::Sessions;
 use crate::store::memory::MemoryStore;
@@ -41,6 +42,8 @@ pub struct App {
     pub users: Arc<Directory>,
     pub passwords: Passwords,
     pub sessions: Arc<Sessions>,
+    /// `None` when `MFA_ENABLED=false`.
+    pub mfa: Option<Arc<Mfa>>,
     pub clock: SharedClock,
 }
 
@@ -73,6 +76,24 @@ impl App {
             config.refresh_retry_grace_secs,
             config.session_absolute_timeout_secs,
         ));
+        let mfa = config.mfa_enabled.then(|| {
+            let key = config.mfa_encryption_key.clone().unwrap_or_else(|| {
+                // Only reachable with the embedded store (config requires a key with Redis), whose
+                // state dies with the process anyway.
+                tracing::warn!(
+                    "MFA_ENCRYPTION_KEY is not set: MFA secrets are sealed with a per-process key"
+                );
+                MfaKey::random()
+            });
+            Arc::new(Mfa::new(
+                store.clone(),
+                codec.clone(),
+                users.clone(),
+                key,
+                config.mfa_issuer_name.clone(),
+                config.mfa_valid_window,
+            ))
+        });
         Ok(Self {
             config: Arc::new(config),
             codec,
@@ -80,6 +101,7 @@ impl App {
             users,
             passwords,
             sessions,
+            mfa,
             clock,
         })
     }

@@ -26,8 +26,10 @@ pub struct AuthConfig {
     pub session_absolute_timeout_secs: i64,
     pub mfa_issuer_name: String,
     pub mfa_valid_window: u8,
-    /// 32 bytes that encrypt TOTP secrets at rest.
-    pub mfa_encryption_key: Option<Secret>,
+    /// Whether users may enrol in MFA (`MFA_ENABLED`, default true).
+    pub mfa_enabled: bool,
+    /// Encrypts TOTP secrets at rest; `None` with the embedded store means a per-process random key.
+    pub mfa_encryption_key: Option<crate::mfa::MfaKey>,
     pub trusted_proxies: Vec<IpAddr>,
     pub rate_limit_login_max_failures: u64,
     pub rate_limit_login_window_secs: u64,
@@ -119,7 +121,23 @@ impl AuthConfig {
                 "must be between 0 and 10 steps",
             ));
         }
-        let mfa_encryption_key = var(vars, "MFA_ENCRYPTION_KEY").map(Secret::new);
+        let mfa_enabled = parse_var(vars, "MFA_ENABLED", true)?;
+        let mfa_encryption_key = var(vars, "MFA_ENCRYPTION_KEY")
+            .map(crate::mfa::MfaKey::from_base64)
+            .transpose()
+            .map_err(|_| {
+                ConfigError::new(
+                    "MFA_ENCRYPTION_KEY",
+                    "must be 32 random bytes in standard base64; generate one with `openssl rand -base64 32`",
+                )
+            })?;
+        if mfa_enabled && mfa_encryption_key.is_none() && common.redis_url.is_some() {
+            return Err(ConfigError::new(
+                "MFA_ENCRYPTION_KEY",
+                "is required with REDIS_URL, to encrypt TOTP secrets at rest; generate one with \
+                 `openssl rand -base64 32` (or set MFA_ENABLED=false)",
+            ));
+        }
 
         let mut trusted_proxies = Vec::new();
         if let Some(list) = var(vars, "TRUSTED_PROXIES") {
@@ -146,6 +164,7 @@ impl AuthConfig {
             session_absolute_timeout_secs,
             mfa_issuer_name,
             mfa_valid_window,
+            mfa_enabled,
             mfa_encryption_key,
             trusted_proxies,
             rate_limit_login_max_failures: parse_positive(
@@ -221,9 +240,33 @@ mod tests {
             ("RATE_LIMIT_LOGIN_MAX_FAILURES", "0"),
             ("API_USER_EMAIL", "not-an-email"),
             ("API_USER", "has spaces"),
+            ("MFA_ENCRYPTION_KEY", "c2hvcnQ="),
+            ("MFA_ENABLED", "perhaps"),
         ] {
             assert_eq!(failing_var(&[(var, bad)]), var, "{var}={bad}");
         }
+    }
+
+    #[test]
+    fn with_redis_the_mfa_key_is_required_unless_mfa_is_off() {
+        assert_eq!(
+            failing_var(&[("REDIS_URL", "redis://127.0.0.1")]),
+            "MFA_ENCRYPTION_KEY"
+        );
+        assert_eq!(
+            failing_var(&[("REDIS_URL", "redis://127.0.0.1"), ("MFA_ENABLED", "false")]),
+            "accepted"
+        );
+        assert_eq!(
+            failing_var(&[
+                ("REDIS_URL", "redis://127.0.0.1"),
+                (
+                    "MFA_ENCRYPTION_KEY",
+                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+                )
+            ]),
+            "accepted"
+        );
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! - [`routes`]: one file per area; the HTTP surface.
 //! - [`sessions`]: login, rotation, revocation: the domain, free of warp.
 //! - [`users`], [`passwords`]: the directory and argon2id.
+//! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
 //! - [`store`]: the shared state: Redis, or the embedded store.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod app;
 pub mod config;
+pub mod mfa;
 pub mod passwords;
 pub mod routes;
 pub mod sessions;

@@ -54,7 +54,20 @@ async fn handle(body: LoginRequest, app: App) -> Result<Response, ApiError> {
             return Err(ApiError::InvalidCredentials);
         }
     };
-    let pair = app.sessions.start(&user).await?;
+    if let Some(mfa) = &app.mfa {
+        if mfa.is_active(&user).await? {
+            return super::token_reply("Se requiere verificación MFA", mfa.challenge(&user)?);
+        }
+    }
+    session_reply(&app, &user).await
+}
+
+/// Starts a session and answers with the seed's login `datos`; the end of a login and of an MFA verify.
+pub(super) async fn session_reply(
+    app: &App,
+    user: &crate::users::User,
+) -> Result<Response, ApiError> {
+    let pair = app.sessions.start(user).await?;
     super::token_reply(
         "Autenticación exitosa",
         LoginDatos {

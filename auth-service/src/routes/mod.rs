@@ -10,6 +10,7 @@ mod introspect;
 mod login;
 mod logout;
 mod me;
+mod mfa;
 mod refresh;
 
 use std::sync::Arc;
@@ -66,7 +67,15 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .unify()
         .or(me::me(app.clone()))
         .unify()
-        .or(introspect::introspect(app))
+        .or(introspect::introspect(app.clone()))
+        .unify()
+        .or(mfa::setup(app.clone()))
+        .unify()
+        .or(mfa::activate(app.clone()))
+        .unify()
+        .or(mfa::verify(app.clone()))
+        .unify()
+        .or(mfa::disable(app))
         .unify();
     api.recover(shared::rejection::recover)
         .unify()

@@ -4,13 +4,16 @@
 //! atomicity the Lua scripts give in Redis. Entries expire by the injected clock; expired ones are
 //! dropped lazily and swept every [`SWEEP_EVERY`] writes, so memory stays bounded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use shared::SharedClock;
 
-use super::{Generation, NewSession, RotateOutcome, Rotation, SessionView, Store, StoreError};
+use super::{
+    ChallengeTry, Generation, MfaRecord, NewSession, RotateOutcome, Rotation, SessionView, Store,
+    StoreError,
+};
 
 const SWEEP_EVERY: u64 = 1024;
 
@@ -27,10 +30,27 @@ struct SessionRecord {
 }
 
 #[derive(Debug, Default)]
+struct MfaEntry {
+    active: Option<String>,
+    last_step: Option<i64>,
+    recovery: HashSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct Challenge {
+    tries: u32,
+    used: bool,
+    expires_ms: i64,
+}
+
+#[derive(Debug, Default)]
 struct Inner {
     sessions: HashMap<String, SessionRecord>,
     revoked_jtis: HashMap<String, i64>,
     cutoffs: HashMap<String, (i64, i64)>,
+    mfa: HashMap<String, MfaEntry>,
+    mfa_pending: HashMap<String, (String, i64)>,
+    challenges: HashMap<String, Challenge>,
     writes: u64,
 }
 
@@ -52,6 +72,8 @@ impl Inner {
             self.sessions.retain(|_, s| s.expires_ms > now);
             self.revoked_jtis.retain(|_, exp| *exp > now);
             self.cutoffs.retain(|_, (_, exp)| *exp > now);
+            self.mfa_pending.retain(|_, (_, exp)| *exp > now);
+            self.challenges.retain(|_, c| c.expires_ms > now);
         }
     }
 }
@@ -210,6 +232,133 @@ impl Store for MemoryStore {
         inner.cutoffs.insert(uid.to_string(), (at, now + ttl_ms));
         inner.wrote(now);
         Ok(())
+    }
+
+    async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError> {
+        let now = self.clock.now_ms();
+        let inner = self.lock()?;
+        Ok(MfaRecord {
+            active: inner.mfa.get(uid).and_then(|m| m.active.clone()),
+            pending: inner
+                .mfa_pending
+                .get(uid)
+                .filter(|(_, exp)| *exp > now)
+                .map(|(sealed, _)| sealed.clone()),
+        })
+    }
+
+    async fn mfa_set_pending(
+        &self,
+        uid: &str,
+        sealed: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        if inner.mfa.get(uid).is_some_and(|m| m.active.is_some()) {
+            return Ok(false);
+        }
+        inner
+            .mfa_pending
+            .insert(uid.to_string(), (sealed.to_string(), now + ttl_ms));
+        inner.wrote(now);
+        Ok(true)
+    }
+
+    async fn mfa_activate(
+        &self,
+        uid: &str,
+        sealed: &str,
+        step: i64,
+        recovery: &[String],
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        let pending_matches = inner
+            .mfa_pending
+            .get(uid)
+            .is_some_and(|(p, exp)| *exp > now && p == sealed);
+        let entry = inner.mfa.entry(uid.to_string()).or_default();
+        if entry.active.is_some()
+            || !pending_matches
+            || entry.last_step.is_some_and(|last| step <= last)
+        {
+            return Ok(false);
+        }
+        entry.active = Some(sealed.to_string());
+        entry.last_step = Some(step);
+        entry.recovery = recovery.iter().cloned().collect();
+        inner.mfa_pending.remove(uid);
+        Ok(true)
+    }
+
+    async fn mfa_accept_step(&self, uid: &str, step: i64) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        match inner.mfa.get_mut(uid) {
+            Some(entry)
+                if entry.active.is_some() && entry.last_step.is_none_or(|last| step > last) =>
+            {
+                entry.last_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn mfa_use_recovery(&self, uid: &str, hash: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        Ok(inner
+            .mfa
+            .get_mut(uid)
+            .is_some_and(|entry| entry.recovery.remove(hash)))
+    }
+
+    async fn mfa_disable(&self, uid: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        inner.mfa.remove(uid);
+        inner.mfa_pending.remove(uid);
+        Ok(())
+    }
+
+    async fn mfa_challenge_try(
+        &self,
+        jti: &str,
+        max_tries: u32,
+        ttl_ms: i64,
+    ) -> Result<ChallengeTry, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        let challenge = inner.challenges.entry(jti.to_string()).or_default();
+        if challenge.expires_ms <= now {
+            *challenge = Challenge {
+                tries: 0,
+                used: false,
+                expires_ms: now + ttl_ms,
+            };
+        }
+        if challenge.used {
+            return Ok(ChallengeTry::Used);
+        }
+        challenge.tries += 1;
+        let outcome = if challenge.tries > max_tries {
+            ChallengeTry::Exhausted
+        } else {
+            ChallengeTry::Allowed
+        };
+        inner.wrote(now);
+        Ok(outcome)
+    }
+
+    async fn mfa_challenge_finish(&self, jti: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        let challenge = inner.challenges.entry(jti.to_string()).or_default();
+        if challenge.used && challenge.expires_ms > now {
+            return Ok(false);
+        }
+        challenge.used = true;
+        challenge.expires_ms = now + ttl_ms;
+        Ok(true)
     }
 }
 

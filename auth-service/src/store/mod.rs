@@ -83,6 +83,25 @@ pub enum SessionView {
     Revoked,
 }
 
+/// A user's MFA enrolment as stored: sealed secrets only (see [`crate::mfa`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MfaRecord {
+    /// Set up but not yet activated; expires.
+    pub pending: Option<String>,
+    /// Active: logins need a second step.
+    pub active: Option<String>,
+}
+
+/// What one attempt on a login challenge may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeTry {
+    Allowed,
+    /// More than the allowed attempts: the challenge is dead.
+    Exhausted,
+    /// It already completed a login.
+    Used,
+}
+
 /// The auth service's shared state.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -112,6 +131,47 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes every session of `uid` started at or before `at_ms`; remembered for `ttl_ms`.
     async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError>;
+
+    /// The user's MFA enrolment.
+    async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError>;
+
+    /// Stores a pending secret (replacing a pending one) unless MFA is already active: `false` then.
+    async fn mfa_set_pending(
+        &self,
+        uid: &str,
+        sealed: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Activates the pending secret `sealed` if it is still the pending one and `step` is later than
+    /// any accepted before; stores the recovery-code hashes. `false` if anything changed meanwhile.
+    async fn mfa_activate(
+        &self,
+        uid: &str,
+        sealed: &str,
+        step: i64,
+        recovery: &[String],
+    ) -> Result<bool, StoreError>;
+
+    /// Accepts a TOTP step if MFA is active and the step is later than the last accepted one.
+    async fn mfa_accept_step(&self, uid: &str, step: i64) -> Result<bool, StoreError>;
+
+    /// Removes one recovery-code hash; `true` if it was there.
+    async fn mfa_use_recovery(&self, uid: &str, hash: &str) -> Result<bool, StoreError>;
+
+    /// Forgets the user's MFA entirely.
+    async fn mfa_disable(&self, uid: &str) -> Result<(), StoreError>;
+
+    /// Counts one attempt on a login challenge.
+    async fn mfa_challenge_try(
+        &self,
+        jti: &str,
+        max_tries: u32,
+        ttl_ms: i64,
+    ) -> Result<ChallengeTry, StoreError>;
+
+    /// Marks a challenge as having completed its login; `false` if it already had.
+    async fn mfa_challenge_finish(&self, jti: &str, ttl_ms: i64) -> Result<bool, StoreError>;
 }
 
 /// The handle the app holds.

@@ -6,13 +6,20 @@
 //! Keys, under the configured prefix `P`:
 //! - `P` `auth:sess:<sid>`: hash `uid fp started cur cur_a prev rot rev`, TTL = life of its last tokens;
 //! - `P` `auth:revoked:<jti>`: a revoked access token, TTL = what was left of its life;
-//! - `P` `auth:cutoff:<uid>`: sessions started at or before this ms are revoked (logout-all).
+//! - `P` `auth:cutoff:<uid>`: sessions started at or before this ms are revoked (logout-all);
+//! - `P` `auth:mfa:<uid>`: hash `active` (sealed secret) and `last` (last accepted TOTP step), kept;
+//! - `P` `auth:mfa-pending:<uid>`: a sealed secret awaiting activation, with a TTL;
+//! - `P` `auth:mfa-rc:<uid>`: set of recovery-code HMACs;
+//! - `P` `auth:chal:<jti>`: hash `tries used` of a login challenge, TTL = the challenge's life.
 
 use async_trait::async_trait;
 use redis::Script;
 use shared::store::{from_value, RedisConn};
 
-use super::{Generation, NewSession, RotateOutcome, Rotation, SessionView, Store, StoreError};
+use super::{
+    ChallengeTry, Generation, MfaRecord, NewSession, RotateOutcome, Rotation, SessionView, Store,
+    StoreError,
+};
 
 const CREATE: &str = r#"
 local started = ARGV[3]
@@ -69,6 +76,50 @@ redis.call('SET', KEYS[1], at, 'PX', ARGV[2])
 return 1
 "#;
 
+const MFA_RECORD: &str = r#"
+return {redis.call('HGET', KEYS[1], 'active') or '', redis.call('GET', KEYS[2]) or ''}
+"#;
+
+const MFA_SET_PENDING: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'active') == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
+const MFA_ACTIVATE: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'active') == 1 then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local last = redis.call('HGET', KEYS[1], 'last')
+if last and tonumber(ARGV[2]) <= tonumber(last) then return 0 end
+redis.call('HSET', KEYS[1], 'active', ARGV[1], 'last', ARGV[2])
+redis.call('DEL', KEYS[2], KEYS[3])
+for i = 3, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
+return 1
+"#;
+
+const MFA_ACCEPT_STEP: &str = r#"
+if redis.call('HEXISTS', KEYS[1], 'active') == 0 then return 0 end
+local last = redis.call('HGET', KEYS[1], 'last')
+if last and tonumber(ARGV[1]) <= tonumber(last) then return 0 end
+redis.call('HSET', KEYS[1], 'last', ARGV[1])
+return 1
+"#;
+
+const CHALLENGE_TRY: &str = r#"
+if redis.call('HGET', KEYS[1], 'used') == '1' then return 'used' end
+local n = redis.call('HINCRBY', KEYS[1], 'tries', 1)
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then return 'exhausted' end
+return 'allowed'
+"#;
+
+const CHALLENGE_FINISH: &str = r#"
+if redis.call('HGET', KEYS[1], 'used') == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'used', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"#;
+
 /// See the module doc.
 pub struct RedisStore {
     conn: RedisConn,
@@ -78,6 +129,12 @@ pub struct RedisStore {
     view: Script,
     revoke_session: Script,
     revoke_user: Script,
+    mfa_record: Script,
+    mfa_set_pending: Script,
+    mfa_activate: Script,
+    mfa_accept_step: Script,
+    challenge_try: Script,
+    challenge_finish: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -99,6 +156,12 @@ impl RedisStore {
             view: Script::new(VIEW),
             revoke_session: Script::new(REVOKE_SESSION),
             revoke_user: Script::new(REVOKE_USER),
+            mfa_record: Script::new(MFA_RECORD),
+            mfa_set_pending: Script::new(MFA_SET_PENDING),
+            mfa_activate: Script::new(MFA_ACTIVATE),
+            mfa_accept_step: Script::new(MFA_ACCEPT_STEP),
+            challenge_try: Script::new(CHALLENGE_TRY),
+            challenge_finish: Script::new(CHALLENGE_FINISH),
         })
     }
 
@@ -214,5 +277,108 @@ impl Store for RedisStore {
             .arg(at_ms)
             .arg(ttl_ms.max(1));
         self.conn.invoke(inv).await.map(|_| ())
+    }
+
+    async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError> {
+        let mut inv = self.mfa_record.prepare_invoke();
+        inv.key(self.key("mfa", uid))
+            .key(self.key("mfa-pending", uid));
+        let parts: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
+        let some = |s: &String| (!s.is_empty()).then(|| s.clone());
+        match parts.as_slice() {
+            [active, pending] => Ok(MfaRecord {
+                active: some(active),
+                pending: some(pending),
+            }),
+            _ => Err(StoreError::Protocol(format!(
+                "unexpected MFA reply {parts:?}"
+            ))),
+        }
+    }
+
+    async fn mfa_set_pending(
+        &self,
+        uid: &str,
+        sealed: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.mfa_set_pending.prepare_invoke();
+        inv.key(self.key("mfa", uid))
+            .key(self.key("mfa-pending", uid))
+            .arg(sealed)
+            .arg(ttl_ms.max(1));
+        Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
+    }
+
+    async fn mfa_activate(
+        &self,
+        uid: &str,
+        sealed: &str,
+        step: i64,
+        recovery: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.mfa_activate.prepare_invoke();
+        inv.key(self.key("mfa", uid))
+            .key(self.key("mfa-pending", uid))
+            .key(self.key("mfa-rc", uid))
+            .arg(sealed)
+            .arg(step);
+        for hash in recovery {
+            inv.arg(hash);
+        }
+        Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
+    }
+
+    async fn mfa_accept_step(&self, uid: &str, step: i64) -> Result<bool, StoreError> {
+        let mut inv = self.mfa_accept_step.prepare_invoke();
+        inv.key(self.key("mfa", uid)).arg(step);
+        Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
+    }
+
+    async fn mfa_use_recovery(&self, uid: &str, hash: &str) -> Result<bool, StoreError> {
+        let removed: i64 = self
+            .conn
+            .query(redis::cmd("SREM").arg(self.key("mfa-rc", uid)).arg(hash))
+            .await?;
+        Ok(removed == 1)
+    }
+
+    async fn mfa_disable(&self, uid: &str) -> Result<(), StoreError> {
+        self.conn
+            .query::<i64>(
+                redis::cmd("DEL")
+                    .arg(self.key("mfa", uid))
+                    .arg(self.key("mfa-pending", uid))
+                    .arg(self.key("mfa-rc", uid)),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn mfa_challenge_try(
+        &self,
+        jti: &str,
+        max_tries: u32,
+        ttl_ms: i64,
+    ) -> Result<ChallengeTry, StoreError> {
+        let mut inv = self.challenge_try.prepare_invoke();
+        inv.key(self.key("chal", jti))
+            .arg(max_tries)
+            .arg(ttl_ms.max(1));
+        let reply: String = from_value(self.conn.invoke(inv).await?)?;
+        match reply.as_str() {
+            "allowed" => Ok(ChallengeTry::Allowed),
+            "exhausted" => Ok(ChallengeTry::Exhausted),
+            "used" => Ok(ChallengeTry::Used),
+            other => Err(StoreError::Protocol(format!(
+                "unexpected challenge reply {other}"
+            ))),
+        }
+    }
+
+    async fn mfa_challenge_finish(&self, jti: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        let mut inv = self.challenge_finish.prepare_invoke();
+        inv.key(self.key("chal", jti)).arg(ttl_ms.max(1));
+        Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
     }
 }

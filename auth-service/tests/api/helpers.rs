@@ -21,6 +21,8 @@ pub const MARIA_PASSWORD: &str = "maria-password-1";
 pub const BLOCKED: &str = "bloqueado";
 pub const BLOCKED_PASSWORD: &str = "blocked-password-1";
 pub const ISSUER: &str = "auth-service";
+/// 32 bytes in base64, for MFA_ENCRYPTION_KEY.
+pub const MFA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 pub const AUDIENCE: &str = "solicitud-transporte-api";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub app: App,
+    pub prefix: String,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -75,6 +78,7 @@ impl TestApp {
             ("API_USER_EMAIL".into(), "admin@example.com".into()),
             ("USERS_FILE".into(), users_file().into()),
             ("REDIS_KEY_PREFIX".into(), prefix.clone()),
+            ("MFA_ENCRYPTION_KEY".into(), MFA_KEY.into()),
         ];
         if kind == StoreKind::Redis {
             pairs.push(("REDIS_URL".into(), redis_url()));
@@ -100,7 +104,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             clock,
             app,
-
+            prefix,
             _shutdown: tx,
         }
     }

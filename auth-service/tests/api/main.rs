@@ -8,6 +8,7 @@ mod errors;
 mod helpers;
 mod login;
 mod logout;
+mod mfa;
 mod refresh;
 mod store;
 mod tokens;

@@ -318,3 +318,92 @@ async fn an_unreachable_redis_is_an_error_not_an_answer() {
     assert!(store.session_view("s", "1", "j").await.is_err());
     assert!(store.rotate(&rotation(0, "s", "r", "n", 0)).await.is_err());
 }
+
+conformance!(mfa_enrolment_steps_and_recovery_codes, mfa_state);
+async fn mfa_state(f: Fixture) {
+    use auth_service::store::MfaRecord;
+    let s = &f.store;
+    assert_eq!(s.mfa_record("1").await.unwrap(), MfaRecord::default());
+    assert!(s.mfa_set_pending("1", "sealed-a", HOUR_MS).await.unwrap());
+    assert!(
+        s.mfa_set_pending("1", "sealed-b", HOUR_MS).await.unwrap(),
+        "a pending secret is replaced"
+    );
+    assert!(
+        !s.mfa_activate("1", "sealed-a", 100, &[]).await.unwrap(),
+        "only the current pending one"
+    );
+    let hashes = vec!["h1".to_string(), "h2".to_string()];
+    assert!(s.mfa_activate("1", "sealed-b", 100, &hashes).await.unwrap());
+    assert_eq!(
+        s.mfa_record("1").await.unwrap(),
+        MfaRecord {
+            pending: None,
+            active: Some("sealed-b".into())
+        }
+    );
+    assert!(
+        !s.mfa_set_pending("1", "sealed-c", HOUR_MS).await.unwrap(),
+        "never over an active one"
+    );
+    // Steps only move forward: the activation step and anything before it are spent.
+    assert!(!s.mfa_accept_step("1", 100).await.unwrap());
+    assert!(!s.mfa_accept_step("1", 99).await.unwrap());
+    assert!(s.mfa_accept_step("1", 101).await.unwrap());
+    assert!(!s.mfa_accept_step("1", 101).await.unwrap());
+    assert!(
+        !s.mfa_accept_step("2", 500).await.unwrap(),
+        "no MFA, no step"
+    );
+    assert!(s.mfa_use_recovery("1", "h1").await.unwrap());
+    assert!(!s.mfa_use_recovery("1", "h1").await.unwrap());
+    assert!(!s.mfa_use_recovery("1", "nope").await.unwrap());
+    s.mfa_disable("1").await.unwrap();
+    assert_eq!(s.mfa_record("1").await.unwrap(), MfaRecord::default());
+    assert!(
+        !s.mfa_use_recovery("1", "h2").await.unwrap(),
+        "recovery codes go with it"
+    );
+}
+
+conformance!(a_challenge_allows_five_tries_and_one_success, mfa_challenge);
+async fn mfa_challenge(f: Fixture) {
+    use auth_service::store::ChallengeTry;
+    let s = &f.store;
+    for _ in 0..5 {
+        assert_eq!(
+            s.mfa_challenge_try("c1", 5, 60_000).await.unwrap(),
+            ChallengeTry::Allowed
+        );
+    }
+    assert_eq!(
+        s.mfa_challenge_try("c1", 5, 60_000).await.unwrap(),
+        ChallengeTry::Exhausted
+    );
+    assert_eq!(
+        s.mfa_challenge_try("c2", 5, 60_000).await.unwrap(),
+        ChallengeTry::Allowed
+    );
+    assert!(s.mfa_challenge_finish("c2", 60_000).await.unwrap());
+    assert!(!s.mfa_challenge_finish("c2", 60_000).await.unwrap());
+    assert_eq!(
+        s.mfa_challenge_try("c2", 5, 60_000).await.unwrap(),
+        ChallengeTry::Used
+    );
+}
+
+conformance!(
+    concurrent_uses_of_one_totp_step_accept_one,
+    concurrent_steps
+);
+async fn concurrent_steps(f: Fixture) {
+    let s = &f.store;
+    s.mfa_set_pending("1", "x", HOUR_MS).await.unwrap();
+    s.mfa_activate("1", "x", 10, &["r".to_string()])
+        .await
+        .unwrap();
+    let steps = join_all((0..20).map(|_| s.mfa_accept_step("1", 11))).await;
+    assert_eq!(steps.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
+    let codes = join_all((0..20).map(|_| s.mfa_use_recovery("1", "r"))).await;
+    assert_eq!(codes.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
+}

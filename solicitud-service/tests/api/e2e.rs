@@ -126,6 +126,10 @@ async fn the_seeds_flow_runs_across_both_services() {
     auth_vars.extend([
         ("AUTH_BIND_ADDR", "127.0.0.1:0".to_string()),
         ("API_PASSWORD", ADMIN_PASSWORD.to_string()),
+        (
+            "MFA_ENCRYPTION_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_string(),
+        ),
         ("USERS_FILE", users.to_string_lossy().into_owned()),
     ]);
     let mut sol_vars = common;

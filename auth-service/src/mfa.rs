@@ -1,0 +1,504 @@
+//! TOTP multi-factor authentication: enrolment, codes, recovery codes and the login challenge.
+//!
+//! - Secrets are 160 bits from the OS RNG, shown once as base32, an `otpauth://` URL and a QR code, and
+//!   kept encrypted at rest with ChaCha20-Poly1305 under `MFA_ENCRYPTION_KEY` (the user id is the
+//!   associated data, so a ciphertext cannot be moved to another user). A Redis dump alone reveals no
+//!   secret.
+//! - A code is accepted for ±`MFA_VALID_WINDOW` steps of 30 s around the server's time (the injected
+//!   clock), and only if its step is later than the last one accepted for that user: the store makes
+//!   that check-and-set atomic, so a code works once across every replica.
+//! - Recovery codes are random, shown once, stored as HMAC-SHA256 under the same key, and each is
+//!   removed atomically when used.
+//! - The login challenge is a 5-minute `typ: mfa` token, good for at most [`MAX_TRIES`] attempts and
+//!   one success.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
+use rand::rngs::OsRng;
+use rand::{Rng, RngCore};
+use sha2::Sha256;
+use shared::config::JWT_LEEWAY_SECS;
+use shared::http::token_error;
+use shared::{ApiError, MfaClaims, TokenCodec, TokenKind};
+use subtle::ConstantTimeEq;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+use crate::store::{ChallengeTry, SharedStore};
+use crate::users::{Directory, User};
+
+/// TOTP step, seconds.
+pub const STEP_SECS: i64 = 30;
+/// Digits of a TOTP code.
+pub const DIGITS: usize = 6;
+/// How long a login challenge lives, seconds.
+pub const CHALLENGE_SECS: i64 = 300;
+/// Attempts allowed per challenge.
+pub const MAX_TRIES: u32 = 5;
+/// How many recovery codes activation returns.
+pub const RECOVERY_CODES: usize = 10;
+/// How long an enrolment may stay pending before setup must be called again, seconds.
+pub const PENDING_SECS: i64 = 3600;
+
+const RECOVERY_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MfaError {
+    #[error("MFA_ENCRYPTION_KEY must be 32 bytes in standard base64")]
+    BadKey,
+    #[error("a stored MFA secret cannot be decrypted (wrong MFA_ENCRYPTION_KEY?)")]
+    Decrypt,
+    #[error("totp: {0}")]
+    Totp(String),
+}
+
+/// The key that seals TOTP secrets and keys recovery-code hashes.
+#[derive(Clone)]
+pub struct MfaKey([u8; 32]);
+
+impl std::fmt::Debug for MfaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MfaKey([redacted])")
+    }
+}
+
+impl MfaKey {
+    /// From `MFA_ENCRYPTION_KEY` (standard base64 of 32 bytes).
+    pub fn from_base64(value: &str) -> Result<Self, MfaError> {
+        let bytes = STANDARD
+            .decode(value.trim())
+            .map_err(|_| MfaError::BadKey)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| MfaError::BadKey)?;
+        Ok(Self(key))
+    }
+
+    /// A random key for one process (the embedded store forgets everything on restart anyway).
+    pub fn random() -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        Self(key)
+    }
+
+    /// `base64(nonce || ciphertext)` of `secret`, bound to `uid`.
+    pub fn seal(&self, uid: &str, secret: &[u8]) -> Result<String, MfaError> {
+        let cipher = ChaCha20Poly1305::new(&Key::from(self.0));
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: secret,
+                    aad: uid.as_bytes(),
+                },
+            )
+            .map_err(|_| MfaError::Decrypt)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(STANDARD.encode(out))
+    }
+
+    pub fn open(&self, uid: &str, sealed: &str) -> Result<Vec<u8>, MfaError> {
+        let raw = STANDARD.decode(sealed).map_err(|_| MfaError::Decrypt)?;
+        if raw.len() < 12 {
+            return Err(MfaError::Decrypt);
+        }
+        let (nonce, body) = raw.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| MfaError::Decrypt)?;
+        ChaCha20Poly1305::new(&Key::from(self.0))
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: body,
+                    aad: uid.as_bytes(),
+                },
+            )
+            .map_err(|_| MfaError::Decrypt)
+    }
+
+    /// The stored form of a recovery code: HMAC-SHA256 under the key, bound to the user.
+    pub fn recovery_hash(&self, uid: &str, code: &str) -> String {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(uid.as_bytes());
+        mac.update(b"\0");
+        mac.update(normalize_recovery(code).as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+// HMAC accepts keys of any length; this is never reached.
+#[allow(clippy::panic)]
+fn unreachable_hmac() -> Hmac<Sha256> {
+    panic!("HMAC rejected a 32-byte key")
+}
+
+/// A new 160-bit secret from the OS RNG.
+pub fn new_secret() -> Vec<u8> {
+    let mut secret = vec![0u8; 20];
+    OsRng.fill_bytes(&mut secret);
+    secret
+}
+
+/// The TOTP of a secret, labelled for authenticator apps.
+pub fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, MfaError> {
+    TOTP::new(
+        Algorithm::SHA1,
+        DIGITS,
+        0,
+        STEP_SECS as u64,
+        secret.to_vec(),
+        Some(issuer.to_string()),
+        account.to_string(),
+    )
+    .map_err(|e| MfaError::Totp(e.to_string()))
+}
+
+/// What setup shows the user once.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_url: String,
+    pub qr_code: String,
+}
+
+/// The secret, its `otpauth://` URL (every parameter explicit: some authenticators do not assume the
+/// defaults) and that same URL as a QR code.
+pub fn enrolment(totp: &TOTP) -> Result<Enrolment, MfaError> {
+    let otpauth_url = format!(
+        "{}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECS}",
+        totp.get_url()
+    );
+    let png = qrcodegen_image::draw_base64(&otpauth_url).map_err(MfaError::Totp)?;
+    Ok(Enrolment {
+        secret: Secret::Raw(totp.secret.clone()).to_encoded().to_string(),
+        otpauth_url,
+        qr_code: format!("data:image/png;base64,{png}"),
+    })
+}
+
+/// Whether `code` is a 6-digit TOTP code (anything else is tried as a recovery code).
+pub fn looks_like_totp(code: &str) -> bool {
+    code.len() == DIGITS && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The step within ±`window` of `now_secs` whose code is `code`, compared in constant time.
+pub fn matching_step(totp: &TOTP, code: &str, now_secs: i64, window: u8) -> Option<i64> {
+    let current = now_secs.div_euclid(STEP_SECS);
+    let mut found = None;
+    for step in (current - i64::from(window))..=(current + i64::from(window)) {
+        if step < 0 {
+            continue;
+        }
+        let expected = totp.generate((step * STEP_SECS) as u64);
+        if bool::from(expected.as_bytes().ct_eq(code.as_bytes())) {
+            found = Some(step);
+        }
+    }
+    found
+}
+
+/// Ten fresh recovery codes, `XXXXX-XXXXX` (50 bits each).
+pub fn new_recovery_codes() -> Vec<String> {
+    let mut rng = OsRng;
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let chars: String = (0..10)
+                .map(|_| RECOVERY_ALPHABET[rng.gen_range(0..RECOVERY_ALPHABET.len())] as char)
+                .collect();
+            format!("{}-{}", &chars[..5], &chars[5..])
+        })
+        .collect()
+}
+
+/// Upper-case, without separators, so `abcde-fghij` and `ABCDEFGHIJ` are the same code.
+pub fn normalize_recovery(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The MFA flows, over the store; the routes call these.
+pub struct Mfa {
+    store: SharedStore,
+    codec: Arc<TokenCodec>,
+    users: Arc<Directory>,
+    key: MfaKey,
+    issuer: String,
+    window: u8,
+}
+
+/// What a login of an MFA user answers instead of tokens.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Challenge {
+    pub mfa_required: bool,
+    pub mfa_token: String,
+    pub expires_in: i64,
+}
+
+fn internal(e: MfaError) -> ApiError {
+    ApiError::internal(e)
+}
+
+impl Mfa {
+    pub fn new(
+        store: SharedStore,
+        codec: Arc<TokenCodec>,
+        users: Arc<Directory>,
+        key: MfaKey,
+        issuer: String,
+        window: u8,
+    ) -> Self {
+        Self {
+            store,
+            codec,
+            users,
+            key,
+            issuer,
+            window,
+        }
+    }
+
+    /// Whether logins of this user need the second step.
+    pub async fn is_active(&self, user: &User) -> Result<bool, ApiError> {
+        Ok(self
+            .store
+            .mfa_record(&user.id.to_string())
+            .await?
+            .active
+            .is_some())
+    }
+
+    /// A new pending secret (replacing a pending one, never an active one).
+    pub async fn setup(&self, user: &User) -> Result<Enrolment, ApiError> {
+        let uid = user.id.to_string();
+        let secret = new_secret();
+        let totp = totp(&secret, &self.issuer, user.username.as_str()).map_err(internal)?;
+        let enrolment = enrolment(&totp).map_err(internal)?;
+        let sealed = self.key.seal(&uid, &secret).map_err(internal)?;
+        if !self
+            .store
+            .mfa_set_pending(&uid, &sealed, PENDING_SECS * 1000)
+            .await?
+        {
+            return Err(ApiError::Conflict(
+                "MFA ya está activo para este usuario; desactívelo antes de configurarlo de nuevo."
+                    .into(),
+            ));
+        }
+        tracing::info!(user_id = user.id, "mfa setup started");
+        Ok(enrolment)
+    }
+
+    /// Activates the pending secret with a current code; returns the recovery codes, shown once.
+    pub async fn activate(&self, user: &User, code: &str) -> Result<Vec<String>, ApiError> {
+        let uid = user.id.to_string();
+        let record = self.store.mfa_record(&uid).await?;
+        if record.active.is_some() {
+            return Err(ApiError::Conflict(
+                "MFA ya está activo para este usuario.".into(),
+            ));
+        }
+        let Some(sealed) = record.pending else {
+            return Err(ApiError::Conflict(
+                "No hay una configuración MFA pendiente: llame primero a /auth/mfa/setup.".into(),
+            ));
+        };
+        let secret = self.key.open(&uid, &sealed).map_err(internal)?;
+        let totp = totp(&secret, &self.issuer, user.username.as_str()).map_err(internal)?;
+        let step = looks_like_totp(code)
+            .then(|| matching_step(&totp, code, self.codec.now_secs(), self.window))
+            .flatten()
+            .ok_or(ApiError::MfaInvalid)?;
+        let codes = new_recovery_codes();
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|c| self.key.recovery_hash(&uid, c))
+            .collect();
+        if !self
+            .store
+            .mfa_activate(&uid, &sealed, step, &hashes)
+            .await?
+        {
+            return Err(ApiError::MfaInvalid);
+        }
+        tracing::info!(user_id = user.id, "mfa activated");
+        Ok(codes)
+    }
+
+    /// Checks a TOTP or recovery code against the active secret, consuming it (exactly once).
+    pub async fn check_code(&self, user: &User, code: &str) -> Result<bool, ApiError> {
+        let uid = user.id.to_string();
+        let Some(sealed) = self.store.mfa_record(&uid).await?.active else {
+            return Ok(false);
+        };
+        let code = code.trim();
+        if looks_like_totp(code) {
+            let secret = self.key.open(&uid, &sealed).map_err(internal)?;
+            let totp = totp(&secret, &self.issuer, user.username.as_str()).map_err(internal)?;
+            return match matching_step(&totp, code, self.codec.now_secs(), self.window) {
+                Some(step) => Ok(self.store.mfa_accept_step(&uid, step).await?),
+                None => Ok(false),
+            };
+        }
+        if normalize_recovery(code).len() != 10 {
+            return Ok(false);
+        }
+        let used = self
+            .store
+            .mfa_use_recovery(&uid, &self.key.recovery_hash(&uid, code))
+            .await?;
+        if used {
+            tracing::info!(user_id = user.id, "recovery code used");
+        }
+        Ok(used)
+    }
+
+    /// The challenge an MFA user gets from a correct password.
+    pub fn challenge(&self, user: &User) -> Result<Challenge, ApiError> {
+        let now = self.codec.now_secs();
+        let claims = MfaClaims {
+            sub: user.id.to_string(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            iat: now,
+            nbf: now,
+            exp: now + CHALLENGE_SECS,
+            iss: self.codec.issuer().to_string(),
+            aud: self.codec.audience().to_string(),
+            typ: TokenKind::Mfa,
+        };
+        Ok(Challenge {
+            mfa_required: true,
+            mfa_token: self.codec.sign(&claims).map_err(ApiError::internal)?,
+            expires_in: CHALLENGE_SECS,
+        })
+    }
+
+    /// The second step: a live challenge with tries left, and a good code, give back the user.
+    pub async fn verify(&self, mfa_token: &str, code: &str) -> Result<Arc<User>, ApiError> {
+        let claims = self
+            .codec
+            .verify::<MfaClaims>(mfa_token)
+            .map_err(|e| token_error(TokenKind::Mfa, e))?;
+        let user = self
+            .users
+            .by_sub(&claims.sub)
+            .filter(|u| u.active)
+            .ok_or(ApiError::TokenRevoked)?;
+        let ttl_ms = (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS).max(1) * 1000;
+        match self
+            .store
+            .mfa_challenge_try(&claims.jti, MAX_TRIES, ttl_ms)
+            .await?
+        {
+            ChallengeTry::Allowed => {}
+            ChallengeTry::Exhausted | ChallengeTry::Used => return Err(ApiError::MfaInvalid),
+        }
+        if !self.check_code(&user, code).await? {
+            tracing::info!(user_id = user.id, "mfa code refused");
+            return Err(ApiError::MfaInvalid);
+        }
+        if !self.store.mfa_challenge_finish(&claims.jti, ttl_ms).await? {
+            return Err(ApiError::MfaInvalid);
+        }
+        Ok(user)
+    }
+
+    /// Turns MFA off with a current code or a recovery code.
+    pub async fn disable(&self, user: &User, code: &str) -> Result<(), ApiError> {
+        if !self.is_active(user).await? {
+            return Err(ApiError::Conflict(
+                "MFA no está activo para este usuario.".into(),
+            ));
+        }
+        if !self.check_code(user, code).await? {
+            return Err(ApiError::MfaInvalid);
+        }
+        self.store.mfa_disable(&user.id.to_string()).await?;
+        tracing::info!(user_id = user.id, "mfa disabled");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_user_and_key() {
+        let key = MfaKey::random();
+        let sealed = key.seal("7", b"0123456789abcdefghij").unwrap();
+        assert_eq!(key.open("7", &sealed).unwrap(), b"0123456789abcdefghij");
+        assert!(key.open("8", &sealed).is_err(), "bound to the user");
+        assert!(
+            MfaKey::random().open("7", &sealed).is_err(),
+            "bound to the key"
+        );
+        assert_ne!(
+            key.seal("7", b"0123456789abcdefghij").unwrap(),
+            sealed,
+            "random nonce"
+        );
+    }
+
+    #[test]
+    fn keys_must_be_32_bytes_of_base64() {
+        assert!(MfaKey::from_base64(&STANDARD.encode([1u8; 32])).is_ok());
+        assert!(MfaKey::from_base64(&STANDARD.encode([1u8; 16])).is_err());
+        assert!(MfaKey::from_base64("not base64!").is_err());
+    }
+
+    #[test]
+    fn codes_match_within_the_window_only() {
+        let t = totp(&new_secret(), "ONI_Justicia", "maria").unwrap();
+        let now = 1_800_000_015;
+        let code_at = |secs: i64| t.generate(secs as u64);
+        assert_eq!(matching_step(&t, &code_at(now), now, 1), Some(now / 30));
+        assert_eq!(
+            matching_step(&t, &code_at(now - 30), now, 1),
+            Some(now / 30 - 1)
+        );
+        assert_eq!(matching_step(&t, &code_at(now - 60), now, 1), None);
+        assert_eq!(matching_step(&t, &code_at(now - 30), now, 0), None);
+        assert_eq!(
+            matching_step(&t, "000000", now, 1).is_some(),
+            code_at(now) == "000000"
+        );
+    }
+
+    #[test]
+    fn recovery_codes_are_distinct_normalised_and_never_look_like_totp() {
+        let codes = new_recovery_codes();
+        assert_eq!(codes.len(), 10);
+        let unique: std::collections::HashSet<_> = codes.iter().collect();
+        assert_eq!(unique.len(), 10);
+        let key = MfaKey::random();
+        for c in &codes {
+            assert!(!looks_like_totp(c));
+            assert_eq!(
+                key.recovery_hash("1", c),
+                key.recovery_hash("1", &c.to_lowercase().replace('-', " "))
+            );
+            assert_ne!(key.recovery_hash("1", c), key.recovery_hash("2", c));
+        }
+    }
+
+    #[test]
+    fn enrolment_shows_base32_url_and_png() {
+        let secret = new_secret();
+        let t = totp(&secret, "ONI_Justicia", "maria").unwrap();
+        let e = enrolment(&t).unwrap();
+        assert_eq!(e.secret.len(), 32, "160 bits in base32");
+        assert!(e
+            .otpauth_url
+            .starts_with("otpauth://totp/ONI_Justicia:maria?"));
+        assert!(e.qr_code.starts_with("data:image/png;base64,"));
+    }
+}
