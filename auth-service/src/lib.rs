@@ -6,6 +6,7 @@
 //! - [`routes`]: one file per area; the HTTP surface.
 //! - [`sessions`]: login, rotation, revocation: the domain, free of warp.
 //! - [`users`], [`passwords`]: the directory and argon2id.
+//! - [`saphety`]: the SOVOS-Saphety compatible `POST /v2/auth/gettoken` shapes.
 //! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
 //! - [`store`]: the shared state: Redis, or the embedded store.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod mfa;
 pub mod passwords;
 pub mod routes;
+pub mod saphety;
 pub mod sessions;
 pub mod store;
 pub mod users;

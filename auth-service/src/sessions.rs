@@ -97,6 +97,65 @@ impl Sessions {
         )
     }
 
+    /// A session with only an access token of `ttl_secs` (capped by the absolute limit), whose claims
+    /// `wrap` may extend; for `/v2/auth/gettoken`. Returns the token and its `exp`.
+    pub async fn start_access_only<S, F>(
+        &self,
+        user: &User,
+        ttl_secs: i64,
+        wrap: F,
+    ) -> Result<(String, i64), ApiError>
+    where
+        S: Serialize,
+        F: FnOnce(AccessClaims) -> S,
+    {
+        let sid = new_id();
+        let access_jti = new_id();
+        let started_ms = self
+            .store
+            .create_session(&NewSession {
+                sid: sid.clone(),
+                uid: user.id.to_string(),
+                fingerprint: user.fingerprint.clone(),
+                now_ms: self.codec.clock().now_ms(),
+                // Never issued: this session cannot be refreshed.
+                refresh_jti: new_id(),
+                access_jti: access_jti.clone(),
+                ttl_ms: (ttl_secs + JWT_LEEWAY_SECS) * 1000,
+            })
+            .await?;
+        let issued = started_ms.div_euclid(1000);
+        let exp = issued + ttl_secs.min(self.absolute_secs);
+        let claims = self.access_claims(user, &sid, &access_jti, issued, exp);
+        let token = self.codec.sign(&wrap(claims)).map_err(ApiError::internal)?;
+        tracing::info!(user_id = user.id, sid = %sid, "access-only session started");
+        Ok((token, exp))
+    }
+
+    fn access_claims(
+        &self,
+        user: &User,
+        sid: &str,
+        jti: &str,
+        issued: i64,
+        exp: i64,
+    ) -> AccessClaims {
+        AccessClaims {
+            sub: user.id.to_string(),
+            jti: jti.to_string(),
+            sid: sid.to_string(),
+            iat: issued,
+            nbf: issued,
+            exp,
+            iss: self.codec.issuer().to_string(),
+            aud: self.codec.audience().to_string(),
+            typ: TokenKind::Access,
+            username: user.username.as_str().to_string(),
+            email: user.email.as_str().to_string(),
+            rol: user.rol,
+        }
+    }
+
     /// The pair of a generation; the same inputs always give the same bytes.
     fn mint(&self, user: &User, sid: &str, generation: &Generation) -> Result<TokenPair, ApiError> {
         let issued = generation.issued_ms.div_euclid(1000);
@@ -106,20 +165,7 @@ impl Sessions {
         if access_exp <= issued || refresh_exp <= issued {
             return Err(ApiError::TokenExpired(TokenKind::Refresh));
         }
-        let access = AccessClaims {
-            sub: user.id.to_string(),
-            jti: generation.access_jti.clone(),
-            sid: sid.to_string(),
-            iat: issued,
-            nbf: issued,
-            exp: access_exp,
-            iss: self.codec.issuer().to_string(),
-            aud: self.codec.audience().to_string(),
-            typ: TokenKind::Access,
-            username: user.username.as_str().to_string(),
-            email: user.email.as_str().to_string(),
-            rol: user.rol,
-        };
+        let access = self.access_claims(user, sid, &generation.access_jti, issued, access_exp);
         let refresh = RefreshClaims {
             sub: user.id.to_string(),
             jti: generation.refresh_jti.clone(),

@@ -16,9 +16,6 @@ use shared::Rol;
 use crate::config::AuthConfig;
 use crate::passwords;
 
-/// The virtual operator a user belongs to unless configured otherwise.
-pub const DEFAULT_VIRTUAL_OPERATOR: &str = "saphety";
-
 /// A login name: 1 to 64 characters of letters, digits and `. _ - @`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
@@ -149,25 +146,25 @@ impl Directory {
             rol: Rol::Admin,
             fingerprint: fingerprint(&bootstrap_hash),
             password_hash: bootstrap_hash,
-            virtual_operator: DEFAULT_VIRTUAL_OPERATOR.into(),
+            virtual_operator: config.default_virtual_operator.clone(),
             active: true,
         })
         .map_err(|e| ConfigError::new("API_USER", e))?;
         if let Some(path) = &config.users_file {
-            dir.load_file(path)?;
+            dir.load_file(path, &config.default_virtual_operator)?;
         }
         Ok(dir)
     }
 
-    fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+    fn load_file(&mut self, path: &Path, default_operator: &str) -> Result<(), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new("USERS_FILE", format!("cannot read {}: {e}", path.display()))
         })?;
-        self.load_toml(&text)
+        self.load_toml(&text, default_operator)
     }
 
     /// Adds the users of a `USERS_FILE` document; every error names the entry.
-    pub fn load_toml(&mut self, text: &str) -> Result<(), ConfigError> {
+    pub fn load_toml(&mut self, text: &str, default_operator: &str) -> Result<(), ConfigError> {
         let file: UsersFile = toml::from_str(text).map_err(|e| {
             ConfigError::new("USERS_FILE", format!("is not valid: {}", e.message()))
         })?;
@@ -182,7 +179,7 @@ impl Directory {
             passwords::check_phc(&entry.password_hash).map_err(err)?;
             let virtual_operator = entry
                 .virtual_operator
-                .unwrap_or_else(|| DEFAULT_VIRTUAL_OPERATOR.into());
+                .unwrap_or_else(|| default_operator.into());
             if virtual_operator.trim().is_empty() {
                 return Err(err("virtual_operator is empty".into()));
             }
@@ -302,7 +299,8 @@ mod tests {
             phc(),
             phc()
         );
-        dir.load_toml(&text).unwrap_or_else(|e| panic!("{e}"));
+        dir.load_toml(&text, "saphety")
+            .unwrap_or_else(|e| panic!("{e}"));
         let maria = dir
             .by_username("maria")
             .unwrap_or_else(|| panic!("no maria"));
@@ -319,7 +317,7 @@ mod tests {
             phc()
         );
         let err = dir
-            .load_toml(&text)
+            .load_toml(&text, "saphety")
             .err()
             .unwrap_or_else(|| panic!("accepted"));
         assert_eq!(err.var, "USERS_FILE");
@@ -327,7 +325,7 @@ mod tests {
 
         let weak = "[[users]]\nusername = \"w\"\nemail = \"w@example.com\"\nrol = \"usuario\"\npassword_hash = \"$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A\"\n";
         let err = dir
-            .load_toml(weak)
+            .load_toml(weak, "saphety")
             .err()
             .unwrap_or_else(|| panic!("accepted"));
         assert!(err.message.contains("below the minimum"), "{}", err.message);
@@ -336,6 +334,6 @@ mod tests {
             "[[users]]\nusername = \"api_user\"\nemail = \"x@example.com\"\nrol = \"usuario\"\npassword_hash = \"{}\"\n",
             phc()
         );
-        assert!(dir.load_toml(&dup).is_err());
+        assert!(dir.load_toml(&dup, "saphety").is_err());
     }
 }

@@ -34,14 +34,23 @@ pub fn with_state<T: Clone + Send + Sync>(
 /// - JSON with a missing or mistyped field: 422 VALIDATION_ERROR naming the field.
 pub fn json_body<T: DeserializeOwned + Send>(
 ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    json_bytes().and_then(|bytes: Result<BytesMut, ApiError>| async move {
+        bytes
+            .and_then(|b| parse_json::<T>(&b))
+            .map_err(warp::reject::custom)
+    })
+}
+
+/// The raw body of a JSON request, size-limited and content-type-checked, as a value rather than a
+/// rejection: for endpoints that answer errors in an envelope of their own.
+pub fn json_bytes(
+) -> impl Filter<Extract = (Result<BytesMut, ApiError>,), Error = Rejection> + Clone {
     warp::header::headers_cloned()
         .and(warp::body::stream())
-        .and_then(|headers: HeaderMap, body| async move {
-            let bytes = read_limited(&headers, body)
-                .await
-                .map_err(warp::reject::custom)?;
-            check_json_content_type(&headers).map_err(warp::reject::custom)?;
-            parse_json::<T>(&bytes).map_err(warp::reject::custom)
+        .then(|headers: HeaderMap, body| async move {
+            let bytes = read_limited(&headers, body).await?;
+            check_json_content_type(&headers)?;
+            Ok(bytes)
         })
 }
 

@@ -12,6 +12,7 @@ mod logout;
 mod me;
 mod mfa;
 mod refresh;
+mod saphety;
 
 use std::sync::Arc;
 
@@ -75,7 +76,9 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .unify()
         .or(mfa::verify(app.clone()))
         .unify()
-        .or(mfa::disable(app))
+        .or(mfa::disable(app.clone()))
+        .unify()
+        .or(saphety::gettoken(app))
         .unify();
     api.recover(shared::rejection::recover)
         .unify()

@@ -20,6 +20,8 @@ pub const MARIA: &str = "maria";
 pub const MARIA_PASSWORD: &str = "maria-password-1";
 pub const BLOCKED: &str = "bloqueado";
 pub const BLOCKED_PASSWORD: &str = "blocked-password-1";
+pub const OPS_EMAIL: &str = "ops@acme.example";
+pub const OPS_PASSWORD: &str = "ops-password-1";
 pub const ISSUER: &str = "auth-service";
 /// 32 bytes in base64, for MFA_ENCRYPTION_KEY.
 pub const MFA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -45,9 +47,11 @@ fn users_file() -> &'static str {
     PATH.get_or_init(|| {
         let maria = auth_service::passwords::hash_password(MARIA_PASSWORD).unwrap();
         let blocked = auth_service::passwords::hash_password(BLOCKED_PASSWORD).unwrap();
+        let ops = auth_service::passwords::hash_password(OPS_PASSWORD).unwrap();
         let text = format!(
             "[[users]]\nusername = \"{MARIA}\"\nemail = \"maria@example.com\"\nrol = \"usuario\"\npassword_hash = \"{maria}\"\n\n\
-             [[users]]\nusername = \"{BLOCKED}\"\nemail = \"bloqueado@example.com\"\nrol = \"usuario\"\npassword_hash = \"{blocked}\"\nactive = false\n"
+             [[users]]\nusername = \"{BLOCKED}\"\nemail = \"bloqueado@example.com\"\nrol = \"usuario\"\npassword_hash = \"{blocked}\"\nactive = false\n\n\
+             [[users]]\nusername = \"ops\"\nemail = \"{OPS_EMAIL}\"\nrol = \"admin\"\npassword_hash = \"{ops}\"\nvirtual_operator = \"AcmeCorp\"\n"
         );
         let path = std::env::temp_dir().join(format!("auth-test-users-{}.toml", std::process::id()));
         std::fs::write(&path, text).unwrap();

@@ -10,5 +10,6 @@ mod login;
 mod logout;
 mod mfa;
 mod refresh;
+mod saphety;
 mod store;
 mod tokens;

@@ -215,6 +215,23 @@ async fn the_seeds_flow_runs_across_both_services() {
     .await;
     assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"));
 
+    // The Saphety-style gettoken token is accepted like any access token.
+    let res = client
+        .post(format!("{}/v2/auth/gettoken", auth.base))
+        .json(&json!({"username": "api_user@example.com", "password": ADMIN_PASSWORD, "virtual_operator": "saphety"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    let saphety = body["ResultData"]["access_token"].as_str().unwrap();
+    assert_eq!(
+        read(client.get(&list).bearer_auth(saphety).send().await.unwrap())
+            .await
+            .0,
+        200
+    );
+
     // A usuario creates a request, the admin approves it, the usuario sees it approved.
     let body = login(&client, &auth, "maria", MARIA_PASSWORD).await;
     let maria = body["datos"]["accessToken"].as_str().unwrap().to_string();
