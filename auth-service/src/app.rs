@@ -10,6 +10,7 @@ use shared::{SharedClock, TokenCodec};
 use tokio::net::TcpListener;
 
 use crate::config::AuthConfig;
+use crate::limits::Limits;
 use crate::mfa::{Mfa, MfaKey};
 use crate::passwords::{PasswordError, Passwords};
 use crate::sessions::Sessions;
@@ -42,6 +43,7 @@ pub struct App {
     pub users: Arc<Directory>,
     pub passwords: Passwords,
     pub sessions: Arc<Sessions>,
+    pub limits: Arc<Limits>,
     /// `None` when `MFA_ENABLED=false`.
     pub mfa: Option<Arc<Mfa>>,
     pub clock: SharedClock,
@@ -94,6 +96,7 @@ impl App {
                 config.mfa_valid_window,
             ))
         });
+        let limits = Arc::new(Limits::new(store.clone(), &config));
         Ok(Self {
             config: Arc::new(config),
             codec,
@@ -101,6 +104,7 @@ impl App {
             users,
             passwords,
             sessions,
+            limits,
             mfa,
             clock,
         })
@@ -133,9 +137,6 @@ impl App {
             kid = self.codec.current_kid().unwrap_or("-"),
             "auth-service ready to serve"
         );
-        warp::serve(crate::routes::routes(self))
-            .incoming(listener)
-            .graceful(shutdown)
-            .run()
+        shared::server::serve(crate::routes::routes(self), listener, shutdown)
     }
 }

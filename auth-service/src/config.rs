@@ -1,7 +1,7 @@
 //! The auth service's settings: the shared ones plus users, sessions, MFA and rate limits.
 //! Read once at start; every error names its variable (see [`shared::config`]).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use shared::config::{
@@ -30,7 +30,8 @@ pub struct AuthConfig {
     pub mfa_enabled: bool,
     /// Encrypts TOTP secrets at rest; `None` with the embedded store means a per-process random key.
     pub mfa_encryption_key: Option<crate::mfa::MfaKey>,
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
+    pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
     pub rate_limit_login_max_failures: u64,
     pub rate_limit_login_window_secs: u64,
     pub rate_limit_ip_per_minute: u64,
@@ -145,14 +146,7 @@ impl AuthConfig {
             ));
         }
 
-        let mut trusted_proxies = Vec::new();
-        if let Some(list) = var(vars, "TRUSTED_PROXIES") {
-            for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                trusted_proxies.push(item.parse().map_err(|_| {
-                    ConfigError::new("TRUSTED_PROXIES", format!("`{item}` is not an IP address"))
-                })?);
-            }
-        }
+        let trusted_proxies = shared::config::parse_networks(vars, "TRUSTED_PROXIES")?;
         let default_virtual_operator = var(vars, "DEFAULT_VIRTUAL_OPERATOR")
             .unwrap_or("saphety")
             .to_string();

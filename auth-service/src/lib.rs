@@ -5,6 +5,7 @@
 //! - [`app`]: [`app::App`] builds the state and binds the server (tests and `main` share it).
 //! - [`routes`]: one file per area; the HTTP surface.
 //! - [`sessions`]: login, rotation, revocation: the domain, free of warp.
+//! - [`limits`]: rate limits and brute-force locks, counted in the store.
 //! - [`users`], [`passwords`]: the directory and argon2id.
 //! - [`saphety`]: the SOVOS-Saphety compatible `POST /v2/auth/gettoken` shapes.
 //! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
@@ -14,6 +15,7 @@
 
 pub mod app;
 pub mod config;
+pub mod limits;
 pub mod mfa;
 pub mod passwords;
 pub mod routes;

@@ -12,6 +12,7 @@
 //! - The login challenge is a 5-minute `typ: mfa` token, good for at most [`MAX_TRIES`] attempts and
 //!   one success.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
@@ -28,6 +29,7 @@ use shared::{ApiError, MfaClaims, TokenCodec, TokenKind};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 
+use crate::limits::Limits;
 use crate::store::{ChallengeTry, SharedStore};
 use crate::users::{Directory, User};
 
@@ -382,7 +384,14 @@ impl Mfa {
     }
 
     /// The second step: a live challenge with tries left, and a good code, give back the user.
-    pub async fn verify(&self, mfa_token: &str, code: &str) -> Result<Arc<User>, ApiError> {
+    /// Every attempt counts against the account's limits ([`Limits::attempt`]); a success clears them.
+    pub async fn verify(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        ip: IpAddr,
+        limits: &Limits,
+    ) -> Result<Arc<User>, ApiError> {
         let claims = self
             .codec
             .verify::<MfaClaims>(mfa_token)
@@ -392,6 +401,8 @@ impl Mfa {
             .by_sub(&claims.sub)
             .filter(|u| u.active)
             .ok_or(ApiError::TokenRevoked)?;
+        let subject = crate::limits::subject("", Some(&user));
+        limits.attempt(ip, &subject).await?;
         let ttl_ms = (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS).max(1) * 1000;
         match self
             .store
@@ -408,6 +419,7 @@ impl Mfa {
         if !self.store.mfa_challenge_finish(&claims.jti, ttl_ms).await? {
             return Err(ApiError::MfaInvalid);
         }
+        limits.succeeded(ip, &subject).await?;
         Ok(user)
     }
 

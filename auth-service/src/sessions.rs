@@ -14,7 +14,10 @@ use shared::http::token_error;
 use shared::{AccessClaims, ApiError, RefreshClaims, TokenCodec, TokenKind};
 use uuid::Uuid;
 
-use crate::store::{Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore};
+use crate::limits::limited;
+use crate::store::{
+    Counter, Gate, Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore,
+};
 use crate::users::{Directory, User};
 
 /// A freshly issued (or re-issued) pair; `expires_in` is the access token's life in seconds.
@@ -187,11 +190,25 @@ impl Sessions {
 
     /// Rotates a refresh token: its successor, the same successor again within the grace, or a
     /// revoked session on reuse.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
-        let claims = self
-            .codec
-            .verify::<RefreshClaims>(refresh_token)
-            .map_err(|e| token_error(TokenKind::Refresh, e))?;
+    ///
+    /// `gate` (the caller's per-IP counter) is counted in the same atomic step as the rotation, so a
+    /// good refresh costs one store round trip; a token that does not verify is counted separately.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        gate: Option<Counter>,
+    ) -> Result<TokenPair, ApiError> {
+        let claims = match self.codec.verify::<RefreshClaims>(refresh_token) {
+            Ok(claims) => claims,
+            Err(e) => {
+                if let Some(gate) = gate {
+                    if let Gate::Limited { retry_after_ms } = self.store.gate(&[gate]).await? {
+                        return Err(limited(retry_after_ms));
+                    }
+                }
+                return Err(token_error(TokenKind::Refresh, e));
+            }
+        };
         let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
             self.store.revoke_session(&claims.sid, None).await?;
             return Err(ApiError::TokenRevoked);
@@ -208,9 +225,11 @@ impl Sessions {
                 new_refresh_jti: new_id(),
                 new_access_jti: new_id(),
                 ttl_ms: self.record_ttl_ms(),
+                gate,
             })
             .await?;
         match outcome {
+            RotateOutcome::Limited { retry_after_ms } => Err(limited(retry_after_ms)),
             RotateOutcome::Rotated(generation) | RotateOutcome::Replayed(generation) => {
                 self.mint(&user, &claims.sid, &generation)
             }

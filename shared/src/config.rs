@@ -148,6 +148,26 @@ pub fn parse_positive(
     Ok(value)
 }
 
+/// A comma-separated list of IP addresses or CIDR ranges (`10.0.0.0/8`, `127.0.0.1`).
+pub fn parse_networks(
+    vars: &RawVars,
+    name: &'static str,
+) -> Result<std::sync::Arc<[ipnet::IpNet]>, ConfigError> {
+    let mut nets = Vec::new();
+    if let Some(list) = var(vars, name) {
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let net = item
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(name, format!("`{item}` is not an IP address or CIDR range"))
+                })?;
+            nets.push(net);
+        }
+    }
+    Ok(nets.into())
+}
+
 /// The JWT settings both services share.
 #[derive(Debug, Clone)]
 pub struct JwtSettings {

@@ -35,6 +35,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The body did not arrive in time.
+    #[error("request timeout")]
+    RequestTimeout,
+    /// The request headers are over the limit.
+    #[error("request headers too large")]
+    HeadersTooLarge,
     /// Wrong user or password: one body for every reason, so nothing is learnt from it.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -105,6 +111,16 @@ impl ApiError {
                 "Solicitud demasiado grande",
                 "PAYLOAD_TOO_LARGE",
             ),
+            RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Tiempo de espera agotado",
+                "REQUEST_TIMEOUT",
+            ),
+            HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Encabezados demasiado grandes",
+                "HEADERS_TOO_LARGE",
+            ),
             InvalidCredentials => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Credenciales inválidas",
@@ -160,6 +176,11 @@ impl ApiError {
             PayloadTooLarge => format!(
                 "El cuerpo de la solicitud supera el límite de {} KiB.",
                 crate::http::BODY_LIMIT / 1024
+            ),
+            RequestTimeout => "El cuerpo de la solicitud no llegó a tiempo.".into(),
+            HeadersTooLarge => format!(
+                "Los encabezados superan el límite de {} KiB.",
+                crate::server::MAX_HEADER_BYTES / 1024
             ),
             InvalidCredentials => "Usuario o contraseña incorrectos.".into(),
             Validation { detalle, .. } => detalle.clone(),
@@ -226,6 +247,8 @@ mod tests {
             ApiError::NotFound,
             ApiError::MethodNotAllowed,
             ApiError::PayloadTooLarge,
+            ApiError::RequestTimeout,
+            ApiError::HeadersTooLarge,
             ApiError::InvalidCredentials,
             ApiError::validation("f", "d"),
             ApiError::MfaInvalid,

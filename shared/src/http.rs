@@ -13,12 +13,20 @@ use serde::de::DeserializeOwned;
 use warp::http::header::{HeaderMap, HeaderValue};
 use warp::{Filter, Rejection};
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 use crate::claims::{AccessClaims, TokenKind};
 use crate::error::ApiError;
+use crate::server::PeerAddr;
 use crate::token::{TokenCodec, TokenError};
 
 /// The largest request body accepted (16 KiB is plenty for every endpoint).
 pub const BODY_LIMIT: u64 = 16 * 1024;
+
+/// How long a client has to send the whole body once its headers are in.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Hands a clone of `state` to the handler; state is a cheap handle with an `Arc` inside.
 pub fn with_state<T: Clone + Send + Sync>(
@@ -218,6 +226,45 @@ pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::repl
     result.unwrap_or_else(|e| e.to_response())
 }
 
+/// The client's address: the socket peer, or, when the peer is a trusted proxy, the first address in
+/// `X-Forwarded-For` that is not a trusted proxy, read from the right (the hops a client cannot forge).
+/// `0.0.0.0` when neither is known (in-process tests).
+pub fn client_ip(
+    trusted: Arc<[IpNet]>,
+) -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
+    warp::ext::optional::<PeerAddr>()
+        .and(
+            warp::header::optional::<String>("x-forwarded-for")
+                .or(warp::any().map(|| None))
+                .unify(),
+        )
+        .map(move |peer: Option<PeerAddr>, forwarded: Option<String>| {
+            let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+            resolve_client_ip(peer, forwarded.as_deref(), &trusted)
+        })
+}
+
+/// See [`client_ip`].
+pub fn resolve_client_ip(peer: IpAddr, forwarded: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let Some(forwarded) = forwarded else {
+        return peer;
+    };
+    let mut client = peer;
+    for hop in forwarded.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => client = ip,
+            Ok(ip) => return ip,
+            // A garbled hop: nothing to its left can be trusted.
+            Err(_) => return client,
+        }
+    }
+    client
+}
+
 /// Headers every response carries: no caching (responses carry tokens and personal data) and no
 /// content sniffing.
 pub fn security_headers() -> warp::filters::reply::WithHeaders {
@@ -281,6 +328,46 @@ mod tests {
             other => panic!("expected a validation error, got {other:?}"),
         }
         assert!(parse_json::<Login>(br#"{"username":"a","password":"b"}"#).is_ok());
+    }
+
+    #[test]
+    fn the_client_ip_comes_from_forwarded_for_only_through_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "127.0.0.1/32".parse().unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // An untrusted peer: its header is ignored.
+        assert_eq!(
+            resolve_client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted),
+            ip("203.0.113.9")
+        );
+        // Through the gateway: the first untrusted hop from the right.
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.2"), Some("198.51.100.7"), &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            resolve_client_ip(
+                ip("10.0.0.2"),
+                Some("6.6.6.6, 198.51.100.7, 10.0.0.5"),
+                &trusted
+            ),
+            ip("198.51.100.7"),
+            "a spoofed leftmost entry is not believed"
+        );
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.2"), None, &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.2"), Some("garbage, 10.0.0.5"), &trusted),
+            ip("10.0.0.5")
+        );
+        assert_eq!(
+            resolve_client_ip(ip("127.0.0.1"), Some("10.0.0.9"), &trusted),
+            ip("10.0.0.9")
+        );
     }
 
     #[test]

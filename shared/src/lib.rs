@@ -8,6 +8,7 @@
 //! - [`error`]: the error catalogue: one enum, one mapping to status, mensaje and codigo.
 //! - [`http`]: warp filters: state, size-limited JSON bodies, the Bearer access token, security headers.
 //! - [`rejection`]: the one `recover` that turns every warp rejection into the error envelope.
+//! - [`server`]: the hyper server with header and read limits and graceful shutdown.
 //! - [`store`]: the fail-closed store error and the lazy, self-healing Redis connection.
 //! - [`telemetry`]: the tracing subscriber and the per-request log line.
 
@@ -20,6 +21,7 @@ pub mod envelope;
 pub mod error;
 pub mod http;
 pub mod rejection;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod token;

@@ -43,6 +43,8 @@ fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
             ApiError::NotFound => ApiError::NotFound,
             ApiError::MethodNotAllowed => ApiError::MethodNotAllowed,
             ApiError::PayloadTooLarge => ApiError::PayloadTooLarge,
+            ApiError::RequestTimeout => ApiError::RequestTimeout,
+            ApiError::HeadersTooLarge => ApiError::HeadersTooLarge,
             ApiError::InvalidCredentials => ApiError::InvalidCredentials,
             ApiError::MfaInvalid => ApiError::MfaInvalid,
         });

@@ -53,10 +53,7 @@ impl App {
         );
         Ok((
             local,
-            warp::serve(crate::routes::routes(self))
-                .incoming(listener)
-                .graceful(shutdown)
-                .run(),
+            shared::server::serve(crate::routes::routes(self), listener, shutdown),
         ))
     }
 }

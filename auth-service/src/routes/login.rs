@@ -1,12 +1,15 @@
 //! `POST /auth/login`: username and password for a token pair.
 
 use serde::{Deserialize, Serialize};
-use shared::http::{into_reply, json_body, with_state};
+use std::net::IpAddr;
+
+use shared::http::{client_ip, into_reply, json_body, with_state};
 use shared::ApiError;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::app::App;
+use crate::limits;
 use crate::passwords::MAX_PASSWORD_CHARS;
 use crate::sessions::TokenPair;
 use crate::users::PublicUser;
@@ -22,6 +25,7 @@ pub fn login(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
     warp::path!("auth" / "login")
         .and(warp::post())
         .and(json_body::<LoginRequest>())
+        .and(client_ip(app.config.trusted_proxies.clone()))
         .and(with_state(app))
         .then(handle)
         .map(into_reply)
@@ -30,7 +34,7 @@ pub fn login(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
 /// Unknown user, disabled user, empty or wrong password: one argon2 verification and the same
 /// 422 INVALID_CREDENTIALS for all of them.
 #[tracing::instrument(name = "login", skip_all)]
-async fn handle(body: LoginRequest, app: App) -> Result<Response, ApiError> {
+async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, ApiError> {
     if body.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ApiError::validation(
             "password",
@@ -38,6 +42,9 @@ async fn handle(body: LoginRequest, app: App) -> Result<Response, ApiError> {
         ));
     }
     let user = app.users.by_username(&body.username);
+    // Counted before any hashing: a locked account costs nothing and answers 429 either way.
+    let subject = limits::subject(&body.username, user.as_deref());
+    app.limits.attempt(ip, &subject).await?;
     let hash = user
         .as_ref()
         .filter(|u| u.active)
@@ -56,9 +63,11 @@ async fn handle(body: LoginRequest, app: App) -> Result<Response, ApiError> {
     };
     if let Some(mfa) = &app.mfa {
         if mfa.is_active(&user).await? {
+            // The attempts stop counting only once the second step succeeds too.
             return super::token_reply("Se requiere verificación MFA", mfa.challenge(&user)?);
         }
     }
+    app.limits.succeeded(ip, &subject).await?;
     session_reply(&app, &user).await
 }
 

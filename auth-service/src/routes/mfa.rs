@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use shared::envelope;
-use shared::http::{into_reply, json_body, with_state};
+use std::net::IpAddr;
+
+use shared::http::{client_ip, into_reply, json_body, with_state};
 use shared::ApiError;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -67,9 +69,12 @@ pub fn verify(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
     warp::path!("auth" / "mfa" / "verify")
         .and(warp::post())
         .and(json_body::<VerifyRequest>())
+        .and(client_ip(app.config.trusted_proxies.clone()))
         .and(with_state(app))
-        .then(|body: VerifyRequest, app: App| async move {
-            let user = enabled(&app)?.verify(&body.mfa_token, &body.code).await?;
+        .then(|body: VerifyRequest, ip: IpAddr, app: App| async move {
+            let user = enabled(&app)?
+                .verify(&body.mfa_token, &body.code, ip, &app.limits)
+                .await?;
             super::login::session_reply(&app, &user).await
         })
         .map(into_reply)

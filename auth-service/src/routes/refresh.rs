@@ -1,7 +1,9 @@
 //! `POST /auth/refresh`: rotates a refresh token (see [`crate::sessions`]).
 
 use serde::Deserialize;
-use shared::http::{into_reply, json_body, with_state};
+use std::net::IpAddr;
+
+use shared::http::{client_ip, into_reply, json_body, with_state};
 use shared::ApiError;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -19,13 +21,17 @@ pub fn refresh(app: App) -> impl Filter<Extract = (Response,), Error = Rejection
     warp::path!("auth" / "refresh")
         .and(warp::post())
         .and(json_body::<RefreshRequest>())
+        .and(client_ip(app.config.trusted_proxies.clone()))
         .and(with_state(app))
         .then(handle)
         .map(into_reply)
 }
 
 #[tracing::instrument(name = "refresh", skip_all)]
-async fn handle(body: RefreshRequest, app: App) -> Result<Response, ApiError> {
-    let pair = app.sessions.refresh(&body.refresh_token).await?;
+async fn handle(body: RefreshRequest, ip: IpAddr, app: App) -> Result<Response, ApiError> {
+    let pair = app
+        .sessions
+        .refresh(&body.refresh_token, Some(app.limits.ip_counter(ip)))
+        .await?;
     super::token_reply("Token renovado", pair)
 }

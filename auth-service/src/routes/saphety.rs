@@ -3,7 +3,9 @@
 
 use bytes::BytesMut;
 use serde_json::{Map, Value};
-use shared::http::{json_bytes, with_state};
+use std::net::IpAddr;
+
+use shared::http::{client_ip, json_bytes, with_state};
 use shared::ApiError;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -18,13 +20,16 @@ pub fn gettoken(app: App) -> impl Filter<Extract = (Response,), Error = Rejectio
     warp::path!("v2" / "auth" / "gettoken")
         .and(warp::post())
         .and(json_bytes())
+        .and(client_ip(app.config.trusted_proxies.clone()))
         .and(with_state(app))
-        .then(|body: Result<BytesMut, ApiError>, app: App| async move {
-            match handle(body, &app).await {
-                Ok(data) => saphety::success(&data),
-                Err(failure) => failure.reply(),
-            }
-        })
+        .then(
+            |body: Result<BytesMut, ApiError>, ip: IpAddr, app: App| async move {
+                match handle(body, ip, &app).await {
+                    Ok(data) => saphety::success(&data),
+                    Err(failure) => failure.reply(),
+                }
+            },
+        )
 }
 
 impl From<ApiError> for Failure {
@@ -70,7 +75,11 @@ fn required<'a>(body: &'a Map<String, Value>, field: &'static str) -> Result<&'a
 }
 
 #[tracing::instrument(name = "gettoken", skip_all)]
-async fn handle(body: Result<BytesMut, ApiError>, app: &App) -> Result<TokenData, Failure> {
+async fn handle(
+    body: Result<BytesMut, ApiError>,
+    ip: IpAddr,
+    app: &App,
+) -> Result<TokenData, Failure> {
     let bytes = body?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| Failure::InvalidRequest {
         status: StatusCode::BAD_REQUEST,
@@ -102,6 +111,8 @@ async fn handle(body: Result<BytesMut, ApiError>, app: &App) -> Result<TokenData
 
     // Unknown e-mail, disabled user, wrong password, wrong operator: one hash, one answer.
     let user = app.users.by_email(email);
+    let subject = crate::limits::subject(email, user.as_deref());
+    app.limits.attempt(ip, &subject).await?;
     let hash = user
         .as_ref()
         .filter(|u| u.active)
@@ -134,6 +145,7 @@ async fn handle(body: Result<BytesMut, ApiError>, app: &App) -> Result<TokenData
         }
     }
 
+    app.limits.succeeded(ip, &subject).await?;
     let config = &app.config;
     let (token, exp) = app
         .sessions

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use shared::SharedClock;
 
 use super::{
-    ChallengeTry, Generation, MfaRecord, NewSession, RotateOutcome, Rotation, SessionView, Store,
-    StoreError,
+    ChallengeTry, Counter, Gate, Generation, MfaRecord, NewSession, RotateOutcome, Rotation,
+    SessionView, Store, StoreError,
 };
 
 const SWEEP_EVERY: u64 = 1024;
@@ -51,6 +51,7 @@ struct Inner {
     mfa: HashMap<String, MfaEntry>,
     mfa_pending: HashMap<String, (String, i64)>,
     challenges: HashMap<String, Challenge>,
+    counters: HashMap<String, (u64, i64)>,
     writes: u64,
 }
 
@@ -66,6 +67,16 @@ impl Inner {
             .map(|(at, _)| *at)
     }
 
+    /// One hit on a counter; `Some(ms left)` when over its limit.
+    fn hit(&mut self, counter: &Counter, now: i64) -> Option<i64> {
+        let entry = self.counters.entry(counter.key.clone()).or_insert((0, 0));
+        if entry.1 <= now {
+            *entry = (0, now + counter.window_ms);
+        }
+        entry.0 += 1;
+        (entry.0 > counter.limit).then_some(entry.1 - now)
+    }
+
     fn wrote(&mut self, now: i64) {
         self.writes += 1;
         if self.writes.is_multiple_of(SWEEP_EVERY) {
@@ -74,6 +85,7 @@ impl Inner {
             self.cutoffs.retain(|_, (_, exp)| *exp > now);
             self.mfa_pending.retain(|_, (_, exp)| *exp > now);
             self.challenges.retain(|_, c| c.expires_ms > now);
+            self.counters.retain(|_, (_, exp)| *exp > now);
         }
     }
 }
@@ -149,6 +161,11 @@ impl Store for MemoryStore {
     async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
+        if let Some(gate) = &r.gate {
+            if let Some(retry_after_ms) = inner.hit(gate, now) {
+                return Ok(RotateOutcome::Limited { retry_after_ms });
+            }
+        }
         let cutoff = inner.cutoff(&r.uid, now);
         let Some(record) = inner.session(&r.sid, now).cloned() else {
             return Ok(RotateOutcome::Revoked);
@@ -359,6 +376,28 @@ impl Store for MemoryStore {
         challenge.used = true;
         challenge.expires_ms = now + ttl_ms;
         Ok(true)
+    }
+
+    async fn gate(&self, counters: &[Counter]) -> Result<Gate, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        let mut gate = Gate::Open;
+        for counter in counters {
+            if let Some(retry_after_ms) = inner.hit(counter, now) {
+                gate = Gate::Limited { retry_after_ms };
+                break;
+            }
+        }
+        inner.wrote(now);
+        Ok(gate)
+    }
+
+    async fn reset(&self, keys: &[String]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for key in keys {
+            inner.counters.remove(key);
+        }
+        Ok(())
     }
 }
 

@@ -31,6 +31,25 @@ pub struct NewSession {
     pub ttl_ms: i64,
 }
 
+/// A rate-limit counter: at most `limit` hits per fixed window of `window_ms`, counted together by
+/// every replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    pub key: String,
+    pub limit: u64,
+    pub window_ms: i64,
+}
+
+/// What a rate-limit check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// Over a limit; its window ends in this many ms.
+    Limited {
+        retry_after_ms: i64,
+    },
+}
+
 /// One refresh attempt.
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -46,6 +65,8 @@ pub struct Rotation {
     pub new_refresh_jti: String,
     pub new_access_jti: String,
     pub ttl_ms: i64,
+    /// Counted first, in the same atomic step; over the limit nothing else happens.
+    pub gate: Option<Counter>,
 }
 
 /// Everything needed to mint a session's current token pair again, byte for byte.
@@ -70,6 +91,8 @@ pub enum RotateOutcome {
     Reused,
     /// The session is gone, revoked, or belongs to someone else.
     Revoked,
+    /// The rate-limit gate was closed; nothing was looked at.
+    Limited { retry_after_ms: i64 },
 }
 
 /// What a request with a token of this session may rely on.
@@ -131,6 +154,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes every session of `uid` started at or before `at_ms`; remembered for `ttl_ms`.
     async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError>;
+
+    /// Counts one hit on each counter in order, atomically; stops at the first one over its limit.
+    async fn gate(&self, counters: &[Counter]) -> Result<Gate, StoreError>;
+
+    /// Forgets counters (after a successful login).
+    async fn reset(&self, keys: &[String]) -> Result<(), StoreError>;
 
     /// The user's MFA enrolment.
     async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError>;

@@ -10,6 +10,7 @@
 //! - `P` `auth:mfa:<uid>`: hash `active` (sealed secret) and `last` (last accepted TOTP step), kept;
 //! - `P` `auth:mfa-pending:<uid>`: a sealed secret awaiting activation, with a TTL;
 //! - `P` `auth:mfa-rc:<uid>`: set of recovery-code HMACs;
+//! - `P` `auth:rl:<counter>`: rate-limit counters, TTL = their window;
 //! - `P` `auth:chal:<jti>`: hash `tries used` of a login challenge, TTL = the challenge's life.
 
 use async_trait::async_trait;
@@ -17,8 +18,8 @@ use redis::Script;
 use shared::store::{from_value, RedisConn};
 
 use super::{
-    ChallengeTry, Generation, MfaRecord, NewSession, RotateOutcome, Rotation, SessionView, Store,
-    StoreError,
+    ChallengeTry, Counter, Gate, Generation, MfaRecord, NewSession, RotateOutcome, Rotation,
+    SessionView, Store, StoreError,
 };
 
 const CREATE: &str = r#"
@@ -31,7 +32,34 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return started
 "#;
 
+/// One fixed-window counter per key: `ARGV[2i-1]` is key i's limit, `ARGV[2i]` its window (ms).
+/// Returns -1 when every counter is under its limit, else the ms left in the first full window.
+const GATE: &str = r#"
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
+  if n > tonumber(ARGV[2 * i - 1]) then
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 then
+      redis.call('PEXPIRE', key, ARGV[2 * i])
+      ttl = tonumber(ARGV[2 * i])
+    end
+    return ttl
+  end
+end
+return -1
+"#;
+
 const ROTATE: &str = r#"
+if KEYS[3] then
+  local n = redis.call('INCR', KEYS[3])
+  if n == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[10]) end
+  if n > tonumber(ARGV[9]) then
+    local ttl = redis.call('PTTL', KEYS[3])
+    if ttl < 0 then ttl = tonumber(ARGV[10]) end
+    return {'limited', tostring(ttl)}
+  end
+end
 local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'cur_a', 'prev', 'rot', 'rev')
 if not s[1] or s[8] == '1' or s[1] ~= ARGV[1] then return {'revoked'} end
 local cutoff = redis.call('GET', KEYS[2])
@@ -129,6 +157,7 @@ pub struct RedisStore {
     view: Script,
     revoke_session: Script,
     revoke_user: Script,
+    gate: Script,
     mfa_record: Script,
     mfa_set_pending: Script,
     mfa_activate: Script,
@@ -156,6 +185,7 @@ impl RedisStore {
             view: Script::new(VIEW),
             revoke_session: Script::new(REVOKE_SESSION),
             revoke_user: Script::new(REVOKE_USER),
+            gate: Script::new(GATE),
             mfa_record: Script::new(MFA_RECORD),
             mfa_set_pending: Script::new(MFA_SET_PENDING),
             mfa_activate: Script::new(MFA_ACTIVATE),
@@ -226,8 +256,16 @@ impl Store for RedisStore {
             .arg(&r.new_refresh_jti)
             .arg(&r.new_access_jti)
             .arg(r.ttl_ms.max(1));
+        if let Some(gate) = &r.gate {
+            inv.key(self.key("rl", &gate.key))
+                .arg(gate.limit)
+                .arg(gate.window_ms.max(1));
+        }
         let parts = from_value::<Vec<String>>(self.conn.invoke(inv).await?)?;
         match parts.first().map(String::as_str) {
+            Some("limited") => Ok(RotateOutcome::Limited {
+                retry_after_ms: parts.get(1).map(|s| int(s)).transpose()?.unwrap_or(1000),
+            }),
             Some("rotated") => Ok(RotateOutcome::Rotated(generation(&parts)?)),
             Some("replayed") => Ok(RotateOutcome::Replayed(generation(&parts)?)),
             Some("reused") => Ok(RotateOutcome::Reused),
@@ -380,5 +418,33 @@ impl Store for RedisStore {
         let mut inv = self.challenge_finish.prepare_invoke();
         inv.key(self.key("chal", jti)).arg(ttl_ms.max(1));
         Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
+    }
+
+    async fn gate(&self, counters: &[Counter]) -> Result<Gate, StoreError> {
+        let mut inv = self.gate.prepare_invoke();
+        for c in counters {
+            inv.key(self.key("rl", &c.key))
+                .arg(c.limit)
+                .arg(c.window_ms.max(1));
+        }
+        let ttl: i64 = from_value(self.conn.invoke(inv).await?)?;
+        Ok(if ttl < 0 {
+            Gate::Open
+        } else {
+            Gate::Limited {
+                retry_after_ms: ttl,
+            }
+        })
+    }
+
+    async fn reset(&self, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("DEL");
+        for key in keys {
+            cmd.arg(self.key("rl", key));
+        }
+        self.conn.query::<i64>(&cmd).await.map(|_| ())
     }
 }

@@ -189,7 +189,10 @@ async fn codes_are_accepted_one_step_old_and_refused_two_steps_old_with_window_1
 
 #[tokio::test]
 async fn the_sixth_try_on_a_challenge_is_refused_even_with_a_good_code() {
-    let app = TestApp::spawn().await;
+    // The account's own attempt limit (5 by default) would answer 429 first; raise it to see the
+    // challenge's limit alone.
+    let app =
+        TestApp::spawn_with(StoreKind::Redis, &[("RATE_LIMIT_LOGIN_MAX_FAILURES", "50")]).await;
     let mfa = maria_enrolled(&app).await;
     let challenge = app.challenge().await;
     let good = code_at(&mfa.totp, app.now());

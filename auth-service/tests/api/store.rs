@@ -58,6 +58,7 @@ fn rotation(now: i64, sid: &str, presented: &str, next: &str, grace_ms: i64) -> 
         new_refresh_jti: format!("{next}-r"),
         new_access_jti: format!("{next}-a"),
         ttl_ms: HOUR_MS,
+        gate: None,
     }
 }
 
