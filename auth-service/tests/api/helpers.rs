@@ -75,7 +75,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(kind: StoreKind, extra: &[(&str, &str)]) -> Self {
-        let prefix = unique_prefix();
+        Self::spawn_on(kind, &unique_prefix(), extra).await
+    }
+
+    /// Under a given key prefix, so several apps can act as replicas of one deployment.
+    pub async fn spawn_on(kind: StoreKind, prefix: &str, extra: &[(&str, &str)]) -> Self {
+        let prefix = prefix.to_string();
         let mut pairs: Vec<(String, String)> = vec![
             ("JWT_SECRET".into(), SECRET.into()),
             ("API_PASSWORD".into(), ADMIN_PASSWORD.into()),

@@ -6,10 +6,14 @@
 mod config;
 mod errors;
 mod helpers;
+mod limits;
 mod login;
 mod logout;
 mod mfa;
+mod process;
 mod refresh;
+mod replicas;
+mod rotation;
 mod saphety;
 mod store;
 mod tokens;

@@ -37,12 +37,20 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(kind: StoreKind) -> Self {
+        Self::spawn_with(kind, &[]).await
+    }
+
+    pub async fn spawn_with(kind: StoreKind, extra: &[(&str, &str)]) -> Self {
         let mut pairs = vec![
             ("JWT_SECRET".to_string(), SECRET.to_string()),
             ("REDIS_KEY_PREFIX".to_string(), unique_prefix()),
         ];
         if kind == StoreKind::Redis {
             pairs.push(("REDIS_URL".into(), redis_url()));
+        }
+        for (k, v) in extra {
+            pairs.retain(|(key, _)| key != k);
+            pairs.push((k.to_string(), v.to_string()));
         }
         let config = SolicitudConfig::from_pairs(pairs).unwrap();
         let clock = ManualClock::starting_now();

@@ -359,3 +359,15 @@ async fn health_ready_unknown_routes_and_methods_answer_in_the_envelope() {
     let (status, body) = read(res).await;
     assert_eq!((status, codigo(&body)), (413, "PAYLOAD_TOO_LARGE"));
 }
+
+#[tokio::test]
+async fn a_token_signed_with_a_listed_previous_secret_is_accepted_until_it_is_dropped() {
+    const OLD: &str = "the-old-secret-that-signed-yesterdays-tokens";
+    let old_signer = TestApp::spawn_with(StoreKind::Memory, &[("JWT_SECRET", OLD)]).await;
+    let token = old_signer.maria();
+    let rotated = TestApp::spawn_with(StoreKind::Memory, &[("JWT_PREVIOUS_SECRETS", OLD)]).await;
+    assert_eq!(rotated.get("/solicitud/", &token).await.0, 200);
+    let dropped = TestApp::spawn(StoreKind::Memory).await;
+    let (status, body) = dropped.get("/solicitud/", &token).await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"));
+}

@@ -1,0 +1,108 @@
+//! Many replicas on one Redis, and Redis failing under a running service.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{codigo, read, redis_url, tokens, unique_prefix, ADMIN, ADMIN_PASSWORD, MFA_KEY, SECRET};
+use crate::process::{free_port, AuthProcess, RedisProcess};
+
+fn vars(redis: &str, prefix: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("JWT_SECRET", SECRET.to_string()),
+        ("API_PASSWORD", ADMIN_PASSWORD.to_string()),
+        ("MFA_ENCRYPTION_KEY", MFA_KEY.to_string()),
+        ("REDIS_URL", redis.to_string()),
+        ("REDIS_KEY_PREFIX", prefix.to_string()),
+    ];
+    v.extend(extra.iter().map(|(k, val)| (*k, val.to_string())));
+    v
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    read(client.post(url).json(&body).send().await.unwrap()).await
+}
+
+async fn login(client: &reqwest::Client, auth: &AuthProcess, password: &str) -> (u16, Value) {
+    post(client, auth.url("/auth/login"), json!({"username": ADMIN, "password": password})).await
+}
+
+async fn me(client: &reqwest::Client, auth: &AuthProcess, token: &str) -> (u16, Value) {
+    read(client.get(auth.url("/auth/me")).bearer_auth(token).send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_redis_share_rotation_revocation_and_locks() {
+    let prefix = unique_prefix();
+    let extra = [("JWT_REFRESH_RETRY_GRACE_SECONDS", "0")];
+    let a = AuthProcess::start(&vars(&redis_url(), &prefix, &extra));
+    let b = AuthProcess::start(&vars(&redis_url(), &prefix, &extra));
+    let client = reqwest::Client::new();
+
+    // Rotated on A, reused on B: detected, and the session is dead on both.
+    let (_, body) = login(&client, &a, ADMIN_PASSWORD).await;
+    let (_, r0) = tokens(&body);
+    let (status, body) = post(&client, a.url("/auth/refresh"), json!({"refreshToken": r0})).await;
+    assert_eq!(status, 200, "{body}");
+    let (a1, r1) = tokens(&body);
+    let (status, body) = post(&client, b.url("/auth/refresh"), json!({"refreshToken": r0})).await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"));
+    let (status, _) = post(&client, a.url("/auth/refresh"), json!({"refreshToken": r1})).await;
+    assert_eq!(status, 401, "the newest refresh token died with the session");
+    assert_eq!(me(&client, &a, &a1).await.0, 401);
+
+    // A logout on A is honoured by B.
+    let (_, body) = login(&client, &a, ADMIN_PASSWORD).await;
+    let (access, _) = tokens(&body);
+    assert_eq!(me(&client, &b, &access).await.0, 200);
+    let res = client.post(a.url("/auth/logout")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let (status, body) = me(&client, &b, &access).await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"));
+
+    // Failed logins counted across both replicas lock the account on both.
+    for (i, replica) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        assert_eq!(login(&client, replica, "wrong").await.0, 422, "failure {i}");
+    }
+    assert_eq!(login(&client, &b, ADMIN_PASSWORD).await.0, 429);
+    assert_eq!(login(&client, &a, ADMIN_PASSWORD).await.0, 429);
+}
+
+#[tokio::test]
+async fn with_redis_down_requests_fail_closed_and_the_service_heals_when_it_returns() {
+    let mut redis = RedisProcess::start(free_port());
+    let mut auth = AuthProcess::start(&vars(&redis.url(), "fault:", &[]));
+    let client = reqwest::Client::new();
+
+    let (status, body) = login(&client, &auth, ADMIN_PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let (access, refresh) = tokens(&body);
+
+    redis.stop();
+    let (status, body) = login(&client, &auth, ADMIN_PASSWORD).await;
+    assert_eq!((status, codigo(&body)), (503, "SERVICE_UNAVAILABLE"));
+    assert!(body.get("datos").is_none(), "no token issued without the store");
+    let (status, body) = me(&client, &auth, &access).await;
+    assert_eq!((status, codigo(&body)), (503, "SERVICE_UNAVAILABLE"), "no token accepted unchecked");
+    let (status, _) = post(&client, auth.url("/auth/refresh"), json!({"refreshToken": refresh})).await;
+    assert_eq!(status, 503);
+    assert_eq!(client.get(auth.url("/ready")).send().await.unwrap().status().as_u16(), 503);
+    assert_eq!(client.get(auth.url("/health")).send().await.unwrap().status().as_u16(), 200);
+    assert!(auth.is_running(), "the process stays up");
+
+    redis.restart();
+    let mut healed = false;
+    for _ in 0..50 {
+        if client.get(auth.url("/ready")).send().await.unwrap().status().as_u16() == 200 {
+            healed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(healed, "ready again without a restart");
+    let (status, body) = login(&client, &auth, ADMIN_PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    // That Redis kept nothing: the old session is gone, so its token is refused, not trusted.
+    let (status, body) = me(&client, &auth, &access).await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"));
+}
