@@ -62,11 +62,7 @@ impl AuthConfig {
 
     pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigError> {
         let mut common = CommonConfig::from_vars(vars)?;
-        let bind_addr = parse_var(
-            vars,
-            "AUTH_BIND_ADDR",
-            SocketAddr::from(([0, 0, 0, 0], 8001)),
-        )?;
+        let bind_addr = parse_var(vars, "AUTH_BIND_ADDR", SocketAddr::from(([0, 0, 0, 0], 8001)))?;
         let api_user = var(vars, "API_USER").unwrap_or("api_user").to_string();
         crate::users::Username::parse(&api_user).map_err(|e| ConfigError::new("API_USER", e))?;
         let api_password = var(vars, "API_PASSWORD").map(Secret::new).ok_or_else(|| {
@@ -76,10 +72,7 @@ impl AuthConfig {
             )
         })?;
         if api_password.expose().chars().count() > crate::passwords::MAX_PASSWORD_CHARS {
-            return Err(ConfigError::new(
-                "API_PASSWORD",
-                "is longer than 128 characters",
-            ));
+            return Err(ConfigError::new("API_PASSWORD", "is longer than 128 characters"));
         }
         if api_password.expose() == DEV_PLACEHOLDER_PASSWORD {
             if common.app_env == AppEnv::Production {
@@ -95,8 +88,7 @@ impl AuthConfig {
         let api_user_email = var(vars, "API_USER_EMAIL")
             .unwrap_or("api_user@example.com")
             .to_string();
-        crate::users::Email::parse(&api_user_email)
-            .map_err(|e| ConfigError::new("API_USER_EMAIL", e))?;
+        crate::users::Email::parse(&api_user_email).map_err(|e| ConfigError::new("API_USER_EMAIL", e))?;
 
         let users_file = var(vars, "USERS_FILE").map(PathBuf::from);
         let refresh_retry_grace_secs = parse_var(vars, "JWT_REFRESH_RETRY_GRACE_SECONDS", 10u64)?;
@@ -115,9 +107,7 @@ impl AuthConfig {
         }
         let session_absolute_timeout_secs = (hours * 3600) as i64;
 
-        let mfa_issuer_name = var(vars, "MFA_ISSUER_NAME")
-            .unwrap_or("ONI_Justicia")
-            .to_string();
+        let mfa_issuer_name = var(vars, "MFA_ISSUER_NAME").unwrap_or("ONI_Justicia").to_string();
         if mfa_issuer_name.contains(':') {
             return Err(ConfigError::new("MFA_ISSUER_NAME", "may not contain ':'"));
         }
@@ -158,9 +148,7 @@ impl AuthConfig {
             ));
         }
         let saphety_language = var(vars, "SAPHETY_LANGUAGE").unwrap_or("es-CO").to_string();
-        let cpus = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let password_hash_concurrency =
             parse_positive(vars, "PASSWORD_HASH_CONCURRENCY", cpus as u64)? as usize;
 
@@ -178,16 +166,8 @@ impl AuthConfig {
             mfa_enabled,
             mfa_encryption_key,
             trusted_proxies,
-            rate_limit_login_max_failures: parse_positive(
-                vars,
-                "RATE_LIMIT_LOGIN_MAX_FAILURES",
-                5,
-            )?,
-            rate_limit_login_window_secs: parse_positive(
-                vars,
-                "RATE_LIMIT_LOGIN_WINDOW_SECONDS",
-                900,
-            )?,
+            rate_limit_login_max_failures: parse_positive(vars, "RATE_LIMIT_LOGIN_MAX_FAILURES", 5)?,
+            rate_limit_login_window_secs: parse_positive(vars, "RATE_LIMIT_LOGIN_WINDOW_SECONDS", 900)?,
             rate_limit_ip_per_minute: parse_positive(vars, "RATE_LIMIT_IP_PER_MINUTE", 120)?,
             password_hash_concurrency,
             default_virtual_operator,

@@ -55,8 +55,7 @@ fn hash_password() -> ExitCode {
     }
     let password = input.strip_suffix('\n').unwrap_or(&input);
     let password = password.strip_suffix('\r').unwrap_or(password);
-    if password.is_empty() || password.chars().count() > auth_service::passwords::MAX_PASSWORD_CHARS
-    {
+    if password.is_empty() || password.chars().count() > auth_service::passwords::MAX_PASSWORD_CHARS {
         eprintln!("auth-service hash-password: the password must be 1 to 128 characters");
         return ExitCode::from(2);
     }

@@ -71,9 +71,7 @@ impl std::fmt::Debug for MfaKey {
 impl MfaKey {
     /// From `MFA_ENCRYPTION_KEY` (standard base64 of 32 bytes).
     pub fn from_base64(value: &str) -> Result<Self, MfaError> {
-        let bytes = STANDARD
-            .decode(value.trim())
-            .map_err(|_| MfaError::BadKey)?;
+        let bytes = STANDARD.decode(value.trim()).map_err(|_| MfaError::BadKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| MfaError::BadKey)?;
         Ok(Self(key))
     }
@@ -124,8 +122,7 @@ impl MfaKey {
 
     /// The stored form of a recovery code: HMAC-SHA256 under the key, bound to the user.
     pub fn recovery_hash(&self, uid: &str, code: &str) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable_hmac());
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable_hmac());
         mac.update(uid.as_bytes());
         mac.update(b"\0");
         mac.update(normalize_recovery(code).as_bytes());
@@ -291,8 +288,7 @@ impl Mfa {
             .await?
         {
             return Err(ApiError::Conflict(
-                "MFA ya está activo para este usuario; desactívelo antes de configurarlo de nuevo."
-                    .into(),
+                "MFA ya está activo para este usuario; desactívelo antes de configurarlo de nuevo.".into(),
             ));
         }
         tracing::info!(user_id = user.id, "mfa setup started");
@@ -304,9 +300,7 @@ impl Mfa {
         let uid = user.id.to_string();
         let record = self.store.mfa_record(&uid).await?;
         if record.active.is_some() {
-            return Err(ApiError::Conflict(
-                "MFA ya está activo para este usuario.".into(),
-            ));
+            return Err(ApiError::Conflict("MFA ya está activo para este usuario.".into()));
         }
         let Some(sealed) = record.pending else {
             return Err(ApiError::Conflict(
@@ -320,15 +314,8 @@ impl Mfa {
             .flatten()
             .ok_or(ApiError::MfaInvalid)?;
         let codes = new_recovery_codes();
-        let hashes: Vec<String> = codes
-            .iter()
-            .map(|c| self.key.recovery_hash(&uid, c))
-            .collect();
-        if !self
-            .store
-            .mfa_activate(&uid, &sealed, step, &hashes)
-            .await?
-        {
+        let hashes: Vec<String> = codes.iter().map(|c| self.key.recovery_hash(&uid, c)).collect();
+        if !self.store.mfa_activate(&uid, &sealed, step, &hashes).await? {
             return Err(ApiError::MfaInvalid);
         }
         tracing::info!(user_id = user.id, "mfa activated");
@@ -426,9 +413,7 @@ impl Mfa {
     /// Turns MFA off with a current code or a recovery code.
     pub async fn disable(&self, user: &User, code: &str) -> Result<(), ApiError> {
         if !self.is_active(user).await? {
-            return Err(ApiError::Conflict(
-                "MFA no está activo para este usuario.".into(),
-            ));
+            return Err(ApiError::Conflict("MFA no está activo para este usuario.".into()));
         }
         if !self.check_code(user, code).await? {
             return Err(ApiError::MfaInvalid);
@@ -449,10 +434,7 @@ mod tests {
         let sealed = key.seal("7", b"0123456789abcdefghij").unwrap();
         assert_eq!(key.open("7", &sealed).unwrap(), b"0123456789abcdefghij");
         assert!(key.open("8", &sealed).is_err(), "bound to the user");
-        assert!(
-            MfaKey::random().open("7", &sealed).is_err(),
-            "bound to the key"
-        );
+        assert!(MfaKey::random().open("7", &sealed).is_err(), "bound to the key");
         assert_ne!(
             key.seal("7", b"0123456789abcdefghij").unwrap(),
             sealed,
@@ -473,10 +455,7 @@ mod tests {
         let now = 1_800_000_015;
         let code_at = |secs: i64| t.generate(secs as u64);
         assert_eq!(matching_step(&t, &code_at(now), now, 1), Some(now / 30));
-        assert_eq!(
-            matching_step(&t, &code_at(now - 30), now, 1),
-            Some(now / 30 - 1)
-        );
+        assert_eq!(matching_step(&t, &code_at(now - 30), now, 1), Some(now / 30 - 1));
         assert_eq!(matching_step(&t, &code_at(now - 60), now, 1), None);
         assert_eq!(matching_step(&t, &code_at(now - 30), now, 0), None);
         assert_eq!(
@@ -508,9 +487,7 @@ mod tests {
         let t = totp(&secret, "ONI_Justicia", "maria").unwrap();
         let e = enrolment(&t).unwrap();
         assert_eq!(e.secret.len(), 32, "160 bits in base32");
-        assert!(e
-            .otpauth_url
-            .starts_with("otpauth://totp/ONI_Justicia:maria?"));
+        assert!(e.otpauth_url.starts_with("otpauth://totp/ONI_Justicia:maria?"));
         assert!(e.qr_code.starts_with("data:image/png;base64,"));
     }
 }

@@ -54,8 +54,7 @@ pub fn hash_deterministic(context: &str, password: &str) -> Result<String, Passw
         .chain_update(b"\0")
         .chain_update(password.as_bytes())
         .finalize();
-    let salt =
-        SaltString::encode_b64(&digest[..16]).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let salt = SaltString::encode_b64(&digest[..16]).map_err(|e| PasswordError::Hash(e.to_string()))?;
     hash_with_salt(password, &salt)
 }
 
@@ -68,18 +67,12 @@ fn hash_with_salt(password: &str, salt: &SaltString) -> Result<String, PasswordE
 
 /// Checks that a PHC string is argon2id with at least the OWASP parameters; for `USERS_FILE` entries.
 pub fn check_phc(phc: &str) -> Result<(), String> {
-    let parsed =
-        PasswordHash::new(phc).map_err(|e| format!("password_hash is not a PHC string ({e})"))?;
+    let parsed = PasswordHash::new(phc).map_err(|e| format!("password_hash is not a PHC string ({e})"))?;
     if parsed.algorithm.as_str() != "argon2id" {
-        return Err(format!(
-            "password_hash uses {}, not argon2id",
-            parsed.algorithm
-        ));
+        return Err(format!("password_hash uses {}, not argon2id", parsed.algorithm));
     }
-    let params =
-        Params::try_from(&parsed).map_err(|e| format!("password_hash has bad parameters ({e})"))?;
-    if params.m_cost() < MEMORY_KIB || params.t_cost() < ITERATIONS || params.p_cost() < PARALLELISM
-    {
+    let params = Params::try_from(&parsed).map_err(|e| format!("password_hash has bad parameters ({e})"))?;
+    if params.m_cost() < MEMORY_KIB || params.t_cost() < ITERATIONS || params.p_cost() < PARALLELISM {
         return Err(format!(
             "password_hash parameters m={},t={},p={} are below the minimum m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}",
             params.m_cost(),
@@ -134,11 +127,7 @@ impl Passwords {
             None => self.dummy_hash.clone(),
         };
         let password = password.to_owned();
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PasswordError::Closed)?;
+        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Closed)?;
         let span = tracing::Span::current();
         let counter = self.hashes_run.clone();
         let matched = tokio::task::spawn_blocking(move || {
@@ -192,8 +181,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn missing_hashes_and_empty_passwords_still_cost_one_verification(
-    ) -> Result<(), PasswordError> {
+    async fn missing_hashes_and_empty_passwords_still_cost_one_verification() -> Result<(), PasswordError> {
         let p = Passwords::new(2)?;
         let phc = hash_password("right")?;
         assert!(p.verify(Some(&phc), "right").await?);

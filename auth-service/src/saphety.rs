@@ -14,8 +14,7 @@ use warp::reply::Response;
 pub const MAX_LIFETIME_SECS: i64 = 2 * 3600;
 
 /// The namespace of `nameid`: a UUID v5 of the user id under it is stable for ever.
-const NAMEID_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6f1e_0a52_9c1d_4b7e_9a3c_5d2b_7e8f_1a40);
+const NAMEID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1e_0a52_9c1d_4b7e_9a3c_5d2b_7e8f_1a40);
 
 /// `expires` as the seed writes it: UTC, seven fractional digits, `Z`.
 const EXPIRES_FORMAT: &[FormatItem<'static>] =
@@ -105,10 +104,7 @@ impl Failure {
                     )),
                 ),
             ),
-            Failure::InvalidRequest {
-                status,
-                description,
-            } => (
+            Failure::InvalidRequest { status, description } => (
                 *status,
                 entry(None, "InvalidRequest", Some((*description).to_string())),
             ),
@@ -120,10 +116,7 @@ impl Failure {
                     Some("This user has MFA on: send the current code in 'otp'.".into()),
                 ),
             ),
-            Failure::MfaInvalid => (
-                StatusCode::BAD_REQUEST,
-                entry(Some("otp"), "MfaInvalid", None),
-            ),
+            Failure::MfaInvalid => (StatusCode::BAD_REQUEST, entry(Some("otp"), "MfaInvalid", None)),
             Failure::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 entry(None, "TooManyRequests", None),

@@ -62,12 +62,7 @@ impl Sessions {
 
     /// How long a session record must outlive its newest pair's issue time.
     fn record_ttl_ms(&self) -> i64 {
-        (self
-            .codec
-            .access_ttl_secs()
-            .max(self.codec.refresh_ttl_secs())
-            + JWT_LEEWAY_SECS)
-            * 1000
+        (self.codec.access_ttl_secs().max(self.codec.refresh_ttl_secs()) + JWT_LEEWAY_SECS) * 1000
     }
 
     /// Starts a session for a user who has proven who they are.
@@ -135,14 +130,7 @@ impl Sessions {
         Ok((token, exp))
     }
 
-    fn access_claims(
-        &self,
-        user: &User,
-        sid: &str,
-        jti: &str,
-        issued: i64,
-        exp: i64,
-    ) -> AccessClaims {
+    fn access_claims(&self, user: &User, sid: &str, jti: &str, issued: i64, exp: i64) -> AccessClaims {
         AccessClaims {
             sub: user.id.to_string(),
             jti: jti.to_string(),
@@ -193,11 +181,7 @@ impl Sessions {
     ///
     /// `gate` (the caller's per-IP counter) is counted in the same atomic step as the rotation, so a
     /// good refresh costs one store round trip; a token that does not verify is counted separately.
-    pub async fn refresh(
-        &self,
-        refresh_token: &str,
-        gate: Option<Counter>,
-    ) -> Result<TokenPair, ApiError> {
+    pub async fn refresh(&self, refresh_token: &str, gate: Option<Counter>) -> Result<TokenPair, ApiError> {
         let claims = match self.codec.verify::<RefreshClaims>(refresh_token) {
             Ok(claims) => claims,
             Err(e) => {
@@ -290,11 +274,7 @@ impl Sessions {
                 return Ok(inactive);
             };
             return Ok(
-                match self
-                    .store
-                    .session_view(&claims.sid, &claims.sub, "-")
-                    .await?
-                {
+                match self.store.session_view(&claims.sid, &claims.sub, "-").await? {
                     SessionView::Active {
                         fingerprint,
                         current_refresh_jti,

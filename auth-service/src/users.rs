@@ -134,15 +134,12 @@ impl Directory {
     /// The bootstrap user (id 1), then `USERS_FILE` if set.
     pub fn load(config: &AuthConfig) -> Result<Self, ConfigError> {
         let mut dir = Directory::default();
-        let bootstrap_hash =
-            passwords::hash_deterministic(&config.api_user, config.api_password.expose())
-                .map_err(|e| ConfigError::new("API_PASSWORD", e.to_string()))?;
+        let bootstrap_hash = passwords::hash_deterministic(&config.api_user, config.api_password.expose())
+            .map_err(|e| ConfigError::new("API_PASSWORD", e.to_string()))?;
         dir.insert(User {
             id: 1,
-            username: Username::parse(&config.api_user)
-                .map_err(|e| ConfigError::new("API_USER", e))?,
-            email: Email::parse(&config.api_user_email)
-                .map_err(|e| ConfigError::new("API_USER_EMAIL", e))?,
+            username: Username::parse(&config.api_user).map_err(|e| ConfigError::new("API_USER", e))?,
+            email: Email::parse(&config.api_user_email).map_err(|e| ConfigError::new("API_USER_EMAIL", e))?,
             rol: Rol::Admin,
             fingerprint: fingerprint(&bootstrap_hash),
             password_hash: bootstrap_hash,
@@ -157,17 +154,15 @@ impl Directory {
     }
 
     fn load_file(&mut self, path: &Path, default_operator: &str) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new("USERS_FILE", format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("USERS_FILE", format!("cannot read {}: {e}", path.display())))?;
         self.load_toml(&text, default_operator)
     }
 
     /// Adds the users of a `USERS_FILE` document; every error names the entry.
     pub fn load_toml(&mut self, text: &str, default_operator: &str) -> Result<(), ConfigError> {
-        let file: UsersFile = toml::from_str(text).map_err(|e| {
-            ConfigError::new("USERS_FILE", format!("is not valid: {}", e.message()))
-        })?;
+        let file: UsersFile = toml::from_str(text)
+            .map_err(|e| ConfigError::new("USERS_FILE", format!("is not valid: {}", e.message())))?;
         let mut next_id = self.by_id.keys().max().copied().unwrap_or(0) + 1;
         for (index, entry) in file.users.into_iter().enumerate() {
             let label = format!("entry {} ({})", index + 1, entry.username);
@@ -177,9 +172,7 @@ impl Directory {
             let rol = Rol::parse(&entry.rol)
                 .ok_or_else(|| err(format!("rol `{}` is not admin or usuario", entry.rol)))?;
             passwords::check_phc(&entry.password_hash).map_err(err)?;
-            let virtual_operator = entry
-                .virtual_operator
-                .unwrap_or_else(|| default_operator.into());
+            let virtual_operator = entry.virtual_operator.unwrap_or_else(|| default_operator.into());
             if virtual_operator.trim().is_empty() {
                 return Err(err("virtual_operator is empty".into()));
             }
@@ -206,10 +199,7 @@ impl Directory {
     fn insert(&mut self, user: User) -> Result<(), String> {
         let email_key = user.email.as_str().to_lowercase();
         if self.by_username.contains_key(user.username.as_str()) {
-            return Err(format!(
-                "username `{}` is used twice",
-                user.username.as_str()
-            ));
+            return Err(format!("username `{}` is used twice", user.username.as_str()));
         }
         if self.by_id.contains_key(&user.id) {
             return Err(format!("id {} is used twice", user.id));
@@ -299,11 +289,8 @@ mod tests {
             phc(),
             phc()
         );
-        dir.load_toml(&text, "saphety")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let maria = dir
-            .by_username("maria")
-            .unwrap_or_else(|| panic!("no maria"));
+        dir.load_toml(&text, "saphety").unwrap_or_else(|e| panic!("{e}"));
+        let maria = dir.by_username("maria").unwrap_or_else(|| panic!("no maria"));
         assert_eq!((maria.id, maria.rol, maria.active), (2, Rol::Usuario, true));
         let ops = dir.by_id(10).unwrap_or_else(|| panic!("no ops"));
         assert_eq!((ops.virtual_operator.as_str(), ops.active), ("acme", false));

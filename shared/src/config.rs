@@ -117,11 +117,7 @@ pub fn var<'a>(vars: &'a RawVars, name: &str) -> Option<&'a str> {
 }
 
 /// Parses a variable, or returns the default when it is unset.
-pub fn parse_var<T: FromStr>(
-    vars: &RawVars,
-    name: &'static str,
-    default: T,
-) -> Result<T, ConfigError> {
+pub fn parse_var<T: FromStr>(vars: &RawVars, name: &'static str, default: T) -> Result<T, ConfigError> {
     match var(vars, name) {
         None => Ok(default),
         Some(raw) => raw
@@ -131,11 +127,7 @@ pub fn parse_var<T: FromStr>(
 }
 
 /// Parses a positive whole number, or returns the default.
-pub fn parse_positive(
-    vars: &RawVars,
-    name: &'static str,
-    default: u64,
-) -> Result<u64, ConfigError> {
+pub fn parse_positive(vars: &RawVars, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     let value: u64 = match var(vars, name) {
         None => default,
         Some(raw) => raw
@@ -223,10 +215,7 @@ impl CommonConfig {
                 ))
             }
         };
-        let log_format = match var(vars, "LOG_FORMAT")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let log_format = match var(vars, "LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => {
@@ -259,10 +248,7 @@ impl CommonConfig {
             }
         }
 
-        let algorithm = match var(vars, "JWT_ALGORITHM")
-            .map(str::to_ascii_uppercase)
-            .as_deref()
-        {
+        let algorithm = match var(vars, "JWT_ALGORITHM").map(str::to_ascii_uppercase).as_deref() {
             None | Some("HS256") => Algorithm::HS256,
             Some("HS384") => Algorithm::HS384,
             Some("HS512") => Algorithm::HS512,
@@ -294,9 +280,7 @@ impl CommonConfig {
             ));
         }
 
-        let issuer = var(vars, "JWT_ISSUER")
-            .unwrap_or("auth-service")
-            .to_string();
+        let issuer = var(vars, "JWT_ISSUER").unwrap_or("auth-service").to_string();
         let audience = var(vars, "JWT_AUDIENCE")
             .unwrap_or("solicitud-transporte-api")
             .to_string();
@@ -304,10 +288,7 @@ impl CommonConfig {
         let redis_url = var(vars, "REDIS_URL").map(Secret::new);
         if let Some(url) = &redis_url {
             let u = url.expose();
-            if !(u.starts_with("redis://")
-                || u.starts_with("rediss://")
-                || u.starts_with("unix://"))
-            {
+            if !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")) {
                 return Err(ConfigError::new(
                     "REDIS_URL",
                     "must start with redis://, rediss:// or unix:// (leave it empty for the embedded store)",
@@ -373,9 +354,7 @@ fn lifetime(
     default_unit: &str,
 ) -> Result<i64, ConfigError> {
     let value = parse_positive(vars, value_var, default_value)?;
-    let unit = var(vars, unit_var)
-        .unwrap_or(default_unit)
-        .to_ascii_lowercase();
+    let unit = var(vars, unit_var).unwrap_or(default_unit).to_ascii_lowercase();
     let per_unit: u64 = match unit.as_str() {
         "minutes" => 60,
         "hours" => 3600,
@@ -469,10 +448,7 @@ mod tests {
             "JWT_ACCESS_TOKEN_EXP_UNIT"
         );
         assert_eq!(
-            failing_var(&[
-                ("JWT_SECRET", GOOD),
-                ("JWT_REFRESH_TOKEN_EXP_UNIT", "seconds")
-            ]),
+            failing_var(&[("JWT_SECRET", GOOD), ("JWT_REFRESH_TOKEN_EXP_UNIT", "seconds")]),
             "JWT_REFRESH_TOKEN_EXP_UNIT"
         );
     }
@@ -488,24 +464,17 @@ mod tests {
             "JWT_REFRESH_TOKEN_EXP_VALUE"
         );
         assert_eq!(
-            failing_var(&[
-                ("JWT_SECRET", GOOD),
-                ("JWT_REFRESH_TOKEN_EXP_VALUE", "999999999")
-            ]),
+            failing_var(&[("JWT_SECRET", GOOD), ("JWT_REFRESH_TOKEN_EXP_VALUE", "999999999")]),
             "JWT_REFRESH_TOKEN_EXP_VALUE"
         );
     }
 
     #[test]
-    fn the_placeholder_secret_warns_in_development_and_is_refused_in_production(
-    ) -> Result<(), ConfigError> {
+    fn the_placeholder_secret_warns_in_development_and_is_refused_in_production() -> Result<(), ConfigError> {
         let dev = load(&[("JWT_SECRET", DEV_PLACEHOLDER_SECRET)])?;
         assert!(dev.warnings.iter().any(|w| w.contains("placeholder")));
         assert_eq!(
-            failing_var(&[
-                ("JWT_SECRET", DEV_PLACEHOLDER_SECRET),
-                ("APP_ENV", "production")
-            ]),
+            failing_var(&[("JWT_SECRET", DEV_PLACEHOLDER_SECRET), ("APP_ENV", "production")]),
             "JWT_SECRET"
         );
         Ok(())
@@ -529,10 +498,7 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug_output() -> Result<(), ConfigError> {
-        let c = load(&[
-            ("JWT_SECRET", GOOD),
-            ("REDIS_URL", "redis://:hunter2@localhost"),
-        ])?;
+        let c = load(&[("JWT_SECRET", GOOD), ("REDIS_URL", "redis://:hunter2@localhost")])?;
         let shown = format!("{c:?}");
         assert!(!shown.contains(GOOD));
         assert!(!shown.contains("hunter2"));

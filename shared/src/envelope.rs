@@ -54,10 +54,9 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     };
     let mut response = Response::new(bytes.into());
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 

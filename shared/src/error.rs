@@ -166,9 +166,7 @@ impl ApiError {
             TokenExpired(TokenKind::Refresh) => {
                 "El refresh token ha expirado. Inicie sesión nuevamente.".into()
             }
-            TokenExpired(TokenKind::Mfa) => {
-                "El desafío MFA ha expirado. Inicie sesión nuevamente.".into()
-            }
+            TokenExpired(TokenKind::Mfa) => "El desafío MFA ha expirado. Inicie sesión nuevamente.".into(),
             TokenRevoked => "El token o su sesión fue revocado. Inicie sesión nuevamente.".into(),
             Forbidden => "Su rol no tiene permiso para esta acción.".into(),
             NotFound => "La ruta o el recurso solicitado no existe.".into(),
@@ -189,9 +187,7 @@ impl ApiError {
             RateLimited { retry_after_secs } => {
                 format!("Demasiados intentos. Intente de nuevo en {retry_after_secs} segundos.")
             }
-            ServiceUnavailable(_) => {
-                "El almacén de estado no responde. Intente de nuevo más tarde.".into()
-            }
+            ServiceUnavailable(_) => "El almacén de estado no responde. Intente de nuevo más tarde.".into(),
             Internal(_) => "Ocurrió un error inesperado.".into(),
         }
     }
@@ -253,18 +249,13 @@ mod tests {
             ApiError::validation("f", "d"),
             ApiError::MfaInvalid,
             ApiError::Conflict("c".into()),
-            ApiError::RateLimited {
-                retry_after_secs: 3,
-            },
+            ApiError::RateLimited { retry_after_secs: 3 },
             ApiError::ServiceUnavailable("down".into()),
             ApiError::Internal("boom".into()),
         ];
         for e in all {
             let (status, mensaje, codigo) = e.catalogue();
-            assert!(
-                status.is_client_error() || status.is_server_error(),
-                "{e:?}"
-            );
+            assert!(status.is_client_error() || status.is_server_error(), "{e:?}");
             assert!(!mensaje.is_empty());
             assert!(
                 codigo.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
@@ -284,15 +275,10 @@ mod tests {
 
     #[test]
     fn rate_limited_carries_retry_after() {
-        let r = ApiError::RateLimited {
-            retry_after_secs: 42,
-        }
-        .to_response();
+        let r = ApiError::RateLimited { retry_after_secs: 42 }.to_response();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(
-            r.headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()),
+            r.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
             Some("42")
         );
     }

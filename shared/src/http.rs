@@ -19,7 +19,7 @@ use ipnet::IpNet;
 
 use crate::claims::{AccessClaims, TokenKind};
 use crate::error::ApiError;
-use crate::server::PeerAddr;
+use crate::server::{BodyDeadline, PeerAddr};
 use crate::token::{TokenCodec, TokenError};
 
 /// The largest request body accepted (16 KiB is plenty for every endpoint).
@@ -40,8 +40,7 @@ pub fn with_state<T: Clone + Send + Sync>(
 /// - over the limit: 413 PAYLOAD_TOO_LARGE;
 /// - no `application/json` content type, or not JSON: 400 BAD_REQUEST;
 /// - JSON with a missing or mistyped field: 422 VALIDATION_ERROR naming the field.
-pub fn json_body<T: DeserializeOwned + Send>(
-) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+pub fn json_body<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
     json_bytes().and_then(|bytes: Result<BytesMut, ApiError>| async move {
         bytes
             .and_then(|b| parse_json::<T>(&b))
@@ -51,18 +50,25 @@ pub fn json_body<T: DeserializeOwned + Send>(
 
 /// The raw body of a JSON request, size-limited and content-type-checked, as a value rather than a
 /// rejection: for endpoints that answer errors in an envelope of their own.
-pub fn json_bytes(
-) -> impl Filter<Extract = (Result<BytesMut, ApiError>,), Error = Rejection> + Clone {
+pub fn json_bytes() -> impl Filter<Extract = (Result<BytesMut, ApiError>,), Error = Rejection> + Clone {
     warp::header::headers_cloned()
+        .and(warp::ext::optional::<BodyDeadline>())
         .and(warp::body::stream())
-        .then(|headers: HeaderMap, body| async move {
-            let bytes = read_limited(&headers, body).await?;
-            check_json_content_type(&headers)?;
-            Ok(bytes)
-        })
+        .then(
+            |headers: HeaderMap, deadline: Option<BodyDeadline>, body| async move {
+                let deadline = deadline.map_or(BODY_READ_TIMEOUT, |d| d.0);
+                let bytes = read_limited(&headers, body, deadline).await?;
+                check_json_content_type(&headers)?;
+                Ok(bytes)
+            },
+        )
 }
 
-async fn read_limited<S, B>(headers: &HeaderMap, body: S) -> Result<BytesMut, ApiError>
+async fn read_limited<S, B>(
+    headers: &HeaderMap,
+    body: S,
+    deadline: std::time::Duration,
+) -> Result<BytesMut, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -75,16 +81,21 @@ where
         return Err(ApiError::PayloadTooLarge);
     }
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(BODY_LIMIT) as usize);
-    let mut body = std::pin::pin!(body);
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::BadRequest("No se pudo leer el cuerpo de la solicitud.".into())
-        })?;
-        if (buf.len() + chunk.remaining()) as u64 > BODY_LIMIT {
-            return Err(ApiError::PayloadTooLarge);
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|_| ApiError::BadRequest("No se pudo leer el cuerpo de la solicitud.".into()))?;
+            if (buf.len() + chunk.remaining()) as u64 > BODY_LIMIT {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            buf.put(chunk);
         }
-        buf.put(chunk);
-    }
+        Ok(())
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| ApiError::RequestTimeout)??;
     Ok(buf)
 }
 
@@ -127,11 +138,7 @@ fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
     match err.classify() {
         Category::Data => {
             let message = err.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
             if let Some(field) = message
                 .strip_prefix("missing field `")
                 .and_then(|rest| rest.split('`').next())
@@ -141,10 +148,7 @@ fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
                 } else {
                     format!("{path}.{field}")
                 };
-                return ApiError::validation(
-                    &field,
-                    format!("Falta el campo obligatorio '{field}'."),
-                );
+                return ApiError::validation(&field, format!("Falta el campo obligatorio '{field}'."));
             }
             if path == "." {
                 ApiError::validation(
@@ -229,9 +233,7 @@ pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::repl
 /// The client's address: the socket peer, or, when the peer is a trusted proxy, the first address in
 /// `X-Forwarded-For` that is not a trusted proxy, read from the right (the hops a client cannot forge).
 /// `0.0.0.0` when neither is known (in-process tests).
-pub fn client_ip(
-    trusted: Arc<[IpNet]>,
-) -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
+pub fn client_ip(trusted: Arc<[IpNet]>) -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
     warp::ext::optional::<PeerAddr>()
         .and(
             warp::header::optional::<String>("x-forwarded-for")
@@ -273,14 +275,8 @@ pub fn security_headers() -> warp::filters::reply::WithHeaders {
         warp::http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
-    headers.insert(
-        warp::http::header::PRAGMA,
-        HeaderValue::from_static("no-cache"),
-    );
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert(warp::http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     warp::reply::with::headers(headers)
 }
 
@@ -306,10 +302,7 @@ mod tests {
             parse_json::<Login>(b"{not json").err().map(codigo),
             Some("BAD_REQUEST")
         );
-        assert_eq!(
-            parse_json::<Login>(b"").err().map(codigo),
-            Some("BAD_REQUEST")
-        );
+        assert_eq!(parse_json::<Login>(b"").err().map(codigo), Some("BAD_REQUEST"));
         assert_eq!(
             parse_json::<Login>(br#"{"username":"a","password":"b"} trailing"#)
                 .err()
@@ -332,10 +325,7 @@ mod tests {
 
     #[test]
     fn the_client_ip_comes_from_forwarded_for_only_through_trusted_proxies() {
-        let trusted: Vec<IpNet> = vec![
-            "10.0.0.0/8".parse().unwrap(),
-            "127.0.0.1/32".parse().unwrap(),
-        ];
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         // An untrusted peer: its header is ignored.
         assert_eq!(
@@ -348,18 +338,11 @@ mod tests {
             ip("198.51.100.7")
         );
         assert_eq!(
-            resolve_client_ip(
-                ip("10.0.0.2"),
-                Some("6.6.6.6, 198.51.100.7, 10.0.0.5"),
-                &trusted
-            ),
+            resolve_client_ip(ip("10.0.0.2"), Some("6.6.6.6, 198.51.100.7, 10.0.0.5"), &trusted),
             ip("198.51.100.7"),
             "a spoofed leftmost entry is not believed"
         );
-        assert_eq!(
-            resolve_client_ip(ip("10.0.0.2"), None, &trusted),
-            ip("10.0.0.2")
-        );
+        assert_eq!(resolve_client_ip(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
         assert_eq!(
             resolve_client_ip(ip("10.0.0.2"), Some("garbage, 10.0.0.5"), &trusted),
             ip("10.0.0.5")

@@ -17,17 +17,14 @@ use crate::error::ApiError;
 
 /// Maps a rejection to the envelope. Never fails.
 pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
-    Ok(to_api_error(&rejection)
-        .map_or_else(|| ApiError::NotFound.to_response(), |e| e.to_response()))
+    Ok(to_api_error(&rejection).map_or_else(|| ApiError::NotFound.to_response(), |e| e.to_response()))
 }
 
 fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
     if let Some(e) = rejection.find::<ApiError>() {
         // Rebuild rather than clone: causes of 5xx are not Clone, and were logged where raised.
         return Some(match e {
-            ApiError::ServiceUnavailable(cause) => {
-                ApiError::ServiceUnavailable(cause.to_string().into())
-            }
+            ApiError::ServiceUnavailable(cause) => ApiError::ServiceUnavailable(cause.to_string().into()),
             ApiError::Internal(cause) => ApiError::Internal(cause.to_string().into()),
             ApiError::BadRequest(s) => ApiError::BadRequest(s.clone()),
             ApiError::Validation { field, detalle } => ApiError::validation(field, detalle),
@@ -52,9 +49,7 @@ fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
     if rejection.find::<PayloadTooLarge>().is_some() {
         return Some(ApiError::PayloadTooLarge);
     }
-    if rejection.find::<UnsupportedMediaType>().is_some()
-        || rejection.find::<LengthRequired>().is_some()
-    {
+    if rejection.find::<UnsupportedMediaType>().is_some() || rejection.find::<LengthRequired>().is_some() {
         return Some(ApiError::BadRequest(
             "El cuerpo debe ser JSON con Content-Type: application/json.".into(),
         ));
@@ -65,9 +60,7 @@ fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
         ));
     }
     if rejection.find::<InvalidQuery>().is_some() {
-        return Some(ApiError::BadRequest(
-            "La cadena de consulta no es válida.".into(),
-        ));
+        return Some(ApiError::BadRequest("La cadena de consulta no es válida.".into()));
     }
     if rejection.find::<MethodNotAllowed>().is_some() {
         return Some(ApiError::MethodNotAllowed);
@@ -76,9 +69,7 @@ fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
         return Some(ApiError::NotFound);
     }
     tracing::warn!(?rejection, "unhandled rejection");
-    Some(ApiError::BadRequest(
-        "La solicitud no pudo ser procesada.".into(),
-    ))
+    Some(ApiError::BadRequest("La solicitud no pudo ser procesada.".into()))
 }
 
 #[cfg(test)]

@@ -34,6 +34,28 @@ pub const HYPER_MAX_BUF: usize = 64 * 1024;
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The server's limits; [`Limits::default`] is what the services run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: crate::http::BODY_READ_TIMEOUT,
+            max_header_bytes: MAX_HEADER_BYTES,
+        }
+    }
+}
+
+/// How long the body of this request may take to arrive; read by [`crate::http::json_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyDeadline(pub Duration);
+
 /// The TCP peer of the connection a request came on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
@@ -45,11 +67,21 @@ fn header_bytes(req: &hyper::Request<Incoming>) -> usize {
         .sum()
 }
 
-/// Serves `filter` on `listener` until `shutdown` completes.
+/// Serves `filter` on `listener` until `shutdown` completes, with the default [`Limits`].
 pub async fn serve(
     filter: BoxedFilter<(Response,)>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
+) {
+    serve_with(filter, listener, shutdown, Limits::default()).await
+}
+
+/// [`serve`] with explicit limits.
+pub async fn serve_with(
+    filter: BoxedFilter<(Response,)>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    limits: Limits,
 ) {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -70,10 +102,12 @@ pub async fn serve(
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             let mut warp_service = warp_service.clone();
             async move {
-                if header_bytes(&req) > MAX_HEADER_BYTES {
+                if header_bytes(&req) > limits.max_header_bytes {
                     return Ok(ApiError::HeadersTooLarge.to_response());
                 }
                 req.extensions_mut().insert(PeerAddr(peer));
+                req.extensions_mut()
+                    .insert(BodyDeadline(limits.body_read_timeout));
                 warp_service.call(req).await
             }
         });
@@ -81,7 +115,7 @@ pub async fn serve(
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(HYPER_MAX_BUF);
         builder
             .http2()

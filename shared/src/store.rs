@@ -47,8 +47,8 @@ impl std::fmt::Debug for RedisConn {
 impl RedisConn {
     /// Parses the URL now (a bad one stops the start); connects on first use.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+        let client =
+            redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
         Ok(Self {
             client,
             manager: OnceCell::new(),
@@ -77,10 +77,7 @@ impl RedisConn {
     }
 
     /// Runs a Lua script invocation: one round trip, atomic.
-    pub async fn invoke(
-        &self,
-        invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<Value, StoreError> {
+    pub async fn invoke(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Value, StoreError> {
         let mut conn = self.connection().await?;
         tokio::time::timeout(DEADLINE, invocation.invoke_async::<Value>(&mut conn))
             .await

@@ -12,9 +12,7 @@
 
 use std::collections::HashSet;
 
-use jsonwebtoken::{
-    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
-};
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -64,11 +62,7 @@ impl std::fmt::Debug for TokenCodec {
             .field("kid", &self.header.kid)
             .field(
                 "verifying_kids",
-                &self
-                    .verifying
-                    .iter()
-                    .map(|k| k.kid.as_str())
-                    .collect::<Vec<_>>(),
+                &self.verifying.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -160,11 +154,7 @@ impl TokenCodec {
         if header.alg != self.header.alg {
             return Err(TokenError::Invalid("algorithm not allowed"));
         }
-        if header.jwk.is_some()
-            || header.jku.is_some()
-            || header.x5u.is_some()
-            || header.x5c.is_some()
-        {
+        if header.jwk.is_some() || header.jku.is_some() || header.x5u.is_some() || header.x5c.is_some() {
             return Err(TokenError::Invalid("key material in header"));
         }
         if header.crit.is_some() {

@@ -47,10 +47,7 @@ impl App {
     ) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        tracing::info!(
-            store = self.store.kind(),
-            "solicitud-service ready to serve"
-        );
+        tracing::info!(store = self.store.kind(), "solicitud-service ready to serve");
         Ok((
             local,
             shared::server::serve(crate::routes::routes(self), listener, shutdown),

@@ -216,9 +216,7 @@ mod tests {
         assert!(Lugar::parse("destino", &"x".repeat(201)).is_err());
         assert!(Pasajeros::parse(1).is_ok() && Pasajeros::parse(50).is_ok());
         assert!(
-            Pasajeros::parse(0).is_err()
-                && Pasajeros::parse(51).is_err()
-                && Pasajeros::parse(-3).is_err()
+            Pasajeros::parse(0).is_err() && Pasajeros::parse(51).is_err() && Pasajeros::parse(-3).is_err()
         );
         assert!(Motivo::parse(&"é".repeat(500)).is_ok());
         assert!(Motivo::parse(&"é".repeat(501)).is_err());
@@ -255,12 +253,7 @@ mod tests {
             "FORBIDDEN"
         );
         assert_eq!(
-            codigo(check_transition(
-                &pending,
-                "maria",
-                false,
-                Estado::Cancelada
-            )),
+            codigo(check_transition(&pending, "maria", false, Estado::Cancelada)),
             "OK"
         );
         assert_eq!(
@@ -277,12 +270,7 @@ mod tests {
             "CONFLICT"
         );
         assert_eq!(
-            codigo(check_transition(
-                &approved,
-                "maria",
-                false,
-                Estado::Cancelada
-            )),
+            codigo(check_transition(&approved, "maria", false, Estado::Cancelada)),
             "CONFLICT"
         );
     }

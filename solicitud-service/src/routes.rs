@@ -94,36 +94,30 @@ fn create(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + C
         .and(authenticated(&app))
         .and(json_body::<CreateRequest>())
         .and(with_state(app))
-        .then(
-            |claims: AccessClaims, body: CreateRequest, app: App| async move {
-                let now = app.clock.now_ms();
-                let new = NewSolicitud {
-                    solicitante: claims.username,
-                    origen: Lugar::parse("origen", &body.origen)?.into_inner(),
-                    destino: Lugar::parse("destino", &body.destino)?.into_inner(),
-                    fecha_servicio: FechaServicio::parse(&body.fecha_servicio, now)?.to_rfc3339(),
-                    pasajeros: Pasajeros::parse(body.pasajeros)?.get(),
-                    motivo: Motivo::parse(&body.motivo)?.into_inner(),
-                    creada_en: timestamp(now),
-                };
-                let created = app.store.create(new).await?;
-                tracing::info!(id = created.id, "solicitud created");
-                Ok::<_, ApiError>(envelope::success(
-                    StatusCode::CREATED,
-                    "Solicitud creada",
-                    created,
-                ))
-            },
-        )
+        .then(|claims: AccessClaims, body: CreateRequest, app: App| async move {
+            let now = app.clock.now_ms();
+            let new = NewSolicitud {
+                solicitante: claims.username,
+                origen: Lugar::parse("origen", &body.origen)?.into_inner(),
+                destino: Lugar::parse("destino", &body.destino)?.into_inner(),
+                fecha_servicio: FechaServicio::parse(&body.fecha_servicio, now)?.to_rfc3339(),
+                pasajeros: Pasajeros::parse(body.pasajeros)?.get(),
+                motivo: Motivo::parse(&body.motivo)?.into_inner(),
+                creada_en: timestamp(now),
+            };
+            let created = app.store.create(new).await?;
+            tracing::info!(id = created.id, "solicitud created");
+            Ok::<_, ApiError>(envelope::success(
+                StatusCode::CREATED,
+                "Solicitud creada",
+                created,
+            ))
+        })
         .map(into_reply)
 }
 
 /// A request the caller may see: an admin any, anyone else only their own (others are 404).
-async fn visible(
-    app: &App,
-    claims: &AccessClaims,
-    id: u64,
-) -> Result<crate::domain::Solicitud, ApiError> {
+async fn visible(app: &App, claims: &AccessClaims, id: u64) -> Result<crate::domain::Solicitud, ApiError> {
     match app.store.get(id).await? {
         Some(s) if claims.rol == Rol::Admin || s.solicitante == claims.username => Ok(s),
         _ => Err(ApiError::NotFound),
@@ -159,12 +153,7 @@ fn set_estado(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .then(
             |id: u64, claims: AccessClaims, body: EstadoRequest, app: App| async move {
                 let current = visible(&app, &claims, id).await?;
-                check_transition(
-                    &current,
-                    &claims.username,
-                    claims.rol == Rol::Admin,
-                    body.estado,
-                )?;
+                check_transition(&current, &claims.username, claims.rol == Rol::Admin, body.estado)?;
                 let now = timestamp(app.clock.now_ms());
                 match app
                     .store

@@ -72,10 +72,7 @@ async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, Ap
 }
 
 /// Starts a session and answers with the seed's login `datos`; the end of a login and of an MFA verify.
-pub(super) async fn session_reply(
-    app: &App,
-    user: &crate::users::User,
-) -> Result<Response, ApiError> {
+pub(super) async fn session_reply(app: &App, user: &crate::users::User) -> Result<Response, ApiError> {
     let pair = app.sessions.start(user).await?;
     super::token_reply(
         "Autenticación exitosa",

@@ -52,15 +52,13 @@ pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejectio
         .and(authenticated(app.clone()))
         .and(json_body::<CodeRequest>())
         .and(with_state(app))
-        .then(
-            |auth: Authenticated, body: CodeRequest, app: App| async move {
-                let codes = enabled(&app)?.activate(&auth.user, &body.code).await?;
-                Ok::<_, ApiError>(envelope::ok(
-                    "MFA activado",
-                    serde_json::json!({ "recoveryCodes": codes }),
-                ))
-            },
-        )
+        .then(|auth: Authenticated, body: CodeRequest, app: App| async move {
+            let codes = enabled(&app)?.activate(&auth.user, &body.code).await?;
+            Ok::<_, ApiError>(envelope::ok(
+                "MFA activado",
+                serde_json::json!({ "recoveryCodes": codes }),
+            ))
+        })
         .map(into_reply)
 }
 
@@ -87,11 +85,9 @@ pub fn disable(app: App) -> impl Filter<Extract = (Response,), Error = Rejection
         .and(authenticated(app.clone()))
         .and(json_body::<CodeRequest>())
         .and(with_state(app))
-        .then(
-            |auth: Authenticated, body: CodeRequest, app: App| async move {
-                enabled(&app)?.disable(&auth.user, &body.code).await?;
-                Ok::<_, ApiError>(envelope::ok("MFA desactivado", serde_json::Value::Null))
-            },
-        )
+        .then(|auth: Authenticated, body: CodeRequest, app: App| async move {
+            enabled(&app)?.disable(&auth.user, &body.code).await?;
+            Ok::<_, ApiError>(envelope::ok("MFA desactivado", serde_json::Value::Null))
+        })
         .map(into_reply)
 }

@@ -32,24 +32,19 @@ pub struct Authenticated {
 }
 
 /// The Bearer access token, verified and checked against the store (revocation-aware).
-pub fn authenticated(
-    app: App,
-) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
-    access_claims(app.codec.clone())
-        .and(with_state(app))
-        .and_then(|claims: AccessClaims, app: App| async move {
+pub fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
+    access_claims(app.codec.clone()).and(with_state(app)).and_then(
+        |claims: AccessClaims, app: App| async move {
             match app.sessions.check_access(&claims).await {
                 Ok(user) => Ok(Authenticated { claims, user }),
                 Err(e) => Err(warp::reject::custom(e)),
             }
-        })
+        },
+    )
 }
 
 /// A successful reply that carries tokens.
-pub(crate) fn token_reply<T: serde::Serialize>(
-    mensaje: &str,
-    datos: T,
-) -> Result<Response, ApiError> {
+pub(crate) fn token_reply<T: serde::Serialize>(mensaje: &str, datos: T) -> Result<Response, ApiError> {
     Ok(shared::envelope::ok(mensaje, datos))
 }
 

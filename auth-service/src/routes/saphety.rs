@@ -40,9 +40,7 @@ impl From<ApiError> for Failure {
                 tracing::error!(error = %e, "gettoken: store unavailable");
                 Failure::ServiceUnavailable
             }
-            ApiError::RateLimited { retry_after_secs } => {
-                Failure::TooManyRequests { retry_after_secs }
-            }
+            ApiError::RateLimited { retry_after_secs } => Failure::TooManyRequests { retry_after_secs },
             ApiError::PayloadTooLarge => Failure::InvalidRequest {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 description: "The body is larger than 16 KiB.",
@@ -75,11 +73,7 @@ fn required<'a>(body: &'a Map<String, Value>, field: &'static str) -> Result<&'a
 }
 
 #[tracing::instrument(name = "gettoken", skip_all)]
-async fn handle(
-    body: Result<BytesMut, ApiError>,
-    ip: IpAddr,
-    app: &App,
-) -> Result<TokenData, Failure> {
+async fn handle(body: Result<BytesMut, ApiError>, ip: IpAddr, app: &App) -> Result<TokenData, Failure> {
     let bytes = body?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| Failure::InvalidRequest {
         status: StatusCode::BAD_REQUEST,
@@ -123,11 +117,7 @@ async fn handle(
         .await
         .map_err(|e| Failure::from(ApiError::internal(e)))?;
     let user = match user {
-        Some(u)
-            if matched && u.active && u.virtual_operator.eq_ignore_ascii_case(operator.trim()) =>
-        {
-            u
-        }
+        Some(u) if matched && u.active && u.virtual_operator.eq_ignore_ascii_case(operator.trim()) => u,
         _ => {
             tracing::info!("gettoken refused");
             return Err(Failure::IdentificationDoesNotMatch);
@@ -149,16 +139,14 @@ async fn handle(
     let config = &app.config;
     let (token, exp) = app
         .sessions
-        .start_access_only(&user, config.saphety_token_ttl_secs, |access| {
-            SaphetyClaims {
-                given_name: user.username.as_str().to_string(),
-                unique_name: user.email.as_str().to_string(),
-                nameid: nameid(user.id),
-                language: config.saphety_language.clone(),
-                usertype: usertype(user.rol),
-                virtualoperator: user.virtual_operator.clone(),
-                access,
-            }
+        .start_access_only(&user, config.saphety_token_ttl_secs, |access| SaphetyClaims {
+            given_name: user.username.as_str().to_string(),
+            unique_name: user.email.as_str().to_string(),
+            nameid: nameid(user.id),
+            language: config.saphety_language.clone(),
+            usertype: usertype(user.rol),
+            virtualoperator: user.virtual_operator.clone(),
+            access,
         })
         .await?;
     Ok(TokenData {

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use shared::SharedClock;
 
 use super::{
-    ChallengeTry, Counter, Gate, Generation, MfaRecord, NewSession, RotateOutcome, Rotation,
-    SessionView, Store, StoreError,
+    ChallengeTry, Counter, Gate, Generation, MfaRecord, NewSession, RotateOutcome, Rotation, SessionView,
+    Store, StoreError,
 };
 
 const SWEEP_EVERY: u64 = 1024;
@@ -206,12 +206,7 @@ impl Store for MemoryStore {
         Ok(RotateOutcome::Reused)
     }
 
-    async fn session_view(
-        &self,
-        sid: &str,
-        uid: &str,
-        jti: &str,
-    ) -> Result<SessionView, StoreError> {
+    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError> {
         let now = self.clock.now_ms();
         let inner = self.lock()?;
         if inner.revoked_jtis.get(jti).is_some_and(|exp| *exp > now) {
@@ -264,12 +259,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn mfa_set_pending(
-        &self,
-        uid: &str,
-        sealed: &str,
-        ttl_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn mfa_set_pending(&self, uid: &str, sealed: &str, ttl_ms: i64) -> Result<bool, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
         if inner.mfa.get(uid).is_some_and(|m| m.active.is_some()) {
@@ -296,10 +286,7 @@ impl Store for MemoryStore {
             .get(uid)
             .is_some_and(|(p, exp)| *exp > now && p == sealed);
         let entry = inner.mfa.entry(uid.to_string()).or_default();
-        if entry.active.is_some()
-            || !pending_matches
-            || entry.last_step.is_some_and(|last| step <= last)
-        {
+        if entry.active.is_some() || !pending_matches || entry.last_step.is_some_and(|last| step <= last) {
             return Ok(false);
         }
         entry.active = Some(sealed.to_string());
@@ -312,9 +299,7 @@ impl Store for MemoryStore {
     async fn mfa_accept_step(&self, uid: &str, step: i64) -> Result<bool, StoreError> {
         let mut inner = self.lock()?;
         match inner.mfa.get_mut(uid) {
-            Some(entry)
-                if entry.active.is_some() && entry.last_step.is_none_or(|last| step > last) =>
-            {
+            Some(entry) if entry.active.is_some() && entry.last_step.is_none_or(|last| step > last) => {
                 entry.last_step = Some(step);
                 Ok(true)
             }
@@ -432,10 +417,7 @@ mod tests {
             }
         );
         clock.advance_secs(2);
-        assert_eq!(
-            store.session_view("s0", "1", "a").await?,
-            SessionView::Revoked
-        );
+        assert_eq!(store.session_view("s0", "1", "a").await?, SessionView::Revoked);
         assert_eq!(store.len(), (SWEEP_EVERY - 1) as usize);
         store.revoke_session("nope", None).await?;
         assert_eq!(store.len(), 0, "the sweep drops expired sessions");

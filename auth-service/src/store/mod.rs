@@ -142,12 +142,7 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
 
     /// Whether a session (and the access token `jti` of it) is still good.
-    async fn session_view(
-        &self,
-        sid: &str,
-        uid: &str,
-        jti: &str,
-    ) -> Result<SessionView, StoreError>;
+    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError>;
 
     /// Revokes a session and, if given, one access token `jti` for `jti_ttl_ms`.
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
@@ -165,12 +160,7 @@ pub trait Store: Send + Sync + 'static {
     async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError>;
 
     /// Stores a pending secret (replacing a pending one) unless MFA is already active: `false` then.
-    async fn mfa_set_pending(
-        &self,
-        uid: &str,
-        sealed: &str,
-        ttl_ms: i64,
-    ) -> Result<bool, StoreError>;
+    async fn mfa_set_pending(&self, uid: &str, sealed: &str, ttl_ms: i64) -> Result<bool, StoreError>;
 
     /// Activates the pending secret `sealed` if it is still the pending one and `step` is later than
     /// any accepted before; stores the recovery-code hashes. `false` if anything changed meanwhile.

@@ -18,8 +18,8 @@ use redis::Script;
 use shared::store::{from_value, RedisConn};
 
 use super::{
-    ChallengeTry, Counter, Gate, Generation, MfaRecord, NewSession, RotateOutcome, Rotation,
-    SessionView, Store, StoreError,
+    ChallengeTry, Counter, Gate, Generation, MfaRecord, NewSession, RotateOutcome, Rotation, SessionView,
+    Store, StoreError,
 };
 
 const CREATE: &str = r#"
@@ -276,12 +276,7 @@ impl Store for RedisStore {
         }
     }
 
-    async fn session_view(
-        &self,
-        sid: &str,
-        uid: &str,
-        jti: &str,
-    ) -> Result<SessionView, StoreError> {
+    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError> {
         let mut inv = self.view.prepare_invoke();
         inv.key(self.key("sess", sid))
             .key(self.key("cutoff", uid))
@@ -311,16 +306,13 @@ impl Store for RedisStore {
 
     async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError> {
         let mut inv = self.revoke_user.prepare_invoke();
-        inv.key(self.key("cutoff", uid))
-            .arg(at_ms)
-            .arg(ttl_ms.max(1));
+        inv.key(self.key("cutoff", uid)).arg(at_ms).arg(ttl_ms.max(1));
         self.conn.invoke(inv).await.map(|_| ())
     }
 
     async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError> {
         let mut inv = self.mfa_record.prepare_invoke();
-        inv.key(self.key("mfa", uid))
-            .key(self.key("mfa-pending", uid));
+        inv.key(self.key("mfa", uid)).key(self.key("mfa-pending", uid));
         let parts: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
         let some = |s: &String| (!s.is_empty()).then(|| s.clone());
         match parts.as_slice() {
@@ -328,18 +320,11 @@ impl Store for RedisStore {
                 active: some(active),
                 pending: some(pending),
             }),
-            _ => Err(StoreError::Protocol(format!(
-                "unexpected MFA reply {parts:?}"
-            ))),
+            _ => Err(StoreError::Protocol(format!("unexpected MFA reply {parts:?}"))),
         }
     }
 
-    async fn mfa_set_pending(
-        &self,
-        uid: &str,
-        sealed: &str,
-        ttl_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn mfa_set_pending(&self, uid: &str, sealed: &str, ttl_ms: i64) -> Result<bool, StoreError> {
         let mut inv = self.mfa_set_pending.prepare_invoke();
         inv.key(self.key("mfa", uid))
             .key(self.key("mfa-pending", uid))
@@ -400,9 +385,7 @@ impl Store for RedisStore {
         ttl_ms: i64,
     ) -> Result<ChallengeTry, StoreError> {
         let mut inv = self.challenge_try.prepare_invoke();
-        inv.key(self.key("chal", jti))
-            .arg(max_tries)
-            .arg(ttl_ms.max(1));
+        inv.key(self.key("chal", jti)).arg(max_tries).arg(ttl_ms.max(1));
         let reply: String = from_value(self.conn.invoke(inv).await?)?;
         match reply.as_str() {
             "allowed" => Ok(ChallengeTry::Allowed),
@@ -431,9 +414,7 @@ impl Store for RedisStore {
         Ok(if ttl < 0 {
             Gate::Open
         } else {
-            Gate::Limited {
-                retry_after_ms: ttl,
-            }
+            Gate::Limited { retry_after_ms: ttl }
         })
     }
 

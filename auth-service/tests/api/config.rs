@@ -47,11 +47,7 @@ fn each_bad_configuration_value_stops_start_up_naming_the_variable() {
             "JWT_REFRESH_TOKEN_EXP_VALUE",
         ),
         (
-            vec![
-                good_secret,
-                password,
-                ("USERS_FILE", "/nonexistent/users.toml"),
-            ],
+            vec![good_secret, password, ("USERS_FILE", "/nonexistent/users.toml")],
             "USERS_FILE",
         ),
         (
@@ -88,12 +84,7 @@ fn hash_password_prints_an_argon2id_phc_string_that_verifies() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"s3cret-pass\n")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret-pass\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let phc = String::from_utf8(out.stdout).unwrap();

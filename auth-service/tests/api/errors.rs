@@ -34,15 +34,7 @@ async fn raw(
 async fn malformed_requests_get_the_envelope_with_the_right_status() {
     let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
     use reqwest::Method;
-    type Case<'a> = (
-        &'a str,
-        Method,
-        &'a str,
-        Option<&'a str>,
-        Vec<u8>,
-        u16,
-        &'a str,
-    );
+    type Case<'a> = (&'a str, Method, &'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
     let cases: Vec<Case> = vec![
         (
             "malformed JSON",
@@ -137,8 +129,7 @@ async fn malformed_requests_get_the_envelope_with_the_right_status() {
 #[tokio::test]
 async fn a_chunked_body_over_the_limit_is_refused_without_a_content_length() {
     let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..64).map(|_| Ok(vec![b' '; 1024])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..64).map(|_| Ok(vec![b' '; 1024])).collect();
     let res = app
         .client
         .post(app.url("/auth/login"))
@@ -154,12 +145,7 @@ async fn a_chunked_body_over_the_limit_is_refused_without_a_content_length() {
 #[tokio::test]
 async fn a_route_that_needs_a_token_reports_a_wrong_path_as_a_wrong_path() {
     let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
-    let res = app
-        .client
-        .get(app.url("/auth/me/extra"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/auth/me/extra")).send().await.unwrap();
     let (status, body) = read(res).await;
     assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
 }

@@ -123,13 +123,7 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
-        let res = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = self.client.post(self.url(path)).json(&body).send().await.unwrap();
         read(res).await
     }
 
@@ -195,8 +189,7 @@ impl TestApp {
 pub async fn read(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, body)
 }
 

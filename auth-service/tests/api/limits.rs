@@ -6,7 +6,12 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn login_with_ip(app: &TestApp, username: &str, password: &str, forwarded_for: &str) -> (u16, serde_json::Value, Option<String>) {
+async fn login_with_ip(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    forwarded_for: &str,
+) -> (u16, serde_json::Value, Option<String>) {
     let res = app
         .client
         .post(app.url("/auth/login"))
@@ -15,7 +20,10 @@ async fn login_with_ip(app: &TestApp, username: &str, password: &str, forwarded_
         .send()
         .await
         .unwrap();
-    let retry_after = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
     let (status, body) = read(res).await;
     (status, body, retry_after)
 }
@@ -100,21 +108,36 @@ async fn a_flood_of_200_logins_for_one_user_runs_at_most_the_allowed_hashes() {
 async fn the_ip_ceiling_counts_the_forwarded_client_only_behind_a_trusted_proxy() {
     let trusted = TestApp::spawn_with(
         StoreKind::Redis,
-        &[("RATE_LIMIT_IP_PER_MINUTE", "3"), ("TRUSTED_PROXIES", "127.0.0.1")],
+        &[
+            ("RATE_LIMIT_IP_PER_MINUTE", "3"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ],
     )
     .await;
     for _ in 0..3 {
-        assert_eq!(login_with_ip(&trusted, "ghost1", "x", "198.51.100.1").await.0, 422);
+        assert_eq!(
+            login_with_ip(&trusted, "ghost1", "x", "198.51.100.1").await.0,
+            422
+        );
     }
     let (status, _, retry_after) = login_with_ip(&trusted, "ghost2", "x", "198.51.100.1").await;
     assert_eq!(status, 429, "the fourth request from one client in a minute");
     assert!(retry_after.unwrap().parse::<u64>().unwrap() <= 60);
-    assert_eq!(login_with_ip(&trusted, "ghost3", "x", "198.51.100.2").await.0, 422, "another client");
+    assert_eq!(
+        login_with_ip(&trusted, "ghost3", "x", "198.51.100.2").await.0,
+        422,
+        "another client"
+    );
 
     // Without a trusted proxy the header is ignored: it cannot be used to dodge the limit.
     let direct = TestApp::spawn_with(StoreKind::Redis, &[("RATE_LIMIT_IP_PER_MINUTE", "3")]).await;
     for i in 0..3 {
-        assert_eq!(login_with_ip(&direct, "ghost", "x", &format!("203.0.113.{i}")).await.0, 422);
+        assert_eq!(
+            login_with_ip(&direct, "ghost", "x", &format!("203.0.113.{i}"))
+                .await
+                .0,
+            422
+        );
     }
     assert_eq!(login_with_ip(&direct, "other", "x", "203.0.113.99").await.0, 429);
 }
@@ -157,11 +180,17 @@ async fn gettoken_failures_lock_the_account_like_login_failures() {
         let res = app
             .client
             .post(app.url("/v2/auth/gettoken"))
-            .json(&json!({"username": "admin@example.com", "password": "wrong", "virtual_operator": "saphety"}))
+            .json(
+                &json!({"username": "admin@example.com", "password": "wrong", "virtual_operator": "saphety"}),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 400);
     }
-    assert_eq!(app.post_login(ADMIN, ADMIN_PASSWORD).await.0, 429, "five failures across both endpoints");
+    assert_eq!(
+        app.post_login(ADMIN, ADMIN_PASSWORD).await.0,
+        429,
+        "five failures across both endpoints"
+    );
 }

@@ -18,13 +18,7 @@ async fn the_seeds_four_steps_work_against_the_running_server() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        [
-            "accessToken",
-            "expiresIn",
-            "refreshToken",
-            "tokenType",
-            "user"
-        ]
+        ["accessToken", "expiresIn", "refreshToken", "tokenType", "user"]
     );
     assert_eq!(datos["tokenType"], "Bearer");
     assert_eq!(datos["expiresIn"], 3600);
@@ -84,11 +78,7 @@ async fn wrong_password_unknown_user_disabled_user_and_empty_password_get_the_sa
         (ADMIN, ""),
         ("", ""),
     ] {
-        assert_eq!(
-            app.post_login(user, password).await,
-            wrong,
-            "{user}/{password}"
-        );
+        assert_eq!(app.post_login(user, password).await, wrong, "{user}/{password}");
     }
     // Every one of those cost one argon2 verification, like the wrong password did.
     assert_eq!(app.app.passwords.hashes_run() - before, 4);
@@ -125,9 +115,7 @@ async fn passwords_are_accepted_whole_up_to_128_characters_and_refused_beyond_be
 #[tokio::test]
 async fn login_fields_are_validated_by_name() {
     let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
-    let (status, body) = app
-        .post_json("/auth/login", json!({"username": ADMIN}))
-        .await;
+    let (status, body) = app.post_json("/auth/login", json!({"username": ADMIN})).await;
     assert_eq!((status, codigo(&body)), (422, "VALIDATION_ERROR"));
     assert!(body["detalle"].as_str().unwrap().contains("password"));
     let (status, body) = app
@@ -143,10 +131,7 @@ async fn the_store_being_unreachable_fails_closed_with_503() {
     let app = TestApp::spawn_with(StoreKind::Redis, &[("REDIS_URL", "redis://127.0.0.1:1")]).await;
     let (status, body) = app.post_login(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!((status, codigo(&body)), (503, "SERVICE_UNAVAILABLE"));
-    assert!(
-        body.get("datos").is_none(),
-        "no token without the store: {body}"
-    );
+    assert!(body.get("datos").is_none(), "no token without the store: {body}");
 
     // A perfectly signed access token is not accepted unchecked either.
     let now = app.clock.now_secs();
@@ -158,9 +143,7 @@ async fn the_store_being_unreachable_fails_closed_with_503() {
     );
     let (status, body) = app.get_me(&token).await;
     assert_eq!((status, codigo(&body)), (503, "SERVICE_UNAVAILABLE"));
-    let (status, _) = app
-        .post_json("/auth/introspect", json!({"token": token}))
-        .await;
+    let (status, _) = app.post_json("/auth/introspect", json!({"token": token})).await;
     assert_eq!(status, 503);
 
     let res = app.client.get(app.url("/ready")).send().await.unwrap();

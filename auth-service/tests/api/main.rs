@@ -5,6 +5,7 @@
 
 mod config;
 mod errors;
+mod fuzz;
 mod helpers;
 mod limits;
 mod login;

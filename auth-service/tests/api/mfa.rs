@@ -70,11 +70,8 @@ impl TestApp {
     }
 
     async fn verify(&self, mfa_token: &str, code: &str) -> (u16, Value) {
-        self.post_json(
-            "/auth/mfa/verify",
-            json!({"mfaToken": mfa_token, "code": code}),
-        )
-        .await
+        self.post_json("/auth/mfa/verify", json!({"mfaToken": mfa_token, "code": code}))
+            .await
     }
 }
 
@@ -102,9 +99,7 @@ async fn enrolment_returns_a_png_that_decodes_and_an_otpauth_url_with_every_para
         .unwrap()
         .strip_prefix("data:image/png;base64,")
         .unwrap();
-    let png_bytes = base64::engine::general_purpose::STANDARD
-        .decode(png_b64)
-        .unwrap();
+    let png_bytes = base64::engine::general_purpose::STANDARD.decode(png_b64).unwrap();
     let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
         .read_info()
         .unwrap();
@@ -116,10 +111,7 @@ async fn enrolment_returns_a_png_that_decodes_and_an_otpauth_url_with_every_para
     );
 
     let url = datos["otpauthUrl"].as_str().unwrap();
-    assert!(
-        url.starts_with("otpauth://totp/ONI_Justicia:maria?"),
-        "{url}"
-    );
+    assert!(url.starts_with("otpauth://totp/ONI_Justicia:maria?"), "{url}");
     let query = url.split_once('?').unwrap().1;
     let params: Vec<(&str, &str)> = query.split('&').filter_map(|p| p.split_once('=')).collect();
     for expected in [
@@ -173,17 +165,9 @@ async fn codes_are_accepted_one_step_old_and_refused_two_steps_old_with_window_1
     let mfa = maria_enrolled(&app).await;
     app.clock.advance_secs(95);
     let challenge = app.challenge().await;
-    let (status, body) = app
-        .verify(&challenge, &code_at(&mfa.totp, app.now() - 60))
-        .await;
-    assert_eq!(
-        (status, codigo(&body)),
-        (422, "MFA_INVALID"),
-        "two steps old"
-    );
-    let (status, body) = app
-        .verify(&challenge, &code_at(&mfa.totp, app.now() - 30))
-        .await;
+    let (status, body) = app.verify(&challenge, &code_at(&mfa.totp, app.now() - 60)).await;
+    assert_eq!((status, codigo(&body)), (422, "MFA_INVALID"), "two steps old");
+    let (status, body) = app.verify(&challenge, &code_at(&mfa.totp, app.now() - 30)).await;
     assert_eq!(status, 200, "one step old: {body}");
 }
 
@@ -191,17 +175,13 @@ async fn codes_are_accepted_one_step_old_and_refused_two_steps_old_with_window_1
 async fn the_sixth_try_on_a_challenge_is_refused_even_with_a_good_code() {
     // The account's own attempt limit (5 by default) would answer 429 first; raise it to see the
     // challenge's limit alone.
-    let app =
-        TestApp::spawn_with(StoreKind::Redis, &[("RATE_LIMIT_LOGIN_MAX_FAILURES", "50")]).await;
+    let app = TestApp::spawn_with(StoreKind::Redis, &[("RATE_LIMIT_LOGIN_MAX_FAILURES", "50")]).await;
     let mfa = maria_enrolled(&app).await;
     let challenge = app.challenge().await;
     let good = code_at(&mfa.totp, app.now());
     let wrong = if good == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
-        assert_eq!(
-            codigo(&app.verify(&challenge, wrong).await.1),
-            "MFA_INVALID"
-        );
+        assert_eq!(codigo(&app.verify(&challenge, wrong).await.1), "MFA_INVALID");
     }
     let (status, body) = app.verify(&challenge, &good).await;
     assert_eq!((status, codigo(&body)), (422, "MFA_INVALID"));
@@ -216,9 +196,7 @@ async fn a_recovery_code_works_once_and_a_challenge_completes_one_login() {
     let mfa = maria_enrolled(&app).await;
     assert_eq!(mfa.recovery.len(), 10);
     let challenge = app.challenge().await;
-    let (status, body) = app
-        .verify(&challenge, &mfa.recovery[0].to_lowercase())
-        .await;
+    let (status, body) = app.verify(&challenge, &mfa.recovery[0].to_lowercase()).await;
     assert_eq!(status, 200, "{body}");
     // The challenge is spent, even with another good code.
     let (status, _) = app.verify(&challenge, &mfa.recovery[1]).await;
@@ -238,10 +216,7 @@ async fn the_challenge_token_is_neither_an_access_nor_a_refresh_token() {
     maria_enrolled(&app).await;
     let challenge = app.challenge().await;
     assert_eq!(codigo(&app.get_me(&challenge).await.1), "TOKEN_INVALID");
-    assert_eq!(
-        codigo(&app.post_refresh(&challenge).await.1),
-        "TOKEN_INVALID"
-    );
+    assert_eq!(codigo(&app.post_refresh(&challenge).await.1), "TOKEN_INVALID");
     assert_eq!(
         codigo(&app.post_bearer("/auth/logout", &challenge).await.1),
         "TOKEN_INVALID"
@@ -328,9 +303,7 @@ async fn the_secret_stored_in_redis_is_not_the_base32_secret() {
     assert!(!stored.is_empty());
     assert!(!stored.contains(&mfa.secret_b32));
     let raw = Secret::Encoded(mfa.secret_b32.clone()).to_bytes().unwrap();
-    let stored_bytes = base64::engine::general_purpose::STANDARD
-        .decode(&stored)
-        .unwrap();
+    let stored_bytes = base64::engine::general_purpose::STANDARD.decode(&stored).unwrap();
     assert!(
         !stored_bytes.windows(raw.len()).any(|w| w == raw.as_slice()),
         "not in clear"

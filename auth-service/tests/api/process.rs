@@ -38,7 +38,9 @@ impl AuthProcess {
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).expect("auth-service did not start");
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("auth-service did not start");
         Self {
             child,
             base: format!("http://{addr}"),
@@ -62,7 +64,11 @@ impl Drop for AuthProcess {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A redis-server of our own, so stopping it disturbs no other test.
@@ -92,7 +98,16 @@ impl RedisProcess {
     pub fn restart(&mut self) {
         self.stop();
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (.ci/run installs it)");

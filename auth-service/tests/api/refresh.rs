@@ -52,11 +52,7 @@ async fn within_the_grace_a_retry_gets_the_very_same_successor() {
 
 #[tokio::test]
 async fn with_the_grace_off_a_second_use_is_reuse() {
-    let app = TestApp::spawn_with(
-        StoreKind::Redis,
-        &[("JWT_REFRESH_RETRY_GRACE_SECONDS", "0")],
-    )
-    .await;
+    let app = TestApp::spawn_with(StoreKind::Redis, &[("JWT_REFRESH_RETRY_GRACE_SECONDS", "0")]).await;
     let (_, r0) = app.login_tokens().await;
     let (status, body) = app.post_refresh(&r0).await;
     assert_eq!(status, 200);
@@ -108,8 +104,7 @@ async fn with_the_grace_off_exactly_one_of_fifty_concurrent_refreshes_succeeds_o
 
 #[tokio::test]
 async fn rotation_never_extends_a_session_past_its_absolute_limit() {
-    let app =
-        TestApp::spawn_with(StoreKind::Redis, &[("SESSION_ABSOLUTE_TIMEOUT_HOURS", "2")]).await;
+    let app = TestApp::spawn_with(StoreKind::Redis, &[("SESSION_ABSOLUTE_TIMEOUT_HOURS", "2")]).await;
     let start = app.clock.now_secs();
     let (_, mut refresh) = app.login_tokens().await;
     // Refresh every 50 minutes: the access token (60 min) and refresh token (24 h) are capped.

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{codigo, read, redis_url, tokens, unique_prefix, ADMIN, ADMIN_PASSWORD, MFA_KEY, SECRET};
+use crate::helpers::{
+    codigo, read, redis_url, tokens, unique_prefix, ADMIN, ADMIN_PASSWORD, MFA_KEY, SECRET,
+};
 use crate::process::{free_port, AuthProcess, RedisProcess};
 
 fn vars(redis: &str, prefix: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
@@ -24,11 +26,24 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
 }
 
 async fn login(client: &reqwest::Client, auth: &AuthProcess, password: &str) -> (u16, Value) {
-    post(client, auth.url("/auth/login"), json!({"username": ADMIN, "password": password})).await
+    post(
+        client,
+        auth.url("/auth/login"),
+        json!({"username": ADMIN, "password": password}),
+    )
+    .await
 }
 
 async fn me(client: &reqwest::Client, auth: &AuthProcess, token: &str) -> (u16, Value) {
-    read(client.get(auth.url("/auth/me")).bearer_auth(token).send().await.unwrap()).await
+    read(
+        client
+            .get(auth.url("/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -55,7 +70,12 @@ async fn two_replicas_on_one_redis_share_rotation_revocation_and_locks() {
     let (_, body) = login(&client, &a, ADMIN_PASSWORD).await;
     let (access, _) = tokens(&body);
     assert_eq!(me(&client, &b, &access).await.0, 200);
-    let res = client.post(a.url("/auth/logout")).bearer_auth(&access).send().await.unwrap();
+    let res = client
+        .post(a.url("/auth/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 200);
     let (status, body) = me(&client, &b, &access).await;
     assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"));
@@ -83,17 +103,52 @@ async fn with_redis_down_requests_fail_closed_and_the_service_heals_when_it_retu
     assert_eq!((status, codigo(&body)), (503, "SERVICE_UNAVAILABLE"));
     assert!(body.get("datos").is_none(), "no token issued without the store");
     let (status, body) = me(&client, &auth, &access).await;
-    assert_eq!((status, codigo(&body)), (503, "SERVICE_UNAVAILABLE"), "no token accepted unchecked");
-    let (status, _) = post(&client, auth.url("/auth/refresh"), json!({"refreshToken": refresh})).await;
+    assert_eq!(
+        (status, codigo(&body)),
+        (503, "SERVICE_UNAVAILABLE"),
+        "no token accepted unchecked"
+    );
+    let (status, _) = post(
+        &client,
+        auth.url("/auth/refresh"),
+        json!({"refreshToken": refresh}),
+    )
+    .await;
     assert_eq!(status, 503);
-    assert_eq!(client.get(auth.url("/ready")).send().await.unwrap().status().as_u16(), 503);
-    assert_eq!(client.get(auth.url("/health")).send().await.unwrap().status().as_u16(), 200);
+    assert_eq!(
+        client
+            .get(auth.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        503
+    );
+    assert_eq!(
+        client
+            .get(auth.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
     assert!(auth.is_running(), "the process stays up");
 
     redis.restart();
     let mut healed = false;
     for _ in 0..50 {
-        if client.get(auth.url("/ready")).send().await.unwrap().status().as_u16() == 200 {
+        if client
+            .get(auth.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+            == 200
+        {
             healed = true;
             break;
         }

@@ -20,7 +20,11 @@ async fn a_token_signed_with_a_previous_secret_works_until_that_secret_is_droppe
     let (new_access, _) = tokens(&body);
     // `claims_of` reads the middle segment: here, the header.
     let header = claims_of(&format!("x.{}.y", new_access.split('.').next().unwrap()));
-    assert_eq!(header["kid"], kid(SECRET), "new tokens carry the new secret's kid");
+    assert_eq!(
+        header["kid"],
+        kid(SECRET),
+        "new tokens carry the new secret's kid"
+    );
     let old_header = claims_of(&format!("x.{}.y", access.split('.').next().unwrap()));
     assert_eq!(old_header["kid"], kid(OLD));
 

@@ -30,11 +30,7 @@ async fn gettoken(app: &TestApp, body: Value) -> (u16, Value, String) {
     (
         status,
         value,
-        if retry_after.is_empty() {
-            text
-        } else {
-            retry_after
-        },
+        if retry_after.is_empty() { text } else { retry_after },
     )
 }
 
@@ -58,21 +54,14 @@ async fn success_has_the_seeds_shape_field_by_field() {
     let (status, body, text) = gettoken(&app, admin_body()).await;
     assert_eq!(status, 200, "{text}");
     assert!(
-        text.starts_with(
-            r#"{"IsValid":true,"Warnings":[],"Errors":[],"ResultData":{"access_token":""#
-        ),
+        text.starts_with(r#"{"IsValid":true,"Warnings":[],"Errors":[],"ResultData":{"access_token":""#),
         "{text}"
     );
     assert!(text.ends_with(r#""ResultCode":200}"#), "{text}");
     let data = body["ResultData"].as_object().unwrap();
     let keys: Vec<&str> = data.keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 4);
-    for key in [
-        "access_token",
-        "expires",
-        "token_type",
-        "virtual_operator_alias",
-    ] {
+    for key in ["access_token", "expires", "token_type", "virtual_operator_alias"] {
         assert!(data.contains_key(key), "{key}");
     }
     assert_eq!(data["token_type"], "bearer");
@@ -80,11 +69,7 @@ async fn success_has_the_seeds_shape_field_by_field() {
 
     // expires: UTC, seven fractional digits, Z, and equal to the token's exp.
     let expires = data["expires"].as_str().unwrap();
-    assert_eq!(
-        expires.len(),
-        "2023-05-26T04:44:48.2524735Z".len(),
-        "{expires}"
-    );
+    assert_eq!(expires.len(), "2023-05-26T04:44:48.2524735Z".len(), "{expires}");
     assert!(
         expires.ends_with('Z') && expires.as_bytes()[19] == b'.',
         "{expires}"
@@ -93,8 +78,7 @@ async fn success_has_the_seeds_shape_field_by_field() {
         .as_i64()
         .unwrap();
     let parsed =
-        time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
-            .unwrap();
+        time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339).unwrap();
     assert_eq!(parsed.unix_timestamp(), exp);
 }
 
@@ -183,7 +167,11 @@ async fn the_operator_is_matched_case_insensitively_and_echoed_canonically() {
     )
     .await;
     assert_eq!(status, 400, "a user of another operator");
-    let (status, _, _) = gettoken(&app, json!({"username": "ADMIN@example.com", "password": ADMIN_PASSWORD, "virtual_operator": "SAPHETY"})).await;
+    let (status, _, _) = gettoken(
+        &app,
+        json!({"username": "ADMIN@example.com", "password": ADMIN_PASSWORD, "virtual_operator": "SAPHETY"}),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -237,10 +225,7 @@ async fn malformed_requests_answer_in_the_saphety_envelope() {
 async fn an_expired_or_tampered_gettoken_token_gets_401() {
     let app = TestApp::spawn().await;
     let (_, body, _) = gettoken(&app, admin_body()).await;
-    let token = body["ResultData"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = body["ResultData"]["access_token"].as_str().unwrap().to_string();
     let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
     let mut claims = claims_of(&token);
     claims["virtualoperator"] = json!("otro");
@@ -261,15 +246,7 @@ async fn an_mfa_user_needs_a_current_otp() {
     let secret = totp_rs::Secret::Encoded(setup["datos"]["secret"].as_str().unwrap().to_string())
         .to_bytes()
         .unwrap();
-    let totp = totp_rs::TOTP::new_unchecked(
-        totp_rs::Algorithm::SHA1,
-        6,
-        0,
-        30,
-        secret,
-        None,
-        String::new(),
-    );
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 0, 30, secret, None, String::new());
     let now = app.clock.now_secs();
     let res = app
         .client
@@ -283,7 +260,8 @@ async fn an_mfa_user_needs_a_current_otp() {
     app.clock.advance_secs(30);
     let now = app.clock.now_secs();
 
-    let body = json!({"username": "maria@example.com", "password": MARIA_PASSWORD, "virtual_operator": "saphety"});
+    let body =
+        json!({"username": "maria@example.com", "password": MARIA_PASSWORD, "virtual_operator": "saphety"});
     let (status, got, _) = gettoken(&app, body.clone()).await;
     assert_eq!(status, 400);
     assert_eq!(got["Errors"][0]["Code"], "MfaRequired");

@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use auth_service::store::memory::MemoryStore;
 use auth_service::store::redis::RedisStore;
-use auth_service::store::{
-    Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore, Store,
-};
+use auth_service::store::{Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore, Store};
 use futures::future::join_all;
 use shared::{Clock, ManualClock};
 
@@ -80,11 +78,7 @@ macro_rules! conformance {
 
 conformance!(a_new_session_is_active, new_session_is_active);
 async fn new_session_is_active(f: Fixture) {
-    let started = f
-        .store
-        .create_session(&session(f.now, "s1", "1"))
-        .await
-        .unwrap();
+    let started = f.store.create_session(&session(f.now, "s1", "1")).await.unwrap();
     assert_eq!(started, f.now);
     assert_eq!(
         f.store.session_view("s1", "1", "s1-a0").await.unwrap(),
@@ -173,15 +167,11 @@ async fn grace_zero(f: Fixture) {
     let s = &f.store;
     s.create_session(&session(f.now, "s1", "1")).await.unwrap();
     assert!(matches!(
-        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 0))
-            .await
-            .unwrap(),
+        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 0)).await.unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(
-        s.rotate(&rotation(f.now, "s1", "s1-r0", "g2", 0))
-            .await
-            .unwrap(),
+        s.rotate(&rotation(f.now, "s1", "s1-r0", "g2", 0)).await.unwrap(),
         RotateOutcome::Reused
     );
 }
@@ -225,9 +215,7 @@ async fn revoke_session(f: Fixture) {
     let s = &f.store;
     s.create_session(&session(f.now, "s1", "1")).await.unwrap();
     s.create_session(&session(f.now, "s2", "1")).await.unwrap();
-    s.revoke_session("s1", Some(("s2-a0", HOUR_MS)))
-        .await
-        .unwrap();
+    s.revoke_session("s1", Some(("s2-a0", HOUR_MS))).await.unwrap();
     assert_eq!(
         s.session_view("s1", "1", "s1-a0").await.unwrap(),
         SessionView::Revoked
@@ -253,9 +241,7 @@ conformance!(revoking_a_user_ends_earlier_sessions_only, revoke_user);
 async fn revoke_user(f: Fixture) {
     let s = &f.store;
     s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    s.create_session(&session(f.now, "other", "2"))
-        .await
-        .unwrap();
+    s.create_session(&session(f.now, "other", "2")).await.unwrap();
     s.revoke_user("1", f.now, HOUR_MS).await.unwrap();
     assert_eq!(
         s.session_view("s1", "1", "x").await.unwrap(),
@@ -285,14 +271,8 @@ async fn redis_keeps_everything_with_a_ttl() {
     let prefix = unique_prefix();
     let store = RedisStore::new(&redis_url(), &prefix).unwrap();
     let now = shared::SystemClock.now_ms();
-    store
-        .create_session(&session(now, "s1", "1"))
-        .await
-        .unwrap();
-    store
-        .revoke_session("s1", Some(("j1", 60_000)))
-        .await
-        .unwrap();
+    store.create_session(&session(now, "s1", "1")).await.unwrap();
+    store.revoke_session("s1", Some(("j1", 60_000))).await.unwrap();
     store.revoke_user("1", now, 120_000).await.unwrap();
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -303,11 +283,7 @@ async fn redis_keeps_everything_with_a_ttl() {
         .unwrap();
     assert_eq!(keys.len(), 3, "{keys:?}");
     for key in keys {
-        let ttl: i64 = redis::cmd("PTTL")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
         assert!(ttl > 0 && ttl <= HOUR_MS, "{key} has TTL {ttl}");
     }
 }
@@ -352,10 +328,7 @@ async fn mfa_state(f: Fixture) {
     assert!(!s.mfa_accept_step("1", 99).await.unwrap());
     assert!(s.mfa_accept_step("1", 101).await.unwrap());
     assert!(!s.mfa_accept_step("1", 101).await.unwrap());
-    assert!(
-        !s.mfa_accept_step("2", 500).await.unwrap(),
-        "no MFA, no step"
-    );
+    assert!(!s.mfa_accept_step("2", 500).await.unwrap(), "no MFA, no step");
     assert!(s.mfa_use_recovery("1", "h1").await.unwrap());
     assert!(!s.mfa_use_recovery("1", "h1").await.unwrap());
     assert!(!s.mfa_use_recovery("1", "nope").await.unwrap());
@@ -393,16 +366,11 @@ async fn mfa_challenge(f: Fixture) {
     );
 }
 
-conformance!(
-    concurrent_uses_of_one_totp_step_accept_one,
-    concurrent_steps
-);
+conformance!(concurrent_uses_of_one_totp_step_accept_one, concurrent_steps);
 async fn concurrent_steps(f: Fixture) {
     let s = &f.store;
     s.mfa_set_pending("1", "x", HOUR_MS).await.unwrap();
-    s.mfa_activate("1", "x", 10, &["r".to_string()])
-        .await
-        .unwrap();
+    s.mfa_activate("1", "x", 10, &["r".to_string()]).await.unwrap();
     let steps = join_all((0..20).map(|_| s.mfa_accept_step("1", 11))).await;
     assert_eq!(steps.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
     let codes = join_all((0..20).map(|_| s.mfa_use_recovery("1", "r"))).await;

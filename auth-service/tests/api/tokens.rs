@@ -94,10 +94,7 @@ async fn each_kind_of_bad_token_is_refused_as_invalid() {
             "refresh typ",
             hs(&header, &with(good.clone(), "typ", json!("refresh"))),
         ),
-        (
-            "mfa typ",
-            hs(&header, &with(good.clone(), "typ", json!("mfa"))),
-        ),
+        ("mfa typ", hs(&header, &with(good.clone(), "typ", json!("mfa")))),
         ("no typ", hs(&header, &without(good.clone(), "typ"))),
         ("no exp", hs(&header, &without(good.clone(), "exp"))),
         ("no nbf", hs(&header, &without(good.clone(), "nbf"))),
@@ -175,11 +172,7 @@ async fn each_kind_of_bad_token_is_refused_as_invalid() {
 
     for (name, token) in cases {
         let (status, body) = app.get_me(&token).await;
-        assert_eq!(
-            (status, codigo(&body)),
-            (401, "TOKEN_INVALID"),
-            "{name}: {body}"
-        );
+        assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"), "{name}: {body}");
     }
 }
 
@@ -220,8 +213,5 @@ async fn issued_tokens_carry_kid_and_every_contract_claim() {
     }
     assert_eq!(r["typ"], "refresh");
     assert_eq!(a["sid"], r["sid"]);
-    assert!(
-        r.get("username").is_none(),
-        "refresh tokens carry no profile"
-    );
+    assert!(r.get("username").is_none(), "refresh tokens carry no profile");
 }

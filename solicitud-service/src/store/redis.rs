@@ -83,8 +83,7 @@ impl SolicitudStore for RedisStore {
             .query(redis::cmd("INCR").arg(format!("{}seq", self.prefix)))
             .await?;
         let solicitud = new.with_id(id);
-        let json =
-            serde_json::to_string(&solicitud).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let json = serde_json::to_string(&solicitud).map_err(|e| StoreError::Protocol(e.to_string()))?;
         let mut inv = self.insert.prepare_invoke();
         inv.key(self.item_key(id))
             .key(self.index_key(None))
@@ -96,10 +95,7 @@ impl SolicitudStore for RedisStore {
     }
 
     async fn get(&self, id: u64) -> Result<Option<Solicitud>, StoreError> {
-        let raw: Option<String> = self
-            .conn
-            .query(redis::cmd("GET").arg(self.item_key(id)))
-            .await?;
+        let raw: Option<String> = self.conn.query(redis::cmd("GET").arg(self.item_key(id))).await?;
         raw.as_deref().map(decode).transpose()
     }
 

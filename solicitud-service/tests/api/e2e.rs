@@ -34,10 +34,7 @@ fn binary(name: &str) -> PathBuf {
     if !path.exists() {
         // `cargo test --workspace` builds it; a lone `cargo test -p solicitud-service` may not have.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", name])
-            .status()
-            .unwrap();
+        let status = Command::new(cargo).args(["build", "-p", name]).status().unwrap();
         assert!(status.success(), "could not build {name}");
     }
     path
@@ -106,8 +103,7 @@ async fn login(client: &reqwest::Client, auth: &Service, username: &str, passwor
 
 #[tokio::test]
 async fn the_seeds_flow_runs_across_both_services() {
-    let users =
-        std::env::temp_dir().join(format!("e2e-users-{}.toml", uuid::Uuid::new_v4().simple()));
+    let users = std::env::temp_dir().join(format!("e2e-users-{}.toml", uuid::Uuid::new_v4().simple()));
     std::fs::write(
         &users,
         format!(
@@ -182,15 +178,7 @@ async fn the_seeds_flow_runs_across_both_services() {
         &EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .unwrap();
-    let (status, body) = read(
-        client
-            .get(&list)
-            .bearer_auth(&expired)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = read(client.get(&list).bearer_auth(&expired).send().await.unwrap()).await;
     assert_eq!((status, codigo(&body)), (401, "TOKEN_EXPIRED"));
     assert_eq!(
         body["detalle"],
@@ -204,15 +192,7 @@ async fn the_seeds_flow_runs_across_both_services() {
         &EncodingKey::from_secret(b"some-other-secret-that-is-long-enough!!"),
     )
     .unwrap();
-    let (status, body) = read(
-        client
-            .get(&list)
-            .bearer_auth(&foreign)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = read(client.get(&list).bearer_auth(&foreign).send().await.unwrap()).await;
     assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"));
 
     // The Saphety-style gettoken token is accepted like any access token.

@@ -24,11 +24,7 @@ async fn no_request_reaches_a_handler_without_a_valid_access_token() {
             .await
             .unwrap();
         let (status, body) = read(res).await;
-        assert_eq!(
-            (status, codigo(&body)),
-            (401, "TOKEN_MISSING"),
-            "{method} {path}"
-        );
+        assert_eq!((status, codigo(&body)), (401, "TOKEN_MISSING"), "{method} {path}");
         let res = app
             .client
             .request(method.clone(), app.url(path))
@@ -37,11 +33,7 @@ async fn no_request_reaches_a_handler_without_a_valid_access_token() {
             .await
             .unwrap();
         let (status, body) = read(res).await;
-        assert_eq!(
-            (status, codigo(&body)),
-            (401, "TOKEN_INVALID"),
-            "{method} {path}"
-        );
+        assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"), "{method} {path}");
     }
 }
 
@@ -88,10 +80,7 @@ async fn expired_forged_and_wrong_kind_tokens_are_refused_locally() {
         codigo(&app.get("/solicitud/", &other_key).await.1),
         "TOKEN_INVALID"
     );
-    assert_eq!(
-        codigo(&app.get("/solicitud/", &refresh).await.1),
-        "TOKEN_INVALID"
-    );
+    assert_eq!(codigo(&app.get("/solicitud/", &refresh).await.1), "TOKEN_INVALID");
     assert_eq!(
         app.get("/solicitud/", &good).await.0,
         200,
@@ -149,23 +138,17 @@ async fn a_usuario_creates_a_pending_request_and_sees_only_their_own() {
         assert_eq!(ids, vec![maria_id, pedro_id], "an admin sees all");
 
         assert_eq!(
-            app.get(&format!("/solicitud/{maria_id}"), &app.maria())
-                .await
-                .0,
+            app.get(&format!("/solicitud/{maria_id}"), &app.maria()).await.0,
             200
         );
-        let (status, body) = app
-            .get(&format!("/solicitud/{pedro_id}"), &app.maria())
-            .await;
+        let (status, body) = app.get(&format!("/solicitud/{pedro_id}"), &app.maria()).await;
         assert_eq!(
             (status, codigo(&body)),
             (404, "NOT_FOUND"),
             "someone else's is not found"
         );
         assert_eq!(
-            app.get(&format!("/solicitud/{pedro_id}"), &app.admin())
-                .await
-                .0,
+            app.get(&format!("/solicitud/{pedro_id}"), &app.admin()).await.0,
             200
         );
         assert_eq!(app.get("/solicitud/999999", &app.admin()).await.0, 404);
@@ -203,15 +186,8 @@ async fn bad_fields_are_refused_naming_the_field() {
     ];
     for (field, body) in cases {
         let (status, got) = app.post("/solicitud/", &app.maria(), body.clone()).await;
-        assert_eq!(
-            (status, codigo(&got)),
-            (422, "VALIDATION_ERROR"),
-            "{body}: {got}"
-        );
-        assert!(
-            got["detalle"].as_str().unwrap().contains(field),
-            "{field}: {got}"
-        );
+        assert_eq!((status, codigo(&got)), (422, "VALIDATION_ERROR"), "{body}: {got}");
+        assert!(got["detalle"].as_str().unwrap().contains(field), "{field}: {got}");
     }
     assert!(
         app.get("/solicitud/", &app.admin()).await.1["datos"]
@@ -278,10 +254,7 @@ async fn only_admins_decide_only_owners_cancel_and_decided_requests_stay_decided
             .await;
         assert_eq!((status, codigo(&body)), (409, "CONFLICT"));
         let (_, body) = app.get(&format!("/solicitud/{id}"), &app.maria()).await;
-        assert_eq!(
-            body["datos"]["estado"], "aprobada",
-            "maria sees it approved"
-        );
+        assert_eq!(body["datos"]["estado"], "aprobada", "maria sees it approved");
 
         let other = app.create(&app.maria()).await;
         let (status, body) = app
@@ -308,15 +281,8 @@ async fn concurrent_decisions_on_one_request_have_one_winner() {
             app.patch(&path, &admin, json!({ "estado": estado }))
         }))
         .await;
-        assert_eq!(
-            results.iter().filter(|(s, _)| *s == 200).count(),
-            1,
-            "{kind:?}"
-        );
-        assert!(results
-            .iter()
-            .filter(|(s, _)| *s != 200)
-            .all(|(s, _)| *s == 409));
+        assert_eq!(results.iter().filter(|(s, _)| *s == 200).count(), 1, "{kind:?}");
+        assert!(results.iter().filter(|(s, _)| *s != 200).all(|(s, _)| *s == 409));
     }
 }
 
@@ -324,10 +290,7 @@ async fn concurrent_decisions_on_one_request_have_one_winner() {
 async fn health_ready_unknown_routes_and_methods_answer_in_the_envelope() {
     let app = TestApp::spawn(StoreKind::Redis).await;
     let (status, body) = read(app.client.get(app.url("/ready")).send().await.unwrap()).await;
-    assert_eq!(
-        (status, body["datos"]["store"].as_str()),
-        (200, Some("redis"))
-    );
+    assert_eq!((status, body["datos"]["store"].as_str()), (200, Some("redis")));
     assert_eq!(
         read(app.client.get(app.url("/health")).send().await.unwrap())
             .await
@@ -336,14 +299,7 @@ async fn health_ready_unknown_routes_and_methods_answer_in_the_envelope() {
     );
     let (status, body) = read(app.client.get(app.url("/nada")).send().await.unwrap()).await;
     assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
-    let (status, body) = read(
-        app.client
-            .delete(app.url("/solicitud/"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = read(app.client.delete(app.url("/solicitud/")).send().await.unwrap()).await;
     assert_eq!((status, codigo(&body)), (405, "METHOD_NOT_ALLOWED"));
     let token = app.token("maria", Rol::Usuario);
     let big = "x".repeat(1 << 20);

@@ -48,12 +48,7 @@ async fn a_transition_is_a_compare_and_set() {
     for store in stores() {
         let a = store.create(new("maria")).await.unwrap();
         let done = store
-            .transition(
-                a.id,
-                Estado::Pendiente,
-                Estado::Aprobada,
-                "2030-01-02T00:00:00Z",
-            )
+            .transition(a.id, Estado::Pendiente, Estado::Aprobada, "2030-01-02T00:00:00Z")
             .await
             .unwrap();
         let Transition::Done(updated) = done else {

@@ -1,0 +1,119 @@
+//! The shared server's limits, over real sockets: oversized headers, slow headers, slow bodies, and
+//! graceful shutdown letting an in-flight request finish.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use shared::http::{into_reply, json_body};
+use shared::server::{serve_with, Limits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use warp::Filter;
+
+fn routes() -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+    let echo = warp::path!("echo")
+        .and(warp::post())
+        .and(json_body::<serde_json::Value>())
+        .map(|v: serde_json::Value| into_reply(Ok(shared::envelope::ok("ok", v))));
+    let slow = warp::path!("slow").and(warp::get()).then(|| async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        into_reply(Ok(shared::envelope::ok("lento", serde_json::Value::Null)))
+    });
+    echo.or(slow)
+        .unify()
+        .recover(shared::rejection::recover)
+        .unify()
+        .boxed()
+}
+
+async fn start(limits: Limits) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(serve_with(
+        routes(),
+        listener,
+        async {
+            let _ = rx.await;
+        },
+        limits,
+    ));
+    (addr, tx, handle)
+}
+
+fn short() -> Limits {
+    Limits {
+        header_read_timeout: Duration::from_millis(300),
+        body_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    }
+}
+
+/// Reads until the server closes the connection (or 5 s pass); returns what it sent.
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431_in_the_envelope() {
+    let (addr, _stop, _) = start(Limits::default()).await;
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/echo"))
+        .header("x-padding", "a".repeat(20 * 1024))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 431);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["codigo"], "HEADERS_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let (addr, _stop, _) = start(short()).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    read_to_close(&mut stream).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "closed after the header deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_gets_408_in_the_envelope() {
+    let (addr, _stop, _) = start(short()).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        .await
+        .unwrap();
+    let reply = read_to_close(&mut stream).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains("REQUEST_TIMEOUT"), "{reply}");
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    let (addr, stop, handle) = start(Limits::default()).await;
+    let request = tokio::spawn(async move { reqwest::get(format!("http://{addr}/slow")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    let res = request.await.unwrap().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
+}
