@@ -1,0 +1,1 @@
+//! No library code: this crate only holds the deployment tests in `tests/`.
