@@ -137,6 +137,14 @@ impl App {
             kid = self.codec.current_kid().unwrap_or("-"),
             "auth-service ready to serve"
         );
-        shared::server::serve(crate::routes::routes(self), listener, shutdown)
+        shared::server::serve(
+            shared::server::ServiceInfo {
+                name: "auth-service",
+                routes: crate::routes::ROUTES,
+            },
+            crate::routes::routes(self),
+            listener,
+            shutdown,
+        )
     }
 }

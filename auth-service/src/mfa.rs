@@ -291,6 +291,7 @@ impl Mfa {
                 "MFA ya está activo para este usuario; desactívelo antes de configurarlo de nuevo.".into(),
             ));
         }
+        shared::metrics::metrics().mfa.with_label_values(&["setup"]).inc();
         tracing::info!(user_id = user.id, "mfa setup started");
         Ok(enrolment)
     }
@@ -318,6 +319,10 @@ impl Mfa {
         if !self.store.mfa_activate(&uid, &sealed, step, &hashes).await? {
             return Err(ApiError::MfaInvalid);
         }
+        shared::metrics::metrics()
+            .mfa
+            .with_label_values(&["activated"])
+            .inc();
         tracing::info!(user_id = user.id, "mfa activated");
         Ok(codes)
     }
@@ -400,6 +405,10 @@ impl Mfa {
             ChallengeTry::Exhausted | ChallengeTry::Used => return Err(ApiError::MfaInvalid),
         }
         if !self.check_code(&user, code).await? {
+            shared::metrics::metrics()
+                .mfa
+                .with_label_values(&["invalid"])
+                .inc();
             tracing::info!(user_id = user.id, "mfa code refused");
             return Err(ApiError::MfaInvalid);
         }
@@ -407,6 +416,10 @@ impl Mfa {
             return Err(ApiError::MfaInvalid);
         }
         limits.succeeded(ip, &subject).await?;
+        shared::metrics::metrics()
+            .mfa
+            .with_label_values(&["verified"])
+            .inc();
         Ok(user)
     }
 
@@ -419,6 +432,10 @@ impl Mfa {
             return Err(ApiError::MfaInvalid);
         }
         self.store.mfa_disable(&user.id.to_string()).await?;
+        shared::metrics::metrics()
+            .mfa
+            .with_label_values(&["disabled"])
+            .inc();
         tracing::info!(user_id = user.id, "mfa disabled");
         Ok(())
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use shared::config::JWT_LEEWAY_SECS;
 use shared::http::token_error;
+use shared::metrics::metrics;
 use shared::{AccessClaims, ApiError, RefreshClaims, TokenCodec, TokenKind};
 use uuid::Uuid;
 
@@ -182,9 +183,11 @@ impl Sessions {
     /// `gate` (the caller's per-IP counter) is counted in the same atomic step as the rotation, so a
     /// good refresh costs one store round trip; a token that does not verify is counted separately.
     pub async fn refresh(&self, refresh_token: &str, gate: Option<Counter>) -> Result<TokenPair, ApiError> {
+        let refreshes = &metrics().refreshes;
         let claims = match self.codec.verify::<RefreshClaims>(refresh_token) {
             Ok(claims) => claims,
             Err(e) => {
+                refreshes.with_label_values(&["invalid"]).inc();
                 if let Some(gate) = gate {
                     if let Gate::Limited { retry_after_ms } = self.store.gate(&[gate]).await? {
                         return Err(limited(retry_after_ms));
@@ -212,12 +215,22 @@ impl Sessions {
                 gate,
             })
             .await?;
+        let label = match &outcome {
+            RotateOutcome::Limited { .. } => "limited",
+            RotateOutcome::Rotated(_) => "rotated",
+            RotateOutcome::Replayed(_) => "replayed",
+            RotateOutcome::Reused => "reused",
+            RotateOutcome::Revoked => "revoked",
+        };
+        refreshes.with_label_values(&[label]).inc();
         match outcome {
             RotateOutcome::Limited { retry_after_ms } => Err(limited(retry_after_ms)),
             RotateOutcome::Rotated(generation) | RotateOutcome::Replayed(generation) => {
                 self.mint(&user, &claims.sid, &generation)
             }
             RotateOutcome::Reused => {
+                metrics().reuse_detected.inc();
+                metrics().revocations.with_label_values(&["reuse"]).inc();
                 tracing::warn!(user_id = user.id, sid = %claims.sid, "refresh token reuse detected; session revoked");
                 Err(ApiError::TokenRevoked)
             }
@@ -246,6 +259,7 @@ impl Sessions {
         self.store
             .revoke_session(&claims.sid, Some((&claims.jti, remaining_ms)))
             .await?;
+        metrics().revocations.with_label_values(&["logout"]).inc();
         tracing::info!(user_id = %claims.sub, sid = %claims.sid, "session ended");
         Ok(())
     }
@@ -255,6 +269,7 @@ impl Sessions {
         let now_ms = self.codec.clock().now_ms();
         let ttl_ms = (self.absolute_secs + JWT_LEEWAY_SECS) * 1000;
         self.store.revoke_user(&claims.sub, now_ms, ttl_ms).await?;
+        metrics().revocations.with_label_values(&["logout_all"]).inc();
         tracing::info!(user_id = %claims.sub, "every session ended");
         Ok(())
     }

@@ -7,6 +7,10 @@
 //!   ([`HYPER_MAX_BUF`]) only catches far larger ones.
 //! - The socket peer travels with each request as a [`PeerAddr`] extension, for
 //!   [`crate::http::client_ip`].
+//! - Every request gets an `X-Request-Id` (the client's, when it is a sane token, or a new UUID),
+//!   echoed in the response and carried by every log line of the request, and one log line when it
+//!   ends (method, path, status, latency; never a header or a body). Requests are counted and timed in
+//!   [`crate::metrics`] by route template.
 //! - On shutdown the listener closes, in-flight requests finish (for at most [`DRAIN_TIMEOUT`]), then
 //!   `serve` returns.
 
@@ -20,7 +24,9 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower_service::Service;
+use tracing::Instrument;
 use warp::filters::BoxedFilter;
+use warp::http::HeaderValue;
 use warp::reply::Response;
 
 use crate::error::ApiError;
@@ -56,6 +62,25 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyDeadline(pub Duration);
 
+/// What the server needs to know about the service it runs: its name (a log field and a metrics
+/// label) and its route templates (the metrics `route` label).
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceInfo {
+    pub name: &'static str,
+    pub routes: &'static [&'static str],
+}
+
+/// The request id of this request (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+fn sane_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 /// The TCP peer of the connection a request came on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
@@ -69,15 +94,17 @@ fn header_bytes(req: &hyper::Request<Incoming>) -> usize {
 
 /// Serves `filter` on `listener` until `shutdown` completes, with the default [`Limits`].
 pub async fn serve(
+    service: ServiceInfo,
     filter: BoxedFilter<(Response,)>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve_with(filter, listener, shutdown, Limits::default()).await
+    serve_with(service, filter, listener, shutdown, Limits::default()).await
 }
 
 /// [`serve`] with explicit limits.
 pub async fn serve_with(
+    service: ServiceInfo,
     filter: BoxedFilter<(Response,)>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -99,17 +126,8 @@ pub async fn serve_with(
             _ = &mut shutdown => break,
         };
         let warp_service = warp::service(filter.clone());
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            let mut warp_service = warp_service.clone();
-            async move {
-                if header_bytes(&req) > limits.max_header_bytes {
-                    return Ok(ApiError::HeadersTooLarge.to_response());
-                }
-                req.extensions_mut().insert(PeerAddr(peer));
-                req.extensions_mut()
-                    .insert(BodyDeadline(limits.body_read_timeout));
-                warp_service.call(req).await
-            }
+        let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            handle(service, limits, peer, warp_service.clone(), req)
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -122,7 +140,7 @@ pub async fn serve_with(
             .timer(TokioTimer::new())
             .max_header_list_size(HYPER_MAX_BUF as u32);
         let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(stream), handler)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -136,4 +154,67 @@ pub async fn serve_with(
         _ = graceful.shutdown() => tracing::info!("all connections drained"),
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("shutdown: gave up waiting for connections"),
     }
+}
+
+/// One request: id, limits, the filter, then the log line and the metrics.
+async fn handle<S>(
+    service: ServiceInfo,
+    limits: Limits,
+    peer: SocketAddr,
+    mut warp_service: S,
+    mut req: hyper::Request<Incoming>,
+) -> Result<Response, std::convert::Infallible>
+where
+    S: Service<hyper::Request<Incoming>, Response = Response, Error = std::convert::Infallible>,
+{
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane_request_id(v))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = if header_bytes(&req) > limits.max_header_bytes {
+        ApiError::HeadersTooLarge.to_response()
+    } else {
+        req.extensions_mut().insert(PeerAddr(peer));
+        req.extensions_mut()
+            .insert(BodyDeadline(limits.body_read_timeout));
+        req.extensions_mut().insert(RequestId(request_id.clone()));
+        match warp_service.call(req).instrument(span.clone()).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    let route = crate::metrics::route_label(&path, service.routes);
+    let m = crate::metrics::metrics();
+    m.http_requests
+        .with_label_values(&[service.name, method.as_str(), route, &status.to_string()])
+        .inc();
+    m.http_duration
+        .with_label_values(&[service.name, method.as_str(), route])
+        .observe(elapsed.as_secs_f64());
+    if status == 429 {
+        m.rate_limited.with_label_values(&[service.name, route]).inc();
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            target: "http",
+            service = service.name,
+            method = %method,
+            path = %path,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
+    Ok(response)
 }

@@ -27,6 +27,7 @@ pub enum StoreError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        crate::metrics::metrics().store_errors.inc();
         ApiError::unavailable(e)
     }
 }

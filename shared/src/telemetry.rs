@@ -1,7 +1,5 @@
-//! Logging: the tracing subscriber (pretty or JSON) and the one line per request.
-//!
-//! The request line carries method, path (never the query string), status and latency: no header, no
-//! body, so no token or password can reach the log from here.
+//! Logging: the tracing subscriber (pretty or JSON) and the shutdown signal. The one line per request
+//! is written by [`crate::server`].
 
 use tracing_subscriber::EnvFilter;
 
@@ -18,21 +16,6 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
-}
-
-/// The per-request log line.
-pub fn request_log(service: &'static str) -> warp::log::Log<impl Fn(warp::log::Info<'_>) + Copy> {
-    warp::log::custom(move |info: warp::log::Info<'_>| {
-        tracing::info!(
-            target: "http",
-            service,
-            method = %info.method(),
-            path = info.path(),
-            status = info.status().as_u16(),
-            latency_ms = info.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
-    })
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT); the server then stops accepting and lets in-flight

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use shared::http::{into_reply, json_body};
-use shared::server::{serve_with, Limits};
+use shared::server::{serve_with, Limits, ServiceInfo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -34,6 +34,10 @@ async fn start(limits: Limits) -> (SocketAddr, oneshot::Sender<()>, tokio::task:
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(serve_with(
+        ServiceInfo {
+            name: "test",
+            routes: &["/echo", "/slow"],
+        },
         routes(),
         listener,
         async {
@@ -116,4 +120,68 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         .unwrap()
         .unwrap();
     assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
+}
+
+#[tokio::test]
+async fn a_sane_request_id_is_echoed_and_a_missing_or_odd_one_is_generated() {
+    let (addr, _stop, _) = start(Limits::default()).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/echo");
+    let res = client
+        .post(&url)
+        .header("x-request-id", "abc-123")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let res = client
+        .post(&url)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let generated = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    let res = client
+        .post(&url)
+        .header("x-request-id", "bad id\twith\tstuff")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "bad id\twith\tstuff");
+}
+
+#[tokio::test]
+async fn requests_are_counted_by_route_template() {
+    let (addr, _stop, _) = start(Limits::default()).await;
+    let before = shared::metrics::metrics()
+        .http_requests
+        .with_label_values(&["test", "POST", "/echo", "200"])
+        .get();
+    reqwest::Client::new()
+        .post(format!("http://{addr}/echo"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    reqwest::Client::new()
+        .get(format!("http://{addr}/nope/123"))
+        .send()
+        .await
+        .unwrap();
+    let m = shared::metrics::metrics();
+    assert_eq!(
+        m.http_requests
+            .with_label_values(&["test", "POST", "/echo", "200"])
+            .get(),
+        before + 1
+    );
+    assert!(
+        m.http_requests
+            .with_label_values(&["test", "GET", "unmatched", "404"])
+            .get()
+            >= 1
+    );
 }

@@ -50,7 +50,15 @@ impl App {
         tracing::info!(store = self.store.kind(), "solicitud-service ready to serve");
         Ok((
             local,
-            shared::server::serve(crate::routes::routes(self), listener, shutdown),
+            shared::server::serve(
+                shared::server::ServiceInfo {
+                    name: "solicitud-service",
+                    routes: crate::routes::ROUTES,
+                },
+                crate::routes::routes(self),
+                listener,
+                shutdown,
+            ),
         ))
     }
 }

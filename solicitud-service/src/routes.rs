@@ -17,8 +17,21 @@ use crate::domain::{
 };
 use crate::store::{NewSolicitud, Transition};
 
+/// Every route template, for the metrics `route` label.
+pub const ROUTES: &[&str] = &[
+    "/health",
+    "/ready",
+    "/metrics",
+    "/openapi.json",
+    "/solicitud/",
+    "/solicitud/{id}",
+    "/solicitud/{id}/estado",
+];
+
 pub fn routes(app: App) -> BoxedFilter<(Response,)> {
     health()
+        .or(shared::metrics::route())
+        .unify()
         .or(ready(app.clone()))
         .unify()
         .or(list(app.clone()))
@@ -32,7 +45,6 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .recover(shared::rejection::recover)
         .unify()
         .with(security_headers())
-        .with(shared::telemetry::request_log("solicitud-service"))
         .map(warp::Reply::into_response)
         .boxed()
 }

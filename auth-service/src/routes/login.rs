@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 use shared::http::{client_ip, into_reply, json_body, with_state};
+use shared::metrics::metrics;
 use shared::ApiError;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -28,7 +29,18 @@ pub fn login(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
         .and(client_ip(app.config.trusted_proxies.clone()))
         .and(with_state(app))
         .then(handle)
-        .map(into_reply)
+        .map(|result: Result<Response, ApiError>| {
+            if let Err(e) = &result {
+                let outcome = match e {
+                    ApiError::InvalidCredentials => "invalid_credentials",
+                    ApiError::RateLimited { .. } => "rate_limited",
+                    ApiError::Validation { .. } => "invalid_request",
+                    _ => "error",
+                };
+                metrics().logins.with_label_values(&[outcome]).inc();
+            }
+            into_reply(result)
+        })
 }
 
 /// Unknown user, disabled user, empty or wrong password: one argon2 verification and the same
@@ -64,10 +76,12 @@ async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, Ap
     if let Some(mfa) = &app.mfa {
         if mfa.is_active(&user).await? {
             // The attempts stop counting only once the second step succeeds too.
+            metrics().logins.with_label_values(&["mfa_required"]).inc();
             return super::token_reply("Se requiere verificación MFA", mfa.challenge(&user)?);
         }
     }
     app.limits.succeeded(ip, &subject).await?;
+    metrics().logins.with_label_values(&["success"]).inc();
     session_reply(&app, &user).await
 }
 

@@ -25,6 +25,25 @@ use warp::{Filter, Rejection};
 use crate::app::App;
 use crate::users::User;
 
+/// Every route template, for the metrics `route` label.
+pub const ROUTES: &[&str] = &[
+    "/health",
+    "/ready",
+    "/metrics",
+    "/openapi.json",
+    "/auth/login",
+    "/auth/refresh",
+    "/auth/logout",
+    "/auth/logout-all",
+    "/auth/me",
+    "/auth/introspect",
+    "/auth/mfa/setup",
+    "/auth/mfa/activate",
+    "/auth/mfa/verify",
+    "/auth/mfa/disable",
+    "/v2/auth/gettoken",
+];
+
 /// An access token whose signature, claims and session all check out.
 pub struct Authenticated {
     pub claims: AccessClaims,
@@ -51,6 +70,8 @@ pub(crate) fn token_reply<T: serde::Serialize>(mensaje: &str, datos: T) -> Resul
 /// Every endpoint of the service, with the envelope for every rejection and the common headers.
 pub fn routes(app: App) -> BoxedFilter<(Response,)> {
     let api = health::health()
+        .or(shared::metrics::route())
+        .unify()
         .or(health::ready(app.clone()))
         .unify()
         .or(login::login(app.clone()))
@@ -78,7 +99,6 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
     api.recover(shared::rejection::recover)
         .unify()
         .with(security_headers())
-        .with(shared::telemetry::request_log("auth-service"))
         .map(warp::Reply::into_response)
         .boxed()
 }
