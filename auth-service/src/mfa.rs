@@ -158,7 +158,7 @@ pub fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, MfaError
 }
 
 /// What setup shows the user once.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Enrolment {
     pub secret: String,
@@ -234,7 +234,7 @@ pub struct Mfa {
 }
 
 /// What a login of an MFA user answers instead of tokens.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Challenge {
     pub mfa_required: bool,

@@ -20,8 +20,20 @@ const NAMEID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1e_0a52_9c1d_4b7e
 const EXPIRES_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z");
 
+/// The request body, for the OpenAPI document (the handler reads it field by field, so that each
+/// missing field can be named in the Saphety shape).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct GetTokenRequest {
+    /// The user's e-mail.
+    pub username: String,
+    pub password: String,
+    pub virtual_operator: String,
+    /// The current TOTP code; required when the user has MFA on.
+    pub otp: Option<String>,
+}
+
 /// One entry of `Errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SaphetyError {
     pub field: Option<String>,
@@ -31,7 +43,7 @@ pub struct SaphetyError {
 }
 
 /// `ResultData` of a success.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenData {
     pub access_token: String,
     pub expires: String,
@@ -39,23 +51,26 @@ pub struct TokenData {
     pub virtual_operator_alias: String,
 }
 
-#[derive(Serialize)]
+/// The Saphety envelope: `IsValid`, `Warnings`, `Errors`, `ResultData`, `ResultCode`.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
-struct Envelope<'a> {
-    is_valid: bool,
-    warnings: [(); 0],
-    errors: &'a [SaphetyError],
-    result_data: Option<&'a TokenData>,
-    result_code: u16,
+pub struct SaphetyEnvelope {
+    pub is_valid: bool,
+    /// Always empty.
+    pub warnings: Vec<String>,
+    pub errors: Vec<SaphetyError>,
+    pub result_data: Option<TokenData>,
+    /// The HTTP status.
+    pub result_code: u16,
 }
 
 /// The success reply: 200 and `ResultCode: 200`.
 pub fn success(data: &TokenData) -> Response {
-    let body = Envelope {
+    let body = SaphetyEnvelope {
         is_valid: true,
-        warnings: [],
-        errors: &[],
-        result_data: Some(data),
+        warnings: Vec::new(),
+        errors: Vec::new(),
+        result_data: Some(data.clone()),
         result_code: 200,
     };
     shared::envelope::json_response(StatusCode::OK, &body)
@@ -130,11 +145,10 @@ impl Failure {
                 entry(None, "InternalError", None),
             ),
         };
-        let errors = [error];
-        let body = Envelope {
+        let body = SaphetyEnvelope {
             is_valid: false,
-            warnings: [],
-            errors: &errors,
+            warnings: Vec::new(),
+            errors: vec![error],
             result_data: None,
             result_code: status.as_u16(),
         };

@@ -22,7 +22,7 @@ use crate::store::{
 use crate::users::{Directory, User};
 
 /// A freshly issued (or re-issued) pair; `expires_in` is the access token's life in seconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
     pub access_token: String,

@@ -77,7 +77,7 @@ pub struct User {
 }
 
 /// The `user` object of the login response and `/auth/me`: what a client may see of a user.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct PublicUser<'a> {
     pub id: u64,
     pub username: &'a str,

@@ -13,8 +13,28 @@ pub struct Success<'a, T> {
     pub datos: T,
 }
 
+/// The success envelope as documented in OpenAPI (`datos` typed per endpoint); the services write it
+/// with [`success`].
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Envelope<T> {
+    /// Always `true`.
+    pub exito: bool,
+    pub mensaje: String,
+    pub datos: T,
+}
+
+/// `datos` of `/health` and `/ready`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `up` or `ready`.
+    pub status: &'static str,
+    /// `redis` or `memory` (on `/ready`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<&'static str>,
+}
+
 /// An error body; public so clients and tests can read it back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub exito: bool,
     pub mensaje: String,

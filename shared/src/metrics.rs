@@ -139,6 +139,8 @@ pub fn route_label(path: &str, templates: &[&'static str]) -> &'static str {
 }
 
 /// `GET /metrics`
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub fn route() -> impl warp::Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     use warp::Filter;
     warp::path!("metrics").and(warp::get()).map(|| {

@@ -3,7 +3,7 @@
 //! [`shared::http::access_claims`]), so no request reaches a handler unauthenticated.
 
 use serde::Deserialize;
-use shared::envelope;
+use shared::envelope::{self, Envelope, ErrorBody, Status};
 use shared::http::{access_claims, into_reply, json_body, security_headers, with_state};
 use shared::{AccessClaims, ApiError, Rol};
 use warp::filters::BoxedFilter;
@@ -13,7 +13,7 @@ use warp::{Filter, Rejection};
 
 use crate::app::App;
 use crate::domain::{
-    check_transition, not_pending, timestamp, Estado, FechaServicio, Lugar, Motivo, Pasajeros,
+    check_transition, not_pending, timestamp, Estado, FechaServicio, Lugar, Motivo, Pasajeros, Solicitud,
 };
 use crate::store::{NewSolicitud, Transition};
 
@@ -31,6 +31,8 @@ pub const ROUTES: &[&str] = &[
 pub fn routes(app: App) -> BoxedFilter<(Response,)> {
     health()
         .or(shared::metrics::route())
+        .unify()
+        .or(openapi_route())
         .unify()
         .or(ready(app.clone()))
         .unify()
@@ -50,13 +52,26 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
 }
 
 /// `GET /health`
+#[utoipa::path(get, path = "/health", tag = "ops",
+    responses((status = 200, description = "The process is up", body = Envelope<Status>)))]
 fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("health")
-        .and(warp::get())
-        .map(|| envelope::ok("Servicio activo", serde_json::json!({ "status": "up" })))
+    warp::path!("health").and(warp::get()).map(|| {
+        envelope::ok(
+            "Servicio activo",
+            Status {
+                status: "up",
+                store: None,
+            },
+        )
+    })
 }
 
 /// `GET /ready`: 200 only when the store answers.
+#[utoipa::path(get, path = "/ready", tag = "ops",
+    responses(
+        (status = 200, description = "The store answers", body = Envelope<Status>),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 fn ready(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("ready")
         .and(warp::get())
@@ -65,10 +80,64 @@ fn ready(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Cl
             app.store.ping().await?;
             Ok(envelope::ok(
                 "Servicio listo",
-                serde_json::json!({ "status": "ready", "store": app.store.kind() }),
+                Status {
+                    status: "ready",
+                    store: Some(app.store.kind()),
+                },
             ))
         })
         .map(into_reply)
+}
+
+/// The OpenAPI 3 document, generated from the annotations on the route functions and the types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "solicitud-service",
+        description = "Transport requests. Every route but the ops ones needs `Authorization: Bearer <access token>`, \
+                       verified locally. Every response is the `{exito, mensaje, datos}` / `{exito, mensaje, detalle, codigo}` envelope."
+    ),
+    paths(list, create, get_one, set_estado, health, ready, shared::metrics::route, openapi_route),
+    modifiers(&BearerScheme),
+    tags((name = "solicitud", description = "Transport requests"), (name = "ops", description = "Health and readiness"))
+)]
+pub struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+    }
+}
+
+/// `GET /openapi.json`
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+fn openapi_route() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    warp::path!("openapi.json").and(warp::get()).map(|| {
+        use utoipa::OpenApi;
+        let json = JSON.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()));
+        let mut response = Response::new(json.clone().into());
+        response.headers_mut().insert(
+            warp::http::header::CONTENT_TYPE,
+            warp::http::HeaderValue::from_static("application/json"),
+        );
+        response
+    })
 }
 
 fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
@@ -76,6 +145,12 @@ fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Re
 }
 
 /// `GET /solicitud/`: an admin sees every request, anyone else their own.
+#[utoipa::path(get, path = "/solicitud/", tag = "solicitud", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The requests the caller may see", body = Envelope<Vec<Solicitud>>),
+        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`) or invalid (`TOKEN_INVALID`)", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("solicitud")
         .and(warp::get())
@@ -89,7 +164,7 @@ fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clo
         .map(into_reply)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreateRequest {
     origen: String,
@@ -100,6 +175,15 @@ struct CreateRequest {
 }
 
 /// `POST /solicitud/`: a new request, `pendiente`.
+#[utoipa::path(post, path = "/solicitud/", tag = "solicitud", security(("bearer" = [])), request_body = CreateRequest,
+    responses(
+        (status = 201, description = "Created, `estado: pendiente`", body = Envelope<Solicitud>),
+        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`) or invalid (`TOKEN_INVALID`)", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 fn create(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("solicitud")
         .and(warp::post())
@@ -137,6 +221,14 @@ async fn visible(app: &App, claims: &AccessClaims, id: u64) -> Result<crate::dom
 }
 
 /// `GET /solicitud/{id}`
+#[utoipa::path(get, path = "/solicitud/{id}", tag = "solicitud", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The request", body = Envelope<Solicitud>),
+        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`) or invalid (`TOKEN_INVALID`)", body = ErrorBody),
+        (status = 404, description = "No such request, or someone else's", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 fn get_one(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("solicitud" / u64)
         .and(warp::get())
@@ -149,13 +241,26 @@ fn get_one(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + 
         .map(into_reply)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct EstadoRequest {
     estado: Estado,
 }
 
 /// `PATCH /solicitud/{id}/estado`: an admin approves or rejects a pending request; the owner may
 /// cancel their own pending one. A decided request: 409 CONFLICT.
+#[utoipa::path(patch, path = "/solicitud/{id}/estado", tag = "solicitud", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "The request's id")), request_body = EstadoRequest,
+    responses(
+        (status = 200, description = "The request in its new state", body = Envelope<Solicitud>),
+        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`) or invalid (`TOKEN_INVALID`)", body = ErrorBody),
+        (status = 403, description = "A usuario approving or rejecting, or cancelling someone else's", body = ErrorBody),
+        (status = 404, description = "No such request, or someone else's", body = ErrorBody),
+        (status = 409, description = "No longer pending (`CONFLICT`)", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 fn set_estado(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("solicitud" / u64 / "estado")
         .and(warp::patch())

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
+use shared::envelope::{Envelope, ErrorBody};
 use shared::http::{client_ip, into_reply, json_body, with_state};
 use shared::metrics::metrics;
 use shared::ApiError;
@@ -15,13 +16,22 @@ use crate::passwords::MAX_PASSWORD_CHARS;
 use crate::sessions::TokenPair;
 use crate::users::PublicUser;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     username: String,
     password: String,
 }
 
 /// `POST /auth/login`
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Tokens, or an MFA challenge for a user with MFA on", body = Envelope<LoginOutcome>),
+        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 422, description = "Wrong user or password (`INVALID_CREDENTIALS`), or a bad field (`VALIDATION_ERROR`)", body = ErrorBody),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 pub fn login(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "login")
         .and(warp::post())
@@ -77,7 +87,10 @@ async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, Ap
         if mfa.is_active(&user).await? {
             // The attempts stop counting only once the second step succeeds too.
             metrics().logins.with_label_values(&["mfa_required"]).inc();
-            return super::token_reply("Se requiere verificación MFA", mfa.challenge(&user)?);
+            return super::token_reply(
+                "Se requiere verificación MFA",
+                LoginOutcome::Mfa(mfa.challenge(&user)?),
+            );
         }
     }
     app.limits.succeeded(ip, &subject).await?;
@@ -90,15 +103,23 @@ pub(super) async fn session_reply(app: &App, user: &crate::users::User) -> Resul
     let pair = app.sessions.start(user).await?;
     super::token_reply(
         "Autenticación exitosa",
-        LoginDatos {
+        LoginOutcome::Tokens(LoginDatos {
             pair,
             user: user.public(),
-        },
+        }),
     )
 }
 
+/// What a correct password gets: tokens, or (MFA on) a challenge. For the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LoginOutcome<'a> {
+    Tokens(LoginDatos<'a>),
+    Mfa(crate::mfa::Challenge),
+}
+
 /// The seed's login `datos`: the pair's fields, then `user`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginDatos<'a> {
     #[serde(flatten)]
     pub pair: TokenPair,

@@ -1,6 +1,6 @@
 //! `POST /auth/logout` (this session) and `POST /auth/logout-all` (every session of the user).
 
-use shared::envelope;
+use shared::envelope::{self, Envelope, ErrorBody};
 use shared::http::{into_reply, with_state};
 use shared::ApiError;
 use warp::reply::Response;
@@ -10,6 +10,12 @@ use super::{authenticated, Authenticated};
 use crate::app::App;
 
 /// `POST /auth/logout`
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "This session is revoked; `datos` is null", body = Envelope<Option<String>>),
+        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 pub fn logout(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "logout")
         .and(warp::post())
@@ -23,6 +29,12 @@ pub fn logout(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
 }
 
 /// `POST /auth/logout-all`
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every session of the user is revoked; `datos` is null", body = Envelope<Option<String>>),
+        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 pub fn logout_all(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "logout-all")
         .and(warp::post())

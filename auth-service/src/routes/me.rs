@@ -1,6 +1,8 @@
 //! `GET /auth/me`: the user behind a live access token.
 
-use shared::envelope;
+use shared::envelope::{self, Envelope, ErrorBody};
+
+use crate::users::PublicUser;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -8,6 +10,12 @@ use super::{authenticated, Authenticated};
 use crate::app::App;
 
 /// `GET /auth/me`
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user behind a live access token", body = Envelope<PublicUser>),
+        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 pub fn me(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "me")
         .and(warp::get())

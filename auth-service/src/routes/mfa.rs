@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::envelope;
+use shared::envelope::{self, Envelope, ErrorBody};
 use std::net::IpAddr;
 
 use shared::http::{client_ip, into_reply, json_body, with_state};
@@ -14,18 +14,26 @@ use warp::{Filter, Rejection};
 
 use super::{authenticated, Authenticated};
 use crate::app::App;
-use crate::mfa::Mfa;
+use crate::mfa::{Enrolment, Mfa};
+use crate::routes::login::LoginDatos;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CodeRequest {
     code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyRequest {
     mfa_token: String,
     code: String,
+}
+
+/// What activation returns, once.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
 }
 
 fn enabled(app: &App) -> Result<Arc<Mfa>, ApiError> {
@@ -33,6 +41,14 @@ fn enabled(app: &App) -> Result<Arc<Mfa>, ApiError> {
 }
 
 /// `POST /auth/mfa/setup`
+#[utoipa::path(post, path = "/auth/mfa/setup", tag = "mfa", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A pending secret, its otpauth URL and QR code", body = Envelope<Enrolment>),
+        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        (status = 404, description = "MFA is disabled on this deployment", body = ErrorBody),
+        (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 pub fn setup(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "mfa" / "setup")
         .and(warp::post())
@@ -46,6 +62,17 @@ pub fn setup(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
 }
 
 /// `POST /auth/mfa/activate`
+#[utoipa::path(post, path = "/auth/mfa/activate", tag = "mfa", security(("bearer" = [])), request_body = CodeRequest,
+    responses(
+        (status = 200, description = "MFA is on; the recovery codes, shown once", body = Envelope<RecoveryCodes>),
+        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        (status = 404, description = "MFA is disabled on this deployment", body = ErrorBody),
+        (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 422, description = "Wrong code (`MFA_INVALID`) or a bad field", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "mfa" / "activate")
         .and(warp::post())
@@ -56,13 +83,26 @@ pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejectio
             let codes = enabled(&app)?.activate(&auth.user, &body.code).await?;
             Ok::<_, ApiError>(envelope::ok(
                 "MFA activado",
-                serde_json::json!({ "recoveryCodes": codes }),
+                RecoveryCodes {
+                    recovery_codes: codes,
+                },
             ))
         })
         .map(into_reply)
 }
 
 /// `POST /auth/mfa/verify`: the second step of a login.
+#[utoipa::path(post, path = "/auth/mfa/verify", tag = "mfa", request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "The same `datos` as a login", body = Envelope<LoginDatos>),
+        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        (status = 401, description = "The challenge token is invalid or expired", body = ErrorBody),
+        (status = 404, description = "MFA is disabled on this deployment", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 422, description = "Wrong, reused or expired code, or the challenge's tries are spent (`MFA_INVALID`)", body = ErrorBody),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 pub fn verify(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "mfa" / "verify")
         .and(warp::post())
@@ -79,6 +119,17 @@ pub fn verify(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
 }
 
 /// `POST /auth/mfa/disable`
+#[utoipa::path(post, path = "/auth/mfa/disable", tag = "mfa", security(("bearer" = [])), request_body = CodeRequest,
+    responses(
+        (status = 200, description = "MFA is off; `datos` is null", body = Envelope<Option<String>>),
+        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        (status = 404, description = "MFA is disabled on this deployment", body = ErrorBody),
+        (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 422, description = "Wrong code (`MFA_INVALID`) or a bad field", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 pub fn disable(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "mfa" / "disable")
         .and(warp::post())

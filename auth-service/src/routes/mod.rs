@@ -7,12 +7,15 @@
 
 mod health;
 mod introspect;
-mod login;
+pub(crate) mod login;
 mod logout;
 mod me;
 mod mfa;
+mod openapi;
 mod refresh;
 mod saphety;
+
+pub use openapi::ApiDoc;
 
 use std::sync::Arc;
 
@@ -71,6 +74,8 @@ pub(crate) fn token_reply<T: serde::Serialize>(mensaje: &str, datos: T) -> Resul
 pub fn routes(app: App) -> BoxedFilter<(Response,)> {
     let api = health::health()
         .or(shared::metrics::route())
+        .unify()
+        .or(openapi::route())
         .unify()
         .or(health::ready(app.clone()))
         .unify()

@@ -9,14 +9,26 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::app::App;
+use crate::sessions::TokenPair;
+use shared::envelope::{Envelope, ErrorBody};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
     refresh_token: String,
 }
 
 /// `POST /auth/refresh`
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "The successor pair (the presented token is dead from now on)", body = Envelope<TokenPair>),
+        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 422, description = "A field is missing or of the wrong type", body = ErrorBody),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
 pub fn refresh(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "refresh")
         .and(warp::post())

@@ -13,9 +13,19 @@ use warp::{Filter, Rejection};
 
 use crate::app::App;
 use crate::passwords::MAX_PASSWORD_CHARS;
-use crate::saphety::{self, expires, nameid, usertype, Failure, SaphetyClaims, TokenData};
+use crate::saphety::{
+    self, expires, nameid, usertype, Failure, GetTokenRequest, SaphetyClaims, SaphetyEnvelope, TokenData,
+};
 
 /// `POST /v2/auth/gettoken`
+#[utoipa::path(post, path = "/v2/auth/gettoken", tag = "saphety", request_body = GetTokenRequest,
+    responses(
+        (status = 200, description = "`IsValid: true` and the token", body = SaphetyEnvelope),
+        (status = 400, description = "`IdentificationDoesNotMatch`, a missing field (`Field` names it), `InvalidRequest`, `MfaRequired`, `MfaInvalid`", body = SaphetyEnvelope),
+        (status = 413, description = "Body over 16 KiB", body = SaphetyEnvelope),
+        (status = 429, description = "`TooManyRequests` (see `Retry-After`)", body = SaphetyEnvelope),
+        (status = 503, description = "`ServiceUnavailable`", body = SaphetyEnvelope)
+    ))]
 pub fn gettoken(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("v2" / "auth" / "gettoken")
         .and(warp::post())

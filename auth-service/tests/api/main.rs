@@ -11,6 +11,8 @@ mod limits;
 mod login;
 mod logout;
 mod mfa;
+mod openapi;
+mod ops;
 mod process;
 mod refresh;
 mod replicas;

@@ -5,5 +5,6 @@
 
 mod e2e;
 mod helpers;
+mod openapi;
 mod solicitudes;
 mod store;
