@@ -106,6 +106,8 @@ pub trait Claims: DeserializeOwned {
     fn exp(&self) -> i64;
     fn nbf(&self) -> i64;
     fn sub(&self) -> &str;
+    fn iss(&self) -> &str;
+    fn aud(&self) -> &str;
 }
 
 macro_rules! impl_claims {
@@ -123,6 +125,12 @@ macro_rules! impl_claims {
             }
             fn sub(&self) -> &str {
                 &self.sub
+            }
+            fn iss(&self) -> &str {
+                &self.iss
+            }
+            fn aud(&self) -> &str {
+                &self.aud
             }
         }
     };

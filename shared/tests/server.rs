@@ -30,12 +30,20 @@ fn routes() -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
 }
 
 async fn start(limits: Limits) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    start_named("test", limits).await
+}
+
+/// Metrics are per process: a test that counts uses a service name of its own.
+async fn start_named(
+    name: &'static str,
+    limits: Limits,
+) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(serve_with(
         ServiceInfo {
-            name: "test",
+            name,
             routes: &["/echo", "/slow"],
         },
         routes(),
@@ -155,10 +163,10 @@ async fn a_sane_request_id_is_echoed_and_a_missing_or_odd_one_is_generated() {
 
 #[tokio::test]
 async fn requests_are_counted_by_route_template() {
-    let (addr, _stop, _) = start(Limits::default()).await;
+    let (addr, _stop, _) = start_named("counted", Limits::default()).await;
     let before = shared::metrics::metrics()
         .http_requests
-        .with_label_values(&["test", "POST", "/echo", "200"])
+        .with_label_values(&["counted", "POST", "/echo", "200"])
         .get();
     reqwest::Client::new()
         .post(format!("http://{addr}/echo"))
@@ -174,13 +182,13 @@ async fn requests_are_counted_by_route_template() {
     let m = shared::metrics::metrics();
     assert_eq!(
         m.http_requests
-            .with_label_values(&["test", "POST", "/echo", "200"])
+            .with_label_values(&["counted", "POST", "/echo", "200"])
             .get(),
         before + 1
     );
     assert!(
         m.http_requests
-            .with_label_values(&["test", "GET", "unmatched", "404"])
+            .with_label_values(&["counted", "GET", "unmatched", "404"])
             .get()
             >= 1
     );

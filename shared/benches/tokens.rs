@@ -1,0 +1,44 @@
+//! In-process cost of signing and verifying an access token (`cargo bench -p shared --bench tokens`).
+//! Target: verification ≤ 5 µs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use shared::{AccessClaims, Rol, SystemClock, TokenCodec, TokenKind};
+
+fn claims(codec: &TokenCodec) -> AccessClaims {
+    let now = codec.now_secs();
+    AccessClaims {
+        sub: "1".into(),
+        jti: "2f1d2a6b8f0c4f0e9d1c3b5a7e9f1a2b".into(),
+        sid: "8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b".into(),
+        iat: now,
+        nbf: now,
+        exp: now + 3600,
+        iss: codec.issuer().into(),
+        aud: codec.audience().into(),
+        typ: TokenKind::Access,
+        username: "api_user".into(),
+        email: "api_user@example.com".into(),
+        rol: Rol::Admin,
+    }
+}
+
+fn tokens(c: &mut Criterion) {
+    let settings = shared::token::test_settings("benchmark-secret-0123456789abcdef-0123456789");
+    let codec = TokenCodec::new(&settings, Arc::new(SystemClock));
+    let claims = claims(&codec);
+    let token = codec.sign(&claims).unwrap();
+    c.bench_function("verify access token", |b| {
+        b.iter(|| codec.verify::<AccessClaims>(black_box(&token)).unwrap())
+    });
+    c.bench_function("sign access token", |b| {
+        b.iter(|| codec.sign(black_box(&claims)).unwrap())
+    });
+}
+
+criterion_group!(benches, tokens);
+criterion_main!(benches);
