@@ -1,18 +1,22 @@
 //! argon2id password hashing and verification.
 //!
-//! Verification runs on tokio's blocking pool, inside the request's span, behind a semaphore sized from
-//! the CPU count: a burst of logins queues as cheap futures instead of stalling the async workers or
-//! allocating ~19 MiB per concurrent hash. Every login that can fail (unknown user, disabled user,
-//! empty password) still verifies one hash, so all failures cost the same time.
+//! Verification runs on a fixed pool of hashing threads (one per CPU by default), inside the request's
+//! span. Each thread keeps its own argon2 memory (~19 MiB) and reuses it for every hash, so a burst of
+//! logins costs that memory once per thread, never per request: waiting logins queue as cheap futures
+//! on a bounded channel, and the async workers that verify tokens are never stalled. (On tokio's
+//! blocking pool each hash allocated and freed 19 MiB on whichever thread ran it, and the allocator kept
+//! those blocks: RSS grew past 500 MiB under a login burst.) Every login that can fail (unknown user,
+//! disabled user, empty password) still verifies one hash, so all failures cost the same time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use subtle::ConstantTimeEq;
+use tokio::sync::{mpsc, oneshot};
 
 /// Longer passwords are refused before hashing (never truncated).
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -26,9 +30,7 @@ pub const PARALLELISM: u32 = 1;
 pub enum PasswordError {
     #[error("argon2: {0}")]
     Hash(String),
-    #[error("the hashing task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
-    #[error("the hashing semaphore is closed")]
+    #[error("the hashing threads are gone")]
     Closed,
 }
 
@@ -86,30 +88,105 @@ pub fn check_phc(phc: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Verifies `password` against a PHC string, computing the hash in `memory` (grown as needed and kept
+/// by the caller) and comparing it in constant time. The parameters come from the PHC string.
+fn verify_in(phc: &str, password: &[u8], memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(expected), Some(salt)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+        parsed.hash,
+        parsed.salt,
+    ) else {
+        return false;
+    };
+    let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from);
+    let Ok(version) = version else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    if argon2
+        .hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+        .is_err()
+    {
+        return false;
+    }
+    bool::from(out.ct_eq(expected.as_bytes()))
+}
+
+#[cfg(test)]
 fn verify_sync(phc: &str, password: &str) -> bool {
-    match (PasswordHash::new(phc), argon2()) {
-        // The parameters come from the PHC string; the comparison inside is constant-time.
-        (Ok(parsed), Ok(a)) => a.verify_password(password.as_bytes(), &parsed).is_ok(),
-        _ => false,
+    verify_in(phc, password.as_bytes(), &mut Vec::new())
+}
+
+/// One verification for the hashing threads.
+struct Job {
+    phc: Arc<str>,
+    password: String,
+    span: tracing::Span,
+    reply: oneshot::Sender<bool>,
+}
+
+/// How many verifications may wait for a hashing thread before callers wait to enqueue.
+const QUEUE: usize = 1024;
+
+fn hashing_thread(jobs: Arc<std::sync::Mutex<mpsc::Receiver<Job>>>, counter: Arc<AtomicU64>) {
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        let job = {
+            let Ok(mut receiver) = jobs.lock() else {
+                return;
+            };
+            match receiver.blocking_recv() {
+                Some(job) => job,
+                None => return,
+            }
+        };
+        let _entered = job.span.enter();
+        counter.fetch_add(1, Ordering::Relaxed);
+        let matched = verify_in(&job.phc, job.password.as_bytes(), &mut memory);
+        let _ = job.reply.send(matched);
     }
 }
 
 /// The bounded verifier the login path uses.
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// Verified instead of a real hash when there is none, so failures cost the same.
     dummy_hash: Arc<str>,
     hashes_run: Arc<AtomicU64>,
 }
 
 impl Passwords {
+    /// Starts `concurrency` hashing threads; they end when the last `Passwords` clone is dropped.
     pub fn new(concurrency: usize) -> Result<Self, PasswordError> {
         let dummy_hash = hash_password("dummy password that never matches anything")?;
+        let hashes_run = Arc::new(AtomicU64::new(0));
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        for i in 0..concurrency.max(1) {
+            let (receiver, counter) = (receiver.clone(), hashes_run.clone());
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || hashing_thread(receiver, counter))
+                .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
+        }
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs: sender,
             dummy_hash: dummy_hash.into(),
-            hashes_run: Arc::new(AtomicU64::new(0)),
+            hashes_run,
         })
     }
 
@@ -126,16 +203,17 @@ impl Passwords {
             Some(p) => p.into(),
             None => self.dummy_hash.clone(),
         };
-        let password = password.to_owned();
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Closed)?;
-        let span = tracing::Span::current();
-        let counter = self.hashes_run.clone();
-        let matched = tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            counter.fetch_add(1, Ordering::Relaxed);
-            verify_sync(&target, &password)
-        })
-        .await?;
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                phc: target,
+                password: password.to_owned(),
+                span: tracing::Span::current(),
+                reply,
+            })
+            .await
+            .map_err(|_| PasswordError::Closed)?;
+        let matched = answer.await.map_err(|_| PasswordError::Closed)?;
         Ok(matched && real.is_some())
     }
 }

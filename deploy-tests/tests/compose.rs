@@ -1,0 +1,1345 @@
+//! The deployment files, read without a Docker engine: docker-compose.yml against the Compose
+//! Specification's JSON schema and against what this deployment needs (health checks, no published
+//! port but the gateway's, secrets only from .env, every variable the services read passed through),
+//! the gateway template against the compose wiring, and the Dockerfile and .dockerignore.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use common::{read, render, repo, template_variables, TempDir, TEMPLATE};
+
+const SCHEMA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/schemas/compose-spec.json"
+);
+
+/// Variables that hold secrets: they come from .env and never from docker-compose.yml.
+const SECRET_VARS: &[&str] = &[
+    "JWT_SECRET",
+    "JWT_PREVIOUS_SECRETS",
+    "API_PASSWORD",
+    "MFA_ENCRYPTION_KEY",
+];
+
+const APP_SERVICES: &[(&str, u16)] = &[("auth-service", 8001), ("solicitud-service", 8002)];
+
+// ---------------------------------------------------------------------------------------------------
+// Reading docker-compose.yml
+
+/// The YAML as JSON (merge keys applied), which is what the schema describes.
+fn yaml_to_json(text: &str) -> Value {
+    let mut yaml: serde_norway::Value = serde_norway::from_str(text).expect("docker-compose.yml is YAML");
+    yaml.apply_merge().expect("YAML merge keys");
+    serde_json::to_value(yaml).expect("docker-compose.yml maps to JSON (string keys only)")
+}
+
+fn compose() -> Value {
+    yaml_to_json(&read("docker-compose.yml"))
+}
+
+fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    let s = &compose["services"][name];
+    assert!(s.is_object(), "docker-compose.yml has no service `{name}`");
+    s
+}
+
+/// A scalar as the string Compose would see (numbers and booleans included).
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `environment:` in either form (a map, or a list of `NAME=value`).
+fn environment(service: &Value) -> BTreeMap<String, String> {
+    match &service["environment"] {
+        Value::Null => BTreeMap::new(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), scalar(v).unwrap_or_default()))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|item| match item.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (item.to_string(), String::new()),
+            })
+            .collect(),
+        other => panic!("unexpected environment: {other}"),
+    }
+}
+
+/// `env_file:` in any of its forms (a string, a list of strings, a list of `{path, required}`).
+fn env_files(service: &Value) -> Vec<String> {
+    match &service["env_file"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().or_else(|| i["path"].as_str()))
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Published ports as (host port, container port), short or long syntax.
+fn published_ports(service: &Value) -> Vec<(String, String)> {
+    let Some(ports) = service["ports"].as_array() else {
+        return Vec::new();
+    };
+    ports
+        .iter()
+        .map(|p| match p {
+            Value::Object(_) => (
+                scalar(&p["published"]).unwrap_or_default(),
+                scalar(&p["target"]).unwrap_or_default(),
+            ),
+            other => {
+                let short = scalar(other).unwrap_or_default();
+                let short = short.split('/').next().unwrap_or_default().to_string();
+                let parts: Vec<&str> = short.rsplitn(2, ':').collect();
+                match parts.as_slice() {
+                    [target, host] => {
+                        let host_port = host.rsplit(':').next().unwrap_or_default();
+                        (host_port.to_string(), target.to_string())
+                    }
+                    _ => (String::new(), short),
+                }
+            }
+        })
+        .collect()
+}
+
+/// The health check's test as one line.
+fn healthcheck(service: &Value) -> String {
+    match &service["healthcheck"]["test"] {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+fn depends_on_healthy(service: &Value, dependency: &str) -> bool {
+    service["depends_on"][dependency]["condition"] == "service_healthy"
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The schema
+
+fn validator() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(SCHEMA)
+        .unwrap_or_else(|e| panic!("cannot read the Compose schema at {SCHEMA}: {e}"));
+    let schema: Value = serde_json::from_str(&text).expect("the Compose schema is JSON");
+    // The schema declares draft-07; say so rather than have its `$schema` looked up.
+    jsonschema::draft7::new(&schema).expect("the Compose schema compiles")
+}
+
+fn schema_errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("at `{}`: {e}", e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn docker_compose_yml_is_valid_against_the_compose_specification() {
+    let validator = validator();
+    let compose = compose();
+    let errors = schema_errors(&validator, &compose);
+    assert!(errors.is_empty(), "docker-compose.yml:\n{}", errors.join("\n"));
+    assert!(
+        compose.get("version").is_none(),
+        "the Compose Specification has no `version:`; it is obsolete"
+    );
+}
+
+#[test]
+fn the_schema_check_fails_on_broken_copies() {
+    let validator = validator();
+    let good = compose();
+    // (what, where, what is put there)
+    let breakages: [(&str, &[&str], Value); 5] = [
+        (
+            "a misspelt service key",
+            &["services", "redis", "helthcheck"],
+            json!({"test": ["CMD", "true"]}),
+        ),
+        (
+            "an unknown depends_on condition",
+            &["services", "auth-service", "depends_on", "redis", "condition"],
+            json!("ready"),
+        ),
+        (
+            "a health check that is a number",
+            &["services", "redis", "healthcheck", "test"],
+            json!(42),
+        ),
+        ("services as a list", &["services"], json!(["redis", "gateway"])),
+        ("an unknown top-level key", &["servicez"], json!({})),
+    ];
+    for (what, path, value) in breakages {
+        let mut broken = good.clone();
+        let mut at = &mut broken;
+        for key in path {
+            at = &mut at[*key];
+        }
+        *at = value;
+        assert!(
+            !validator.is_valid(&broken),
+            "the schema accepted a copy of docker-compose.yml with {what}"
+        );
+    }
+    // And from text: YAML that parses but puts a scalar where the schema wants a map.
+    let text = read("docker-compose.yml").replacen("\nvolumes:\n", "\nvolumes: 42\nx-was-volumes:\n", 1);
+    assert!(
+        !validator.is_valid(&yaml_to_json(&text)),
+        "the schema accepted `volumes: 42`"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// What this deployment needs
+
+#[test]
+fn the_four_services_are_wired_for_production() {
+    let compose = compose();
+    let names: BTreeSet<&str> = compose["services"]
+        .as_object()
+        .expect("services")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for name in ["redis", "auth-service", "solicitud-service", "gateway"] {
+        assert!(names.contains(name), "no `{name}` service");
+    }
+
+    // Redis: AOF on a named volume, and a health check.
+    let redis = service(&compose, "redis");
+    let command = match &redis["command"] {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "),
+        _ => String::new(),
+    };
+    assert!(
+        command.contains("--appendonly yes"),
+        "redis without AOF: `{command}`"
+    );
+    let volumes = redis["volumes"].as_array().expect("redis has volumes");
+    let named: Vec<String> = volumes
+        .iter()
+        .filter_map(|v| match v {
+            Value::String(s) => s.split(':').next().map(str::to_string),
+            other => other["source"].as_str().map(str::to_string),
+        })
+        .filter(|source| compose["volumes"].get(source).is_some())
+        .collect();
+    assert!(
+        !named.is_empty(),
+        "redis's data is not on a named volume: {volumes:?}"
+    );
+    let check = healthcheck(redis);
+    assert!(
+        check.contains("redis-cli") && check.contains("ping"),
+        "redis health check: `{check}`"
+    );
+
+    for (name, port) in APP_SERVICES {
+        let s = service(&compose, name);
+        assert!(s["build"].is_object(), "{name} is not built here");
+        assert_eq!(s["build"]["args"]["SERVICE"], *name, "{name}: build arg SERVICE");
+        assert_eq!(env_files(s), vec![".env".to_string()], "{name}: env_file");
+        assert!(
+            depends_on_healthy(s, "redis"),
+            "{name} must wait for a healthy redis"
+        );
+        let check = healthcheck(s);
+        assert!(
+            check.contains(&format!("127.0.0.1:{port}/ready"))
+                || check.contains(&format!("localhost:{port}/ready")),
+            "{name}'s health check is not on /ready at port {port}: `{check}`"
+        );
+        // Scalable, and reachable only through the gateway.
+        assert!(
+            s.get("container_name").is_none(),
+            "{name} has a container_name: it could not scale"
+        );
+        assert!(
+            s.get("ports").is_none(),
+            "{name} publishes a port; only the gateway does"
+        );
+        let env = environment(s);
+        assert_eq!(
+            env.get("REDIS_URL").map(String::as_str),
+            Some("redis://redis:6379"),
+            "{name}"
+        );
+        assert_eq!(
+            env.get("APP_ENV").map(String::as_str),
+            Some("production"),
+            "{name}"
+        );
+        assert_eq!(env.get("LOG_FORMAT").map(String::as_str), Some("json"), "{name}");
+    }
+    let auth = environment(service(&compose, "auth-service"));
+    assert_eq!(
+        auth.get("AUTH_BIND_ADDR").map(String::as_str),
+        Some("0.0.0.0:8001")
+    );
+    let sol = environment(service(&compose, "solicitud-service"));
+    assert_eq!(
+        sol.get("SOLICITUD_BIND_ADDR").map(String::as_str),
+        Some("0.0.0.0:8002")
+    );
+
+    // The gateway: the one published port, started once both services are healthy.
+    let gateway = service(&compose, "gateway");
+    assert!(
+        gateway["image"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("nginx:"),
+        "the gateway runs the official nginx image"
+    );
+    assert!(
+        published_ports(gateway).contains(&("8000".to_string(), "8000".to_string())),
+        "the gateway publishes 8000:8000: {:?}",
+        gateway["ports"]
+    );
+    for (name, _) in APP_SERVICES {
+        assert!(
+            depends_on_healthy(gateway, name),
+            "the gateway must wait for a healthy {name}"
+        );
+    }
+    for (name, s) in compose["services"].as_object().expect("services") {
+        if name != "gateway" {
+            assert!(
+                published_ports(s).is_empty(),
+                "{name} publishes a port; only the gateway does"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_gateway_template_is_mounted_and_every_variable_it_uses_is_set() {
+    let compose = compose();
+    let gateway = service(&compose, "gateway");
+    let mounts: Vec<String> = gateway["volumes"]
+        .as_array()
+        .expect("the gateway mounts its template")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let mount = mounts
+        .iter()
+        .find(|m| m.starts_with(&format!("./{TEMPLATE}:")))
+        .unwrap_or_else(|| panic!("the gateway does not mount ./{TEMPLATE}: {mounts:?}"));
+    let target = mount.split(':').nth(1).unwrap_or_default();
+    assert!(
+        target.starts_with("/etc/nginx/templates/") && target.ends_with(".conf.template"),
+        "the image renders only /etc/nginx/templates/*.template into conf.d: {target}"
+    );
+
+    let env = environment(gateway);
+    let template = read(TEMPLATE);
+    let used = template_variables(&template);
+    assert!(used.len() >= 5, "the template uses {used:?}");
+    let filter = env
+        .get("NGINX_ENVSUBST_FILTER")
+        .map(|f| f.trim_start_matches('^').to_string())
+        .unwrap_or_default();
+    for name in &used {
+        assert!(
+            env.contains_key(name),
+            "the template uses ${{{name}}}, which the gateway does not set"
+        );
+        assert!(
+            name.starts_with(&filter),
+            "${{{name}}} is outside NGINX_ENVSUBST_FILTER"
+        );
+    }
+    let vars: BTreeMap<&str, String> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let rendered = render(&template, &vars);
+    assert!(template_variables(&rendered).is_empty(), "left unrendered");
+
+    // The upstreams are the services' bind ports; the listen port is the published one.
+    assert_eq!(env["GATEWAY_AUTH_UPSTREAM"], "auth-service:8001");
+    assert_eq!(env["GATEWAY_SOLICITUD_UPSTREAM"], "solicitud-service:8002");
+    assert_eq!(env["GATEWAY_LISTEN"], "8000");
+    assert_eq!(env["GATEWAY_RESOLVER"], "127.0.0.11", "Docker's embedded DNS");
+
+    // The routes the contract promises, and the headers and limit the services rely on.
+    for needle in [
+        "location /auth/",
+        "location /v2/auth/",
+        "location = /solicitud ",
+        "location /solicitud/",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        "proxy_set_header Host $host;",
+        "proxy_set_header X-Request-Id $gateway_request_id;",
+        "client_max_body_size 16k;",
+    ] {
+        assert!(rendered.contains(needle), "the gateway config lacks `{needle}`");
+    }
+}
+
+fn ipv4(text: &str) -> Ipv4Addr {
+    text.parse()
+        .unwrap_or_else(|_| panic!("`{text}` is not an IPv4 address"))
+}
+
+/// `a.b.c.d/n` or a lone address (a /32).
+fn cidr(text: &str) -> (u32, u32) {
+    let (addr, bits) = text.split_once('/').unwrap_or((text, "32"));
+    let bits: u32 = bits.parse().unwrap_or_else(|_| panic!("bad prefix in `{text}`"));
+    assert!(bits <= 32, "bad prefix in `{text}`");
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    (u32::from(ipv4(addr)) & mask, mask)
+}
+
+fn contains(net: &str, addr: Ipv4Addr) -> bool {
+    let (base, mask) = cidr(net);
+    u32::from(addr) & mask == base
+}
+
+#[test]
+fn the_auth_service_trusts_the_gateway_and_nothing_else_on_its_network() {
+    let compose = compose();
+    let gateway = service(&compose, "gateway");
+    let networks = gateway["networks"]
+        .as_object()
+        .expect("the gateway's networks, as a map");
+    let (network, address) = networks
+        .iter()
+        .find_map(|(name, n)| n["ipv4_address"].as_str().map(|a| (name.clone(), ipv4(a))))
+        .expect("the gateway has a fixed ipv4_address, for TRUSTED_PROXIES");
+    let ipam = &compose["networks"][&network]["ipam"]["config"][0];
+    let subnet = ipam["subnet"].as_str().expect("that network has a fixed subnet");
+    assert!(contains(subnet, address), "{address} is outside {subnet}");
+    if let Some(range) = ipam["ip_range"].as_str() {
+        assert!(
+            contains(subnet, cidr(range).0.into()),
+            "ip_range {range} outside {subnet}"
+        );
+        assert!(
+            !contains(range, address),
+            "{address} is inside ip_range {range}: another container could be given it first"
+        );
+    }
+    for (name, _) in APP_SERVICES {
+        let s = service(&compose, name);
+        let on = match &s["networks"] {
+            Value::Array(a) => a.iter().any(|n| n == network.as_str()),
+            Value::Object(m) => m.contains_key(&network),
+            _ => false,
+        };
+        assert!(on, "{name} is not on `{network}`, where the gateway reaches it");
+    }
+
+    let trusted = environment(service(&compose, "auth-service"))
+        .get("TRUSTED_PROXIES")
+        .cloned()
+        .expect("auth-service sets TRUSTED_PROXIES");
+    let nets: Vec<&str> = trusted
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert!(
+        nets.iter().any(|n| contains(n, address)),
+        "TRUSTED_PROXIES={trusted} does not cover the gateway's {address}"
+    );
+    for n in &nets {
+        assert!(
+            contains(subnet, cidr(n).0.into()),
+            "TRUSTED_PROXIES names {n}, outside {subnet}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Secrets
+
+/// Every scalar in the document, with its path.
+fn scalars(v: &Value, path: String, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                out.push((format!("{path}/{k} (key)"), k.clone()));
+                scalars(child, format!("{path}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                scalars(child, format!("{path}/{i}"), out);
+            }
+        }
+        other => {
+            if let Some(s) = scalar(other) {
+                out.push((path, s));
+            }
+        }
+    }
+}
+
+fn looks_like_a_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    SECRET_VARS.contains(&n.as_str())
+        || ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE", "CREDENTIAL"]
+            .iter()
+            .any(|w| n.contains(w))
+        || n.ends_with("_KEY")
+}
+
+/// The value of `NAME=value` lines in an env file.
+fn env_file_values(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+        .collect()
+}
+
+#[test]
+fn nothing_secret_is_in_docker_compose_yml() {
+    let compose = compose();
+    for (name, s) in compose["services"].as_object().expect("services") {
+        for key in environment(s).keys() {
+            assert!(
+                !looks_like_a_secret_name(key),
+                "{name} sets {key} in docker-compose.yml; secrets belong in .env"
+            );
+        }
+        if let Some(args) = s["build"]["args"].as_object() {
+            for key in args.keys() {
+                assert!(
+                    !looks_like_a_secret_name(key),
+                    "{name}: build arg {key} would be baked in"
+                );
+            }
+        }
+    }
+
+    let mut all = Vec::new();
+    scalars(&compose, String::new(), &mut all);
+    for (path, value) in &all {
+        // Credentials in a URL (redis://user:password@host).
+        if let Some((_, after)) = value.split_once("://") {
+            let authority = after.split('/').next().unwrap_or_default();
+            assert!(
+                !authority.contains('@'),
+                "{path}: a URL with credentials: {value}"
+            );
+        }
+        // Long random-looking tokens (keys, secrets, hashes).
+        for word in value.split(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c))) {
+            let letters = word.chars().any(|c| c.is_ascii_alphabetic());
+            let digits = word.chars().any(|c| c.is_ascii_digit());
+            assert!(
+                !(word.len() >= 32 && letters && digits),
+                "{path}: `{word}` looks like a secret"
+            );
+        }
+    }
+
+    // Neither the example secrets nor, when there is one, the real .env's.
+    let text = read("docker-compose.yml");
+    let mut env_texts = vec![read(".env.example")];
+    if let Ok(local) = std::fs::read_to_string(repo().join(".env")) {
+        env_texts.push(local);
+    }
+    for env_text in env_texts {
+        for (key, value) in env_file_values(&env_text) {
+            if SECRET_VARS.contains(&key.as_str()) && value.len() >= 8 {
+                assert!(
+                    !text.contains(&value),
+                    "docker-compose.yml contains the value of {key}"
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Every variable the services read
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Punct(char),
+}
+
+/// A small Rust lexer: identifiers, string literals (plain, byte, raw) and punctuation, with comments,
+/// char literals, lifetimes and numbers out of the way. Enough to find calls and their arguments.
+fn lex(src: &str) -> Vec<Tok> {
+    let c: Vec<char> = src.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let ident_char = |ch: char| ch.is_alphanumeric() || ch == '_';
+    while i < c.len() {
+        let ch = c[i];
+        if ch.is_whitespace() {
+            i += 1;
+        } else if ch == '/' && c.get(i + 1) == Some(&'/') {
+            while i < c.len() && c[i] != '\n' {
+                i += 1;
+            }
+        } else if ch == '/' && c.get(i + 1) == Some(&'*') {
+            let mut depth = 0;
+            while i < c.len() {
+                if c[i] == '/' && c.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if c[i] == '*' && c.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if ch == '"' {
+            let (s, next) = plain_string(&c, i + 1);
+            out.push(Tok::Str(s));
+            i = next;
+        } else if ch == '\'' {
+            // 'x', '\n', '\u{..}' are chars; 'a (not closed right after) is a lifetime or label.
+            if c.get(i + 1) == Some(&'\\') {
+                i += 2;
+                while i < c.len() && c[i] != '\'' {
+                    i += 1;
+                }
+                i += 1;
+            } else if c.get(i + 2) == Some(&'\'') {
+                i += 3;
+            } else {
+                i += 1;
+                while i < c.len() && ident_char(c[i]) {
+                    i += 1;
+                }
+            }
+        } else if ident_char(ch) {
+            let start = i;
+            while i < c.len() && ident_char(c[i]) {
+                i += 1;
+            }
+            let word: String = c[start..i].iter().collect();
+            let raw_prefix = matches!(word.as_str(), "r" | "br" | "cr");
+            if raw_prefix
+                && (c.get(i) == Some(&'"') || (c.get(i) == Some(&'#') && c.get(i + 1) != Some(&'[')))
+            {
+                let mut hashes = 0;
+                while c.get(i) == Some(&'#') {
+                    hashes += 1;
+                    i += 1;
+                }
+                if c.get(i) == Some(&'"') {
+                    i += 1;
+                    let start = i;
+                    loop {
+                        if i >= c.len() {
+                            break;
+                        }
+                        if c[i] == '"' && (0..hashes).all(|h| c.get(i + 1 + h) == Some(&'#')) {
+                            out.push(Tok::Str(c[start..i].iter().collect()));
+                            i += 1 + hashes;
+                            break;
+                        }
+                        i += 1;
+                    }
+                } else {
+                    // r#ident, a raw identifier.
+                    let start = i;
+                    while i < c.len() && ident_char(c[i]) {
+                        i += 1;
+                    }
+                    out.push(Tok::Ident(c[start..i].iter().collect()));
+                }
+            } else if matches!(word.as_str(), "b" | "c") && c.get(i) == Some(&'"') {
+                let (s, next) = plain_string(&c, i + 1);
+                out.push(Tok::Str(s));
+                i = next;
+            } else if word == "b" && c.get(i) == Some(&'\'') {
+                // b'x' or b'\n'
+                i += 1;
+                if c.get(i) == Some(&'\\') {
+                    i += 1;
+                }
+                i += 1;
+                while i < c.len() && c[i] != '\'' {
+                    i += 1;
+                }
+                i += 1;
+            } else if ch.is_ascii_digit() {
+                // A number (its suffix included); never a name.
+            } else {
+                out.push(Tok::Ident(word));
+            }
+        } else {
+            out.push(Tok::Punct(ch));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The contents of a "..." literal starting after its opening quote, and the index after it.
+fn plain_string(c: &[char], mut i: usize) -> (String, usize) {
+    let mut s = String::new();
+    while i < c.len() && c[i] != '"' {
+        if c[i] == '\\' {
+            s.push(c[i]);
+            i += 1;
+        }
+        if let Some(&ch) = c.get(i) {
+            s.push(ch);
+        }
+        i += 1;
+    }
+    (s, i + 1)
+}
+
+/// The index of the token closing the bracket opened at `open`.
+fn closing(tokens: &[Tok], open: usize) -> usize {
+    let (o, cl) = match tokens[open] {
+        Tok::Punct('(') => ('(', ')'),
+        Tok::Punct('{') => ('{', '}'),
+        Tok::Punct('[') => ('[', ']'),
+        _ => return open,
+    };
+    let mut depth = 0usize;
+    for (j, t) in tokens.iter().enumerate().skip(open) {
+        if *t == Tok::Punct(o) {
+            depth += 1;
+        } else if *t == Tok::Punct(cl) {
+            depth -= 1;
+            if depth == 0 {
+                return j;
+            }
+        }
+    }
+    tokens.len()
+}
+
+/// Drops `#[cfg(test)] mod ... { ... }`: test modules build their own variables.
+fn without_test_modules(tokens: Vec<Tok>) -> Vec<Tok> {
+    let cfg_test: Vec<Tok> = lex("#[cfg(test)]");
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        if tokens[i..].starts_with(&cfg_test) {
+            let mut j = i + cfg_test.len();
+            // Further attributes, `pub`, then `mod name {`.
+            while tokens.get(j) == Some(&Tok::Punct('#')) && tokens.get(j + 1) == Some(&Tok::Punct('[')) {
+                j = closing(&tokens, j + 1) + 1;
+            }
+            while matches!(tokens.get(j), Some(Tok::Ident(w)) if w == "pub") {
+                j += 1;
+            }
+            if matches!(tokens.get(j), Some(Tok::Ident(w)) if w == "mod")
+                && tokens.get(j + 2) == Some(&Tok::Punct('{'))
+            {
+                i = closing(&tokens, j + 2) + 1;
+                continue;
+            }
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// The functions through which the services read their configuration (shared::config and friends).
+const READERS: &[&str] = &[
+    "var",
+    "parse_var",
+    "parse_positive",
+    "parse_secret",
+    "parse_networks",
+    "lifetime",
+];
+
+fn is_variable_name(s: &str) -> bool {
+    s.len() >= 3
+        && s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The upper-case string literals passed to a configuration reader: a call of one of [`READERS`], or
+/// of any function whose first argument is `vars` (the raw variables), outside test modules.
+fn variables_read(src: &str) -> BTreeSet<String> {
+    let tokens = without_test_modules(lex(src));
+    let mut names = BTreeSet::new();
+    for i in 0..tokens.len() {
+        let Tok::Ident(f) = &tokens[i] else { continue };
+        if tokens.get(i + 1) != Some(&Tok::Punct('(')) {
+            continue;
+        }
+        let defines = i > 0 && tokens[i - 1] == Tok::Ident("fn".into());
+        let first_is_vars = matches!(
+            tokens.get(i + 2..i + 4),
+            Some([Tok::Ident(v), Tok::Punct(',')]) if v == "vars"
+        ) || matches!(
+            tokens.get(i + 2..i + 5),
+            Some([Tok::Punct('&'), Tok::Ident(v), Tok::Punct(',')]) if v == "vars"
+        );
+        if defines || !(READERS.contains(&f.as_str()) || first_is_vars) {
+            continue;
+        }
+        let end = closing(&tokens, i + 1);
+        for t in &tokens[i + 2..end.min(tokens.len())] {
+            if let Tok::Str(s) = t {
+                if is_variable_name(s) {
+                    names.insert(s.clone());
+                }
+            }
+        }
+    }
+    names
+}
+
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every configuration variable the three crates read.
+fn variables_the_services_read() -> BTreeSet<String> {
+    let mut files = Vec::new();
+    for dir in ["shared/src", "auth-service/src", "solicitud-service/src"] {
+        rust_files(&repo().join(dir), &mut files);
+    }
+    let mut names = BTreeSet::new();
+    for file in files {
+        let src = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        names.extend(variables_read(&src));
+    }
+    names
+}
+
+#[test]
+fn the_variable_scanner_reads_calls_not_comments_strings_or_tests() {
+    let src = r####"
+        // var(vars, "IN_A_COMMENT")
+        /* parse_var(vars, "IN_A_BLOCK", /* nested */ 1) */
+        fn var<'a>(vars: &'a RawVars, name: &str) -> Option<&'a str> { None }
+        const S: &str = "var(vars, \"IN_A_STRING\")";
+        const R: &str = r#"parse_var(vars, "IN_A_RAW_STRING", 1)"#;
+        fn f(vars: &RawVars) {
+            let q = '"';
+            let b = b'\'';
+            let x = var(vars, "PLAIN").unwrap_or("NOT_A_NAME");
+            let y = shared::config::parse_var(vars, "WITH_PATH", SocketAddr::from(([0, 0, 0, 0], 8001)))?;
+            let t = lifetime(
+                vars,
+                "VALUE_VAR",
+                60,
+                "UNIT_VAR",
+                "minutes",
+            )?;
+            let n = some_new_helper(&vars, "ANY_READER");
+            match var(vars, "MATCHED").as_deref() { Some("HS256") => 1, _ => 2 };
+            ConfigError::new("ONLY_NAMED_IN_AN_ERROR", "x");
+        }
+        #[cfg(test)]
+        mod tests {
+            fn t() { let _ = var(vars, "TEST_ONLY"); }
+        }
+        fn after() { var(vars, "AFTER_TESTS"); }
+    "####;
+    let found: Vec<String> = variables_read(src).into_iter().collect();
+    assert_eq!(
+        found,
+        [
+            "AFTER_TESTS",
+            "ANY_READER",
+            "MATCHED",
+            "PLAIN",
+            "UNIT_VAR",
+            "VALUE_VAR",
+            "WITH_PATH"
+        ]
+    );
+}
+
+#[test]
+fn every_variable_the_services_read_is_documented_and_passed_through() {
+    let read_vars = variables_the_services_read();
+    assert!(
+        read_vars.len() >= 30,
+        "found only {} variables: {read_vars:?}; is the scanner still finding the readers?",
+        read_vars.len()
+    );
+    for anchor in [
+        "JWT_SECRET",
+        "JWT_ACCESS_TOKEN_EXP_UNIT",
+        "REDIS_URL",
+        "AUTH_BIND_ADDR",
+        "SOLICITUD_BIND_ADDR",
+        "TRUSTED_PROXIES",
+        "RATE_LIMIT_IP_PER_MINUTE",
+    ] {
+        assert!(
+            read_vars.contains(anchor),
+            "the scanner missed {anchor}: {read_vars:?}"
+        );
+    }
+
+    // Documented: an operator's .env starts as a copy of .env.example.
+    let example = env_file_values(&read(".env.example"));
+    let undocumented: Vec<&String> = read_vars.iter().filter(|v| !example.contains_key(*v)).collect();
+    assert!(
+        undocumented.is_empty(),
+        "read by the services but missing from .env.example (as NAME=): {undocumented:?}"
+    );
+
+    // Passed through: each app service loads the whole .env, and sets nothing the services do not read
+    // (a misspelt name there would be silently ignored).
+    let compose = compose();
+    for (name, _) in APP_SERVICES {
+        let s = service(&compose, name);
+        assert_eq!(
+            env_files(s),
+            vec![".env".to_string()],
+            "{name} does not load .env"
+        );
+        for key in environment(s).keys() {
+            assert!(
+                read_vars.contains(key),
+                "{name} sets {key}, which no service reads"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Dockerfile and .dockerignore
+
+/// The workspace members, from the root Cargo.toml.
+fn members() -> Vec<String> {
+    let manifest = read("Cargo.toml");
+    let start = manifest.find("members").expect("[workspace] members");
+    let open = start + manifest[start..].find('[').expect("members = [");
+    let close = open + manifest[open..].find(']').expect("members = [...]");
+    manifest[open + 1..close]
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_string())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// A .dockerignore pattern against a path, as Docker matches them: `*` and `?` within one segment,
+/// `**` across any number of them.
+fn glob(pattern: &[&str], path: &[&str]) -> bool {
+    match (pattern.first(), path.first()) {
+        (None, None) => true,
+        (Some(&"**"), _) => glob(&pattern[1..], path) || (!path.is_empty() && glob(pattern, &path[1..])),
+        (Some(p), Some(s)) => segment(p.as_bytes(), s.as_bytes()) && glob(&pattern[1..], &path[1..]),
+        _ => false,
+    }
+}
+
+fn segment(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => segment(&p[1..], s) || (!s.is_empty() && segment(p, &s[1..])),
+        (Some(b'?'), Some(_)) => segment(&p[1..], &s[1..]),
+        (Some(a), Some(b)) => a == b && segment(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+/// Whether .dockerignore keeps `path` out of the build context (the last matching pattern wins; a
+/// pattern matching a parent directory excludes what is inside).
+fn ignored(rules: &[(bool, Vec<String>)], path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    let mut excluded = false;
+    for (negated, pattern) in rules {
+        let pattern: Vec<&str> = pattern.iter().map(String::as_str).collect();
+        if (1..=parts.len()).any(|n| glob(&pattern, &parts[..n])) {
+            excluded = !negated;
+        }
+    }
+    excluded
+}
+
+fn dockerignore() -> Vec<(bool, Vec<String>)> {
+    read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (negated, p) = match l.strip_prefix('!') {
+                Some(p) => (true, p),
+                None => (false, l),
+            };
+            let p = p.trim_start_matches('/').trim_end_matches('/');
+            (negated, p.split('/').map(str::to_string).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn dockerignore_keeps_secrets_and_build_output_out_and_every_crate_in() {
+    let rules = dockerignore();
+    for path in [
+        "target",
+        "target/release/auth-service",
+        "auth-service/target/x",
+        ".git",
+        ".git/config",
+        ".env",
+        ".env.production",
+        "auth-service/.env",
+    ] {
+        assert!(
+            ignored(&rules, path),
+            ".dockerignore lets `{path}` into the build context"
+        );
+    }
+    let members = members();
+    assert!(members.len() >= 4, "workspace members: {members:?}");
+    let mut needed = vec!["Cargo.toml".to_string(), "Cargo.lock".to_string()];
+    for m in &members {
+        needed.push(format!("{m}/Cargo.toml"));
+        needed.push(format!("{m}/src/lib.rs"));
+        needed.push(format!("{m}/src/main.rs"));
+        needed.push(format!("{m}/src/config.rs"));
+    }
+    for path in &needed {
+        assert!(
+            !ignored(&rules, path),
+            ".dockerignore keeps `{path}` out, but the build needs it"
+        );
+    }
+    // The matcher itself.
+    let rules = vec![
+        (false, vec!["**".into(), "x".into()]),
+        (true, vec!["a".into(), "x".into()]),
+    ];
+    assert!(ignored(&rules, "b/c/x/y") && !ignored(&rules, "a/x") && !ignored(&rules, "xx"));
+}
+
+/// The Dockerfile's instructions, with continuation lines joined and comment lines dropped.
+fn dockerfile_instructions() -> Vec<String> {
+    let text = read("Dockerfile");
+    let mut instructions: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some(head) = trimmed.strip_suffix('\\') {
+            current.push_str(head);
+            current.push(' ');
+        } else {
+            current.push_str(trimmed);
+            if !current.trim().is_empty() {
+                instructions.push(current.trim().to_string());
+            }
+            current.clear();
+        }
+    }
+    instructions
+}
+
+fn keyword(instruction: &str) -> String {
+    instruction
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+}
+
+#[test]
+fn the_dockerfile_is_multi_stage_cached_locked_and_non_root() {
+    let instructions = dockerfile_instructions();
+    let froms: Vec<usize> = (0..instructions.len())
+        .filter(|&i| keyword(&instructions[i]) == "FROM")
+        .collect();
+    assert!(froms.len() >= 2, "not a multi-stage build");
+    let last = *froms.last().expect("a FROM");
+    let runtime = &instructions[last..];
+    assert!(
+        instructions[last].contains("debian:") && instructions[last].contains("-slim"),
+        "the final image is not Debian slim: {}",
+        instructions[last]
+    );
+
+    // SERVICE picks the binary.
+    assert!(
+        runtime.iter().any(|i| i.starts_with("ARG SERVICE")),
+        "no ARG SERVICE"
+    );
+    assert!(
+        runtime
+            .iter()
+            .any(|i| i.starts_with("COPY --from=") && i.contains("target/release/${SERVICE}")),
+        "the final stage does not copy target/release/${{SERVICE}}"
+    );
+
+    // Non-root.
+    let user = runtime
+        .iter()
+        .rev()
+        .find(|i| keyword(i) == "USER")
+        .expect("the final stage sets USER");
+    let who = user.split_whitespace().nth(1).unwrap_or_default();
+    let who = who.split(':').next().unwrap_or_default();
+    assert!(!matches!(who, "root" | "0" | ""), "runs as root: {user}");
+
+    // A health check on /ready; and curl, which it needs, is installed.
+    assert!(
+        runtime
+            .iter()
+            .any(|i| keyword(i) == "HEALTHCHECK" && i.contains("/ready")),
+        "no HEALTHCHECK on /ready"
+    );
+    assert!(
+        runtime
+            .iter()
+            .any(|i| i.starts_with("RUN") && i.contains("apt-get install") && i.contains("curl")),
+        "the health check needs curl in the final image"
+    );
+
+    // Every cargo build is --release --locked, and the dependencies are built before the sources
+    // arrive: some stage builds from the skeleton, then copies everything and builds again.
+    let builds: Vec<usize> = (0..instructions.len())
+        .filter(|&i| instructions[i].contains("cargo build"))
+        .collect();
+    assert!(builds.len() >= 2, "expected a dependency build and a final build");
+    for &b in &builds {
+        for flag in ["--locked", "--release"] {
+            assert!(
+                instructions[b].contains(flag),
+                "cargo build without {flag}: {}",
+                instructions[b]
+            );
+        }
+    }
+    let copy_all = (0..instructions.len())
+        .filter(|&i| i > builds[0] && instructions[i] == "COPY . .")
+        .min()
+        .expect("COPY . . after the dependency build");
+    assert!(
+        builds.iter().any(|&b| b > copy_all),
+        "no build after the sources are copied"
+    );
+    let skeleton_stage = froms.iter().rev().find(|&&f| f < builds[0]).expect("a stage");
+    assert!(
+        instructions[*skeleton_stage..builds[0]]
+            .iter()
+            .all(|i| i != "COPY . ."),
+        "the dependency build sees the real sources, so every code change rebuilds every crate"
+    );
+    // The toolchain is new enough for the workspace.
+    let version = |s: &str| -> Vec<u32> { s.split('.').filter_map(|p| p.parse().ok()).collect() };
+    let rust_arg = instructions
+        .iter()
+        .find_map(|i| i.strip_prefix("ARG RUST_VERSION="))
+        .expect("ARG RUST_VERSION=");
+    let workspace = read("Cargo.toml");
+    let msrv = workspace
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .expect("workspace rust-version");
+    assert!(
+        version(rust_arg) >= version(&msrv),
+        "Dockerfile's RUST_VERSION {rust_arg} is older than the workspace's rust-version {msrv}"
+    );
+}
+
+/// Copies the build context (the repository less what .dockerignore leaves out) from `from` into `to`.
+fn copy_context(from: &Path, relative: &str, to: &Path, rules: &[(bool, Vec<String>)]) {
+    let dir = if relative.is_empty() {
+        from.to_path_buf()
+    } else {
+        from.join(relative)
+    };
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let entry = entry.expect("a directory entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let child = if relative.is_empty() {
+            name
+        } else {
+            format!("{relative}/{name}")
+        };
+        if ignored(rules, &child) {
+            continue;
+        }
+        let kind = entry.file_type().expect("a file type");
+        if kind.is_dir() {
+            std::fs::create_dir_all(to.join(&child)).unwrap();
+            copy_context(from, &child, to, rules);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(&child)).unwrap();
+        }
+    }
+}
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_dockerfiles_skeleton_stage_gives_a_workspace_cargo_builds() {
+    // The skeleton stage's RUN steps, run here on a copy of the build context.
+    let instructions = dockerfile_instructions();
+    let start = instructions
+        .iter()
+        .position(|i| keyword(i) == "FROM" && i.to_ascii_lowercase().ends_with(" as skeleton"))
+        .expect("a stage `AS skeleton`");
+    let steps: Vec<&str> = instructions[start + 1..]
+        .iter()
+        .take_while(|i| keyword(i) != "FROM")
+        .filter_map(|i| i.strip_prefix("RUN "))
+        .collect();
+    assert!(!steps.is_empty(), "the skeleton stage runs nothing");
+    let context = TempDir::new("docker-context");
+    copy_context(&repo(), "", &context.0, &dockerignore());
+    for step in steps {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(step)
+            .current_dir(&context.0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the skeleton step failed: {step}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // Left: the manifests (less their test, bench and example targets), the lock file, stand-ins.
+    let mut files = Vec::new();
+    files_under(&context.0, &mut files);
+    for file in &files {
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        match name.as_ref() {
+            "Cargo.lock" => assert_eq!(text, read("Cargo.lock"), "the lock file must stay as it is"),
+            "Cargo.toml" => {
+                for table in ["[[test]]", "[[bench]]", "[[example]]"] {
+                    assert!(!text.contains(table), "{}: {table} left in", file.display());
+                }
+            }
+            _ => assert!(
+                text.is_empty() || text == "fn main() {}\n",
+                "{} is not a stand-in: {text:?}",
+                file.display()
+            ),
+        }
+    }
+
+    // Cargo takes it for the same workspace with the same lock file: each member is there, the
+    // services' binaries have their stand-ins, and a build (of the one member without dependencies,
+    // so nothing is compiled but a stand-in) loads every member's manifest and targets.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let out = Command::new(&cargo)
+        .current_dir(&context.0)
+        .args(["metadata", "--no-deps", "--offline", "--format-version", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metadata: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata's JSON");
+    let packages = metadata["packages"].as_array().expect("packages");
+    for member in members() {
+        let manifest = context.0.join(&member).join("Cargo.toml");
+        assert!(
+            packages
+                .iter()
+                .any(|p| p["manifest_path"].as_str().map(Path::new) == Some(manifest.as_path())),
+            "the skeleton lost the member {member}"
+        );
+    }
+    for (service, _) in APP_SERVICES {
+        let package = packages
+            .iter()
+            .find(|p| p["name"] == *service)
+            .unwrap_or_else(|| panic!("no package {service}"));
+        let bin = package["targets"]
+            .as_array()
+            .and_then(|t| {
+                t.iter().find(|t| {
+                    t["name"] == *service && t["kind"].as_array().is_some_and(|k| k.contains(&json!("bin")))
+                })
+            })
+            .unwrap_or_else(|| panic!("no binary {service}"));
+        let src = bin["src_path"].as_str().unwrap_or_default();
+        assert!(
+            Path::new(src).is_file(),
+            "{service}'s binary has no stand-in at {src}"
+        );
+    }
+    let out = Command::new(&cargo)
+        .current_dir(&context.0)
+        .env("CARGO_TARGET_DIR", context.0.join("target"))
+        .args([
+            "build",
+            "--offline",
+            "--locked",
+            "--quiet",
+            "-p",
+            "deploy-tests",
+            "--lib",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo cannot build the skeleton (as `docker build` would run it):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rendering_replaces_only_the_named_variables() {
+    let vars = BTreeMap::from([("GATEWAY_LISTEN", "127.0.0.1:9".to_string())]);
+    let text = "listen ${GATEWAY_LISTEN}; $GATEWAY_LISTEN $GATEWAY_LISTENER ${OTHER} $host $ {x} $";
+    assert_eq!(
+        render(text, &vars),
+        "listen 127.0.0.1:9; 127.0.0.1:9 $GATEWAY_LISTENER ${OTHER} $host $ {x} $"
+    );
+    let names: Vec<String> = template_variables(text).into_iter().collect();
+    assert_eq!(names, ["GATEWAY_LISTEN", "GATEWAY_LISTENER", "OTHER"]);
+}

@@ -1,0 +1,602 @@
+//! The gateway for real: deploy/gateway.conf.template rendered the way the nginx image renders it, run
+//! by Debian's nginx on loopback in front of both services (real processes, with Redis), and the seed's
+//! flow sent through that one origin. The client IP the rate limiter sees must be the original client's:
+//! nginx (127.0.0.1) is the only trusted proxy, and the clients come from 127.0.0.2 and 127.0.0.3.
+//!
+//! Needs `nginx` (Debian's package; .ci/run installs it). Without it the tests say so and pass, except
+//! on CI (`CI` set), where they fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use common::{read, render, repo, template_variables, unique, TempDir, TEMPLATE};
+
+const SECRET: &str = "deploy-tests-jwt-secret-0123456789-abcdefghij";
+const PASSWORD: &str = "deploy tests admin password";
+const MFA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const CLIENT_A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const CLIENT_B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+// ---------------------------------------------------------------------------------------------------
+// Processes and files that clean up after themselves
+
+/// A child process, killed when the test ends however it ends.
+struct Proc {
+    child: Child,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The services
+
+/// target/debug, from this test binary's own path (target/debug/deps/gateway-<hash>).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest Rust source the service binaries are built from. (Manifests and Cargo.lock are left
+/// out: they change with any crate's dev-dependencies, which does not relink these binaries, and a
+/// needless `cargo build -p` with other features would recompile half the dependencies.)
+fn newest_source() -> Option<SystemTime> {
+    fn walk(dir: &Path, newest: &mut Option<SystemTime>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, newest);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                *newest = (*newest).max(modified(&path));
+            }
+        }
+    }
+    let mut newest = None;
+    for dir in ["shared/src", "auth-service/src", "solicitud-service/src"] {
+        walk(&repo().join(dir), &mut newest);
+    }
+    newest
+}
+
+/// The service binaries, built when missing or older than their sources. `cargo test --workspace`
+/// has just built both (and nothing is rebuilt then); a lone `cargo test -p deploy-tests` may not have.
+fn binaries() -> (PathBuf, PathBuf) {
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = target_dir();
+    let auth = dir.join("auth-service");
+    let sol = dir.join("solicitud-service");
+    let newest = newest_source();
+    let stale = |bin: &Path| match (modified(bin), newest) {
+        (None, _) => true,
+        (Some(built), Some(source)) => built < source,
+        (Some(_), None) => false,
+    };
+    if stale(&auth) || stale(&sol) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+        let status = Command::new(cargo)
+            .current_dir(repo())
+            .args(["build", "-p", "auth-service", "-p", "solicitud-service"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "could not build the services");
+    }
+    (auth, sol)
+}
+
+/// A running service: its address and everything it has logged so far.
+struct Service {
+    addr: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+    _proc: Proc,
+}
+
+impl Service {
+    /// Waits (a little) for a log line containing `needle`.
+    fn logged(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.logs.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Starts a service with JSON logs on 127.0.0.1:0 and waits for its "listening" line.
+fn start(binary: &Path, workdir: &Path, vars: &[(&str, String)]) -> Service {
+    let mut child = Command::new(binary)
+        .env_clear()
+        // A directory of our own: no stray .env is read.
+        .current_dir(workdir)
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let stdout = child.stdout.take().unwrap();
+    let proc = Proc { child };
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    let sink = Arc::clone(&logs);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == "listening" {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                }
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{} did not start", binary.display()));
+    Service {
+        addr: addr.parse().unwrap_or_else(|_| panic!("not an address: {addr}")),
+        logs,
+        _proc: proc,
+    }
+}
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// nginx
+
+fn nginx_binary() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("nginx"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin/nginx")])
+        .find(|p| p.is_file())
+}
+
+/// nginx, or None (and a note) where it is not installed; on CI its absence is a failure.
+fn nginx_or_skip(test: &str) -> Option<PathBuf> {
+    let found = nginx_binary();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nginx is not installed; .ci/run installs Debian's nginx"
+        );
+        eprintln!("SKIPPED {test}: nginx is not installed (apt-get install nginx); the gateway was not run");
+    }
+    found
+}
+
+struct Gateway {
+    base: String,
+    dir: TempDir,
+    _proc: Proc,
+}
+
+impl Gateway {
+    fn access_log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.0.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect()
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Renders the template for these upstreams, wraps it in a minimal main config with everything in
+/// a temp dir, and runs nginx in the foreground until dropped.
+fn start_gateway(nginx: &Path, auth: SocketAddr, solicitud: SocketAddr) -> Gateway {
+    let template = read(TEMPLATE);
+    for attempt in 0..5 {
+        let dir = TempDir::new("nginx");
+        let d = dir.0.display().to_string();
+        for sub in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+            std::fs::create_dir_all(dir.0.join(sub)).unwrap();
+        }
+        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let vars = BTreeMap::from([
+            ("GATEWAY_LISTEN", listen.to_string()),
+            ("GATEWAY_AUTH_UPSTREAM", auth.to_string()),
+            ("GATEWAY_SOLICITUD_UPSTREAM", solicitud.to_string()),
+            // Never asked: both upstreams are addresses, not names.
+            ("GATEWAY_RESOLVER", "127.0.0.1".to_string()),
+            ("GATEWAY_ACCESS_LOG", format!("{d}/access.log")),
+        ]);
+        let server = render(&template, &vars);
+        let left: Vec<String> = template_variables(&server).into_iter().collect();
+        assert!(
+            left.is_empty(),
+            "the template uses variables the test does not set: {left:?}"
+        );
+        std::fs::write(dir.0.join("gateway.conf"), server).unwrap();
+        let main = format!(
+            "worker_processes 1;\n\
+             pid {d}/nginx.pid;\n\
+             error_log {d}/error.log info;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n\
+             \x20   client_body_temp_path {d}/client_body;\n\
+             \x20   proxy_temp_path {d}/proxy;\n\
+             \x20   fastcgi_temp_path {d}/fastcgi;\n\
+             \x20   uwsgi_temp_path {d}/uwsgi;\n\
+             \x20   scgi_temp_path {d}/scgi;\n\
+             \x20   access_log {d}/http-access.log;\n\
+             \x20   include {d}/gateway.conf;\n\
+             }}\n"
+        );
+        std::fs::write(dir.0.join("nginx.conf"), main).unwrap();
+        let stderr = std::fs::File::create(dir.0.join("stderr.log")).unwrap();
+        let child = Command::new(nginx)
+            .args(["-p", &format!("{d}/"), "-c", &format!("{d}/nginx.conf"), "-e"])
+            .arg(format!("{d}/error.log"))
+            // One process in the foreground: killing it stops nginx entirely, and as root it does not
+            // switch to a worker user that could not write to this directory.
+            .args(["-g", "daemon off; master_process off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", nginx.display()));
+        let mut proc = Proc { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = proc.child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default()
+                    + &std::fs::read_to_string(dir.0.join("stderr.log")).unwrap_or_default();
+                if log.contains("Address already in use") && attempt < 4 {
+                    break;
+                }
+                panic!("nginx exited ({status}):\n{log}");
+            }
+            if TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok() {
+                return Gateway {
+                    base: format!("http://{listen}"),
+                    dir,
+                    _proc: proc,
+                };
+            }
+            assert!(Instant::now() < deadline, "nginx did not listen on {listen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("nginx found no free port")
+}
+
+// ---------------------------------------------------------------------------------------------------
+// HTTP
+
+/// A client whose requests leave from `source`: loopback only, never a proxy.
+fn client_from(source: Ipv4Addr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(source))
+        .no_proxy()
+        // What the gateway answers, not where a redirect leads.
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+struct Reply {
+    status: StatusCode,
+    request_id: String,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let res = request.send().await.unwrap();
+    let status = res.status();
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let request_id = header("x-request-id").unwrap_or_default();
+    let retry_after = header("retry-after");
+    let text = res.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"));
+    Reply {
+        status,
+        request_id,
+        retry_after,
+        body,
+    }
+}
+
+fn is_nginx_request_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_flow_runs_through_the_gateway_and_the_rate_limiter_sees_the_real_client() {
+    let Some(nginx) = nginx_or_skip("the_seed_flow_runs_through_the_gateway") else {
+        return;
+    };
+    let (auth_bin, sol_bin) = binaries();
+    let workdir = TempDir::new("services");
+    let prefix = format!("{}:", unique("deploy-tests"));
+    let common = vec![
+        ("JWT_SECRET", SECRET.to_string()),
+        ("REDIS_URL", redis_url()),
+        ("REDIS_KEY_PREFIX", prefix),
+        // Short lifetimes: what this test leaves in Redis expires within minutes.
+        ("JWT_ACCESS_TOKEN_EXP_VALUE", "5".to_string()),
+        ("JWT_ACCESS_TOKEN_EXP_UNIT", "minutes".to_string()),
+        ("JWT_REFRESH_TOKEN_EXP_VALUE", "5".to_string()),
+        ("JWT_REFRESH_TOKEN_EXP_UNIT", "minutes".to_string()),
+    ];
+    let mut auth_vars = common.clone();
+    auth_vars.extend([
+        ("AUTH_BIND_ADDR", "127.0.0.1:0".to_string()),
+        ("API_PASSWORD", PASSWORD.to_string()),
+        ("MFA_ENCRYPTION_KEY", MFA_KEY.to_string()),
+        ("TRUSTED_PROXIES", "127.0.0.1".to_string()),
+        ("RATE_LIMIT_IP_PER_MINUTE", "3".to_string()),
+    ]);
+    let mut sol_vars = common;
+    sol_vars.push(("SOLICITUD_BIND_ADDR", "127.0.0.1:0".to_string()));
+    let auth = start(&auth_bin, &workdir.0, &auth_vars);
+    let sol = start(&sol_bin, &workdir.0, &sol_vars);
+    let gateway = start_gateway(&nginx, auth.addr, sol.addr);
+    let base = &gateway.base;
+    let a = client_from(CLIENT_A);
+    let b = client_from(CLIENT_B);
+    let login = json!({"username": "api_user", "password": PASSWORD});
+
+    // 1 (of 3 for 127.0.0.2). Login through the gateway; our request id goes through and comes back.
+    let login_id = unique("login");
+    let r = send(
+        a.post(format!("{base}/auth/login"))
+            .header("X-Request-Id", &login_id)
+            .json(&login),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["exito"], true, "{}", r.body);
+    assert_eq!(r.body["datos"]["tokenType"], "Bearer");
+    let access = r.body["datos"]["accessToken"]
+        .as_str()
+        .expect("datos.accessToken")
+        .to_string();
+    let refresh = r.body["datos"]["refreshToken"]
+        .as_str()
+        .expect("datos.refreshToken")
+        .to_string();
+    assert_eq!(
+        r.request_id, login_id,
+        "the gateway returns the client's request id"
+    );
+    assert!(
+        auth.logged(&login_id),
+        "the auth service never saw request id {login_id}"
+    );
+
+    // The token works at the solicitud service, through the same origin, with and without the slash.
+    let r = send(a.get(format!("{base}/solicitud/")).bearer_auth(&access)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["exito"], true);
+    assert!(r.body["datos"].is_array(), "{}", r.body);
+    let r = send(a.get(format!("{base}/solicitud"))).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["codigo"].as_str()),
+        (401, Some("TOKEN_MISSING")),
+        "/solicitud reaches the solicitud service: {}",
+        r.body
+    );
+    // A request id that is not a sane token is replaced by nginx's own, which the service gets.
+    let r = send(
+        a.get(format!("{base}/solicitud/"))
+            .bearer_auth(&access)
+            .header("X-Request-Id", "not a sane id!"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        is_nginx_request_id(&r.request_id),
+        "request id {:?}",
+        r.request_id
+    );
+    assert!(
+        sol.logged(&r.request_id),
+        "the solicitud service never saw {}",
+        r.request_id
+    );
+
+    // 2. Refresh.
+    let r = send(
+        a.post(format!("{base}/auth/refresh"))
+            .json(&json!({"refreshToken": refresh})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["exito"], true);
+    let refreshed = r.body["datos"]["accessToken"]
+        .as_str()
+        .expect("a new access token");
+    let r = send(a.get(format!("{base}/auth/me")).bearer_auth(refreshed)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["datos"]["username"], "api_user");
+
+    // 3. The Saphety-compatible endpoint, under /v2/auth/.
+    let gettoken =
+        json!({"username": "api_user@example.com", "password": PASSWORD, "virtual_operator": "saphety"});
+    let r = send(a.post(format!("{base}/v2/auth/gettoken")).json(&gettoken)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["IsValid"], true, "{}", r.body);
+
+    // 4. Over the limit of 3 a minute for 127.0.0.2, whichever endpoint.
+    let r = send(a.post(format!("{base}/auth/login")).json(&login)).await;
+    assert_eq!(r.status, 429, "the 4th request from 127.0.0.2: {}", r.body);
+    assert_eq!(r.body["codigo"], "RATE_LIMITED");
+    assert!(r.retry_after.is_some(), "429 without Retry-After");
+    let r = send(a.post(format!("{base}/v2/auth/gettoken")).json(&gettoken)).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.body["Errors"][0]["Code"], "TooManyRequests");
+    // A forged X-Forwarded-For changes nothing: nginx appends the real peer, which is what counts.
+    let r = send(
+        a.post(format!("{base}/auth/login"))
+            .header("X-Forwarded-For", "203.0.113.9")
+            .json(&login),
+    )
+    .await;
+    assert_eq!(
+        r.status, 429,
+        "a forged X-Forwarded-For escaped the limit: {}",
+        r.body
+    );
+
+    // Another client, behind the same gateway, is its own client.
+    let r = send(b.post(format!("{base}/auth/login")).json(&login)).await;
+    assert_eq!(r.status, 200, "127.0.0.3 was limited with 127.0.0.2: {}", r.body);
+
+    // The gateway's access log: one JSON line per request, with the client's own address.
+    let log = gateway.access_log();
+    let line = log
+        .iter()
+        .find(|l| l["request_id"] == login_id.as_str())
+        .unwrap_or_else(|| panic!("no access-log line for {login_id}: {log:?}"));
+    assert_eq!(line["client"], CLIENT_A.to_string());
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["upstream"], auth.addr.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_own_answers_are_in_the_apis_envelopes() {
+    let Some(nginx) = nginx_or_skip("the_gateways_own_answers_are_in_the_apis_envelopes") else {
+        return;
+    };
+    // Upstreams that are down: nothing listens on these ports.
+    let down_auth = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let down_sol = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let gateway = start_gateway(&nginx, down_auth, down_sol);
+    let base = &gateway.base;
+    let c = client_from(CLIENT_A);
+
+    let r = send(c.get(format!("{base}/health"))).await;
+    assert_eq!((r.status.as_u16(), &r.body["exito"]), (200, &json!(true)));
+    assert!(is_nginx_request_id(&r.request_id), "{:?}", r.request_id);
+
+    // Only the API is routed: not the services' /health, /ready or anything else.
+    for path in [
+        "/",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/auth",
+        "/v2/auth",
+        "/solicitudes",
+        "/v2/other",
+        "/_gateway/unavailable",
+    ] {
+        let r = send(c.get(format!("{base}{path}"))).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+        assert_eq!(r.body["codigo"], "NOT_FOUND", "{path}");
+        assert_eq!(r.body["exito"], false, "{path}");
+    }
+
+    // A service that does not answer: 503 in the envelope of the route's API.
+    let r = send(c.get(format!("{base}/solicitud/"))).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["codigo"].as_str()),
+        (503, Some("SERVICE_UNAVAILABLE"))
+    );
+    let r = send(c.post(format!("{base}/auth/login")).json(&json!({}))).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["codigo"].as_str()),
+        (503, Some("SERVICE_UNAVAILABLE"))
+    );
+    let r = send(c.post(format!("{base}/v2/auth/gettoken")).json(&json!({}))).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.body["Errors"][0]["Code"], "ServiceUnavailable", "{}", r.body);
+
+    // Bodies over 16 KiB stop at the gateway.
+    let big = json!({"username": "x".repeat(17 * 1024), "password": "y"});
+    let r = send(c.post(format!("{base}/auth/login")).json(&big)).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["codigo"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE"))
+    );
+    let r = send(c.post(format!("{base}/v2/auth/gettoken")).json(&big)).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.body["Errors"][0]["Code"], "InvalidRequest", "{}", r.body);
+    assert_eq!(r.body["ResultCode"], 413);
+
+    // A header line over 16 KiB: 431, like the services.
+    let r = send(
+        c.get(format!("{base}/auth/me"))
+            .header("X-Big", "a".repeat(17 * 1024)),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["codigo"].as_str()),
+        (431, Some("HEADERS_TOO_LARGE"))
+    );
+
+    // A request line over 16 KiB.
+    let r = send(c.get(format!("{base}/auth/{}", "a".repeat(17 * 1024)))).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["codigo"].as_str()),
+        (414, Some("BAD_REQUEST"))
+    );
+
+    // Not HTTP at all: 400 in the envelope, not nginx's HTML page.
+    let listen = base.trim_start_matches("http://");
+    let mut raw = TcpStream::connect(listen).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw.write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = raw.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"codigo\":\"BAD_REQUEST\""), "{answer}");
+}

@@ -1,0 +1,629 @@
+//! The benchmark harness. `bench/run` builds everything in release mode and runs this binary, which:
+//!
+//! 1. starts auth-service (on Redis, and a second one on the embedded store) and solicitud-service from
+//!    the binaries beside it, timing each from spawn to `/ready` and reading its idle RSS;
+//! 2. loads them from this process over loopback (closed loop: N workers, one keep-alive connection
+//!    each) and records every latency;
+//! 3. prints one Markdown table with the machine it ran on.
+//!
+//! `--quick` runs every scenario for a fraction of a second at low concurrency: it proves the harness
+//! works (CI runs it) and asserts nothing about speed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+const SECRET: &str = "benchmark-secret-0123456789abcdef-0123456789";
+const PASSWORD: &str = "benchmark admin password";
+const MFA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+struct Settings {
+    quick: bool,
+    duration: Duration,
+    concurrency: usize,
+    redis_url: String,
+}
+
+/// A running service, killed on drop.
+struct Service {
+    child: Child,
+    base: String,
+    ready_after: Duration,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Service {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+fn binary(name: &str) -> PathBuf {
+    let path = std::env::current_exe().unwrap().with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run bench/run (it builds every binary first)",
+        path.display()
+    );
+    path
+}
+
+async fn start(name: &str, vars: &[(&str, String)]) -> Service {
+    let spawned = Instant::now();
+    let mut child = Command::new(binary(name))
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn,auth_service=info,solicitud_service=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == "listening" {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{name} did not start"));
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(res) = client.get(format!("{base}/ready")).send().await {
+            if res.status().is_success() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Service {
+        child,
+        base,
+        ready_after: spawned.elapsed(),
+    }
+}
+
+/// `VmRSS` or `VmHWM` of a process, in MiB.
+fn memory_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// What a load run measured.
+#[derive(Default, Clone)]
+struct Run {
+    ok: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl Run {
+    fn rps(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[index] as f64 / 1000.0
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{:.0}/s, p50 {:.2} ms, p99 {:.2} ms ({} ok, {} errors)",
+            self.rps(),
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.99),
+            self.ok,
+            self.errors
+        )
+    }
+}
+
+/// One worker's request: given its state, sends one request and says whether it succeeded.
+type Step = Box<dyn FnMut(&reqwest::Client) -> futures::future::BoxFuture<'static, bool> + Send>;
+
+/// Runs `workers` closed-loop for `duration` (each worker its own connection), or until `stop` is set.
+async fn load(workers: Vec<Step>, duration: Duration, stop: Option<Arc<AtomicBool>>) -> Run {
+    let started = Instant::now();
+    let tasks = workers.into_iter().map(|mut step| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            let mut run = Run::default();
+            while started.elapsed() < duration && !stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                let t = Instant::now();
+                if step(&client).await {
+                    run.ok += 1;
+                    run.latencies_us.push(t.elapsed().as_micros() as u64);
+                } else {
+                    run.errors += 1;
+                }
+            }
+            run
+        })
+    });
+    let mut total = Run::default();
+    for run in join_all(tasks).await {
+        let run = run.unwrap();
+        total.ok += run.ok;
+        total.errors += run.errors;
+        total.latencies_us.extend(run.latencies_us);
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+/// Sends a request and reads the whole body; `true` for a 2xx.
+async fn succeeded(req: reqwest::RequestBuilder) -> bool {
+    match req.send().await {
+        Ok(res) => res.status().is_success() && res.bytes().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn get_step(url: String, token: Option<String>) -> Step {
+    Box::new(move |client: &reqwest::Client| {
+        let mut req = client.get(&url);
+        if let Some(t) = &token {
+            req = req.bearer_auth(t);
+        }
+        Box::pin(succeeded(req))
+    })
+}
+
+fn post_step(url: String, body: Value) -> Step {
+    Box::new(move |client: &reqwest::Client| {
+        let req = client.post(&url).json(&body);
+        Box::pin(succeeded(req))
+    })
+}
+
+/// A worker that refreshes its own session over and over, each time with the token it just got.
+fn refresh_chain_step(url: String, first: String) -> Step {
+    let current = Arc::new(std::sync::Mutex::new(first));
+    Box::new(move |client: &reqwest::Client| {
+        let token = current.lock().unwrap().clone();
+        let req = client.post(&url).json(&json!({ "refreshToken": token }));
+        let current = current.clone();
+        Box::pin(async move {
+            let Ok(res) = req.send().await else { return false };
+            let Ok(body) = res.json::<Value>().await else {
+                return false;
+            };
+            match body["datos"]["refreshToken"].as_str() {
+                Some(next) => {
+                    *current.lock().unwrap() = next.to_string();
+                    true
+                }
+                None => false,
+            }
+        })
+    })
+}
+
+async fn login(client: &reqwest::Client, auth: &Service) -> Value {
+    let res = client
+        .post(auth.url("/auth/login"))
+        .json(&json!({"username": "api_user", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["exito"], true, "login failed: {body}");
+    body["datos"].clone()
+}
+
+async fn refresh_workers(auth: &Service, n: usize) -> Vec<Step> {
+    let client = reqwest::Client::new();
+    let mut workers = Vec::new();
+    for _ in 0..n {
+        let datos = login(&client, auth).await;
+        workers.push(refresh_chain_step(
+            auth.url("/auth/refresh"),
+            datos["refreshToken"].as_str().unwrap().into(),
+        ));
+    }
+    workers
+}
+
+/// Total calls of every command, from `INFO commandstats`.
+async fn redis_calls(url: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
+        .filter_map(|l| l.split("calls=").nth(1))
+        .filter_map(|rest| rest.split(',').next())
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum()
+}
+
+/// Round trips per refresh, counted exactly: `MONITOR` shows every command a client sends (and, tagged
+/// `lua`, the ones a script runs inside Redis); lines naming this run's key prefix and not from a script
+/// are the service's round trips.
+async fn round_trips_per_refresh(redis_url: &str, auth: &Service, prefix: &str, n: usize) -> f64 {
+    let host_port = redis_url.trim_start_matches("redis://").trim_end_matches('/');
+    let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "6379"));
+    let mut monitor = Command::new("redis-cli")
+        .args(["-h", host, "-p", port, "monitor"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli (from the redis-server package) counts round trips");
+    let stdout = monitor.stdout.take().unwrap();
+    let prefix_owned = prefix.to_string();
+    let counter = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains(&prefix_owned) && !l.contains(" lua]"))
+            .count()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::new();
+    let mut token = login(&client, auth).await["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..n {
+        let body: Value = client
+            .post(auth.url("/auth/refresh"))
+            .json(&json!({ "refreshToken": token }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token = body["datos"]["refreshToken"].as_str().unwrap().to_string();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let lines = counter.join().unwrap_or(0);
+    // The login before the refreshes makes 4 round trips: attempt gate, MFA check, reset, session.
+    (lines as f64 - 4.0) / n as f64
+}
+
+/// argon2id computations per second on every core with the service's parameters (m=19456, t=2, p=1),
+/// each thread reusing its memory as the service's hashing threads do: the ceiling for logins.
+fn argon2_bound(duration: Duration) -> f64 {
+    use auth_service::passwords::{ITERATIONS, MEMORY_KIB, PARALLELISM};
+    let params = argon2::Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, Some(32)).unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = Instant::now();
+    let counts: Vec<usize> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                let params = params.clone();
+                scope.spawn(move || {
+                    let argon2 =
+                        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+                    let mut memory = vec![argon2::Block::default(); argon2.params().block_count()];
+                    let mut out = [0u8; 32];
+                    let mut n = 0;
+                    while started.elapsed() < duration {
+                        argon2
+                            .hash_password_into_with_memory(
+                                b"the bound",
+                                b"sixteen byte salt",
+                                &mut out,
+                                &mut memory,
+                            )
+                            .unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    counts.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or_else(|| "unknown CPU".to_string(), |s| s.trim().to_string());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cores} cores ({cpu}), {mem_gib:.0} GiB, Linux {}", kernel.trim())
+}
+
+fn common_vars(settings: &Settings, redis: bool) -> Vec<(&'static str, String)> {
+    let mut vars = vec![
+        ("JWT_SECRET", SECRET.to_string()),
+        ("API_PASSWORD", PASSWORD.to_string()),
+        ("MFA_ENCRYPTION_KEY", MFA_KEY.to_string()),
+        (
+            "REDIS_KEY_PREFIX",
+            format!("bench:{}:", uuid::Uuid::new_v4().simple()),
+        ),
+        // One client address makes every request: the per-IP and per-account limits would stop the run.
+        ("RATE_LIMIT_IP_PER_MINUTE", "1000000000".to_string()),
+        ("RATE_LIMIT_LOGIN_MAX_FAILURES", "1000000000".to_string()),
+        ("AUTH_BIND_ADDR", "127.0.0.1:0".to_string()),
+        ("SOLICITUD_BIND_ADDR", "127.0.0.1:0".to_string()),
+    ];
+    if redis {
+        vars.push(("REDIS_URL", settings.redis_url.clone()));
+    }
+    vars
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let settings = Settings {
+        quick,
+        duration: if quick {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(8)
+        },
+        concurrency: if quick { 4 } else { 32 },
+        redis_url: std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+    };
+    let d = settings.duration;
+    let c = settings.concurrency;
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut row = |what: &str, result: String, target: &str| {
+        eprintln!("{what}: {result}");
+        rows.push((what.to_string(), result, target.to_string()));
+    };
+
+    let auth_vars = common_vars(&settings, true);
+    let auth_prefix = auth_vars
+        .iter()
+        .find(|(k, _)| *k == "REDIS_KEY_PREFIX")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let auth = start("auth-service", &auth_vars).await;
+    let sol = start("solicitud-service", &common_vars(&settings, true)).await;
+    let auth_mem = start("auth-service", &common_vars(&settings, false)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    row(
+        "Start to /ready",
+        format!(
+            "auth-service {:.0} ms (Redis), {:.0} ms (embedded); solicitud-service {:.0} ms",
+            auth.ready_after.as_secs_f64() * 1000.0,
+            auth_mem.ready_after.as_secs_f64() * 1000.0,
+            sol.ready_after.as_secs_f64() * 1000.0
+        ),
+        "",
+    );
+    row(
+        "Idle RSS",
+        format!(
+            "auth-service {:.1} MiB, solicitud-service {:.1} MiB",
+            memory_mib(auth.pid(), "VmRSS"),
+            memory_mib(sol.pid(), "VmRSS")
+        ),
+        "",
+    );
+
+    let client = reqwest::Client::new();
+    let admin = login(&client, &auth).await;
+    let access = admin["accessToken"].as_str().unwrap().to_string();
+    let created: Value = client
+        .post(sol.url("/solicitud/"))
+        .bearer_auth(&access)
+        .json(&json!({"origen": "A", "destino": "B", "fechaServicio": "2031-01-01T08:00:00Z", "pasajeros": 2, "motivo": "benchmark"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["datos"]["id"].as_u64().expect("solicitud created");
+
+    // 2. Authenticated GET next to /health of the same process.
+    let health = load(
+        (0..c).map(|_| get_step(sol.url("/health"), None)).collect(),
+        d,
+        None,
+    )
+    .await;
+    let get = load(
+        (0..c)
+            .map(|_| get_step(sol.url(&format!("/solicitud/{id}")), Some(access.clone())))
+            .collect(),
+        d,
+        None,
+    )
+    .await;
+    row("GET /health (solicitud-service)", health.summary(), "");
+    row(
+        "GET /solicitud/{id} (token verified, Redis read)",
+        format!(
+            "{} = {:.0}% of /health",
+            get.summary(),
+            100.0 * get.rps() / health.rps()
+        ),
+        "≥ 85% of /health",
+    );
+
+    // 3. Refresh, a fresh token every request, with Redis and with the embedded store.
+    let workers = refresh_workers(&auth, c).await;
+    let before = redis_calls(&settings.redis_url).await;
+    let refresh = load(workers, d, None).await;
+    let executed = (redis_calls(&settings.redis_url).await - before) as f64 / refresh.ok.max(1) as f64;
+    row("POST /auth/refresh (Redis)", refresh.summary(), "≥ 5,000/s");
+    let trips = round_trips_per_refresh(&settings.redis_url, &auth, &auth_prefix, 200).await;
+    row(
+        "Redis round trips per refresh",
+        format!(
+            "{trips:.2} (MONITOR); {executed:.1} commands executed per refresh, inside the script included (INFO commandstats delta)"
+        ),
+        "exactly 1",
+    );
+    let refresh_mem = load(refresh_workers(&auth_mem, c).await, d, None).await;
+    row("POST /auth/refresh (embedded store)", refresh_mem.summary(), "");
+
+    // 4. Introspection.
+    let introspect = load(
+        (0..c)
+            .map(|_| post_step(auth.url("/auth/introspect"), json!({ "token": access })))
+            .collect(),
+        d,
+        None,
+    )
+    .await;
+    row(
+        "POST /auth/introspect (Redis)",
+        introspect.summary(),
+        "≥ 10,000/s",
+    );
+
+    // 5. Login next to the raw argon2 bound of this machine.
+    let bound = argon2_bound(d);
+    let login_body = json!({"username": "api_user", "password": PASSWORD});
+    let logins = load(
+        (0..c)
+            .map(|_| post_step(auth.url("/auth/login"), login_body.clone()))
+            .collect(),
+        d,
+        None,
+    )
+    .await;
+    row(
+        "argon2id bound (m=19456,t=2,p=1, all cores)",
+        format!("{bound:.1} hashes/s"),
+        "",
+    );
+    row(
+        "POST /auth/login",
+        format!(
+            "{} = {:.0}% of the bound",
+            logins.summary(),
+            100.0 * logins.rps() / bound
+        ),
+        "≥ 90% of the bound",
+    );
+
+    // 6. Isolation: refresh and the solicitud GET while a login storm saturates hashing.
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm_workers: Vec<Step> = (0..c)
+        .map(|_| post_step(auth.url("/auth/login"), login_body.clone()))
+        .collect();
+    let storm = tokio::spawn(load(storm_workers, d * 3, Some(stop.clone())));
+    tokio::time::sleep(Duration::from_millis(if settings.quick { 50 } else { 500 })).await;
+    let under_storm_refresh = load(refresh_workers(&auth, (c / 4).max(1)).await, d, None).await;
+    let under_storm_get = load(
+        (0..(c / 4).max(1))
+            .map(|_| get_step(sol.url(&format!("/solicitud/{id}")), Some(access.clone())))
+            .collect(),
+        d,
+        None,
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let storm = storm.await.unwrap();
+    row(
+        "Refresh during a login storm",
+        format!(
+            "p99 {:.2} ms ({})",
+            under_storm_refresh.percentile_ms(0.99),
+            under_storm_refresh.summary()
+        ),
+        "p99 < 25 ms",
+    );
+    row(
+        "GET /solicitud/{id} during a login storm",
+        format!(
+            "p99 {:.2} ms ({})",
+            under_storm_get.percentile_ms(0.99),
+            under_storm_get.summary()
+        ),
+        "p99 < 25 ms",
+    );
+    row("(the storm itself)", storm.summary(), "");
+
+    // Peak RSS of the auth service through 500 concurrent logins.
+    let burst = if settings.quick { 20 } else { 500 };
+    let burst_client = reqwest::Client::new();
+    let results = join_all((0..burst).map(|_| {
+        burst_client
+            .post(auth.url("/auth/login"))
+            .json(&login_body)
+            .send()
+    }))
+    .await;
+    let ok = results
+        .iter()
+        .filter(|r| matches!(r, Ok(res) if res.status().is_success()))
+        .count();
+    row(
+        &format!("Peak RSS of auth-service, {burst} concurrent logins"),
+        format!("{:.1} MiB ({ok}/{burst} ok)", memory_mib(auth.pid(), "VmHWM")),
+        "< 256 MiB",
+    );
+
+    println!("\nMachine: {}", machine());
+    println!(
+        "Run: {}, {} workers, {:?} per scenario, loader on the same machine\n",
+        if settings.quick { "quick" } else { "full" },
+        c,
+        d
+    );
+    println!("| measure | result | target |\n|---|---|---|");
+    for (what, result, target) in &rows {
+        println!("| {what} | {result} | {target} |");
+    }
+}
