@@ -437,6 +437,7 @@ async fn main() {
     let auth = start("auth-service", &auth_vars).await;
     let sol = start("solicitud-service", &common_vars(&settings, true)).await;
     let auth_mem = start("auth-service", &common_vars(&settings, false)).await;
+    let sol_mem = start("solicitud-service", &common_vars(&settings, false)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     row(
         "Start to /ready",
@@ -472,6 +473,17 @@ async fn main() {
         .await
         .unwrap();
     let id = created["datos"]["id"].as_u64().expect("solicitud created");
+    let created_mem: Value = client
+        .post(sol_mem.url("/solicitud/"))
+        .bearer_auth(&access)
+        .json(&json!({"origen": "A", "destino": "B", "fechaServicio": "2031-01-01T08:00:00Z", "pasajeros": 2, "motivo": "benchmark"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_mem = created_mem["datos"]["id"].as_u64().expect("solicitud created");
 
     // 2. Authenticated GET next to /health of the same process.
     let health = load(
@@ -488,7 +500,24 @@ async fn main() {
         None,
     )
     .await;
+    let get_mem = load(
+        (0..c)
+            .map(|_| get_step(sol_mem.url(&format!("/solicitud/{id_mem}")), Some(access.clone())))
+            .collect(),
+        d,
+        None,
+    )
+    .await;
     row("GET /health (solicitud-service)", health.summary(), "");
+    row(
+        "GET /solicitud/{id} (token verified, embedded store)",
+        format!(
+            "{} = {:.0}% of /health",
+            get_mem.summary(),
+            100.0 * get_mem.rps() / health.rps()
+        ),
+        "",
+    );
     row(
         "GET /solicitud/{id} (token verified, Redis read)",
         format!(

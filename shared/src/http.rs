@@ -166,14 +166,19 @@ fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
 }
 
 /// The raw token of an `Authorization: Bearer <token>` header, or 401 TOKEN_MISSING.
+/// Reads that one header (no copy of the others): this runs on every authenticated request.
 pub fn bearer_token() -> impl Filter<Extract = (String,), Error = Rejection> + Clone {
-    warp::header::headers_cloned().and_then(|headers: HeaderMap| async move {
-        headers
-            .get(warp::http::header::AUTHORIZATION)
-            .and_then(|v| parse_bearer(v))
-            .map(str::to_owned)
-            .ok_or_else(|| warp::reject::custom(ApiError::TokenMissing))
-    })
+    warp::header::value("authorization")
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
+        .and_then(|value: Option<HeaderValue>| async move {
+            value
+                .as_ref()
+                .and_then(parse_bearer)
+                .map(str::to_owned)
+                .ok_or_else(|| warp::reject::custom(ApiError::TokenMissing))
+        })
 }
 
 /// `Bearer <token>`, the scheme case-insensitive; anything else is "no bearer token".
