@@ -44,8 +44,8 @@ pub struct App {
     pub passwords: Passwords,
     pub sessions: Arc<Sessions>,
     pub limits: Arc<Limits>,
-    /// `None` when `MFA_ENABLED=false`.
-    pub mfa: Option<Arc<Mfa>>,
+    /// Enforced for enrolled users whatever `MFA_ENABLED` says; that flag gates new enrolments.
+    pub mfa: Arc<Mfa>,
     pub clock: SharedClock,
 }
 
@@ -78,24 +78,22 @@ impl App {
             config.refresh_retry_grace_secs,
             config.session_absolute_timeout_secs,
         ));
-        let mfa = config.mfa_enabled.then(|| {
-            let key = config.mfa_encryption_key.clone().unwrap_or_else(|| {
-                // Only reachable with the embedded store (config requires a key with Redis), whose
-                // state dies with the process anyway.
-                tracing::warn!(
-                    "MFA_ENCRYPTION_KEY is not set: MFA secrets are sealed with a per-process key"
-                );
-                MfaKey::random()
-            });
-            Arc::new(Mfa::new(
-                store.clone(),
-                codec.clone(),
-                users.clone(),
-                key,
-                config.mfa_issuer_name.clone(),
-                config.mfa_valid_window,
-            ))
+        // MFA is always enforced for users who enrolled: `MFA_ENABLED=false` only stops new enrolments.
+        // Without a key (the embedded store, or Redis with MFA_ENABLED=false) secrets are sealed with a
+        // per-process key; an enrolment sealed with another key then cannot be opened, and the login
+        // fails closed rather than skipping the second factor.
+        let key = config.mfa_encryption_key.clone().unwrap_or_else(|| {
+            tracing::warn!("MFA_ENCRYPTION_KEY is not set: MFA secrets are sealed with a per-process key");
+            MfaKey::random()
         });
+        let mfa = Arc::new(Mfa::new(
+            store.clone(),
+            codec.clone(),
+            users.clone(),
+            key,
+            config.mfa_issuer_name.clone(),
+            config.mfa_valid_window,
+        ));
         let limits = Arc::new(Limits::new(store.clone(), &config));
         Ok(Self {
             config: Arc::new(config),

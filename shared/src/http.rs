@@ -241,12 +241,15 @@ pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::repl
 pub fn client_ip(trusted: Arc<[IpNet]>) -> impl Filter<Extract = (IpAddr,), Error = Infallible> + Clone {
     warp::ext::optional::<PeerAddr>()
         .and(
-            warp::header::optional::<String>("x-forwarded-for")
+            warp::header::value("x-forwarded-for")
+                .map(Some)
                 .or(warp::any().map(|| None))
                 .unify(),
         )
-        .map(move |peer: Option<PeerAddr>, forwarded: Option<String>| {
+        .map(move |peer: Option<PeerAddr>, forwarded: Option<HeaderValue>| {
             let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+            // Read as bytes: a client's garbage byte must not hide the hops the proxies appended.
+            let forwarded = forwarded.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             resolve_client_ip(peer, forwarded.as_deref(), &trusted)
         })
 }
@@ -356,6 +359,22 @@ mod tests {
             resolve_client_ip(ip("127.0.0.1"), Some("10.0.0.9"), &trusted),
             ip("10.0.0.9")
         );
+    }
+
+    #[tokio::test]
+    async fn a_garbage_byte_in_forwarded_for_does_not_hide_the_appended_hops() {
+        let trusted: Arc<[IpNet]> = vec!["10.0.0.0/8".parse().unwrap()].into();
+        let filter = client_ip(trusted);
+        let ip = warp::test::request()
+            .header(
+                "x-forwarded-for",
+                HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.7").unwrap(),
+            )
+            .extension(PeerAddr("10.0.0.2:4000".parse().unwrap()))
+            .filter(&filter)
+            .await
+            .unwrap();
+        assert_eq!(ip, "198.51.100.7".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -138,6 +138,22 @@ pub fn route_label(path: &str, templates: &[&'static str]) -> &'static str {
         .unwrap_or("unmatched")
 }
 
+/// The method as a label: the standard ones by name, anything else (hyper accepts any token) as
+/// `OTHER`, so made-up methods cannot grow the label set.
+pub fn method_label(method: &warp::http::Method) -> &'static str {
+    use warp::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// `GET /metrics`
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
@@ -171,6 +187,13 @@ mod tests {
         assert_eq!(route_label("/solicitud/42/estado", &t), "/solicitud/{id}/estado");
         assert_eq!(route_label("/solicitud/abc", &t), "unmatched");
         assert_eq!(route_label("/etc/passwd", &t), "unmatched");
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let odd = warp::http::Method::from_bytes(b"AAAA1").unwrap();
+        assert_eq!(method_label(&odd), "OTHER");
+        assert_eq!(method_label(&warp::http::Method::PATCH), "PATCH");
     }
 
     #[test]

@@ -178,7 +178,16 @@ where
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let span = tracing::info_span!("request", request_id = %request_id);
     let mut response = if header_bytes(&req) > limits.max_header_bytes {
-        ApiError::HeadersTooLarge.to_response()
+        // Answered before the filters, so the headers every response carries are added here.
+        let mut response = ApiError::HeadersTooLarge.to_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            warp::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        headers.insert(warp::http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        response
     } else {
         req.extensions_mut().insert(PeerAddr(peer));
         req.extensions_mut()
@@ -197,10 +206,15 @@ where
     let route = crate::metrics::route_label(&path, service.routes);
     let m = crate::metrics::metrics();
     m.http_requests
-        .with_label_values(&[service.name, method.as_str(), route, &status.to_string()])
+        .with_label_values(&[
+            service.name,
+            crate::metrics::method_label(&method),
+            route,
+            &status.to_string(),
+        ])
         .inc();
     m.http_duration
-        .with_label_values(&[service.name, method.as_str(), route])
+        .with_label_values(&[service.name, crate::metrics::method_label(&method), route])
         .observe(elapsed.as_secs_f64());
     if status == 429 {
         m.rate_limited.with_label_values(&[service.name, route]).inc();

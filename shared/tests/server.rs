@@ -82,6 +82,8 @@ async fn oversized_headers_get_431_in_the_envelope() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 431);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["codigo"], "HEADERS_TOO_LARGE");
 }

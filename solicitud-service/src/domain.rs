@@ -124,6 +124,13 @@ impl FechaServicio {
                 "El campo 'fechaServicio' debe ser una fecha RFC 3339, por ejemplo 2026-12-01T08:30:00-05:00.",
             )
         })?;
+        // Also keeps `to_rfc3339` from overflowing: 9999-12-31T23:59:59-05:00 is past year 9999 in UTC.
+        if parsed.year() > 2999 || parsed.checked_to_offset(time::UtcOffset::UTC).is_none() {
+            return Err(ApiError::validation(
+                "fechaServicio",
+                "El campo 'fechaServicio' debe ser una fecha anterior al año 3000.",
+            ));
+        }
         if parsed.unix_timestamp() < now_ms.div_euclid(1000) - PAST_SLACK_SECS {
             return Err(ApiError::validation(
                 "fechaServicio",
@@ -235,6 +242,11 @@ mod tests {
         assert!(FechaServicio::parse("2030-03-01", now).is_err());
         assert!(FechaServicio::parse("mañana", now).is_err());
         assert!(FechaServicio::parse("2020-01-01T00:00:00Z", now).is_err());
+        assert!(
+            FechaServicio::parse("9999-12-31T23:59:59-05:00", now).is_err(),
+            "no overflow panic"
+        );
+        assert!(FechaServicio::parse("3000-01-01T00:00:00Z", now).is_err());
     }
 
     #[test]

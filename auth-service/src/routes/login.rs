@@ -83,13 +83,13 @@ async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, Ap
             return Err(ApiError::InvalidCredentials);
         }
     };
-    if let Some(mfa) = &app.mfa {
-        if mfa.is_active(&user).await? {
+    {
+        if app.mfa.is_active(&user).await? {
             // The attempts stop counting only once the second step succeeds too.
             metrics().logins.with_label_values(&["mfa_required"]).inc();
             return super::token_reply(
                 "Se requiere verificación MFA",
-                LoginOutcome::Mfa(mfa.challenge(&user)?),
+                LoginOutcome::Mfa(app.mfa.challenge(&user)?),
             );
         }
     }

@@ -14,6 +14,7 @@ use warp::{Filter, Rejection};
 
 use super::{authenticated, Authenticated};
 use crate::app::App;
+use crate::limits;
 use crate::mfa::{Enrolment, Mfa};
 use crate::routes::login::LoginDatos;
 
@@ -36,8 +37,18 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
+/// New enrolments (setup, activate) need `MFA_ENABLED`; verify and disable always work for users who
+/// enrolled, so turning the flag off never turns anyone's second factor off.
+fn enrolment_allowed(app: &App) -> Result<Arc<Mfa>, ApiError> {
+    if app.config.mfa_enabled {
+        Ok(app.mfa.clone())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
 fn enabled(app: &App) -> Result<Arc<Mfa>, ApiError> {
-    app.mfa.clone().ok_or(ApiError::NotFound)
+    Ok(app.mfa.clone())
 }
 
 /// `POST /auth/mfa/setup`
@@ -55,7 +66,7 @@ pub fn setup(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
         .and(authenticated(app.clone()))
         .and(with_state(app))
         .then(|auth: Authenticated, app: App| async move {
-            let enrolment = enabled(&app)?.setup(&auth.user).await?;
+            let enrolment = enrolment_allowed(&app)?.setup(&auth.user).await?;
             Ok::<_, ApiError>(envelope::ok("Configuración MFA iniciada", enrolment))
         })
         .map(into_reply)
@@ -71,6 +82,7 @@ pub fn setup(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
         (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 422, description = "Wrong code (`MFA_INVALID`) or a bad field", body = ErrorBody),
+        (status = 429, description = "Too many code attempts (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
 pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -78,16 +90,23 @@ pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejectio
         .and(warp::post())
         .and(authenticated(app.clone()))
         .and(json_body::<CodeRequest>())
+        .and(client_ip(app.config.trusted_proxies.clone()))
         .and(with_state(app))
-        .then(|auth: Authenticated, body: CodeRequest, app: App| async move {
-            let codes = enabled(&app)?.activate(&auth.user, &body.code).await?;
-            Ok::<_, ApiError>(envelope::ok(
-                "MFA activado",
-                RecoveryCodes {
-                    recovery_codes: codes,
-                },
-            ))
-        })
+        .then(
+            |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
+                let mfa = enrolment_allowed(&app)?;
+                let subject = limits::subject("", Some(&auth.user));
+                app.limits.attempt(ip, &subject).await?;
+                let codes = mfa.activate(&auth.user, &body.code).await?;
+                app.limits.succeeded(ip, &subject).await?;
+                Ok::<_, ApiError>(envelope::ok(
+                    "MFA activado",
+                    RecoveryCodes {
+                        recovery_codes: codes,
+                    },
+                ))
+            },
+        )
         .map(into_reply)
 }
 
@@ -128,6 +147,7 @@ pub fn verify(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 422, description = "Wrong code (`MFA_INVALID`) or a bad field", body = ErrorBody),
+        (status = 429, description = "Too many code attempts (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
 pub fn disable(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -135,10 +155,16 @@ pub fn disable(app: App) -> impl Filter<Extract = (Response,), Error = Rejection
         .and(warp::post())
         .and(authenticated(app.clone()))
         .and(json_body::<CodeRequest>())
+        .and(client_ip(app.config.trusted_proxies.clone()))
         .and(with_state(app))
-        .then(|auth: Authenticated, body: CodeRequest, app: App| async move {
-            enabled(&app)?.disable(&auth.user, &body.code).await?;
-            Ok::<_, ApiError>(envelope::ok("MFA desactivado", serde_json::Value::Null))
-        })
+        .then(
+            |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
+                let subject = limits::subject("", Some(&auth.user));
+                app.limits.attempt(ip, &subject).await?;
+                enabled(&app)?.disable(&auth.user, &body.code).await?;
+                app.limits.succeeded(ip, &subject).await?;
+                Ok::<_, ApiError>(envelope::ok("MFA desactivado", serde_json::Value::Null))
+            },
+        )
         .map(into_reply)
 }

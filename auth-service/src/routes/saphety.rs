@@ -134,12 +134,12 @@ async fn handle(body: Result<BytesMut, ApiError>, ip: IpAddr, app: &App) -> Resu
         }
     };
 
-    if let Some(mfa) = &app.mfa {
-        if mfa.is_active(&user).await? {
+    {
+        if app.mfa.is_active(&user).await? {
             let Some(code) = otp else {
                 return Err(Failure::MfaRequired);
             };
-            if !mfa.check_code(&user, code).await? {
+            if !app.mfa.check_code(&user, code).await? {
                 return Err(Failure::MfaInvalid);
             }
         }

@@ -320,3 +320,67 @@ async fn the_secret_stored_in_redis_is_not_the_base32_secret() {
         .iter()
         .all(|c| !hashes.iter().any(|h| h.contains(&c.replace('-', "")))));
 }
+
+#[tokio::test]
+async fn turning_mfa_enabled_off_never_turns_an_enrolled_users_second_factor_off() {
+    let prefix = unique_prefix();
+    let on = TestApp::spawn_on(StoreKind::Redis, &prefix, &[]).await;
+    let mfa = maria_enrolled(&on).await;
+    let off = TestApp::spawn_on(StoreKind::Redis, &prefix, &[("MFA_ENABLED", "false")]).await;
+    off.clock.set_ms(on.clock.now_ms());
+    // Login still stops at the second step, and the code still works.
+    let challenge = off.challenge().await;
+    assert_eq!(
+        off.verify(&challenge, &code_at(&mfa.totp, off.now())).await.0,
+        200
+    );
+    // gettoken still wants the otp.
+    let res = off
+        .client
+        .post(off.url("/v2/auth/gettoken"))
+        .json(&json!({"username": "maria@example.com", "password": MARIA_PASSWORD, "virtual_operator": "saphety"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(
+        (status, body["Errors"][0]["Code"].as_str()),
+        (400, Some("MfaRequired"))
+    );
+    // Only new enrolments are off.
+    let (access, _) = off.login_tokens_as(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(off.post_bearer("/auth/mfa/setup", &access).await.0, 404);
+}
+
+#[tokio::test]
+async fn guessing_codes_at_disable_is_rate_limited() {
+    let app = TestApp::spawn().await;
+    let (access, _) = app.login_tokens_as(MARIA, MARIA_PASSWORD).await;
+    let mfa = app.enrol(&access).await;
+    let good = code_at(&mfa.totp, app.now());
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let res = app
+            .client
+            .post(app.url("/auth/mfa/disable"))
+            .bearer_auth(&access)
+            .json(&json!({"code": wrong}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert!(statuses.contains(&422), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    // Locked: even the right code waits for the window.
+    let res = app
+        .client
+        .post(app.url("/auth/mfa/disable"))
+        .bearer_auth(&access)
+        .json(&json!({"code": good}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+}

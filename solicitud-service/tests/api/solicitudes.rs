@@ -183,6 +183,10 @@ async fn bad_fields_are_refused_naming_the_field() {
             "fechaServicio",
             with("fechaServicio", json!("2001-06-01T08:00:00Z")),
         ),
+        (
+            "fechaServicio",
+            with("fechaServicio", json!("9999-12-31T23:59:59-05:00")),
+        ),
     ];
     for (field, body) in cases {
         let (status, got) = app.post("/solicitud/", &app.maria(), body.clone()).await;
