@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use auth_service::app::App;
 use auth_service::config::AuthConfig;
+use shared::telemetry::{refuse_start, run_until_stopped, shutdown_signal, start};
 use shared::SystemClock;
+
+const NAME: &str = "auth-service";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -16,35 +19,15 @@ async fn main() -> ExitCode {
     }
     let config = match AuthConfig::from_env() {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("auth-service: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return refuse_start(NAME, e),
     };
-    shared::telemetry::init(config.common.log_format);
-    for warning in &config.common.warnings {
-        tracing::warn!("{warning}");
-    }
+    start(&config.common);
     let addr = config.bind_addr;
     let app = match App::build(config, Arc::new(SystemClock)) {
         Ok(app) => app,
-        Err(e) => {
-            eprintln!("auth-service: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return refuse_start(NAME, e),
     };
-    match app.bind(addr, shared::telemetry::shutdown_signal()).await {
-        Ok((bound, server)) => {
-            tracing::info!(addr = %bound, "listening");
-            server.await;
-            tracing::info!("stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("auth-service: {e}");
-            ExitCode::from(2)
-        }
-    }
+    run_until_stopped(NAME, app.bind(addr, shutdown_signal()).await).await
 }
 
 fn hash_password() -> ExitCode {

@@ -8,6 +8,7 @@
 //! - [`error`]: the error catalogue: one enum, one mapping to status, mensaje and codigo.
 //! - [`http`]: warp filters: state, size-limited JSON bodies, the Bearer access token, security headers.
 //! - [`metrics`]: the Prometheus registry and `GET /metrics`.
+//! - [`ops`]: `/health`, `/ready` and `/openapi.json`, the same in both services.
 //! - [`rejection`]: the one `recover` that turns every warp rejection into the error envelope.
 //! - [`server`]: the hyper server with header and read limits and graceful shutdown.
 //! - [`store`]: the fail-closed store error and the lazy, self-healing Redis connection.
@@ -22,6 +23,7 @@ pub mod envelope;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod ops;
 pub mod rejection;
 pub mod server;
 pub mod store;

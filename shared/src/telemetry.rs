@@ -41,3 +41,33 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown signal received");
 }
+
+/// The start of every service's `main`: logging as configured, then the configuration's warnings.
+pub fn start(common: &crate::config::CommonConfig) {
+    init(common.log_format);
+    for warning in &common.warnings {
+        tracing::warn!("{warning}");
+    }
+}
+
+/// A start-up failure: one line on standard error, never a panic trace; exit code 2.
+pub fn refuse_start(service: &str, error: impl std::fmt::Display) -> std::process::ExitCode {
+    eprintln!("{service}: {error}");
+    std::process::ExitCode::from(2)
+}
+
+/// Runs a bound server until it stops (after SIGTERM or Ctrl-C and the drain), and says so.
+pub async fn run_until_stopped<E: std::fmt::Display>(
+    service: &str,
+    bound: Result<(std::net::SocketAddr, impl std::future::Future<Output = ()>), E>,
+) -> std::process::ExitCode {
+    match bound {
+        Ok((addr, server)) => {
+            tracing::info!(addr = %addr, "listening");
+            server.await;
+            tracing::info!("stopped");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => refuse_start(service, e),
+    }
+}

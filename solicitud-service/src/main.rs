@@ -3,41 +3,28 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use shared::telemetry::{refuse_start, run_until_stopped, shutdown_signal, start};
 use shared::SystemClock;
 use solicitud_service::app::App;
 use solicitud_service::config::SolicitudConfig;
+
+const NAME: &str = "solicitud-service";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match SolicitudConfig::from_env() {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("solicitud-service: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return refuse_start(NAME, e),
     };
-    shared::telemetry::init(config.common.log_format);
-    for warning in &config.common.warnings {
-        tracing::warn!("{warning}");
-    }
+    start(&config.common);
     let addr = config.bind_addr;
     let app = match App::build(config, Arc::new(SystemClock)) {
         Ok(app) => app,
-        Err(e) => {
-            eprintln!("solicitud-service: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return refuse_start(NAME, e),
     };
-    match app.bind(addr, shared::telemetry::shutdown_signal()).await {
-        Ok((bound, server)) => {
-            tracing::info!(addr = %bound, "listening");
-            server.await;
-            tracing::info!("stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("solicitud-service: cannot listen on {addr}: {e}");
-            ExitCode::from(2)
-        }
-    }
+    let bound = app
+        .bind(addr, shutdown_signal())
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"));
+    run_until_stopped(NAME, bound).await
 }

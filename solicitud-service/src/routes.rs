@@ -3,7 +3,7 @@
 //! [`shared::http::access_claims`]), so no request reaches a handler unauthenticated.
 
 use serde::Deserialize;
-use shared::envelope::{self, Envelope, ErrorBody, Status};
+use shared::envelope::{self, Envelope, ErrorBody};
 use shared::http::{access_claims, into_reply, json_body, security_headers, with_state};
 use shared::{AccessClaims, ApiError, Rol};
 use warp::filters::BoxedFilter;
@@ -29,12 +29,18 @@ pub const ROUTES: &[&str] = &[
 ];
 
 pub fn routes(app: App) -> BoxedFilter<(Response,)> {
-    health()
+    shared::ops::health()
         .or(shared::metrics::route())
         .unify()
-        .or(openapi_route())
+        .or(shared::ops::openapi(<ApiDoc as utoipa::OpenApi>::openapi()))
         .unify()
-        .or(ready(app.clone()))
+        .or(shared::ops::ready(app.store.kind(), {
+            let store = app.store.clone();
+            move || {
+                let store = store.clone();
+                async move { store.ping().await }
+            }
+        }))
         .unify()
         .or(list(app.clone()))
         .unify()
@@ -51,44 +57,6 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// `GET /health`
-#[utoipa::path(get, path = "/health", tag = "ops",
-    responses((status = 200, description = "The process is up", body = Envelope<Status>)))]
-fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("health").and(warp::get()).map(|| {
-        envelope::ok(
-            "Servicio activo",
-            Status {
-                status: "up",
-                store: None,
-            },
-        )
-    })
-}
-
-/// `GET /ready`: 200 only when the store answers.
-#[utoipa::path(get, path = "/ready", tag = "ops",
-    responses(
-        (status = 200, description = "The store answers", body = Envelope<Status>),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
-    ))]
-fn ready(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("ready")
-        .and(warp::get())
-        .and(with_state(app))
-        .then(|app: App| async move {
-            app.store.ping().await?;
-            Ok(envelope::ok(
-                "Servicio listo",
-                Status {
-                    status: "ready",
-                    store: Some(app.store.kind()),
-                },
-            ))
-        })
-        .map(into_reply)
-}
-
 /// The OpenAPI 3 document, generated from the annotations on the route functions and the types.
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -97,7 +65,16 @@ fn ready(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Cl
         description = "Transport requests. Every route but the ops ones needs `Authorization: Bearer <access token>`, \
                        verified locally. Every response is the `{exito, mensaje, datos}` / `{exito, mensaje, detalle, codigo}` envelope."
     ),
-    paths(list, create, get_one, set_estado, health, ready, shared::metrics::route, openapi_route),
+    paths(
+        list,
+        create,
+        get_one,
+        set_estado,
+        shared::ops::health,
+        shared::ops::ready,
+        shared::metrics::route,
+        shared::ops::openapi
+    ),
     modifiers(&BearerScheme),
     tags((name = "solicitud", description = "Transport requests"), (name = "ops", description = "Health and readiness"))
 )]
@@ -121,23 +98,6 @@ impl utoipa::Modify for BearerScheme {
                 ),
             );
     }
-}
-
-/// `GET /openapi.json`
-#[utoipa::path(get, path = "/openapi.json", tag = "ops",
-    responses((status = 200, description = "This document", content_type = "application/json")))]
-fn openapi_route() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    warp::path!("openapi.json").and(warp::get()).map(|| {
-        use utoipa::OpenApi;
-        let json = JSON.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()));
-        let mut response = Response::new(json.clone().into());
-        response.headers_mut().insert(
-            warp::http::header::CONTENT_TYPE,
-            warp::http::HeaderValue::from_static("application/json"),
-        );
-        response
-    })
 }
 
 fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {

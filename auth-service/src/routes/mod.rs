@@ -5,7 +5,6 @@
 //! [`shared::http::into_reply`]. Only "no route matched" and extraction failures reach
 //! [`shared::rejection::recover`].
 
-mod health;
 mod introspect;
 pub(crate) mod login;
 mod logout;
@@ -72,12 +71,18 @@ pub(crate) fn token_reply<T: serde::Serialize>(mensaje: &str, datos: T) -> Resul
 
 /// Every endpoint of the service, with the envelope for every rejection and the common headers.
 pub fn routes(app: App) -> BoxedFilter<(Response,)> {
-    let api = health::health()
+    let api = shared::ops::health()
         .or(shared::metrics::route())
         .unify()
-        .or(openapi::route())
+        .or(shared::ops::openapi(<ApiDoc as utoipa::OpenApi>::openapi()))
         .unify()
-        .or(health::ready(app.clone()))
+        .or(shared::ops::ready(app.store.kind(), {
+            let store = app.store.clone();
+            move || {
+                let store = store.clone();
+                async move { store.ping().await }
+            }
+        }))
         .unify()
         .or(login::login(app.clone()))
         .unify()

@@ -1,12 +1,8 @@
-//! `GET /openapi.json`: the OpenAPI 3 document, generated from the route functions' annotations and
+//! The OpenAPI 3 document (served by [`shared::ops::openapi`]), generated from the route functions' annotations and
 //! the request and response types themselves.
-
-use std::sync::OnceLock;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use warp::reply::Response;
-use warp::{Filter, Rejection};
 
 /// The document.
 #[derive(OpenApi)]
@@ -28,10 +24,10 @@ use warp::{Filter, Rejection};
         super::mfa::verify,
         super::mfa::disable,
         super::saphety::gettoken,
-        super::health::health,
-        super::health::ready,
+        shared::ops::health,
+        shared::ops::ready,
         shared::metrics::route,
-        route,
+        shared::ops::openapi,
     ),
     modifiers(&Bearer),
     tags(
@@ -58,20 +54,4 @@ impl Modify for Bearer {
             ),
         );
     }
-}
-
-/// `GET /openapi.json`
-#[utoipa::path(get, path = "/openapi.json", tag = "ops",
-    responses((status = 200, description = "This document", content_type = "application/json")))]
-pub fn route() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    static JSON: OnceLock<String> = OnceLock::new();
-    warp::path!("openapi.json").and(warp::get()).map(|| {
-        let json = JSON.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()));
-        let mut response = Response::new(json.clone().into());
-        response.headers_mut().insert(
-            warp::http::header::CONTENT_TYPE,
-            warp::http::HeaderValue::from_static("application/json"),
-        );
-        response
-    })
 }
