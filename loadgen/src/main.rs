@@ -73,7 +73,10 @@ async fn start(name: &str, vars: &[(&str, String)]) -> Service {
         .current_dir(std::env::temp_dir())
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn,auth_service=info,solicitud_service=info")
+        .env(
+            "RUST_LOG",
+            "warn,auth_service=info,solicitud_service=info,shared::telemetry=info",
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
