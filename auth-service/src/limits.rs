@@ -95,6 +95,21 @@ impl Limits {
         }
     }
 
+    /// Runs one code attempt by a known user (MFA activate, disable) under the same limits as a
+    /// password: counted before it runs, forgotten when it succeeds.
+    pub async fn counted<T>(
+        &self,
+        ip: IpAddr,
+        user: &User,
+        attempt: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let subject = subject("", Some(user));
+        self.attempt(ip, &subject).await?;
+        let value = attempt.await?;
+        self.succeeded(ip, &subject).await?;
+        Ok(value)
+    }
+
     /// A successful login: the attempts against the account stop counting.
     pub async fn succeeded(&self, ip: IpAddr, subject: &str) -> Result<(), ApiError> {
         let keys: Vec<String> = self

@@ -11,6 +11,27 @@ use crate::envelope::{self, Envelope, ErrorBody, Status};
 use crate::http::into_reply;
 use crate::store::StoreError;
 
+/// Adds the `bearer` (JWT) security scheme the services' OpenAPI documents refer to.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+    }
+}
+
 /// `GET /health`: 200 whenever the process can answer.
 #[utoipa::path(get, path = "/health", tag = "ops",
     responses((status = 200, description = "The process is up", body = Envelope<Status>)))]

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use shared::envelope::{self, Envelope, ErrorBody};
 use shared::http::{access_claims, into_reply, json_body, security_headers, with_state};
+use shared::ops::BearerAuth;
 use shared::{AccessClaims, ApiError, Rol};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -75,30 +76,10 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         shared::metrics::route,
         shared::ops::openapi
     ),
-    modifiers(&BearerScheme),
+    modifiers(&BearerAuth),
     tags((name = "solicitud", description = "Transport requests"), (name = "ops", description = "Health and readiness"))
 )]
 pub struct ApiDoc;
-
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("JWT")
-                        .build(),
-                ),
-            );
-    }
-}
 
 fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
     access_claims(app.codec.clone())

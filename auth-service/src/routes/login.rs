@@ -83,15 +83,13 @@ async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, Ap
             return Err(ApiError::InvalidCredentials);
         }
     };
-    {
-        if app.mfa.is_active(&user).await? {
-            // The attempts stop counting only once the second step succeeds too.
-            metrics().logins.with_label_values(&["mfa_required"]).inc();
-            return super::token_reply(
-                "Se requiere verificación MFA",
-                LoginOutcome::Mfa(app.mfa.challenge(&user)?),
-            );
-        }
+    if app.mfa.is_active(&user).await? {
+        // The attempts stop counting only once the second step succeeds too.
+        metrics().logins.with_label_values(&["mfa_required"]).inc();
+        return super::token_reply(
+            "Se requiere verificación MFA",
+            LoginOutcome::Mfa(app.mfa.challenge(&user)?),
+        );
     }
     app.limits.succeeded(ip, &subject).await?;
     metrics().logins.with_label_values(&["success"]).inc();

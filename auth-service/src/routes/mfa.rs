@@ -14,7 +14,6 @@ use warp::{Filter, Rejection};
 
 use super::{authenticated, Authenticated};
 use crate::app::App;
-use crate::limits;
 use crate::mfa::{Enrolment, Mfa};
 use crate::routes::login::LoginDatos;
 
@@ -45,10 +44,6 @@ fn enrolment_allowed(app: &App) -> Result<Arc<Mfa>, ApiError> {
     } else {
         Err(ApiError::NotFound)
     }
-}
-
-fn enabled(app: &App) -> Result<Arc<Mfa>, ApiError> {
-    Ok(app.mfa.clone())
 }
 
 /// `POST /auth/mfa/setup`
@@ -95,10 +90,10 @@ pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejectio
         .then(
             |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
                 let mfa = enrolment_allowed(&app)?;
-                let subject = limits::subject("", Some(&auth.user));
-                app.limits.attempt(ip, &subject).await?;
-                let codes = mfa.activate(&auth.user, &body.code).await?;
-                app.limits.succeeded(ip, &subject).await?;
+                let codes = app
+                    .limits
+                    .counted(ip, &auth.user, mfa.activate(&auth.user, &body.code))
+                    .await?;
                 Ok::<_, ApiError>(envelope::ok(
                     "MFA activado",
                     RecoveryCodes {
@@ -129,7 +124,8 @@ pub fn verify(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(client_ip(app.config.trusted_proxies.clone()))
         .and(with_state(app))
         .then(|body: VerifyRequest, ip: IpAddr, app: App| async move {
-            let user = enabled(&app)?
+            let user = app
+                .mfa
                 .verify(&body.mfa_token, &body.code, ip, &app.limits)
                 .await?;
             super::login::session_reply(&app, &user).await
@@ -159,10 +155,9 @@ pub fn disable(app: App) -> impl Filter<Extract = (Response,), Error = Rejection
         .and(with_state(app))
         .then(
             |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
-                let subject = limits::subject("", Some(&auth.user));
-                app.limits.attempt(ip, &subject).await?;
-                enabled(&app)?.disable(&auth.user, &body.code).await?;
-                app.limits.succeeded(ip, &subject).await?;
+                app.limits
+                    .counted(ip, &auth.user, app.mfa.disable(&auth.user, &body.code))
+                    .await?;
                 Ok::<_, ApiError>(envelope::ok("MFA desactivado", serde_json::Value::Null))
             },
         )

@@ -1,8 +1,8 @@
 //! The OpenAPI 3 document (served by [`shared::ops::openapi`]), generated from the route functions' annotations and
 //! the request and response types themselves.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use shared::ops::BearerAuth;
+use utoipa::OpenApi;
 
 /// The document.
 #[derive(OpenApi)]
@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         shared::metrics::route,
         shared::ops::openapi,
     ),
-    modifiers(&Bearer),
+    modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Tokens and sessions"),
         (name = "mfa", description = "TOTP second factor"),
@@ -38,20 +38,3 @@ use utoipa::{Modify, OpenApi};
     )
 )]
 pub struct ApiDoc;
-
-struct Bearer;
-
-impl Modify for Bearer {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}

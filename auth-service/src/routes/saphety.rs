@@ -134,14 +134,12 @@ async fn handle(body: Result<BytesMut, ApiError>, ip: IpAddr, app: &App) -> Resu
         }
     };
 
-    {
-        if app.mfa.is_active(&user).await? {
-            let Some(code) = otp else {
-                return Err(Failure::MfaRequired);
-            };
-            if !app.mfa.check_code(&user, code).await? {
-                return Err(Failure::MfaInvalid);
-            }
+    if app.mfa.is_active(&user).await? {
+        let Some(code) = otp else {
+            return Err(Failure::MfaRequired);
+        };
+        if !app.mfa.check_code(&user, code).await? {
+            return Err(Failure::MfaInvalid);
         }
     }
 
