@@ -9,6 +9,7 @@ use shared::config::ConfigError;
 use shared::{SharedClock, TokenCodec};
 use tokio::net::TcpListener;
 
+use crate::authenticate::Authenticator;
 use crate::config::AuthConfig;
 use crate::limits::Limits;
 use crate::mfa::{Mfa, MfaKey};
@@ -44,6 +45,8 @@ pub struct App {
     pub passwords: Passwords,
     pub sessions: Arc<Sessions>,
     pub limits: Arc<Limits>,
+    /// The password and second-factor steps of every login.
+    pub authenticator: Arc<Authenticator>,
     /// Enforced for enrolled users whatever `MFA_ENABLED` says; that flag gates new enrolments.
     pub mfa: Arc<Mfa>,
     pub clock: SharedClock,
@@ -95,6 +98,12 @@ impl App {
             config.mfa_valid_window,
         ));
         let limits = Arc::new(Limits::new(store.clone(), &config));
+        let authenticator = Arc::new(Authenticator::new(
+            users.clone(),
+            passwords.clone(),
+            limits.clone(),
+            mfa.clone(),
+        ));
         Ok(Self {
             config: Arc::new(config),
             codec,
@@ -103,6 +112,7 @@ impl App {
             passwords,
             sessions,
             limits,
+            authenticator,
             mfa,
             clock,
         })

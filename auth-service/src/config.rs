@@ -39,8 +39,6 @@ pub struct AuthConfig {
     pub password_hash_concurrency: usize,
     /// The virtual operator of every user whose entry names none.
     pub default_virtual_operator: String,
-    /// Lifetime of `/v2/auth/gettoken` tokens, at most 2 hours.
-    pub saphety_token_ttl_secs: i64,
     /// The `language` claim of gettoken tokens.
     pub saphety_language: String,
 }
@@ -140,13 +138,6 @@ impl AuthConfig {
         let default_virtual_operator = var(vars, "DEFAULT_VIRTUAL_OPERATOR")
             .unwrap_or("saphety")
             .to_string();
-        let saphety_minutes = parse_positive(vars, "SAPHETY_TOKEN_EXP_MINUTES", 120)?;
-        if saphety_minutes > 120 {
-            return Err(ConfigError::new(
-                "SAPHETY_TOKEN_EXP_MINUTES",
-                "must be at most 120 (2 hours)",
-            ));
-        }
         let saphety_language = var(vars, "SAPHETY_LANGUAGE").unwrap_or("es-CO").to_string();
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let password_hash_concurrency =
@@ -171,7 +162,6 @@ impl AuthConfig {
             rate_limit_ip_per_minute: parse_positive(vars, "RATE_LIMIT_IP_PER_MINUTE", 120)?,
             password_hash_concurrency,
             default_virtual_operator,
-            saphety_token_ttl_secs: (saphety_minutes * 60) as i64,
             saphety_language,
         })
     }

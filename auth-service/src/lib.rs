@@ -4,6 +4,7 @@
 //! - [`config`]: the service's settings on top of [`shared::config`].
 //! - [`app`]: [`app::App`] builds the state and binds the server (tests and `main` share it).
 //! - [`routes`]: one file per area; the HTTP surface.
+//! - [`authenticate`]: the password and second-factor steps of every login, under the account lock.
 //! - [`sessions`]: login, rotation, revocation: the domain, free of warp.
 //! - [`limits`]: rate limits and brute-force locks, counted in the store.
 //! - [`users`], [`passwords`]: the directory and argon2id.
@@ -14,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod app;
+pub mod authenticate;
 pub mod config;
 pub mod limits;
 pub mod mfa;

@@ -1,12 +1,21 @@
 //! Abuse protection, counted in the store so every replica counts together.
 //!
 //! - Per client IP: at most `RATE_LIMIT_IP_PER_MINUTE` requests a minute to login, refresh, MFA verify
-//!   and gettoken.
-//! - Per account, and per account and IP: at most `RATE_LIMIT_LOGIN_MAX_FAILURES` attempts in
-//!   `RATE_LIMIT_LOGIN_WINDOW_SECONDS`. An attempt is counted *before* the password is hashed and
-//!   forgotten when the login succeeds, so a flood of guesses costs at most that many argon2 runs, and a
-//!   locked account answers 429 whether the password is right or not, until the window ends (never for
-//!   ever). Unknown usernames are counted the same way, under a hash of the name.
+//!   and gettoken (a hit counter: every request counts).
+//! - Per account: at most `RATE_LIMIT_LOGIN_MAX_FAILURES` **failed** attempts (wrong password, wrong
+//!   second-factor code) in `RATE_LIMIT_LOGIN_WINDOW_SECONDS`, a window that starts with the first
+//!   failure. At that count the account is locked until the window ends: 429 for the right password
+//!   too, with `Retry-After` the time the window has left. A success forgets the failures. Only
+//!   failures count, so any number of simultaneous logins with the right password succeed.
+//!
+//! The account is named by [`AccountKey::of`]: a hash of the identifier as typed, under the one
+//! normalisation of [`crate::users::normalize`], for known and unknown names alike, so the lock
+//! answers the same for every spelling whether the account exists or not.
+//!
+//! How a flood of wrong passwords stays cheap: the lock is checked while holding one of the
+//! [`crate::passwords::Passwords`] hashing permits, and a failure is recorded before the permit is given
+//! back. With `C` permits, at most `C - 1` other hashes are in flight unrecorded when a check passes, so
+//! one replica runs at most `RATE_LIMIT_LOGIN_MAX_FAILURES + C - 1` hashes for an account per window.
 
 use std::net::IpAddr;
 
@@ -15,25 +24,19 @@ use shared::ApiError;
 
 use crate::config::AuthConfig;
 use crate::store::{Counter, Gate, SharedStore};
-use crate::users::User;
+use crate::users::normalize;
 
-pub struct Limits {
-    store: SharedStore,
-    ip_per_minute: u64,
-    max_failures: u64,
-    window_ms: i64,
-}
+/// The store key of one account's failure counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKey(String);
 
-/// Who an attempt is against: a known user by id, anyone else by a hash of the name given.
-pub fn subject(identifier: &str, user: Option<&User>) -> String {
-    match user {
-        Some(u) => format!("u{}", u.id),
-        None => {
-            let digest = Sha256::new_with_prefix(b"subject:")
-                .chain_update(identifier.trim().to_lowercase().as_bytes())
-                .finalize();
-            format!("n{}", hex::encode(&digest[..16]))
-        }
+impl AccountKey {
+    /// The account an identifier (a username, or an e-mail at gettoken) names; see the module doc.
+    pub fn of(identifier: &str) -> Self {
+        let digest = Sha256::new_with_prefix(b"account:")
+            .chain_update(normalize(identifier).as_bytes())
+            .finalize();
+        Self(format!("fail:{}", hex::encode(&digest[..16])))
     }
 }
 
@@ -42,6 +45,13 @@ pub fn limited(retry_after_ms: i64) -> ApiError {
     ApiError::RateLimited {
         retry_after_secs: (retry_after_ms.max(1) as u64).div_ceil(1000),
     }
+}
+
+pub struct Limits {
+    store: SharedStore,
+    ip_per_minute: u64,
+    max_failures: u64,
+    window_ms: i64,
 }
 
 impl Limits {
@@ -63,28 +73,20 @@ impl Limits {
         }
     }
 
-    fn attempt_counters(&self, subject: &str, ip: IpAddr) -> [Counter; 2] {
-        [
-            Counter {
-                key: format!("fail:{subject}"),
-                limit: self.max_failures,
-                window_ms: self.window_ms,
-            },
-            Counter {
-                key: format!("fail:{subject}:{ip}"),
-                limit: self.max_failures,
-                window_ms: self.window_ms,
-            },
-        ]
+    fn failures(&self, account: &AccountKey) -> Counter {
+        Counter {
+            key: account.0.clone(),
+            limit: self.max_failures,
+            window_ms: self.window_ms,
+        }
     }
 
-    /// Counts a credential attempt (IP, account, account+IP); 429 when any is over its limit.
-    /// Call it before hashing anything.
-    pub async fn attempt(&self, ip: IpAddr, subject: &str) -> Result<(), ApiError> {
-        let [account, account_ip] = self.attempt_counters(subject, ip);
+    /// Counts the request against its IP and checks the account's lock, in one store round trip:
+    /// 429 with the real time left when either refuses. Call it before hashing anything.
+    pub async fn admit(&self, ip: IpAddr, account: &AccountKey) -> Result<(), ApiError> {
         match self
             .store
-            .gate(&[self.ip_counter(ip), account, account_ip])
+            .gate(&[self.ip_counter(ip)], &[self.failures(account)])
             .await?
         {
             Gate::Open => Ok(()),
@@ -95,28 +97,54 @@ impl Limits {
         }
     }
 
-    /// Runs one code attempt by a known user (MFA activate, disable) under the same limits as a
-    /// password: counted before it runs, forgotten when it succeeds.
+    /// A wrong password or code: one more failure against the account.
+    pub async fn failed(&self, account: &AccountKey) -> Result<(), ApiError> {
+        Ok(self.store.fail(&[self.failures(account)]).await?)
+    }
+
+    /// A full success: the account's failures are forgotten.
+    pub async fn succeeded(&self, account: &AccountKey) -> Result<(), ApiError> {
+        Ok(self.store.reset(&[account.0.clone()]).await?)
+    }
+
+    /// Runs one code check by a known user (MFA activate, disable) under the account's lock: admitted
+    /// first, a wrong code (`MfaInvalid`) counted as a failure, a success forgetting the failures.
     pub async fn counted<T>(
         &self,
         ip: IpAddr,
-        user: &User,
+        account: &AccountKey,
         attempt: impl std::future::Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
-        let subject = subject("", Some(user));
-        self.attempt(ip, &subject).await?;
-        let value = attempt.await?;
-        self.succeeded(ip, &subject).await?;
-        Ok(value)
+        self.admit(ip, account).await?;
+        match attempt.await {
+            Ok(value) => {
+                self.succeeded(account).await?;
+                Ok(value)
+            }
+            Err(ApiError::MfaInvalid) => {
+                self.failed(account).await?;
+                Err(ApiError::MfaInvalid)
+            }
+            Err(other) => Err(other),
+        }
     }
+}
 
-    /// A successful login: the attempts against the account stop counting.
-    pub async fn succeeded(&self, ip: IpAddr, subject: &str) -> Result<(), ApiError> {
-        let keys: Vec<String> = self
-            .attempt_counters(subject, ip)
-            .into_iter()
-            .map(|c| c.key)
-            .collect();
-        Ok(self.store.reset(&keys).await?)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_a_name_is_one_account() {
+        let key = AccountKey::of("maria");
+        for spelling in [
+            "MARIA",
+            " maria",
+            "Maria\t",
+            "\u{ff4d}\u{ff41}\u{ff52}\u{ff49}\u{ff41}",
+        ] {
+            assert_eq!(AccountKey::of(spelling), key, "{spelling:?}");
+        }
+        assert_ne!(AccountKey::of("mario"), key);
     }
 }

@@ -29,7 +29,7 @@ use shared::{ApiError, MfaClaims, TokenCodec, TokenKind};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 
-use crate::limits::Limits;
+use crate::limits::{AccountKey, Limits};
 use crate::store::{ChallengeTry, SharedStore};
 use crate::users::{Directory, User};
 
@@ -38,7 +38,7 @@ pub const STEP_SECS: i64 = 30;
 /// Digits of a TOTP code.
 pub const DIGITS: usize = 6;
 /// How long a login challenge lives, seconds.
-pub const CHALLENGE_SECS: i64 = 300;
+pub const CHALLENGE_SECS: i64 = shared::config::MFA_CHALLENGE_SECS;
 /// Attempts allowed per challenge.
 pub const MAX_TRIES: u32 = 5;
 /// How many recovery codes activation returns.
@@ -365,7 +365,7 @@ impl Mfa {
             nbf: now,
             exp: now + CHALLENGE_SECS,
             iss: self.codec.issuer().to_string(),
-            aud: self.codec.audience().to_string(),
+            aud: self.codec.audience_for(TokenKind::Mfa).to_string(),
             typ: TokenKind::Mfa,
         };
         Ok(Challenge {
@@ -376,7 +376,8 @@ impl Mfa {
     }
 
     /// The second step: a live challenge with tries left, and a good code, give back the user.
-    /// Every attempt counts against the account's limits ([`Limits::attempt`]); a success clears them.
+    /// Every attempt is admitted by the account's lock ([`Limits::admit`]); a wrong code is a failure of
+    /// the account, a success forgets its failures.
     pub async fn verify(
         &self,
         mfa_token: &str,
@@ -393,8 +394,8 @@ impl Mfa {
             .by_sub(&claims.sub)
             .filter(|u| u.active)
             .ok_or(ApiError::TokenRevoked)?;
-        let subject = crate::limits::subject("", Some(&user));
-        limits.attempt(ip, &subject).await?;
+        let account = AccountKey::of(user.username.as_str());
+        limits.admit(ip, &account).await?;
         let ttl_ms = (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS).max(1) * 1000;
         match self
             .store
@@ -410,12 +411,13 @@ impl Mfa {
                 .with_label_values(&["invalid"])
                 .inc();
             tracing::info!(user_id = user.id, "mfa code refused");
+            limits.failed(&account).await?;
             return Err(ApiError::MfaInvalid);
         }
         if !self.store.mfa_challenge_finish(&claims.jti, ttl_ms).await? {
             return Err(ApiError::MfaInvalid);
         }
-        limits.succeeded(ip, &subject).await?;
+        limits.succeeded(&account).await?;
         shared::metrics::metrics()
             .mfa
             .with_label_values(&["verified"])

@@ -7,6 +7,10 @@
 //! blocking pool each hash allocated and freed 19 MiB on whichever thread ran it, and the allocator kept
 //! those blocks: RSS grew past 500 MiB under a login burst.) Every login that can fail (unknown user,
 //! disabled user, empty password) still verifies one hash, so all failures cost the same time.
+//!
+//! A verification needs a [`HashPermit`], one per hashing thread: the login flow checks the account's
+//! lock while holding one and records a failure before giving it back, which bounds the hashes a flood
+//! of guesses can cause (see [`crate::limits`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// Longer passwords are refused before hashing (never truncated).
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -160,10 +164,14 @@ fn hashing_thread(jobs: Arc<std::sync::Mutex<mpsc::Receiver<Job>>>, counter: Arc
     }
 }
 
+/// The right to run one verification now: there are as many as hashing threads.
+pub struct HashPermit(#[allow(dead_code)] OwnedSemaphorePermit);
+
 /// The bounded verifier the login path uses.
 #[derive(Clone)]
 pub struct Passwords {
     jobs: mpsc::Sender<Job>,
+    permits: Arc<Semaphore>,
     /// Verified instead of a real hash when there is none, so failures cost the same.
     dummy_hash: Arc<str>,
     hashes_run: Arc<AtomicU64>,
@@ -176,7 +184,8 @@ impl Passwords {
         let hashes_run = Arc::new(AtomicU64::new(0));
         let (sender, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(std::sync::Mutex::new(receiver));
-        for i in 0..concurrency.max(1) {
+        let concurrency = concurrency.max(1);
+        for i in 0..concurrency {
             let (receiver, counter) = (receiver.clone(), hashes_run.clone());
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
@@ -185,6 +194,7 @@ impl Passwords {
         }
         Ok(Self {
             jobs: sender,
+            permits: Arc::new(Semaphore::new(concurrency)),
             dummy_hash: dummy_hash.into(),
             hashes_run,
         })
@@ -195,9 +205,24 @@ impl Passwords {
         self.hashes_run.load(Ordering::Relaxed)
     }
 
+    /// Waits for a hashing thread to be free for this request.
+    pub async fn permit(&self) -> Result<HashPermit, PasswordError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map(HashPermit)
+            .map_err(|_| PasswordError::Closed)
+    }
+
     /// Verifies `password` against `phc`, or against the dummy hash when `phc` is `None`
     /// (and then always answers `false`). An empty password is checked against the dummy too.
-    pub async fn verify(&self, phc: Option<&str>, password: &str) -> Result<bool, PasswordError> {
+    pub async fn verify(
+        &self,
+        _permit: &HashPermit,
+        phc: Option<&str>,
+        password: &str,
+    ) -> Result<bool, PasswordError> {
         let real = phc.filter(|_| !password.is_empty());
         let target: Arc<str> = match real {
             Some(p) => p.into(),
@@ -262,10 +287,11 @@ mod tests {
     async fn missing_hashes_and_empty_passwords_still_cost_one_verification() -> Result<(), PasswordError> {
         let p = Passwords::new(2)?;
         let phc = hash_password("right")?;
-        assert!(p.verify(Some(&phc), "right").await?);
-        assert!(!p.verify(Some(&phc), "wrong").await?);
-        assert!(!p.verify(None, "right").await?);
-        assert!(!p.verify(Some(&phc), "").await?);
+        let permit = p.permit().await?;
+        assert!(p.verify(&permit, Some(&phc), "right").await?);
+        assert!(!p.verify(&permit, Some(&phc), "wrong").await?);
+        assert!(!p.verify(&permit, None, "right").await?);
+        assert!(!p.verify(&permit, Some(&phc), "").await?);
         assert_eq!(p.hashes_run(), 4);
         Ok(())
     }

@@ -114,9 +114,11 @@ impl Failure {
                 entry(
                     Some(field),
                     code,
-                    Some(format!(
-                        "The field '{field}' is required and must be a non-empty string."
-                    )),
+                    Some(match *code {
+                        "Duplicate" => format!("The field '{field}' appears more than once."),
+                        "TooLong" => format!("The field '{field}' is too long."),
+                        _ => format!("The field '{field}' is required and must be a non-empty string."),
+                    }),
                 ),
             ),
             Failure::InvalidRequest { status, description } => (

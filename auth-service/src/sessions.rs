@@ -126,7 +126,10 @@ impl Sessions {
         let issued = started_ms.div_euclid(1000);
         let exp = issued + ttl_secs.min(self.absolute_secs);
         let claims = self.access_claims(user, &sid, &access_jti, issued, exp);
-        let token = self.codec.sign(&wrap(claims)).map_err(ApiError::internal)?;
+        let token = self
+            .codec
+            .sign_as(TokenKind::Access, &wrap(claims))
+            .map_err(ApiError::internal)?;
         tracing::info!(user_id = user.id, sid = %sid, "access-only session started");
         Ok((token, exp))
     }
@@ -166,7 +169,7 @@ impl Sessions {
             nbf: issued,
             exp: refresh_exp,
             iss: self.codec.issuer().to_string(),
-            aud: self.codec.audience().to_string(),
+            aud: self.codec.audience_for(TokenKind::Refresh).to_string(),
             typ: TokenKind::Refresh,
         };
         Ok(TokenPair {
@@ -189,7 +192,7 @@ impl Sessions {
             Err(e) => {
                 refreshes.with_label_values(&["invalid"]).inc();
                 if let Some(gate) = gate {
-                    if let Gate::Limited { retry_after_ms } = self.store.gate(&[gate]).await? {
+                    if let Gate::Limited { retry_after_ms } = self.store.gate(&[gate], &[]).await? {
                         return Err(limited(retry_after_ms));
                     }
                 }

@@ -3,6 +3,9 @@
 //! The directory is read once at start and kept in memory (every replica reads the same file). Each
 //! user carries a credential fingerprint: a short hash of their password hash, stored in every session
 //! they start, so that changing a password (and restarting) or disabling the user ends their sessions.
+//!
+//! Usernames and e-mails are looked up, kept unique and counted by the login lock under one
+//! normalisation, [`normalize`], decided here and nowhere else.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,6 +18,17 @@ use shared::Rol;
 
 use crate::config::AuthConfig;
 use crate::passwords;
+
+/// The one normalisation of a login identifier (username or e-mail), used for lookup, uniqueness and
+/// the login lock alike: Unicode compatibility composition (NFKC, so full-width letters, ligatures and
+/// other compatibility look-alikes fold to their plain form), lower case, NFKC again (lower-casing can
+/// decompose), then surrounding white space trimmed. Confusables across scripts (a Cyrillic `а` for a
+/// Latin `a`) stay distinct: they are different names, counted apart, for known and unknown alike.
+pub fn normalize(identifier: &str) -> String {
+    let nfkc = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc();
+    let lower = nfkc.normalize(identifier).to_lowercase();
+    nfkc.normalize(&lower).trim().to_string()
+}
 
 /// A login name: 1 to 64 characters of letters, digits and `. _ - @`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -197,8 +211,9 @@ impl Directory {
     }
 
     fn insert(&mut self, user: User) -> Result<(), String> {
-        let email_key = user.email.as_str().to_lowercase();
-        if self.by_username.contains_key(user.username.as_str()) {
+        let email_key = normalize(user.email.as_str());
+        let username_key = normalize(user.username.as_str());
+        if self.by_username.contains_key(&username_key) {
             return Err(format!("username `{}` is used twice", user.username.as_str()));
         }
         if self.by_id.contains_key(&user.id) {
@@ -208,15 +223,15 @@ impl Directory {
             return Err(format!("e-mail `{}` is used twice", user.email.as_str()));
         }
         let user = Arc::new(user);
-        self.by_username
-            .insert(user.username.as_str().to_string(), user.clone());
+        self.by_username.insert(username_key, user.clone());
         self.by_id.insert(user.id, user.clone());
         self.by_email.insert(email_key, user);
         Ok(())
     }
 
+    /// The user whose username is `username` under [`normalize`].
     pub fn by_username(&self, username: &str) -> Option<Arc<User>> {
-        self.by_username.get(username).cloned()
+        self.by_username.get(&normalize(username)).cloned()
     }
 
     pub fn by_id(&self, id: u64) -> Option<Arc<User>> {
@@ -228,8 +243,9 @@ impl Directory {
         sub.parse().ok().and_then(|id| self.by_id(id))
     }
 
+    /// The user whose e-mail is `email` under [`normalize`].
     pub fn by_email(&self, email: &str) -> Option<Arc<User>> {
-        self.by_email.get(&email.to_lowercase()).cloned()
+        self.by_email.get(&normalize(email)).cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -322,5 +338,37 @@ mod tests {
             phc()
         );
         assert!(dir.load_toml(&dup, "saphety").is_err());
+
+        let alike = format!(
+            "[[users]]\nusername = \"API_USER\"\nemail = \"y@example.com\"\nrol = \"usuario\"\npassword_hash = \"{}\"\n",
+            phc()
+        );
+        let err = dir
+            .load_toml(&alike, "saphety")
+            .err()
+            .unwrap_or_else(|| panic!("a username equal under normalisation was accepted"));
+        assert!(err.message.contains("used twice"), "{}", err.message);
+    }
+
+    #[test]
+    fn one_normalisation_folds_case_width_and_surrounding_space() {
+        for spelling in [
+            "maria",
+            "MARIA",
+            " Maria ",
+            "\u{ff2d}\u{ff21}\u{ff32}\u{ff29}\u{ff21}",
+            "\u{3000}maria\t",
+        ] {
+            assert_eq!(normalize(spelling), "maria", "{spelling:?}");
+        }
+        assert_eq!(normalize("\u{fb01}n"), "fin", "a ligature folds");
+        assert_ne!(
+            normalize("m\u{430}ria"),
+            "maria",
+            "another script stays another name"
+        );
+        let dir = Directory::load(&config()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(dir.by_username(" API_User ").is_some());
+        assert!(dir.by_email(" Api_User@EXAMPLE.com").is_some());
     }
 }

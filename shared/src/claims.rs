@@ -105,6 +105,7 @@ pub trait Claims: DeserializeOwned {
     fn typ(&self) -> TokenKind;
     fn exp(&self) -> i64;
     fn nbf(&self) -> i64;
+    fn iat(&self) -> i64;
     fn sub(&self) -> &str;
     fn iss(&self) -> &str;
     fn aud(&self) -> &str;
@@ -122,6 +123,9 @@ macro_rules! impl_claims {
             }
             fn nbf(&self) -> i64 {
                 self.nbf
+            }
+            fn iat(&self) -> i64 {
+                self.iat
             }
             fn sub(&self) -> &str {
                 &self.sub

@@ -28,6 +28,9 @@ pub const SECRET_HOWTO: &str = "generate one with `openssl rand -base64 48` \
 /// Clock leeway for `exp` and `nbf`: a few seconds, not jsonwebtoken's default of 60.
 pub const JWT_LEEWAY_SECS: i64 = 5;
 
+/// How long an MFA login challenge lives (the contract's five minutes).
+pub const MFA_CHALLENGE_SECS: i64 = 300;
+
 /// A configuration value that is wrong, with the variable it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -170,6 +173,9 @@ pub struct JwtSettings {
     pub algorithm: Algorithm,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
+    /// The life of a `/v2/auth/gettoken` access token (`SAPHETY_TOKEN_EXP_MINUTES`, at most 2 h). Both
+    /// services read it: no access token may live longer than this or `access_ttl_secs`.
+    pub saphety_ttl_secs: i64,
     pub issuer: String,
     pub audience: String,
 }
@@ -280,6 +286,14 @@ impl CommonConfig {
             ));
         }
 
+        let saphety_minutes = parse_positive(vars, "SAPHETY_TOKEN_EXP_MINUTES", 120)?;
+        if saphety_minutes > 120 {
+            return Err(ConfigError::new(
+                "SAPHETY_TOKEN_EXP_MINUTES",
+                "must be at most 120 (2 hours)",
+            ));
+        }
+
         let issuer = var(vars, "JWT_ISSUER").unwrap_or("auth-service").to_string();
         let audience = var(vars, "JWT_AUDIENCE")
             .unwrap_or("solicitud-transporte-api")
@@ -312,6 +326,7 @@ impl CommonConfig {
                 algorithm,
                 access_ttl_secs,
                 refresh_ttl_secs,
+                saphety_ttl_secs: (saphety_minutes * 60) as i64,
                 issuer,
                 audience,
             },

@@ -120,49 +120,77 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Parses JSON, telling a syntax error (400) from a field error (422, naming the field).
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        field_error(&path, &inner)
-    })?;
-    de.end()
-        .map_err(|_| ApiError::BadRequest("El cuerpo no es JSON válido.".into()))?;
-    Ok(value)
+/// Why a body did not parse into the request type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not exactly one JSON document in UTF-8 (two documents, trailing garbage, invalid UTF-8).
+    NotJson,
+    /// A required field is absent.
+    Missing(String),
+    /// A field appears twice.
+    Duplicate(String),
+    /// A field (or the whole body, `body`) has the wrong type or value; with the parser's reason.
+    Invalid { field: String, reason: String },
 }
 
-fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
-    use serde_json::error::Category;
-    match err.classify() {
-        Category::Data => {
-            let message = err.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-            if let Some(field) = message
-                .strip_prefix("missing field `")
+/// Parses a request body in two passes: first whether it is exactly one JSON document at all (any
+/// failure is [`JsonError::NotJson`], whatever the fields), then into `T` (any failure is about a
+/// field, named by its path). A body is small (16 KiB at most), so the first pass costs little.
+pub fn parse_json_fields<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| JsonError::NotJson)?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|_| JsonError::NotJson)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        let named = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
                 .and_then(|rest| rest.split('`').next())
-            {
-                let field = if path == "." {
-                    field.to_string()
-                } else {
-                    format!("{path}.{field}")
-                };
-                return ApiError::validation(&field, format!("Falta el campo obligatorio '{field}'."));
-            }
-            if path == "." {
-                ApiError::validation(
-                    "body",
-                    format!("El cuerpo no tiene la forma esperada: {message}."),
-                )
-            } else {
-                ApiError::validation(path, format!("El campo '{path}' no es válido: {message}."))
+                .map(|field| {
+                    if path == "." {
+                        field.to_string()
+                    } else {
+                        format!("{path}.{field}")
+                    }
+                })
+        };
+        if let Some(field) = named("missing field `") {
+            JsonError::Missing(field)
+        } else if let Some(field) = named("duplicate field `") {
+            JsonError::Duplicate(field)
+        } else {
+            let field = if path == "." { "body".to_string() } else { path };
+            JsonError::Invalid {
+                field,
+                reason: message,
             }
         }
-        Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::BadRequest("El cuerpo no es JSON válido.".into())
+    })
+}
+
+/// Parses JSON: 400 BAD_REQUEST when the body is not one JSON document, 422 VALIDATION_ERROR naming
+/// the field when it is JSON of the wrong shape.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_json_fields(bytes).map_err(|e| match e {
+        JsonError::NotJson => ApiError::BadRequest("El cuerpo no es JSON válido.".into()),
+        JsonError::Missing(field) => {
+            let detalle = format!("Falta el campo obligatorio '{field}'.");
+            ApiError::validation(&field, detalle)
         }
-    }
+        JsonError::Duplicate(field) => {
+            let detalle = format!("El campo '{field}' aparece más de una vez.");
+            ApiError::validation(&field, detalle)
+        }
+        JsonError::Invalid { field, reason } if field == "body" => {
+            ApiError::validation("body", format!("El cuerpo no tiene la forma esperada: {reason}."))
+        }
+        JsonError::Invalid { field, reason } => {
+            let detalle = format!("El campo '{field}' no es válido: {reason}.");
+            ApiError::validation(&field, detalle)
+        }
+    })
 }
 
 /// The raw token of an `Authorization: Bearer <token>` header, or 401 TOKEN_MISSING.
@@ -329,6 +357,67 @@ mod tests {
             other => panic!("expected a validation error, got {other:?}"),
         }
         assert!(parse_json::<Login>(br#"{"username":"a","password":"b"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_body_that_is_not_one_json_document_is_a_400_whatever_its_fields() {
+        for body in [
+            &br#"{"a":1}{"b":2}"#[..],
+            br#"{"username":"a","password":"b"}{"x":1}"#,
+            b"{\"username\":\"a\",\"password\":\"b\",\"x\":\"\xff\xfe\"}",
+            b"{\"x\":\"\xc3\"}",
+            b"[1] 2",
+        ] {
+            assert_eq!(
+                parse_json::<Login>(body).err().map(codigo),
+                Some("BAD_REQUEST"),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "lowercase")]
+    enum Estado {
+        Aprobada,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct EstadoBody {
+        estado: Estado,
+    }
+
+    #[test]
+    fn valid_json_of_the_wrong_type_or_value_is_a_422_naming_the_field() {
+        for body in [
+            &br#"{"estado":null}"#[..],
+            br#"{"estado":3}"#,
+            br#"{"estado":"pendiente"}"#,
+            br#"{"estado":{"x":1}}"#,
+        ] {
+            match parse_json::<EstadoBody>(body) {
+                Err(ApiError::Validation { field, .. }) => assert_eq!(field, "estado"),
+                other => panic!(
+                    "{}: expected 422 on estado, got {other:?}",
+                    String::from_utf8_lossy(body)
+                ),
+            }
+        }
+        match parse_json::<Login>(br#"{"username":"a","username":"b","password":"c"}"#) {
+            Err(ApiError::Validation { field, detalle }) => {
+                assert_eq!(field, "username");
+                assert!(detalle.contains("más de una vez"), "{detalle}");
+            }
+            other => panic!("expected a duplicate-field error, got {other:?}"),
+        }
+        assert_eq!(
+            parse_json_fields::<Login>(br#"[1,2]"#)
+                .err()
+                .map(|e| matches!(e, JsonError::Invalid { .. })),
+            Some(true)
+        );
     }
 
     #[test]

@@ -8,17 +8,27 @@
 //! - `exp`, `nbf`, `iss`, `aud`, `sub` and `typ` are required; `exp`/`nbf` are checked against the
 //!   injected [`Clock`](crate::Clock) with [`JWT_LEEWAY_SECS`] of leeway, and `typ` must be the kind asked
 //!   for;
-//! - every claim is strictly typed, so a claim of the wrong JSON type makes the token invalid.
+//! - every claim is strictly typed, so a claim of the wrong JSON type makes the token invalid;
+//! - a token whose lifetime (`exp - iat`) is longer than any the service issues for its kind (plus
+//!   leeway) is refused even with a good signature: defence in depth should the secret leak to a
+//!   system that mints tokens of its own.
+//!
+//! Only access tokens are for backends. Refresh and MFA tokens carry the auth service's own audience
+//! (its issuer) and are signed with keys derived from the secret for that purpose alone (HKDF-SHA256,
+//! a distinct label per kind; previous secrets derive theirs the same way), so a backend that holds
+//! `JWT_SECRET` and checks only signature, `iss` and `aud` can never take one for an access token
+//! (RFC 8725 §2.8, §3.12).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hkdf::Hkdf;
 use jsonwebtoken::{decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::claims::Claims;
+use crate::claims::{Claims, TokenKind};
 use crate::clock::SharedClock;
-use crate::config::{JwtSettings, JWT_LEEWAY_SECS};
+use crate::config::{JwtSettings, JWT_LEEWAY_SECS, MFA_CHALLENGE_SECS};
 
 /// Why a token was refused. Deliberately coarse: clients learn "expired" or "invalid", nothing more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -37,31 +47,100 @@ pub fn kid_for(secret: &[u8]) -> String {
     hex::encode(&digest[..8])
 }
 
+/// The HKDF-SHA256 `info` label of each kind's key; access tokens use the secret itself, so backends
+/// verify them with `JWT_SECRET` as the seed's guide shows.
+fn derivation_label(kind: TokenKind) -> Option<&'static [u8]> {
+    match kind {
+        TokenKind::Access => None,
+        TokenKind::Refresh => Some(b"auth-service refresh-token signing key v1"),
+        TokenKind::Mfa => Some(b"auth-service mfa-challenge signing key v1"),
+    }
+}
+
+/// The key a kind of token is signed with under `secret`: the secret, or a key derived from it.
+fn key_bytes(secret: &[u8], kind: TokenKind) -> Vec<u8> {
+    let Some(label) = derivation_label(kind) else {
+        return secret.to_vec();
+    };
+    let mut okm = [0u8; 64];
+    // 64 bytes is far below HKDF-SHA256's limit of 255 * 32, so expand cannot fail.
+    let _ = Hkdf::<Sha256>::new(None, secret).expand(label, &mut okm);
+    okm.to_vec()
+}
+
 struct VerifyingKey {
     kid: String,
     key: DecodingKey,
 }
 
-/// Signs with the current secret and verifies with it or any listed previous secret.
-pub struct TokenCodec {
+/// Everything about one kind of token: how it is signed, verified and bounded.
+struct KindKeys {
     header: Header,
     signing: EncodingKey,
     verifying: Vec<VerifyingKey>,
+    audience: String,
+    /// The longest `exp - iat` the service issues for this kind.
+    max_lifetime_secs: i64,
+}
+
+impl KindKeys {
+    fn new(settings: &JwtSettings, kind: TokenKind, audience: &str, max_lifetime_secs: i64) -> Self {
+        let current = key_bytes(settings.secret.expose().as_bytes(), kind);
+        let mut header = Header::new(settings.algorithm);
+        header.kid = Some(kid_for(&current));
+        let mut verifying = vec![VerifyingKey {
+            kid: kid_for(&current),
+            key: DecodingKey::from_secret(&current),
+        }];
+        for previous in &settings.previous_secrets {
+            let bytes = key_bytes(previous.expose().as_bytes(), kind);
+            verifying.push(VerifyingKey {
+                kid: kid_for(&bytes),
+                key: DecodingKey::from_secret(&bytes),
+            });
+        }
+        Self {
+            header,
+            signing: EncodingKey::from_secret(&current),
+            verifying,
+            audience: audience.to_string(),
+            max_lifetime_secs,
+        }
+    }
+}
+
+/// Signs with the current secret and verifies with it or any listed previous secret.
+pub struct TokenCodec {
+    algorithm: Algorithm,
+    /// Indexed by [`kind_index`].
+    kinds: [KindKeys; 3],
     clock: SharedClock,
     access_ttl_secs: i64,
     refresh_ttl_secs: i64,
     issuer: String,
-    audience: String,
+}
+
+fn kind_index(kind: TokenKind) -> usize {
+    match kind {
+        TokenKind::Access => 0,
+        TokenKind::Refresh => 1,
+        TokenKind::Mfa => 2,
+    }
 }
 
 impl std::fmt::Debug for TokenCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let access = &self.kinds[0];
         f.debug_struct("TokenCodec")
-            .field("alg", &self.header.alg)
-            .field("kid", &self.header.kid)
+            .field("alg", &self.algorithm)
+            .field("kid", &access.header.kid)
             .field(
                 "verifying_kids",
-                &self.verifying.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+                &access
+                    .verifying
+                    .iter()
+                    .map(|k| k.kid.as_str())
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -69,32 +148,28 @@ impl std::fmt::Debug for TokenCodec {
 
 impl TokenCodec {
     pub fn new(settings: &JwtSettings, clock: SharedClock) -> Self {
-        let current = settings.secret.expose().as_bytes();
-        let mut header = Header::new(settings.algorithm);
-        header.kid = Some(kid_for(current));
-
-        let mut verifying = vec![VerifyingKey {
-            kid: kid_for(current),
-            key: DecodingKey::from_secret(current),
-        }];
-        for previous in &settings.previous_secrets {
-            let bytes = previous.expose().as_bytes();
-            verifying.push(VerifyingKey {
-                kid: kid_for(bytes),
-                key: DecodingKey::from_secret(bytes),
-            });
-        }
-
+        let longest_access = settings.access_ttl_secs.max(settings.saphety_ttl_secs);
         Self {
-            header,
-            signing: EncodingKey::from_secret(current),
-            verifying,
+            algorithm: settings.algorithm,
+            kinds: [
+                KindKeys::new(settings, TokenKind::Access, &settings.audience, longest_access),
+                KindKeys::new(
+                    settings,
+                    TokenKind::Refresh,
+                    &settings.issuer,
+                    settings.refresh_ttl_secs,
+                ),
+                KindKeys::new(settings, TokenKind::Mfa, &settings.issuer, MFA_CHALLENGE_SECS),
+            ],
             clock,
             access_ttl_secs: settings.access_ttl_secs,
             refresh_ttl_secs: settings.refresh_ttl_secs,
             issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
         }
+    }
+
+    fn keys(&self, kind: TokenKind) -> &KindKeys {
+        &self.kinds[kind_index(kind)]
     }
 
     pub fn clock(&self) -> &SharedClock {
@@ -117,19 +192,36 @@ impl TokenCodec {
         &self.issuer
     }
 
+    /// The audience of access tokens: the backends'.
     pub fn audience(&self) -> &str {
-        &self.audience
+        &self.keys(TokenKind::Access).audience
     }
 
-    /// The `kid` new tokens carry.
+    /// The audience a kind of token carries: the backends' for access tokens, the auth service's own
+    /// (its issuer) for refresh and MFA tokens.
+    pub fn audience_for(&self, kind: TokenKind) -> &str {
+        &self.keys(kind).audience
+    }
+
+    /// The `kid` new access tokens carry.
     pub fn current_kid(&self) -> Option<&str> {
-        self.header.kid.as_deref()
+        self.keys(TokenKind::Access).header.kid.as_deref()
     }
 
-    /// Signs claims with the current secret. HMAC signing of serialisable claims does not fail in
-    /// practice; the error is still passed up rather than unwrapped.
-    pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, jsonwebtoken::errors::Error> {
-        encode(&self.header, claims, &self.signing)
+    /// Signs claims with the current secret's key for their kind. HMAC signing of serialisable claims
+    /// does not fail in practice; the error is still passed up rather than unwrapped.
+    pub fn sign<C: Claims + Serialize>(&self, claims: &C) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign_as(C::KIND, claims)
+    }
+
+    /// Signs claims of `kind` that extend its claims type (gettoken's access token carries more).
+    pub fn sign_as<C: Serialize>(
+        &self,
+        kind: TokenKind,
+        claims: &C,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let keys = self.keys(kind);
+        encode(&keys.header, claims, &keys.signing)
     }
 
     /// Verifies a token of kind `C::KIND`, returning its claims.
@@ -146,7 +238,7 @@ impl TokenCodec {
             return Err(TokenError::Invalid("not three segments"));
         };
         let header = decode_header(token).map_err(|_| TokenError::Invalid("malformed header"))?;
-        if header.alg != self.header.alg {
+        if header.alg != self.algorithm {
             return Err(TokenError::Invalid("algorithm not allowed"));
         }
         if header.jwk.is_some() || header.jku.is_some() || header.x5u.is_some() || header.x5c.is_some() {
@@ -156,14 +248,15 @@ impl TokenCodec {
             return Err(TokenError::Invalid("critical header"));
         }
         let kid = header.kid.as_deref().ok_or(TokenError::Invalid("no kid"))?;
-        let key = self
+        let keys = self.keys(C::KIND);
+        let key = keys
             .verifying
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(TokenError::Invalid("unknown kid"))?;
 
         let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        let signed = jsonwebtoken::crypto::verify(signature, message, &key.key, self.header.alg)
+        let signed = jsonwebtoken::crypto::verify(signature, message, &key.key, self.algorithm)
             .map_err(|_| TokenError::Invalid("malformed signature"))?;
         if !signed {
             return Err(TokenError::Invalid("bad signature"));
@@ -180,7 +273,7 @@ impl TokenCodec {
         if claims.iss() != self.issuer {
             return Err(TokenError::Invalid("wrong issuer"));
         }
-        if claims.aud() != self.audience {
+        if claims.aud() != keys.audience {
             return Err(TokenError::Invalid("wrong audience"));
         }
         if claims.sub().is_empty() {
@@ -192,6 +285,9 @@ impl TokenCodec {
         }
         if claims.exp() <= now - JWT_LEEWAY_SECS {
             return Err(TokenError::Expired);
+        }
+        if claims.exp().saturating_sub(claims.iat()) > keys.max_lifetime_secs + JWT_LEEWAY_SECS {
+            return Err(TokenError::Invalid("lifetime longer than issued"));
         }
         Ok(claims)
     }
@@ -206,6 +302,7 @@ pub fn test_settings(secret: &str) -> JwtSettings {
         algorithm: Algorithm::HS256,
         access_ttl_secs: 3600,
         refresh_ttl_secs: 24 * 3600,
+        saphety_ttl_secs: 2 * 3600,
         issuer: "auth-service".into(),
         audience: "solicitud-transporte-api".into(),
     }

@@ -11,8 +11,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::app::App;
-use crate::limits;
-use crate::passwords::MAX_PASSWORD_CHARS;
+use crate::authenticate::Identifier;
 use crate::sessions::TokenPair;
 use crate::users::PublicUser;
 
@@ -54,46 +53,24 @@ pub fn login(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
 }
 
 /// Unknown user, disabled user, empty or wrong password: one argon2 verification and the same
-/// 422 INVALID_CREDENTIALS for all of them.
+/// 422 INVALID_CREDENTIALS for all of them ([`crate::authenticate`]).
 #[tracing::instrument(name = "login", skip_all)]
 async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, ApiError> {
-    if body.password.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(ApiError::validation(
-            "password",
-            format!("El campo 'password' admite como máximo {MAX_PASSWORD_CHARS} caracteres."),
-        ));
-    }
-    let user = app.users.by_username(&body.username);
-    // Counted before any hashing: a locked account costs nothing and answers 429 either way.
-    let subject = limits::subject(&body.username, user.as_deref());
-    app.limits.attempt(ip, &subject).await?;
-    let hash = user
-        .as_ref()
-        .filter(|u| u.active)
-        .map(|u| u.password_hash.as_str());
-    let matched = app
-        .passwords
-        .verify(hash, &body.password)
-        .await
-        .map_err(ApiError::internal)?;
-    let user = match user {
-        Some(user) if matched && user.active => user,
-        _ => {
-            tracing::info!("login refused");
-            return Err(ApiError::InvalidCredentials);
-        }
-    };
-    if app.mfa.is_active(&user).await? {
-        // The attempts stop counting only once the second step succeeds too.
+    let proof = app
+        .authenticator
+        .password(Identifier::Username(&body.username), &body.password, ip, |_| true)
+        .await?;
+    if app.authenticator.needs_second_factor(&proof.user).await? {
+        // The account's failures are forgotten only once the second step succeeds too.
         metrics().logins.with_label_values(&["mfa_required"]).inc();
         return super::token_reply(
             "Se requiere verificación MFA",
-            LoginOutcome::Mfa(app.mfa.challenge(&user)?),
+            LoginOutcome::Mfa(app.mfa.challenge(&proof.user)?),
         );
     }
-    app.limits.succeeded(ip, &subject).await?;
+    app.authenticator.succeeded(&proof).await?;
     metrics().logins.with_label_values(&["success"]).inc();
-    session_reply(&app, &user).await
+    session_reply(&app, &proof.user).await
 }
 
 /// Starts a session and answers with the seed's login `datos`; the end of a login and of an MFA verify.

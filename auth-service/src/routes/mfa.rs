@@ -14,6 +14,7 @@ use warp::{Filter, Rejection};
 
 use super::{authenticated, Authenticated};
 use crate::app::App;
+use crate::limits::AccountKey;
 use crate::mfa::{Enrolment, Mfa};
 use crate::routes::login::LoginDatos;
 
@@ -92,7 +93,11 @@ pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejectio
                 let mfa = enrolment_allowed(&app)?;
                 let codes = app
                     .limits
-                    .counted(ip, &auth.user, mfa.activate(&auth.user, &body.code))
+                    .counted(
+                        ip,
+                        &AccountKey::of(auth.user.username.as_str()),
+                        mfa.activate(&auth.user, &body.code),
+                    )
                     .await?;
                 Ok::<_, ApiError>(envelope::ok(
                     "MFA activado",
@@ -156,7 +161,11 @@ pub fn disable(app: App) -> impl Filter<Extract = (Response,), Error = Rejection
         .then(
             |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
                 app.limits
-                    .counted(ip, &auth.user, app.mfa.disable(&auth.user, &body.code))
+                    .counted(
+                        ip,
+                        &AccountKey::of(auth.user.username.as_str()),
+                        app.mfa.disable(&auth.user, &body.code),
+                    )
                     .await?;
                 Ok::<_, ApiError>(envelope::ok("MFA desactivado", serde_json::Value::Null))
             },

@@ -2,17 +2,17 @@
 //! Saphety envelope with the HTTP status equal to `ResultCode`.
 
 use bytes::BytesMut;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::net::IpAddr;
 
-use shared::http::{client_ip, json_bytes, with_state};
+use shared::http::{client_ip, json_bytes, parse_json_fields, with_state, JsonError};
 use shared::ApiError;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::app::App;
-use crate::passwords::MAX_PASSWORD_CHARS;
+use crate::authenticate::Identifier;
 use crate::saphety::{
     self, expires, nameid, usertype, Failure, GetTokenRequest, SaphetyClaims, SaphetyEnvelope, TokenData,
 };
@@ -67,9 +67,22 @@ impl From<ApiError> for Failure {
     }
 }
 
+/// gettoken's body as it arrives: every field optional and of any type, so that a missing or mistyped
+/// one is answered with `Field` naming it. A duplicate key is refused like on every other endpoint.
+#[derive(serde::Deserialize)]
+struct RawRequest {
+    username: Option<Value>,
+    password: Option<Value>,
+    virtual_operator: Option<Value>,
+    otp: Option<Value>,
+}
+
+/// The request's field names, as `&'static str` for the Saphety error entry.
+const FIELDS: [&str; 4] = ["username", "password", "virtual_operator", "otp"];
+
 /// A required, non-empty string field.
-fn required<'a>(body: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, Failure> {
-    match body.get(field) {
+fn required<'a>(value: &'a Option<Value>, field: &'static str) -> Result<&'a str, Failure> {
+    match value {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
         Some(Value::String(_)) | None | Some(Value::Null) => Err(Failure::Field {
             field,
@@ -82,21 +95,37 @@ fn required<'a>(body: &'a Map<String, Value>, field: &'static str) -> Result<&'a
     }
 }
 
+fn parse(bytes: &[u8]) -> Result<RawRequest, Failure> {
+    parse_json_fields::<RawRequest>(bytes).map_err(|e| match e {
+        JsonError::NotJson => Failure::InvalidRequest {
+            status: StatusCode::BAD_REQUEST,
+            description: "The body is not valid JSON.",
+        },
+        JsonError::Duplicate(name) => match FIELDS.iter().find(|f| **f == name) {
+            Some(field) => Failure::Field {
+                field,
+                code: "Duplicate",
+            },
+            None => Failure::InvalidRequest {
+                status: StatusCode::BAD_REQUEST,
+                description: "The body has a duplicate field.",
+            },
+        },
+        JsonError::Missing(_) | JsonError::Invalid { .. } => Failure::InvalidRequest {
+            status: StatusCode::BAD_REQUEST,
+            description: "The body must be a JSON object.",
+        },
+    })
+}
+
 #[tracing::instrument(name = "gettoken", skip_all)]
 async fn handle(body: Result<BytesMut, ApiError>, ip: IpAddr, app: &App) -> Result<TokenData, Failure> {
     let bytes = body?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|_| Failure::InvalidRequest {
-        status: StatusCode::BAD_REQUEST,
-        description: "The body is not valid JSON.",
-    })?;
-    let fields = value.as_object().ok_or(Failure::InvalidRequest {
-        status: StatusCode::BAD_REQUEST,
-        description: "The body must be a JSON object.",
-    })?;
-    let email = required(fields, "username")?;
-    let password = required(fields, "password")?;
-    let operator = required(fields, "virtual_operator")?;
-    let otp = match fields.get("otp") {
+    let fields = parse(&bytes)?;
+    let email = required(&fields.username, "username")?;
+    let password = required(&fields.password, "password")?;
+    let operator = required(&fields.virtual_operator, "virtual_operator")?;
+    let otp = match &fields.otp {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => {
@@ -106,48 +135,42 @@ async fn handle(body: Result<BytesMut, ApiError>, ip: IpAddr, app: &App) -> Resu
             })
         }
     };
-    if password.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(Failure::Field {
-            field: "password",
-            code: "TooLong",
-        });
-    }
 
-    // Unknown e-mail, disabled user, wrong password, wrong operator: one hash, one answer.
-    let user = app.users.by_email(email);
-    let subject = crate::limits::subject(email, user.as_deref());
-    app.limits.attempt(ip, &subject).await?;
-    let hash = user
-        .as_ref()
-        .filter(|u| u.active)
-        .map(|u| u.password_hash.as_str());
-    let matched = app
-        .passwords
-        .verify(hash, password)
+    // Unknown e-mail, disabled user, wrong password, wrong operator: one hash, one answer, one failure.
+    let operator = operator.trim();
+    let proof = app
+        .authenticator
+        .password(Identifier::Email(email), password, ip, |user| {
+            user.virtual_operator.eq_ignore_ascii_case(operator)
+        })
         .await
-        .map_err(|e| Failure::from(ApiError::internal(e)))?;
-    let user = match user {
-        Some(u) if matched && u.active && u.virtual_operator.eq_ignore_ascii_case(operator.trim()) => u,
-        _ => {
-            tracing::info!("gettoken refused");
-            return Err(Failure::IdentificationDoesNotMatch);
-        }
-    };
-
-    if app.mfa.is_active(&user).await? {
+        .map_err(|e| match e {
+            ApiError::InvalidCredentials => Failure::IdentificationDoesNotMatch,
+            ApiError::Validation { .. } => Failure::Field {
+                field: "password",
+                code: "TooLong",
+            },
+            other => Failure::from(other),
+        })?;
+    if app.authenticator.needs_second_factor(&proof.user).await? {
         let Some(code) = otp else {
             return Err(Failure::MfaRequired);
         };
-        if !app.mfa.check_code(&user, code).await? {
-            return Err(Failure::MfaInvalid);
-        }
+        app.authenticator
+            .inline_code(&proof, code)
+            .await
+            .map_err(|e| match e {
+                ApiError::MfaInvalid => Failure::MfaInvalid,
+                other => Failure::from(other),
+            })?;
     }
+    app.authenticator.succeeded(&proof).await?;
 
-    app.limits.succeeded(ip, &subject).await?;
+    let user = &proof.user;
     let config = &app.config;
     let (token, exp) = app
         .sessions
-        .start_access_only(&user, config.saphety_token_ttl_secs, |access| SaphetyClaims {
+        .start_access_only(user, config.common.jwt.saphety_ttl_secs, |access| SaphetyClaims {
             given_name: user.username.as_str().to_string(),
             unique_name: user.email.as_str().to_string(),
             nameid: nameid(user.id),

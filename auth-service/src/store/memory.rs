@@ -77,6 +77,14 @@ impl Inner {
         (entry.0 > counter.limit).then_some(entry.1 - now)
     }
 
+    /// Whether a counter has reached its limit, without counting; `Some(ms left)` when it has.
+    fn locked(&self, counter: &Counter, now: i64) -> Option<i64> {
+        self.counters
+            .get(&counter.key)
+            .filter(|(n, expires)| *expires > now && *n >= counter.limit)
+            .map(|(_, expires)| expires - now)
+    }
+
     fn wrote(&mut self, now: i64) {
         self.writes += 1;
         if self.writes.is_multiple_of(SWEEP_EVERY) {
@@ -363,18 +371,36 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn gate(&self, counters: &[Counter]) -> Result<Gate, StoreError> {
+    async fn gate(&self, hits: &[Counter], locks: &[Counter]) -> Result<Gate, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
         let mut gate = Gate::Open;
-        for counter in counters {
+        for counter in hits {
             if let Some(retry_after_ms) = inner.hit(counter, now) {
                 gate = Gate::Limited { retry_after_ms };
                 break;
             }
         }
+        if gate == Gate::Open {
+            for counter in locks {
+                if let Some(retry_after_ms) = inner.locked(counter, now) {
+                    gate = Gate::Limited { retry_after_ms };
+                    break;
+                }
+            }
+        }
         inner.wrote(now);
         Ok(gate)
+    }
+
+    async fn fail(&self, counters: &[Counter]) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        for counter in counters {
+            inner.hit(counter, now);
+        }
+        inner.wrote(now);
+        Ok(())
     }
 
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError> {

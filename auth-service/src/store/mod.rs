@@ -150,8 +150,13 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes every session of `uid` started at or before `at_ms`; remembered for `ttl_ms`.
     async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError>;
 
-    /// Counts one hit on each counter in order, atomically; stops at the first one over its limit.
-    async fn gate(&self, counters: &[Counter]) -> Result<Gate, StoreError>;
+    /// Counts one hit on each of `hits` in order, then checks each of `locks` without counting, all
+    /// atomically; stops at the first one over its limit (a hit counter past `limit` hits, a lock
+    /// counter at `limit` or more) and answers how long that one's window has left.
+    async fn gate(&self, hits: &[Counter], locks: &[Counter]) -> Result<Gate, StoreError>;
+
+    /// Records one failure on each counter (its window starts with its first failure).
+    async fn fail(&self, counters: &[Counter]) -> Result<(), StoreError>;
 
     /// Forgets counters (after a successful login).
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError>;

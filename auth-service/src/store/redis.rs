@@ -32,22 +32,42 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return started
 "#;
 
-/// One fixed-window counter per key: `ARGV[2i-1]` is key i's limit, `ARGV[2i]` its window (ms).
-/// Returns -1 when every counter is under its limit, else the ms left in the first full window.
+/// `ARGV[1]` is how many of the KEYS are hit counters (the rest are lock counters); then each key's
+/// limit and window (ms) as `ARGV[2i]`, `ARGV[2i+1]`. A hit counter counts one and is over when past
+/// its limit; a lock counter is only read and is over at its limit. Returns -1 when none is over, else
+/// the ms left in the window of the first one that is.
 const GATE: &str = r#"
+local hits = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
-  if n > tonumber(ARGV[2 * i - 1]) then
+  local limit, window = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local over
+  if i <= hits then
+    local n = redis.call('INCR', key)
+    if n == 1 then redis.call('PEXPIRE', key, window) end
+    over = n > limit
+  else
+    over = tonumber(redis.call('GET', key) or '0') >= limit
+  end
+  if over then
     local ttl = redis.call('PTTL', key)
     if ttl < 0 then
-      redis.call('PEXPIRE', key, ARGV[2 * i])
-      ttl = tonumber(ARGV[2 * i])
+      redis.call('PEXPIRE', key, window)
+      ttl = window
     end
     return ttl
   end
 end
 return -1
+"#;
+
+/// One failure on each key; `ARGV[i]` is key i's window (ms), which starts with its first failure.
+const FAIL: &str = r#"
+for i, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 or redis.call('PTTL', key) < 0 then
+    redis.call('PEXPIRE', key, ARGV[i])
+  end
+end
+return 1
 "#;
 
 const ROTATE: &str = r#"
@@ -158,6 +178,7 @@ pub struct RedisStore {
     revoke_session: Script,
     revoke_user: Script,
     gate: Script,
+    fail: Script,
     mfa_record: Script,
     mfa_set_pending: Script,
     mfa_activate: Script,
@@ -186,6 +207,7 @@ impl RedisStore {
             revoke_session: Script::new(REVOKE_SESSION),
             revoke_user: Script::new(REVOKE_USER),
             gate: Script::new(GATE),
+            fail: Script::new(FAIL),
             mfa_record: Script::new(MFA_RECORD),
             mfa_set_pending: Script::new(MFA_SET_PENDING),
             mfa_activate: Script::new(MFA_ACTIVATE),
@@ -403,9 +425,10 @@ impl Store for RedisStore {
         Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
     }
 
-    async fn gate(&self, counters: &[Counter]) -> Result<Gate, StoreError> {
+    async fn gate(&self, hits: &[Counter], locks: &[Counter]) -> Result<Gate, StoreError> {
         let mut inv = self.gate.prepare_invoke();
-        for c in counters {
+        inv.arg(hits.len());
+        for c in hits.iter().chain(locks) {
             inv.key(self.key("rl", &c.key))
                 .arg(c.limit)
                 .arg(c.window_ms.max(1));
@@ -416,6 +439,17 @@ impl Store for RedisStore {
         } else {
             Gate::Limited { retry_after_ms: ttl }
         })
+    }
+
+    async fn fail(&self, counters: &[Counter]) -> Result<(), StoreError> {
+        if counters.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.fail.prepare_invoke();
+        for c in counters {
+            inv.key(self.key("rl", &c.key)).arg(c.window_ms.max(1));
+        }
+        self.conn.invoke(inv).await.map(|_| ())
     }
 
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError> {

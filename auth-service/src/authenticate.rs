@@ -1,0 +1,122 @@
+//! Proving who you are: the one password step behind `POST /auth/login` and `POST /v2/auth/gettoken`,
+//! and the second-factor step that follows it, with the account lock applied the same way to both.
+//!
+//! The password step, in this order:
+//! 1. a password over [`MAX_PASSWORD_CHARS`] is refused before anything is counted or hashed;
+//! 2. a hashing permit is taken ([`Passwords::permit`]);
+//! 3. the request counts against its IP and the account's lock is checked ([`Limits::admit`]), with the
+//!    account named by the identifier as typed ([`AccountKey::of`]), known or not;
+//! 4. one argon2 verification, against the dummy hash for an unknown or disabled user;
+//! 5. anything but a match of an active user who `belongs` (gettoken: the virtual operator) is one
+//!    failure, recorded before the permit is given back, and `INVALID_CREDENTIALS`.
+//!
+//! The account's failures are forgotten only on a full success ([`Authenticator::succeeded`]): after
+//! the second factor when the user has MFA on.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use shared::ApiError;
+
+use crate::limits::{AccountKey, Limits};
+use crate::mfa::Mfa;
+use crate::passwords::{Passwords, MAX_PASSWORD_CHARS};
+use crate::users::{Directory, User};
+
+/// What a client logs in with.
+#[derive(Debug, Clone, Copy)]
+pub enum Identifier<'a> {
+    /// `/auth/login`.
+    Username(&'a str),
+    /// `/v2/auth/gettoken`.
+    Email(&'a str),
+}
+
+/// A correct password of an active user: the user, and the account whose failures a full success
+/// forgets.
+pub struct PasswordProof {
+    pub user: Arc<User>,
+    pub account: AccountKey,
+}
+
+/// See the module doc.
+pub struct Authenticator {
+    users: Arc<Directory>,
+    passwords: Passwords,
+    limits: Arc<Limits>,
+    mfa: Arc<Mfa>,
+}
+
+impl Authenticator {
+    pub fn new(users: Arc<Directory>, passwords: Passwords, limits: Arc<Limits>, mfa: Arc<Mfa>) -> Self {
+        Self {
+            users,
+            passwords,
+            limits,
+            mfa,
+        }
+    }
+
+    /// The password step (see the module doc). `belongs` is a further condition on the user that,
+    /// when false, fails exactly like a wrong password.
+    pub async fn password(
+        &self,
+        identifier: Identifier<'_>,
+        password: &str,
+        ip: IpAddr,
+        belongs: impl FnOnce(&User) -> bool,
+    ) -> Result<PasswordProof, ApiError> {
+        if password.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(ApiError::validation(
+                "password",
+                format!("El campo 'password' admite como máximo {MAX_PASSWORD_CHARS} caracteres."),
+            ));
+        }
+        let (typed, user) = match identifier {
+            Identifier::Username(name) => (name, self.users.by_username(name)),
+            Identifier::Email(email) => (email, self.users.by_email(email)),
+        };
+        let account = AccountKey::of(typed);
+        let permit = self.passwords.permit().await.map_err(ApiError::internal)?;
+        self.limits.admit(ip, &account).await?;
+        let hash = user
+            .as_ref()
+            .filter(|u| u.active)
+            .map(|u| u.password_hash.as_str());
+        let matched = self
+            .passwords
+            .verify(&permit, hash, password)
+            .await
+            .map_err(ApiError::internal)?;
+        match user {
+            Some(user) if matched && user.active && belongs(&user) => Ok(PasswordProof { user, account }),
+            _ => {
+                // Recorded while the permit is held: this is what bounds the hashes of a flood.
+                self.limits.failed(&account).await?;
+                drop(permit);
+                tracing::info!("login refused");
+                Err(ApiError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Whether the user must pass a second factor before getting tokens.
+    pub async fn needs_second_factor(&self, user: &User) -> Result<bool, ApiError> {
+        self.mfa.is_active(user).await
+    }
+
+    /// A second-factor code sent with the password (gettoken's `otp`): a wrong one is a failure of the
+    /// account, like a wrong password.
+    pub async fn inline_code(&self, proof: &PasswordProof, code: &str) -> Result<(), ApiError> {
+        if self.mfa.check_code(&proof.user, code).await? {
+            return Ok(());
+        }
+        self.limits.failed(&proof.account).await?;
+        Err(ApiError::MfaInvalid)
+    }
+
+    /// The login is complete: the account's failures are forgotten.
+    pub async fn succeeded(&self, proof: &PasswordProof) -> Result<(), ApiError> {
+        self.limits.succeeded(&proof.account).await
+    }
+}
