@@ -149,3 +149,54 @@ async fn a_route_that_needs_a_token_reports_a_wrong_path_as_a_wrong_path() {
     let (status, body) = read(res).await;
     assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_one_json_document_is_400_on_every_endpoint() {
+    let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
+    let mut invalid_utf8 = br#"{"username":"api_user","password":"x","note":""#.to_vec();
+    invalid_utf8.extend_from_slice(b"\xc3\x28\"}");
+    for path in [
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/introspect",
+        "/auth/mfa/verify",
+    ] {
+        for body in [br#"{"a":1}{"b":2}"#.to_vec(), invalid_utf8.clone()] {
+            let (status, body, _) =
+                raw(&app, reqwest::Method::POST, path, Some("application/json"), body).await;
+            assert_eq!((status, codigo(&body)), (400, "BAD_REQUEST"), "{path}: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn gettoken_refuses_duplicate_keys_and_more_than_one_document() {
+    let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
+    let send = |body: &'static str| {
+        app.client
+            .post(app.url("/v2/auth/gettoken"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let (status, body) = read(
+        send(r#"{"username":"ghost@example.com","username":"admin@example.com","password":"correct horse battery staple","virtual_operator":"saphety"}"#)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["Errors"][0]["Field"], "username");
+    assert_eq!(body["Errors"][0]["Code"], "Duplicate");
+    let (status, body) = read(
+        send(r#"{"username":"admin@example.com","password":"correct horse battery staple","virtual_operator":"saphety"}{}"#)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["Errors"][0]["Code"]),
+        (400, &serde_json::json!("InvalidRequest")),
+        "{body}"
+    );
+}

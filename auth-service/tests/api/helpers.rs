@@ -243,3 +243,17 @@ pub fn access_claims(now: i64) -> Value {
 pub fn hs256_header(secret: &str) -> Value {
     json!({ "alg": "HS256", "typ": "JWT", "kid": kid(secret) })
 }
+
+/// What a backend in another language does by the tutorials (PyJWT's `decode(secret, algorithms=
+/// ["HS256"], audience=..., issuer=...)`): signature with the secret, `iss` and `aud`, nothing more.
+pub fn plain_decode(token: &str) -> Result<Value, jsonwebtoken::errors::Error> {
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_issuer(&[ISSUER]);
+    jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes()),
+        &validation,
+    )
+    .map(|data| data.claims)
+}

@@ -384,3 +384,20 @@ async fn guessing_codes_at_disable_is_rate_limited() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 429);
 }
+
+#[tokio::test]
+async fn the_challenge_token_fails_a_plain_decode_with_the_secret() {
+    let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
+    maria_enrolled(&app).await;
+    let challenge = app.challenge().await;
+    assert_eq!(claims_of(&challenge)["typ"], "mfa");
+    assert_eq!(
+        claims_of(&challenge)["aud"],
+        ISSUER,
+        "the auth service's own audience"
+    );
+    assert!(
+        plain_decode(&challenge).is_err(),
+        "an MFA token passed for an access token"
+    );
+}

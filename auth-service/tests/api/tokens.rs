@@ -215,3 +215,45 @@ async fn issued_tokens_carry_kid_and_every_contract_claim() {
     assert_eq!(a["sid"], r["sid"]);
     assert!(r.get("username").is_none(), "refresh tokens carry no profile");
 }
+
+#[tokio::test]
+async fn a_token_living_longer_than_any_the_service_issues_is_refused() {
+    let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
+    let (access, _) = app.login_tokens().await;
+    let real = claims_of(&access);
+    let iat = real["iat"].as_i64().unwrap();
+    let sign = |claims: &Value| forge(&hs256_header(SECRET), claims, SECRET, Algorithm::HS256);
+    // A century, signed with the right secret for a real session: refused.
+    let century = with(real.clone(), "exp", json!(iat + 100 * 365 * 24 * 3600));
+    assert_eq!(me_codigo(&app, &sign(&century)).await, "TOKEN_INVALID");
+    // gettoken's two hours plus the leeway is the longest an access token lives.
+    let two_hours = with(real.clone(), "exp", json!(iat + 2 * 3600 + 5));
+    assert_eq!(app.get_me(&sign(&two_hours)).await.0, 200);
+    let longer = with(real, "exp", json!(iat + 2 * 3600 + 6));
+    assert_eq!(me_codigo(&app, &sign(&longer)).await, "TOKEN_INVALID");
+}
+
+#[tokio::test]
+async fn a_refresh_token_fails_a_plain_decode_with_the_secret_while_an_access_token_passes() {
+    let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
+    let (access, refresh) = app.login_tokens().await;
+    assert_eq!(plain_decode(&access).unwrap()["typ"], "access");
+    assert!(
+        plain_decode(&refresh).is_err(),
+        "a refresh token passed for an access token"
+    );
+    // Neither the signature nor the audience would do: each alone is enough to refuse it.
+    assert_eq!(claims_of(&refresh)["aud"], ISSUER);
+    let mut signature_only = jsonwebtoken::Validation::new(Algorithm::HS256);
+    signature_only.validate_aud = false;
+    assert!(jsonwebtoken::decode::<Value>(
+        &refresh,
+        &jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes()),
+        &signature_only
+    )
+    .is_err());
+
+    // The service itself still rotates the refresh token.
+    let (status, body) = app.post_refresh(&refresh).await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -86,6 +86,19 @@ async fn expired_forged_and_wrong_kind_tokens_are_refused_locally() {
         200,
         "control: the same token with the right key and typ"
     );
+
+    // Right key, right claims, but a life no token of the service has: refused.
+    let mut century = claims("access");
+    century["exp"] = json!(now + 100 * 365 * 24 * 3600);
+    let century =
+        jsonwebtoken::encode(&header, &century, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
+    assert_eq!(codigo(&app.get("/solicitud/", &century).await.1), "TOKEN_INVALID");
+    // gettoken's two hours (the longest access token, by default) pass.
+    let mut two_hours = claims("access");
+    two_hours["exp"] = json!(now + 2 * 3600);
+    let two_hours =
+        jsonwebtoken::encode(&header, &two_hours, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
+    assert_eq!(app.get("/solicitud/", &two_hours).await.0, 200);
 }
 
 #[tokio::test]
@@ -330,4 +343,51 @@ async fn a_token_signed_with_a_listed_previous_secret_is_accepted_until_it_is_dr
     let dropped = TestApp::spawn(StoreKind::Memory).await;
     let (status, body) = dropped.get("/solicitud/", &token).await;
     assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"));
+}
+
+#[tokio::test]
+async fn json_edge_cases_answer_as_the_contract_says() {
+    let app = TestApp::spawn(StoreKind::Memory).await;
+    let id = app.create(&app.maria()).await;
+    // Valid JSON, a field of the wrong type or value: 422 naming it.
+    for estado in [json!(null), json!(3), json!("pendiente"), json!(["aprobada"])] {
+        let (status, got) = app
+            .patch(
+                &format!("/solicitud/{id}/estado"),
+                &app.admin(),
+                json!({ "estado": estado }),
+            )
+            .await;
+        assert_eq!(
+            (status, codigo(&got)),
+            (422, "VALIDATION_ERROR"),
+            "{estado}: {got}"
+        );
+        assert!(got["detalle"].as_str().unwrap().contains("estado"), "{got}");
+    }
+    // Not exactly one JSON document: 400, whatever the fields.
+    let mut invalid_utf8 = br#"{"origen":"A","destino":"B","x":""#.to_vec();
+    invalid_utf8.extend_from_slice(b"\xff\xfe\"}");
+    for body in [
+        br#"{"a":1}{"b":2}"#.to_vec(),
+        [serde_json::to_vec(&valid_request()).unwrap(), b"{}".to_vec()].concat(),
+        invalid_utf8,
+    ] {
+        let res = app
+            .client
+            .post(app.url("/solicitud/"))
+            .bearer_auth(app.maria())
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, got) = read(res).await;
+        assert_eq!(
+            (status, codigo(&got)),
+            (400, "BAD_REQUEST"),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
 }
