@@ -11,16 +11,18 @@
 //!    failure, recorded before the permit is given back, and `INVALID_CREDENTIALS`.
 //!
 //! The account's failures are forgotten only on a full success ([`Authenticator::succeeded`]): after
-//! the second factor when the user has MFA on.
+//! the second factor when the user has MFA on. Second-factor codes ([`Authenticator::second_step`],
+//! [`Authenticator::inline_code`], and the codes that activate or disable MFA through
+//! [`Authenticator::code_attempt`]) are admitted by the same lock and counted as failures of the same
+//! account when wrong. This module is the only caller of [`Limits`]' account lock.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use shared::ApiError;
-
 use crate::limits::{AccountKey, Limits};
 use crate::mfa::Mfa;
 use crate::passwords::{Passwords, MAX_PASSWORD_CHARS};
+use crate::refusal::Refusal;
 use crate::users::{Directory, User};
 
 /// What a client logs in with.
@@ -65,19 +67,18 @@ impl Authenticator {
         password: &str,
         ip: IpAddr,
         belongs: impl FnOnce(&User) -> bool,
-    ) -> Result<PasswordProof, ApiError> {
+    ) -> Result<PasswordProof, Refusal> {
         if password.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(ApiError::validation(
-                "password",
-                format!("El campo 'password' admite como máximo {MAX_PASSWORD_CHARS} caracteres."),
-            ));
+            return Err(Refusal::PasswordTooLong {
+                max: MAX_PASSWORD_CHARS,
+            });
         }
         let (typed, user) = match identifier {
             Identifier::Username(name) => (name, self.users.by_username(name)),
             Identifier::Email(email) => (email, self.users.by_email(email)),
         };
         let account = AccountKey::of(typed);
-        let permit = self.passwords.permit().await.map_err(ApiError::internal)?;
+        let permit = self.passwords.permit().await.map_err(Refusal::internal)?;
         self.limits.admit(ip, &account).await?;
         let hash = user
             .as_ref()
@@ -87,7 +88,7 @@ impl Authenticator {
             .passwords
             .verify(&permit, hash, password)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(Refusal::internal)?;
         match user {
             Some(user) if matched && user.active && belongs(&user) => Ok(PasswordProof { user, account }),
             _ => {
@@ -95,28 +96,72 @@ impl Authenticator {
                 self.limits.failed(&account).await?;
                 drop(permit);
                 tracing::info!("login refused");
-                Err(ApiError::InvalidCredentials)
+                Err(Refusal::BadCredentials)
             }
         }
     }
 
     /// Whether the user must pass a second factor before getting tokens.
-    pub async fn needs_second_factor(&self, user: &User) -> Result<bool, ApiError> {
+    pub async fn needs_second_factor(&self, user: &User) -> Result<bool, Refusal> {
         self.mfa.is_active(user).await
     }
 
     /// A second-factor code sent with the password (gettoken's `otp`): a wrong one is a failure of the
     /// account, like a wrong password.
-    pub async fn inline_code(&self, proof: &PasswordProof, code: &str) -> Result<(), ApiError> {
+    pub async fn inline_code(&self, proof: &PasswordProof, code: &str) -> Result<(), Refusal> {
         if self.mfa.check_code(&proof.user, code).await? {
             return Ok(());
         }
         self.limits.failed(&proof.account).await?;
-        Err(ApiError::MfaInvalid)
+        Err(Refusal::BadCode)
+    }
+
+    /// The second step of a login (`POST /auth/mfa/verify`): a live challenge with tries left and a
+    /// good code give back the user, whose account's failures are then forgotten.
+    pub async fn second_step(&self, mfa_token: &str, code: &str, ip: IpAddr) -> Result<Arc<User>, Refusal> {
+        let (claims, user) = self.mfa.open_challenge(mfa_token)?;
+        let account = AccountKey::of(user.username.as_str());
+        self.limits.admit(ip, &account).await?;
+        self.mfa.try_challenge(&claims).await?;
+        if !self.mfa.check_code(&user, code).await? {
+            shared::metrics::metrics()
+                .mfa
+                .with_label_values(&["invalid"])
+                .inc();
+            tracing::info!(user_id = user.id, "mfa code refused");
+            self.limits.failed(&account).await?;
+            return Err(Refusal::BadCode);
+        }
+        self.mfa.finish_challenge(&claims).await?;
+        self.limits.succeeded(&account).await?;
+        Ok(user)
+    }
+
+    /// A code check by a signed-in user (MFA activate, disable) under the account's lock: admitted
+    /// first, a wrong code counted as a failure, a success forgetting the failures.
+    pub async fn code_attempt<T>(
+        &self,
+        ip: IpAddr,
+        user: &User,
+        attempt: impl std::future::Future<Output = Result<T, Refusal>>,
+    ) -> Result<T, Refusal> {
+        let account = AccountKey::of(user.username.as_str());
+        self.limits.admit(ip, &account).await?;
+        match attempt.await {
+            Ok(value) => {
+                self.limits.succeeded(&account).await?;
+                Ok(value)
+            }
+            Err(Refusal::BadCode) => {
+                self.limits.failed(&account).await?;
+                Err(Refusal::BadCode)
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// The login is complete: the account's failures are forgotten.
-    pub async fn succeeded(&self, proof: &PasswordProof) -> Result<(), ApiError> {
+    pub async fn succeeded(&self, proof: &PasswordProof) -> Result<(), Refusal> {
         self.limits.succeeded(&proof.account).await
     }
 }

@@ -29,7 +29,7 @@ pub struct AuthConfig {
     /// Whether users may enrol in MFA (`MFA_ENABLED`, default true).
     pub mfa_enabled: bool,
     /// Encrypts TOTP secrets at rest; `None` with the embedded store means a per-process random key.
-    pub mfa_encryption_key: Option<crate::mfa::MfaKey>,
+    pub mfa_encryption_key: Option<crate::sealing::MfaKey>,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
     pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
     pub rate_limit_login_max_failures: u64,
@@ -62,7 +62,7 @@ impl AuthConfig {
         let mut common = CommonConfig::from_vars(vars)?;
         let bind_addr = parse_var(vars, "AUTH_BIND_ADDR", SocketAddr::from(([0, 0, 0, 0], 8001)))?;
         let api_user = var(vars, "API_USER").unwrap_or("api_user").to_string();
-        crate::users::Username::parse(&api_user).map_err(|e| ConfigError::new("API_USER", e))?;
+        crate::identity::Username::parse(&api_user).map_err(|e| ConfigError::new("API_USER", e))?;
         let api_password = var(vars, "API_PASSWORD").map(Secret::new).ok_or_else(|| {
             ConfigError::new(
                 "API_PASSWORD",
@@ -86,7 +86,7 @@ impl AuthConfig {
         let api_user_email = var(vars, "API_USER_EMAIL")
             .unwrap_or("api_user@example.com")
             .to_string();
-        crate::users::Email::parse(&api_user_email).map_err(|e| ConfigError::new("API_USER_EMAIL", e))?;
+        crate::identity::Email::parse(&api_user_email).map_err(|e| ConfigError::new("API_USER_EMAIL", e))?;
 
         let users_file = var(vars, "USERS_FILE").map(PathBuf::from);
         let refresh_retry_grace_secs = parse_var(vars, "JWT_REFRESH_RETRY_GRACE_SECONDS", 10u64)?;
@@ -118,7 +118,7 @@ impl AuthConfig {
         }
         let mfa_enabled = parse_var(vars, "MFA_ENABLED", true)?;
         let mfa_encryption_key = var(vars, "MFA_ENCRYPTION_KEY")
-            .map(crate::mfa::MfaKey::from_base64)
+            .map(crate::sealing::MfaKey::from_base64)
             .transpose()
             .map_err(|_| {
                 ConfigError::new(

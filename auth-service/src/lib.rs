@@ -7,9 +7,12 @@
 //! - [`authenticate`]: the password and second-factor steps of every login, under the account lock.
 //! - [`sessions`]: login, rotation, revocation: the domain, free of warp.
 //! - [`limits`]: rate limits and brute-force locks, counted in the store.
+//! - [`refusal`]: what the use cases refuse, in the domain's words (mapped to HTTP at the edge).
+//! - [`identity`]: usernames, e-mails and their one normalisation.
 //! - [`users`], [`passwords`]: the directory and argon2id.
 //! - [`saphety`]: the SOVOS-Saphety compatible `POST /v2/auth/gettoken` shapes.
 //! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
+//! - [`sealing`]: the key that keeps MFA secrets at rest.
 //! - [`store`]: the shared state: Redis, or the embedded store.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -17,11 +20,14 @@
 pub mod app;
 pub mod authenticate;
 pub mod config;
+pub mod identity;
 pub mod limits;
 pub mod mfa;
 pub mod passwords;
+pub mod refusal;
 pub mod routes;
 pub mod saphety;
+pub mod sealing;
 pub mod sessions;
 pub mod store;
 pub mod users;

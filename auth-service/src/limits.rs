@@ -9,7 +9,7 @@
 //!   failures count, so any number of simultaneous logins with the right password succeed.
 //!
 //! The account is named by [`AccountKey::of`]: a hash of the identifier as typed, under the one
-//! normalisation of [`crate::users::normalize`], for known and unknown names alike, so the lock
+//! normalisation of [`crate::identity::normalize`], for known and unknown names alike, so the lock
 //! answers the same for every spelling whether the account exists or not.
 //!
 //! How a flood of wrong passwords stays cheap: the lock is checked while holding one of the
@@ -20,11 +20,11 @@
 use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
-use shared::ApiError;
 
 use crate::config::AuthConfig;
+use crate::identity::normalize;
+use crate::refusal::Refusal;
 use crate::store::{Counter, Gate, SharedStore};
-use crate::users::normalize;
 
 /// The store key of one account's failure counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,9 +40,9 @@ impl AccountKey {
     }
 }
 
-/// 429 with `Retry-After` in whole seconds, at least 1.
-pub fn limited(retry_after_ms: i64) -> ApiError {
-    ApiError::RateLimited {
+/// A refusal for a window with `retry_after_ms` left: `Retry-After` in whole seconds, at least 1.
+pub fn limited(retry_after_ms: i64) -> Refusal {
+    Refusal::Limited {
         retry_after_secs: (retry_after_ms.max(1) as u64).div_ceil(1000),
     }
 }
@@ -83,7 +83,7 @@ impl Limits {
 
     /// Counts the request against its IP and checks the account's lock, in one store round trip:
     /// 429 with the real time left when either refuses. Call it before hashing anything.
-    pub async fn admit(&self, ip: IpAddr, account: &AccountKey) -> Result<(), ApiError> {
+    pub async fn admit(&self, ip: IpAddr, account: &AccountKey) -> Result<(), Refusal> {
         match self
             .store
             .gate(&[self.ip_counter(ip)], &[self.failures(account)])
@@ -98,35 +98,13 @@ impl Limits {
     }
 
     /// A wrong password or code: one more failure against the account.
-    pub async fn failed(&self, account: &AccountKey) -> Result<(), ApiError> {
+    pub async fn failed(&self, account: &AccountKey) -> Result<(), Refusal> {
         Ok(self.store.fail(&[self.failures(account)]).await?)
     }
 
     /// A full success: the account's failures are forgotten.
-    pub async fn succeeded(&self, account: &AccountKey) -> Result<(), ApiError> {
-        Ok(self.store.reset(&[account.0.clone()]).await?)
-    }
-
-    /// Runs one code check by a known user (MFA activate, disable) under the account's lock: admitted
-    /// first, a wrong code (`MfaInvalid`) counted as a failure, a success forgetting the failures.
-    pub async fn counted<T>(
-        &self,
-        ip: IpAddr,
-        account: &AccountKey,
-        attempt: impl std::future::Future<Output = Result<T, ApiError>>,
-    ) -> Result<T, ApiError> {
-        self.admit(ip, account).await?;
-        match attempt.await {
-            Ok(value) => {
-                self.succeeded(account).await?;
-                Ok(value)
-            }
-            Err(ApiError::MfaInvalid) => {
-                self.failed(account).await?;
-                Err(ApiError::MfaInvalid)
-            }
-            Err(other) => Err(other),
-        }
+    pub async fn succeeded(&self, account: &AccountKey) -> Result<(), Refusal> {
+        Ok(self.store.reset(std::slice::from_ref(&account.0)).await?)
     }
 }
 

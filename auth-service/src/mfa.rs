@@ -12,24 +12,17 @@
 //! - The login challenge is a 5-minute `typ: mfa` token, good for at most [`MAX_TRIES`] attempts and
 //!   one success.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
-use sha2::Sha256;
 use shared::config::JWT_LEEWAY_SECS;
-use shared::http::token_error;
-use shared::{ApiError, MfaClaims, TokenCodec, TokenKind};
+use shared::{MfaClaims, TokenCodec, TokenKind};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 
-use crate::limits::{AccountKey, Limits};
+use crate::refusal::Refusal;
+use crate::sealing::{MfaKey, SealError};
 use crate::store::{ChallengeTry, SharedStore};
 use crate::users::{Directory, User};
 
@@ -50,90 +43,15 @@ const RECOVERY_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MfaError {
-    #[error("MFA_ENCRYPTION_KEY must be 32 bytes in standard base64")]
-    BadKey,
-    #[error("a stored MFA secret cannot be decrypted (wrong MFA_ENCRYPTION_KEY?)")]
-    Decrypt,
+    #[error(transparent)]
+    Seal(#[from] SealError),
     #[error("totp: {0}")]
     Totp(String),
 }
 
-/// The key that seals TOTP secrets and keys recovery-code hashes.
-#[derive(Clone)]
-pub struct MfaKey([u8; 32]);
-
-impl std::fmt::Debug for MfaKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MfaKey([redacted])")
-    }
-}
-
-impl MfaKey {
-    /// From `MFA_ENCRYPTION_KEY` (standard base64 of 32 bytes).
-    pub fn from_base64(value: &str) -> Result<Self, MfaError> {
-        let bytes = STANDARD.decode(value.trim()).map_err(|_| MfaError::BadKey)?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| MfaError::BadKey)?;
-        Ok(Self(key))
-    }
-
-    /// A random key for one process (the embedded store forgets everything on restart anyway).
-    pub fn random() -> Self {
-        let mut key = [0u8; 32];
-        OsRng.fill_bytes(&mut key);
-        Self(key)
-    }
-
-    /// `base64(nonce || ciphertext)` of `secret`, bound to `uid`.
-    pub fn seal(&self, uid: &str, secret: &[u8]) -> Result<String, MfaError> {
-        let cipher = ChaCha20Poly1305::new(&Key::from(self.0));
-        let mut nonce = [0u8; 12];
-        OsRng.fill_bytes(&mut nonce);
-        let sealed = cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: secret,
-                    aad: uid.as_bytes(),
-                },
-            )
-            .map_err(|_| MfaError::Decrypt)?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        Ok(STANDARD.encode(out))
-    }
-
-    pub fn open(&self, uid: &str, sealed: &str) -> Result<Vec<u8>, MfaError> {
-        let raw = STANDARD.decode(sealed).map_err(|_| MfaError::Decrypt)?;
-        if raw.len() < 12 {
-            return Err(MfaError::Decrypt);
-        }
-        let (nonce, body) = raw.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().map_err(|_| MfaError::Decrypt)?;
-        ChaCha20Poly1305::new(&Key::from(self.0))
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: body,
-                    aad: uid.as_bytes(),
-                },
-            )
-            .map_err(|_| MfaError::Decrypt)
-    }
-
-    /// The stored form of a recovery code: HMAC-SHA256 under the key, bound to the user.
-    pub fn recovery_hash(&self, uid: &str, code: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable_hmac());
-        mac.update(uid.as_bytes());
-        mac.update(b"\0");
-        mac.update(normalize_recovery(code).as_bytes());
-        hex::encode(mac.finalize().into_bytes())
-    }
-}
-
-// HMAC accepts keys of any length; this is never reached.
-#[allow(clippy::panic)]
-fn unreachable_hmac() -> Hmac<Sha256> {
-    panic!("HMAC rejected a 32-byte key")
+/// The stored form of a recovery code: bound to the user, case and dashes ignored.
+fn recovery_hash(key: &MfaKey, uid: &str, code: &str) -> String {
+    key.mac(uid, normalize_recovery(code).as_bytes())
 }
 
 /// A new 160-bit secret from the OS RNG.
@@ -242,8 +160,8 @@ pub struct Challenge {
     pub expires_in: i64,
 }
 
-fn internal(e: MfaError) -> ApiError {
-    ApiError::internal(e)
+fn internal(e: impl Into<MfaError>) -> Refusal {
+    Refusal::internal(e.into())
 }
 
 impl Mfa {
@@ -266,7 +184,7 @@ impl Mfa {
     }
 
     /// Whether logins of this user need the second step.
-    pub async fn is_active(&self, user: &User) -> Result<bool, ApiError> {
+    pub async fn is_active(&self, user: &User) -> Result<bool, Refusal> {
         Ok(self
             .store
             .mfa_record(&user.id.to_string())
@@ -276,7 +194,7 @@ impl Mfa {
     }
 
     /// A new pending secret (replacing a pending one, never an active one).
-    pub async fn setup(&self, user: &User) -> Result<Enrolment, ApiError> {
+    pub async fn setup(&self, user: &User) -> Result<Enrolment, Refusal> {
         let uid = user.id.to_string();
         let secret = new_secret();
         let totp = totp(&secret, &self.issuer, user.username.as_str()).map_err(internal)?;
@@ -287,9 +205,7 @@ impl Mfa {
             .mfa_set_pending(&uid, &sealed, PENDING_SECS * 1000)
             .await?
         {
-            return Err(ApiError::Conflict(
-                "MFA ya está activo para este usuario; desactívelo antes de configurarlo de nuevo.".into(),
-            ));
+            return Err(Refusal::MfaAlreadyActive);
         }
         shared::metrics::metrics().mfa.with_label_values(&["setup"]).inc();
         tracing::info!(user_id = user.id, "mfa setup started");
@@ -297,27 +213,25 @@ impl Mfa {
     }
 
     /// Activates the pending secret with a current code; returns the recovery codes, shown once.
-    pub async fn activate(&self, user: &User, code: &str) -> Result<Vec<String>, ApiError> {
+    pub async fn activate(&self, user: &User, code: &str) -> Result<Vec<String>, Refusal> {
         let uid = user.id.to_string();
         let record = self.store.mfa_record(&uid).await?;
         if record.active.is_some() {
-            return Err(ApiError::Conflict("MFA ya está activo para este usuario.".into()));
+            return Err(Refusal::MfaAlreadyActive);
         }
         let Some(sealed) = record.pending else {
-            return Err(ApiError::Conflict(
-                "No hay una configuración MFA pendiente: llame primero a /auth/mfa/setup.".into(),
-            ));
+            return Err(Refusal::MfaNotPending);
         };
         let secret = self.key.open(&uid, &sealed).map_err(internal)?;
         let totp = totp(&secret, &self.issuer, user.username.as_str()).map_err(internal)?;
         let step = looks_like_totp(code)
             .then(|| matching_step(&totp, code, self.codec.now_secs(), self.window))
             .flatten()
-            .ok_or(ApiError::MfaInvalid)?;
+            .ok_or(Refusal::BadCode)?;
         let codes = new_recovery_codes();
-        let hashes: Vec<String> = codes.iter().map(|c| self.key.recovery_hash(&uid, c)).collect();
+        let hashes: Vec<String> = codes.iter().map(|c| recovery_hash(&self.key, &uid, c)).collect();
         if !self.store.mfa_activate(&uid, &sealed, step, &hashes).await? {
-            return Err(ApiError::MfaInvalid);
+            return Err(Refusal::BadCode);
         }
         shared::metrics::metrics()
             .mfa
@@ -328,7 +242,7 @@ impl Mfa {
     }
 
     /// Checks a TOTP or recovery code against the active secret, consuming it (exactly once).
-    pub async fn check_code(&self, user: &User, code: &str) -> Result<bool, ApiError> {
+    pub async fn check_code(&self, user: &User, code: &str) -> Result<bool, Refusal> {
         let uid = user.id.to_string();
         let Some(sealed) = self.store.mfa_record(&uid).await?.active else {
             return Ok(false);
@@ -347,7 +261,7 @@ impl Mfa {
         }
         let used = self
             .store
-            .mfa_use_recovery(&uid, &self.key.recovery_hash(&uid, code))
+            .mfa_use_recovery(&uid, &recovery_hash(&self.key, &uid, code))
             .await?;
         if used {
             tracing::info!(user_id = user.id, "recovery code used");
@@ -356,7 +270,7 @@ impl Mfa {
     }
 
     /// The challenge an MFA user gets from a correct password.
-    pub fn challenge(&self, user: &User) -> Result<Challenge, ApiError> {
+    pub fn challenge(&self, user: &User) -> Result<Challenge, Refusal> {
         let now = self.codec.now_secs();
         let claims = MfaClaims {
             sub: user.id.to_string(),
@@ -370,68 +284,65 @@ impl Mfa {
         };
         Ok(Challenge {
             mfa_required: true,
-            mfa_token: self.codec.sign(&claims).map_err(ApiError::internal)?,
+            mfa_token: self.codec.sign(&claims).map_err(Refusal::internal)?,
             expires_in: CHALLENGE_SECS,
         })
     }
 
-    /// The second step: a live challenge with tries left, and a good code, give back the user.
-    /// Every attempt is admitted by the account's lock ([`Limits::admit`]); a wrong code is a failure of
-    /// the account, a success forgets its failures.
-    pub async fn verify(
-        &self,
-        mfa_token: &str,
-        code: &str,
-        ip: IpAddr,
-        limits: &Limits,
-    ) -> Result<Arc<User>, ApiError> {
+    /// The user behind a login challenge, if the token verifies and the user is still active.
+    pub fn open_challenge(&self, mfa_token: &str) -> Result<(MfaClaims, Arc<User>), Refusal> {
         let claims = self
             .codec
             .verify::<MfaClaims>(mfa_token)
-            .map_err(|e| token_error(TokenKind::Mfa, e))?;
+            .map_err(|e| Refusal::Token(TokenKind::Mfa, e))?;
         let user = self
             .users
             .by_sub(&claims.sub)
             .filter(|u| u.active)
-            .ok_or(ApiError::TokenRevoked)?;
-        let account = AccountKey::of(user.username.as_str());
-        limits.admit(ip, &account).await?;
-        let ttl_ms = (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS).max(1) * 1000;
+            .ok_or(Refusal::Revoked)?;
+        Ok((claims, user))
+    }
+
+    fn challenge_ttl_ms(&self, claims: &MfaClaims) -> i64 {
+        (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS).max(1) * 1000
+    }
+
+    /// Counts one attempt on a challenge: past [`MAX_TRIES`], or once it completed a login, it is spent.
+    pub async fn try_challenge(&self, claims: &MfaClaims) -> Result<(), Refusal> {
         match self
             .store
-            .mfa_challenge_try(&claims.jti, MAX_TRIES, ttl_ms)
+            .mfa_challenge_try(&claims.jti, MAX_TRIES, self.challenge_ttl_ms(claims))
             .await?
         {
-            ChallengeTry::Allowed => {}
-            ChallengeTry::Exhausted | ChallengeTry::Used => return Err(ApiError::MfaInvalid),
+            ChallengeTry::Allowed => Ok(()),
+            ChallengeTry::Exhausted | ChallengeTry::Used => Err(Refusal::BadCode),
         }
-        if !self.check_code(&user, code).await? {
+    }
+
+    /// Marks a challenge as having completed its login (exactly once).
+    pub async fn finish_challenge(&self, claims: &MfaClaims) -> Result<(), Refusal> {
+        if self
+            .store
+            .mfa_challenge_finish(&claims.jti, self.challenge_ttl_ms(claims))
+            .await?
+        {
             shared::metrics::metrics()
                 .mfa
-                .with_label_values(&["invalid"])
+                .with_label_values(&["verified"])
                 .inc();
-            tracing::info!(user_id = user.id, "mfa code refused");
-            limits.failed(&account).await?;
-            return Err(ApiError::MfaInvalid);
+            Ok(())
+        } else {
+            Err(Refusal::BadCode)
         }
-        if !self.store.mfa_challenge_finish(&claims.jti, ttl_ms).await? {
-            return Err(ApiError::MfaInvalid);
-        }
-        limits.succeeded(&account).await?;
-        shared::metrics::metrics()
-            .mfa
-            .with_label_values(&["verified"])
-            .inc();
-        Ok(user)
     }
 
     /// Turns MFA off with a current code or a recovery code.
-    pub async fn disable(&self, user: &User, code: &str) -> Result<(), ApiError> {
+    pub async fn disable(&self, user: &User, code: &str) -> Result<(), Refusal> {
         if !self.is_active(user).await? {
-            return Err(ApiError::Conflict("MFA no está activo para este usuario.".into()));
+            return Err(Refusal::MfaNotActive);
         }
         if !self.check_code(user, code).await? {
-            return Err(ApiError::MfaInvalid);
+            return Err(Refusal::BadCode);
         }
         self.store.mfa_disable(&user.id.to_string()).await?;
         shared::metrics::metrics()
@@ -446,27 +357,6 @@ impl Mfa {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sealed_secrets_open_only_for_their_user_and_key() {
-        let key = MfaKey::random();
-        let sealed = key.seal("7", b"0123456789abcdefghij").unwrap();
-        assert_eq!(key.open("7", &sealed).unwrap(), b"0123456789abcdefghij");
-        assert!(key.open("8", &sealed).is_err(), "bound to the user");
-        assert!(MfaKey::random().open("7", &sealed).is_err(), "bound to the key");
-        assert_ne!(
-            key.seal("7", b"0123456789abcdefghij").unwrap(),
-            sealed,
-            "random nonce"
-        );
-    }
-
-    #[test]
-    fn keys_must_be_32_bytes_of_base64() {
-        assert!(MfaKey::from_base64(&STANDARD.encode([1u8; 32])).is_ok());
-        assert!(MfaKey::from_base64(&STANDARD.encode([1u8; 16])).is_err());
-        assert!(MfaKey::from_base64("not base64!").is_err());
-    }
 
     #[test]
     fn codes_match_within_the_window_only() {
@@ -493,10 +383,10 @@ mod tests {
         for c in &codes {
             assert!(!looks_like_totp(c));
             assert_eq!(
-                key.recovery_hash("1", c),
-                key.recovery_hash("1", &c.to_lowercase().replace('-', " "))
+                recovery_hash(&key, "1", c),
+                recovery_hash(&key, "1", &c.to_lowercase().replace('-', " "))
             );
-            assert_ne!(key.recovery_hash("1", c), key.recovery_hash("2", c));
+            assert_ne!(recovery_hash(&key, "1", c), recovery_hash(&key, "2", c));
         }
     }
 

@@ -193,7 +193,7 @@ impl Sessions {
                 refreshes.with_label_values(&["invalid"]).inc();
                 if let Some(gate) = gate {
                     if let Gate::Limited { retry_after_ms } = self.store.gate(&[gate], &[]).await? {
-                        return Err(limited(retry_after_ms));
+                        return Err(limited(retry_after_ms).into());
                     }
                 }
                 return Err(token_error(TokenKind::Refresh, e));
@@ -227,7 +227,7 @@ impl Sessions {
         };
         refreshes.with_label_values(&[label]).inc();
         match outcome {
-            RotateOutcome::Limited { retry_after_ms } => Err(limited(retry_after_ms)),
+            RotateOutcome::Limited { retry_after_ms } => Err(limited(retry_after_ms).into()),
             RotateOutcome::Rotated(generation) | RotateOutcome::Replayed(generation) => {
                 self.mint(&user, &claims.sid, &generation)
             }

@@ -33,7 +33,7 @@ pub mod token;
 pub use claims::{AccessClaims, MfaClaims, RefreshClaims, Rol, TokenKind};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::ApiError;
-pub use token::TokenCodec;
+pub use token::{TokenCodec, TokenError};
 
 /// The README's Rust examples are compiled as doctests, so the "Verifying tokens in your own service"
 /// section cannot drift from the crate.

@@ -65,7 +65,7 @@ async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, Ap
         metrics().logins.with_label_values(&["mfa_required"]).inc();
         return super::token_reply(
             "Se requiere verificación MFA",
-            LoginOutcome::Mfa(app.mfa.challenge(&proof.user)?),
+            LoginOutcome::Mfa(app.mfa.challenge(&proof.user).map_err(ApiError::from)?),
         );
     }
     app.authenticator.succeeded(&proof).await?;

@@ -14,7 +14,6 @@ use warp::{Filter, Rejection};
 
 use super::{authenticated, Authenticated};
 use crate::app::App;
-use crate::limits::AccountKey;
 use crate::mfa::{Enrolment, Mfa};
 use crate::routes::login::LoginDatos;
 
@@ -92,12 +91,8 @@ pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejectio
             |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
                 let mfa = enrolment_allowed(&app)?;
                 let codes = app
-                    .limits
-                    .counted(
-                        ip,
-                        &AccountKey::of(auth.user.username.as_str()),
-                        mfa.activate(&auth.user, &body.code),
-                    )
+                    .authenticator
+                    .code_attempt(ip, &auth.user, mfa.activate(&auth.user, &body.code))
                     .await?;
                 Ok::<_, ApiError>(envelope::ok(
                     "MFA activado",
@@ -130,8 +125,8 @@ pub fn verify(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .and(with_state(app))
         .then(|body: VerifyRequest, ip: IpAddr, app: App| async move {
             let user = app
-                .mfa
-                .verify(&body.mfa_token, &body.code, ip, &app.limits)
+                .authenticator
+                .second_step(&body.mfa_token, &body.code, ip)
                 .await?;
             super::login::session_reply(&app, &user).await
         })
@@ -160,12 +155,8 @@ pub fn disable(app: App) -> impl Filter<Extract = (Response,), Error = Rejection
         .and(with_state(app))
         .then(
             |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
-                app.limits
-                    .counted(
-                        ip,
-                        &AccountKey::of(auth.user.username.as_str()),
-                        app.mfa.disable(&auth.user, &body.code),
-                    )
+                app.authenticator
+                    .code_attempt(ip, &auth.user, app.mfa.disable(&auth.user, &body.code))
                     .await?;
                 Ok::<_, ApiError>(envelope::ok("MFA desactivado", serde_json::Value::Null))
             },

@@ -12,6 +12,7 @@ mod me;
 mod mfa;
 mod openapi;
 mod refresh;
+mod refusal;
 mod saphety;
 
 pub use openapi::ApiDoc;

@@ -13,6 +13,7 @@ use warp::{Filter, Rejection};
 
 use crate::app::App;
 use crate::authenticate::Identifier;
+use crate::refusal::Refusal;
 use crate::saphety::{
     self, expires, nameid, usertype, Failure, GetTokenRequest, SaphetyClaims, SaphetyEnvelope, TokenData,
 };
@@ -42,6 +43,23 @@ pub fn gettoken(app: App) -> impl Filter<Extract = (Response,), Error = Rejectio
         )
 }
 
+/// The edge for the use cases: each refusal in the Saphety envelope.
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::BadCredentials => Failure::IdentificationDoesNotMatch,
+            Refusal::PasswordTooLong { .. } => Failure::Field {
+                field: "password",
+                code: "TooLong",
+            },
+            Refusal::BadCode => Failure::MfaInvalid,
+            Refusal::Limited { retry_after_secs } => Failure::TooManyRequests { retry_after_secs },
+            other => Failure::from(ApiError::from(other)),
+        }
+    }
+}
+
+/// Body errors of the shared filter, and the rest of the envelope's catalogue, in the Saphety envelope.
 impl From<ApiError> for Failure {
     fn from(e: ApiError) -> Self {
         match e {
@@ -143,26 +161,12 @@ async fn handle(body: Result<BytesMut, ApiError>, ip: IpAddr, app: &App) -> Resu
         .password(Identifier::Email(email), password, ip, |user| {
             user.virtual_operator.eq_ignore_ascii_case(operator)
         })
-        .await
-        .map_err(|e| match e {
-            ApiError::InvalidCredentials => Failure::IdentificationDoesNotMatch,
-            ApiError::Validation { .. } => Failure::Field {
-                field: "password",
-                code: "TooLong",
-            },
-            other => Failure::from(other),
-        })?;
+        .await?;
     if app.authenticator.needs_second_factor(&proof.user).await? {
         let Some(code) = otp else {
             return Err(Failure::MfaRequired);
         };
-        app.authenticator
-            .inline_code(&proof, code)
-            .await
-            .map_err(|e| match e {
-                ApiError::MfaInvalid => Failure::MfaInvalid,
-                other => Failure::from(other),
-            })?;
+        app.authenticator.inline_code(&proof, code).await?;
     }
     app.authenticator.succeeded(&proof).await?;
 
