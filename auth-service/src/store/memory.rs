@@ -416,7 +416,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::{Clock, ManualClock};
+    use shared::ManualClock;
     use std::sync::Arc;
 
     #[tokio::test]
