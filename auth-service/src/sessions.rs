@@ -5,6 +5,10 @@
 //! Within the retry grace the replaced token gets its successor again, minted byte-for-byte the same
 //! from the stored `jti`s and issue time (HMAC signing is deterministic), so two tabs or a retried
 //! request stay logged in without a second pair ever existing.
+//!
+//! Every time here that another replica may compare (a session's start, a pair's issue time, the
+//! logout-all cut-off, the grace) is the store's, never this process's clock; tokens' `iat`/`exp` derive
+//! from the times the store hands back, so replicas with skewed clocks still mint and decide as one.
 
 use std::sync::Arc;
 
@@ -77,7 +81,6 @@ impl Sessions {
                 sid: sid.clone(),
                 uid: user.id.to_string(),
                 fingerprint: user.fingerprint.clone(),
-                now_ms: self.codec.clock().now_ms(),
                 refresh_jti: refresh_jti.clone(),
                 access_jti: access_jti.clone(),
                 ttl_ms: self.record_ttl_ms(),
@@ -116,7 +119,6 @@ impl Sessions {
                 sid: sid.clone(),
                 uid: user.id.to_string(),
                 fingerprint: user.fingerprint.clone(),
-                now_ms: self.codec.clock().now_ms(),
                 // Never issued: this session cannot be refreshed.
                 refresh_jti: new_id(),
                 access_jti: access_jti.clone(),
@@ -210,7 +212,6 @@ impl Sessions {
                 uid: claims.sub.clone(),
                 fingerprint: user.fingerprint.clone(),
                 presented_jti: claims.jti.clone(),
-                now_ms: self.codec.clock().now_ms(),
                 grace_ms: self.grace_ms,
                 new_refresh_jti: new_id(),
                 new_access_jti: new_id(),
@@ -269,11 +270,10 @@ impl Sessions {
 
     /// Ends every session of this token's user.
     pub async fn logout_all(&self, claims: &AccessClaims) -> Result<(), ApiError> {
-        let now_ms = self.codec.clock().now_ms();
         let ttl_ms = (self.absolute_secs + JWT_LEEWAY_SECS) * 1000;
-        self.store.revoke_user(&claims.sub, now_ms, ttl_ms).await?;
+        let cutoff_ms = self.store.revoke_user(&claims.sub, ttl_ms).await?;
         metrics().revocations.with_label_values(&["logout_all"]).inc();
-        tracing::info!(user_id = %claims.sub, "every session ended");
+        tracing::info!(user_id = %claims.sub, cutoff_ms, "every session ended");
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! The embedded in-process store, used when `REDIS_URL` is empty so `cargo run` works on a bare machine.
 //!
 //! Every operation takes the one lock, does its whole check-and-write, and releases it: the same
-//! atomicity the Lua scripts give in Redis. Entries expire by the injected clock; expired ones are
-//! dropped lazily and swept every [`SWEEP_EVERY`] writes, so memory stays bounded.
+//! atomicity the Lua scripts give in Redis. The injected clock is the store's clock: session starts,
+//! issue times, cut-offs and the grace read it, as the scripts read Redis `TIME`. Entries expire by it;
+//! expired ones are dropped lazily and swept every [`SWEEP_EVERY`] writes, so memory stays bounded.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -146,8 +147,8 @@ impl Store for MemoryStore {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
         let started_ms = match inner.cutoff(&s.uid, now) {
-            Some(cutoff) if s.now_ms <= cutoff => cutoff + 1,
-            _ => s.now_ms,
+            Some(cutoff) if now <= cutoff => cutoff + 1,
+            _ => now,
         };
         inner.sessions.insert(
             s.sid.clone(),
@@ -191,17 +192,17 @@ impl Store for MemoryStore {
         if r.presented_jti == record.current.0 {
             entry.previous = Some(record.current.0.clone());
             entry.current = (r.new_refresh_jti.clone(), r.new_access_jti.clone());
-            entry.rotated_ms = r.now_ms;
+            entry.rotated_ms = now;
             entry.expires_ms = now + r.ttl_ms;
             inner.wrote(now);
             return Ok(RotateOutcome::Rotated(Generation {
                 started_ms: record.started_ms,
-                issued_ms: r.now_ms,
+                issued_ms: now,
                 refresh_jti: r.new_refresh_jti.clone(),
                 access_jti: r.new_access_jti.clone(),
             }));
         }
-        let within_grace = r.grace_ms > 0 && r.now_ms - record.rotated_ms <= r.grace_ms;
+        let within_grace = r.grace_ms > 0 && now - record.rotated_ms <= r.grace_ms;
         if record.previous.as_deref() == Some(r.presented_jti.as_str()) && within_grace {
             return Ok(RotateOutcome::Replayed(Generation {
                 started_ms: record.started_ms,
@@ -245,13 +246,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError> {
+    async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
-        let at = inner.cutoff(uid, now).map_or(at_ms, |c| c.max(at_ms));
+        let at = inner.cutoff(uid, now).map_or(now, |c| c.max(now));
         inner.cutoffs.insert(uid.to_string(), (at, now + ttl_ms));
         inner.wrote(now);
-        Ok(())
+        Ok(at)
     }
 
     async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError> {
@@ -415,7 +416,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::{Clock, ManualClock};
+    use shared::ManualClock;
     use std::sync::Arc;
 
     #[tokio::test]
@@ -428,7 +429,6 @@ mod tests {
                     sid: format!("s{i}"),
                     uid: "1".into(),
                     fingerprint: "f".into(),
-                    now_ms: clock.now_ms(),
                     refresh_jti: "r".into(),
                     access_jti: "a".into(),
                     ttl_ms: 1_000,

@@ -5,8 +5,12 @@
 //! [`redis::RedisStore`] (production; each operation is one Lua script, so one round trip and atomic)
 //! and [`memory::MemoryStore`] (embedded, when `REDIS_URL` is empty; one lock per operation).
 //!
-//! Times are passed in by the caller from the injected clock; the store keeps everything with a TTL
-//! equal to what is left of the longest-lived token that depends on it, so nothing grows without bound.
+//! Every time more than one replica compares is the store's own: a session's start, the issue time of
+//! each generation, the logout-all cut-off, and "now" for the retry grace are read inside the operation
+//! (Redis `TIME` in the script; the embedded store's injected clock) and handed back, so replicas whose
+//! clocks disagree still decide as one. Callers pass only durations (TTLs, the grace). Rate-limit and
+//! challenge windows are store-side TTLs too. The store keeps everything with a TTL equal to what is
+//! left of the longest-lived token that depends on it, so nothing grows without bound.
 
 pub mod memory;
 pub mod redis;
@@ -24,7 +28,6 @@ pub struct NewSession {
     pub uid: String,
     /// The user's credential fingerprint at login.
     pub fingerprint: String,
-    pub now_ms: i64,
     pub refresh_jti: String,
     pub access_jti: String,
     /// How long the record must live: until the last of its tokens expires.
@@ -58,8 +61,7 @@ pub struct Rotation {
     pub fingerprint: String,
     /// The `jti` of the refresh token presented.
     pub presented_jti: String,
-    pub now_ms: i64,
-    /// Within this many ms of a rotation, the token it replaced gets the same successor again (0: never).
+    /// Within this many ms (by the store's clock) of a rotation, the token it replaced gets the same successor again (0: never).
     pub grace_ms: i64,
     /// The jtis of the successor pair, used only if a rotation happens now.
     pub new_refresh_jti: String,
@@ -72,9 +74,9 @@ pub struct Rotation {
 /// Everything needed to mint a session's current token pair again, byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generation {
-    /// When the session started (ms); the absolute limit counts from here.
+    /// When the session started (ms, the store's time); the absolute limit counts from here.
     pub started_ms: i64,
-    /// When this pair was issued (ms).
+    /// When this pair was issued (ms, the store's time); its tokens' `iat`.
     pub issued_ms: i64,
     pub refresh_jti: String,
     pub access_jti: String,
@@ -134,11 +136,13 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Records a new session. Returns its start (ms): `now_ms`, or just after the user's last
-    /// logout-all if the clocks disagree, so a new session is never born revoked.
+    /// Records a new session. Returns its start (ms): the store's now, or just after the user's last
+    /// logout-all if that is not earlier (same millisecond, or the store's clock stepped back), so a
+    /// new session is never born revoked.
     async fn create_session(&self, session: &NewSession) -> Result<i64, StoreError>;
 
-    /// The atomic check-and-rotate of a refresh token.
+    /// The atomic check-and-rotate of a refresh token; a rotation is stamped with the store's now, and
+    /// the grace is measured on that same clock.
     async fn rotate(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
 
     /// Whether a session (and the access token `jti` of it) is still good.
@@ -147,8 +151,9 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a session and, if given, one access token `jti` for `jti_ttl_ms`.
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
 
-    /// Revokes every session of `uid` started at or before `at_ms`; remembered for `ttl_ms`.
-    async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError>;
+    /// Revokes every session of `uid` started until now (the store's time); remembered for `ttl_ms`.
+    /// A cut-off never moves back. Returns the cut-off in force (ms).
+    async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError>;
 
     /// Counts one hit on each of `hits` in order, then checks each of `locks` without counting, all
     /// atomically; stops at the first one over its limit (a hit counter past `limit` hits, a lock

@@ -3,15 +3,22 @@
 //! The connection is [`shared::store::RedisConn`]: made on first use, self-healing, with a deadline on
 //! every call; a timeout or a connection error is a [`StoreError`] and the request fails closed (503).
 //!
+//! Times are Redis's: the scripts that stamp or compare one read `TIME` (Redis 7 replicates a script's
+//! effects, not the script, so `TIME` is allowed in a script that writes). Rate-limit, challenge and
+//! record lifetimes are `PEXPIRE`/`PX` TTLs, which Redis also counts on its own clock. Tests may shift
+//! this store's "now" by a fixed offset ([`RedisStore::advance_time_ms`]); it is 0 otherwise.
+//!
 //! Keys, under the configured prefix `P`:
 //! - `P` `auth:sess:<sid>`: hash `uid fp started cur cur_a prev rot rev`, TTL = life of its last tokens;
 //! - `P` `auth:revoked:<jti>`: a revoked access token, TTL = what was left of its life;
-//! - `P` `auth:cutoff:<uid>`: sessions started at or before this ms are revoked (logout-all);
+//! - `P` `auth:cutoff:<uid>`: sessions started at or before this ms (Redis time) are revoked (logout-all);
 //! - `P` `auth:mfa:<uid>`: hash `active` (sealed secret) and `last` (last accepted TOTP step), kept;
 //! - `P` `auth:mfa-pending:<uid>`: a sealed secret awaiting activation, with a TTL;
 //! - `P` `auth:mfa-rc:<uid>`: set of recovery-code HMACs;
 //! - `P` `auth:rl:<counter>`: rate-limit counters, TTL = their window;
 //! - `P` `auth:chal:<jti>`: hash `tries used` of a login challenge, TTL = the challenge's life.
+
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use redis::Script;
@@ -22,15 +29,30 @@ use super::{
     Store, StoreError,
 };
 
-const CREATE: &str = r#"
-local started = ARGV[3]
+/// Redis's now in ms plus the test offset in `ARGV[1]` of every script that reads the time, as a
+/// decimal string (Lua numbers are doubles: exact for ms since the epoch, but `tostring` may not print
+/// them whole).
+macro_rules! now_ms {
+    () => {
+        r#"
+local t = redis.call('TIME')
+local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]))
+"#
+    };
+}
+
+const CREATE: &str = concat!(
+    now_ms!(),
+    r#"
+local started = now
 local cutoff = redis.call('GET', KEYS[2])
-if cutoff and tonumber(started) <= tonumber(cutoff) then started = tostring(tonumber(cutoff) + 1) end
-redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'fp', ARGV[2], 'started', started, 'cur', ARGV[4],
+if cutoff and tonumber(started) <= tonumber(cutoff) then started = string.format('%d', tonumber(cutoff) + 1) end
+redis.call('HSET', KEYS[1], 'uid', ARGV[2], 'fp', ARGV[3], 'started', started, 'cur', ARGV[4],
   'cur_a', ARGV[5], 'prev', '', 'rot', started, 'rev', '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return started
-"#;
+"#
+);
 
 /// `ARGV[1]` is how many of the KEYS are hit counters (the rest are lock counters); then each key's
 /// limit and window (ms) as `ARGV[2i]`, `ARGV[2i+1]`. A hit counter counts one and is over when past
@@ -70,7 +92,11 @@ end
 return 1
 "#;
 
-const ROTATE: &str = r#"
+/// `ARGV[1]` the time offset, then uid, fingerprint, presented jti, grace (ms), the new pair's jtis,
+/// the record's TTL, and the gate's limit and window if `KEYS[3]` (the gate) is given.
+const ROTATE: &str = concat!(
+    now_ms!(),
+    r#"
 if KEYS[3] then
   local n = redis.call('INCR', KEYS[3])
   if n == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[10]) end
@@ -81,25 +107,26 @@ if KEYS[3] then
   end
 end
 local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'cur_a', 'prev', 'rot', 'rev')
-if not s[1] or s[8] == '1' or s[1] ~= ARGV[1] then return {'revoked'} end
+if not s[1] or s[8] == '1' or s[1] ~= ARGV[2] then return {'revoked'} end
 local cutoff = redis.call('GET', KEYS[2])
 if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
-if s[2] ~= ARGV[2] then
+if s[2] ~= ARGV[3] then
   redis.call('HSET', KEYS[1], 'rev', '1')
   return {'revoked'}
 end
-if ARGV[3] == s[4] then
-  redis.call('HSET', KEYS[1], 'prev', s[4], 'cur', ARGV[6], 'cur_a', ARGV[7], 'rot', ARGV[4])
+if ARGV[4] == s[4] then
+  redis.call('HSET', KEYS[1], 'prev', s[4], 'cur', ARGV[6], 'cur_a', ARGV[7], 'rot', now)
   redis.call('PEXPIRE', KEYS[1], ARGV[8])
-  return {'rotated', s[3], ARGV[4], ARGV[6], ARGV[7]}
+  return {'rotated', s[3], now, ARGV[6], ARGV[7]}
 end
 local grace = tonumber(ARGV[5])
-if s[6] ~= '' and ARGV[3] == s[6] and grace > 0 and tonumber(ARGV[4]) - tonumber(s[7]) <= grace then
+if s[6] ~= '' and ARGV[4] == s[6] and grace > 0 and tonumber(now) - tonumber(s[7]) <= grace then
   return {'replayed', s[3], s[7], s[4], s[5]}
 end
 redis.call('HSET', KEYS[1], 'rev', '1')
 return {'reused'}
-"#;
+"#
+);
 
 const VIEW: &str = r#"
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'revoked'} end
@@ -116,13 +143,16 @@ if tonumber(ARGV[1]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) end
 return 1
 "#;
 
-const REVOKE_USER: &str = r#"
-local at = ARGV[1]
+const REVOKE_USER: &str = concat!(
+    now_ms!(),
+    r#"
+local at = now
 local current = redis.call('GET', KEYS[1])
 if current and tonumber(current) > tonumber(at) then at = current end
 redis.call('SET', KEYS[1], at, 'PX', ARGV[2])
-return 1
-"#;
+return at
+"#
+);
 
 const MFA_RECORD: &str = r#"
 return {redis.call('HGET', KEYS[1], 'active') or '', redis.call('GET', KEYS[2]) or ''}
@@ -185,6 +215,8 @@ pub struct RedisStore {
     mfa_accept_step: Script,
     challenge_try: Script,
     challenge_finish: Script,
+    /// Added to Redis `TIME` by the scripts; tests only (see [`RedisStore::advance_time_ms`]).
+    time_offset_ms: AtomicI64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -214,7 +246,20 @@ impl RedisStore {
             mfa_accept_step: Script::new(MFA_ACCEPT_STEP),
             challenge_try: Script::new(CHALLENGE_TRY),
             challenge_finish: Script::new(CHALLENGE_FINISH),
+            time_offset_ms: AtomicI64::new(0),
         })
+    }
+
+    /// Tests only: moves this store's idea of now (Redis `TIME` as the scripts read it) by `ms`, so a
+    /// test can step past a grace without sleeping. Nothing in the service or its configuration calls
+    /// it: in production the offset is 0. TTLs are Redis's own and do not move.
+    #[doc(hidden)]
+    pub fn advance_time_ms(&self, ms: i64) {
+        self.time_offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    fn time_offset_ms(&self) -> i64 {
+        self.time_offset_ms.load(Ordering::SeqCst)
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -255,9 +300,9 @@ impl Store for RedisStore {
         let mut inv = self.create.prepare_invoke();
         inv.key(self.key("sess", &s.sid))
             .key(self.key("cutoff", &s.uid))
+            .arg(self.time_offset_ms())
             .arg(&s.uid)
             .arg(&s.fingerprint)
-            .arg(s.now_ms)
             .arg(&s.refresh_jti)
             .arg(&s.access_jti)
             .arg(s.ttl_ms.max(1));
@@ -270,10 +315,10 @@ impl Store for RedisStore {
         let mut inv = self.rotate.prepare_invoke();
         inv.key(self.key("sess", &r.sid))
             .key(self.key("cutoff", &r.uid))
+            .arg(self.time_offset_ms())
             .arg(&r.uid)
             .arg(&r.fingerprint)
             .arg(&r.presented_jti)
-            .arg(r.now_ms)
             .arg(r.grace_ms)
             .arg(&r.new_refresh_jti)
             .arg(&r.new_access_jti)
@@ -326,10 +371,13 @@ impl Store for RedisStore {
         self.conn.invoke(inv).await.map(|_| ())
     }
 
-    async fn revoke_user(&self, uid: &str, at_ms: i64, ttl_ms: i64) -> Result<(), StoreError> {
+    async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
         let mut inv = self.revoke_user.prepare_invoke();
-        inv.key(self.key("cutoff", uid)).arg(at_ms).arg(ttl_ms.max(1));
-        self.conn.invoke(inv).await.map(|_| ())
+        inv.key(self.key("cutoff", uid))
+            .arg(self.time_offset_ms())
+            .arg(ttl_ms.max(1));
+        let reply: String = from_value(self.conn.invoke(inv).await?)?;
+        int(&reply)
     }
 
     async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError> {

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use auth_service::app::App;
 use auth_service::config::AuthConfig;
+use auth_service::store::redis::RedisStore;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -59,10 +60,48 @@ fn users_file() -> &'static str {
     })
 }
 
+/// The test's time, as one replica sees it: the app's clock and, on Redis, the store's offset.
+///
+/// `advance_secs`/`set_ms` move time for the replica and its store together (on the embedded store they
+/// are one clock); `skew_secs` moves only the replica's own clock, as a replica whose clock is off.
+#[derive(Debug, Clone)]
+pub struct TestClock {
+    process: ManualClock,
+    redis: Option<Arc<RedisStore>>,
+}
+
+impl TestClock {
+    pub fn advance_secs(&self, secs: i64) {
+        self.process.advance_secs(secs);
+        if let Some(redis) = &self.redis {
+            redis.advance_time_ms(secs * 1000);
+        }
+    }
+
+    pub fn set_ms(&self, now_ms: i64) {
+        let delta = now_ms - self.process.now_ms();
+        self.process.set_ms(now_ms);
+        if let Some(redis) = &self.redis {
+            redis.advance_time_ms(delta);
+        }
+    }
+
+    /// This replica's clock only; on the embedded store that is the store's clock too.
+    pub fn skew_secs(&self, secs: i64) {
+        self.process.advance_secs(secs);
+    }
+}
+
+impl Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        self.process.now_ms()
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    pub clock: ManualClock,
+    pub clock: TestClock,
     pub app: App,
     pub prefix: String,
     _shutdown: oneshot::Sender<()>,
@@ -97,8 +136,19 @@ impl TestApp {
             pairs.push((k.to_string(), v.to_string()));
         }
         let config = AuthConfig::from_pairs(pairs).unwrap();
-        let clock = ManualClock::starting_now();
-        let app = App::build(config, Arc::new(clock.clone())).unwrap();
+        let process = ManualClock::starting_now();
+        // On Redis the store is built here, so the test can move its time too.
+        let redis = config
+            .common
+            .redis_url
+            .as_ref()
+            .map(|url| Arc::new(RedisStore::new(url.expose(), &config.common.redis_key_prefix).unwrap()));
+        let app = match &redis {
+            Some(store) => App::build_with_store(config, Arc::new(process.clone()), store.clone()),
+            None => App::build(config, Arc::new(process.clone())),
+        }
+        .unwrap();
+        let clock = TestClock { process, redis };
         let (tx, rx) = oneshot::channel::<()>();
         let (addr, server) = app
             .clone()

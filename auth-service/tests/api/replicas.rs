@@ -1,11 +1,13 @@
-//! Many replicas on one Redis, and Redis failing under a running service.
+//! Many replicas on one Redis (real processes, and in-process ones with skewed clocks), and Redis
+//! failing under a running service.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    codigo, read, redis_url, tokens, unique_prefix, ADMIN, ADMIN_PASSWORD, MFA_KEY, SECRET,
+    codigo, read, redis_url, tokens, unique_prefix, StoreKind, TestApp, ADMIN, ADMIN_PASSWORD, MFA_KEY,
+    SECRET,
 };
 use crate::process::{free_port, AuthProcess, RedisProcess};
 
@@ -160,4 +162,83 @@ async fn with_redis_down_requests_fail_closed_and_the_service_heals_when_it_retu
     // That Redis kept nothing: the old session is gone, so its token is refused, not trusted.
     let (status, body) = me(&client, &auth, &access).await;
     assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"));
+}
+
+/// The `Retry-After` (s) of a refused login on `replica`.
+async fn locked_for(replica: &TestApp) -> i64 {
+    let res = replica
+        .client
+        .post(replica.url("/auth/login"))
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    res.headers()["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+/// Two replicas in this process on one Redis, each with its own connection and its own clock, one of
+/// them 30 s ahead: every shared decision takes the store's time, so they behave as one.
+#[tokio::test]
+async fn replicas_with_skewed_clocks_agree_on_logout_all_the_grace_and_locks() {
+    let prefix = unique_prefix();
+    let a = TestApp::spawn_on(StoreKind::Redis, &prefix, &[]).await;
+    let b = TestApp::spawn_on(StoreKind::Redis, &prefix, &[]).await;
+    b.clock.skew_secs(30);
+    let both = [&a, &b];
+
+    // Logout-all on either ends the sessions started just before on both, and a login right after,
+    // on either, is not born revoked.
+    for (ender, other) in [(&b, &a), (&a, &b)] {
+        let (on_other, _) = other.login_tokens().await;
+        let (on_ender, _) = ender.login_tokens().await;
+        for replica in both {
+            assert_eq!(replica.get_me(&on_other).await.0, 200);
+            assert_eq!(replica.get_me(&on_ender).await.0, 200);
+        }
+        let (status, body) = ender.post_bearer("/auth/logout-all", &on_ender).await;
+        assert_eq!(status, 200, "{body}");
+        for replica in both {
+            for token in [&on_other, &on_ender] {
+                let (status, body) = replica.get_me(token).await;
+                assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"), "{body}");
+            }
+        }
+        for login_on in both {
+            let (access, _) = login_on.login_tokens().await;
+            for replica in both {
+                let (status, body) = replica.get_me(&access).await;
+                assert_eq!(status, 200, "{body}");
+            }
+        }
+    }
+
+    // The grace: a token rotated on one replica and replayed on the other inside it gets the same
+    // pair; past it, the replay is reuse. Both ways round.
+    for (rotator, replayer) in [(&a, &b), (&b, &a)] {
+        let (_, r0) = rotator.login_tokens().await;
+        let first = rotator.post_refresh(&r0).await;
+        assert_eq!(first.0, 200, "{}", first.1);
+        let again = replayer.post_refresh(&r0).await;
+        assert_eq!(first, again, "the same pair, byte for byte");
+        for replica in both {
+            replica.clock.advance_secs(11);
+        }
+        let (status, body) = replayer.post_refresh(&r0).await;
+        assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"), "{body}");
+        let (_, r1) = tokens(&first.1);
+        let (status, body) = rotator.post_refresh(&r1).await;
+        assert_eq!(
+            (status, codigo(&body)),
+            (401, "TOKEN_REVOKED"),
+            "reuse ended the session: {body}"
+        );
+    }
+
+    // Locks: failures on both count together, and both give the same Retry-After.
+    for (i, replica) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        assert_eq!(replica.post_login(ADMIN, "wrong").await.0, 422, "failure {i}");
+    }
+    let (on_a, on_b) = (locked_for(&a).await, locked_for(&b).await);
+    assert!((on_a - on_b).abs() <= 1, "Retry-After {on_a} on A, {on_b} on B");
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use auth_service::store::memory::MemoryStore;
 use auth_service::store::redis::RedisStore;
-use auth_service::store::{Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore, Store};
+use auth_service::store::{NewSession, RotateOutcome, Rotation, SessionView, SharedStore, Store};
 use futures::future::join_all;
 use shared::{Clock, ManualClock};
 
@@ -12,46 +12,52 @@ use crate::helpers::{redis_url, unique_prefix};
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// A store, and a way to move its time (the embedded store's clock; Redis's test offset).
 struct Fixture {
     store: SharedStore,
-    now: i64,
+    advance: Box<dyn Fn(i64) + Send + Sync>,
+}
+
+impl Fixture {
+    fn advance_ms(&self, ms: i64) {
+        (self.advance)(ms);
+    }
 }
 
 fn memory() -> Fixture {
     let clock = ManualClock::starting_now();
-    let now = clock.now_ms();
+    let store = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
     Fixture {
-        store: Arc::new(MemoryStore::new(Arc::new(clock))),
-        now,
+        store,
+        advance: Box::new(move |ms| clock.set_ms(clock.now_ms() + ms)),
     }
 }
 
 fn redis() -> Fixture {
+    let store = Arc::new(RedisStore::new(&redis_url(), &unique_prefix()).unwrap());
     Fixture {
-        store: Arc::new(RedisStore::new(&redis_url(), &unique_prefix()).unwrap()),
-        now: shared::SystemClock.now_ms(),
+        store: store.clone(),
+        advance: Box::new(move |ms| store.advance_time_ms(ms)),
     }
 }
 
-fn session(now: i64, sid: &str, uid: &str) -> NewSession {
+fn session(sid: &str, uid: &str) -> NewSession {
     NewSession {
         sid: sid.into(),
         uid: uid.into(),
         fingerprint: "fp".into(),
-        now_ms: now,
         refresh_jti: format!("{sid}-r0"),
         access_jti: format!("{sid}-a0"),
         ttl_ms: HOUR_MS,
     }
 }
 
-fn rotation(now: i64, sid: &str, presented: &str, next: &str, grace_ms: i64) -> Rotation {
+fn rotation(sid: &str, presented: &str, next: &str, grace_ms: i64) -> Rotation {
     Rotation {
         sid: sid.into(),
         uid: "1".into(),
         fingerprint: "fp".into(),
         presented_jti: presented.into(),
-        now_ms: now,
         grace_ms,
         new_refresh_jti: format!("{next}-r"),
         new_access_jti: format!("{next}-a"),
@@ -78,8 +84,10 @@ macro_rules! conformance {
 
 conformance!(a_new_session_is_active, new_session_is_active);
 async fn new_session_is_active(f: Fixture) {
-    let started = f.store.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    assert_eq!(started, f.now);
+    let started = f.store.create_session(&session("s1", "1")).await.unwrap();
+    assert!(started > 1_577_836_800_000, "the store's now, in ms: {started}");
+    let next = f.store.create_session(&session("s0", "1")).await.unwrap();
+    assert!(next >= started, "{next} < {started}");
     assert_eq!(
         f.store.session_view("s1", "1", "s1-a0").await.unwrap(),
         SessionView::Active {
@@ -102,34 +110,31 @@ async fn new_session_is_active(f: Fixture) {
 conformance!(rotation_replay_and_reuse, rotation_replay_reuse);
 async fn rotation_replay_reuse(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    let rotated = s
-        .rotate(&rotation(f.now + 1000, "s1", "s1-r0", "g1", 10_000))
-        .await
-        .unwrap();
-    let expected = Generation {
-        started_ms: f.now,
-        issued_ms: f.now + 1000,
-        refresh_jti: "g1-r".into(),
-        access_jti: "g1-a".into(),
+    let started = s.create_session(&session("s1", "1")).await.unwrap();
+    f.advance_ms(1000);
+    let RotateOutcome::Rotated(rotated) = s.rotate(&rotation("s1", "s1-r0", "g1", 10_000)).await.unwrap()
+    else {
+        panic!("not rotated");
     };
-    assert_eq!(rotated, RotateOutcome::Rotated(expected.clone()));
-    // Within the grace: the same generation, whatever new jtis the caller proposes.
-    let replayed = s
-        .rotate(&rotation(f.now + 5000, "s1", "s1-r0", "other", 10_000))
-        .await
-        .unwrap();
-    assert_eq!(replayed, RotateOutcome::Replayed(expected));
-    // Past the grace: reuse, and the session is revoked.
-    let reused = s
-        .rotate(&rotation(f.now + 12_000, "s1", "s1-r0", "late", 10_000))
-        .await
-        .unwrap();
-    assert_eq!(reused, RotateOutcome::Reused);
+    // The store stamps the rotation with its own time, one second (and whatever really passed) later.
+    assert_eq!(rotated.started_ms, started);
+    let after = rotated.issued_ms - started;
+    assert!((1000..3000).contains(&after), "issued {after} ms after the start");
     assert_eq!(
-        s.rotate(&rotation(f.now + 13_000, "s1", "g1-r", "g2", 10_000))
-            .await
-            .unwrap(),
+        (rotated.refresh_jti.as_str(), rotated.access_jti.as_str()),
+        ("g1-r", "g1-a")
+    );
+    // Within the grace: the same generation, whatever new jtis the caller proposes.
+    f.advance_ms(4000);
+    let replayed = s.rotate(&rotation("s1", "s1-r0", "other", 10_000)).await.unwrap();
+    assert_eq!(replayed, RotateOutcome::Replayed(rotated));
+    // Past the grace (11 s after the rotation): reuse, and the session is revoked.
+    f.advance_ms(7000);
+    let reused = s.rotate(&rotation("s1", "s1-r0", "late", 10_000)).await.unwrap();
+    assert_eq!(reused, RotateOutcome::Reused);
+    f.advance_ms(1000);
+    assert_eq!(
+        s.rotate(&rotation("s1", "g1-r", "g2", 10_000)).await.unwrap(),
         RotateOutcome::Revoked
     );
     assert_eq!(
@@ -141,23 +146,17 @@ async fn rotation_replay_reuse(f: Fixture) {
 conformance!(a_used_successor_ends_the_grace, used_successor_ends_grace);
 async fn used_successor_ends_grace(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session(f.now, "s1", "1")).await.unwrap();
+    s.create_session(&session("s1", "1")).await.unwrap();
     assert!(matches!(
-        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 10_000))
-            .await
-            .unwrap(),
+        s.rotate(&rotation("s1", "s1-r0", "g1", 10_000)).await.unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert!(matches!(
-        s.rotate(&rotation(f.now + 1, "s1", "g1-r", "g2", 10_000))
-            .await
-            .unwrap(),
+        s.rotate(&rotation("s1", "g1-r", "g2", 10_000)).await.unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(
-        s.rotate(&rotation(f.now + 2, "s1", "s1-r0", "g3", 10_000))
-            .await
-            .unwrap(),
+        s.rotate(&rotation("s1", "s1-r0", "g3", 10_000)).await.unwrap(),
         RotateOutcome::Reused
     );
 }
@@ -165,13 +164,13 @@ async fn used_successor_ends_grace(f: Fixture) {
 conformance!(grace_zero_means_one_use, grace_zero);
 async fn grace_zero(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session(f.now, "s1", "1")).await.unwrap();
+    s.create_session(&session("s1", "1")).await.unwrap();
     assert!(matches!(
-        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 0)).await.unwrap(),
+        s.rotate(&rotation("s1", "s1-r0", "g1", 0)).await.unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(
-        s.rotate(&rotation(f.now, "s1", "s1-r0", "g2", 0)).await.unwrap(),
+        s.rotate(&rotation("s1", "s1-r0", "g2", 0)).await.unwrap(),
         RotateOutcome::Reused
     );
 }
@@ -179,9 +178,9 @@ async fn grace_zero(f: Fixture) {
 conformance!(concurrent_rotations_rotate_once, concurrent_rotations);
 async fn concurrent_rotations(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session(f.now, "s1", "1")).await.unwrap();
+    s.create_session(&session("s1", "1")).await.unwrap();
     let attempts: Vec<Rotation> = (0..50)
-        .map(|i| rotation(f.now, "s1", "s1-r0", &format!("c{i}"), 10_000))
+        .map(|i| rotation("s1", "s1-r0", &format!("c{i}"), 10_000))
         .collect();
     let outcomes = join_all(attempts.iter().map(|r| s.rotate(r))).await;
     let rotated = outcomes
@@ -198,14 +197,12 @@ async fn concurrent_rotations(f: Fixture) {
 conformance!(a_changed_credential_revokes_the_session, changed_credential);
 async fn changed_credential(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    let mut r = rotation(f.now, "s1", "s1-r0", "g1", 10_000);
+    s.create_session(&session("s1", "1")).await.unwrap();
+    let mut r = rotation("s1", "s1-r0", "g1", 10_000);
     r.fingerprint = "new-password".into();
     assert_eq!(s.rotate(&r).await.unwrap(), RotateOutcome::Revoked);
     assert_eq!(
-        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 10_000))
-            .await
-            .unwrap(),
+        s.rotate(&rotation("s1", "s1-r0", "g1", 10_000)).await.unwrap(),
         RotateOutcome::Revoked
     );
 }
@@ -213,8 +210,8 @@ async fn changed_credential(f: Fixture) {
 conformance!(revoking_a_session_and_a_jti, revoke_session);
 async fn revoke_session(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    s.create_session(&session(f.now, "s2", "1")).await.unwrap();
+    s.create_session(&session("s1", "1")).await.unwrap();
+    s.create_session(&session("s2", "1")).await.unwrap();
     s.revoke_session("s1", Some(("s2-a0", HOUR_MS))).await.unwrap();
     assert_eq!(
         s.session_view("s1", "1", "s1-a0").await.unwrap(),
@@ -230,9 +227,7 @@ async fn revoke_session(f: Fixture) {
         SessionView::Active { .. }
     ));
     assert_eq!(
-        s.rotate(&rotation(f.now, "s1", "s1-r0", "g1", 10_000))
-            .await
-            .unwrap(),
+        s.rotate(&rotation("s1", "s1-r0", "g1", 10_000)).await.unwrap(),
         RotateOutcome::Revoked
     );
 }
@@ -240,9 +235,9 @@ async fn revoke_session(f: Fixture) {
 conformance!(revoking_a_user_ends_earlier_sessions_only, revoke_user);
 async fn revoke_user(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session(f.now, "s1", "1")).await.unwrap();
-    s.create_session(&session(f.now, "other", "2")).await.unwrap();
-    s.revoke_user("1", f.now, HOUR_MS).await.unwrap();
+    s.create_session(&session("s1", "1")).await.unwrap();
+    s.create_session(&session("other", "2")).await.unwrap();
+    let cutoff = s.revoke_user("1", HOUR_MS).await.unwrap();
     assert_eq!(
         s.session_view("s1", "1", "x").await.unwrap(),
         SessionView::Revoked
@@ -251,29 +246,37 @@ async fn revoke_user(f: Fixture) {
         s.session_view("other", "2", "x").await.unwrap(),
         SessionView::Active { .. }
     ));
-    // A session born in the same millisecond as the cut-off is moved just after it.
-    let started = s.create_session(&session(f.now, "s2", "1")).await.unwrap();
-    assert_eq!(started, f.now + 1);
+    // A session started in the cut-off's millisecond or earlier (the store's clock stepped back) is
+    // moved just after it: never born revoked.
+    f.advance_ms(-1000);
+    let started = s.create_session(&session("s2", "1")).await.unwrap();
+    assert_eq!(started, cutoff + 1);
     assert!(matches!(
         s.session_view("s2", "1", "x").await.unwrap(),
         SessionView::Active { .. }
     ));
-    // An older cut-off never moves a newer one back.
-    s.revoke_user("1", f.now - 10_000, HOUR_MS).await.unwrap();
+    // An earlier cut-off never moves a later one back.
+    assert_eq!(s.revoke_user("1", HOUR_MS).await.unwrap(), cutoff);
     assert!(matches!(
         s.session_view("s2", "1", "x").await.unwrap(),
         SessionView::Active { .. }
     ));
+    // A later one ends it.
+    f.advance_ms(2000);
+    assert!(s.revoke_user("1", HOUR_MS).await.unwrap() > started);
+    assert_eq!(
+        s.session_view("s2", "1", "x").await.unwrap(),
+        SessionView::Revoked
+    );
 }
 
 #[tokio::test]
 async fn redis_keeps_everything_with_a_ttl() {
     let prefix = unique_prefix();
     let store = RedisStore::new(&redis_url(), &prefix).unwrap();
-    let now = shared::SystemClock.now_ms();
-    store.create_session(&session(now, "s1", "1")).await.unwrap();
+    store.create_session(&session("s1", "1")).await.unwrap();
     store.revoke_session("s1", Some(("j1", 60_000))).await.unwrap();
-    store.revoke_user("1", now, 120_000).await.unwrap();
+    store.revoke_user("1", 120_000).await.unwrap();
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
@@ -293,7 +296,7 @@ async fn an_unreachable_redis_is_an_error_not_an_answer() {
     let store = RedisStore::new("redis://127.0.0.1:1", "x:").unwrap();
     assert!(store.ping().await.is_err());
     assert!(store.session_view("s", "1", "j").await.is_err());
-    assert!(store.rotate(&rotation(0, "s", "r", "n", 0)).await.is_err());
+    assert!(store.rotate(&rotation("s", "r", "n", 0)).await.is_err());
 }
 
 conformance!(mfa_enrolment_steps_and_recovery_codes, mfa_state);
