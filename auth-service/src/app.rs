@@ -1,13 +1,11 @@
-//! The application: state built once from configuration, and a server bound to a listener the caller
-//! chose (port 0 in tests), so tests and `main` run exactly the same thing.
+//! The application's state, built once from configuration: every handle a request handler may need.
+//! Serving it is [`crate::server`]'s job, so this module sits below the routes that read it.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shared::config::ConfigError;
 use shared::{SharedClock, TokenCodec};
-use tokio::net::TcpListener;
 
 use crate::authenticate::Authenticator;
 use crate::config::AuthConfig;
@@ -117,43 +115,5 @@ impl App {
             mfa,
             clock,
         })
-    }
-
-    /// Binds `addr` and returns the bound address and the server future.
-    pub async fn bind(
-        self,
-        addr: SocketAddr,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(SocketAddr, impl Future<Output = ()>), StartError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
-        Ok((local, self.serve(listener, shutdown)))
-    }
-
-    /// Serves on a listener until `shutdown` completes; in-flight requests finish first.
-    pub fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = ()> {
-        tracing::info!(
-            store = self.store.kind(),
-            users = self.users.len(),
-            kid = self.codec.current_kid().unwrap_or("-"),
-            "auth-service ready to serve"
-        );
-        shared::server::serve(
-            shared::server::ServiceInfo {
-                name: "auth-service",
-                routes: crate::routes::ROUTES,
-            },
-            crate::routes::routes(self),
-            listener,
-            shutdown,
-        )
     }
 }

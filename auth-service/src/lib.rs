@@ -2,7 +2,8 @@
 //! revokes them through the store.
 //!
 //! - [`config`]: the service's settings on top of [`shared::config`].
-//! - [`app`]: [`app::App`] builds the state and binds the server (tests and `main` share it).
+//! - [`app`]: [`app::App`], the state built once from configuration.
+//! - [`server`]: binds and serves an [`app::App`] (tests and `main` share it).
 //! - [`routes`]: one file per area; the HTTP surface.
 //! - [`authenticate`]: the password and second-factor steps of every login, under the account lock.
 //! - [`sessions`]: login, rotation, revocation: the domain, free of warp.
@@ -28,6 +29,7 @@ pub mod refusal;
 pub mod routes;
 pub mod saphety;
 pub mod sealing;
+pub mod server;
 pub mod sessions;
 pub mod store;
 pub mod users;

@@ -173,12 +173,12 @@ impl ApiError {
             MethodNotAllowed => "El método HTTP no está permitido en esta ruta.".into(),
             PayloadTooLarge => format!(
                 "El cuerpo de la solicitud supera el límite de {} KiB.",
-                crate::http::BODY_LIMIT / 1024
+                crate::wire::BODY_LIMIT / 1024
             ),
             RequestTimeout => "El cuerpo de la solicitud no llegó a tiempo.".into(),
             HeadersTooLarge => format!(
                 "Los encabezados superan el límite de {} KiB.",
-                crate::server::MAX_HEADER_BYTES / 1024
+                crate::wire::MAX_HEADER_BYTES / 1024
             ),
             InvalidCredentials => "Usuario o contraseña incorrectos.".into(),
             Validation { detalle, .. } => detalle.clone(),

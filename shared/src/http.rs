@@ -19,14 +19,8 @@ use ipnet::IpNet;
 
 use crate::claims::{AccessClaims, TokenKind};
 use crate::error::ApiError;
-use crate::server::{BodyDeadline, PeerAddr};
 use crate::token::{TokenCodec, TokenError};
-
-/// The largest request body accepted (16 KiB is plenty for every endpoint).
-pub const BODY_LIMIT: u64 = 16 * 1024;
-
-/// How long a client has to send the whole body once its headers are in.
-pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+use crate::wire::{BodyDeadline, PeerAddr, BODY_LIMIT, BODY_READ_TIMEOUT};
 
 /// Hands a clone of `state` to the handler; state is a cheap handle with an `Arc` inside.
 pub fn with_state<T: Clone + Send + Sync>(

@@ -13,6 +13,8 @@
 //! - [`server`]: the hyper server with header and read limits and graceful shutdown.
 //! - [`store`]: the fail-closed store error and the lazy, self-healing Redis connection.
 //! - [`telemetry`]: the tracing subscriber and the per-request log line.
+//! - [`wire`]: the limits every request is held to, its peer and its body deadline (below `error`,
+//!   `http` and `server`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -29,6 +31,7 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod token;
+pub mod wire;
 
 pub use claims::{AccessClaims, MfaClaims, RefreshClaims, Rol, TokenKind};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

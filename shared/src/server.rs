@@ -30,11 +30,8 @@ use warp::http::HeaderValue;
 use warp::reply::Response;
 
 use crate::error::ApiError;
+use crate::wire::{BodyDeadline, PeerAddr, BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, MAX_HEADER_BYTES};
 
-/// How long a client has to send its request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// The most request-header bytes (names and values) accepted.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// hyper's read buffer: a hard stop far above [`MAX_HEADER_BYTES`].
 pub const HYPER_MAX_BUF: usize = 64 * 1024;
 /// How long shutdown waits for in-flight requests.
@@ -52,15 +49,11 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             header_read_timeout: HEADER_READ_TIMEOUT,
-            body_read_timeout: crate::http::BODY_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
             max_header_bytes: MAX_HEADER_BYTES,
         }
     }
 }
-
-/// How long the body of this request may take to arrive; read by [`crate::http::json_bytes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyDeadline(pub Duration);
 
 /// What the server needs to know about the service it runs: its name (a log field and a metrics
 /// label) and its route templates (the metrics `route` label).
@@ -80,10 +73,6 @@ fn sane_request_id(value: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
-
-/// The TCP peer of the connection a request came on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
 
 fn header_bytes(req: &hyper::Request<Incoming>) -> usize {
     req.headers()

@@ -1,12 +1,10 @@
-//! The application: state built once, and a server bound to a listener the caller chose.
+//! The application's state, built once from configuration. Serving it is [`crate::server`]'s job, so
+//! this module sits below the routes that read it.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shared::config::ConfigError;
 use shared::{SharedClock, TokenCodec};
-use tokio::net::TcpListener;
 
 use crate::config::SolicitudConfig;
 use crate::store::memory::MemoryStore;
@@ -37,28 +35,5 @@ impl App {
             store,
             clock,
         })
-    }
-
-    /// Binds `addr`; returns the bound address and the server future.
-    pub async fn bind(
-        self,
-        addr: SocketAddr,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
-        let listener = TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        tracing::info!(store = self.store.kind(), "solicitud-service ready to serve");
-        Ok((
-            local,
-            shared::server::serve(
-                shared::server::ServiceInfo {
-                    name: "solicitud-service",
-                    routes: crate::routes::ROUTES,
-                },
-                crate::routes::routes(self),
-                listener,
-                shutdown,
-            ),
-        ))
     }
 }

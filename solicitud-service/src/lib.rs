@@ -2,7 +2,8 @@
 //! by verifying them locally with the shared secret; it never calls the auth service.
 //!
 //! - [`config`]: settings on top of [`shared::config`].
-//! - [`app`]: state and server.
+//! - [`app`]: the state built once from configuration.
+//! - [`server`]: binds and serves it (tests and `main` share it).
 //! - [`routes`]: the HTTP surface.
 //! - [`domain`]: the request, its fields and its state rules.
 //! - [`store`]: where requests live: Redis or the embedded store.
@@ -13,4 +14,5 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod routes;
+pub mod server;
 pub mod store;
