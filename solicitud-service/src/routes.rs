@@ -4,8 +4,9 @@
 
 use serde::Deserialize;
 use shared::envelope::{self, Envelope, ErrorBody};
-use shared::http::{access_claims, into_reply, json_body, security_headers, with_state};
+use shared::http::{access_claims, into_reply, json_body, with_state};
 use shared::ops::BearerAuth;
+use shared::routing::Route;
 use shared::{AccessClaims, ApiError, Rol};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -18,19 +19,41 @@ use crate::domain::{
 };
 use crate::store::{NewSolicitud, Transition};
 
-/// Every route template, for the metrics `route` label.
-pub const ROUTES: &[&str] = &[
-    "/health",
-    "/ready",
-    "/metrics",
-    "/openapi.json",
-    "/solicitud/",
-    "/solicitud/{id}",
-    "/solicitud/{id}/estado",
+/// The route table: every path template and the methods it accepts. It answers 404 and 405 (with
+/// `Allow`) before any endpoint runs, and gives the metrics `route` label ([`shared::routing`]).
+pub const ROUTES: &[Route] = &[
+    Route {
+        template: "/health",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/ready",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/metrics",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/openapi.json",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/solicitud/",
+        methods: &["GET", "POST"],
+    },
+    Route {
+        template: "/solicitud/{id}",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/solicitud/{id}/estado",
+        methods: &["PATCH"],
+    },
 ];
 
 pub fn routes(app: App) -> BoxedFilter<(Response,)> {
-    shared::ops::health()
+    let api = shared::ops::health()
         .or(shared::metrics::route())
         .unify()
         .or(shared::ops::openapi(<ApiDoc as utoipa::OpenApi>::openapi()))
@@ -50,12 +73,8 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .or(get_one(app.clone()))
         .unify()
         .or(set_estado(app))
-        .unify()
-        .recover(shared::rejection::recover)
-        .unify()
-        .with(security_headers())
-        .map(warp::Reply::into_response)
-        .boxed()
+        .unify();
+    shared::routing::serve_table(ROUTES, api)
 }
 
 /// The OpenAPI 3 document, generated from the annotations on the route functions and the types.

@@ -303,8 +303,33 @@ async fn health_ready_unknown_routes_and_methods_answer_in_the_envelope() {
     );
     let (status, body) = read(app.client.get(app.url("/nada")).send().await.unwrap()).await;
     assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
-    let (status, body) = read(app.client.delete(app.url("/solicitud/")).send().await.unwrap()).await;
-    assert_eq!((status, codigo(&body)), (405, "METHOD_NOT_ALLOWED"));
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/solicitud/", "GET, POST"),
+        (reqwest::Method::PUT, "/solicitud/", "GET, POST"),
+        (reqwest::Method::PATCH, "/solicitud/7", "GET"),
+        (reqwest::Method::GET, "/solicitud/7/estado", "PATCH"),
+    ] {
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let (status, body) = read(res).await;
+        assert_eq!(
+            (status, codigo(&body)),
+            (405, "METHOD_NOT_ALLOWED"),
+            "{method} {path}"
+        );
+    }
+    let res = app.client.put(app.url("/solicitud/abc")).send().await.unwrap();
+    assert!(res.headers().get("allow").is_none());
+    assert_eq!(read(res).await.0, 404);
     let token = app.token("maria", Rol::Usuario);
     let big = "x".repeat(1 << 20);
     let res = app
