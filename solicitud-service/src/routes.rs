@@ -124,13 +124,21 @@ fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clo
         .map(into_reply)
 }
 
+/// A new request. The schema of each field is its domain type's ([`Lugar`], [`FechaServicio`],
+/// [`Pasajeros`], [`Motivo`]), so the document says exactly what the handler accepts.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreateRequest {
+    #[schema(schema_with = Lugar::schema)]
     origen: String,
+    #[schema(schema_with = Lugar::schema)]
     destino: String,
+    #[schema(schema_with = FechaServicio::schema)]
     fecha_servicio: String,
+    #[schema(schema_with = Pasajeros::schema)]
+    #[serde(deserialize_with = "Pasajeros::deserialize_number")]
     pasajeros: i64,
+    #[schema(schema_with = Motivo::schema)]
     motivo: String,
 }
 
@@ -201,8 +209,10 @@ fn get_one(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + 
         .map(into_reply)
 }
 
+/// The state asked for: only the ones a client may set ([`Estado::SETTABLE`]).
 #[derive(Deserialize, utoipa::ToSchema)]
 struct EstadoRequest {
+    #[schema(schema_with = Estado::settable_schema)]
     estado: Estado,
 }
 

@@ -15,6 +15,7 @@ mod refresh;
 mod saphety;
 
 pub use openapi::ApiDoc;
+pub(crate) use openapi::{non_blank_password_schema, non_blank_schema};
 
 use std::sync::Arc;
 

@@ -160,3 +160,48 @@ async fn the_route_table_decides_404_405_and_allow_and_matches_the_document() {
         assert!(res.headers().get("allow").is_none(), "{method}");
     }
 }
+
+/// The request schemas carry the rules the handlers enforce: a password of at most
+/// `MAX_PASSWORD_CHARS`, and gettoken's fields non-blank (its `Required`), `otp` optional.
+#[tokio::test]
+async fn request_schemas_carry_the_handlers_rules() {
+    use auth_service::passwords::MAX_PASSWORD_CHARS;
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(MAX_PASSWORD_CHARS, 128);
+    assert_eq!(
+        schemas["LoginRequest"]["properties"]["password"]["maxLength"],
+        MAX_PASSWORD_CHARS
+    );
+    let gettoken = &schemas["GetTokenRequest"];
+    let mut required: Vec<&str> = gettoken["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    required.sort();
+    assert_eq!(required, ["password", "username", "virtual_operator"]);
+    for field in ["username", "password", "virtual_operator"] {
+        let f = &gettoken["properties"][field];
+        assert_eq!(
+            (f["type"].as_str(), f["minLength"].as_u64()),
+            (Some("string"), Some(1)),
+            "{field}"
+        );
+        assert_eq!(f["pattern"], "\\S", "{field}: not only whitespace");
+    }
+    assert_eq!(
+        gettoken["properties"]["password"]["maxLength"],
+        MAX_PASSWORD_CHARS
+    );
+}

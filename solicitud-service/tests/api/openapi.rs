@@ -142,3 +142,56 @@ async fn the_route_table_decides_404_405_and_allow_and_matches_the_document() {
         assert!(res.headers().get("allow").is_none(), "{method}");
     }
 }
+
+/// The request schemas carry every rule the handlers enforce, from the domain types' constants, and
+/// `EstadoRequest` offers only the states a client may set.
+#[tokio::test]
+async fn request_schemas_carry_the_handlers_rules() {
+    use solicitud_service::domain::{Lugar, Motivo, Pasajeros};
+    let app = TestApp::spawn(StoreKind::Memory).await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let create = &doc["components"]["schemas"]["CreateRequest"];
+    let mut required: Vec<&str> = create["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    required.sort();
+    assert_eq!(
+        required,
+        ["destino", "fechaServicio", "motivo", "origen", "pasajeros"]
+    );
+    let p = &create["properties"];
+    for (field, max) in [
+        ("origen", Lugar::MAX_CHARS),
+        ("destino", Lugar::MAX_CHARS),
+        ("motivo", Motivo::MAX_CHARS),
+    ] {
+        assert_eq!(p[field]["type"], "string", "{field}");
+        assert_eq!(p[field]["minLength"], 1, "{field}");
+        assert_eq!(p[field]["maxLength"], max, "{field}");
+        assert_eq!(p[field]["pattern"], "\\S", "{field}: not only whitespace");
+    }
+    assert_eq!((Lugar::MAX_CHARS, Motivo::MAX_CHARS), (200, 500));
+    assert_eq!(p["pasajeros"]["type"], "integer");
+    assert_eq!(p["pasajeros"]["minimum"], json!(Pasajeros::MIN));
+    assert_eq!(p["pasajeros"]["maximum"], json!(Pasajeros::MAX));
+    assert_eq!((Pasajeros::MIN, Pasajeros::MAX), (1, 50));
+    assert_eq!(p["fechaServicio"]["type"], "string");
+    assert_eq!(p["fechaServicio"]["format"], "date-time");
+    let estado = &doc["components"]["schemas"]["EstadoRequest"];
+    assert_eq!(estado["required"], json!(["estado"]));
+    assert_eq!(
+        estado["properties"]["estado"]["enum"],
+        json!(["aprobada", "rechazada", "cancelada"])
+    );
+}

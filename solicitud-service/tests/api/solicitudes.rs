@@ -174,6 +174,8 @@ async fn bad_fields_are_refused_naming_the_field() {
         ("pasajeros", with("pasajeros", json!(51))),
         ("pasajeros", with("pasajeros", json!(2.5))),
         ("pasajeros", with("pasajeros", json!("3"))),
+        ("pasajeros", with("pasajeros", json!(1e300))),
+        ("pasajeros", with("pasajeros", json!(18446744073709551615u64))),
         ("motivo", with("motivo", json!(""))),
         ("motivo", with("motivo", json!("x".repeat(501)))),
         ("origen", with("origen", json!("   "))),
@@ -355,4 +357,18 @@ async fn a_token_signed_with_a_listed_previous_secret_is_accepted_until_it_is_dr
     let dropped = TestApp::spawn(StoreKind::Memory).await;
     let (status, body) = dropped.get("/solicitud/", &token).await;
     assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"));
+}
+
+/// JSON Schema's `integer` (the document's type for `pasajeros`) takes `7.0` as 7: so does the handler.
+#[tokio::test]
+async fn an_integral_float_is_a_passenger_count() {
+    let app = TestApp::spawn(StoreKind::Memory).await;
+    let mut body = valid_request();
+    body["pasajeros"] = json!(7.0);
+    let (status, got) = app.post("/solicitud/", &app.maria(), body).await;
+    assert_eq!(
+        (status, got["datos"]["pasajeros"].as_u64()),
+        (201, Some(7)),
+        "{got}"
+    );
 }
