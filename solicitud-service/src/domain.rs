@@ -7,7 +7,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
 
-/// A string with at least one non-whitespace character and at most `max` characters: what a field
+/// A string with a character `trim` keeps and at most `max` characters: what a field
 /// that is trimmed and then must be 1 to `max` characters long accepts (longer strings whose trimmed
 /// form fits are accepted too, but not promised).
 fn trimmed_text_schema(max: usize, description: &str) -> Object {
@@ -15,7 +15,7 @@ fn trimmed_text_schema(max: usize, description: &str) -> Object {
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(max))
-        .pattern(Some(r"\S"))
+        .pattern(Some(shared::ops::not_blank_pattern()))
         .description(Some(description))
         .build()
 }

@@ -20,7 +20,7 @@ pub(crate) fn non_blank_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
-        .pattern(Some(r"\S"))
+        .pattern(Some(shared::ops::not_blank_pattern()))
         .build()
 }
 
@@ -30,7 +30,7 @@ pub(crate) fn non_blank_password_schema() -> Object {
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(MAX_PASSWORD_CHARS))
-        .pattern(Some(r"\S"))
+        .pattern(Some(shared::ops::not_blank_pattern()))
         .build()
 }
 
