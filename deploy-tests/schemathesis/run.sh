@@ -94,7 +94,7 @@ export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks
 st() {
   "$venv/bin/st" run --checks all --exclude-checks positive_data_acceptance \
     --max-examples "$max_examples" --seed "${ST_SEED:-20261129}" --generation-database none \
-    --workers 2 --no-color --request-timeout 10 --max-response-time 5 --warnings off "$@"
+    --workers 2 --no-color --request-timeout 30 --warnings off "$@"
 }
 
 status=0

@@ -90,7 +90,6 @@ fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::routing::{serve_table, Route};
     use warp::Filter;
 
