@@ -92,9 +92,10 @@ PY
 
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks
 st() {
-  "$venv/bin/st" run --checks all --exclude-checks positive_data_acceptance \
+  # From the scratch directory, so schemathesis's caches do not land in the repository.
+  (cd "$work" && "$venv/bin/st" run --checks all --exclude-checks positive_data_acceptance \
     --max-examples "$max_examples" --seed "${ST_SEED:-20261129}" --generation-database none \
-    --workers 2 --no-color --request-timeout 30 --warnings off "$@"
+    --workers 2 --no-color --request-timeout 30 --warnings off "$@")
 }
 
 status=0

@@ -128,6 +128,13 @@ fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clo
 /// [`Pasajeros`], [`Motivo`]), so the document says exactly what the handler accepts.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "origen": "Bogotá, Calle 26",
+    "destino": "Aeropuerto El Dorado",
+    "fechaServicio": "2099-06-01T08:30:00-05:00",
+    "pasajeros": 3,
+    "motivo": "Traslado de testigos a audiencia"
+}))]
 struct CreateRequest {
     #[schema(schema_with = Lugar::schema)]
     origen: String,
@@ -211,6 +218,7 @@ fn get_one(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + 
 
 /// The state asked for: only the ones a client may set ([`Estado::SETTABLE`]).
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"estado": "cancelada"}))]
 struct EstadoRequest {
     #[schema(schema_with = Estado::settable_schema)]
     estado: Estado,
