@@ -10,6 +10,7 @@
 //! - [`metrics`]: the Prometheus registry and `GET /metrics`.
 //! - [`ops`]: `/health`, `/ready` and `/openapi.json`, the same in both services.
 //! - [`rejection`]: the one `recover` that turns every warp rejection into the error envelope.
+//! - [`routing`]: each service's route table: 404 for unknown paths, 405 with `Allow` for wrong methods.
 //! - [`server`]: the hyper server with header and read limits and graceful shutdown.
 //! - [`store`]: the fail-closed store error and the lazy, self-healing Redis connection.
 //! - [`telemetry`]: the tracing subscriber and the per-request log line.
@@ -27,6 +28,7 @@ pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod rejection;
+pub mod routing;
 pub mod server;
 pub mod store;
 pub mod telemetry;

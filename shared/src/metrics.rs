@@ -121,21 +121,10 @@ pub fn metrics() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-/// The route template of a path, from the service's list of templates (`{id}` matches a number);
+/// The route template of a path, from the service's route table (`{id}` matches a number);
 /// `unmatched` for anything else, so a scan of random paths cannot blow up the label set.
-pub fn route_label(path: &str, templates: &[&'static str]) -> &'static str {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    templates
-        .iter()
-        .find(|t| {
-            let parts: Vec<&str> = t.trim_end_matches('/').split('/').collect();
-            parts.len() == segments.len()
-                && parts.iter().zip(&segments).all(|(p, s)| {
-                    *p == *s || (*p == "{id}" && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                })
-        })
-        .copied()
-        .unwrap_or("unmatched")
+pub fn route_label(path: &str, table: &'static [crate::routing::Route]) -> &'static str {
+    crate::routing::find(table, path).map_or("unmatched", |r| r.template)
 }
 
 /// The method as a label: the standard ones by name, anything else (hyper accepts any token) as
@@ -175,18 +164,20 @@ mod tests {
 
     #[test]
     fn paths_map_to_their_templates_only() {
-        let t = [
-            "/solicitud/",
-            "/solicitud/{id}",
-            "/solicitud/{id}/estado",
-            "/health",
+        use crate::routing::Route;
+        static T: &[Route] = &[
+            Route {
+                template: "/solicitud/{id}",
+                methods: &["GET"],
+            },
+            Route {
+                template: "/health",
+                methods: &["GET"],
+            },
         ];
-        assert_eq!(route_label("/solicitud/", &t), "/solicitud/");
-        assert_eq!(route_label("/solicitud", &t), "/solicitud/");
-        assert_eq!(route_label("/solicitud/42", &t), "/solicitud/{id}");
-        assert_eq!(route_label("/solicitud/42/estado", &t), "/solicitud/{id}/estado");
-        assert_eq!(route_label("/solicitud/abc", &t), "unmatched");
-        assert_eq!(route_label("/etc/passwd", &t), "unmatched");
+        assert_eq!(route_label("/solicitud/42", T), "/solicitud/{id}");
+        assert_eq!(route_label("/solicitud/abc", T), "unmatched");
+        assert_eq!(route_label("/etc/passwd", T), "unmatched");
     }
 
     #[test]

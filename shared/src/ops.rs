@@ -32,6 +32,34 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// What `str::trim` removes (`char::is_whitespace`, Unicode's White_Space), as inclusive ranges.
+const WHITESPACE: [(char, char); 10] = [
+    ('\u{9}', '\u{d}'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// The JSON Schema `pattern` of a string that is not blank: it has a character `str::trim` keeps.
+/// Spelled out rather than `\S`, whose meaning differs between regex engines (U+0085, U+FEFF).
+pub fn not_blank_pattern() -> String {
+    let mut class = String::from("[^");
+    for (from, to) in WHITESPACE {
+        class.push_str(&format!("\\u{:04x}", u32::from(from)));
+        if from != to {
+            class.push_str(&format!("-\\u{:04x}", u32::from(to)));
+        }
+    }
+    class.push(']');
+    class
+}
+
 /// `GET /health`: 200 whenever the process can answer.
 #[utoipa::path(get, path = "/health", tag = "ops",
     responses((status = 200, description = "The process is up", body = Envelope<Status>)))]
@@ -94,4 +122,18 @@ pub fn openapi(
         );
         response
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_whitespace_ranges_are_what_trim_removes() {
+        for c in (0..=0x10ffff_u32).filter_map(char::from_u32) {
+            let listed = WHITESPACE.iter().any(|(from, to)| (*from..=*to).contains(&c));
+            assert_eq!(listed, c.is_whitespace(), "U+{:04X}", u32::from(c));
+        }
+        assert!(not_blank_pattern().starts_with("[^\\u0009-\\u000d\\u0020\\u0085"));
+    }
 }

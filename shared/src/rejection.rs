@@ -1,11 +1,14 @@
 //! The one `recover`: every warp rejection becomes the error envelope, most specific first.
 //!
 //! Handler errors never come here (handlers return `Result` and are turned into replies directly);
-//! what arrives is "no route took this request", plus the [`ApiError`]s that extraction filters
+//! what arrives is "no route took this request" (decided by the service's route table, see
+//! [`crate::routing`]: 404, or 405 with `Allow`), plus the [`ApiError`]s that extraction filters
 //! (body, Bearer token) raise after their route's path and method matched.
 
 use std::convert::Infallible;
 
+use warp::http::header::ALLOW;
+use warp::http::HeaderValue;
 use warp::reject::{
     InvalidHeader, InvalidQuery, LengthRequired, MethodNotAllowed, MissingHeader, PayloadTooLarge,
     UnsupportedMediaType,
@@ -14,9 +17,17 @@ use warp::reply::Response;
 use warp::Rejection;
 
 use crate::error::ApiError;
+use crate::routing::NotAllowed;
 
 /// Maps a rejection to the envelope. Never fails.
 pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+    if let Some(NotAllowed(route)) = rejection.find::<NotAllowed>() {
+        let mut response = ApiError::MethodNotAllowed.to_response();
+        if let Ok(allow) = HeaderValue::from_str(&route.allow()) {
+            response.headers_mut().insert(ALLOW, allow);
+        }
+        return Ok(response);
+    }
     Ok(to_api_error(&rejection).map_or_else(|| ApiError::NotFound.to_response(), |e| e.to_response()))
 }
 
@@ -63,6 +74,11 @@ fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
         return Some(ApiError::BadRequest("La cadena de consulta no es válida.".into()));
     }
     if rejection.find::<MethodNotAllowed>().is_some() {
+        // The route table let the request through, so it lists the method: table and filters disagree.
+        tracing::warn!(
+            ?rejection,
+            "a method the route table accepts was refused by every endpoint"
+        );
         return Some(ApiError::MethodNotAllowed);
     }
     if rejection.is_not_found() {
@@ -74,40 +90,86 @@ fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::routing::{serve_table, Route};
     use warp::Filter;
 
-    async fn status_and_codigo(method: &str, path: &str) -> (u16, String) {
-        let routes = warp::path!("auth" / "login")
+    static TABLE: &[Route] = &[
+        Route {
+            template: "/auth/login",
+            methods: &["POST"],
+        },
+        Route {
+            template: "/items/",
+            methods: &["GET", "POST"],
+        },
+    ];
+
+    async fn answer(method: &str, path: &str, body: Option<&str>) -> (u16, String, Option<String>) {
+        let login = warp::path!("auth" / "login")
             .and(warp::post())
             .and(crate::http::json_body::<serde_json::Value>())
-            .map(|_v| "ok")
-            .recover(recover);
-        let res = warp::test::request()
-            .method(method)
-            .path(path)
-            .reply(&routes)
-            .await;
+            .map(|_v| warp::reply::Reply::into_response("ok"));
+        // The POST is joined before the GET, so a bad POST body meets the GET's method rejection.
+        let items_post = warp::path!("items")
+            .and(warp::post())
+            .and(crate::http::json_body::<serde_json::Value>())
+            .map(|_v| warp::reply::Reply::into_response("created"));
+        let items_get = warp::path!("items")
+            .and(warp::get())
+            .map(|| warp::reply::Reply::into_response("list"));
+        let routes = serve_table(TABLE, login.or(items_post).unify().or(items_get).unify());
+        let mut req = warp::test::request().method(method).path(path);
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let res = req.reply(&routes).await;
         let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap_or_default();
         (
             res.status().as_u16(),
             body["codigo"].as_str().unwrap_or("").to_string(),
+            res.headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_string()),
         )
     }
 
     #[tokio::test]
-    async fn unknown_routes_and_wrong_methods_get_the_envelope() {
+    async fn unknown_routes_are_404_without_allow() {
+        for method in ["GET", "TRACE", "DELETE", "PUT", "OPTIONS"] {
+            assert_eq!(
+                answer(method, "/nowhere", None).await,
+                (404, "NOT_FOUND".into(), None),
+                "{method}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_methods_on_known_paths_are_405_with_allow() {
+        for method in ["GET", "TRACE", "DELETE", "PUT", "PATCH", "OPTIONS", "HEAD"] {
+            let (status, codigo, allow) = answer(method, "/auth/login", None).await;
+            assert_eq!((status, allow.as_deref()), (405, Some("POST")), "{method}");
+            if method != "HEAD" {
+                assert_eq!(codigo, "METHOD_NOT_ALLOWED");
+            }
+        }
         assert_eq!(
-            status_and_codigo("GET", "/nowhere").await,
-            (404, "NOT_FOUND".into())
+            answer("DELETE", "/items/", None).await,
+            (405, "METHOD_NOT_ALLOWED".into(), Some("GET, POST".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_body_on_the_right_method_keeps_its_own_error() {
+        assert_eq!(
+            answer("POST", "/auth/login", None).await,
+            (400, "BAD_REQUEST".into(), None)
         );
         assert_eq!(
-            status_and_codigo("GET", "/auth/login").await,
-            (405, "METHOD_NOT_ALLOWED".into())
+            answer("POST", "/items/", Some("{\"truncated\": ")).await,
+            (400, "BAD_REQUEST".into(), None)
         );
-        assert_eq!(
-            status_and_codigo("POST", "/auth/login").await,
-            (400, "BAD_REQUEST".into())
-        );
+        assert_eq!(answer("POST", "/items/", Some("{}")).await.0, 200);
+        assert_eq!(answer("GET", "/items", None).await.0, 200);
     }
 }

@@ -56,11 +56,11 @@ impl Default for Limits {
 }
 
 /// What the server needs to know about the service it runs: its name (a log field and a metrics
-/// label) and its route templates (the metrics `route` label).
+/// label) and its route table (the metrics `route` label).
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceInfo {
     pub name: &'static str,
-    pub routes: &'static [&'static str],
+    pub routes: &'static [crate::routing::Route],
 }
 
 /// The request id of this request (see the module doc).

@@ -7,11 +7,23 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use shared::http::{into_reply, json_body};
+use shared::routing::Route;
 use shared::server::{serve_with, Limits, ServiceInfo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use warp::Filter;
+
+static ROUTES: &[Route] = &[
+    Route {
+        template: "/echo",
+        methods: &["POST"],
+    },
+    Route {
+        template: "/slow",
+        methods: &["GET"],
+    },
+];
 
 fn routes() -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
     let echo = warp::path!("echo")
@@ -42,10 +54,7 @@ async fn start_named(
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(serve_with(
-        ServiceInfo {
-            name,
-            routes: &["/echo", "/slow"],
-        },
+        ServiceInfo { name, routes: ROUTES },
         routes(),
         listener,
         async {

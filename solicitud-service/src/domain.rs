@@ -5,6 +5,20 @@ use serde::{Deserialize, Serialize};
 use shared::ApiError;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
+
+/// A string with a character `trim` keeps and at most `max` characters: what a field
+/// that is trimmed and then must be 1 to `max` characters long accepts (longer strings whose trimmed
+/// form fits are accepted too, but not promised).
+fn trimmed_text_schema(max: usize, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(shared::ops::not_blank_pattern()))
+        .description(Some(description))
+        .build()
+}
 
 /// Where a request stands. Only a `pendiente` one can change, and only once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -17,6 +31,21 @@ pub enum Estado {
 }
 
 impl Estado {
+    /// The states a client may ask for (`PATCH /solicitud/{id}/estado`); `pendiente` is only where
+    /// a request starts.
+    pub const SETTABLE: [Estado; 3] = [Estado::Aprobada, Estado::Rechazada, Estado::Cancelada];
+
+    /// The schema of a requested state: one of [`Estado::SETTABLE`].
+    pub fn settable_schema() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Self::SETTABLE.iter().map(|e| e.as_str())))
+            .description(Some(
+                "`aprobada` or `rechazada` (an admin), `cancelada` (the owner)",
+            ))
+            .build()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Estado::Pendiente => "pendiente",
@@ -50,13 +79,19 @@ pub struct Solicitud {
 pub struct Lugar(String);
 
 impl Lugar {
+    /// The most characters of a place, once trimmed.
+    pub const MAX_CHARS: usize = 200;
+
     pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
         let value = raw.trim();
         let len = value.chars().count();
-        if !(1..=200).contains(&len) {
+        if !(1..=Self::MAX_CHARS).contains(&len) {
             return Err(ApiError::validation(
                 field,
-                format!("El campo '{field}' debe tener entre 1 y 200 caracteres."),
+                format!(
+                    "El campo '{field}' debe tener entre 1 y {} caracteres.",
+                    Self::MAX_CHARS
+                ),
             ));
         }
         Ok(Self(value.to_string()))
@@ -64,6 +99,11 @@ impl Lugar {
 
     pub fn into_inner(self) -> String {
         self.0
+    }
+
+    /// The schema of a place.
+    pub fn schema() -> Object {
+        trimmed_text_schema(Self::MAX_CHARS, "A place: 1 to 200 characters once trimmed")
     }
 }
 
@@ -72,18 +112,51 @@ impl Lugar {
 pub struct Pasajeros(u8);
 
 impl Pasajeros {
+    pub const MIN: u8 = 1;
+    pub const MAX: u8 = 50;
+
     pub fn parse(raw: i64) -> Result<Self, ApiError> {
         match u8::try_from(raw) {
-            Ok(n @ 1..=50) => Ok(Self(n)),
+            Ok(n) if (Self::MIN..=Self::MAX).contains(&n) => Ok(Self(n)),
             _ => Err(ApiError::validation(
                 "pasajeros",
-                "El campo 'pasajeros' debe ser un entero entre 1 y 50.",
+                format!(
+                    "El campo 'pasajeros' debe ser un entero entre {} y {}.",
+                    Self::MIN,
+                    Self::MAX
+                ),
             )),
         }
     }
 
     pub fn get(self) -> u8 {
         self.0
+    }
+
+    /// Reads the JSON number of a passenger count as `parse` takes it. JSON (and JSON Schema's
+    /// `integer`) does not tell `7` from `7.0`, so a float without a fraction is that integer; one
+    /// past the `i64` range saturates (and `parse` refuses it); a fraction is a type error.
+    pub fn deserialize_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        match serde_json::Number::deserialize(d)? {
+            n if n.is_i64() => Ok(n.as_i64().unwrap_or_default()),
+            n if n.is_u64() => Ok(i64::MAX),
+            n => match n.as_f64() {
+                // `as` saturates at the i64 bounds, which `parse` then refuses.
+                Some(f) if f.fract() == 0.0 => Ok(f as i64),
+                _ => Err(serde::de::Error::custom(format!(
+                    "invalid type: floating point `{n}`, expected an integer"
+                ))),
+            },
+        }
+    }
+
+    /// The schema of a passenger count.
+    pub fn schema() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(Self::MIN))
+            .maximum(Some(Self::MAX))
+            .build()
     }
 }
 
@@ -92,13 +165,19 @@ impl Pasajeros {
 pub struct Motivo(String);
 
 impl Motivo {
+    /// The most characters of a reason, once trimmed.
+    pub const MAX_CHARS: usize = 500;
+
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let value = raw.trim();
         let len = value.chars().count();
-        if !(1..=500).contains(&len) {
+        if !(1..=Self::MAX_CHARS).contains(&len) {
             return Err(ApiError::validation(
                 "motivo",
-                "El campo 'motivo' debe tener entre 1 y 500 caracteres.",
+                format!(
+                    "El campo 'motivo' debe tener entre 1 y {} caracteres.",
+                    Self::MAX_CHARS
+                ),
             ));
         }
         Ok(Self(value.to_string()))
@@ -106,6 +185,14 @@ impl Motivo {
 
     pub fn into_inner(self) -> String {
         self.0
+    }
+
+    /// The schema of a reason.
+    pub fn schema() -> Object {
+        trimmed_text_schema(
+            Self::MAX_CHARS,
+            "Why the trip is needed: 1 to 500 characters once trimmed",
+        )
     }
 }
 
@@ -117,6 +204,9 @@ pub struct FechaServicio(OffsetDateTime);
 pub const PAST_SLACK_SECS: i64 = 300;
 
 impl FechaServicio {
+    /// The last year a service date may be in.
+    pub const MAX_YEAR: i32 = 2999;
+
     pub fn parse(raw: &str, now_ms: i64) -> Result<Self, ApiError> {
         let parsed = OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| {
             ApiError::validation(
@@ -125,7 +215,7 @@ impl FechaServicio {
             )
         })?;
         // Also keeps `to_rfc3339` from overflowing: 9999-12-31T23:59:59-05:00 is past year 9999 in UTC.
-        if parsed.year() > 2999 || parsed.checked_to_offset(time::UtcOffset::UTC).is_none() {
+        if parsed.year() > Self::MAX_YEAR || parsed.checked_to_offset(time::UtcOffset::UTC).is_none() {
             return Err(ApiError::validation(
                 "fechaServicio",
                 "El campo 'fechaServicio' debe ser una fecha anterior al año 3000.",
@@ -138,6 +228,21 @@ impl FechaServicio {
             ));
         }
         Ok(Self(parsed))
+    }
+
+    /// The schema of a service date. The rules that depend on the date's value (not before now less
+    /// [`PAST_SLACK_SECS`], before the year [`FechaServicio::MAX_YEAR`] + 1) are in its description:
+    /// a JSON Schema cannot say "not in the past".
+    pub fn schema() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some(format!(
+                "RFC 3339 date-time, not more than {PAST_SLACK_SECS} s in the past and before the year {} \
+                 (else 422 VALIDATION_ERROR naming `fechaServicio`)",
+                Self::MAX_YEAR + 1
+            )))
+            .build()
     }
 
     /// In UTC, RFC 3339.
@@ -212,6 +317,29 @@ mod tests {
 
     fn codigo(r: Result<(), ApiError>) -> &'static str {
         r.err().map_or("OK", |e| e.catalogue().2)
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Count {
+        #[serde(deserialize_with = "Pasajeros::deserialize_number")]
+        n: i64,
+    }
+
+    fn count(json: &str) -> Option<i64> {
+        serde_json::from_str::<Count>(json).ok().map(|c| c.n)
+    }
+
+    #[test]
+    fn a_passenger_count_is_any_integral_json_number() {
+        assert_eq!(count(r#"{"n": 7}"#), Some(7));
+        assert_eq!(count(r#"{"n": 7.0}"#), Some(7));
+        assert_eq!(count(r#"{"n": -3}"#), Some(-3));
+        assert_eq!(count(r#"{"n": 7.5}"#), None);
+        assert_eq!(count(r#"{"n": "7"}"#), None);
+        // Out of range for i64: saturates, so `parse` refuses it with its own message.
+        assert_eq!(count(r#"{"n": 18446744073709551615}"#), Some(i64::MAX));
+        assert_eq!(count(r#"{"n": 1e300}"#), Some(i64::MAX));
+        assert!(Pasajeros::parse(i64::MAX).is_err());
     }
 
     #[test]

@@ -4,8 +4,9 @@
 
 use serde::Deserialize;
 use shared::envelope::{self, Envelope, ErrorBody};
-use shared::http::{access_claims, into_reply, json_body, security_headers, with_state};
+use shared::http::{access_claims, into_reply, json_body, with_state};
 use shared::ops::BearerAuth;
+use shared::routing::Route;
 use shared::{AccessClaims, ApiError, Rol};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -18,19 +19,41 @@ use crate::domain::{
 };
 use crate::store::{NewSolicitud, Transition};
 
-/// Every route template, for the metrics `route` label.
-pub const ROUTES: &[&str] = &[
-    "/health",
-    "/ready",
-    "/metrics",
-    "/openapi.json",
-    "/solicitud/",
-    "/solicitud/{id}",
-    "/solicitud/{id}/estado",
+/// The route table: every path template and the methods it accepts. It answers 404 and 405 (with
+/// `Allow`) before any endpoint runs, and gives the metrics `route` label ([`shared::routing`]).
+pub const ROUTES: &[Route] = &[
+    Route {
+        template: "/health",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/ready",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/metrics",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/openapi.json",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/solicitud/",
+        methods: &["GET", "POST"],
+    },
+    Route {
+        template: "/solicitud/{id}",
+        methods: &["GET"],
+    },
+    Route {
+        template: "/solicitud/{id}/estado",
+        methods: &["PATCH"],
+    },
 ];
 
 pub fn routes(app: App) -> BoxedFilter<(Response,)> {
-    shared::ops::health()
+    let api = shared::ops::health()
         .or(shared::metrics::route())
         .unify()
         .or(shared::ops::openapi(<ApiDoc as utoipa::OpenApi>::openapi()))
@@ -50,12 +73,8 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .or(get_one(app.clone()))
         .unify()
         .or(set_estado(app))
-        .unify()
-        .recover(shared::rejection::recover)
-        .unify()
-        .with(security_headers())
-        .map(warp::Reply::into_response)
-        .boxed()
+        .unify();
+    shared::routing::serve_table(ROUTES, api)
 }
 
 /// The OpenAPI 3 document, generated from the annotations on the route functions and the types.
@@ -105,13 +124,28 @@ fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clo
         .map(into_reply)
 }
 
+/// A new request. The schema of each field is its domain type's ([`Lugar`], [`FechaServicio`],
+/// [`Pasajeros`], [`Motivo`]), so the document says exactly what the handler accepts.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "origen": "Bogotá, Calle 26",
+    "destino": "Aeropuerto El Dorado",
+    "fechaServicio": "2099-06-01T08:30:00-05:00",
+    "pasajeros": 3,
+    "motivo": "Traslado de testigos a audiencia"
+}))]
 struct CreateRequest {
+    #[schema(schema_with = Lugar::schema)]
     origen: String,
+    #[schema(schema_with = Lugar::schema)]
     destino: String,
+    #[schema(schema_with = FechaServicio::schema)]
     fecha_servicio: String,
+    #[schema(schema_with = Pasajeros::schema)]
+    #[serde(deserialize_with = "Pasajeros::deserialize_number")]
     pasajeros: i64,
+    #[schema(schema_with = Motivo::schema)]
     motivo: String,
 }
 
@@ -182,8 +216,11 @@ fn get_one(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + 
         .map(into_reply)
 }
 
+/// The state asked for: only the ones a client may set ([`Estado::SETTABLE`]).
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"estado": "cancelada"}))]
 struct EstadoRequest {
+    #[schema(schema_with = Estado::settable_schema)]
     estado: Estado,
 }
 

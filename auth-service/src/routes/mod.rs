@@ -16,10 +16,12 @@ mod refusal;
 mod saphety;
 
 pub use openapi::ApiDoc;
+pub(crate) use openapi::{non_blank_password_schema, non_blank_schema};
 
 use std::sync::Arc;
 
-use shared::http::{access_claims, security_headers, with_state};
+use shared::http::{access_claims, with_state};
+use shared::routing::Route;
 use shared::{AccessClaims, ApiError};
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
@@ -28,24 +30,39 @@ use warp::{Filter, Rejection};
 use crate::app::App;
 use crate::users::User;
 
-/// Every route template, for the metrics `route` label.
-pub const ROUTES: &[&str] = &[
-    "/health",
-    "/ready",
-    "/metrics",
-    "/openapi.json",
-    "/auth/login",
-    "/auth/refresh",
-    "/auth/logout",
-    "/auth/logout-all",
-    "/auth/me",
-    "/auth/introspect",
-    "/auth/mfa/setup",
-    "/auth/mfa/activate",
-    "/auth/mfa/verify",
-    "/auth/mfa/disable",
-    "/v2/auth/gettoken",
+/// The route table: every path template and the methods it accepts. It answers 404 and 405 (with
+/// `Allow`) before any endpoint runs, and gives the metrics `route` label ([`shared::routing`]).
+pub const ROUTES: &[Route] = &[
+    get("/health"),
+    get("/ready"),
+    get("/metrics"),
+    get("/openapi.json"),
+    post("/auth/login"),
+    post("/auth/refresh"),
+    post("/auth/logout"),
+    post("/auth/logout-all"),
+    get("/auth/me"),
+    post("/auth/introspect"),
+    post("/auth/mfa/setup"),
+    post("/auth/mfa/activate"),
+    post("/auth/mfa/verify"),
+    post("/auth/mfa/disable"),
+    post("/v2/auth/gettoken"),
 ];
+
+const fn get(template: &'static str) -> Route {
+    Route {
+        template,
+        methods: &["GET"],
+    }
+}
+
+const fn post(template: &'static str) -> Route {
+    Route {
+        template,
+        methods: &["POST"],
+    }
+}
 
 /// An access token whose signature, claims and session all check out.
 pub struct Authenticated {
@@ -107,9 +124,5 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .unify()
         .or(saphety::gettoken(app))
         .unify();
-    api.recover(shared::rejection::recover)
-        .unify()
-        .with(security_headers())
-        .map(warp::Reply::into_response)
-        .boxed()
+    shared::routing::serve_table(ROUTES, api)
 }

@@ -200,3 +200,48 @@ async fn gettoken_refuses_duplicate_keys_and_more_than_one_document() {
         "{body}"
     );
 }
+
+/// The cases: a 405 names the methods its path accepts; a wrong method on an unknown path is
+/// 404; the right method with a bad body keeps its own error.
+#[tokio::test]
+async fn a_405_carries_allow_with_the_paths_methods() {
+    let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
+    use reqwest::Method;
+    let trace = Method::from_bytes(b"TRACE").unwrap();
+    for (method, path, allow) in [
+        (Method::DELETE, "/auth/login", "POST"),
+        (trace.clone(), "/auth/login", "POST"),
+        (Method::PUT, "/v2/auth/gettoken", "POST"),
+        (trace.clone(), "/auth/me", "GET"),
+        (Method::POST, "/health", "GET"),
+    ] {
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        let allow_header = res
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_string());
+        let (status, body) = read(res).await;
+        assert_eq!(
+            (status, codigo(&body)),
+            (405, "METHOD_NOT_ALLOWED"),
+            "{method} {path}"
+        );
+        assert_eq!(allow_header.as_deref(), Some(allow), "{method} {path}");
+    }
+    let (status, body, _) = raw(&app, trace, "/auth/nothing-here", None, vec![]).await;
+    assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
+    let (status, body, _) = raw(
+        &app,
+        Method::POST,
+        "/auth/login",
+        Some("application/json"),
+        b"{\"truncated\": ".to_vec(),
+    )
+    .await;
+    assert_eq!((status, codigo(&body)), (400, "BAD_REQUEST"));
+}

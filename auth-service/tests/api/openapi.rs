@@ -49,7 +49,10 @@ async fn every_documented_route_answers_with_a_documented_status() {
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     let paths = doc["paths"].as_object().unwrap();
     for route in auth_service::routes::ROUTES {
-        assert!(paths.contains_key(*route), "{route} is served but not documented");
+        assert!(
+            paths.contains_key(route.template),
+            "{route:?} is served but not documented"
+        );
     }
 
     let mut checked = 0;
@@ -81,4 +84,128 @@ async fn every_documented_route_answers_with_a_documented_status() {
         }
     }
     assert!(checked >= 15, "{checked} operations");
+}
+
+/// Every method the route table does not list for a path is 405 with `Allow` listing exactly the ones
+/// it does (RFC 9110 §15.5.6); every listed method is served (neither 404 nor 405); the document
+/// offers exactly the table's methods on each path; an unknown path is 404 whatever the method.
+#[tokio::test]
+async fn the_route_table_decides_404_405_and_allow_and_matches_the_document() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let methods = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS", "HEAD",
+    ];
+    for route in auth_service::routes::ROUTES {
+        let mut documented: Vec<String> = doc["paths"][route.template]
+            .as_object()
+            .unwrap_or_else(|| panic!("{} is served but not documented", route.template))
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        documented.sort();
+        let mut served: Vec<String> = route.methods.iter().map(|m| m.to_string()).collect();
+        served.sort();
+        assert_eq!(
+            documented, served,
+            "{}: documented vs route table",
+            route.template
+        );
+
+        let path = route.template.replace("{id}", "1");
+        for method in methods {
+            let res = app
+                .client
+                .request(Method::from_bytes(method.as_bytes()).unwrap(), app.url(&path))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let allow = res
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_string());
+            if route.methods.contains(&method) {
+                assert!(status != 404 && status != 405, "{method} {path}: {status}");
+                assert_eq!(allow, None, "{method} {path}");
+            } else {
+                assert_eq!(status, 405, "{method} {path}");
+                assert_eq!(
+                    allow.as_deref(),
+                    Some(route.methods.join(", ").as_str()),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+    for method in methods {
+        let res = app
+            .client
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                app.url("/no/such/route"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 404, "{method}");
+        assert!(res.headers().get("allow").is_none(), "{method}");
+    }
+}
+
+/// The request schemas carry the rules the handlers enforce: a password of at most
+/// `MAX_PASSWORD_CHARS`, and gettoken's fields non-blank (its `Required`), `otp` optional.
+#[tokio::test]
+async fn request_schemas_carry_the_handlers_rules() {
+    use auth_service::passwords::MAX_PASSWORD_CHARS;
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(MAX_PASSWORD_CHARS, 128);
+    assert_eq!(
+        schemas["LoginRequest"]["properties"]["password"]["maxLength"],
+        MAX_PASSWORD_CHARS
+    );
+    let gettoken = &schemas["GetTokenRequest"];
+    let mut required: Vec<&str> = gettoken["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    required.sort();
+    assert_eq!(required, ["password", "username", "virtual_operator"]);
+    for field in ["username", "password", "virtual_operator"] {
+        let f = &gettoken["properties"][field];
+        assert_eq!(
+            (f["type"].as_str(), f["minLength"].as_u64()),
+            (Some("string"), Some(1)),
+            "{field}"
+        );
+        assert_eq!(
+            f["pattern"],
+            shared::ops::not_blank_pattern(),
+            "{field}: not only whitespace"
+        );
+    }
+    assert_eq!(
+        gettoken["properties"]["password"]["maxLength"],
+        MAX_PASSWORD_CHARS
+    );
 }

@@ -187,6 +187,8 @@ async fn bad_fields_are_refused_naming_the_field() {
         ("pasajeros", with("pasajeros", json!(51))),
         ("pasajeros", with("pasajeros", json!(2.5))),
         ("pasajeros", with("pasajeros", json!("3"))),
+        ("pasajeros", with("pasajeros", json!(1e300))),
+        ("pasajeros", with("pasajeros", json!(18446744073709551615u64))),
         ("motivo", with("motivo", json!(""))),
         ("motivo", with("motivo", json!("x".repeat(501)))),
         ("origen", with("origen", json!("   "))),
@@ -316,8 +318,33 @@ async fn health_ready_unknown_routes_and_methods_answer_in_the_envelope() {
     );
     let (status, body) = read(app.client.get(app.url("/nada")).send().await.unwrap()).await;
     assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
-    let (status, body) = read(app.client.delete(app.url("/solicitud/")).send().await.unwrap()).await;
-    assert_eq!((status, codigo(&body)), (405, "METHOD_NOT_ALLOWED"));
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/solicitud/", "GET, POST"),
+        (reqwest::Method::PUT, "/solicitud/", "GET, POST"),
+        (reqwest::Method::PATCH, "/solicitud/7", "GET"),
+        (reqwest::Method::GET, "/solicitud/7/estado", "PATCH"),
+    ] {
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let (status, body) = read(res).await;
+        assert_eq!(
+            (status, codigo(&body)),
+            (405, "METHOD_NOT_ALLOWED"),
+            "{method} {path}"
+        );
+    }
+    let res = app.client.put(app.url("/solicitud/abc")).send().await.unwrap();
+    assert!(res.headers().get("allow").is_none());
+    assert_eq!(read(res).await.0, 404);
     let token = app.token("maria", Rol::Usuario);
     let big = "x".repeat(1 << 20);
     let res = app
@@ -390,4 +417,18 @@ async fn json_edge_cases_answer_as_the_contract_says() {
             String::from_utf8_lossy(&body)
         );
     }
+}
+
+/// JSON Schema's `integer` (the document's type for `pasajeros`) takes `7.0` as 7: so does the handler.
+#[tokio::test]
+async fn an_integral_float_is_a_passenger_count() {
+    let app = TestApp::spawn(StoreKind::Memory).await;
+    let mut body = valid_request();
+    body["pasajeros"] = json!(7.0);
+    let (status, got) = app.post("/solicitud/", &app.maria(), body).await;
+    assert_eq!(
+        (status, got["datos"]["pasajeros"].as_u64()),
+        (201, Some(7)),
+        "{got}"
+    );
 }
