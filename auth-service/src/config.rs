@@ -147,10 +147,7 @@ impl AuthConfig {
         let mfa_valid_window = r.whole(&MFA_VALID_WINDOW).unwrap_or_default() as u8;
         let mfa_enabled = r.flag(&MFA_ENABLED).unwrap_or(true);
         let mfa_encryption_key = r.parse_with(&MFA_ENCRYPTION_KEY, crate::mfa::MfaKey::from_base64);
-        if mfa_enabled
-            && !r.is_set(&MFA_ENCRYPTION_KEY)
-            && common.redis_url.is_some()
-        {
+        if mfa_enabled && !r.is_set(&MFA_ENCRYPTION_KEY) && common.redis_url.is_some() {
             r.error(
                 &MFA_ENCRYPTION_KEY,
                 format!(
@@ -254,7 +251,10 @@ mod tests {
     #[test]
     fn a_set_but_invalid_mfa_key_is_reported_once() {
         assert_eq!(
-            failing_var(&[("REDIS_URL", "redis://127.0.0.1"), ("MFA_ENCRYPTION_KEY", "c2hvcnQ=")]),
+            failing_var(&[
+                ("REDIS_URL", "redis://127.0.0.1"),
+                ("MFA_ENCRYPTION_KEY", "c2hvcnQ=")
+            ]),
             "MFA_ENCRYPTION_KEY"
         );
     }

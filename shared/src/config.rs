@@ -67,11 +67,7 @@ pub enum Kind {
     /// 32 random bytes in standard base64.
     Key,
     /// A whole number from `min` to `max`; `unit` (may be empty) is said in messages.
-    Whole {
-        min: u64,
-        max: u64,
-        unit: &'static str,
-    },
+    Whole { min: u64, max: u64, unit: &'static str },
     /// `true` or `false`.
     Flag,
     /// One of these words, in any case.
@@ -87,7 +83,10 @@ pub enum Kind {
 impl Kind {
     /// Whether the value is a secret: never echoed in a message, never written in docker-compose.yml.
     pub fn is_secret(self) -> bool {
-        matches!(self, Kind::Secret | Kind::Secrets | Kind::Password { .. } | Kind::Key)
+        matches!(
+            self,
+            Kind::Secret | Kind::Secrets | Kind::Password { .. } | Kind::Key
+        )
     }
 
     /// What a valid value looks like, for messages ("... is not {expected}").
@@ -440,7 +439,11 @@ impl<'a> Reader<'a> {
             if (min..=max).contains(&value) {
                 Ok(value)
             } else if max != u64::MAX {
-                let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
+                let unit = if unit.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {unit}")
+                };
                 Err(format!("must be between {min} and {max}{unit}"))
             } else if min == 1 {
                 Err("must be greater than zero".into())
@@ -543,7 +546,11 @@ impl<'a> Reader<'a> {
 
     /// A variable of any kind through a parser of the caller's (for types this crate does not know,
     /// such as an encryption key); a failure is reported in the words of the declared kind.
-    pub fn parse_with<T, E>(&mut self, spec: &VarSpec, parse: impl FnOnce(&str) -> Result<T, E>) -> Option<T> {
+    pub fn parse_with<T, E>(
+        &mut self,
+        spec: &VarSpec,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
         self.get(spec, |raw| parse(raw).map_err(|_| Self::invalid(spec, raw)))
     }
 }
@@ -819,7 +826,8 @@ mod tests {
     }
 
     #[test]
-    fn the_placeholder_secret_warns_in_development_and_is_refused_in_production() -> Result<(), ConfigErrors> {
+    fn the_placeholder_secret_warns_in_development_and_is_refused_in_production() -> Result<(), ConfigErrors>
+    {
         let dev = load(&[("JWT_SECRET", DEV_PLACEHOLDER_SECRET)])?;
         assert!(dev.warnings.iter().any(|w| w.contains("placeholder")));
         assert_eq!(
@@ -862,7 +870,10 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(shown.contains("JWT_SECRET") && shown.contains("REDIS_URL"), "{shown}");
+        assert!(
+            shown.contains("JWT_SECRET") && shown.contains("REDIS_URL"),
+            "{shown}"
+        );
         assert!(!shown.contains(short) && !shown.contains("hunter2"), "{shown}");
     }
 
@@ -887,7 +898,10 @@ mod tests {
         );
         let text = e.map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(text.lines().count(), 4, "{text}");
-        assert!(text.lines().all(|l| l.starts_with("invalid configuration: ")), "{text}");
+        assert!(
+            text.lines().all(|l| l.starts_with("invalid configuration: ")),
+            "{text}"
+        );
     }
 
     #[test]
@@ -905,7 +919,9 @@ mod tests {
         for spec in COMMON {
             assert!(!spec.doc.is_empty(), "{} has no doc", spec.name);
             assert!(
-                spec.name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
+                spec.name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
                 "{}",
                 spec.name
             );

@@ -29,5 +29,8 @@ fn every_bad_variable_is_reported_in_one_start_one_line_each_then_exit_2() {
             "{line}"
         );
     }
-    assert!(!stderr.contains("too-short"), "a secret is never echoed: {stderr}");
+    assert!(
+        !stderr.contains("too-short"),
+        "a secret is never echoed: {stderr}"
+    );
 }
