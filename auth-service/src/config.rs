@@ -1,13 +1,62 @@
 //! The auth service's settings: the shared ones plus users, sessions, MFA and rate limits.
-//! Read once at start; every error names its variable (see [`shared::config`]).
+//!
+//! The variables only this service reads are declared once in [`AUTH`] (name, kind, default, the line
+//! `.env.example` documents it with); [`variables`] lists everything it reads. Read once at start;
+//! every problem is reported at once, each naming its variable (see [`shared::config`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use shared::config::{
-    parse_positive, parse_var, var, AppEnv, CommonConfig, ConfigError, RawVars, Secret,
-    DEV_PLACEHOLDER_PASSWORD,
+    AppEnv, CommonConfig, ConfigErrors, Kind, RawVars, Reader, Secret, VarSpec, WhenUnset,
+    DEV_PLACEHOLDER_PASSWORD, KEY_HOWTO,
 };
+
+shared::declare_vars! {
+    /// What the auth service reads besides [`shared::config::COMMON`].
+    pub const AUTH;
+    AUTH_BIND_ADDR: Kind::Address, WhenUnset::Default("0.0.0.0:8001"),
+        "Where auth-service listens.";
+    API_USER: Kind::Text, WhenUnset::Default("api_user"),
+        "The bootstrap administrator (user id 1, rol admin).";
+    API_PASSWORD: Kind::Password { max_chars: crate::passwords::MAX_PASSWORD_CHARS }, WhenUnset::Required,
+        "The bootstrap administrator's password";
+    API_USER_EMAIL: Kind::Text, WhenUnset::Default("api_user@example.com"),
+        "The bootstrap administrator's email";
+    USERS_FILE: Kind::Path, WhenUnset::Nothing,
+        "More users: a TOML file of [[users]] tables";
+    JWT_REFRESH_RETRY_GRACE_SECONDS: Kind::Whole { min: 0, max: 300, unit: "seconds" }, WhenUnset::Default("10"),
+        "0 turns it off: any second use is reuse and revokes the session.";
+    SESSION_ABSOLUTE_TIMEOUT_HOURS: Kind::Whole { min: 1, max: 24 * 366, unit: "hours (a year)" }, WhenUnset::Default("168"),
+        "No session outlives this many hours from its login, however often it is refreshed.";
+    MFA_ISSUER_NAME: Kind::Text, WhenUnset::Default("ONI_Justicia"),
+        "Issuer shown in authenticator apps.";
+    MFA_VALID_WINDOW: Kind::Whole { min: 0, max: 10, unit: "steps" }, WhenUnset::Default("1"),
+        "Accepted TOTP steps of 30 s either side of the server's time.";
+    MFA_ENABLED: Kind::Flag, WhenUnset::Default("true"),
+        "Whether users may enrol in TOTP MFA (true | false).";
+    MFA_ENCRYPTION_KEY: Kind::Key, WhenUnset::Nothing,
+        "32 random bytes in standard base64 that encrypt TOTP secrets";
+    TRUSTED_PROXIES: Kind::Networks, WhenUnset::Nothing,
+        "Reverse proxies whose X-Forwarded-For is believed";
+    DEFAULT_VIRTUAL_OPERATOR: Kind::Text, WhenUnset::Default("saphety"),
+        "Virtual operator of every user whose entry names none";
+    SAPHETY_LANGUAGE: Kind::Text, WhenUnset::Default("es-CO"),
+        "The `language` claim of gettoken tokens.";
+    PASSWORD_HASH_CONCURRENCY: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Nothing,
+        "Concurrent argon2 computations (each holds ~19 MiB). Default: the number of CPUs.";
+    RATE_LIMIT_LOGIN_MAX_FAILURES: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("5"),
+        "Credential attempts (login, gettoken, MFA verify) per account";
+    RATE_LIMIT_LOGIN_WINDOW_SECONDS: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("900"),
+        "Credential attempts (login, gettoken, MFA verify) per account";
+    RATE_LIMIT_IP_PER_MINUTE: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("120"),
+        "Requests per client IP per minute to login, refresh, MFA verify and gettoken.";
+}
+
+/// Every variable the auth service reads: the shared ones, then its own.
+pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
+    shared::config::COMMON.iter().chain(AUTH)
+}
 
 /// Everything the auth service reads from its environment.
 #[derive(Debug, Clone)]
@@ -44,12 +93,12 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
         Self::from_vars(&shared::config::env_vars())
     }
 
     /// For tests: settings from pairs, never from the process environment.
-    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigError>
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigErrors>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
@@ -58,92 +107,68 @@ impl AuthConfig {
         Self::from_vars(&shared::config::from_pairs(pairs))
     }
 
-    pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigError> {
-        let mut common = CommonConfig::from_vars(vars)?;
-        let bind_addr = parse_var(vars, "AUTH_BIND_ADDR", SocketAddr::from(([0, 0, 0, 0], 8001)))?;
-        let api_user = var(vars, "API_USER").unwrap_or("api_user").to_string();
-        crate::identity::Username::parse(&api_user).map_err(|e| ConfigError::new("API_USER", e))?;
-        let api_password = var(vars, "API_PASSWORD").map(Secret::new).ok_or_else(|| {
-            ConfigError::new(
-                "API_PASSWORD",
-                "is empty; set the bootstrap user's password in .env",
-            )
-        })?;
-        if api_password.expose().chars().count() > crate::passwords::MAX_PASSWORD_CHARS {
-            return Err(ConfigError::new("API_PASSWORD", "is longer than 128 characters"));
+    /// Reads [`variables`], every problem reported at once.
+    pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
+        let mut r = Reader::new(vars);
+        let mut common = CommonConfig::read(&mut r);
+        let bind_addr = r
+            .address(&AUTH_BIND_ADDR)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let api_user = r.text(&API_USER).unwrap_or_default();
+        if let Err(e) = crate::identity::Username::parse(&api_user) {
+            r.error(&API_USER, e);
         }
+        let api_password = r.secret(&API_PASSWORD).unwrap_or_else(|| Secret::new(""));
         if api_password.expose() == DEV_PLACEHOLDER_PASSWORD {
             if common.app_env == AppEnv::Production {
-                return Err(ConfigError::new(
-                    "API_PASSWORD",
+                r.error(
+                    &API_PASSWORD,
                     "is the placeholder from .env.example, refused with APP_ENV=production; choose a strong password",
-                ));
+                );
             }
             common
                 .warnings
                 .push("API_PASSWORD is the placeholder from .env.example; change it before anyone else can reach this service".into());
         }
-        let api_user_email = var(vars, "API_USER_EMAIL")
-            .unwrap_or("api_user@example.com")
-            .to_string();
-        crate::identity::Email::parse(&api_user_email).map_err(|e| ConfigError::new("API_USER_EMAIL", e))?;
-
-        let users_file = var(vars, "USERS_FILE").map(PathBuf::from);
-        let refresh_retry_grace_secs = parse_var(vars, "JWT_REFRESH_RETRY_GRACE_SECONDS", 10u64)?;
-        if refresh_retry_grace_secs > 300 {
-            return Err(ConfigError::new(
-                "JWT_REFRESH_RETRY_GRACE_SECONDS",
-                "must be at most 300 seconds",
-            ));
+        let api_user_email = r.text(&API_USER_EMAIL).unwrap_or_default();
+        if let Err(e) = crate::identity::Email::parse(&api_user_email) {
+            r.error(&API_USER_EMAIL, e);
         }
-        let hours = parse_positive(vars, "SESSION_ABSOLUTE_TIMEOUT_HOURS", 168)?;
-        if hours > 24 * 366 {
-            return Err(ConfigError::new(
-                "SESSION_ABSOLUTE_TIMEOUT_HOURS",
-                "must be at most a year",
-            ));
-        }
-        let session_absolute_timeout_secs = (hours * 3600) as i64;
+        let users_file = r.text(&USERS_FILE).map(PathBuf::from);
+        let refresh_retry_grace_secs = r.whole(&JWT_REFRESH_RETRY_GRACE_SECONDS).unwrap_or_default();
+        // At most a year of hours (the declared bound): no overflow.
+        let session_hours = r.whole(&SESSION_ABSOLUTE_TIMEOUT_HOURS).unwrap_or_default();
 
-        let mfa_issuer_name = var(vars, "MFA_ISSUER_NAME").unwrap_or("ONI_Justicia").to_string();
+        let mfa_issuer_name = r.text(&MFA_ISSUER_NAME).unwrap_or_default();
         if mfa_issuer_name.contains(':') {
-            return Err(ConfigError::new("MFA_ISSUER_NAME", "may not contain ':'"));
+            r.error(&MFA_ISSUER_NAME, "may not contain ':'");
         }
-        let mfa_valid_window: u8 = parse_var(vars, "MFA_VALID_WINDOW", 1u8)?;
-        if mfa_valid_window > 10 {
-            return Err(ConfigError::new(
-                "MFA_VALID_WINDOW",
-                "must be between 0 and 10 steps",
-            ));
-        }
-        let mfa_enabled = parse_var(vars, "MFA_ENABLED", true)?;
-        let mfa_encryption_key = var(vars, "MFA_ENCRYPTION_KEY")
-            .map(crate::sealing::MfaKey::from_base64)
-            .transpose()
-            .map_err(|_| {
-                ConfigError::new(
-                    "MFA_ENCRYPTION_KEY",
-                    "must be 32 random bytes in standard base64; generate one with `openssl rand -base64 32`",
-                )
-            })?;
-        if mfa_enabled && mfa_encryption_key.is_none() && common.redis_url.is_some() {
-            return Err(ConfigError::new(
-                "MFA_ENCRYPTION_KEY",
-                "is required with REDIS_URL, to encrypt TOTP secrets at rest; generate one with \
-                 `openssl rand -base64 32` (or set MFA_ENABLED=false)",
-            ));
+        // At most 10 (the declared bound): fits.
+        let mfa_valid_window = r.whole(&MFA_VALID_WINDOW).unwrap_or_default() as u8;
+        let mfa_enabled = r.flag(&MFA_ENABLED).unwrap_or(true);
+        let mfa_encryption_key = r.parse_with(&MFA_ENCRYPTION_KEY, crate::sealing::MfaKey::from_base64);
+        if mfa_enabled && !r.is_set(&MFA_ENCRYPTION_KEY) && common.redis_url.is_some() {
+            r.error(
+                &MFA_ENCRYPTION_KEY,
+                format!(
+                    "is required with REDIS_URL, to encrypt TOTP secrets at rest; {KEY_HOWTO} \
+                     (or set MFA_ENABLED=false)"
+                ),
+            );
         }
 
-        let trusted_proxies = shared::config::parse_networks(vars, "TRUSTED_PROXIES")?;
-        let default_virtual_operator = var(vars, "DEFAULT_VIRTUAL_OPERATOR")
-            .unwrap_or("saphety")
-            .to_string();
-        let saphety_language = var(vars, "SAPHETY_LANGUAGE").unwrap_or("es-CO").to_string();
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let password_hash_concurrency =
-            parse_positive(vars, "PASSWORD_HASH_CONCURRENCY", cpus as u64)? as usize;
+        let trusted_proxies = r.networks(&TRUSTED_PROXIES);
+        let default_virtual_operator = r.text(&DEFAULT_VIRTUAL_OPERATOR).unwrap_or_default();
+        let saphety_language = r.text(&SAPHETY_LANGUAGE).unwrap_or_default();
+        let password_hash_concurrency = match r.whole(&PASSWORD_HASH_CONCURRENCY) {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        };
+        let rate_limit_login_max_failures = r.whole(&RATE_LIMIT_LOGIN_MAX_FAILURES).unwrap_or_default();
+        let rate_limit_login_window_secs = r.whole(&RATE_LIMIT_LOGIN_WINDOW_SECONDS).unwrap_or_default();
+        let rate_limit_ip_per_minute = r.whole(&RATE_LIMIT_IP_PER_MINUTE).unwrap_or_default();
 
-        Ok(Self {
+        r.finish(Self {
             common,
             bind_addr,
             api_user,
@@ -151,15 +176,15 @@ impl AuthConfig {
             api_user_email,
             users_file,
             refresh_retry_grace_secs,
-            session_absolute_timeout_secs,
+            session_absolute_timeout_secs: (session_hours * 3600) as i64,
             mfa_issuer_name,
             mfa_valid_window,
             mfa_enabled,
             mfa_encryption_key,
             trusted_proxies,
-            rate_limit_login_max_failures: parse_positive(vars, "RATE_LIMIT_LOGIN_MAX_FAILURES", 5)?,
-            rate_limit_login_window_secs: parse_positive(vars, "RATE_LIMIT_LOGIN_WINDOW_SECONDS", 900)?,
-            rate_limit_ip_per_minute: parse_positive(vars, "RATE_LIMIT_IP_PER_MINUTE", 120)?,
+            rate_limit_login_max_failures,
+            rate_limit_login_window_secs,
+            rate_limit_ip_per_minute,
             password_hash_concurrency,
             default_virtual_operator,
             saphety_language,
@@ -173,12 +198,13 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-    fn failing_var(extra: &[(&str, &str)]) -> &'static str {
+    /// The variables refused, comma-separated, or "accepted".
+    fn failing_var(extra: &[(&str, &str)]) -> String {
         let mut pairs = vec![("JWT_SECRET", SECRET), ("API_PASSWORD", "correct horse")];
         pairs.extend_from_slice(extra);
         match AuthConfig::from_pairs(pairs) {
-            Ok(_) => "accepted",
-            Err(e) => e.var,
+            Ok(_) => "accepted".into(),
+            Err(e) => e.vars().join(","),
         }
     }
 
@@ -191,6 +217,62 @@ mod tests {
         assert_eq!(c.map(|c| c.session_absolute_timeout_secs), Some(168 * 3600));
         assert_eq!(c.map(|c| c.bind_addr.port()), Some(8001));
         assert_eq!(c.map(|c| c.mfa_issuer_name.as_str()), Some("ONI_Justicia"));
+        assert_eq!(c.map(|c| c.api_user_email.as_str()), Some("api_user@example.com"));
+        assert_eq!(c.map(|c| c.mfa_valid_window), Some(1));
+        assert_eq!(c.map(|c| c.mfa_enabled), Some(true));
+        assert_eq!(c.map(|c| c.rate_limit_login_max_failures), Some(5));
+        assert_eq!(c.map(|c| c.rate_limit_login_window_secs), Some(900));
+        assert_eq!(c.map(|c| c.rate_limit_ip_per_minute), Some(120));
+        assert_eq!(c.map(|c| c.default_virtual_operator.as_str()), Some("saphety"));
+        assert_eq!(c.map(|c| c.saphety_language.as_str()), Some("es-CO"));
+        assert!(c.is_some_and(|c| c.password_hash_concurrency >= 1 && c.users_file.is_none()));
+        assert!(c.is_some_and(|c| c.trusted_proxies.is_empty() && c.mfa_encryption_key.is_none()));
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported_at_once_shared_and_own() {
+        assert_eq!(
+            failing_var(&[
+                ("JWT_ALGORITHM", "none"),
+                ("MFA_VALID_WINDOW", "11"),
+                ("API_USER_EMAIL", "nope"),
+                ("RATE_LIMIT_IP_PER_MINUTE", "0"),
+            ]),
+            "JWT_ALGORITHM,API_USER_EMAIL,MFA_VALID_WINDOW,RATE_LIMIT_IP_PER_MINUTE"
+        );
+        assert_eq!(
+            AuthConfig::from_pairs([("LOG_FORMAT", "xml")])
+                .err()
+                .map(|e| e.vars()),
+            Some(vec!["LOG_FORMAT", "JWT_SECRET", "API_PASSWORD"])
+        );
+    }
+
+    #[test]
+    fn a_set_but_invalid_mfa_key_is_reported_once() {
+        assert_eq!(
+            failing_var(&[
+                ("REDIS_URL", "redis://127.0.0.1"),
+                ("MFA_ENCRYPTION_KEY", "c2hvcnQ=")
+            ]),
+            "MFA_ENCRYPTION_KEY"
+        );
+    }
+
+    #[test]
+    fn the_tables_declare_each_variable_once_with_a_valid_default() {
+        let names: std::collections::BTreeSet<&str> = variables().map(|v| v.name).collect();
+        assert_eq!(names.len(), variables().count(), "a variable declared twice");
+        // Only the required ones set: every default parses and passes its checks.
+        let required: Vec<(&str, &str)> = variables()
+            .filter(|v| v.default == WhenUnset::Required)
+            .map(|v| (v.name, if v.kind == Kind::Secret { SECRET } else { "pw" }))
+            .collect();
+        assert_eq!(
+            required.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["JWT_SECRET", "API_PASSWORD"]
+        );
+        assert!(AuthConfig::from_pairs(required).is_ok());
     }
 
     #[test]
@@ -228,6 +310,11 @@ mod tests {
             ("MFA_ENABLED", "perhaps"),
             ("SAPHETY_TOKEN_EXP_MINUTES", "121"),
             ("SAPHETY_TOKEN_EXP_MINUTES", "0"),
+            ("JWT_REFRESH_RETRY_GRACE_SECONDS", "301"),
+            ("SESSION_ABSOLUTE_TIMEOUT_HOURS", "8785"),
+            ("MFA_VALID_WINDOW", "11"),
+            ("MFA_ISSUER_NAME", "a:b"),
+            ("PASSWORD_HASH_CONCURRENCY", "0"),
         ] {
             assert_eq!(failing_var(&[(var, bad)]), var, "{var}={bad}");
         }

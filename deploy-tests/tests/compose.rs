@@ -1,7 +1,12 @@
 //! The deployment files, read without a Docker engine: docker-compose.yml against the Compose
 //! Specification's JSON schema and against what this deployment needs (health checks, no published
-//! port but the gateway's, secrets only from .env, every variable the services read passed through),
+//! port but the gateway's, secrets only from .env, every variable each service reads passed through),
 //! the gateway template against the compose wiring, and the Dockerfile and .dockerignore.
+//!
+//! The variables come from the services' declarations (`shared::config::COMMON`,
+//! `auth_service::config::AUTH`, `solicitud_service::config::SOLICITUD`), never from their sources:
+//! `.env.example` must list exactly the declared ones, each under a comment that carries its doc line
+//! and with its default as the value.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,6 +18,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
+use shared::config::{Kind, VarSpec, WhenUnset};
 
 use common::{read, render, repo, template_variables, TempDir, TEMPLATE};
 
@@ -21,13 +27,14 @@ const SCHEMA: &str = concat!(
     "/../../shared/schemas/compose-spec.json"
 );
 
-/// Variables that hold secrets: they come from .env and never from docker-compose.yml.
-const SECRET_VARS: &[&str] = &[
-    "JWT_SECRET",
-    "JWT_PREVIOUS_SECRETS",
-    "API_PASSWORD",
-    "MFA_ENCRYPTION_KEY",
-];
+/// Variables that hold secrets (as declared): they come from .env and never from docker-compose.yml.
+fn secret_vars() -> BTreeSet<&'static str> {
+    declared()
+        .into_values()
+        .filter(|v| v.kind.is_secret())
+        .map(|v| v.name)
+        .collect()
+}
 
 const APP_SERVICES: &[(&str, u16)] = &[("auth-service", 8001), ("solicitud-service", 8002)];
 
@@ -502,21 +509,11 @@ fn scalars(v: &Value, path: String, out: &mut Vec<(String, String)>) {
 
 fn looks_like_a_secret_name(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    SECRET_VARS.contains(&n.as_str())
+    secret_vars().contains(n.as_str())
         || ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "PRIVATE", "CREDENTIAL"]
             .iter()
             .any(|w| n.contains(w))
         || n.ends_with("_KEY")
-}
-
-/// The value of `NAME=value` lines in an env file.
-fn env_file_values(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
-        .collect()
 }
 
 #[test]
@@ -567,9 +564,21 @@ fn nothing_secret_is_in_docker_compose_yml() {
     if let Ok(local) = std::fs::read_to_string(repo().join(".env")) {
         env_texts.push(local);
     }
+    let secrets = secret_vars();
+    assert!(
+        [
+            "JWT_SECRET",
+            "JWT_PREVIOUS_SECRETS",
+            "API_PASSWORD",
+            "MFA_ENCRYPTION_KEY"
+        ]
+        .iter()
+        .all(|s| secrets.contains(s)),
+        "the declarations lost a secret: {secrets:?}"
+    );
     for env_text in env_texts {
         for (key, value) in env_file_values(&env_text) {
-            if SECRET_VARS.contains(&key.as_str()) && value.len() >= 8 {
+            if secrets.contains(key.as_str()) && value.len() >= 8 {
                 assert!(
                     !text.contains(&value),
                     "docker-compose.yml contains the value of {key}"
@@ -580,365 +589,176 @@ fn nothing_secret_is_in_docker_compose_yml() {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Every variable the services read
+// Every variable the services read: from the declarations in each crate's config.rs
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Ident(String),
-    Str(String),
-    Punct(char),
+/// Every variable a service reads (shared's, then its own), as its crate declares them.
+fn variables_of(service: &str) -> Vec<&'static VarSpec> {
+    match service {
+        "auth-service" => auth_service::config::variables().collect(),
+        "solicitud-service" => solicitud_service::config::variables().collect(),
+        other => panic!("no service {other}"),
+    }
 }
 
-/// A small Rust lexer: identifiers, string literals (plain, byte, raw) and punctuation, with comments,
-/// char literals, lifetimes and numbers out of the way. Enough to find calls and their arguments.
-fn lex(src: &str) -> Vec<Tok> {
-    let c: Vec<char> = src.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let ident_char = |ch: char| ch.is_alphanumeric() || ch == '_';
-    while i < c.len() {
-        let ch = c[i];
-        if ch.is_whitespace() {
-            i += 1;
-        } else if ch == '/' && c.get(i + 1) == Some(&'/') {
-            while i < c.len() && c[i] != '\n' {
-                i += 1;
+/// Every variable either service reads, by name.
+fn declared() -> BTreeMap<&'static str, &'static VarSpec> {
+    APP_SERVICES
+        .iter()
+        .flat_map(|(service, _)| variables_of(service))
+        .map(|v| (v.name, v))
+        .collect()
+}
+
+/// A `NAME=value` line of an env file, if that is what the line is.
+fn assignment(line: &str) -> Option<(String, String)> {
+    let (k, v) = line.split_once('=')?;
+    let k = k.trim();
+    let is_name = !k.is_empty()
+        && k.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    is_name.then(|| (k.to_string(), v.trim().trim_matches('"').to_string()))
+}
+
+/// The value of `NAME=value` lines in an env file.
+fn env_file_values(text: &str) -> BTreeMap<String, String> {
+    text.lines().map(str::trim).filter_map(assignment).collect()
+}
+
+/// Each variable of an env file with its comment: the comment lines right above it, or, for a group
+/// of variables under one comment, the comment above the group. A blank line ends a comment.
+fn env_file_comments(text: &str) -> BTreeMap<String, String> {
+    let mut comment: Vec<&str> = Vec::new();
+    let mut after_variable = false;
+    let mut out = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(c) = line.strip_prefix('#') {
+            if after_variable {
+                comment.clear();
+                after_variable = false;
             }
-        } else if ch == '/' && c.get(i + 1) == Some(&'*') {
-            let mut depth = 0;
-            while i < c.len() {
-                if c[i] == '/' && c.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    i += 2;
-                } else if c[i] == '*' && c.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if ch == '"' {
-            let (s, next) = plain_string(&c, i + 1);
-            out.push(Tok::Str(s));
-            i = next;
-        } else if ch == '\'' {
-            // 'x', '\n', '\u{..}' are chars; 'a (not closed right after) is a lifetime or label.
-            if c.get(i + 1) == Some(&'\\') {
-                i += 2;
-                while i < c.len() && c[i] != '\'' {
-                    i += 1;
-                }
-                i += 1;
-            } else if c.get(i + 2) == Some(&'\'') {
-                i += 3;
-            } else {
-                i += 1;
-                while i < c.len() && ident_char(c[i]) {
-                    i += 1;
-                }
-            }
-        } else if ident_char(ch) {
-            let start = i;
-            while i < c.len() && ident_char(c[i]) {
-                i += 1;
-            }
-            let word: String = c[start..i].iter().collect();
-            let raw_prefix = matches!(word.as_str(), "r" | "br" | "cr");
-            if raw_prefix
-                && (c.get(i) == Some(&'"') || (c.get(i) == Some(&'#') && c.get(i + 1) != Some(&'[')))
-            {
-                let mut hashes = 0;
-                while c.get(i) == Some(&'#') {
-                    hashes += 1;
-                    i += 1;
-                }
-                if c.get(i) == Some(&'"') {
-                    i += 1;
-                    let start = i;
-                    loop {
-                        if i >= c.len() {
-                            break;
-                        }
-                        if c[i] == '"' && (0..hashes).all(|h| c.get(i + 1 + h) == Some(&'#')) {
-                            out.push(Tok::Str(c[start..i].iter().collect()));
-                            i += 1 + hashes;
-                            break;
-                        }
-                        i += 1;
-                    }
-                } else {
-                    // r#ident, a raw identifier.
-                    let start = i;
-                    while i < c.len() && ident_char(c[i]) {
-                        i += 1;
-                    }
-                    out.push(Tok::Ident(c[start..i].iter().collect()));
-                }
-            } else if matches!(word.as_str(), "b" | "c") && c.get(i) == Some(&'"') {
-                let (s, next) = plain_string(&c, i + 1);
-                out.push(Tok::Str(s));
-                i = next;
-            } else if word == "b" && c.get(i) == Some(&'\'') {
-                // b'x' or b'\n'
-                i += 1;
-                if c.get(i) == Some(&'\\') {
-                    i += 1;
-                }
-                i += 1;
-                while i < c.len() && c[i] != '\'' {
-                    i += 1;
-                }
-                i += 1;
-            } else if ch.is_ascii_digit() {
-                // A number (its suffix included); never a name.
-            } else {
-                out.push(Tok::Ident(word));
-            }
+            comment.push(c.trim());
+        } else if let Some((name, _)) = assignment(line) {
+            out.insert(name, comment.join(" "));
+            after_variable = true;
         } else {
-            out.push(Tok::Punct(ch));
-            i += 1;
+            comment.clear();
+            after_variable = false;
         }
     }
     out
 }
 
-/// The contents of a "..." literal starting after its opening quote, and the index after it.
-fn plain_string(c: &[char], mut i: usize) -> (String, usize) {
-    let mut s = String::new();
-    while i < c.len() && c[i] != '"' {
-        if c[i] == '\\' {
-            s.push(c[i]);
-            i += 1;
-        }
-        if let Some(&ch) = c.get(i) {
-            s.push(ch);
-        }
-        i += 1;
-    }
-    (s, i + 1)
-}
-
-/// The index of the token closing the bracket opened at `open`.
-fn closing(tokens: &[Tok], open: usize) -> usize {
-    let (o, cl) = match tokens[open] {
-        Tok::Punct('(') => ('(', ')'),
-        Tok::Punct('{') => ('{', '}'),
-        Tok::Punct('[') => ('[', ']'),
-        _ => return open,
-    };
-    let mut depth = 0usize;
-    for (j, t) in tokens.iter().enumerate().skip(open) {
-        if *t == Tok::Punct(o) {
-            depth += 1;
-        } else if *t == Tok::Punct(cl) {
-            depth -= 1;
-            if depth == 0 {
-                return j;
-            }
-        }
-    }
-    tokens.len()
-}
-
-/// Drops `#[cfg(test)] mod ... { ... }`: test modules build their own variables.
-fn without_test_modules(tokens: Vec<Tok>) -> Vec<Tok> {
-    let cfg_test: Vec<Tok> = lex("#[cfg(test)]");
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < tokens.len() {
-        if tokens[i..].starts_with(&cfg_test) {
-            let mut j = i + cfg_test.len();
-            // Further attributes, `pub`, then `mod name {`.
-            while tokens.get(j) == Some(&Tok::Punct('#')) && tokens.get(j + 1) == Some(&Tok::Punct('[')) {
-                j = closing(&tokens, j + 1) + 1;
-            }
-            while matches!(tokens.get(j), Some(Tok::Ident(w)) if w == "pub") {
-                j += 1;
-            }
-            if matches!(tokens.get(j), Some(Tok::Ident(w)) if w == "mod")
-                && tokens.get(j + 2) == Some(&Tok::Punct('{'))
-            {
-                i = closing(&tokens, j + 2) + 1;
-                continue;
-            }
-        }
-        out.push(tokens[i].clone());
-        i += 1;
-    }
-    out
-}
-
-/// The functions through which the services read their configuration (shared::config and friends).
-const READERS: &[&str] = &[
-    "var",
-    "parse_var",
-    "parse_positive",
-    "parse_secret",
-    "parse_networks",
-    "lifetime",
-];
-
-fn is_variable_name(s: &str) -> bool {
-    s.len() >= 3
-        && s.starts_with(|c: char| c.is_ascii_uppercase())
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// The upper-case string literals passed to a configuration reader: a call of one of [`READERS`], or
-/// of any function whose first argument is `vars` (the raw variables), outside test modules.
-fn variables_read(src: &str) -> BTreeSet<String> {
-    let tokens = without_test_modules(lex(src));
-    let mut names = BTreeSet::new();
-    for i in 0..tokens.len() {
-        let Tok::Ident(f) = &tokens[i] else { continue };
-        if tokens.get(i + 1) != Some(&Tok::Punct('(')) {
-            continue;
-        }
-        let defines = i > 0 && tokens[i - 1] == Tok::Ident("fn".into());
-        let first_is_vars = matches!(
-            tokens.get(i + 2..i + 4),
-            Some([Tok::Ident(v), Tok::Punct(',')]) if v == "vars"
-        ) || matches!(
-            tokens.get(i + 2..i + 5),
-            Some([Tok::Punct('&'), Tok::Ident(v), Tok::Punct(',')]) if v == "vars"
-        );
-        if defines || !(READERS.contains(&f.as_str()) || first_is_vars) {
-            continue;
-        }
-        let end = closing(&tokens, i + 1);
-        for t in &tokens[i + 2..end.min(tokens.len())] {
-            if let Tok::Str(s) = t {
-                if is_variable_name(s) {
-                    names.insert(s.clone());
-                }
-            }
-        }
-    }
-    names
-}
-
-fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.expect("a directory entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// Every configuration variable the three crates read.
-fn variables_the_services_read() -> BTreeSet<String> {
-    let mut files = Vec::new();
-    for dir in ["shared/src", "auth-service/src", "solicitud-service/src"] {
-        rust_files(&repo().join(dir), &mut files);
-    }
-    let mut names = BTreeSet::new();
-    for file in files {
-        let src = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        names.extend(variables_read(&src));
-    }
-    names
+#[test]
+fn the_env_file_reader_gives_a_group_its_comment_and_a_blank_line_ends_one() {
+    let text = "# head\n\n# Lifetime: value and\n# unit.\nA_VALUE=60\nA_UNIT=minutes\n# Own.\nB=\"x\"\n\nC=\n# not a=variable\n";
+    let comments = env_file_comments(text);
+    assert_eq!(comments["A_VALUE"], "Lifetime: value and unit.");
+    assert_eq!(comments["A_UNIT"], "Lifetime: value and unit.");
+    assert_eq!(comments["B"], "Own.");
+    assert_eq!(comments["C"], "");
+    assert_eq!(comments.len(), 4, "{comments:?}");
+    let values = env_file_values(text);
+    assert_eq!(values["B"], "x");
+    assert_eq!(values["C"], "");
 }
 
 #[test]
-fn the_variable_scanner_reads_calls_not_comments_strings_or_tests() {
-    let src = r####"
-        // var(vars, "IN_A_COMMENT")
-        /* parse_var(vars, "IN_A_BLOCK", /* nested */ 1) */
-        fn var<'a>(vars: &'a RawVars, name: &str) -> Option<&'a str> { None }
-        const S: &str = "var(vars, \"IN_A_STRING\")";
-        const R: &str = r#"parse_var(vars, "IN_A_RAW_STRING", 1)"#;
-        fn f(vars: &RawVars) {
-            let q = '"';
-            let b = b'\'';
-            let x = var(vars, "PLAIN").unwrap_or("NOT_A_NAME");
-            let y = shared::config::parse_var(vars, "WITH_PATH", SocketAddr::from(([0, 0, 0, 0], 8001)))?;
-            let t = lifetime(
-                vars,
-                "VALUE_VAR",
-                60,
-                "UNIT_VAR",
-                "minutes",
-            )?;
-            let n = some_new_helper(&vars, "ANY_READER");
-            match var(vars, "MATCHED").as_deref() { Some("HS256") => 1, _ => 2 };
-            ConfigError::new("ONLY_NAMED_IN_AN_ERROR", "x");
-        }
-        #[cfg(test)]
-        mod tests {
-            fn t() { let _ = var(vars, "TEST_ONLY"); }
-        }
-        fn after() { var(vars, "AFTER_TESTS"); }
-    "####;
-    let found: Vec<String> = variables_read(src).into_iter().collect();
-    assert_eq!(
-        found,
-        [
-            "AFTER_TESTS",
-            "ANY_READER",
-            "MATCHED",
-            "PLAIN",
-            "UNIT_VAR",
-            "VALUE_VAR",
-            "WITH_PATH"
-        ]
-    );
-}
-
-#[test]
-fn every_variable_the_services_read_is_documented_and_passed_through() {
-    let read_vars = variables_the_services_read();
+fn every_declared_variable_is_in_env_example_with_its_doc_line_and_default() {
+    let declared = declared();
     assert!(
-        read_vars.len() >= 30,
-        "found only {} variables: {read_vars:?}; is the scanner still finding the readers?",
-        read_vars.len()
+        declared.len() >= 30,
+        "only {} declared: {declared:?}",
+        declared.len()
     );
-    for anchor in [
-        "JWT_SECRET",
-        "JWT_ACCESS_TOKEN_EXP_UNIT",
-        "REDIS_URL",
-        "AUTH_BIND_ADDR",
-        "SOLICITUD_BIND_ADDR",
-        "TRUSTED_PROXIES",
-        "RATE_LIMIT_IP_PER_MINUTE",
-    ] {
+    let text = read(".env.example");
+    let values = env_file_values(&text);
+    let comments = env_file_comments(&text);
+    for (name, spec) in &declared {
+        // An operator's .env starts as a copy of .env.example.
+        let value = values
+            .get(*name)
+            .unwrap_or_else(|| panic!("{name} is declared but missing from .env.example (as {name}=)"));
+        let comment = &comments[*name];
         assert!(
-            read_vars.contains(anchor),
-            "the scanner missed {anchor}: {read_vars:?}"
+            comment.contains(spec.doc),
+            "{name}: the comment above it in .env.example does not say the declared doc `{}`: `{comment}`",
+            spec.doc
         );
+        match spec.default {
+            WhenUnset::Default(default) => assert_eq!(
+                value, default,
+                "{name}: .env.example shows {value}, the code's default is {default}"
+            ),
+            // So that `cp .env.example .env && cargo run` starts.
+            WhenUnset::Required => assert!(!value.is_empty(), "{name} is required but empty in .env.example"),
+            WhenUnset::Nothing => {}
+        }
     }
+}
 
-    // Documented: an operator's .env starts as a copy of .env.example.
-    let example = env_file_values(&read(".env.example"));
-    let undocumented: Vec<&String> = read_vars.iter().filter(|v| !example.contains_key(*v)).collect();
+#[test]
+fn every_variable_in_env_example_is_declared() {
+    let declared = declared();
+    let undeclared: Vec<String> = env_file_values(&read(".env.example"))
+        .into_keys()
+        .filter(|name| !declared.contains_key(name.as_str()))
+        .collect();
     assert!(
-        undocumented.is_empty(),
-        "read by the services but missing from .env.example (as NAME=): {undocumented:?}"
+        undeclared.is_empty(),
+        "in .env.example but read by no service (declare it, or drop it): {undeclared:?}"
     );
+}
 
-    // Passed through: each app service loads the whole .env, and sets nothing the services do not read
-    // (a misspelt name there would be silently ignored).
+/// A valid stand-in for a secret the operator puts in .env.
+fn stand_in(spec: &VarSpec) -> &'static str {
+    match spec.kind {
+        Kind::Key => "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        _ => "a-production-secret-of-more-than-32-bytes",
+    }
+}
+
+#[test]
+fn compose_passes_to_each_service_what_it_reads_and_the_result_starts() {
     let compose = compose();
+    let example = env_file_values(&read(".env.example"));
     for (name, _) in APP_SERVICES {
         let s = service(&compose, name);
+        let reads: BTreeMap<&str, &VarSpec> = variables_of(name).into_iter().map(|v| (v.name, v)).collect();
+        // Each service loads the whole .env, so every variable it reads reaches it ...
         assert_eq!(
             env_files(s),
             vec![".env".to_string()],
             "{name} does not load .env"
         );
-        for key in environment(s).keys() {
+        // ... and sets nothing it does not read: a misspelt or misplaced name would be silently ignored.
+        let env = environment(s);
+        for key in env.keys() {
             assert!(
-                read_vars.contains(key),
-                "{name} sets {key}, which no service reads"
+                reads.contains_key(key.as_str()),
+                "{name} sets {key}, which {name} does not read"
             );
         }
+        // .env.example with real secrets, under compose's environment: the service accepts it.
+        let mut vars: BTreeMap<String, String> = example
+            .iter()
+            .filter(|(k, _)| reads.contains_key(k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for spec in reads.values().filter(|v| v.kind.is_secret()) {
+            if spec.kind != Kind::Secrets {
+                vars.insert(spec.name.to_string(), stand_in(spec).to_string());
+            }
+        }
+        vars.extend(env);
+        let problems = match *name {
+            "auth-service" => auth_service::config::AuthConfig::from_pairs(vars).err(),
+            _ => solicitud_service::config::SolicitudConfig::from_pairs(vars).err(),
+        };
+        assert!(
+            problems.is_none(),
+            "{name} refuses compose's settings:\n{}",
+            problems.map(|p| p.to_string()).unwrap_or_default()
+        );
     }
 }
 
@@ -1118,6 +938,18 @@ fn the_dockerfile_is_multi_stage_cached_locked_and_non_root() {
     let who = user.split_whitespace().nth(1).unwrap_or_default();
     let who = who.split(':').next().unwrap_or_default();
     assert!(!matches!(who, "root" | "0" | ""), "runs as root: {user}");
+
+    // The environment the image sets is made of declared variables.
+    let declared = declared();
+    for env in runtime.iter().filter(|i| keyword(i) == "ENV") {
+        for pair in env.split_whitespace().skip(1) {
+            let name = pair.split('=').next().unwrap_or_default();
+            assert!(
+                declared.contains_key(name),
+                "the image sets {name}, which no service reads"
+            );
+        }
+    }
 
     // A health check on /ready; and curl, which it needs, is installed.
     assert!(

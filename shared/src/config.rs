@@ -1,16 +1,24 @@
 //! Typed settings, read once at start with envy from the environment (and `.env` when present), and
 //! validated before anything listens.
 //!
-//! Every failure is a [`ConfigError`] naming the variable and saying how to fix it; `main` prints it on
-//! one line and exits, never a panic trace. Tests build settings from an iterator of pairs
-//! ([`CommonConfig::from_pairs`]) instead of touching the process environment.
+//! Every variable is declared once, with [`declare_vars!`]: its name, what it parses to ([`Kind`]), its
+//! default ([`WhenUnset`]) and the line `.env.example` documents it with. Each crate declares the ones it
+//! adds in a table ([`COMMON`] here, read by both services; `auth_service::config::AUTH` and
+//! `solicitud_service::config::SOLICITUD` in the services), so a service reads [`COMMON`] plus its own
+//! table, and the deployment tests list the variables from these tables rather than from the sources.
 //!
-//! This module holds what both services read (JWT, store, logging); each service adds its own settings
-//! with the same helpers ([`var`], [`parse_var`]).
+//! Variables are read only through a [`Reader`], which takes a declaration: the declared kind picks the
+//! parse and its message, the declared default applies when the variable is unset or empty. A reader
+//! collects every problem instead of stopping at the first, so one start reports all of them
+//! ([`ConfigErrors`], one line each; `main` prints them and exits with status 2, never a panic trace).
+//! The checks that involve more than one variable (a placeholder refused in production, a key required
+//! with Redis) are written out in the loaders after the reads. Tests build settings from an iterator of
+//! pairs ([`CommonConfig::from_pairs`]) instead of touching the process environment.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
 
@@ -25,11 +33,175 @@ pub const DEV_PLACEHOLDER_PASSWORD: &str = "your-secure-password";
 pub const SECRET_HOWTO: &str = "generate one with `openssl rand -base64 48` \
 (or `python3 -c \"import secrets; print(secrets.token_urlsafe(48))\"`) and set it in .env";
 
+/// How an encryption key is meant to be generated.
+pub const KEY_HOWTO: &str = "generate one with `openssl rand -base64 32`";
+
+/// The shortest JWT secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// Clock leeway for `exp` and `nbf`: a few seconds, not jsonwebtoken's default of 60.
 pub const JWT_LEEWAY_SECS: i64 = 5;
 
 /// How long an MFA login challenge lives (the contract's five minutes).
 pub const MFA_CHALLENGE_SECS: i64 = 300;
+
+/// The longest token or session lifetime accepted: a (leap) year.
+const YEAR_SECS: u64 = 366 * 24 * 3600;
+
+// ---------------------------------------------------------------------------------------------------
+// Declarations
+
+/// What a variable's value parses to; it picks the parse and the message when the value is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text, trimmed.
+    Text,
+    /// A file path.
+    Path,
+    /// A signing secret of at least [`MIN_SECRET_BYTES`] bytes, taken as is (not trimmed).
+    Secret,
+    /// Comma-separated signing secrets, each at least [`MIN_SECRET_BYTES`] bytes.
+    Secrets,
+    /// A password of at most this many characters.
+    Password { max_chars: usize },
+    /// 32 random bytes in standard base64.
+    Key,
+    /// A whole number from `min` to `max`; `unit` (may be empty) is said in messages.
+    Whole { min: u64, max: u64, unit: &'static str },
+    /// `true` or `false`.
+    Flag,
+    /// One of these words, in any case.
+    OneOf(&'static [&'static str]),
+    /// An IP address and port.
+    Address,
+    /// Comma-separated IP addresses or CIDR ranges.
+    Networks,
+    /// A URL starting with one of these prefixes; never echoed in messages (it may hold a password).
+    Url(&'static [&'static str]),
+}
+
+impl Kind {
+    /// Whether the value is a secret: never echoed in a message, never written in docker-compose.yml.
+    pub fn is_secret(self) -> bool {
+        matches!(
+            self,
+            Kind::Secret | Kind::Secrets | Kind::Password { .. } | Kind::Key
+        )
+    }
+
+    /// What a valid value looks like, for messages ("... is not {expected}").
+    pub fn expected(self) -> String {
+        match self {
+            Kind::Text => "text".into(),
+            Kind::Path => "a file path".into(),
+            Kind::Secret | Kind::Secrets => format!("at least {MIN_SECRET_BYTES} bytes long"),
+            Kind::Password { max_chars } => format!("a password of 1 to {max_chars} characters"),
+            Kind::Key => "32 random bytes in standard base64".into(),
+            Kind::Whole { .. } => "a whole number".into(),
+            Kind::Flag => "true or false".into(),
+            Kind::OneOf(words) => format!("one of {}", words.join(", ")),
+            Kind::Address => "an IP address and port such as 0.0.0.0:8001".into(),
+            Kind::Networks => "a list of IP addresses or CIDR ranges".into(),
+            Kind::Url(prefixes) => format!("a URL starting with {}", prefixes.join(", ")),
+        }
+    }
+
+    /// How to make a good value, when there is more to say than [`Kind::expected`].
+    pub fn howto(self) -> Option<&'static str> {
+        match self {
+            Kind::Secret | Kind::Secrets => Some(SECRET_HOWTO),
+            Kind::Key => Some(KEY_HOWTO),
+            _ => None,
+        }
+    }
+}
+
+/// What an unset (or empty) variable means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenUnset {
+    /// This value, parsed like a set one (so `.env.example` can show it verbatim).
+    Default(&'static str),
+    /// Nothing: the feature is off, or the code computes a value (the declaration's doc says which).
+    Nothing,
+    /// The service refuses to start without it.
+    Required,
+}
+
+/// One configuration variable, declared once (see [`declare_vars!`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VarSpec {
+    /// The name in the environment, upper case.
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: WhenUnset,
+    /// A line of the comment above the variable in `.env.example` (checked by deploy-tests).
+    pub doc: &'static str,
+}
+
+/// Declares each variable as a `pub const` [`VarSpec`] named like it, and a table of them all:
+///
+/// ```
+/// use shared::config::{Kind, WhenUnset};
+/// shared::declare_vars! {
+///     /// What this example reads.
+///     pub const EXAMPLE;
+///     GREETING: Kind::Text, WhenUnset::Default("hola"), "What the service says first.";
+/// }
+/// assert_eq!(EXAMPLE, &[GREETING]);
+/// assert_eq!(GREETING.name, "GREETING");
+/// ```
+#[macro_export]
+macro_rules! declare_vars {
+    ($(#[$meta:meta])* $vis:vis const $table:ident; $($name:ident: $kind:expr, $default:expr, $doc:literal;)*) => {
+        $(
+            #[doc = $doc]
+            pub const $name: $crate::config::VarSpec = $crate::config::VarSpec {
+                name: stringify!($name),
+                kind: $kind,
+                default: $default,
+                doc: $doc,
+            };
+        )*
+        $(#[$meta])*
+        $vis const $table: &[$crate::config::VarSpec] = &[$($name),*];
+    };
+}
+
+declare_vars! {
+    /// What both services read: JWT, store and logging.
+    pub const COMMON;
+    APP_ENV: Kind::OneOf(&["development", "production"]), WhenUnset::Default("development"),
+        "development | production (production refuses the placeholders above).";
+    LOG_FORMAT: Kind::OneOf(&["pretty", "json"]), WhenUnset::Default("pretty"),
+        "pretty | json";
+    JWT_SECRET: Kind::Secret, WhenUnset::Required,
+        "Signs every token. At least 32 bytes.";
+    JWT_PREVIOUS_SECRETS: Kind::Secrets, WhenUnset::Nothing,
+        "Secrets that no longer sign but still verify, comma-separated";
+    JWT_ALGORITHM: Kind::OneOf(&["HS256", "HS384", "HS512"]), WhenUnset::Default("HS256"),
+        "HS256 (default), HS384 or HS512";
+    JWT_ACCESS_TOKEN_EXP_VALUE: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("60"),
+        "Access token lifetime: value and unit (minutes | hours).";
+    JWT_ACCESS_TOKEN_EXP_UNIT: Kind::OneOf(&["minutes", "hours"]), WhenUnset::Default("minutes"),
+        "Access token lifetime: value and unit (minutes | hours).";
+    JWT_REFRESH_TOKEN_EXP_VALUE: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("24"),
+        "Refresh token lifetime: value and unit (minutes | hours).";
+    JWT_REFRESH_TOKEN_EXP_UNIT: Kind::OneOf(&["minutes", "hours"]), WhenUnset::Default("hours"),
+        "Refresh token lifetime: value and unit (minutes | hours).";
+    SAPHETY_TOKEN_EXP_MINUTES: Kind::Whole { min: 1, max: 120, unit: "minutes" }, WhenUnset::Default("120"),
+        "Lifetime of gettoken tokens in minutes, 1 to 120";
+    JWT_ISSUER: Kind::Text, WhenUnset::Default("auth-service"),
+        "`iss` and `aud` of every token; both services must agree.";
+    JWT_AUDIENCE: Kind::Text, WhenUnset::Default("solicitud-transporte-api"),
+        "`iss` and `aud` of every token; both services must agree.";
+    REDIS_URL: Kind::Url(&["redis://", "rediss://", "unix://"]), WhenUnset::Nothing,
+        "Empty: the embedded in-process store (one process only, state lost on restart).";
+    REDIS_KEY_PREFIX: Kind::Text, WhenUnset::Default("sta:"),
+        "Prefix of every key either service writes.";
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Errors
 
 /// A configuration value that is wrong, with the variable it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +226,45 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Every problem one read of the configuration found, in the order read; never empty. Displayed one
+/// per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// The variables named, in order (a variable may appear more than once).
+    pub fn vars(&self) -> Vec<&'static str> {
+        self.0.iter().map(|e| e.var).collect()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, ConfigError> {
+        self.0.iter()
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(error: ConfigError) -> Self {
+        Self(vec![error])
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+// ---------------------------------------------------------------------------------------------------
+// Values
 
 /// A secret string whose `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -90,8 +301,11 @@ pub enum LogFormat {
     Json,
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Reading
+
 /// The raw variables, as envy reads them (names lower-cased by envy). Everything is a string here so
-/// that every parse error can name its variable in our words.
+/// that every parse error can name its variable in our words; read them with a [`Reader`].
 pub type RawVars = HashMap<String, String>;
 
 /// Reads the environment (after `.env`, if present) through envy.
@@ -112,56 +326,247 @@ where
     envy::from_iter(pairs.into_iter().map(|(k, v)| (k.into(), v.into()))).unwrap_or_default()
 }
 
-/// A variable's value by its upper-case name, with an empty value treated as unset.
-pub fn var<'a>(vars: &'a RawVars, name: &str) -> Option<&'a str> {
-    vars.get(&name.to_ascii_lowercase())
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
+/// Reads declared variables, each parsed as its [`Kind`] says, its default applied when it is unset or
+/// empty, and every problem kept for [`Reader::finish`].
+///
+/// Each typed read returns `None` when the variable is unset without a default, or when it is invalid
+/// (the error is then recorded, and `finish` refuses the whole configuration, so a placeholder put in
+/// its place is never used).
+#[derive(Debug)]
+pub struct Reader<'a> {
+    raw: &'a RawVars,
+    errors: Vec<ConfigError>,
 }
 
-/// Parses a variable, or returns the default when it is unset.
-pub fn parse_var<T: FromStr>(vars: &RawVars, name: &'static str, default: T) -> Result<T, ConfigError> {
-    match var(vars, name) {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse()
-            .map_err(|_| ConfigError::new(name, format!("`{raw}` is not a valid value"))),
-    }
-}
-
-/// Parses a positive whole number, or returns the default.
-pub fn parse_positive(vars: &RawVars, name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    let value: u64 = match var(vars, name) {
-        None => default,
-        Some(raw) => raw
-            .parse()
-            .map_err(|_| ConfigError::new(name, format!("`{raw}` is not a whole number")))?,
-    };
-    if value == 0 {
-        return Err(ConfigError::new(name, "must be greater than zero"));
-    }
-    Ok(value)
-}
-
-/// A comma-separated list of IP addresses or CIDR ranges (`10.0.0.0/8`, `127.0.0.1`).
-pub fn parse_networks(
-    vars: &RawVars,
-    name: &'static str,
-) -> Result<std::sync::Arc<[ipnet::IpNet]>, ConfigError> {
-    let mut nets = Vec::new();
-    if let Some(list) = var(vars, name) {
-        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let net = item
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    ConfigError::new(name, format!("`{item}` is not an IP address or CIDR range"))
-                })?;
-            nets.push(net);
+impl<'a> Reader<'a> {
+    pub fn new(raw: &'a RawVars) -> Self {
+        Self {
+            raw,
+            errors: Vec::new(),
         }
     }
-    Ok(nets.into())
+
+    /// Records a problem found by a check of the caller's own.
+    pub fn error(&mut self, spec: &VarSpec, message: impl Into<String>) {
+        self.errors.push(ConfigError::new(spec.name, message));
+    }
+
+    /// The settings, or every problem found while reading them.
+    pub fn finish<T>(self, value: T) -> Result<T, ConfigErrors> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
+    }
+
+    /// The value as set, untrimmed; an empty value counts as unset.
+    fn set(&self, spec: &VarSpec) -> Option<&'a str> {
+        self.raw
+            .get(&spec.name.to_ascii_lowercase())
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    /// Whether the variable is set (to something other than blanks).
+    pub fn is_set(&self, spec: &VarSpec) -> bool {
+        self.set(spec).is_some()
+    }
+
+    /// The value as set (trimmed, unless the kind is a secret taken as is) or the default, through
+    /// `parse`; a required variable that is unset is recorded here.
+    fn get<T>(&mut self, spec: &VarSpec, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        let raw = match (self.set(spec), spec.default) {
+            (Some(raw), _) if spec.kind == Kind::Secret => raw,
+            (Some(raw), _) => raw.trim(),
+            (None, WhenUnset::Default(default)) => default,
+            (None, WhenUnset::Nothing) => return None,
+            (None, WhenUnset::Required) => {
+                let howto = spec.kind.howto().unwrap_or("set it in .env");
+                self.error(spec, format!("is not set; {howto}"));
+                return None;
+            }
+        };
+        match parse(raw) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.error(spec, message);
+                None
+            }
+        }
+    }
+
+    /// "`raw` is not ...", or without the value when it is a secret.
+    fn invalid(spec: &VarSpec, raw: &str) -> String {
+        let expected = spec.kind.expected();
+        let shown = if spec.kind.is_secret() || matches!(spec.kind, Kind::Url(_)) {
+            format!("is not {expected}")
+        } else {
+            format!("`{raw}` is not {expected}")
+        };
+        match spec.kind.howto() {
+            Some(howto) => format!("{shown}; {howto}"),
+            None => shown,
+        }
+    }
+
+    /// Records that the declaration does not fit the read: a bug, which every test then shows.
+    fn mismatch<T>(&mut self, spec: &VarSpec, read_as: &str) -> Option<T> {
+        self.error(
+            spec,
+            format!("is declared as {:?} but read as {read_as} (a bug)", spec.kind),
+        );
+        None
+    }
+
+    /// A [`Kind::Text`] or [`Kind::Path`] variable.
+    pub fn text(&mut self, spec: &VarSpec) -> Option<String> {
+        if !matches!(spec.kind, Kind::Text | Kind::Path) {
+            return self.mismatch(spec, "text");
+        }
+        self.get(spec, |raw| Ok(raw.to_string()))
+    }
+
+    /// A [`Kind::Whole`] variable, within its bounds.
+    pub fn whole(&mut self, spec: &VarSpec) -> Option<u64> {
+        let Kind::Whole { min, max, unit } = spec.kind else {
+            return self.mismatch(spec, "a whole number");
+        };
+        self.get(spec, |raw| {
+            let value: u64 = raw
+                .parse()
+                .map_err(|_| format!("`{raw}` is not a whole number"))?;
+            if (min..=max).contains(&value) {
+                Ok(value)
+            } else if max != u64::MAX {
+                let unit = if unit.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {unit}")
+                };
+                Err(format!("must be between {min} and {max}{unit}"))
+            } else if min == 1 {
+                Err("must be greater than zero".into())
+            } else {
+                Err(format!("must be at least {min}"))
+            }
+        })
+    }
+
+    /// A [`Kind::Flag`] variable: `true` or `false`.
+    pub fn flag(&mut self, spec: &VarSpec) -> Option<bool> {
+        if spec.kind != Kind::Flag {
+            return self.mismatch(spec, "a flag");
+        }
+        self.get(spec, |raw| raw.parse().map_err(|_| Self::invalid(spec, raw)))
+    }
+
+    /// A [`Kind::OneOf`] variable: the declared word it matches, in any case.
+    pub fn choice(&mut self, spec: &VarSpec) -> Option<&'static str> {
+        let Kind::OneOf(words) = spec.kind else {
+            return self.mismatch(spec, "a choice");
+        };
+        self.get(spec, |raw| {
+            words
+                .iter()
+                .copied()
+                .find(|w| w.eq_ignore_ascii_case(raw))
+                .ok_or_else(|| Self::invalid(spec, raw))
+        })
+    }
+
+    /// A [`Kind::Address`] variable.
+    pub fn address(&mut self, spec: &VarSpec) -> Option<SocketAddr> {
+        if spec.kind != Kind::Address {
+            return self.mismatch(spec, "an address");
+        }
+        self.get(spec, |raw| raw.parse().map_err(|_| Self::invalid(spec, raw)))
+    }
+
+    /// A [`Kind::Networks`] variable; unset is the empty list.
+    pub fn networks(&mut self, spec: &VarSpec) -> Arc<[ipnet::IpNet]> {
+        if spec.kind != Kind::Networks {
+            return self.mismatch(spec, "networks").unwrap_or_default();
+        }
+        self.get(spec, |list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|item| {
+                    item.parse::<ipnet::IpNet>()
+                        .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| format!("`{item}` is not an IP address or CIDR range"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap_or_default()
+        .into()
+    }
+
+    /// A [`Kind::Secret`], [`Kind::Password`] or [`Kind::Url`] variable, checked as its kind says.
+    pub fn secret(&mut self, spec: &VarSpec) -> Option<Secret> {
+        match spec.kind {
+            Kind::Secret => self.get(spec, |raw| check_secret_len(raw).map(Secret::new)),
+            Kind::Password { max_chars } => self.get(spec, |raw| {
+                if raw.chars().count() > max_chars {
+                    Err(format!("is longer than {max_chars} characters"))
+                } else {
+                    Ok(Secret::new(raw))
+                }
+            }),
+            Kind::Url(prefixes) => self.get(spec, |raw| {
+                if prefixes.iter().any(|p| raw.starts_with(p)) {
+                    Ok(Secret::new(raw))
+                } else {
+                    let or_empty = match spec.default {
+                        WhenUnset::Nothing => ", or be empty",
+                        _ => "",
+                    };
+                    Err(format!("must start with {}{or_empty}", prefixes.join(", ")))
+                }
+            }),
+            _ => self.mismatch(spec, "a secret"),
+        }
+    }
+
+    /// A [`Kind::Secrets`] variable; unset is the empty list.
+    pub fn secrets(&mut self, spec: &VarSpec) -> Vec<Secret> {
+        if spec.kind != Kind::Secrets {
+            return self.mismatch(spec, "secrets").unwrap_or_default();
+        }
+        self.get(spec, |list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|item| check_secret_len(item).map(Secret::new))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// A variable of any kind through a parser of the caller's (for types this crate does not know,
+    /// such as an encryption key); a failure is reported in the words of the declared kind.
+    pub fn parse_with<T, E>(
+        &mut self,
+        spec: &VarSpec,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        self.get(spec, |raw| parse(raw).map_err(|_| Self::invalid(spec, raw)))
+    }
 }
+
+fn check_secret_len(raw: &str) -> Result<&str, String> {
+    if raw.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "is {} bytes long; at least {MIN_SECRET_BYTES} are required; {SECRET_HOWTO}",
+            raw.len()
+        ));
+    }
+    Ok(raw)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The settings both services read
 
 /// The JWT settings both services share.
 #[derive(Debug, Clone)]
@@ -180,7 +585,7 @@ pub struct JwtSettings {
     pub audience: String,
 }
 
-/// What both services read: JWT, store and logging.
+/// What both services read: JWT, store and logging (the variables of [`COMMON`]).
 #[derive(Debug, Clone)]
 pub struct CommonConfig {
     pub app_env: AppEnv,
@@ -195,12 +600,12 @@ pub struct CommonConfig {
 
 impl CommonConfig {
     /// Reads and validates from the process environment (and `.env`).
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
         Self::from_vars(&env_vars())
     }
 
     /// Reads and validates from pairs; what tests use.
-    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigError>
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigErrors>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
@@ -209,37 +614,31 @@ impl CommonConfig {
         Self::from_vars(&from_pairs(pairs))
     }
 
-    pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigError> {
+    pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
+        let mut reader = Reader::new(vars);
+        let config = Self::read(&mut reader);
+        reader.finish(config)
+    }
+
+    /// Reads the [`COMMON`] variables, leaving every problem in `r` (a service reads its own next).
+    pub fn read(r: &mut Reader<'_>) -> Self {
         let mut warnings = Vec::new();
-        let app_env = match var(vars, "APP_ENV").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("development") => AppEnv::Development,
+        let app_env = match r.choice(&APP_ENV) {
             Some("production") => AppEnv::Production,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "APP_ENV",
-                    format!("`{other}` is not one of development, production"),
-                ))
-            }
+            _ => AppEnv::Development,
         };
-        let log_format = match var(vars, "LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
+        let log_format = match r.choice(&LOG_FORMAT) {
             Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "LOG_FORMAT",
-                    format!("`{other}` is not one of pretty, json"),
-                ))
-            }
+            _ => LogFormat::Pretty,
         };
 
-        let secret = parse_secret(vars, "JWT_SECRET")?
-            .ok_or_else(|| ConfigError::new("JWT_SECRET", format!("is not set; {SECRET_HOWTO}")))?;
+        let secret = r.secret(&JWT_SECRET).unwrap_or_else(|| Secret::new(""));
         if secret.expose() == DEV_PLACEHOLDER_SECRET {
             if app_env == AppEnv::Production {
-                return Err(ConfigError::new(
-                    "JWT_SECRET",
+                r.error(
+                    &JWT_SECRET,
                     format!("is the development placeholder from .env.example, refused with APP_ENV=production; {SECRET_HOWTO}"),
-                ));
+                );
             }
             warnings.push(
                 "JWT_SECRET is the development placeholder from .env.example: anyone can forge tokens. \
@@ -247,77 +646,37 @@ impl CommonConfig {
                     .to_string(),
             );
         }
-        let mut previous_secrets = Vec::new();
-        if let Some(list) = var(vars, "JWT_PREVIOUS_SECRETS") {
-            for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                previous_secrets.push(check_secret_len("JWT_PREVIOUS_SECRETS", item)?);
-            }
-        }
+        let previous_secrets = r.secrets(&JWT_PREVIOUS_SECRETS);
 
-        let algorithm = match var(vars, "JWT_ALGORITHM").map(str::to_ascii_uppercase).as_deref() {
-            None | Some("HS256") => Algorithm::HS256,
+        let algorithm = match r.choice(&JWT_ALGORITHM) {
             Some("HS384") => Algorithm::HS384,
             Some("HS512") => Algorithm::HS512,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "JWT_ALGORITHM",
-                    format!("`{other}` is not allowed; use HS256, HS384 or HS512"),
-                ))
-            }
+            _ => Algorithm::HS256,
         };
 
-        let access_ttl_secs = lifetime(
-            vars,
-            "JWT_ACCESS_TOKEN_EXP_VALUE",
-            60,
-            "JWT_ACCESS_TOKEN_EXP_UNIT",
-            "minutes",
-        )?;
-        let refresh_ttl_secs = lifetime(
-            vars,
-            "JWT_REFRESH_TOKEN_EXP_VALUE",
-            24,
-            "JWT_REFRESH_TOKEN_EXP_UNIT",
-            "hours",
-        )?;
+        let access_ttl_secs = lifetime(r, &JWT_ACCESS_TOKEN_EXP_VALUE, &JWT_ACCESS_TOKEN_EXP_UNIT);
+        let refresh_ttl_secs = lifetime(r, &JWT_REFRESH_TOKEN_EXP_VALUE, &JWT_REFRESH_TOKEN_EXP_UNIT);
         if refresh_ttl_secs < access_ttl_secs {
             warnings.push(format!(
                 "the refresh token lifetime ({refresh_ttl_secs} s) is shorter than the access token lifetime ({access_ttl_secs} s)"
             ));
         }
+        let saphety_minutes = r.whole(&SAPHETY_TOKEN_EXP_MINUTES).unwrap_or_default();
 
-        let saphety_minutes = parse_positive(vars, "SAPHETY_TOKEN_EXP_MINUTES", 120)?;
-        if saphety_minutes > 120 {
-            return Err(ConfigError::new(
-                "SAPHETY_TOKEN_EXP_MINUTES",
-                "must be at most 120 (2 hours)",
-            ));
-        }
+        let issuer = r.text(&JWT_ISSUER).unwrap_or_default();
+        let audience = r.text(&JWT_AUDIENCE).unwrap_or_default();
 
-        let issuer = var(vars, "JWT_ISSUER").unwrap_or("auth-service").to_string();
-        let audience = var(vars, "JWT_AUDIENCE")
-            .unwrap_or("solicitud-transporte-api")
-            .to_string();
-
-        let redis_url = var(vars, "REDIS_URL").map(Secret::new);
-        if let Some(url) = &redis_url {
-            let u = url.expose();
-            if !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")) {
-                return Err(ConfigError::new(
-                    "REDIS_URL",
-                    "must start with redis://, rediss:// or unix:// (leave it empty for the embedded store)",
-                ));
-            }
-        } else if app_env == AppEnv::Production {
+        let redis_url = r.secret(&REDIS_URL);
+        if redis_url.is_none() && !r.is_set(&REDIS_URL) && app_env == AppEnv::Production {
             warnings.push(
                 "REDIS_URL is empty: using the embedded in-process store; state is lost on restart and \
                  not shared between replicas"
                     .to_string(),
             );
         }
-        let redis_key_prefix = var(vars, "REDIS_KEY_PREFIX").unwrap_or("sta:").to_string();
+        let redis_key_prefix = r.text(&REDIS_KEY_PREFIX).unwrap_or_default();
 
-        Ok(Self {
+        Self {
             app_env,
             log_format,
             jwt: JwtSettings {
@@ -326,6 +685,7 @@ impl CommonConfig {
                 algorithm,
                 access_ttl_secs,
                 refresh_ttl_secs,
+                // At most 120 minutes: no overflow.
                 saphety_ttl_secs: (saphety_minutes * 60) as i64,
                 issuer,
                 audience,
@@ -333,58 +693,32 @@ impl CommonConfig {
             redis_url,
             redis_key_prefix,
             warnings,
-        })
-    }
-}
-
-fn parse_secret(vars: &RawVars, name: &'static str) -> Result<Option<Secret>, ConfigError> {
-    match vars
-        .get(&name.to_ascii_lowercase())
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-    {
-        None => Ok(None),
-        Some(raw) => check_secret_len(name, raw).map(Some),
-    }
-}
-
-fn check_secret_len(name: &'static str, raw: &str) -> Result<Secret, ConfigError> {
-    if raw.len() < 32 {
-        return Err(ConfigError::new(
-            name,
-            format!(
-                "is {} bytes long; at least 32 are required; {SECRET_HOWTO}",
-                raw.len()
-            ),
-        ));
-    }
-    Ok(Secret::new(raw))
-}
-
-fn lifetime(
-    vars: &RawVars,
-    value_var: &'static str,
-    default_value: u64,
-    unit_var: &'static str,
-    default_unit: &str,
-) -> Result<i64, ConfigError> {
-    let value = parse_positive(vars, value_var, default_value)?;
-    let unit = var(vars, unit_var).unwrap_or(default_unit).to_ascii_lowercase();
-    let per_unit: u64 = match unit.as_str() {
-        "minutes" => 60,
-        "hours" => 3600,
-        other => {
-            return Err(ConfigError::new(
-                unit_var,
-                format!("`{other}` is not a unit; use minutes or hours"),
-            ))
         }
+    }
+}
+
+/// A lifetime in seconds from its value and unit variables, at most a year.
+fn lifetime(r: &mut Reader<'_>, value_var: &VarSpec, unit_var: &VarSpec) -> i64 {
+    let value = r.whole(value_var);
+    let per_unit: Option<u64> = match r.choice(unit_var) {
+        Some("minutes") => Some(60),
+        Some("hours") => Some(3600),
+        _ => None,
     };
-    value
+    let (Some(value), Some(per_unit)) = (value, per_unit) else {
+        return 0;
+    };
+    match value
         .checked_mul(per_unit)
-        .filter(|secs| *secs <= 366 * 24 * 3600)
+        .filter(|secs| *secs <= YEAR_SECS)
         .and_then(|secs| i64::try_from(secs).ok())
-        .ok_or_else(|| ConfigError::new(value_var, "is more than a year"))
+    {
+        Some(secs) => secs,
+        None => {
+            r.error(value_var, "is more than a year");
+            0
+        }
+    }
 }
 
 #[cfg(test)]
@@ -393,25 +727,32 @@ mod tests {
 
     const GOOD: &str = "0123456789abcdef0123456789abcdef";
 
-    fn load(pairs: &[(&str, &str)]) -> Result<CommonConfig, ConfigError> {
+    fn load(pairs: &[(&str, &str)]) -> Result<CommonConfig, ConfigErrors> {
         CommonConfig::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     }
 
-    fn failing_var(pairs: &[(&str, &str)]) -> &'static str {
+    /// The variables refused, comma-separated, or "accepted".
+    fn failing_var(pairs: &[(&str, &str)]) -> String {
         match load(pairs) {
-            Ok(_) => "accepted",
-            Err(e) => e.var,
+            Ok(_) => "accepted".into(),
+            Err(e) => e.vars().join(","),
         }
     }
 
     #[test]
-    fn the_seed_defaults_apply() -> Result<(), ConfigError> {
+    fn the_seed_defaults_apply() -> Result<(), ConfigErrors> {
         let c = load(&[("JWT_SECRET", GOOD)])?;
         assert_eq!(c.jwt.algorithm, Algorithm::HS256);
         assert_eq!(c.jwt.access_ttl_secs, 3600);
         assert_eq!(c.jwt.refresh_ttl_secs, 24 * 3600);
+        assert_eq!(c.jwt.saphety_ttl_secs, 120 * 60);
+        assert_eq!(c.jwt.issuer, "auth-service");
+        assert_eq!(c.jwt.audience, "solicitud-transporte-api");
+        assert_eq!(c.redis_key_prefix, "sta:");
         assert_eq!(c.app_env, AppEnv::Development);
+        assert_eq!(c.log_format, LogFormat::Pretty);
         assert!(c.redis_url.is_none());
+        assert!(c.jwt.previous_secrets.is_empty());
         Ok(())
     }
 
@@ -419,7 +760,7 @@ mod tests {
     fn a_missing_secret_names_the_variable_and_says_how_to_generate_one() {
         let err = load(&[]).err();
         let err = err.as_ref();
-        assert_eq!(err.map(|e| e.var), Some("JWT_SECRET"));
+        assert_eq!(err.map(|e| e.vars()), Some(vec!["JWT_SECRET"]));
         assert!(err
             .map(|e| e.to_string())
             .unwrap_or_default()
@@ -448,7 +789,7 @@ mod tests {
                 "JWT_ALGORITHM"
             );
         }
-        for good in ["HS256", "HS384", "HS512"] {
+        for good in ["HS256", "HS384", "HS512", "hs512"] {
             assert_eq!(
                 failing_var(&[("JWT_SECRET", GOOD), ("JWT_ALGORITHM", good)]),
                 "accepted"
@@ -485,7 +826,8 @@ mod tests {
     }
 
     #[test]
-    fn the_placeholder_secret_warns_in_development_and_is_refused_in_production() -> Result<(), ConfigError> {
+    fn the_placeholder_secret_warns_in_development_and_is_refused_in_production() -> Result<(), ConfigErrors>
+    {
         let dev = load(&[("JWT_SECRET", DEV_PLACEHOLDER_SECRET)])?;
         assert!(dev.warnings.iter().any(|w| w.contains("placeholder")));
         assert_eq!(
@@ -512,11 +854,87 @@ mod tests {
     }
 
     #[test]
-    fn secrets_never_show_in_debug_output() -> Result<(), ConfigError> {
+    fn secrets_never_show_in_debug_output() -> Result<(), ConfigErrors> {
         let c = load(&[("JWT_SECRET", GOOD), ("REDIS_URL", "redis://:hunter2@localhost")])?;
         let shown = format!("{c:?}");
         assert!(!shown.contains(GOOD));
         assert!(!shown.contains("hunter2"));
         Ok(())
+    }
+
+    #[test]
+    fn secrets_never_show_in_error_messages() {
+        let short = "short-but-secret";
+        let url = "http://:hunter2@localhost";
+        let shown = load(&[("JWT_SECRET", short), ("REDIS_URL", url)])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            shown.contains("JWT_SECRET") && shown.contains("REDIS_URL"),
+            "{shown}"
+        );
+        assert!(!shown.contains(short) && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported_at_once_one_line_each() {
+        let e = load(&[
+            ("JWT_SECRET", "short"),
+            ("APP_ENV", "staging"),
+            ("JWT_ACCESS_TOKEN_EXP_UNIT", "days"),
+            ("SAPHETY_TOKEN_EXP_MINUTES", "121"),
+        ])
+        .err();
+        let vars = e.as_ref().map(ConfigErrors::vars).unwrap_or_default();
+        assert_eq!(
+            vars,
+            [
+                "APP_ENV",
+                "JWT_SECRET",
+                "JWT_ACCESS_TOKEN_EXP_UNIT",
+                "SAPHETY_TOKEN_EXP_MINUTES"
+            ]
+        );
+        let text = e.map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(
+            text.lines().all(|l| l.starts_with("invalid configuration: ")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_lifetime_is_at_most_a_year_in_either_unit() {
+        let ok = [("JWT_SECRET", GOOD), ("JWT_REFRESH_TOKEN_EXP_VALUE", "8784")];
+        assert_eq!(failing_var(&ok), "accepted");
+        let over = [("JWT_SECRET", GOOD), ("JWT_REFRESH_TOKEN_EXP_VALUE", "8785")];
+        assert_eq!(failing_var(&over), "JWT_REFRESH_TOKEN_EXP_VALUE");
+    }
+
+    #[test]
+    fn every_declared_default_is_valid_and_names_are_unique() {
+        let names: std::collections::BTreeSet<&str> = COMMON.iter().map(|v| v.name).collect();
+        assert_eq!(names.len(), COMMON.len());
+        for spec in COMMON {
+            assert!(!spec.doc.is_empty(), "{} has no doc", spec.name);
+            assert!(
+                spec.name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                spec.name
+            );
+        }
+        // With only the required variable set, every other one takes its default, and all parse.
+        assert_eq!(failing_var(&[("JWT_SECRET", GOOD)]), "accepted");
+    }
+
+    #[test]
+    fn a_read_that_does_not_fit_the_declaration_is_reported_not_guessed() {
+        let raw = from_pairs([("JWT_ISSUER", "x")]);
+        let mut r = Reader::new(&raw);
+        assert_eq!(r.whole(&JWT_ISSUER), None);
+        assert_eq!(r.finish(()).err().map(|e| e.vars()), Some(vec!["JWT_ISSUER"]));
     }
 }

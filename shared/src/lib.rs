@@ -1,6 +1,7 @@
 //! What both services need, written once.
 //!
-//! - [`config`]: typed settings read with envy from the environment (and `.env`), validated at start.
+//! - [`config`]: every variable declared once, then typed settings read with envy from the environment
+//!   (and `.env`), validated at start, every problem reported at once.
 //! - [`clock`]: the injectable time source every expiry decision reads.
 //! - [`claims`]: access, refresh and MFA-challenge claims, and [`claims::TokenKind`].
 //! - [`token`]: signing and verification with a pinned algorithm, `kid` selection and strict claims.

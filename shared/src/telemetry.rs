@@ -50,9 +50,12 @@ pub fn start(common: &crate::config::CommonConfig) {
     }
 }
 
-/// A start-up failure: one line on standard error, never a panic trace; exit code 2.
+/// A start-up failure: on standard error, each line of the error prefixed with the service's name (one
+/// line per bad variable for [`crate::config::ConfigErrors`]), never a panic trace; exit code 2.
 pub fn refuse_start(service: &str, error: impl std::fmt::Display) -> std::process::ExitCode {
-    eprintln!("{service}: {error}");
+    for line in error.to_string().lines() {
+        eprintln!("{service}: {line}");
+    }
     std::process::ExitCode::from(2)
 }
 

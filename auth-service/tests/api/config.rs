@@ -1,5 +1,5 @@
-//! Start-up: the real binary refuses bad configuration with one line naming the variable, and
-//! `auth-service hash-password` prints a PHC hash.
+//! Start-up: the real binary refuses bad configuration with one line per bad variable, each naming
+//! it, all in one start, then exits with status 2; and `auth-service hash-password` prints a PHC hash.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -73,6 +73,33 @@ fn each_bad_configuration_value_stops_start_up_naming_the_variable() {
     assert!(
         stderr.contains("openssl rand"),
         "says how to generate a secret: {stderr}"
+    );
+}
+
+#[test]
+fn every_bad_variable_is_reported_in_one_start_one_line_each_then_exit_2() {
+    let (code, stderr) = start_with(&[
+        ("JWT_SECRET", "too-short"),
+        ("API_PASSWORD", "pw"),
+        ("JWT_ALGORITHM", "none"),
+        ("RATE_LIMIT_IP_PER_MINUTE", "lots"),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines: Vec<&str> = stderr.trim().lines().collect();
+    assert_eq!(lines.len(), 3, "one line per bad variable: {stderr}");
+    for (line, var) in lines
+        .iter()
+        .zip(["JWT_SECRET", "JWT_ALGORITHM", "RATE_LIMIT_IP_PER_MINUTE"])
+    {
+        assert!(
+            line.starts_with(&format!("auth-service: invalid configuration: {var}: ")),
+            "{line}"
+        );
+    }
+    assert!(
+        !stderr.contains("too-short"),
+        "a secret is never echoed: {stderr}"
     );
 }
 
