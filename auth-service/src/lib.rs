@@ -13,6 +13,7 @@
 //! - [`users`], [`passwords`]: the directory and argon2id.
 //! - [`saphety`]: the SOVOS-Saphety compatible `POST /v2/auth/gettoken` shapes.
 //! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
+//! - [`schemas`]: OpenAPI schemas of fields whose rules the derive cannot say.
 //! - [`sealing`]: the key that keeps MFA secrets at rest.
 //! - [`store`]: the shared state: Redis, or the embedded store.
 
@@ -28,6 +29,7 @@ pub mod passwords;
 pub mod refusal;
 pub mod routes;
 pub mod saphety;
+pub mod schemas;
 pub mod sealing;
 pub mod server;
 pub mod sessions;

@@ -25,11 +25,11 @@ const EXPIRES_FORMAT: &[FormatItem<'static>] =
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct GetTokenRequest {
     /// The user's e-mail.
-    #[schema(schema_with = crate::routes::non_blank_schema)]
+    #[schema(schema_with = crate::schemas::non_blank_schema)]
     pub username: String,
-    #[schema(schema_with = crate::routes::non_blank_password_schema)]
+    #[schema(schema_with = crate::schemas::non_blank_password_schema)]
     pub password: String,
-    #[schema(schema_with = crate::routes::non_blank_schema)]
+    #[schema(schema_with = crate::schemas::non_blank_schema)]
     pub virtual_operator: String,
     /// The current TOTP code; required when the user has MFA on.
     pub otp: Option<String>,

@@ -90,7 +90,8 @@ fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::routing::{serve_table, Route};
+    use crate::http::serve_table;
+    use crate::routing::Route;
     use warp::Filter;
 
     static TABLE: &[Route] = &[

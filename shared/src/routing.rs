@@ -6,10 +6,8 @@
 //! right method keeps its own error (a bad body's 400/413/422) whatever order warp combines the
 //! endpoints' rejections in. The same table gives the metrics `route` label.
 
-use warp::filters::BoxedFilter;
 use warp::http::Method;
 use warp::path::FullPath;
-use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 /// One path template (`{name}` matches one all-digit segment) and the methods it accepts.
@@ -80,21 +78,6 @@ pub fn known(table: &'static [Route]) -> impl Filter<Extract = (), Error = Rejec
             }
         })
         .untuple_one()
-}
-
-/// A service's endpoints behind [`known`], every rejection turned into the envelope by
-/// [`crate::rejection::recover`], with the common security headers.
-pub fn serve_table(
-    table: &'static [Route],
-    endpoints: impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static,
-) -> BoxedFilter<(Response,)> {
-    known(table)
-        .and(endpoints)
-        .recover(crate::rejection::recover)
-        .unify()
-        .with(crate::http::security_headers())
-        .map(warp::Reply::into_response)
-        .boxed()
 }
 
 #[cfg(test)]

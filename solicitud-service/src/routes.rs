@@ -74,7 +74,7 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .unify()
         .or(set_estado(app))
         .unify();
-    shared::routing::serve_table(ROUTES, api)
+    shared::http::serve_table(ROUTES, api)
 }
 
 /// The OpenAPI 3 document, generated from the annotations on the route functions and the types.

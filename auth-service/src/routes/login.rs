@@ -18,7 +18,7 @@ use crate::users::PublicUser;
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     username: String,
-    #[schema(schema_with = super::openapi::password_schema)]
+    #[schema(schema_with = crate::schemas::password_schema)]
     password: String,
 }
 

@@ -16,7 +16,6 @@ mod refusal;
 mod saphety;
 
 pub use openapi::ApiDoc;
-pub(crate) use openapi::{non_blank_password_schema, non_blank_schema};
 
 use std::sync::Arc;
 
@@ -124,5 +123,5 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .unify()
         .or(saphety::gettoken(app))
         .unify();
-    shared::routing::serve_table(ROUTES, api)
+    shared::http::serve_table(ROUTES, api)
 }

@@ -2,37 +2,7 @@
 //! the request and response types themselves.
 
 use shared::ops::BearerAuth;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::OpenApi;
-
-use crate::passwords::MAX_PASSWORD_CHARS;
-
-/// A password: at most [`MAX_PASSWORD_CHARS`] characters (a longer one is refused before hashing).
-pub(crate) fn password_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .max_length(Some(MAX_PASSWORD_CHARS))
-        .build()
-}
-
-/// A field that must not be empty nor only whitespace (gettoken's `Required`).
-pub(crate) fn non_blank_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length(Some(1))
-        .pattern(Some(shared::ops::not_blank_pattern()))
-        .build()
-}
-
-/// A non-blank password of at most [`MAX_PASSWORD_CHARS`] characters (gettoken's `Required`, `TooLong`).
-pub(crate) fn non_blank_password_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length(Some(1))
-        .max_length(Some(MAX_PASSWORD_CHARS))
-        .pattern(Some(shared::ops::not_blank_pattern()))
-        .build()
-}
 
 /// The document.
 #[derive(OpenApi)]
