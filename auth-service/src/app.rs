@@ -16,7 +16,7 @@ use crate::sealing::MfaKey;
 use crate::sessions::Sessions;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
-use crate::store::SharedStore;
+use crate::store::Stores;
 use crate::users::Directory;
 
 /// Why the service could not start.
@@ -39,7 +39,8 @@ pub enum StartError {
 pub struct App {
     pub config: Arc<AuthConfig>,
     pub codec: Arc<TokenCodec>,
-    pub store: SharedStore,
+    /// Every store capability, from the one implementation; `/ready` checks it.
+    pub store: Stores,
     pub users: Arc<Directory>,
     pub passwords: Passwords,
     pub sessions: Arc<Sessions>,
@@ -54,12 +55,12 @@ pub struct App {
 impl App {
     /// Builds the state; the store is Redis when `REDIS_URL` is set, else the embedded one.
     pub fn build(config: AuthConfig, clock: SharedClock) -> Result<Self, StartError> {
-        let store: SharedStore = match &config.common.redis_url {
-            Some(url) => Arc::new(
+        let store = match &config.common.redis_url {
+            Some(url) => Stores::of(Arc::new(
                 RedisStore::new(url.expose(), &config.common.redis_key_prefix)
                     .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
-            ),
-            None => Arc::new(MemoryStore::new(clock.clone())),
+            )),
+            None => Stores::of(Arc::new(MemoryStore::new(clock.clone()))),
         };
         Self::build_with_store(config, clock, store)
     }
@@ -68,13 +69,13 @@ impl App {
     pub fn build_with_store(
         config: AuthConfig,
         clock: SharedClock,
-        store: SharedStore,
+        store: Stores,
     ) -> Result<Self, StartError> {
         let codec = Arc::new(TokenCodec::new(&config.common.jwt, clock.clone()));
         let users = Arc::new(Directory::load(&config)?);
         let passwords = Passwords::new(config.password_hash_concurrency)?;
         let sessions = Arc::new(Sessions::new(
-            store.clone(),
+            &store,
             codec.clone(),
             users.clone(),
             config.refresh_retry_grace_secs,
@@ -89,14 +90,14 @@ impl App {
             MfaKey::random()
         });
         let mfa = Arc::new(Mfa::new(
-            store.clone(),
+            &store,
             codec.clone(),
             users.clone(),
             key,
             config.mfa_issuer_name.clone(),
             config.mfa_valid_window,
         ));
-        let limits = Arc::new(Limits::new(store.clone(), &config));
+        let limits = Arc::new(Limits::new(store.limits.clone(), &config));
         let authenticator = Arc::new(Authenticator::new(
             users.clone(),
             passwords.clone(),

@@ -18,13 +18,14 @@
 //! one replica runs at most `RATE_LIMIT_LOGIN_MAX_FAILURES + C - 1` hashes for an account per window.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use crate::config::AuthConfig;
 use crate::identity::normalize;
 use crate::refusal::Refusal;
-use crate::store::{Counter, Gate, SharedStore};
+use crate::store::{Counter, Gate, LimitStore};
 
 /// The store key of one account's failure counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,14 +49,14 @@ pub fn limited(retry_after_ms: i64) -> Refusal {
 }
 
 pub struct Limits {
-    store: SharedStore,
+    store: Arc<dyn LimitStore>,
     ip_per_minute: u64,
     max_failures: u64,
     window_ms: i64,
 }
 
 impl Limits {
-    pub fn new(store: SharedStore, config: &AuthConfig) -> Self {
+    pub fn new(store: Arc<dyn LimitStore>, config: &AuthConfig) -> Self {
         Self {
             store,
             ip_per_minute: config.rate_limit_ip_per_minute,

@@ -23,7 +23,7 @@ use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::refusal::Refusal;
 use crate::sealing::{MfaKey, SealError};
-use crate::store::{ChallengeTry, SharedStore};
+use crate::store::{ChallengeStore, ChallengeTry, MfaStore, Stores};
 use crate::users::{Directory, User};
 
 /// TOTP step, seconds.
@@ -143,7 +143,8 @@ pub fn normalize_recovery(code: &str) -> String {
 
 /// The MFA flows, over the store; the routes call these.
 pub struct Mfa {
-    store: SharedStore,
+    store: Arc<dyn MfaStore>,
+    challenges: Arc<dyn ChallengeStore>,
     codec: Arc<TokenCodec>,
     users: Arc<Directory>,
     key: MfaKey,
@@ -166,7 +167,7 @@ fn internal(e: impl Into<MfaError>) -> Refusal {
 
 impl Mfa {
     pub fn new(
-        store: SharedStore,
+        stores: &Stores,
         codec: Arc<TokenCodec>,
         users: Arc<Directory>,
         key: MfaKey,
@@ -174,7 +175,8 @@ impl Mfa {
         window: u8,
     ) -> Self {
         Self {
-            store,
+            store: stores.mfa.clone(),
+            challenges: stores.challenges.clone(),
             codec,
             users,
             key,
@@ -310,7 +312,7 @@ impl Mfa {
     /// Counts one attempt on a challenge: past [`MAX_TRIES`], or once it completed a login, it is spent.
     pub async fn try_challenge(&self, claims: &MfaClaims) -> Result<(), Refusal> {
         match self
-            .store
+            .challenges
             .mfa_challenge_try(&claims.jti, MAX_TRIES, self.challenge_ttl_ms(claims))
             .await?
         {
@@ -322,7 +324,7 @@ impl Mfa {
     /// Marks a challenge as having completed its login (exactly once).
     pub async fn finish_challenge(&self, claims: &MfaClaims) -> Result<(), Refusal> {
         if self
-            .store
+            .challenges
             .mfa_challenge_finish(&claims.jti, self.challenge_ttl_ms(claims))
             .await?
         {

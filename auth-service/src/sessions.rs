@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 use crate::limits::limited;
 use crate::store::{
-    Counter, Gate, Generation, NewSession, RotateOutcome, Rotation, SessionView, SharedStore,
+    Counter, Gate, Generation, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation,
+    SessionStore, SessionView, Stores,
 };
 use crate::users::{Directory, User};
 
@@ -37,7 +38,10 @@ pub struct TokenPair {
 
 /// See the module doc.
 pub struct Sessions {
-    store: SharedStore,
+    store: Arc<dyn SessionStore>,
+    revocations: Arc<dyn RevocationStore>,
+    /// The per-IP gate of a refresh whose token does not verify (a good one is gated inside `rotate`).
+    limits: Arc<dyn LimitStore>,
     codec: Arc<TokenCodec>,
     users: Arc<Directory>,
     grace_ms: i64,
@@ -50,14 +54,16 @@ fn new_id() -> String {
 
 impl Sessions {
     pub fn new(
-        store: SharedStore,
+        stores: &Stores,
         codec: Arc<TokenCodec>,
         users: Arc<Directory>,
         grace_secs: u64,
         absolute_secs: i64,
     ) -> Self {
         Self {
-            store,
+            store: stores.sessions.clone(),
+            revocations: stores.revocations.clone(),
+            limits: stores.limits.clone(),
             codec,
             users,
             grace_ms: (grace_secs as i64) * 1000,
@@ -194,7 +200,7 @@ impl Sessions {
             Err(e) => {
                 refreshes.with_label_values(&["invalid"]).inc();
                 if let Some(gate) = gate {
-                    if let Gate::Limited { retry_after_ms } = self.store.gate(&[gate], &[]).await? {
+                    if let Gate::Limited { retry_after_ms } = self.limits.gate(&[gate], &[]).await? {
                         return Err(limited(retry_after_ms).into());
                     }
                 }
@@ -202,7 +208,7 @@ impl Sessions {
             }
         };
         let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
-            self.store.revoke_session(&claims.sid, None).await?;
+            self.revocations.revoke_session(&claims.sid, None).await?;
             return Err(ApiError::TokenRevoked);
         };
         let outcome = self
@@ -249,7 +255,7 @@ impl Sessions {
         };
         match self
             .store
-            .session_view(&claims.sid, &claims.sub, &claims.jti)
+            .session_view(&claims.sid, &claims.sub, Some(&claims.jti))
             .await?
         {
             SessionView::Active { fingerprint, .. } if fingerprint == user.fingerprint => Ok(user),
@@ -260,7 +266,7 @@ impl Sessions {
     /// Ends the session of this access token (and the token itself).
     pub async fn logout(&self, claims: &AccessClaims) -> Result<(), ApiError> {
         let remaining_ms = (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS) * 1000;
-        self.store
+        self.revocations
             .revoke_session(&claims.sid, Some((&claims.jti, remaining_ms)))
             .await?;
         metrics().revocations.with_label_values(&["logout"]).inc();
@@ -271,7 +277,7 @@ impl Sessions {
     /// Ends every session of this token's user.
     pub async fn logout_all(&self, claims: &AccessClaims) -> Result<(), ApiError> {
         let ttl_ms = (self.absolute_secs + JWT_LEEWAY_SECS) * 1000;
-        let cutoff_ms = self.store.revoke_user(&claims.sub, ttl_ms).await?;
+        let cutoff_ms = self.revocations.revoke_user(&claims.sub, ttl_ms).await?;
         metrics().revocations.with_label_values(&["logout_all"]).inc();
         tracing::info!(user_id = %claims.sub, cutoff_ms, "every session ended");
         Ok(())
@@ -292,7 +298,7 @@ impl Sessions {
                 return Ok(inactive);
             };
             return Ok(
-                match self.store.session_view(&claims.sid, &claims.sub, "-").await? {
+                match self.store.session_view(&claims.sid, &claims.sub, None).await? {
                     SessionView::Active {
                         fingerprint,
                         current_refresh_jti,

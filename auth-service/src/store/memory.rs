@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use shared::SharedClock;
 
 use super::{
-    ChallengeTry, Counter, Gate, Generation, MfaRecord, NewSession, RotateOutcome, Rotation, SessionView,
-    Store, StoreError,
+    ChallengeStore, ChallengeTry, Counter, Gate, Generation, LimitStore, MfaRecord, MfaStore, NewSession,
+    RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView, StoreError, StoreHealth,
 };
 
 const SWEEP_EVERY: u64 = 1024;
@@ -134,7 +134,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl StoreHealth for MemoryStore {
     fn kind(&self) -> &'static str {
         "memory"
     }
@@ -142,7 +142,10 @@ impl Store for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.lock().map(|_| ())
     }
+}
 
+#[async_trait]
+impl SessionStore for MemoryStore {
     async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
@@ -215,10 +218,16 @@ impl Store for MemoryStore {
         Ok(RotateOutcome::Reused)
     }
 
-    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError> {
+    async fn session_view(
+        &self,
+        sid: &str,
+        uid: &str,
+        access_jti: Option<&str>,
+    ) -> Result<SessionView, StoreError> {
         let now = self.clock.now_ms();
         let inner = self.lock()?;
-        if inner.revoked_jtis.get(jti).is_some_and(|exp| *exp > now) {
+        let revoked = |jti: &str| inner.revoked_jtis.get(jti).is_some_and(|exp| *exp > now);
+        if access_jti.is_some_and(revoked) {
             return Ok(SessionView::Revoked);
         }
         let cutoff = inner.cutoff(uid, now);
@@ -232,7 +241,10 @@ impl Store for MemoryStore {
             _ => SessionView::Revoked,
         })
     }
+}
 
+#[async_trait]
+impl RevocationStore for MemoryStore {
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
@@ -254,7 +266,10 @@ impl Store for MemoryStore {
         inner.wrote(now);
         Ok(at)
     }
+}
 
+#[async_trait]
+impl MfaStore for MemoryStore {
     async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError> {
         let now = self.clock.now_ms();
         let inner = self.lock()?;
@@ -330,7 +345,10 @@ impl Store for MemoryStore {
         inner.mfa_pending.remove(uid);
         Ok(())
     }
+}
 
+#[async_trait]
+impl ChallengeStore for MemoryStore {
     async fn mfa_challenge_try(
         &self,
         jti: &str,
@@ -371,7 +389,10 @@ impl Store for MemoryStore {
         challenge.expires_ms = now + ttl_ms;
         Ok(true)
     }
+}
 
+#[async_trait]
+impl LimitStore for MemoryStore {
     async fn gate(&self, hits: &[Counter], locks: &[Counter]) -> Result<Gate, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
@@ -436,14 +457,17 @@ mod tests {
                 .await?;
         }
         assert_eq!(
-            store.session_view("s0", "1", "a").await?,
+            store.session_view("s0", "1", Some("a")).await?,
             SessionView::Active {
                 fingerprint: "f".into(),
                 current_refresh_jti: "r".into()
             }
         );
         clock.advance_secs(2);
-        assert_eq!(store.session_view("s0", "1", "a").await?, SessionView::Revoked);
+        assert_eq!(
+            store.session_view("s0", "1", Some("a")).await?,
+            SessionView::Revoked
+        );
         assert_eq!(store.len(), (SWEEP_EVERY - 1) as usize);
         store.revoke_session("nope", None).await?;
         assert_eq!(store.len(), 0, "the sweep drops expired sessions");

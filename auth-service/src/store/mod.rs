@@ -1,9 +1,16 @@
 //! The state every auth-service replica shares: sessions (with their refresh-token rotation), revoked
-//! access tokens, and per-user revocation cut-offs.
+//! access tokens and per-user revocation cut-offs, rate-limit counters, MFA enrolments and login
+//! challenges.
 //!
-//! One trait, two implementations that pass the same conformance suite (`tests/api/store.rs`):
-//! [`redis::RedisStore`] (production; each operation is one Lua script, so one round trip and atomic)
-//! and [`memory::MemoryStore`] (embedded, when `REDIS_URL` is empty; one lock per operation).
+//! One small trait per capability ([`SessionStore`], [`RevocationStore`], [`LimitStore`], [`MfaStore`],
+//! [`ChallengeStore`], and [`StoreHealth`] for `/ready`), each implemented by both stores, which pass the
+//! same conformance suite (`tests/api/store.rs`): [`redis::RedisStore`] (production) and
+//! [`memory::MemoryStore`] (embedded, when `REDIS_URL` is empty; one lock per operation). [`Stores`]
+//! hands each caller only the capabilities it uses, all from one implementation built once.
+//!
+//! On Redis every operation is one round trip and atomic: the ones that check before they write (or
+//! read the time) are one Lua script each (`store/lua/*.lua`); recovery-code use (`SREM`), MFA disable
+//! and counter reset (`DEL`) and `/ready` (`PING`) are plain commands. Every key is built in [`keys`].
 //!
 //! Every time more than one replica compares is the store's own: a session's start, the issue time of
 //! each generation, the logout-all cut-off, and "now" for the retry grace are read inside the operation
@@ -12,6 +19,7 @@
 //! challenge windows are store-side TTLs too. The store keeps everything with a TTL equal to what is
 //! left of the longest-lived token that depends on it, so nothing grows without bound.
 
+pub mod keys;
 pub mod memory;
 pub mod redis;
 
@@ -127,34 +135,53 @@ pub enum ChallengeTry {
     Used,
 }
 
-/// The auth service's shared state.
+/// Which store answers, and whether it is reachable: for `/ready` and logs.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Which implementation, for `/ready` and logs.
+pub trait StoreHealth: Send + Sync + 'static {
+    /// Which implementation.
     fn kind(&self) -> &'static str;
 
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
+}
 
+/// Sessions and their refresh-token rotation.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
     /// Records a new session. Returns its start (ms): the store's now, or just after the user's last
     /// logout-all if that is not earlier (same millisecond, or the store's clock stepped back), so a
     /// new session is never born revoked.
     async fn create_session(&self, session: &NewSession) -> Result<i64, StoreError>;
 
     /// The atomic check-and-rotate of a refresh token; a rotation is stamped with the store's now, and
-    /// the grace is measured on that same clock.
+    /// the grace is measured on that same clock. The gate, if any, is counted exactly as
+    /// [`LimitStore::gate`] counts a hit counter.
     async fn rotate(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
 
-    /// Whether a session (and the access token `jti` of it) is still good.
-    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError>;
+    /// Whether a session is still good, and, given an access token's `jti`, that token too (a refresh
+    /// token has no revocation mark of its own: `None`).
+    async fn session_view(
+        &self,
+        sid: &str,
+        uid: &str,
+        access_jti: Option<&str>,
+    ) -> Result<SessionView, StoreError>;
+}
 
+/// Logout: one session, or every session of a user.
+#[async_trait]
+pub trait RevocationStore: Send + Sync + 'static {
     /// Revokes a session and, if given, one access token `jti` for `jti_ttl_ms`.
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
 
     /// Revokes every session of `uid` started until now (the store's time); remembered for `ttl_ms`.
     /// A cut-off never moves back. Returns the cut-off in force (ms).
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError>;
+}
 
+/// Rate-limit and failure counters, counted together by every replica.
+#[async_trait]
+pub trait LimitStore: Send + Sync + 'static {
     /// Counts one hit on each of `hits` in order, then checks each of `locks` without counting, all
     /// atomically; stops at the first one over its limit (a hit counter past `limit` hits, a lock
     /// counter at `limit` or more) and answers how long that one's window has left.
@@ -165,7 +192,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets counters (after a successful login).
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError>;
+}
 
+/// Users' MFA enrolments: sealed secrets, the last accepted step, recovery-code hashes.
+#[async_trait]
+pub trait MfaStore: Send + Sync + 'static {
     /// The user's MFA enrolment.
     async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError>;
 
@@ -190,7 +221,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets the user's MFA entirely.
     async fn mfa_disable(&self, uid: &str) -> Result<(), StoreError>;
+}
 
+/// Login challenges (the MFA second step): tries counted, one success.
+#[async_trait]
+pub trait ChallengeStore: Send + Sync + 'static {
     /// Counts one attempt on a login challenge.
     async fn mfa_challenge_try(
         &self,
@@ -203,5 +238,49 @@ pub trait Store: Send + Sync + 'static {
     async fn mfa_challenge_finish(&self, jti: &str, ttl_ms: i64) -> Result<bool, StoreError>;
 }
 
-/// The handle the app holds.
-pub type SharedStore = Arc<dyn Store>;
+/// Every capability, each from the same implementation; built once in [`crate::app::App::build`] and
+/// cheap to clone. Callers keep only the fields they use.
+#[derive(Clone)]
+pub struct Stores {
+    pub sessions: Arc<dyn SessionStore>,
+    pub revocations: Arc<dyn RevocationStore>,
+    pub limits: Arc<dyn LimitStore>,
+    pub mfa: Arc<dyn MfaStore>,
+    pub challenges: Arc<dyn ChallengeStore>,
+    pub health: Arc<dyn StoreHealth>,
+}
+
+impl Stores {
+    /// Every capability from one implementation.
+    pub fn of<S>(store: Arc<S>) -> Self
+    where
+        S: SessionStore + RevocationStore + LimitStore + MfaStore + ChallengeStore + StoreHealth,
+    {
+        Self {
+            sessions: store.clone(),
+            revocations: store.clone(),
+            limits: store.clone(),
+            mfa: store.clone(),
+            challenges: store.clone(),
+            health: store,
+        }
+    }
+
+    /// Which implementation, for `/ready` and logs.
+    pub fn kind(&self) -> &'static str {
+        self.health.kind()
+    }
+
+    /// Answers when the store is reachable.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.health.ping().await
+    }
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("kind", &self.kind())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,22 +1,21 @@
-//! The Redis store: every operation is one Lua script, so it is atomic and costs one round trip.
+//! The Redis store. Every operation is one round trip and atomic: those that check before they write,
+//! or read the time, are one Lua script each (`lua/*.lua`, loaded with `include_str!`, each naming its
+//! KEYS and ARGV at the top); recovery-code use (`SREM`), MFA disable and counter reset (`DEL`) and
+//! `/ready` (`PING`) are single plain commands.
 //!
 //! The connection is [`shared::store::RedisConn`]: made on first use, self-healing, with a deadline on
 //! every call; a timeout or a connection error is a [`StoreError`] and the request fails closed (503).
 //!
-//! Times are Redis's: the scripts that stamp or compare one read `TIME` (Redis 7 replicates a script's
-//! effects, not the script, so `TIME` is allowed in a script that writes). Rate-limit, challenge and
-//! record lifetimes are `PEXPIRE`/`PX` TTLs, which Redis also counts on its own clock. Tests may shift
-//! this store's "now" by a fixed offset ([`RedisStore::advance_time_ms`]); it is 0 otherwise.
+//! Times are Redis's: the scripts that stamp or compare one read `TIME` through the shared fragment
+//! `lua/now.lua` (Redis 7 replicates a script's effects, not the script, so `TIME` is allowed in a
+//! script that writes). Rate-limit, challenge and record lifetimes are `PEXPIRE`/`PX` TTLs, which Redis
+//! also counts on its own clock. Tests may shift this store's "now" by a fixed offset
+//! ([`RedisStore::advance_time_ms`]); it is 0 otherwise.
 //!
-//! Keys, under the configured prefix `P`:
-//! - `P` `auth:sess:<sid>`: hash `uid fp started cur cur_a prev rot rev`, TTL = life of its last tokens;
-//! - `P` `auth:revoked:<jti>`: a revoked access token, TTL = what was left of its life;
-//! - `P` `auth:cutoff:<uid>`: sessions started at or before this ms (Redis time) are revoked (logout-all);
-//! - `P` `auth:mfa:<uid>`: hash `active` (sealed secret) and `last` (last accepted TOTP step), kept;
-//! - `P` `auth:mfa-pending:<uid>`: a sealed secret awaiting activation, with a TTL;
-//! - `P` `auth:mfa-rc:<uid>`: set of recovery-code HMACs;
-//! - `P` `auth:rl:<counter>`: rate-limit counters, TTL = their window;
-//! - `P` `auth:chal:<jti>`: hash `tries used` of a login challenge, TTL = the challenge's life.
+//! The per-IP gate of a refresh is counted inside the rotation script (one round trip per refresh) by
+//! the same fragment, `lua/counter.lua`, that the gate script uses, so the two cannot drift apart.
+//!
+//! Keys and what they hold: see [`super::keys`].
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -24,184 +23,38 @@ use async_trait::async_trait;
 use redis::Script;
 use shared::store::{from_value, RedisConn};
 
+use super::keys::Keys;
 use super::{
-    ChallengeTry, Counter, Gate, Generation, MfaRecord, NewSession, RotateOutcome, Rotation, SessionView,
-    Store, StoreError,
+    ChallengeStore, ChallengeTry, Counter, Gate, Generation, LimitStore, MfaRecord, MfaStore, NewSession,
+    RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView, StoreError, StoreHealth,
 };
 
-/// Redis's now in ms plus the test offset in `ARGV[1]` of every script that reads the time, as a
-/// decimal string (Lua numbers are doubles: exact for ms since the epoch, but `tostring` may not print
-/// them whole).
-macro_rules! now_ms {
-    () => {
-        r#"
-local t = redis.call('TIME')
-local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]))
-"#
+/// One script: the files of `lua/` named, in order (the fragments it needs first: `now` defines
+/// `now_ms`, `counter` the rate-limit counter functions), concatenated at compile time.
+macro_rules! lua {
+    ($($file:literal),+) => {
+        concat!($(include_str!(concat!("lua/", $file, ".lua"))),+)
     };
 }
 
-const CREATE: &str = concat!(
-    now_ms!(),
-    r#"
-local started = now
-local cutoff = redis.call('GET', KEYS[2])
-if cutoff and tonumber(started) <= tonumber(cutoff) then started = string.format('%d', tonumber(cutoff) + 1) end
-redis.call('HSET', KEYS[1], 'uid', ARGV[2], 'fp', ARGV[3], 'started', started, 'cur', ARGV[4],
-  'cur_a', ARGV[5], 'prev', '', 'rot', started, 'rev', '0')
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return started
-"#
-);
-
-/// `ARGV[1]` is how many of the KEYS are hit counters (the rest are lock counters); then each key's
-/// limit and window (ms) as `ARGV[2i]`, `ARGV[2i+1]`. A hit counter counts one and is over when past
-/// its limit; a lock counter is only read and is over at its limit. Returns -1 when none is over, else
-/// the ms left in the window of the first one that is.
-const GATE: &str = r#"
-local hits = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  local limit, window = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
-  local over
-  if i <= hits then
-    local n = redis.call('INCR', key)
-    if n == 1 then redis.call('PEXPIRE', key, window) end
-    over = n > limit
-  else
-    over = tonumber(redis.call('GET', key) or '0') >= limit
-  end
-  if over then
-    local ttl = redis.call('PTTL', key)
-    if ttl < 0 then
-      redis.call('PEXPIRE', key, window)
-      ttl = window
-    end
-    return ttl
-  end
-end
-return -1
-"#;
-
-/// One failure on each key; `ARGV[i]` is key i's window (ms), which starts with its first failure.
-const FAIL: &str = r#"
-for i, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 or redis.call('PTTL', key) < 0 then
-    redis.call('PEXPIRE', key, ARGV[i])
-  end
-end
-return 1
-"#;
-
-/// `ARGV[1]` the time offset, then uid, fingerprint, presented jti, grace (ms), the new pair's jtis,
-/// the record's TTL, and the gate's limit and window if `KEYS[3]` (the gate) is given.
-const ROTATE: &str = concat!(
-    now_ms!(),
-    r#"
-if KEYS[3] then
-  local n = redis.call('INCR', KEYS[3])
-  if n == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[10]) end
-  if n > tonumber(ARGV[9]) then
-    local ttl = redis.call('PTTL', KEYS[3])
-    if ttl < 0 then ttl = tonumber(ARGV[10]) end
-    return {'limited', tostring(ttl)}
-  end
-end
-local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'cur_a', 'prev', 'rot', 'rev')
-if not s[1] or s[8] == '1' or s[1] ~= ARGV[2] then return {'revoked'} end
-local cutoff = redis.call('GET', KEYS[2])
-if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
-if s[2] ~= ARGV[3] then
-  redis.call('HSET', KEYS[1], 'rev', '1')
-  return {'revoked'}
-end
-if ARGV[4] == s[4] then
-  redis.call('HSET', KEYS[1], 'prev', s[4], 'cur', ARGV[6], 'cur_a', ARGV[7], 'rot', now)
-  redis.call('PEXPIRE', KEYS[1], ARGV[8])
-  return {'rotated', s[3], now, ARGV[6], ARGV[7]}
-end
-local grace = tonumber(ARGV[5])
-if s[6] ~= '' and ARGV[4] == s[6] and grace > 0 and tonumber(now) - tonumber(s[7]) <= grace then
-  return {'replayed', s[3], s[7], s[4], s[5]}
-end
-redis.call('HSET', KEYS[1], 'rev', '1')
-return {'reused'}
-"#
-);
-
-const VIEW: &str = r#"
-if redis.call('EXISTS', KEYS[3]) == 1 then return {'revoked'} end
-local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'rev')
-if not s[1] or s[5] == '1' or s[1] ~= ARGV[1] then return {'revoked'} end
-local cutoff = redis.call('GET', KEYS[2])
-if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
-return {'active', s[2], s[4]}
-"#;
-
-const REVOKE_SESSION: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'rev', '1') end
-if tonumber(ARGV[1]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) end
-return 1
-"#;
-
-const REVOKE_USER: &str = concat!(
-    now_ms!(),
-    r#"
-local at = now
-local current = redis.call('GET', KEYS[1])
-if current and tonumber(current) > tonumber(at) then at = current end
-redis.call('SET', KEYS[1], at, 'PX', ARGV[2])
-return at
-"#
-);
-
-const MFA_RECORD: &str = r#"
-return {redis.call('HGET', KEYS[1], 'active') or '', redis.call('GET', KEYS[2]) or ''}
-"#;
-
-const MFA_SET_PENDING: &str = r#"
-if redis.call('HEXISTS', KEYS[1], 'active') == 1 then return 0 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-return 1
-"#;
-
-const MFA_ACTIVATE: &str = r#"
-if redis.call('HEXISTS', KEYS[1], 'active') == 1 then return 0 end
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-local last = redis.call('HGET', KEYS[1], 'last')
-if last and tonumber(ARGV[2]) <= tonumber(last) then return 0 end
-redis.call('HSET', KEYS[1], 'active', ARGV[1], 'last', ARGV[2])
-redis.call('DEL', KEYS[2], KEYS[3])
-for i = 3, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
-return 1
-"#;
-
-const MFA_ACCEPT_STEP: &str = r#"
-if redis.call('HEXISTS', KEYS[1], 'active') == 0 then return 0 end
-local last = redis.call('HGET', KEYS[1], 'last')
-if last and tonumber(ARGV[1]) <= tonumber(last) then return 0 end
-redis.call('HSET', KEYS[1], 'last', ARGV[1])
-return 1
-"#;
-
-const CHALLENGE_TRY: &str = r#"
-if redis.call('HGET', KEYS[1], 'used') == '1' then return 'used' end
-local n = redis.call('HINCRBY', KEYS[1], 'tries', 1)
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if n > tonumber(ARGV[1]) then return 'exhausted' end
-return 'allowed'
-"#;
-
-const CHALLENGE_FINISH: &str = r#"
-if redis.call('HGET', KEYS[1], 'used') == '1' then return 0 end
-redis.call('HSET', KEYS[1], 'used', '1')
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-"#;
+const CREATE: &str = lua!("now", "create_session");
+const ROTATE: &str = lua!("now", "counter", "rotate");
+const VIEW: &str = lua!("session_view");
+const REVOKE_SESSION: &str = lua!("revoke_session");
+const REVOKE_USER: &str = lua!("now", "revoke_user");
+const GATE: &str = lua!("counter", "gate");
+const FAIL: &str = lua!("fail");
+const MFA_RECORD: &str = lua!("mfa_record");
+const MFA_SET_PENDING: &str = lua!("mfa_set_pending");
+const MFA_ACTIVATE: &str = lua!("mfa_activate");
+const MFA_ACCEPT_STEP: &str = lua!("mfa_accept_step");
+const CHALLENGE_TRY: &str = lua!("challenge_try");
+const CHALLENGE_FINISH: &str = lua!("challenge_finish");
 
 /// See the module doc.
 pub struct RedisStore {
     conn: RedisConn,
-    prefix: String,
+    keys: Keys,
     create: Script,
     rotate: Script,
     view: Script,
@@ -222,7 +75,7 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("prefix", &self.prefix)
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
@@ -232,7 +85,7 @@ impl RedisStore {
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Ok(Self {
             conn: RedisConn::open(url)?,
-            prefix: format!("{prefix}auth:"),
+            keys: Keys::new(prefix),
             create: Script::new(CREATE),
             rotate: Script::new(ROTATE),
             view: Script::new(VIEW),
@@ -261,10 +114,6 @@ impl RedisStore {
     fn time_offset_ms(&self) -> i64 {
         self.time_offset_ms.load(Ordering::SeqCst)
     }
-
-    fn key(&self, kind: &str, id: &str) -> String {
-        format!("{}{kind}:{id}", self.prefix)
-    }
 }
 
 fn int(s: &str) -> Result<i64, StoreError> {
@@ -287,7 +136,7 @@ fn generation(parts: &[String]) -> Result<Generation, StoreError> {
 }
 
 #[async_trait]
-impl Store for RedisStore {
+impl StoreHealth for RedisStore {
     fn kind(&self) -> &'static str {
         "redis"
     }
@@ -295,11 +144,14 @@ impl Store for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.conn.ping().await
     }
+}
 
+#[async_trait]
+impl SessionStore for RedisStore {
     async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
         let mut inv = self.create.prepare_invoke();
-        inv.key(self.key("sess", &s.sid))
-            .key(self.key("cutoff", &s.uid))
+        inv.key(self.keys.session(&s.sid))
+            .key(self.keys.cutoff(&s.uid))
             .arg(self.time_offset_ms())
             .arg(&s.uid)
             .arg(&s.fingerprint)
@@ -313,8 +165,8 @@ impl Store for RedisStore {
 
     async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
         let mut inv = self.rotate.prepare_invoke();
-        inv.key(self.key("sess", &r.sid))
-            .key(self.key("cutoff", &r.uid))
+        inv.key(self.keys.session(&r.sid))
+            .key(self.keys.cutoff(&r.uid))
             .arg(self.time_offset_ms())
             .arg(&r.uid)
             .arg(&r.fingerprint)
@@ -324,7 +176,7 @@ impl Store for RedisStore {
             .arg(&r.new_access_jti)
             .arg(r.ttl_ms.max(1));
         if let Some(gate) = &r.gate {
-            inv.key(self.key("rl", &gate.key))
+            inv.key(self.keys.rate_limit(&gate.key))
                 .arg(gate.limit)
                 .arg(gate.window_ms.max(1));
         }
@@ -343,12 +195,18 @@ impl Store for RedisStore {
         }
     }
 
-    async fn session_view(&self, sid: &str, uid: &str, jti: &str) -> Result<SessionView, StoreError> {
+    async fn session_view(
+        &self,
+        sid: &str,
+        uid: &str,
+        access_jti: Option<&str>,
+    ) -> Result<SessionView, StoreError> {
         let mut inv = self.view.prepare_invoke();
-        inv.key(self.key("sess", sid))
-            .key(self.key("cutoff", uid))
-            .key(self.key("revoked", jti))
-            .arg(uid);
+        inv.key(self.keys.session(sid)).key(self.keys.cutoff(uid));
+        if let Some(jti) = access_jti {
+            inv.key(self.keys.revoked_jti(jti));
+        }
+        inv.arg(uid);
         let parts = from_value::<Vec<String>>(self.conn.invoke(inv).await?)?;
         match parts.as_slice() {
             [state] if state == "revoked" => Ok(SessionView::Revoked),
@@ -361,28 +219,34 @@ impl Store for RedisStore {
             ))),
         }
     }
+}
 
+#[async_trait]
+impl RevocationStore for RedisStore {
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
-        let (jti, ttl) = jti.unwrap_or(("-", 0));
         let mut inv = self.revoke_session.prepare_invoke();
-        inv.key(self.key("sess", sid))
-            .key(self.key("revoked", jti))
-            .arg(ttl.max(0));
+        inv.key(self.keys.session(sid));
+        if let Some((jti, ttl_ms)) = jti.filter(|(_, ttl_ms)| *ttl_ms > 0) {
+            inv.key(self.keys.revoked_jti(jti)).arg(ttl_ms);
+        }
         self.conn.invoke(inv).await.map(|_| ())
     }
 
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
         let mut inv = self.revoke_user.prepare_invoke();
-        inv.key(self.key("cutoff", uid))
+        inv.key(self.keys.cutoff(uid))
             .arg(self.time_offset_ms())
             .arg(ttl_ms.max(1));
         let reply: String = from_value(self.conn.invoke(inv).await?)?;
         int(&reply)
     }
+}
 
+#[async_trait]
+impl MfaStore for RedisStore {
     async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError> {
         let mut inv = self.mfa_record.prepare_invoke();
-        inv.key(self.key("mfa", uid)).key(self.key("mfa-pending", uid));
+        inv.key(self.keys.mfa(uid)).key(self.keys.mfa_pending(uid));
         let parts: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
         let some = |s: &String| (!s.is_empty()).then(|| s.clone());
         match parts.as_slice() {
@@ -396,8 +260,8 @@ impl Store for RedisStore {
 
     async fn mfa_set_pending(&self, uid: &str, sealed: &str, ttl_ms: i64) -> Result<bool, StoreError> {
         let mut inv = self.mfa_set_pending.prepare_invoke();
-        inv.key(self.key("mfa", uid))
-            .key(self.key("mfa-pending", uid))
+        inv.key(self.keys.mfa(uid))
+            .key(self.keys.mfa_pending(uid))
             .arg(sealed)
             .arg(ttl_ms.max(1));
         Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
@@ -411,9 +275,9 @@ impl Store for RedisStore {
         recovery: &[String],
     ) -> Result<bool, StoreError> {
         let mut inv = self.mfa_activate.prepare_invoke();
-        inv.key(self.key("mfa", uid))
-            .key(self.key("mfa-pending", uid))
-            .key(self.key("mfa-rc", uid))
+        inv.key(self.keys.mfa(uid))
+            .key(self.keys.mfa_pending(uid))
+            .key(self.keys.mfa_recovery(uid))
             .arg(sealed)
             .arg(step);
         for hash in recovery {
@@ -424,14 +288,14 @@ impl Store for RedisStore {
 
     async fn mfa_accept_step(&self, uid: &str, step: i64) -> Result<bool, StoreError> {
         let mut inv = self.mfa_accept_step.prepare_invoke();
-        inv.key(self.key("mfa", uid)).arg(step);
+        inv.key(self.keys.mfa(uid)).arg(step);
         Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
     }
 
     async fn mfa_use_recovery(&self, uid: &str, hash: &str) -> Result<bool, StoreError> {
         let removed: i64 = self
             .conn
-            .query(redis::cmd("SREM").arg(self.key("mfa-rc", uid)).arg(hash))
+            .query(redis::cmd("SREM").arg(self.keys.mfa_recovery(uid)).arg(hash))
             .await?;
         Ok(removed == 1)
     }
@@ -440,14 +304,17 @@ impl Store for RedisStore {
         self.conn
             .query::<i64>(
                 redis::cmd("DEL")
-                    .arg(self.key("mfa", uid))
-                    .arg(self.key("mfa-pending", uid))
-                    .arg(self.key("mfa-rc", uid)),
+                    .arg(self.keys.mfa(uid))
+                    .arg(self.keys.mfa_pending(uid))
+                    .arg(self.keys.mfa_recovery(uid)),
             )
             .await
             .map(|_| ())
     }
+}
 
+#[async_trait]
+impl ChallengeStore for RedisStore {
     async fn mfa_challenge_try(
         &self,
         jti: &str,
@@ -455,7 +322,9 @@ impl Store for RedisStore {
         ttl_ms: i64,
     ) -> Result<ChallengeTry, StoreError> {
         let mut inv = self.challenge_try.prepare_invoke();
-        inv.key(self.key("chal", jti)).arg(max_tries).arg(ttl_ms.max(1));
+        inv.key(self.keys.challenge(jti))
+            .arg(max_tries)
+            .arg(ttl_ms.max(1));
         let reply: String = from_value(self.conn.invoke(inv).await?)?;
         match reply.as_str() {
             "allowed" => Ok(ChallengeTry::Allowed),
@@ -469,15 +338,18 @@ impl Store for RedisStore {
 
     async fn mfa_challenge_finish(&self, jti: &str, ttl_ms: i64) -> Result<bool, StoreError> {
         let mut inv = self.challenge_finish.prepare_invoke();
-        inv.key(self.key("chal", jti)).arg(ttl_ms.max(1));
+        inv.key(self.keys.challenge(jti)).arg(ttl_ms.max(1));
         Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
     }
+}
 
+#[async_trait]
+impl LimitStore for RedisStore {
     async fn gate(&self, hits: &[Counter], locks: &[Counter]) -> Result<Gate, StoreError> {
         let mut inv = self.gate.prepare_invoke();
         inv.arg(hits.len());
         for c in hits.iter().chain(locks) {
-            inv.key(self.key("rl", &c.key))
+            inv.key(self.keys.rate_limit(&c.key))
                 .arg(c.limit)
                 .arg(c.window_ms.max(1));
         }
@@ -495,7 +367,7 @@ impl Store for RedisStore {
         }
         let mut inv = self.fail.prepare_invoke();
         for c in counters {
-            inv.key(self.key("rl", &c.key)).arg(c.window_ms.max(1));
+            inv.key(self.keys.rate_limit(&c.key)).arg(c.window_ms.max(1));
         }
         self.conn.invoke(inv).await.map(|_| ())
     }
@@ -506,7 +378,7 @@ impl Store for RedisStore {
         }
         let mut cmd = redis::cmd("DEL");
         for key in keys {
-            cmd.arg(self.key("rl", key));
+            cmd.arg(self.keys.rate_limit(key));
         }
         self.conn.query::<i64>(&cmd).await.map(|_| ())
     }

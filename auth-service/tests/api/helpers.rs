@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use auth_service::app::App;
 use auth_service::config::AuthConfig;
 use auth_service::store::redis::RedisStore;
+use auth_service::store::Stores;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -144,7 +145,9 @@ impl TestApp {
             .as_ref()
             .map(|url| Arc::new(RedisStore::new(url.expose(), &config.common.redis_key_prefix).unwrap()));
         let app = match &redis {
-            Some(store) => App::build_with_store(config, Arc::new(process.clone()), store.clone()),
+            Some(store) => {
+                App::build_with_store(config, Arc::new(process.clone()), Stores::of(store.clone()))
+            }
             None => App::build(config, Arc::new(process.clone())),
         }
         .unwrap();

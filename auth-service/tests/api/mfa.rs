@@ -1,6 +1,7 @@
 //! TOTP MFA: enrolment, the second login step, replay protection, the window, tries, recovery codes,
 //! disabling, and secrets encrypted at rest.
 
+use auth_service::store::keys::Keys;
 use base64::Engine;
 use serde_json::{json, Value};
 use totp_rs::{Algorithm, Secret, TOTP};
@@ -295,7 +296,7 @@ async fn the_secret_stored_in_redis_is_not_the_base32_secret() {
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let stored: String = redis::cmd("HGET")
-        .arg(format!("{}auth:mfa:2", app.prefix))
+        .arg(Keys::new(&app.prefix).mfa("2"))
         .arg("active")
         .query_async(&mut conn)
         .await
@@ -310,7 +311,7 @@ async fn the_secret_stored_in_redis_is_not_the_base32_secret() {
     );
     // Recovery codes are not stored in clear either.
     let hashes: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(format!("{}auth:mfa-rc:2", app.prefix))
+        .arg(Keys::new(&app.prefix).mfa_recovery("2"))
         .query_async(&mut conn)
         .await
         .unwrap();

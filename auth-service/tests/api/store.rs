@@ -2,9 +2,14 @@
 
 use std::sync::Arc;
 
+use auth_service::store::keys::Keys;
+
 use auth_service::store::memory::MemoryStore;
 use auth_service::store::redis::RedisStore;
-use auth_service::store::{NewSession, RotateOutcome, Rotation, SessionView, SharedStore, Store};
+use auth_service::store::{
+    Counter, Gate, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore,
+    SessionView, StoreHealth, Stores,
+};
 use futures::future::join_all;
 use shared::{Clock, ManualClock};
 
@@ -14,7 +19,7 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// A store, and a way to move its time (the embedded store's clock; Redis's test offset).
 struct Fixture {
-    store: SharedStore,
+    store: Stores,
     advance: Box<dyn Fn(i64) + Send + Sync>,
 }
 
@@ -28,7 +33,7 @@ fn memory() -> Fixture {
     let clock = ManualClock::starting_now();
     let store = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
     Fixture {
-        store,
+        store: Stores::of(store),
         advance: Box::new(move |ms| clock.set_ms(clock.now_ms() + ms)),
     }
 }
@@ -36,7 +41,7 @@ fn memory() -> Fixture {
 fn redis() -> Fixture {
     let store = Arc::new(RedisStore::new(&redis_url(), &unique_prefix()).unwrap());
     Fixture {
-        store: store.clone(),
+        store: Stores::of(store.clone()),
         advance: Box::new(move |ms| store.advance_time_ms(ms)),
     }
 }
@@ -84,24 +89,42 @@ macro_rules! conformance {
 
 conformance!(a_new_session_is_active, new_session_is_active);
 async fn new_session_is_active(f: Fixture) {
-    let started = f.store.create_session(&session("s1", "1")).await.unwrap();
+    let started = f
+        .store
+        .sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap();
     assert!(started > 1_577_836_800_000, "the store's now, in ms: {started}");
-    let next = f.store.create_session(&session("s0", "1")).await.unwrap();
+    let next = f
+        .store
+        .sessions
+        .create_session(&session("s0", "1"))
+        .await
+        .unwrap();
     assert!(next >= started, "{next} < {started}");
     assert_eq!(
-        f.store.session_view("s1", "1", "s1-a0").await.unwrap(),
+        f.store
+            .sessions
+            .session_view("s1", "1", Some("s1-a0"))
+            .await
+            .unwrap(),
         SessionView::Active {
             fingerprint: "fp".into(),
             current_refresh_jti: "s1-r0".into()
         }
     );
     assert_eq!(
-        f.store.session_view("s1", "2", "x").await.unwrap(),
+        f.store.sessions.session_view("s1", "2", Some("x")).await.unwrap(),
         SessionView::Revoked,
         "another user's sid"
     );
     assert_eq!(
-        f.store.session_view("nope", "1", "x").await.unwrap(),
+        f.store
+            .sessions
+            .session_view("nope", "1", Some("x"))
+            .await
+            .unwrap(),
         SessionView::Revoked,
         "unknown sid"
     );
@@ -110,9 +133,13 @@ async fn new_session_is_active(f: Fixture) {
 conformance!(rotation_replay_and_reuse, rotation_replay_reuse);
 async fn rotation_replay_reuse(f: Fixture) {
     let s = &f.store;
-    let started = s.create_session(&session("s1", "1")).await.unwrap();
+    let started = s.sessions.create_session(&session("s1", "1")).await.unwrap();
     f.advance_ms(1000);
-    let RotateOutcome::Rotated(rotated) = s.rotate(&rotation("s1", "s1-r0", "g1", 10_000)).await.unwrap()
+    let RotateOutcome::Rotated(rotated) = s
+        .sessions
+        .rotate(&rotation("s1", "s1-r0", "g1", 10_000))
+        .await
+        .unwrap()
     else {
         panic!("not rotated");
     };
@@ -126,19 +153,30 @@ async fn rotation_replay_reuse(f: Fixture) {
     );
     // Within the grace: the same generation, whatever new jtis the caller proposes.
     f.advance_ms(4000);
-    let replayed = s.rotate(&rotation("s1", "s1-r0", "other", 10_000)).await.unwrap();
+    let replayed = s
+        .sessions
+        .rotate(&rotation("s1", "s1-r0", "other", 10_000))
+        .await
+        .unwrap();
     assert_eq!(replayed, RotateOutcome::Replayed(rotated));
     // Past the grace (11 s after the rotation): reuse, and the session is revoked.
     f.advance_ms(7000);
-    let reused = s.rotate(&rotation("s1", "s1-r0", "late", 10_000)).await.unwrap();
+    let reused = s
+        .sessions
+        .rotate(&rotation("s1", "s1-r0", "late", 10_000))
+        .await
+        .unwrap();
     assert_eq!(reused, RotateOutcome::Reused);
     f.advance_ms(1000);
     assert_eq!(
-        s.rotate(&rotation("s1", "g1-r", "g2", 10_000)).await.unwrap(),
+        s.sessions
+            .rotate(&rotation("s1", "g1-r", "g2", 10_000))
+            .await
+            .unwrap(),
         RotateOutcome::Revoked
     );
     assert_eq!(
-        s.session_view("s1", "1", "g1-a").await.unwrap(),
+        s.sessions.session_view("s1", "1", Some("g1-a")).await.unwrap(),
         SessionView::Revoked
     );
 }
@@ -146,17 +184,26 @@ async fn rotation_replay_reuse(f: Fixture) {
 conformance!(a_used_successor_ends_the_grace, used_successor_ends_grace);
 async fn used_successor_ends_grace(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions.create_session(&session("s1", "1")).await.unwrap();
     assert!(matches!(
-        s.rotate(&rotation("s1", "s1-r0", "g1", 10_000)).await.unwrap(),
+        s.sessions
+            .rotate(&rotation("s1", "s1-r0", "g1", 10_000))
+            .await
+            .unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert!(matches!(
-        s.rotate(&rotation("s1", "g1-r", "g2", 10_000)).await.unwrap(),
+        s.sessions
+            .rotate(&rotation("s1", "g1-r", "g2", 10_000))
+            .await
+            .unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(
-        s.rotate(&rotation("s1", "s1-r0", "g3", 10_000)).await.unwrap(),
+        s.sessions
+            .rotate(&rotation("s1", "s1-r0", "g3", 10_000))
+            .await
+            .unwrap(),
         RotateOutcome::Reused
     );
 }
@@ -164,13 +211,19 @@ async fn used_successor_ends_grace(f: Fixture) {
 conformance!(grace_zero_means_one_use, grace_zero);
 async fn grace_zero(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions.create_session(&session("s1", "1")).await.unwrap();
     assert!(matches!(
-        s.rotate(&rotation("s1", "s1-r0", "g1", 0)).await.unwrap(),
+        s.sessions
+            .rotate(&rotation("s1", "s1-r0", "g1", 0))
+            .await
+            .unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(
-        s.rotate(&rotation("s1", "s1-r0", "g2", 0)).await.unwrap(),
+        s.sessions
+            .rotate(&rotation("s1", "s1-r0", "g2", 0))
+            .await
+            .unwrap(),
         RotateOutcome::Reused
     );
 }
@@ -178,11 +231,11 @@ async fn grace_zero(f: Fixture) {
 conformance!(concurrent_rotations_rotate_once, concurrent_rotations);
 async fn concurrent_rotations(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions.create_session(&session("s1", "1")).await.unwrap();
     let attempts: Vec<Rotation> = (0..50)
         .map(|i| rotation("s1", "s1-r0", &format!("c{i}"), 10_000))
         .collect();
-    let outcomes = join_all(attempts.iter().map(|r| s.rotate(r))).await;
+    let outcomes = join_all(attempts.iter().map(|r| s.sessions.rotate(r))).await;
     let rotated = outcomes
         .iter()
         .filter(|o| matches!(o, Ok(RotateOutcome::Rotated(_))))
@@ -197,12 +250,15 @@ async fn concurrent_rotations(f: Fixture) {
 conformance!(a_changed_credential_revokes_the_session, changed_credential);
 async fn changed_credential(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions.create_session(&session("s1", "1")).await.unwrap();
     let mut r = rotation("s1", "s1-r0", "g1", 10_000);
     r.fingerprint = "new-password".into();
-    assert_eq!(s.rotate(&r).await.unwrap(), RotateOutcome::Revoked);
+    assert_eq!(s.sessions.rotate(&r).await.unwrap(), RotateOutcome::Revoked);
     assert_eq!(
-        s.rotate(&rotation("s1", "s1-r0", "g1", 10_000)).await.unwrap(),
+        s.sessions
+            .rotate(&rotation("s1", "s1-r0", "g1", 10_000))
+            .await
+            .unwrap(),
         RotateOutcome::Revoked
     );
 }
@@ -210,24 +266,30 @@ async fn changed_credential(f: Fixture) {
 conformance!(revoking_a_session_and_a_jti, revoke_session);
 async fn revoke_session(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session("s1", "1")).await.unwrap();
-    s.create_session(&session("s2", "1")).await.unwrap();
-    s.revoke_session("s1", Some(("s2-a0", HOUR_MS))).await.unwrap();
+    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions.create_session(&session("s2", "1")).await.unwrap();
+    s.revocations
+        .revoke_session("s1", Some(("s2-a0", HOUR_MS)))
+        .await
+        .unwrap();
     assert_eq!(
-        s.session_view("s1", "1", "s1-a0").await.unwrap(),
+        s.sessions.session_view("s1", "1", Some("s1-a0")).await.unwrap(),
         SessionView::Revoked
     );
     // s2 is alive, but its revoked access jti is not.
     assert_eq!(
-        s.session_view("s2", "1", "s2-a0").await.unwrap(),
+        s.sessions.session_view("s2", "1", Some("s2-a0")).await.unwrap(),
         SessionView::Revoked
     );
     assert!(matches!(
-        s.session_view("s2", "1", "other").await.unwrap(),
+        s.sessions.session_view("s2", "1", Some("other")).await.unwrap(),
         SessionView::Active { .. }
     ));
     assert_eq!(
-        s.rotate(&rotation("s1", "s1-r0", "g1", 10_000)).await.unwrap(),
+        s.sessions
+            .rotate(&rotation("s1", "s1-r0", "g1", 10_000))
+            .await
+            .unwrap(),
         RotateOutcome::Revoked
     );
 }
@@ -235,37 +297,37 @@ async fn revoke_session(f: Fixture) {
 conformance!(revoking_a_user_ends_earlier_sessions_only, revoke_user);
 async fn revoke_user(f: Fixture) {
     let s = &f.store;
-    s.create_session(&session("s1", "1")).await.unwrap();
-    s.create_session(&session("other", "2")).await.unwrap();
-    let cutoff = s.revoke_user("1", HOUR_MS).await.unwrap();
+    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions.create_session(&session("other", "2")).await.unwrap();
+    let cutoff = s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
     assert_eq!(
-        s.session_view("s1", "1", "x").await.unwrap(),
+        s.sessions.session_view("s1", "1", Some("x")).await.unwrap(),
         SessionView::Revoked
     );
     assert!(matches!(
-        s.session_view("other", "2", "x").await.unwrap(),
+        s.sessions.session_view("other", "2", Some("x")).await.unwrap(),
         SessionView::Active { .. }
     ));
     // A session started in the cut-off's millisecond or earlier (the store's clock stepped back) is
     // moved just after it: never born revoked.
     f.advance_ms(-1000);
-    let started = s.create_session(&session("s2", "1")).await.unwrap();
+    let started = s.sessions.create_session(&session("s2", "1")).await.unwrap();
     assert_eq!(started, cutoff + 1);
     assert!(matches!(
-        s.session_view("s2", "1", "x").await.unwrap(),
+        s.sessions.session_view("s2", "1", Some("x")).await.unwrap(),
         SessionView::Active { .. }
     ));
     // An earlier cut-off never moves a later one back.
-    assert_eq!(s.revoke_user("1", HOUR_MS).await.unwrap(), cutoff);
+    assert_eq!(s.revocations.revoke_user("1", HOUR_MS).await.unwrap(), cutoff);
     assert!(matches!(
-        s.session_view("s2", "1", "x").await.unwrap(),
+        s.sessions.session_view("s2", "1", Some("x")).await.unwrap(),
         SessionView::Active { .. }
     ));
     // A later one ends it.
     f.advance_ms(2000);
-    assert!(s.revoke_user("1", HOUR_MS).await.unwrap() > started);
+    assert!(s.revocations.revoke_user("1", HOUR_MS).await.unwrap() > started);
     assert_eq!(
-        s.session_view("s2", "1", "x").await.unwrap(),
+        s.sessions.session_view("s2", "1", Some("x")).await.unwrap(),
         SessionView::Revoked
     );
 }
@@ -295,7 +357,7 @@ async fn redis_keeps_everything_with_a_ttl() {
 async fn an_unreachable_redis_is_an_error_not_an_answer() {
     let store = RedisStore::new("redis://127.0.0.1:1", "x:").unwrap();
     assert!(store.ping().await.is_err());
-    assert!(store.session_view("s", "1", "j").await.is_err());
+    assert!(store.session_view("s", "1", Some("j")).await.is_err());
     assert!(store.rotate(&rotation("s", "r", "n", 0)).await.is_err());
 }
 
@@ -303,42 +365,42 @@ conformance!(mfa_enrolment_steps_and_recovery_codes, mfa_state);
 async fn mfa_state(f: Fixture) {
     use auth_service::store::MfaRecord;
     let s = &f.store;
-    assert_eq!(s.mfa_record("1").await.unwrap(), MfaRecord::default());
-    assert!(s.mfa_set_pending("1", "sealed-a", HOUR_MS).await.unwrap());
+    assert_eq!(s.mfa.mfa_record("1").await.unwrap(), MfaRecord::default());
+    assert!(s.mfa.mfa_set_pending("1", "sealed-a", HOUR_MS).await.unwrap());
     assert!(
-        s.mfa_set_pending("1", "sealed-b", HOUR_MS).await.unwrap(),
+        s.mfa.mfa_set_pending("1", "sealed-b", HOUR_MS).await.unwrap(),
         "a pending secret is replaced"
     );
     assert!(
-        !s.mfa_activate("1", "sealed-a", 100, &[]).await.unwrap(),
+        !s.mfa.mfa_activate("1", "sealed-a", 100, &[]).await.unwrap(),
         "only the current pending one"
     );
     let hashes = vec!["h1".to_string(), "h2".to_string()];
-    assert!(s.mfa_activate("1", "sealed-b", 100, &hashes).await.unwrap());
+    assert!(s.mfa.mfa_activate("1", "sealed-b", 100, &hashes).await.unwrap());
     assert_eq!(
-        s.mfa_record("1").await.unwrap(),
+        s.mfa.mfa_record("1").await.unwrap(),
         MfaRecord {
             pending: None,
             active: Some("sealed-b".into())
         }
     );
     assert!(
-        !s.mfa_set_pending("1", "sealed-c", HOUR_MS).await.unwrap(),
+        !s.mfa.mfa_set_pending("1", "sealed-c", HOUR_MS).await.unwrap(),
         "never over an active one"
     );
     // Steps only move forward: the activation step and anything before it are spent.
-    assert!(!s.mfa_accept_step("1", 100).await.unwrap());
-    assert!(!s.mfa_accept_step("1", 99).await.unwrap());
-    assert!(s.mfa_accept_step("1", 101).await.unwrap());
-    assert!(!s.mfa_accept_step("1", 101).await.unwrap());
-    assert!(!s.mfa_accept_step("2", 500).await.unwrap(), "no MFA, no step");
-    assert!(s.mfa_use_recovery("1", "h1").await.unwrap());
-    assert!(!s.mfa_use_recovery("1", "h1").await.unwrap());
-    assert!(!s.mfa_use_recovery("1", "nope").await.unwrap());
-    s.mfa_disable("1").await.unwrap();
-    assert_eq!(s.mfa_record("1").await.unwrap(), MfaRecord::default());
+    assert!(!s.mfa.mfa_accept_step("1", 100).await.unwrap());
+    assert!(!s.mfa.mfa_accept_step("1", 99).await.unwrap());
+    assert!(s.mfa.mfa_accept_step("1", 101).await.unwrap());
+    assert!(!s.mfa.mfa_accept_step("1", 101).await.unwrap());
+    assert!(!s.mfa.mfa_accept_step("2", 500).await.unwrap(), "no MFA, no step");
+    assert!(s.mfa.mfa_use_recovery("1", "h1").await.unwrap());
+    assert!(!s.mfa.mfa_use_recovery("1", "h1").await.unwrap());
+    assert!(!s.mfa.mfa_use_recovery("1", "nope").await.unwrap());
+    s.mfa.mfa_disable("1").await.unwrap();
+    assert_eq!(s.mfa.mfa_record("1").await.unwrap(), MfaRecord::default());
     assert!(
-        !s.mfa_use_recovery("1", "h2").await.unwrap(),
+        !s.mfa.mfa_use_recovery("1", "h2").await.unwrap(),
         "recovery codes go with it"
     );
 }
@@ -349,22 +411,22 @@ async fn mfa_challenge(f: Fixture) {
     let s = &f.store;
     for _ in 0..5 {
         assert_eq!(
-            s.mfa_challenge_try("c1", 5, 60_000).await.unwrap(),
+            s.challenges.mfa_challenge_try("c1", 5, 60_000).await.unwrap(),
             ChallengeTry::Allowed
         );
     }
     assert_eq!(
-        s.mfa_challenge_try("c1", 5, 60_000).await.unwrap(),
+        s.challenges.mfa_challenge_try("c1", 5, 60_000).await.unwrap(),
         ChallengeTry::Exhausted
     );
     assert_eq!(
-        s.mfa_challenge_try("c2", 5, 60_000).await.unwrap(),
+        s.challenges.mfa_challenge_try("c2", 5, 60_000).await.unwrap(),
         ChallengeTry::Allowed
     );
-    assert!(s.mfa_challenge_finish("c2", 60_000).await.unwrap());
-    assert!(!s.mfa_challenge_finish("c2", 60_000).await.unwrap());
+    assert!(s.challenges.mfa_challenge_finish("c2", 60_000).await.unwrap());
+    assert!(!s.challenges.mfa_challenge_finish("c2", 60_000).await.unwrap());
     assert_eq!(
-        s.mfa_challenge_try("c2", 5, 60_000).await.unwrap(),
+        s.challenges.mfa_challenge_try("c2", 5, 60_000).await.unwrap(),
         ChallengeTry::Used
     );
 }
@@ -372,10 +434,154 @@ async fn mfa_challenge(f: Fixture) {
 conformance!(concurrent_uses_of_one_totp_step_accept_one, concurrent_steps);
 async fn concurrent_steps(f: Fixture) {
     let s = &f.store;
-    s.mfa_set_pending("1", "x", HOUR_MS).await.unwrap();
-    s.mfa_activate("1", "x", 10, &["r".to_string()]).await.unwrap();
-    let steps = join_all((0..20).map(|_| s.mfa_accept_step("1", 11))).await;
+    s.mfa.mfa_set_pending("1", "x", HOUR_MS).await.unwrap();
+    s.mfa
+        .mfa_activate("1", "x", 10, &["r".to_string()])
+        .await
+        .unwrap();
+    let steps = join_all((0..20).map(|_| s.mfa.mfa_accept_step("1", 11))).await;
     assert_eq!(steps.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
-    let codes = join_all((0..20).map(|_| s.mfa_use_recovery("1", "r"))).await;
+    let codes = join_all((0..20).map(|_| s.mfa.mfa_use_recovery("1", "r"))).await;
     assert_eq!(codes.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
+}
+
+/// A rate-limit counter (limit 2 a minute), as the gate of a refresh and of a login both name it.
+fn counter(key: &str) -> Counter {
+    Counter {
+        key: key.into(),
+        limit: 2,
+        window_ms: 60_000,
+    }
+}
+
+fn gated(c: &Counter) -> Rotation {
+    Rotation {
+        gate: Some(c.clone()),
+        ..rotation("no-such-session", "r", "n", 0)
+    }
+}
+
+fn limited_within_window(outcome: &RotateOutcome) -> bool {
+    matches!(outcome, RotateOutcome::Limited { retry_after_ms } if (1..=60_000).contains(retry_after_ms))
+}
+
+conformance!(gate_and_rotate_count_one_counter_alike, gate_and_rotate_agree);
+async fn gate_and_rotate_agree(f: Fixture) {
+    let s = &f.store;
+    // Each alone: two hits pass, the third is over.
+    let by_gate = counter("ip:gate");
+    assert_eq!(
+        s.limits.gate(std::slice::from_ref(&by_gate), &[]).await.unwrap(),
+        Gate::Open
+    );
+    assert_eq!(
+        s.limits.gate(std::slice::from_ref(&by_gate), &[]).await.unwrap(),
+        Gate::Open
+    );
+    assert!(matches!(
+        s.limits.gate(&[by_gate], &[]).await.unwrap(),
+        Gate::Limited { retry_after_ms } if (1..=60_000).contains(&retry_after_ms)
+    ));
+    let by_rotate = counter("ip:rotate");
+    assert_eq!(
+        s.sessions.rotate(&gated(&by_rotate)).await.unwrap(),
+        RotateOutcome::Revoked
+    );
+    assert_eq!(
+        s.sessions.rotate(&gated(&by_rotate)).await.unwrap(),
+        RotateOutcome::Revoked
+    );
+    assert!(limited_within_window(
+        &s.sessions.rotate(&gated(&by_rotate)).await.unwrap()
+    ));
+    // One counter, hit by both: they count together.
+    let shared = counter("ip:shared");
+    assert_eq!(
+        s.limits.gate(std::slice::from_ref(&shared), &[]).await.unwrap(),
+        Gate::Open
+    );
+    assert_eq!(
+        s.sessions.rotate(&gated(&shared)).await.unwrap(),
+        RotateOutcome::Revoked
+    );
+    assert!(limited_within_window(
+        &s.sessions.rotate(&gated(&shared)).await.unwrap()
+    ));
+    assert!(matches!(
+        s.limits.gate(std::slice::from_ref(&shared), &[]).await.unwrap(),
+        Gate::Limited { .. }
+    ));
+    // Two hits by rotate put the counter at its limit, as a lock counter reads it.
+    let lock = counter("ip:lock");
+    s.sessions.rotate(&gated(&lock)).await.unwrap();
+    assert_eq!(
+        s.limits.gate(&[], std::slice::from_ref(&lock)).await.unwrap(),
+        Gate::Open
+    );
+    s.sessions.rotate(&gated(&lock)).await.unwrap();
+    assert!(matches!(
+        s.limits.gate(&[], &[lock]).await.unwrap(),
+        Gate::Limited { .. }
+    ));
+}
+
+/// The drift the shared Lua fragment removed: a counter left without a TTL got its window back from
+/// the gate script but not from the rotation script's copy, so it stayed over its limit forever.
+#[tokio::test]
+async fn on_redis_gate_and_rotate_both_give_a_counter_without_ttl_its_window_back() {
+    let prefix = unique_prefix();
+    let store = RedisStore::new(&redis_url(), &prefix).unwrap();
+    let keys = Keys::new(&prefix);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for (name, by_rotate) in [("ip:gate", false), ("ip:rotate", true)] {
+        let c = counter(name);
+        let key = keys.rate_limit(name);
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(5)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let retry_after_ms = if by_rotate {
+            match store.rotate(&gated(&c)).await.unwrap() {
+                RotateOutcome::Limited { retry_after_ms } => retry_after_ms,
+                other => panic!("{other:?}"),
+            }
+        } else {
+            match store.gate(&[c], &[]).await.unwrap() {
+                Gate::Limited { retry_after_ms } => retry_after_ms,
+                Gate::Open => panic!("open"),
+            }
+        };
+        assert_eq!(retry_after_ms, 60_000, "{name}");
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
+        assert!(
+            ttl > 0 && ttl <= 60_000,
+            "{name}: the window is set again, TTL {ttl}"
+        );
+    }
+}
+
+conformance!(a_refresh_view_ignores_access_token_revocations, refresh_view);
+async fn refresh_view(f: Fixture) {
+    let s = &f.store;
+    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    s.revocations
+        .revoke_session("other", Some(("s1-a0", HOUR_MS)))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.sessions.session_view("s1", "1", Some("s1-a0")).await.unwrap(),
+        SessionView::Revoked,
+        "the access token is revoked"
+    );
+    assert_eq!(
+        s.sessions.session_view("s1", "1", None).await.unwrap(),
+        SessionView::Active {
+            fingerprint: "fp".into(),
+            current_refresh_jti: "s1-r0".into()
+        },
+        "the session is not"
+    );
 }
