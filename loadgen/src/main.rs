@@ -333,11 +333,28 @@ async fn round_trips_per_refresh(redis_url: &str, auth: &Service, prefix: &str, 
     (lines as f64 - 4.0) / n as f64
 }
 
+/// The argon2 parameters the service hashes with, read from a hash its own `hash-password` makes (so
+/// the bound below is measured with exactly what the service runs, without linking the service).
+fn service_argon2_params() -> argon2::Params {
+    use std::io::Write;
+    let mut child = Command::new(binary("auth-service"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"benchmark\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let phc = String::from_utf8(out.stdout).unwrap();
+    let hash = argon2::password_hash::PasswordHash::new(phc.trim()).unwrap();
+    argon2::Params::try_from(&hash).unwrap()
+}
+
 /// argon2id computations per second on every core with the service's parameters (m=19456, t=2, p=1),
 /// each thread reusing its memory as the service's hashing threads do: the ceiling for logins.
 fn argon2_bound(duration: Duration) -> f64 {
-    use auth_service::passwords::{ITERATIONS, MEMORY_KIB, PARALLELISM};
-    let params = argon2::Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, Some(32)).unwrap();
+    let service = service_argon2_params();
+    let params = argon2::Params::new(service.m_cost(), service.t_cost(), service.p_cost(), Some(32)).unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
     let counts: Vec<usize> = std::thread::scope(|scope| {

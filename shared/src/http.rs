@@ -298,8 +298,9 @@ pub fn resolve_client_ip(peer: IpAddr, forwarded: Option<&str>, trusted: &[IpNet
 }
 
 /// Headers every response carries: no caching (responses carry tokens and personal data) and no
-/// content sniffing.
-pub fn security_headers() -> warp::filters::reply::WithHeaders {
+/// content sniffing. Written once: the filters add them ([`security_headers`]), and so does the server
+/// to the answers it gives before any filter runs.
+pub fn security_header_map() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         warp::http::header::CACHE_CONTROL,
@@ -307,7 +308,12 @@ pub fn security_headers() -> warp::filters::reply::WithHeaders {
     );
     headers.insert(warp::http::header::PRAGMA, HeaderValue::from_static("no-cache"));
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    warp::reply::with::headers(headers)
+    headers
+}
+
+/// [`security_header_map`] on every reply of a filter.
+pub fn security_headers() -> warp::filters::reply::WithHeaders {
+    warp::reply::with::headers(security_header_map())
 }
 
 /// A service's endpoints behind [`crate::routing::known`] (404 and 405 decided by its route table),

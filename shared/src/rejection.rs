@@ -28,35 +28,15 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         }
         return Ok(response);
     }
-    Ok(to_api_error(&rejection).map_or_else(|| ApiError::NotFound.to_response(), |e| e.to_response()))
+    // A handler's own error (a body extractor's) answers as itself, straight from the reference.
+    if let Some(e) = rejection.find::<ApiError>() {
+        return Ok(e.to_response());
+    }
+    Ok(warp_rejection(&rejection).map_or_else(|| ApiError::NotFound.to_response(), |e| e.to_response()))
 }
 
-fn to_api_error(rejection: &Rejection) -> Option<ApiError> {
-    if let Some(e) = rejection.find::<ApiError>() {
-        // Rebuild rather than clone: causes of 5xx are not Clone, and were logged where raised.
-        return Some(match e {
-            ApiError::ServiceUnavailable(cause) => ApiError::ServiceUnavailable(cause.to_string().into()),
-            ApiError::Internal(cause) => ApiError::Internal(cause.to_string().into()),
-            ApiError::BadRequest(s) => ApiError::BadRequest(s.clone()),
-            ApiError::Validation { field, detalle } => ApiError::validation(field, detalle),
-            ApiError::Conflict(s) => ApiError::Conflict(s.clone()),
-            ApiError::RateLimited { retry_after_secs } => ApiError::RateLimited {
-                retry_after_secs: *retry_after_secs,
-            },
-            ApiError::TokenExpired(kind) => ApiError::TokenExpired(*kind),
-            ApiError::TokenMissing => ApiError::TokenMissing,
-            ApiError::TokenInvalid => ApiError::TokenInvalid,
-            ApiError::TokenRevoked => ApiError::TokenRevoked,
-            ApiError::Forbidden => ApiError::Forbidden,
-            ApiError::NotFound => ApiError::NotFound,
-            ApiError::MethodNotAllowed => ApiError::MethodNotAllowed,
-            ApiError::PayloadTooLarge => ApiError::PayloadTooLarge,
-            ApiError::RequestTimeout => ApiError::RequestTimeout,
-            ApiError::HeadersTooLarge => ApiError::HeadersTooLarge,
-            ApiError::InvalidCredentials => ApiError::InvalidCredentials,
-            ApiError::MfaInvalid => ApiError::MfaInvalid,
-        });
-    }
+/// warp's own rejections, most specific first.
+fn warp_rejection(rejection: &Rejection) -> Option<ApiError> {
     if rejection.find::<PayloadTooLarge>().is_some() {
         return Some(ApiError::PayloadTooLarge);
     }

@@ -169,13 +169,7 @@ where
     let mut response = if header_bytes(&req) > limits.max_header_bytes {
         // Answered before the filters, so the headers every response carries are added here.
         let mut response = ApiError::HeadersTooLarge.to_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            warp::http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
-        headers.insert(warp::http::header::PRAGMA, HeaderValue::from_static("no-cache"));
-        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        response.headers_mut().extend(crate::http::security_header_map());
         response
     } else {
         req.extensions_mut().insert(PeerAddr(peer));
