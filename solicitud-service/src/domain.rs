@@ -2,10 +2,44 @@
 //! states, and who may move a request from one state to another.
 
 use serde::{Deserialize, Serialize};
-use shared::ApiError;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
+
+/// What the domain refuses, in its own words; `routes` maps each to the envelope (status and text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A field breaks its rule.
+    #[error("{field}: {rule:?}")]
+    Invalid { field: &'static str, rule: Rule },
+    /// The actor may not make this change.
+    #[error("not allowed")]
+    NotAllowed,
+    /// Only a pending request changes state; this one is already decided.
+    #[error("already {0:?}")]
+    NotPending(Estado),
+}
+
+/// The rule a field breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Characters once trimmed, inclusive.
+    Length { min: usize, max: usize },
+    /// An integer in this inclusive range.
+    Range { min: i64, max: i64 },
+    /// Not an RFC 3339 date-time.
+    NotRfc3339,
+    /// After the last year a date may be in.
+    AfterYear(i32),
+    /// Before now, less the slack.
+    InThePast,
+    /// A state a client may not set.
+    NotSettable,
+}
+
+fn invalid(field: &'static str, rule: Rule) -> Refusal {
+    Refusal::Invalid { field, rule }
+}
 
 /// A string with a character `trim` keeps and at most `max` characters: what a field
 /// that is trimmed and then must be 1 to `max` characters long accepts (longer strings whose trimmed
@@ -82,16 +116,16 @@ impl Lugar {
     /// The most characters of a place, once trimmed.
     pub const MAX_CHARS: usize = 200;
 
-    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, Refusal> {
         let value = raw.trim();
         let len = value.chars().count();
         if !(1..=Self::MAX_CHARS).contains(&len) {
-            return Err(ApiError::validation(
+            return Err(invalid(
                 field,
-                format!(
-                    "El campo '{field}' debe tener entre 1 y {} caracteres.",
-                    Self::MAX_CHARS
-                ),
+                Rule::Length {
+                    min: 1,
+                    max: Self::MAX_CHARS,
+                },
             ));
         }
         Ok(Self(value.to_string()))
@@ -115,16 +149,15 @@ impl Pasajeros {
     pub const MIN: u8 = 1;
     pub const MAX: u8 = 50;
 
-    pub fn parse(raw: i64) -> Result<Self, ApiError> {
+    pub fn parse(raw: i64) -> Result<Self, Refusal> {
         match u8::try_from(raw) {
             Ok(n) if (Self::MIN..=Self::MAX).contains(&n) => Ok(Self(n)),
-            _ => Err(ApiError::validation(
+            _ => Err(invalid(
                 "pasajeros",
-                format!(
-                    "El campo 'pasajeros' debe ser un entero entre {} y {}.",
-                    Self::MIN,
-                    Self::MAX
-                ),
+                Rule::Range {
+                    min: Self::MIN.into(),
+                    max: Self::MAX.into(),
+                },
             )),
         }
     }
@@ -168,16 +201,16 @@ impl Motivo {
     /// The most characters of a reason, once trimmed.
     pub const MAX_CHARS: usize = 500;
 
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, Refusal> {
         let value = raw.trim();
         let len = value.chars().count();
         if !(1..=Self::MAX_CHARS).contains(&len) {
-            return Err(ApiError::validation(
+            return Err(invalid(
                 "motivo",
-                format!(
-                    "El campo 'motivo' debe tener entre 1 y {} caracteres.",
-                    Self::MAX_CHARS
-                ),
+                Rule::Length {
+                    min: 1,
+                    max: Self::MAX_CHARS,
+                },
             ));
         }
         Ok(Self(value.to_string()))
@@ -207,25 +240,15 @@ impl FechaServicio {
     /// The last year a service date may be in.
     pub const MAX_YEAR: i32 = 2999;
 
-    pub fn parse(raw: &str, now_ms: i64) -> Result<Self, ApiError> {
-        let parsed = OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| {
-            ApiError::validation(
-                "fechaServicio",
-                "El campo 'fechaServicio' debe ser una fecha RFC 3339, por ejemplo 2026-12-01T08:30:00-05:00.",
-            )
-        })?;
+    pub fn parse(raw: &str, now_ms: i64) -> Result<Self, Refusal> {
+        let parsed = OffsetDateTime::parse(raw.trim(), &Rfc3339)
+            .map_err(|_| invalid("fechaServicio", Rule::NotRfc3339))?;
         // Also keeps `to_rfc3339` from overflowing: 9999-12-31T23:59:59-05:00 is past year 9999 in UTC.
         if parsed.year() > Self::MAX_YEAR || parsed.checked_to_offset(time::UtcOffset::UTC).is_none() {
-            return Err(ApiError::validation(
-                "fechaServicio",
-                "El campo 'fechaServicio' debe ser una fecha anterior al año 3000.",
-            ));
+            return Err(invalid("fechaServicio", Rule::AfterYear(Self::MAX_YEAR)));
         }
         if parsed.unix_timestamp() < now_ms.div_euclid(1000) - PAST_SLACK_SECS {
-            return Err(ApiError::validation(
-                "fechaServicio",
-                "El campo 'fechaServicio' no puede estar en el pasado.",
-            ));
+            return Err(invalid("fechaServicio", Rule::InThePast));
         }
         Ok(Self(parsed))
     }
@@ -270,30 +293,17 @@ pub fn check_transition(
     actor: &str,
     is_admin: bool,
     to: Estado,
-) -> Result<(), ApiError> {
+) -> Result<(), Refusal> {
     match to {
-        Estado::Pendiente => {
-            return Err(ApiError::validation(
-                "estado",
-                "El campo 'estado' debe ser aprobada, rechazada o cancelada.",
-            ))
-        }
-        Estado::Aprobada | Estado::Rechazada if !is_admin => return Err(ApiError::Forbidden),
-        Estado::Cancelada if solicitud.solicitante != actor => return Err(ApiError::Forbidden),
+        Estado::Pendiente => return Err(invalid("estado", Rule::NotSettable)),
+        Estado::Aprobada | Estado::Rechazada if !is_admin => return Err(Refusal::NotAllowed),
+        Estado::Cancelada if solicitud.solicitante != actor => return Err(Refusal::NotAllowed),
         _ => {}
     }
     if solicitud.estado != Estado::Pendiente {
-        return Err(not_pending(solicitud.estado));
+        return Err(Refusal::NotPending(solicitud.estado));
     }
     Ok(())
-}
-
-/// The 409 for a request that has already been decided.
-pub fn not_pending(estado: Estado) -> ApiError {
-    ApiError::Conflict(format!(
-        "La solicitud ya está {}: solo una solicitud pendiente puede cambiar de estado.",
-        estado.as_str()
-    ))
 }
 
 #[cfg(test)]
@@ -315,8 +325,13 @@ mod tests {
         }
     }
 
-    fn codigo(r: Result<(), ApiError>) -> &'static str {
-        r.err().map_or("OK", |e| e.catalogue().2)
+    fn codigo(r: Result<(), Refusal>) -> &'static str {
+        match r {
+            Ok(()) => "OK",
+            Err(Refusal::Invalid { .. }) => "INVALID",
+            Err(Refusal::NotAllowed) => "NOT_ALLOWED",
+            Err(Refusal::NotPending(_)) => "NOT_PENDING",
+        }
     }
 
     #[derive(Debug, Deserialize)]
@@ -346,7 +361,7 @@ mod tests {
     fn fields_are_validated_by_name() {
         assert!(Lugar::parse("origen", " Bogotá ").is_ok());
         assert!(
-            matches!(Lugar::parse("origen", "  "), Err(ApiError::Validation { field, .. }) if field == "origen")
+            matches!(Lugar::parse("origen", "  "), Err(Refusal::Invalid { field, .. }) if field == "origen")
         );
         assert!(Lugar::parse("destino", &"x".repeat(201)).is_err());
         assert!(Pasajeros::parse(1).is_ok() && Pasajeros::parse(50).is_ok());
@@ -390,7 +405,7 @@ mod tests {
         );
         assert_eq!(
             codigo(check_transition(&pending, "maria", false, Estado::Aprobada)),
-            "FORBIDDEN"
+            "NOT_ALLOWED"
         );
         assert_eq!(
             codigo(check_transition(&pending, "maria", false, Estado::Cancelada)),
@@ -398,20 +413,20 @@ mod tests {
         );
         assert_eq!(
             codigo(check_transition(&pending, "admin", true, Estado::Cancelada)),
-            "FORBIDDEN"
+            "NOT_ALLOWED"
         );
         assert_eq!(
             codigo(check_transition(&pending, "admin", true, Estado::Pendiente)),
-            "VALIDATION_ERROR"
+            "INVALID"
         );
         let approved = solicitud("maria", Estado::Aprobada);
         assert_eq!(
             codigo(check_transition(&approved, "admin", true, Estado::Aprobada)),
-            "CONFLICT"
+            "NOT_PENDING"
         );
         assert_eq!(
             codigo(check_transition(&approved, "maria", false, Estado::Cancelada)),
-            "CONFLICT"
+            "NOT_PENDING"
         );
     }
 

@@ -15,7 +15,7 @@ use warp::{Filter, Rejection};
 
 use crate::app::App;
 use crate::domain::{
-    check_transition, not_pending, timestamp, Estado, FechaServicio, Lugar, Motivo, Pasajeros, Solicitud,
+    check_transition, timestamp, Estado, FechaServicio, Lugar, Motivo, Pasajeros, Refusal, Rule, Solicitud,
 };
 use crate::store::{NewSolicitud, Transition};
 
@@ -260,10 +260,44 @@ fn set_estado(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
                         Ok(envelope::ok("Estado actualizado", s))
                     }
                     // Someone else decided it between our read and our write.
-                    Transition::Conflict(s) => Err(not_pending(s.estado)),
+                    Transition::Conflict(s) => Err(Refusal::NotPending(s.estado).into()),
                     Transition::Missing => Err(ApiError::NotFound),
                 }
             },
         )
         .map(into_reply)
+}
+
+/// The edge: each domain refusal in the envelope, with the text a client reads.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid { field, rule } => {
+                let detalle = match rule {
+                    Rule::Length { min, max } => {
+                        format!("El campo '{field}' debe tener entre {min} y {max} caracteres.")
+                    }
+                    Rule::Range { min, max } => {
+                        format!("El campo '{field}' debe ser un entero entre {min} y {max}.")
+                    }
+                    Rule::NotRfc3339 => format!(
+                        "El campo '{field}' debe ser una fecha RFC 3339, por ejemplo 2026-12-01T08:30:00-05:00."
+                    ),
+                    Rule::AfterYear(year) => {
+                        format!("El campo '{field}' debe ser una fecha anterior al año {}.", year + 1)
+                    }
+                    Rule::InThePast => format!("El campo '{field}' no puede estar en el pasado."),
+                    Rule::NotSettable => {
+                        format!("El campo '{field}' debe ser aprobada, rechazada o cancelada.")
+                    }
+                };
+                ApiError::validation(field, detalle)
+            }
+            Refusal::NotAllowed => ApiError::Forbidden,
+            Refusal::NotPending(estado) => ApiError::Conflict(format!(
+                "La solicitud ya está {}: solo una solicitud pendiente puede cambiar de estado.",
+                estado.as_str()
+            )),
+        }
+    }
 }
