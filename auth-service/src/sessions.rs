@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use shared::config::JWT_LEEWAY_SECS;
-use shared::http::token_error;
 use shared::metrics::metrics;
-use shared::{AccessClaims, ApiError, RefreshClaims, TokenCodec, TokenKind};
+use shared::{AccessClaims, RefreshClaims, TokenCodec, TokenError, TokenKind};
 use uuid::Uuid;
 
 use crate::limits::limited;
+use crate::refusal::Refusal;
 use crate::store::{
     Counter, Gate, Generation, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation,
     SessionStore, SessionView, Stores,
@@ -77,7 +77,7 @@ impl Sessions {
     }
 
     /// Starts a session for a user who has proven who they are.
-    pub async fn start(&self, user: &User) -> Result<TokenPair, ApiError> {
+    pub async fn start(&self, user: &User) -> Result<TokenPair, Refusal> {
         let sid = new_id();
         let refresh_jti = new_id();
         let access_jti = new_id();
@@ -112,7 +112,7 @@ impl Sessions {
         user: &User,
         ttl_secs: i64,
         wrap: F,
-    ) -> Result<(String, i64), ApiError>
+    ) -> Result<(String, i64), Refusal>
     where
         S: Serialize,
         F: FnOnce(AccessClaims) -> S,
@@ -137,7 +137,7 @@ impl Sessions {
         let token = self
             .codec
             .sign_as(TokenKind::Access, &wrap(claims))
-            .map_err(ApiError::internal)?;
+            .map_err(Refusal::internal)?;
         tracing::info!(user_id = user.id, sid = %sid, "access-only session started");
         Ok((token, exp))
     }
@@ -160,13 +160,13 @@ impl Sessions {
     }
 
     /// The pair of a generation; the same inputs always give the same bytes.
-    fn mint(&self, user: &User, sid: &str, generation: &Generation) -> Result<TokenPair, ApiError> {
+    fn mint(&self, user: &User, sid: &str, generation: &Generation) -> Result<TokenPair, Refusal> {
         let issued = generation.issued_ms.div_euclid(1000);
         let absolute_end = generation.started_ms.div_euclid(1000) + self.absolute_secs;
         let access_exp = (issued + self.codec.access_ttl_secs()).min(absolute_end);
         let refresh_exp = (issued + self.codec.refresh_ttl_secs()).min(absolute_end);
         if access_exp <= issued || refresh_exp <= issued {
-            return Err(ApiError::TokenExpired(TokenKind::Refresh));
+            return Err(Refusal::Token(TokenKind::Refresh, TokenError::Expired));
         }
         let access = self.access_claims(user, sid, &generation.access_jti, issued, access_exp);
         let refresh = RefreshClaims {
@@ -181,8 +181,8 @@ impl Sessions {
             typ: TokenKind::Refresh,
         };
         Ok(TokenPair {
-            access_token: self.codec.sign(&access).map_err(ApiError::internal)?,
-            refresh_token: self.codec.sign(&refresh).map_err(ApiError::internal)?,
+            access_token: self.codec.sign(&access).map_err(Refusal::internal)?,
+            refresh_token: self.codec.sign(&refresh).map_err(Refusal::internal)?,
             token_type: "Bearer",
             expires_in: access_exp - issued,
         })
@@ -193,7 +193,7 @@ impl Sessions {
     ///
     /// `gate` (the caller's per-IP counter) is counted in the same atomic step as the rotation, so a
     /// good refresh costs one store round trip; a token that does not verify is counted separately.
-    pub async fn refresh(&self, refresh_token: &str, gate: Option<Counter>) -> Result<TokenPair, ApiError> {
+    pub async fn refresh(&self, refresh_token: &str, gate: Option<Counter>) -> Result<TokenPair, Refusal> {
         let refreshes = &metrics().refreshes;
         let claims = match self.codec.verify::<RefreshClaims>(refresh_token) {
             Ok(claims) => claims,
@@ -201,15 +201,15 @@ impl Sessions {
                 refreshes.with_label_values(&["invalid"]).inc();
                 if let Some(gate) = gate {
                     if let Gate::Limited { retry_after_ms } = self.limits.gate(&[gate], &[]).await? {
-                        return Err(limited(retry_after_ms).into());
+                        return Err(limited(retry_after_ms));
                     }
                 }
-                return Err(token_error(TokenKind::Refresh, e));
+                return Err(Refusal::Token(TokenKind::Refresh, e));
             }
         };
         let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
             self.revocations.revoke_session(&claims.sid, None).await?;
-            return Err(ApiError::TokenRevoked);
+            return Err(Refusal::Revoked);
         };
         let outcome = self
             .store
@@ -234,7 +234,7 @@ impl Sessions {
         };
         refreshes.with_label_values(&[label]).inc();
         match outcome {
-            RotateOutcome::Limited { retry_after_ms } => Err(limited(retry_after_ms).into()),
+            RotateOutcome::Limited { retry_after_ms } => Err(limited(retry_after_ms)),
             RotateOutcome::Rotated(generation) | RotateOutcome::Replayed(generation) => {
                 self.mint(&user, &claims.sid, &generation)
             }
@@ -242,16 +242,16 @@ impl Sessions {
                 metrics().reuse_detected.inc();
                 metrics().revocations.with_label_values(&["reuse"]).inc();
                 tracing::warn!(user_id = user.id, sid = %claims.sid, "refresh token reuse detected; session revoked");
-                Err(ApiError::TokenRevoked)
+                Err(Refusal::Revoked)
             }
-            RotateOutcome::Revoked => Err(ApiError::TokenRevoked),
+            RotateOutcome::Revoked => Err(Refusal::Revoked),
         }
     }
 
     /// The user behind an access token whose session is still good; the revocation-aware check.
-    pub async fn check_access(&self, claims: &AccessClaims) -> Result<Arc<User>, ApiError> {
+    pub async fn check_access(&self, claims: &AccessClaims) -> Result<Arc<User>, Refusal> {
         let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
-            return Err(ApiError::TokenRevoked);
+            return Err(Refusal::Revoked);
         };
         match self
             .store
@@ -259,12 +259,12 @@ impl Sessions {
             .await?
         {
             SessionView::Active { fingerprint, .. } if fingerprint == user.fingerprint => Ok(user),
-            _ => Err(ApiError::TokenRevoked),
+            _ => Err(Refusal::Revoked),
         }
     }
 
     /// Ends the session of this access token (and the token itself).
-    pub async fn logout(&self, claims: &AccessClaims) -> Result<(), ApiError> {
+    pub async fn logout(&self, claims: &AccessClaims) -> Result<(), Refusal> {
         let remaining_ms = (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS) * 1000;
         self.revocations
             .revoke_session(&claims.sid, Some((&claims.jti, remaining_ms)))
@@ -275,7 +275,7 @@ impl Sessions {
     }
 
     /// Ends every session of this token's user.
-    pub async fn logout_all(&self, claims: &AccessClaims) -> Result<(), ApiError> {
+    pub async fn logout_all(&self, claims: &AccessClaims) -> Result<(), Refusal> {
         let ttl_ms = (self.absolute_secs + JWT_LEEWAY_SECS) * 1000;
         let cutoff_ms = self.revocations.revoke_user(&claims.sub, ttl_ms).await?;
         metrics().revocations.with_label_values(&["logout_all"]).inc();
@@ -284,12 +284,12 @@ impl Sessions {
     }
 
     /// RFC 7662 in spirit: `{active: false}` for anything not currently good, else the claims.
-    pub async fn introspect(&self, token: &str) -> Result<serde_json::Value, ApiError> {
+    pub async fn introspect(&self, token: &str) -> Result<serde_json::Value, Refusal> {
         let inactive = serde_json::json!({ "active": false });
         if let Ok(claims) = self.codec.verify::<AccessClaims>(token) {
             return match self.check_access(&claims).await {
                 Ok(_) => Ok(with_active(&claims)),
-                Err(ApiError::TokenRevoked) => Ok(inactive),
+                Err(Refusal::Revoked) => Ok(inactive),
                 Err(e) => Err(e),
             };
         }

@@ -75,7 +75,7 @@ pub fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error 
         |claims: AccessClaims, app: App| async move {
             match app.sessions.check_access(&claims).await {
                 Ok(user) => Ok(Authenticated { claims, user }),
-                Err(e) => Err(warp::reject::custom(e)),
+                Err(e) => Err(warp::reject::custom(ApiError::from(e))),
             }
         },
     )
