@@ -38,17 +38,17 @@ pub enum StartError {
 #[derive(Clone)]
 pub struct App {
     pub config: Arc<AuthConfig>,
-    pub codec: Arc<TokenCodec>,
+    pub(crate) codec: Arc<TokenCodec>,
     /// Every store capability, from the one implementation; `/ready` checks it.
     pub store: Stores,
-    pub users: Arc<Directory>,
+    pub(crate) users: Arc<Directory>,
     pub passwords: Passwords,
-    pub sessions: Arc<Sessions>,
-    pub limits: Arc<Limits>,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) limits: Arc<Limits>,
     /// The password and second-factor steps of every login.
-    pub authenticator: Arc<Authenticator>,
+    pub(crate) authenticator: Arc<Authenticator>,
     /// Enforced for enrolled users whatever `MFA_ENABLED` says; that flag gates new enrolments.
-    pub mfa: Arc<Mfa>,
+    pub(crate) mfa: Arc<Mfa>,
     pub clock: SharedClock,
 }
 

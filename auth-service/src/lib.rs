@@ -20,18 +20,18 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod app;
-pub mod authenticate;
+mod authenticate;
 pub mod config;
-pub mod identity;
-pub mod limits;
-pub mod mfa;
+mod identity;
+mod limits;
+mod mfa;
 pub mod passwords;
-pub mod refusal;
+mod refusal;
 pub mod routes;
-pub mod saphety;
-pub mod schemas;
-pub mod sealing;
-pub mod server;
-pub mod sessions;
+mod saphety;
+mod schemas;
+mod sealing;
+mod server;
+mod sessions;
 pub mod store;
-pub mod users;
+mod users;

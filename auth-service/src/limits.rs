@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::config::AuthConfig;
 use crate::identity::normalize;
 use crate::refusal::Refusal;
+use crate::store::keys;
 use crate::store::{Counter, Gate, LimitStore};
 
 /// The store key of one account's failure counter.
@@ -37,7 +38,7 @@ impl AccountKey {
         let digest = Sha256::new_with_prefix(b"account:")
             .chain_update(normalize(identifier).as_bytes())
             .finalize();
-        Self(format!("fail:{}", hex::encode(&digest[..16])))
+        Self(keys::account_counter(&hex::encode(&digest[..16])))
     }
 }
 
@@ -68,7 +69,7 @@ impl Limits {
     /// The per-IP ceiling.
     pub fn ip_counter(&self, ip: IpAddr) -> Counter {
         Counter {
-            key: format!("ip:{ip}"),
+            key: keys::ip_counter(ip),
             limit: self.ip_per_minute,
             window_ms: 60_000,
         }

@@ -10,9 +10,6 @@ use time::OffsetDateTime;
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 
-/// The longest a gettoken token may live (the seed: "duración máxima de 2 horas").
-pub const MAX_LIFETIME_SECS: i64 = 2 * 3600;
-
 /// The namespace of `nameid`: a UUID v5 of the user id under it is stable for ever.
 const NAMEID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1e_0a52_9c1d_4b7e_9a3c_5d2b_7e8f_1a40);
 
@@ -22,7 +19,8 @@ const EXPIRES_FORMAT: &[FormatItem<'static>] =
 
 /// The request body, for the OpenAPI document (the handler reads it field by field, so that each
 /// missing field can be named in the Saphety shape).
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // A documentation type: only its schema is read.
 pub struct GetTokenRequest {
     /// The user's e-mail.
     #[schema(schema_with = crate::schemas::non_blank_schema)]

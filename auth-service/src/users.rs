@@ -196,10 +196,6 @@ impl Directory {
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -14,5 +14,5 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod routes;
-pub mod server;
+mod server;
 pub mod store;

@@ -8,8 +8,19 @@
 //! - `P auth:mfa:<uid>`: hash `active` (sealed secret) and `last` (last accepted TOTP step), kept;
 //! - `P auth:mfa-pending:<uid>`: a sealed secret awaiting activation, with a TTL;
 //! - `P auth:mfa-rc:<uid>`: set of recovery-code HMACs;
-//! - `P auth:rl:<counter>`: rate-limit counters, TTL = their window;
+//! - `P auth:rl:<counter>`: rate-limit counters, TTL = their window; a counter is named by
+//!   [`ip_counter`] (`ip:<address>`) or [`account_counter`] (`fail:<hash of the account>`);
 //! - `P auth:chal:<jti>`: hash `tries used` of a login challenge, TTL = the challenge's life.
+
+/// The name of a client IP's request counter (under [`Keys::rate_limit`]).
+pub fn ip_counter(ip: std::net::IpAddr) -> String {
+    format!("ip:{ip}")
+}
+
+/// The name of an account's failure counter (under [`Keys::rate_limit`]), from its hash in hex.
+pub fn account_counter(account_hash_hex: &str) -> String {
+    format!("fail:{account_hash_hex}")
+}
 
 /// The key builder of one deployment (one prefix); cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
