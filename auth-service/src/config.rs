@@ -46,9 +46,9 @@ shared::declare_vars! {
     PASSWORD_HASH_CONCURRENCY: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Nothing,
         "Concurrent argon2 computations (each holds ~19 MiB). Default: the number of CPUs.";
     RATE_LIMIT_LOGIN_MAX_FAILURES: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("5"),
-        "Credential attempts (login, gettoken, MFA verify) per account";
+        "Failed credential attempts (a wrong password or code) per account";
     RATE_LIMIT_LOGIN_WINDOW_SECONDS: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("900"),
-        "Credential attempts (login, gettoken, MFA verify) per account";
+        "Failed credential attempts (a wrong password or code) per account";
     RATE_LIMIT_IP_PER_MINUTE: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("120"),
         "Requests per client IP per minute to login, refresh, MFA verify and gettoken.";
 }
