@@ -11,15 +11,16 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use test_support::ServiceProcess;
 
 use common::{read, render, repo, template_variables, unique, TempDir, TEMPLATE};
 
@@ -110,65 +111,11 @@ fn binaries() -> (PathBuf, PathBuf) {
     (auth, sol)
 }
 
-/// A running service: its address and everything it has logged so far.
-struct Service {
-    addr: SocketAddr,
-    logs: Arc<Mutex<Vec<String>>>,
-    _proc: Proc,
-}
-
-impl Service {
-    /// Waits (a little) for a log line containing `needle`.
-    fn logged(&self, needle: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if self.logs.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// Starts a service with JSON logs on 127.0.0.1:0 and waits for its "listening" line.
-fn start(binary: &Path, workdir: &Path, vars: &[(&str, String)]) -> Service {
-    let mut child = Command::new(binary)
-        .env_clear()
-        // A directory of our own: no stray .env is read.
-        .current_dir(workdir)
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("LOG_FORMAT", "json")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let stdout = child.stdout.take().unwrap();
-    let proc = Proc { child };
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::channel();
-    let sink = Arc::clone(&logs);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["message"] == "listening" {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
-                }
-            }
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("{} did not start", binary.display()));
-    Service {
-        addr: addr.parse().unwrap_or_else(|_| panic!("not an address: {addr}")),
-        logs,
-        _proc: proc,
-    }
+/// Starts a service with JSON logs on 127.0.0.1:0 in `workdir` (a directory of our own: no stray
+/// .env is read) and waits for its "listening" line.
+fn start(binary: &Path, workdir: &Path, vars: &[(&str, String)]) -> ServiceProcess {
+    ServiceProcess::start_in(binary, workdir, vars)
+        .unwrap_or_else(|e| panic!("{} did not start: {e}", binary.display()))
 }
 
 fn redis_url() -> String {
@@ -222,11 +169,7 @@ impl Gateway {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    test_support::free_port().unwrap()
 }
 
 /// Renders the template for these upstreams, wraps it in a minimal main config with everything in
@@ -388,7 +331,7 @@ async fn the_seed_flow_runs_through_the_gateway_and_the_rate_limiter_sees_the_re
     sol_vars.push(("SOLICITUD_BIND_ADDR", "127.0.0.1:0".to_string()));
     let auth = start(&auth_bin, &workdir.0, &auth_vars);
     let sol = start(&sol_bin, &workdir.0, &sol_vars);
-    let gateway = start_gateway(&nginx, auth.addr, sol.addr);
+    let gateway = start_gateway(&nginx, auth.addr(), sol.addr());
     let base = &gateway.base;
     let a = client_from(CLIENT_A);
     let b = client_from(CLIENT_B);
@@ -418,7 +361,7 @@ async fn the_seed_flow_runs_through_the_gateway_and_the_rate_limiter_sees_the_re
         "the gateway returns the client's request id"
     );
     assert!(
-        auth.logged(&login_id),
+        auth.wait_for_log(&login_id, Duration::from_secs(5)),
         "the auth service never saw request id {login_id}"
     );
 
@@ -448,7 +391,7 @@ async fn the_seed_flow_runs_through_the_gateway_and_the_rate_limiter_sees_the_re
         r.request_id
     );
     assert!(
-        sol.logged(&r.request_id),
+        sol.wait_for_log(&r.request_id, Duration::from_secs(5)),
         "the solicitud service never saw {}",
         r.request_id
     );
@@ -508,7 +451,7 @@ async fn the_seed_flow_runs_through_the_gateway_and_the_rate_limiter_sees_the_re
         .unwrap_or_else(|| panic!("no access-log line for {login_id}: {log:?}"));
     assert_eq!(line["client"], CLIENT_A.to_string());
     assert_eq!(line["status"], 200);
-    assert_eq!(line["upstream"], auth.addr.to_string());
+    assert_eq!(line["upstream"], auth.addr().to_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

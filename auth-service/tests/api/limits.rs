@@ -152,7 +152,7 @@ async fn fifty_parallel_correct_logins_of_one_account_all_succeed_on_the_embedde
 
 #[tokio::test]
 async fn fifty_parallel_correct_logins_across_two_replicas_all_succeed() {
-    use crate::process::AuthProcess;
+    use crate::process::start_auth;
     let prefix = unique_prefix();
     let vars = |_: u8| -> Vec<(&str, String)> {
         vec![
@@ -164,7 +164,7 @@ async fn fifty_parallel_correct_logins_across_two_replicas_all_succeed() {
             ("RATE_LIMIT_IP_PER_MINUTE", "100000".to_string()),
         ]
     };
-    let (a, b) = (AuthProcess::start(&vars(0)), AuthProcess::start(&vars(1)));
+    let (a, b) = (start_auth(&vars(0)), start_auth(&vars(1)));
     let client = reqwest::Client::new();
     let body = json!({"username": ADMIN, "password": ADMIN_PASSWORD});
     let results = join_all((0..50).map(|i| {

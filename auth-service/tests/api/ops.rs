@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use crate::helpers::*;
-use crate::process::AuthProcess;
+use crate::process::start_auth;
 
 fn vars() -> Vec<(&'static str, String)> {
     vec![
@@ -15,8 +15,8 @@ fn vars() -> Vec<(&'static str, String)> {
 
 #[test]
 fn sigterm_during_a_request_lets_it_complete_then_exits_0() {
-    let mut auth = AuthProcess::start(&vars());
-    let addr = auth.base.trim_start_matches("http://").to_string();
+    let mut auth = start_auth(&vars());
+    let addr = auth.addr().to_string();
     let body = format!(r#"{{"username":"{ADMIN}","password":"{ADMIN_PASSWORD}"}}"#);
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -56,10 +56,10 @@ fn counter(metrics: &str, line_start: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_move_when_logins_succeed_and_fail() {
-    let auth = AuthProcess::start(&vars());
+    let auth = start_auth(&vars());
     let client = reqwest::Client::new();
     let scrape = || async {
-        let res = client.get(format!("{}/metrics", auth.base)).send().await.unwrap();
+        let res = client.get(auth.url("/metrics")).send().await.unwrap();
         assert!(res.headers()["content-type"]
             .to_str()
             .unwrap()
@@ -69,7 +69,7 @@ async fn metrics_move_when_logins_succeed_and_fail() {
     let before = scrape().await;
     for password in [ADMIN_PASSWORD, "wrong", "wrong"] {
         client
-            .post(format!("{}/auth/login", auth.base))
+            .post(auth.url("/auth/login"))
             .json(&serde_json::json!({"username": ADMIN, "password": password}))
             .send()
             .await

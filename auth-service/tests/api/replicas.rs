@@ -9,7 +9,7 @@ use crate::helpers::{
     codigo, read, redis_url, tokens, unique_prefix, StoreKind, TestApp, ADMIN, ADMIN_PASSWORD, MFA_KEY,
     SECRET,
 };
-use crate::process::{free_port, AuthProcess, RedisProcess};
+use crate::process::{start_auth, start_redis, ServiceProcess};
 
 fn vars(redis: &str, prefix: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     let mut v = vec![
@@ -27,7 +27,7 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
     read(client.post(url).json(&body).send().await.unwrap()).await
 }
 
-async fn login(client: &reqwest::Client, auth: &AuthProcess, password: &str) -> (u16, Value) {
+async fn login(client: &reqwest::Client, auth: &ServiceProcess, password: &str) -> (u16, Value) {
     post(
         client,
         auth.url("/auth/login"),
@@ -36,7 +36,7 @@ async fn login(client: &reqwest::Client, auth: &AuthProcess, password: &str) -> 
     .await
 }
 
-async fn me(client: &reqwest::Client, auth: &AuthProcess, token: &str) -> (u16, Value) {
+async fn me(client: &reqwest::Client, auth: &ServiceProcess, token: &str) -> (u16, Value) {
     read(
         client
             .get(auth.url("/auth/me"))
@@ -52,8 +52,8 @@ async fn me(client: &reqwest::Client, auth: &AuthProcess, token: &str) -> (u16, 
 async fn two_replicas_on_one_redis_share_rotation_revocation_and_locks() {
     let prefix = unique_prefix();
     let extra = [("JWT_REFRESH_RETRY_GRACE_SECONDS", "0")];
-    let a = AuthProcess::start(&vars(&redis_url(), &prefix, &extra));
-    let b = AuthProcess::start(&vars(&redis_url(), &prefix, &extra));
+    let a = start_auth(&vars(&redis_url(), &prefix, &extra));
+    let b = start_auth(&vars(&redis_url(), &prefix, &extra));
     let client = reqwest::Client::new();
 
     // Rotated on A, reused on B: detected, and the session is dead on both.
@@ -92,8 +92,8 @@ async fn two_replicas_on_one_redis_share_rotation_revocation_and_locks() {
 
 #[tokio::test]
 async fn with_redis_down_requests_fail_closed_and_the_service_heals_when_it_returns() {
-    let mut redis = RedisProcess::start(free_port());
-    let mut auth = AuthProcess::start(&vars(&redis.url(), "fault:", &[]));
+    let mut redis = start_redis();
+    let mut auth = start_auth(&vars(&redis.url(), "fault:", &[]));
     let client = reqwest::Client::new();
 
     let (status, body) = login(&client, &auth, ADMIN_PASSWORD).await;
@@ -139,7 +139,7 @@ async fn with_redis_down_requests_fail_closed_and_the_service_heals_when_it_retu
     );
     assert!(auth.is_running(), "the process stays up");
 
-    redis.restart();
+    redis.restart().expect("redis-server restarts");
     let mut healed = false;
     for _ in 0..50 {
         if client

@@ -1,97 +1,34 @@
 //! End to end: both binaries as real processes on free ports with Redis, running the seed's flow
 //! across them. The solicitud service is never told where the auth service is: it only shares the secret.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+use test_support::{hash_password, sibling_binary, ServiceProcess};
 
 use crate::helpers::{codigo, read, redis_url, unique_prefix, SECRET};
 
 const ADMIN_PASSWORD: &str = "e2e admin password";
 const MARIA_PASSWORD: &str = "e2e maria password";
 
-/// A child process killed when the test ends, whatever happens.
-struct Service {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn binary(name: &str) -> PathBuf {
-    let own = PathBuf::from(env!("CARGO_BIN_EXE_solicitud-service"));
-    let path = own.with_file_name(name);
-    if !path.exists() {
-        // `cargo test --workspace` builds it; a lone `cargo test -p solicitud-service` may not have.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "-p", name]).status().unwrap();
-        assert!(status.success(), "could not build {name}");
-    }
-    path
+    sibling_binary(env!("CARGO_BIN_EXE_solicitud-service"), name)
+        .unwrap_or_else(|e| panic!("no {name} binary: {e}"))
 }
 
 /// Starts a service with JSON logs and waits for its "listening" line to learn the port.
-fn start(name: &str, vars: &[(&str, String)]) -> Service {
-    let mut child = Command::new(binary(name))
-        .env_clear()
-        .current_dir(std::env::temp_dir())
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["message"] == "listening" {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("{name} did not start"));
-    Service {
-        child,
-        base: format!("http://{addr}"),
-    }
+fn start(name: &str, vars: &[(&str, String)]) -> ServiceProcess {
+    ServiceProcess::start(binary(name), vars).unwrap_or_else(|e| panic!("{name} did not start: {e}"))
 }
 
 fn hash(password: &str) -> String {
-    let mut child = Command::new(binary("auth-service"))
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    hash_password(binary("auth-service"), password).unwrap()
 }
 
-async fn login(client: &reqwest::Client, auth: &Service, username: &str, password: &str) -> Value {
+async fn login(client: &reqwest::Client, auth: &ServiceProcess, username: &str, password: &str) -> Value {
     let res = client
-        .post(format!("{}/auth/login", auth.base))
+        .post(auth.url("/auth/login"))
         .json(&json!({"username": username, "password": password}))
         .send()
         .await
@@ -133,7 +70,7 @@ async fn the_seeds_flow_runs_across_both_services() {
     let auth = start("auth-service", &auth_vars);
     let sol = start("solicitud-service", &sol_vars);
     let client = reqwest::Client::new();
-    let list = format!("{}/solicitud/", sol.base);
+    let list = sol.url("/solicitud/");
 
     // Login at the auth service; the token works at the solicitud service.
     let body = login(&client, &auth, "api_user", ADMIN_PASSWORD).await;
@@ -148,7 +85,7 @@ async fn the_seeds_flow_runs_across_both_services() {
 
     // Refresh, and the new access token works at the solicitud service.
     let res = client
-        .post(format!("{}/auth/refresh", auth.base))
+        .post(auth.url("/auth/refresh"))
         .json(&json!({"refreshToken": refresh}))
         .send()
         .await
@@ -197,7 +134,7 @@ async fn the_seeds_flow_runs_across_both_services() {
 
     // The Saphety-style gettoken token is accepted like any access token.
     let res = client
-        .post(format!("{}/v2/auth/gettoken", auth.base))
+        .post(auth.url("/v2/auth/gettoken"))
         .json(&json!({"username": "api_user@example.com", "password": ADMIN_PASSWORD, "virtual_operator": "saphety"}))
         .send()
         .await
@@ -226,7 +163,7 @@ async fn the_seeds_flow_runs_across_both_services() {
     assert_eq!(status, 201, "{body}");
     let id = body["datos"]["id"].as_u64().unwrap();
     let res = client
-        .patch(format!("{}/solicitud/{id}/estado", sol.base))
+        .patch(sol.url(&format!("/solicitud/{id}/estado")))
         .bearer_auth(&admin)
         .json(&json!({"estado": "aprobada"}))
         .send()
@@ -235,7 +172,7 @@ async fn the_seeds_flow_runs_across_both_services() {
     assert_eq!(read(res).await.0, 200);
     let (status, body) = read(
         client
-            .get(format!("{}/solicitud/{id}", sol.base))
+            .get(sol.url(&format!("/solicitud/{id}")))
             .bearer_auth(&maria)
             .send()
             .await

@@ -1,0 +1,308 @@
+//! Test support: the real binaries of this workspace as child processes, for the tests that need a
+//! process rather than an in-process server (replicas, signals, end to end, the gateway).
+//!
+//! - [`ServiceProcess`] starts a service binary with a clean environment, JSON logs and a working
+//!   directory of its own (so no stray `.env` is read), waits for its `"listening"` log line to learn
+//!   the address, keeps every log line for assertions, and kills the process when dropped.
+//! - [`RedisProcess`] runs a dedicated `redis-server` on a free port, so a test can stop and restart
+//!   Redis without disturbing any other test.
+//! - [`free_port`], [`sibling_binary`] (another binary of the workspace, built when missing) and
+//!   [`hash_password`] (the service's own `hash-password` subcommand).
+//!
+//! Only ever a dev-dependency. Failures are returned as [`std::io::Error`]s with a message saying what
+//! did not happen; the tests decide to panic on them.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a service may take to log "listening".
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running service binary: its address and everything it has logged so far. Killed when dropped.
+pub struct ServiceProcess {
+    child: Child,
+    addr: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+    /// The temporary working directory, removed on drop (None when the caller gave one).
+    own_dir: Option<PathBuf>,
+}
+
+impl ServiceProcess {
+    /// Starts `binary` with only `vars` (plus `LOG_FORMAT=json`) in a fresh temporary working
+    /// directory, and waits for its "listening" line. The service must be told to bind a free port
+    /// (e.g. `AUTH_BIND_ADDR=127.0.0.1:0`) by `vars`.
+    pub fn start(binary: impl AsRef<Path>, vars: &[(&str, String)]) -> io::Result<Self> {
+        let dir = temp_dir("service")?;
+        match Self::spawn(binary.as_ref(), &dir, vars) {
+            Ok(mut service) => {
+                service.own_dir = Some(dir);
+                Ok(service)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Like [`ServiceProcess::start`], in the given working directory (left in place on drop).
+    pub fn start_in(binary: impl AsRef<Path>, workdir: &Path, vars: &[(&str, String)]) -> io::Result<Self> {
+        Self::spawn(binary.as_ref(), workdir, vars)
+    }
+
+    fn spawn(binary: &Path, workdir: &Path, vars: &[(&str, String)]) -> io::Result<Self> {
+        let mut child = Command::new(binary)
+            .env_clear()
+            .current_dir(workdir)
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display())))?;
+        let Some(stdout) = child.stdout.take() else {
+            kill(&mut child);
+            return Err(io::Error::other("no stdout pipe"));
+        };
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logs);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["message"] == "listening" {
+                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                    }
+                }
+                lock(&sink).push(line);
+            }
+        });
+        let listening = rx.recv_timeout(START_TIMEOUT);
+        let addr = match listening {
+            Ok(addr) => addr
+                .parse::<SocketAddr>()
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("not an address: {addr:?}"))),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{} did not log \"listening\" within {START_TIMEOUT:?}",
+                    binary.display()
+                ),
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(io::Error::other(format!(
+                "{} exited before logging \"listening\"",
+                binary.display()
+            ))),
+        };
+        match addr {
+            Ok(addr) => Ok(Self {
+                child,
+                addr,
+                logs,
+                own_dir: None,
+            }),
+            Err(e) => {
+                kill(&mut child);
+                Err(e)
+            }
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit (at most `limit`); its exit code, None if it is still running
+    /// or was ended by a signal.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every stdout line logged so far.
+    pub fn logs(&self) -> Vec<String> {
+        lock(&self.logs).clone()
+    }
+
+    /// Waits (at most `timeout`) for a log line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if lock(&self.logs).iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+        if let Some(dir) = self.own_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A new empty directory under the system's temporary directory.
+fn temp_dir(label: &str) -> io::Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!(
+        "test-support-{label}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The workspace binary `name` next to `own_exe` (a test's `env!("CARGO_BIN_EXE_...")`), built with
+/// `cargo build -p name` when missing: `cargo test --workspace` builds it, a lone `cargo test -p` may not.
+pub fn sibling_binary(own_exe: impl AsRef<Path>, name: &str) -> io::Result<PathBuf> {
+    let path = own_exe.as_ref().with_file_name(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo).args(["build", "-p", name]).status()?;
+        if !status.success() || !path.exists() {
+            return Err(io::Error::other(format!("could not build {name}")));
+        }
+    }
+    Ok(path)
+}
+
+/// The PHC hash of `password`, from the auth-service binary's own `hash-password` subcommand.
+pub fn hash_password(binary: impl AsRef<Path>, password: &str) -> io::Result<String> {
+    let mut child = Command::new(binary.as_ref())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(password.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!("hash-password failed: {}", out.status)));
+    }
+    String::from_utf8(out.stdout)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// A redis-server of our own on `port` (no persistence), so stopping it disturbs no other test.
+/// Killed when dropped.
+pub struct RedisProcess {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl RedisProcess {
+    /// Starts it and waits until it accepts connections.
+    pub fn start(port: u16) -> io::Result<Self> {
+        let mut redis = Self { child: None, port };
+        redis.restart()?;
+        Ok(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child);
+        }
+    }
+
+    /// Stops it if running, starts it again on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("redis-server must be installed (.ci/run installs it): {e}"),
+                )
+            })?;
+        self.child = Some(child);
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.stop();
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("redis-server did not start on {}", self.port),
+        ))
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
