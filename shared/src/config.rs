@@ -200,6 +200,46 @@ declare_vars! {
         "Prefix of every key either service writes.";
 }
 
+declare_vars! {
+    /// What a backend that verifies access tokens locally reads to follow the revocation feed (the
+    /// solicitud service; see [`crate::revocation`]).
+    pub const VERIFIER;
+    REVOCATION_FEED_ENABLED: Kind::Flag, WhenUnset::Default("true"),
+        "Follow the auth service's revocation feed in Redis (only with REDIS_URL), so logged-out tokens are refused within milliseconds.";
+    REVOCATION_FEED_MAX_STALENESS_SECONDS: Kind::Whole { min: 1, max: 3600, unit: "seconds" }, WhenUnset::Default("5"),
+        "How long the feed may go unconfirmed (Redis unreachable) before requests are refused, in seconds.";
+    REVOCATION_FEED_WHEN_STALE: Kind::OneOf(&["fail-closed", "allow"]), WhenUnset::Default("fail-closed"),
+        "Past that bound: fail-closed (503) or allow (accept unchecked, with a warning and a metric).";
+}
+
+/// How a backend verifies revocations: follow the feed with these settings, or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifierConfig {
+    /// `REVOCATION_FEED_ENABLED`; it takes effect only with `REDIS_URL`.
+    pub feed_enabled: bool,
+    pub feed: crate::revocation::feed::FeedSettings,
+}
+
+impl VerifierConfig {
+    /// Reads the [`VERIFIER`] variables, leaving every problem in `r`.
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        use crate::revocation::feed::{FeedSettings, WhenStale};
+        let feed_enabled = r.flag(&REVOCATION_FEED_ENABLED).unwrap_or(true);
+        let secs = r.whole(&REVOCATION_FEED_MAX_STALENESS_SECONDS).unwrap_or(5);
+        let when_stale = match r.choice(&REVOCATION_FEED_WHEN_STALE) {
+            Some("allow") => WhenStale::Allow,
+            _ => WhenStale::FailClosed,
+        };
+        Self {
+            feed_enabled,
+            feed: FeedSettings {
+                max_staleness: std::time::Duration::from_secs(secs),
+                when_stale,
+            },
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Errors
 

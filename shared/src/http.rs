@@ -19,6 +19,7 @@ use ipnet::IpNet;
 
 use crate::claims::{AccessClaims, TokenKind};
 use crate::error::ApiError;
+use crate::revocation::{RevocationCheck, Verdict};
 use crate::token::{TokenCodec, TokenError};
 use crate::wire::{BodyDeadline, PeerAddr, BODY_LIMIT, BODY_READ_TIMEOUT};
 
@@ -251,6 +252,34 @@ pub fn access_claims(
         }
     })
 }
+
+/// The verified claims of the request's access token, refused when revoked: what [`access_claims`]
+/// checks, then `revocations` ([`crate::revocation::RevocationCheck`]). A revoked token is 401
+/// TOKEN_REVOKED (the answer `/auth/me` gives); a checker that cannot tell (its feed stale past the
+/// bound) makes it 503 SERVICE_UNAVAILABLE: nothing is accepted unchecked.
+pub fn checked_access_claims(
+    codec: Arc<TokenCodec>,
+    revocations: Arc<dyn RevocationCheck>,
+) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
+    access_claims(codec).and_then(move |claims: AccessClaims| {
+        let revocations = revocations.clone();
+        async move {
+            match revocations.check(&claims).await {
+                Verdict::Valid => Ok(claims),
+                Verdict::Revoked => Err(warp::reject::custom(ApiError::TokenRevoked)),
+                Verdict::Unavailable => {
+                    crate::metrics::metrics().store_errors.inc();
+                    Err(warp::reject::custom(ApiError::unavailable(FeedStale)))
+                }
+            }
+        }
+    })
+}
+
+/// Why a request was refused with 503 by [`checked_access_claims`]: for the log, never the client.
+#[derive(Debug, thiserror::Error)]
+#[error("revocation feed is stale past its bound")]
+struct FeedStale;
 
 /// Turns a handler's result into a reply: handler errors are replies, never rejections.
 pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {

@@ -10,6 +10,8 @@
 //! - [`http`]: warp filters: state, size-limited JSON bodies, the Bearer access token, security headers.
 //! - [`metrics`]: the Prometheus registry and `GET /metrics`.
 //! - [`ops`]: `/health`, `/ready` and `/openapi.json`, the same in both services.
+//! - [`revocation`]: the revocation feed's entry format, the [`revocation::RevocationCheck`] seam and the
+//!   follower that keeps revoked sessions, users and tokens in memory.
 //! - [`rejection`]: the one `recover` that turns every warp rejection into the error envelope.
 //! - [`routing`]: each service's route table: 404 for unknown paths, 405 with `Allow` for wrong methods.
 //! - [`server`]: the hyper server with header and read limits and graceful shutdown.
@@ -29,6 +31,7 @@ pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod rejection;
+pub mod revocation;
 pub mod routing;
 pub mod server;
 pub mod store;

@@ -6,7 +6,8 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric the services export.
@@ -21,6 +22,22 @@ pub struct Metrics {
     pub revocations: IntCounterVec,
     pub mfa: IntCounterVec,
     pub store_errors: IntCounter,
+    /// Seconds since the revocation feed was last known current (a backend that follows it).
+    pub revocation_feed_lag: Gauge,
+    /// Revocations held in memory by the feed's follower.
+    pub revocation_deny_set_size: IntGauge,
+    /// Feed entries applied.
+    pub revocation_feed_entries: IntCounter,
+    /// Feed entries that did not parse (skipped, logged).
+    pub revocation_feed_malformed: IntCounter,
+    /// Reconnections of the feed's follower after an error.
+    pub revocation_feed_reconnects: IntCounter,
+    /// Whole-stream reloads after entries were lost unread.
+    pub revocation_feed_reloads: IntCounter,
+    /// Requests accepted unchecked because the feed was stale (`REVOCATION_FEED_WHEN_STALE=allow`).
+    pub revocation_stale_accepted: IntCounter,
+    /// From an entry's id (when the auth service wrote it) to its application here.
+    pub revocation_feed_delay: Histogram,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -37,6 +54,13 @@ fn plain_counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
         .register(Box::new(c.clone()))
         .unwrap_or_else(|e| unreachable_metric(e));
     c
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
+    registry
+        .register(Box::new(metric.clone()))
+        .unwrap_or_else(|e| unreachable_metric(e));
+    metric
 }
 
 // Metric names and labels are constants of this file: registering them cannot fail at run time.
@@ -102,6 +126,58 @@ impl Metrics {
                 &["outcome"],
             ),
             store_errors: plain_counter(&registry, "store_errors_total", "Store calls that failed (503s)."),
+            revocation_feed_lag: register(
+                &registry,
+                Gauge::new(
+                    "revocation_feed_lag_seconds",
+                    "Seconds since the revocation feed was last known current.",
+                )
+                .unwrap_or_else(|e| unreachable_metric(e)),
+            ),
+            revocation_deny_set_size: register(
+                &registry,
+                IntGauge::new(
+                    "revocation_deny_set_size",
+                    "Revocations held in memory from the feed.",
+                )
+                .unwrap_or_else(|e| unreachable_metric(e)),
+            ),
+            revocation_feed_entries: plain_counter(
+                &registry,
+                "revocation_feed_entries_total",
+                "Revocation feed entries applied.",
+            ),
+            revocation_feed_malformed: plain_counter(
+                &registry,
+                "revocation_feed_malformed_total",
+                "Revocation feed entries skipped because they did not parse.",
+            ),
+            revocation_feed_reconnects: plain_counter(
+                &registry,
+                "revocation_feed_reconnects_total",
+                "Reconnections of the revocation feed's follower.",
+            ),
+            revocation_feed_reloads: plain_counter(
+                &registry,
+                "revocation_feed_reloads_total",
+                "Whole-stream reloads of the revocation feed after entries were lost unread.",
+            ),
+            revocation_stale_accepted: plain_counter(
+                &registry,
+                "revocation_stale_accepted_total",
+                "Requests accepted unchecked while the revocation feed was stale.",
+            ),
+            revocation_feed_delay: register(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "revocation_feed_delay_seconds",
+                        "From a revocation's entry in the feed to its application here.",
+                    )
+                    .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0]),
+                )
+                .unwrap_or_else(|e| unreachable_metric(e)),
+            ),
             registry,
         }
     }
