@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use shared::config::ConfigError;
+use shared::config::{ConfigError, JWT_LEEWAY_SECS};
 use shared::{SharedClock, TokenCodec};
 
 use crate::authenticate::Authenticator;
@@ -55,12 +55,17 @@ pub struct App {
 impl App {
     /// Builds the state; the store is Redis when `REDIS_URL` is set, else the embedded one.
     pub fn build(config: AuthConfig, clock: SharedClock) -> Result<Self, StartError> {
+        let jwt = &config.common.jwt;
+        let feed_life_ms = (jwt.access_ttl_secs.max(jwt.saphety_ttl_secs) + JWT_LEEWAY_SECS) * 1000;
         let store = match &config.common.redis_url {
             Some(url) => Stores::of(Arc::new(
                 RedisStore::new(url.expose(), &config.common.redis_key_prefix)
-                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
+                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?
+                    .with_feed_life_ms(feed_life_ms),
             )),
-            None => Stores::of(Arc::new(MemoryStore::new(clock.clone()))),
+            None => Stores::of(Arc::new(
+                MemoryStore::new(clock.clone()).with_feed_life_ms(feed_life_ms),
+            )),
         };
         Self::build_with_store(config, clock, store)
     }

@@ -30,6 +30,7 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> impl Future<Output = ()> {
+        tokio::spawn(note_credentials(self.sessions.clone()));
         tracing::info!(
             store = self.store.kind(),
             users = self.users.len(),
@@ -45,5 +46,24 @@ impl App {
             listener,
             shutdown,
         )
+    }
+}
+
+/// Records the users' credential states ([`crate::sessions::Sessions::note_credentials`]), trying again
+/// every second while the store does not answer (requests fail closed meanwhile anyway).
+async fn note_credentials(sessions: std::sync::Arc<crate::sessions::Sessions>) {
+    loop {
+        match sessions.note_credentials().await {
+            Ok(cut) => {
+                if !cut.is_empty() {
+                    tracing::warn!(user_ids = ?cut, "credentials changed since the last start: every session of these users ended");
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot record the users' credentials yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
     }
 }

@@ -283,6 +283,32 @@ impl Sessions {
         Ok(())
     }
 
+    /// Records every user's credential state in the store; a user whose password changed or who was
+    /// disabled since the last start has every session ended, through the revocation feed too, so
+    /// backends refuse their tokens at once rather than at the next check here. Returns the ids of the
+    /// users cut off. Idempotent: every replica runs it at start.
+    pub async fn note_credentials(&self) -> Result<Vec<u64>, Refusal> {
+        let ttl_ms = (self.absolute_secs + JWT_LEEWAY_SECS) * 1000;
+        let mut cut = Vec::new();
+        for user in self.users.iter() {
+            let state = if user.active {
+                user.fingerprint.clone()
+            } else {
+                format!("disabled:{}", user.fingerprint)
+            };
+            if self
+                .revocations
+                .note_credentials(&user.id.to_string(), &state, ttl_ms)
+                .await?
+                .is_some()
+            {
+                metrics().revocations.with_label_values(&["credentials"]).inc();
+                cut.push(user.id);
+            }
+        }
+        Ok(cut)
+    }
+
     /// RFC 7662 in spirit: `{active: false}` for anything not currently good, else the claims.
     pub async fn introspect(&self, token: &str) -> Result<serde_json::Value, Refusal> {
         let inactive = serde_json::json!({ "active": false });

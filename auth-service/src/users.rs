@@ -193,6 +193,11 @@ impl Directory {
         self.by_email.get(&normalize(email)).cloned()
     }
 
+    /// Every user, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<User>> {
+        self.by_id.values()
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }

@@ -10,7 +10,12 @@
 //! - `P auth:mfa-rc:<uid>`: set of recovery-code HMACs;
 //! - `P auth:rl:<counter>`: rate-limit counters, TTL = their window; a counter is named by
 //!   [`ip_counter`] (`ip:<address>`) or [`account_counter`] (`fail:<hash of the account>`);
-//! - `P auth:chal:<jti>`: hash `tries used` of a login challenge, TTL = the challenge's life.
+//! - `P auth:chal:<jti>`: hash `tries used` of a login challenge, TTL = the challenge's life;
+//! - `P auth:revocations`: the revocation feed, a stream trimmed by time whose key expires after the
+//!   longest access-token life without an entry (format: [`shared::revocation`], which backends read;
+//!   its name comes from [`shared::revocation::feed_key`] so writer and readers agree);
+//! - `P auth:cred:<uid>`: the user's credential fingerprint (or `disabled:` and it) as `USERS_FILE` had it
+//!   at the last start, kept: one small key per configured user.
 
 /// The name of a client IP's request counter (under [`Keys::rate_limit`]).
 pub fn ip_counter(ip: std::net::IpAddr) -> String {
@@ -25,6 +30,8 @@ pub fn account_counter(account_hash_hex: &str) -> String {
 /// The key builder of one deployment (one prefix); cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
+    /// `P`.
+    prefix: String,
     /// `P` followed by `auth:`.
     base: String,
 }
@@ -33,6 +40,7 @@ impl Keys {
     /// Keys under the configured `REDIS_KEY_PREFIX`.
     pub fn new(prefix: &str) -> Self {
         Self {
+            prefix: prefix.to_string(),
             base: format!("{prefix}auth:"),
         }
     }
@@ -80,6 +88,16 @@ impl Keys {
     pub fn challenge(&self, jti: &str) -> String {
         self.key("chal", jti)
     }
+
+    /// The revocation feed backends follow.
+    pub fn revocation_feed(&self) -> String {
+        shared::revocation::feed_key(&self.prefix)
+    }
+
+    /// A user's credential state at the last start.
+    pub fn credentials(&self, uid: &str) -> String {
+        self.key("cred", uid)
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +115,7 @@ mod tests {
         assert_eq!(keys.mfa_recovery("1"), "p:auth:mfa-rc:1");
         assert_eq!(keys.rate_limit("ip:1"), "p:auth:rl:ip:1");
         assert_eq!(keys.challenge("c"), "p:auth:chal:c");
+        assert_eq!(keys.revocation_feed(), "p:auth:revocations");
+        assert_eq!(keys.credentials("1"), "p:auth:cred:1");
     }
 }

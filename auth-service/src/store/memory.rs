@@ -4,16 +4,23 @@
 //! atomicity the Lua scripts give in Redis. The injected clock is the store's clock: session starts,
 //! issue times, cut-offs and the grace read it, as the scripts read Redis `TIME`. Entries expire by it;
 //! expired ones are dropped lazily and swept every [`SWEEP_EVERY`] writes, so memory stays bounded.
+//!
+//! The revocation feed is an in-process queue with the Redis stream's semantics: every revocation
+//! appends an entry (ids `<ms>-<seq>` from the store's clock, increasing) in the same locked step, and
+//! each append drops the entries older than the feed life ([`FeedStore`] reads it back).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use shared::SharedClock;
 
+use shared::revocation::Revoked;
+
 use super::{
-    ChallengeStore, ChallengeTry, Counter, Gate, Generation, LimitStore, MfaRecord, MfaStore, NewSession,
-    RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView, StoreError, StoreHealth,
+    ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, LimitStore,
+    MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView,
+    StoreError, StoreHealth,
 };
 
 const SWEEP_EVERY: u64 = 1024;
@@ -53,6 +60,11 @@ struct Inner {
     mfa_pending: HashMap<String, (String, i64)>,
     challenges: HashMap<String, Challenge>,
     counters: HashMap<String, (u64, i64)>,
+    /// The revocation feed, oldest first.
+    feed: VecDeque<(EntryId, FeedEntry)>,
+    feed_last: EntryId,
+    /// Users' credential states at the last start ([`RevocationStore::note_credentials`]).
+    credentials: HashMap<String, String>,
     writes: u64,
 }
 
@@ -86,6 +98,42 @@ impl Inner {
             .map(|(_, expires)| expires - now)
     }
 
+    /// Appends a revocation to the feed with the next id, and drops the entries older than `life_ms`.
+    fn feed_append(&mut self, now: i64, life_ms: i64, revoked: Revoked, until_ms: i64) {
+        let ms = u64::try_from(now).unwrap_or(0);
+        let id = if ms > self.feed_last.ms {
+            EntryId { ms, seq: 0 }
+        } else {
+            EntryId {
+                ms: self.feed_last.ms,
+                seq: self.feed_last.seq + 1,
+            }
+        };
+        self.feed_last = id;
+        self.feed.push_back((id, FeedEntry { revoked, until_ms }));
+        let min_ms = u64::try_from(now - life_ms).unwrap_or(0);
+        while self.feed.front().is_some_and(|(id, _)| id.ms < min_ms) {
+            self.feed.pop_front();
+        }
+    }
+
+    /// Moves a user's cut-off to the end of the current second (never back) and appends it to the feed.
+    fn cut_off(&mut self, uid: &str, ttl_ms: i64, now: i64, life_ms: i64) -> i64 {
+        let end_of_second = now.div_euclid(1000) * 1000 + 999;
+        let at = self.cutoff(uid, now).map_or(end_of_second, |c| c.max(end_of_second));
+        self.cutoffs.insert(uid.to_string(), (at, now + ttl_ms));
+        self.feed_append(
+            now,
+            life_ms,
+            Revoked::User {
+                sub: uid.to_string(),
+                cutoff_ms: at,
+            },
+            now + life_ms,
+        );
+        at
+    }
+
     fn wrote(&mut self, now: i64) {
         self.writes += 1;
         if self.writes.is_multiple_of(SWEEP_EVERY) {
@@ -104,6 +152,8 @@ impl Inner {
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     clock: SharedClock,
+    /// How long feed entries are kept (ms): the longest access-token life plus leeway.
+    feed_life_ms: i64,
 }
 
 impl MemoryStore {
@@ -111,7 +161,14 @@ impl MemoryStore {
         Self {
             inner: Mutex::new(Inner::default()),
             clock,
+            feed_life_ms: super::DEFAULT_FEED_LIFE_MS,
         }
+    }
+
+    /// How long revocation-feed entries are kept (ms): the longest access-token life plus leeway.
+    pub fn with_feed_life_ms(mut self, ms: i64) -> Self {
+        self.feed_life_ms = ms.max(1);
+        self
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
@@ -188,19 +245,23 @@ impl SessionStore for MemoryStore {
         let Some(entry) = inner.sessions.get_mut(&r.sid) else {
             return Ok(RotateOutcome::Revoked);
         };
+        let life = self.feed_life_ms;
         if record.fingerprint != r.fingerprint {
             entry.revoked = true;
+            inner.feed_append(now, life, Revoked::Session(r.sid.clone()), now + life);
             return Ok(RotateOutcome::Revoked);
         }
         if r.presented_jti == record.current.0 {
+            // A session started just after a cut-off may start a little ahead of now: never issue before it.
+            let issued_ms = now.max(record.started_ms);
             entry.previous = Some(record.current.0.clone());
             entry.current = (r.new_refresh_jti.clone(), r.new_access_jti.clone());
-            entry.rotated_ms = now;
+            entry.rotated_ms = issued_ms;
             entry.expires_ms = now + r.ttl_ms;
             inner.wrote(now);
             return Ok(RotateOutcome::Rotated(Generation {
                 started_ms: record.started_ms,
-                issued_ms: now,
+                issued_ms,
                 refresh_jti: r.new_refresh_jti.clone(),
                 access_jti: r.new_access_jti.clone(),
             }));
@@ -215,6 +276,7 @@ impl SessionStore for MemoryStore {
             }));
         }
         entry.revoked = true;
+        inner.feed_append(now, life, Revoked::Session(r.sid.clone()), now + life);
         Ok(RotateOutcome::Reused)
     }
 
@@ -247,12 +309,18 @@ impl SessionStore for MemoryStore {
 impl RevocationStore for MemoryStore {
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
+        let life = self.feed_life_ms;
         let mut inner = self.lock()?;
-        if let Some(s) = inner.sessions.get_mut(sid) {
-            s.revoked = true;
+        let was_live = match inner.sessions.get_mut(sid).filter(|s| s.expires_ms > now) {
+            Some(s) => !std::mem::replace(&mut s.revoked, true),
+            None => false,
+        };
+        if was_live {
+            inner.feed_append(now, life, Revoked::Session(sid.to_string()), now + life);
         }
         if let Some((jti, ttl_ms)) = jti.filter(|(_, ttl)| *ttl > 0) {
             inner.revoked_jtis.insert(jti.to_string(), now + ttl_ms);
+            inner.feed_append(now, life, Revoked::Token(jti.to_string()), now + ttl_ms);
         }
         inner.wrote(now);
         Ok(())
@@ -261,10 +329,36 @@ impl RevocationStore for MemoryStore {
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
-        let at = inner.cutoff(uid, now).map_or(now, |c| c.max(now));
-        inner.cutoffs.insert(uid.to_string(), (at, now + ttl_ms));
+        let at = inner.cut_off(uid, ttl_ms, now, self.feed_life_ms);
         inner.wrote(now);
         Ok(at)
+    }
+
+    async fn note_credentials(&self, uid: &str, state: &str, ttl_ms: i64) -> Result<Option<i64>, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock()?;
+        let before = inner.credentials.insert(uid.to_string(), state.to_string());
+        let changed = match before.as_deref() {
+            Some(before) => before != state,
+            None => state.starts_with("disabled:"),
+        };
+        Ok(changed.then(|| inner.cut_off(uid, ttl_ms, now, self.feed_life_ms)))
+    }
+}
+
+#[async_trait]
+impl FeedStore for MemoryStore {
+    async fn feed_after(&self, after: EntryId, count: usize) -> Result<Vec<(EntryId, FeedEntry)>, StoreError> {
+        let now = self.clock.now_ms();
+        let min_ms = u64::try_from(now - self.feed_life_ms).unwrap_or(0);
+        let inner = self.lock()?;
+        Ok(inner
+            .feed
+            .iter()
+            .filter(|(id, _)| *id > after && id.ms >= min_ms)
+            .take(count)
+            .cloned()
+            .collect())
     }
 }
 

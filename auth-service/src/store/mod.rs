@@ -2,8 +2,8 @@
 //! access tokens and per-user revocation cut-offs, rate-limit counters, MFA enrolments and login
 //! challenges.
 //!
-//! One small trait per capability ([`SessionStore`], [`RevocationStore`], [`LimitStore`], [`MfaStore`],
-//! [`ChallengeStore`], and [`StoreHealth`] for `/ready`), each implemented by both stores, which pass the
+//! One small trait per capability ([`SessionStore`], [`RevocationStore`], [`FeedStore`], [`LimitStore`],
+//! [`MfaStore`], [`ChallengeStore`], and [`StoreHealth`] for `/ready`), each implemented by both stores, which pass the
 //! same conformance suite (`tests/api/store.rs`): [`redis::RedisStore`] (production) and
 //! [`memory::MemoryStore`] (embedded, when `REDIS_URL` is empty; one lock per operation). [`Stores`]
 //! hands each caller only the capabilities it uses, all from one implementation built once.
@@ -18,6 +18,11 @@
 //! clocks disagree still decide as one. Callers pass only durations (TTLs, the grace). Rate-limit and
 //! challenge windows are store-side TTLs too. The store keeps everything with a TTL equal to what is
 //! left of the longest-lived token that depends on it, so nothing grows without bound.
+//!
+//! Every revocation (a session, a user's cut-off, an access token) is also appended to the revocation
+//! feed in the same atomic operation ([`FeedStore`] reads it back; the format is
+//! [`shared::revocation`]'s). The feed keeps entries for the store's *feed life*, the longest an access
+//! token lives plus leeway ([`DEFAULT_FEED_LIFE_MS`] unless the service sets it), then drops them.
 
 pub mod keys;
 pub mod memory;
@@ -27,7 +32,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use shared::revocation::{EntryId, FeedEntry};
 pub use shared::store::StoreError;
+
+/// The feed life of a store the service has not configured: the longest access token the service can
+/// issue (a gettoken token, 2 h) plus leeway.
+pub const DEFAULT_FEED_LIFE_MS: i64 = (2 * 3600 + shared::config::JWT_LEEWAY_SECS) * 1000;
 
 /// A fresh session, as login creates it.
 #[derive(Debug, Clone)]
@@ -175,8 +185,21 @@ pub trait RevocationStore: Send + Sync + 'static {
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
 
     /// Revokes every session of `uid` started until now (the store's time); remembered for `ttl_ms`.
-    /// A cut-off never moves back. Returns the cut-off in force (ms).
+    /// The cut-off is the last millisecond of the store's current second (tokens carry whole seconds),
+    /// and never moves back. Returns the cut-off in force (ms).
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError>;
+
+    /// Records `state` (a credential fingerprint, `disabled:`-prefixed for a disabled user) as the
+    /// user's, and when it differs from the one recorded before, or the user is disabled and none was,
+    /// revokes the user as [`RevocationStore::revoke_user`] does. Returns the cut-off it set, if any.
+    async fn note_credentials(&self, uid: &str, state: &str, ttl_ms: i64) -> Result<Option<i64>, StoreError>;
+}
+
+/// The revocation feed, read back: for tests and for an in-process follower.
+#[async_trait]
+pub trait FeedStore: Send + Sync + 'static {
+    /// At most `count` entries after `after`, oldest first; entries past the feed life are gone.
+    async fn feed_after(&self, after: EntryId, count: usize) -> Result<Vec<(EntryId, FeedEntry)>, StoreError>;
 }
 
 /// Rate-limit and failure counters, counted together by every replica.
@@ -244,6 +267,7 @@ pub trait ChallengeStore: Send + Sync + 'static {
 pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     pub revocations: Arc<dyn RevocationStore>,
+    pub feed: Arc<dyn FeedStore>,
     pub limits: Arc<dyn LimitStore>,
     pub mfa: Arc<dyn MfaStore>,
     pub challenges: Arc<dyn ChallengeStore>,
@@ -254,11 +278,12 @@ impl Stores {
     /// Every capability from one implementation.
     pub fn of<S>(store: Arc<S>) -> Self
     where
-        S: SessionStore + RevocationStore + LimitStore + MfaStore + ChallengeStore + StoreHealth,
+        S: SessionStore + RevocationStore + FeedStore + LimitStore + MfaStore + ChallengeStore + StoreHealth,
     {
         Self {
             sessions: store.clone(),
             revocations: store.clone(),
+            feed: store.clone(),
             limits: store.clone(),
             mfa: store.clone(),
             challenges: store.clone(),

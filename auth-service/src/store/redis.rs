@@ -15,6 +15,10 @@
 //! The per-IP gate of a refresh is counted inside the rotation script (one round trip per refresh) by
 //! the same fragment, `lua/counter.lua`, that the gate script uses, so the two cannot drift apart.
 //!
+//! Every script that revokes also appends to the revocation feed (the fragment `lua/feed.lua`, with
+//! `XADD ... MINID` so the stream is trimmed by time in the same step), so a revocation and its feed
+//! entry are one atomic write.
+//!
 //! Keys and what they hold: see [`super::keys`].
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -25,8 +29,9 @@ use shared::store::{from_value, RedisConn};
 
 use super::keys::Keys;
 use super::{
-    ChallengeStore, ChallengeTry, Counter, Gate, Generation, LimitStore, MfaRecord, MfaStore, NewSession,
-    RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView, StoreError, StoreHealth,
+    ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, LimitStore,
+    MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView,
+    StoreError, StoreHealth,
 };
 
 /// One script: the files of `lua/` named, in order (the fragments it needs first: `now` defines
@@ -38,10 +43,11 @@ macro_rules! lua {
 }
 
 const CREATE: &str = lua!("now", "create_session");
-const ROTATE: &str = lua!("now", "counter", "rotate");
+const ROTATE: &str = lua!("now", "counter", "feed", "rotate");
 const VIEW: &str = lua!("session_view");
-const REVOKE_SESSION: &str = lua!("revoke_session");
-const REVOKE_USER: &str = lua!("now", "revoke_user");
+const REVOKE_SESSION: &str = lua!("now", "feed", "revoke_session");
+const REVOKE_USER: &str = lua!("now", "feed", "cutoff", "revoke_user");
+const NOTE_CREDENTIALS: &str = lua!("now", "feed", "cutoff", "note_credentials");
 const GATE: &str = lua!("counter", "gate");
 const FAIL: &str = lua!("fail");
 const MFA_RECORD: &str = lua!("mfa_record");
@@ -60,6 +66,7 @@ pub struct RedisStore {
     view: Script,
     revoke_session: Script,
     revoke_user: Script,
+    note_credentials: Script,
     gate: Script,
     fail: Script,
     mfa_record: Script,
@@ -70,6 +77,8 @@ pub struct RedisStore {
     challenge_finish: Script,
     /// Added to Redis `TIME` by the scripts; tests only (see [`RedisStore::advance_time_ms`]).
     time_offset_ms: AtomicI64,
+    /// How long feed entries are kept (ms): the longest access-token life plus leeway.
+    feed_life_ms: i64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -91,6 +100,7 @@ impl RedisStore {
             view: Script::new(VIEW),
             revoke_session: Script::new(REVOKE_SESSION),
             revoke_user: Script::new(REVOKE_USER),
+            note_credentials: Script::new(NOTE_CREDENTIALS),
             gate: Script::new(GATE),
             fail: Script::new(FAIL),
             mfa_record: Script::new(MFA_RECORD),
@@ -100,7 +110,14 @@ impl RedisStore {
             challenge_try: Script::new(CHALLENGE_TRY),
             challenge_finish: Script::new(CHALLENGE_FINISH),
             time_offset_ms: AtomicI64::new(0),
+            feed_life_ms: super::DEFAULT_FEED_LIFE_MS,
         })
+    }
+
+    /// How long revocation-feed entries are kept (ms): the longest access-token life plus leeway.
+    pub fn with_feed_life_ms(mut self, ms: i64) -> Self {
+        self.feed_life_ms = ms.max(1);
+        self
     }
 
     /// Tests only: moves this store's idea of now (Redis `TIME` as the scripts read it) by `ms`, so a
@@ -167,6 +184,7 @@ impl SessionStore for RedisStore {
         let mut inv = self.rotate.prepare_invoke();
         inv.key(self.keys.session(&r.sid))
             .key(self.keys.cutoff(&r.uid))
+            .key(self.keys.revocation_feed())
             .arg(self.time_offset_ms())
             .arg(&r.uid)
             .arg(&r.fingerprint)
@@ -174,7 +192,9 @@ impl SessionStore for RedisStore {
             .arg(r.grace_ms)
             .arg(&r.new_refresh_jti)
             .arg(&r.new_access_jti)
-            .arg(r.ttl_ms.max(1));
+            .arg(r.ttl_ms.max(1))
+            .arg(&r.sid)
+            .arg(self.feed_life_ms);
         if let Some(gate) = &r.gate {
             inv.key(self.keys.rate_limit(&gate.key))
                 .arg(gate.limit)
@@ -225,9 +245,13 @@ impl SessionStore for RedisStore {
 impl RevocationStore for RedisStore {
     async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
         let mut inv = self.revoke_session.prepare_invoke();
-        inv.key(self.keys.session(sid));
+        inv.key(self.keys.session(sid))
+            .key(self.keys.revocation_feed())
+            .arg(self.time_offset_ms())
+            .arg(sid)
+            .arg(self.feed_life_ms);
         if let Some((jti, ttl_ms)) = jti.filter(|(_, ttl_ms)| *ttl_ms > 0) {
-            inv.key(self.keys.revoked_jti(jti)).arg(ttl_ms);
+            inv.key(self.keys.revoked_jti(jti)).arg(jti).arg(ttl_ms);
         }
         self.conn.invoke(inv).await.map(|_| ())
     }
@@ -235,10 +259,57 @@ impl RevocationStore for RedisStore {
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
         let mut inv = self.revoke_user.prepare_invoke();
         inv.key(self.keys.cutoff(uid))
+            .key(self.keys.revocation_feed())
             .arg(self.time_offset_ms())
-            .arg(ttl_ms.max(1));
+            .arg(ttl_ms.max(1))
+            .arg(uid)
+            .arg(self.feed_life_ms);
         let reply: String = from_value(self.conn.invoke(inv).await?)?;
         int(&reply)
+    }
+
+    async fn note_credentials(&self, uid: &str, state: &str, ttl_ms: i64) -> Result<Option<i64>, StoreError> {
+        let mut inv = self.note_credentials.prepare_invoke();
+        inv.key(self.keys.credentials(uid))
+            .key(self.keys.cutoff(uid))
+            .key(self.keys.revocation_feed())
+            .arg(self.time_offset_ms())
+            .arg(uid)
+            .arg(state)
+            .arg(ttl_ms.max(1))
+            .arg(self.feed_life_ms);
+        let reply: String = from_value(self.conn.invoke(inv).await?)?;
+        if reply.is_empty() {
+            Ok(None)
+        } else {
+            int(&reply).map(Some)
+        }
+    }
+}
+
+#[async_trait]
+impl FeedStore for RedisStore {
+    async fn feed_after(&self, after: EntryId, count: usize) -> Result<Vec<(EntryId, FeedEntry)>, StoreError> {
+        let reply: redis::Value = self
+            .conn
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(self.keys.revocation_feed())
+                    .arg(format!("({after}"))
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count.max(1)),
+            )
+            .await?;
+        shared::revocation::feed::parse_range(reply)
+            .map_err(StoreError::Protocol)?
+            .into_iter()
+            .map(|(id, fields)| {
+                let entry = FeedEntry::from_fields(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .map_err(StoreError::Protocol)?;
+                Ok((id, entry))
+            })
+            .collect()
     }
 }
 

@@ -7,6 +7,9 @@ use auth_service::store::keys::Keys;
 use auth_service::store::memory::MemoryStore;
 use auth_service::store::redis::RedisStore;
 use auth_service::store::{
+    EntryId, FeedEntry, FeedStore, DEFAULT_FEED_LIFE_MS,
+};
+use auth_service::store::{
     Counter, Gate, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore,
     SessionView, StoreHealth, Stores,
 };
@@ -30,8 +33,12 @@ impl Fixture {
 }
 
 fn memory() -> Fixture {
+    memory_with_feed_life(DEFAULT_FEED_LIFE_MS)
+}
+
+fn memory_with_feed_life(life_ms: i64) -> Fixture {
     let clock = ManualClock::starting_now();
-    let store = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+    let store = Arc::new(MemoryStore::new(Arc::new(clock.clone())).with_feed_life_ms(life_ms));
     Fixture {
         store: Stores::of(store),
         advance: Box::new(move |ms| clock.set_ms(clock.now_ms() + ms)),
@@ -39,7 +46,15 @@ fn memory() -> Fixture {
 }
 
 fn redis() -> Fixture {
-    let store = Arc::new(RedisStore::new(&redis_url(), &unique_prefix()).unwrap());
+    redis_with_feed_life(DEFAULT_FEED_LIFE_MS)
+}
+
+fn redis_with_feed_life(life_ms: i64) -> Fixture {
+    let store = Arc::new(
+        RedisStore::new(&redis_url(), &unique_prefix())
+            .unwrap()
+            .with_feed_life_ms(life_ms),
+    );
     Fixture {
         store: Stores::of(store.clone()),
         advance: Box::new(move |ms| store.advance_time_ms(ms)),
@@ -335,7 +350,9 @@ async fn revoke_user(f: Fixture) {
 #[tokio::test]
 async fn redis_keeps_everything_with_a_ttl() {
     let prefix = unique_prefix();
-    let store = RedisStore::new(&redis_url(), &prefix).unwrap();
+    let store = RedisStore::new(&redis_url(), &prefix)
+        .unwrap()
+        .with_feed_life_ms(HOUR_MS);
     store.create_session(&session("s1", "1")).await.unwrap();
     store.revoke_session("s1", Some(("j1", 60_000))).await.unwrap();
     store.revoke_user("1", 120_000).await.unwrap();
@@ -346,7 +363,7 @@ async fn redis_keeps_everything_with_a_ttl() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(keys.len(), 4, "session, jti, cut-off and the feed: {keys:?}");
     for key in keys {
         let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
         assert!(ttl > 0 && ttl <= HOUR_MS, "{key} has TTL {ttl}");
@@ -584,4 +601,140 @@ async fn refresh_view(f: Fixture) {
         },
         "the session is not"
     );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The revocation feed
+
+/// Every entry of the feed, oldest first, read in pages of two to exercise paging.
+async fn feed(f: &Fixture) -> Vec<FeedEntry> {
+    let mut out = Vec::new();
+    let mut after = EntryId::ZERO;
+    loop {
+        let page = f.store.feed.feed_after(after, 2).await.unwrap();
+        let Some((last, _)) = page.last() else {
+            return out;
+        };
+        after = *last;
+        out.extend(page.into_iter().map(|(_, e)| e));
+    }
+}
+
+fn kinds(entries: &[FeedEntry]) -> Vec<String> {
+    use shared::revocation::Revoked;
+    entries
+        .iter()
+        .map(|e| match &e.revoked {
+            Revoked::Session(sid) => format!("sid:{sid}"),
+            Revoked::Token(jti) => format!("jti:{jti}"),
+            Revoked::User { sub, .. } => format!("sub:{sub}"),
+        })
+        .collect()
+}
+
+conformance!(every_revocation_is_appended_to_the_feed, every_revocation_in_the_feed);
+async fn every_revocation_in_the_feed(f: Fixture) {
+    let s = &f.store;
+    assert!(feed(&f).await.is_empty());
+    for sid in ["s1", "s2", "s3"] {
+        s.sessions.create_session(&session(sid, "1")).await.unwrap();
+    }
+    // Logout: the session and its access token.
+    s.revocations
+        .revoke_session("s1", Some(("s1-a0", 60_000)))
+        .await
+        .unwrap();
+    // Revoking it again adds the token only: the session was already revoked.
+    s.revocations.revoke_session("s1", None).await.unwrap();
+    // An unknown session adds nothing.
+    s.revocations.revoke_session("nope", None).await.unwrap();
+    // Refresh-token reuse revokes the session.
+    s.sessions.rotate(&rotation("s2", "s2-r0", "g1", 0)).await.unwrap();
+    assert_eq!(
+        s.sessions.rotate(&rotation("s2", "s2-r0", "g2", 0)).await.unwrap(),
+        RotateOutcome::Reused
+    );
+    // A changed credential revokes the session at its next rotation.
+    let mut changed = rotation("s3", "s3-r0", "g3", 0);
+    changed.fingerprint = "another".into();
+    assert_eq!(s.sessions.rotate(&changed).await.unwrap(), RotateOutcome::Revoked);
+    // Logout-all.
+    let cutoff = s.revocations.revoke_user("7", HOUR_MS).await.unwrap();
+    let entries = feed(&f).await;
+    assert_eq!(
+        kinds(&entries),
+        ["sid:s1", "jti:s1-a0", "sid:s2", "sid:s3", "sub:7"],
+        "{entries:?}"
+    );
+    let now = shared::SystemClock.now_ms();
+    let until = |i: usize| entries[i].until_ms;
+    // A session entry matters for the feed life; a token's for what is left of it.
+    assert!((until(0) - now - DEFAULT_FEED_LIFE_MS).abs() < 60_000, "{}", until(0));
+    assert!((until(1) - now - 60_000).abs() < 60_000, "{}", until(1));
+    match &entries[4].revoked {
+        shared::revocation::Revoked::User { cutoff_ms, .. } => assert_eq!(*cutoff_ms, cutoff),
+        other => panic!("{other:?}"),
+    }
+}
+
+conformance!(a_cut_off_ends_its_whole_second, cut_off_is_end_of_second);
+async fn cut_off_is_end_of_second(f: Fixture) {
+    let s = &f.store;
+    let cutoff = s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
+    assert_eq!(cutoff.rem_euclid(1000), 999, "tokens carry whole seconds: {cutoff}");
+    // A login in the cut-off's second starts at the next second, and its rotations are never issued
+    // before its start (their iat stays past the cut-off).
+    let started = s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    assert_eq!(started, cutoff + 1);
+    let RotateOutcome::Rotated(generation) = s
+        .sessions
+        .rotate(&rotation("s1", "s1-r0", "g1", 0))
+        .await
+        .unwrap()
+    else {
+        panic!("not rotated")
+    };
+    assert!(generation.issued_ms > cutoff, "{generation:?}");
+}
+
+conformance!(a_changed_or_disabled_credential_cuts_the_user_off_once, credentials_noted);
+async fn credentials_noted(f: Fixture) {
+    let r = &f.store.revocations;
+    assert_eq!(r.note_credentials("1", "fp1", HOUR_MS).await.unwrap(), None, "first sight");
+    assert_eq!(r.note_credentials("1", "fp1", HOUR_MS).await.unwrap(), None, "unchanged");
+    let cut = r.note_credentials("1", "fp2", HOUR_MS).await.unwrap();
+    assert!(cut.is_some(), "a changed password");
+    assert_eq!(r.note_credentials("1", "fp2", HOUR_MS).await.unwrap(), None);
+    assert!(r.note_credentials("1", "disabled:fp2", HOUR_MS).await.unwrap().is_some());
+    assert!(
+        r.note_credentials("2", "disabled:x", HOUR_MS).await.unwrap().is_some(),
+        "a disabled user seen first is cut off"
+    );
+    assert_eq!(kinds(&feed(&f).await), ["sub:1", "sub:1", "sub:2"]);
+}
+
+mod the_feed_is_trimmed_by_time {
+    use super::*;
+
+    async fn check(f: Fixture) {
+        let s = &f.store;
+        s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
+        s.revocations.revoke_user("2", HOUR_MS).await.unwrap();
+        assert_eq!(feed(&f).await.len(), 2);
+        // Past the feed life (Redis trims on its own clock, the embedded store on its clock).
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        f.advance_ms(700);
+        s.revocations.revoke_user("3", HOUR_MS).await.unwrap();
+        assert_eq!(kinds(&feed(&f).await), ["sub:3"], "older entries are gone");
+    }
+
+    #[tokio::test]
+    async fn on_redis() {
+        check(redis_with_feed_life(500)).await;
+    }
+
+    #[tokio::test]
+    async fn on_the_embedded_store() {
+        check(memory_with_feed_life(500)).await;
+    }
 }

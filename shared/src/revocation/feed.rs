@@ -419,33 +419,41 @@ fn parse_xread(reply: Value) -> Result<Vec<(EntryId, Vec<(String, String)>)>, St
     };
     let mut out = Vec::new();
     for entries in streams {
-        let Value::Array(entries) = entries else {
-            return Err("entries are not a list".into());
+        out.extend(parse_range(entries)?);
+    }
+    Ok(out)
+}
+
+/// The entries of an `XRANGE` reply (or of one stream in an `XREAD` reply): `[[id, [field, value, ...]],
+/// ...]`, the fields as a flat list or a map. Public so that other readers of the feed parse alike.
+pub fn parse_range(reply: Value) -> Result<Vec<(EntryId, Vec<(String, String)>)>, String> {
+    let Value::Array(entries) = reply else {
+        return Err("entries are not a list".into());
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let Value::Array(mut parts) = entry else {
+            return Err("an entry is not a list".into());
         };
-        for entry in entries {
-            let Value::Array(mut parts) = entry else {
-                return Err("an entry is not a list".into());
-            };
-            if parts.len() != 2 {
-                return Err("an entry is not [id, fields]".into());
-            }
-            let fields = parts.remove(1);
-            let id = text(&parts[0])
-                .and_then(|s| s.parse::<EntryId>().ok())
-                .ok_or("an entry id is not an id")?;
-            let fields = match fields {
-                Value::Array(flat) => flat
-                    .chunks(2)
-                    .filter_map(|kv| Some((text(kv.first()?)?, text(kv.get(1)?)?)))
-                    .collect(),
-                Value::Map(map) => map
-                    .iter()
-                    .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            out.push((id, fields));
+        if parts.len() != 2 {
+            return Err("an entry is not [id, fields]".into());
         }
+        let fields = parts.remove(1);
+        let id = text(&parts[0])
+            .and_then(|s| s.parse::<EntryId>().ok())
+            .ok_or("an entry id is not an id")?;
+        let fields = match fields {
+            Value::Array(flat) => flat
+                .chunks(2)
+                .filter_map(|kv| Some((text(kv.first()?)?, text(kv.get(1)?)?)))
+                .collect(),
+            Value::Map(map) => map
+                .iter()
+                .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        out.push((id, fields));
     }
     Ok(out)
 }

@@ -1,11 +1,11 @@
--- revoke_user: moves a user's logout-all cut-off to Redis's now, never back. Needs now.lua before it.
--- KEYS[1]  user's cut-off (keys::cutoff)
--- ARGV[1]  offset         test-only time offset (ms), 0 in production
--- ARGV[2]  ttl_ms         how long the cut-off is remembered
+-- revoke_user: ends every session of a user started until now (logout-all): the cut-off moves to the
+-- end of Redis's current second, never back, and the feed gets a `sub` entry.
+-- Needs now.lua, feed.lua and cutoff.lua before it.
+-- KEYS[1]  user's cut-off  (keys::cutoff)
+-- KEYS[2]  revocation feed (keys::revocation_feed)
+-- ARGV[1]  offset          test-only time offset (ms), 0 in production
+-- ARGV[2]  ttl_ms          how long the cut-off is remembered
+-- ARGV[3]  uid
+-- ARGV[4]  life            the feed's life (ms): the longest access-token life plus leeway
 -- Returns the cut-off in force (ms, decimal string).
-local offset, ttl_ms = ARGV[1], ARGV[2]
-local at = now_ms(offset)
-local current = redis.call('GET', KEYS[1])
-if current and tonumber(current) > tonumber(at) then at = current end
-redis.call('SET', KEYS[1], at, 'PX', ttl_ms)
-return at
+return cut_off(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[2], ARGV[4])

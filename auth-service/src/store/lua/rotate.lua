@@ -1,8 +1,10 @@
 -- rotate: the atomic check-and-rotate of a refresh token, after counting the per-IP gate (if given)
--- exactly as gate.lua counts a hit counter. Needs now.lua and counter.lua before it.
+-- exactly as gate.lua counts a hit counter. A session it revokes (reuse, a changed credential) gets a
+-- `sid` entry in the revocation feed. Needs now.lua, counter.lua and feed.lua before it.
 -- KEYS[1]  session         (keys::session)
 -- KEYS[2]  user's cut-off  (keys::cutoff)
--- KEYS[3]  gate counter    (keys::rate_limit), optional
+-- KEYS[3]  revocation feed (keys::revocation_feed)
+-- KEYS[4]  gate counter    (keys::rate_limit), optional
 -- ARGV[1]  offset          test-only time offset (ms), 0 in production
 -- ARGV[2]  uid
 -- ARGV[3]  fingerprint
@@ -11,25 +13,34 @@
 -- ARGV[6]  new_refresh     the successor's refresh jti
 -- ARGV[7]  new_access      the successor's access jti
 -- ARGV[8]  ttl_ms          the record's lifetime after a rotation
--- ARGV[9]  gate_limit      only with KEYS[3]
--- ARGV[10] gate_window     (ms), only with KEYS[3]
+-- ARGV[9]  sid             the session's id, as the feed names it
+-- ARGV[10] life            the feed's life (ms): the longest access-token life plus leeway
+-- ARGV[11] gate_limit      only with KEYS[4]
+-- ARGV[12] gate_window     (ms), only with KEYS[4]
 -- Returns {'limited', ms} | {'rotated'|'replayed', started, issued, refresh, access} | {'reused'} | {'revoked'}.
 local offset, uid, fingerprint, presented = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local grace_ms, new_refresh, new_access, ttl_ms = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
+local sid, life = ARGV[9], tonumber(ARGV[10])
 local now = now_ms(offset)
-if KEYS[3] then
-  local left = counter_hit(KEYS[3], tonumber(ARGV[9]), tonumber(ARGV[10]))
+if KEYS[4] then
+  local left = counter_hit(KEYS[4], tonumber(ARGV[11]), tonumber(ARGV[12]))
   if left then return {'limited', tostring(left)} end
+end
+local function revoke()
+  redis.call('HSET', KEYS[1], 'rev', '1')
+  feed_append(KEYS[3], life, 'sid', sid, string.format('%d', tonumber(now) + life))
 end
 local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'cur_a', 'prev', 'rot', 'rev')
 if not s[1] or s[8] == '1' or s[1] ~= uid then return {'revoked'} end
 local cutoff = redis.call('GET', KEYS[2])
 if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
 if s[2] ~= fingerprint then
-  redis.call('HSET', KEYS[1], 'rev', '1')
+  revoke()
   return {'revoked'}
 end
 if presented == s[4] then
+  -- A session started just after a cut-off may start a little ahead of now: never issue before it.
+  if tonumber(now) < tonumber(s[3]) then now = s[3] end
   redis.call('HSET', KEYS[1], 'prev', s[4], 'cur', new_refresh, 'cur_a', new_access, 'rot', now)
   redis.call('PEXPIRE', KEYS[1], ttl_ms)
   return {'rotated', s[3], now, new_refresh, new_access}
@@ -37,5 +48,5 @@ end
 if s[6] ~= '' and presented == s[6] and grace_ms > 0 and tonumber(now) - tonumber(s[7]) <= grace_ms then
   return {'replayed', s[3], s[7], s[4], s[5]}
 end
-redis.call('HSET', KEYS[1], 'rev', '1')
+revoke()
 return {'reused'}
