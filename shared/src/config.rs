@@ -206,6 +206,8 @@ declare_vars! {
     pub const VERIFIER;
     REVOCATION_FEED_ENABLED: Kind::Flag, WhenUnset::Default("true"),
         "Follow the auth service's revocation feed in Redis (only with REDIS_URL), so logged-out tokens are refused within milliseconds.";
+    REVOCATION_FEED_REDIS_URL: Kind::Url(&["redis://", "rediss://", "unix://"]), WhenUnset::Nothing,
+        "The Redis the auth service writes the feed to, when it is not REDIS_URL's (empty: REDIS_URL).";
     REVOCATION_FEED_MAX_STALENESS_SECONDS: Kind::Whole { min: 1, max: 3600, unit: "seconds" }, WhenUnset::Default("5"),
         "How long the feed may go unconfirmed (Redis unreachable) before requests are refused, in seconds.";
     REVOCATION_FEED_WHEN_STALE: Kind::OneOf(&["fail-closed", "allow"]), WhenUnset::Default("fail-closed"),
@@ -213,18 +215,29 @@ declare_vars! {
 }
 
 /// How a backend verifies revocations: follow the feed with these settings, or not at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierConfig {
-    /// `REVOCATION_FEED_ENABLED`; it takes effect only with `REDIS_URL`.
+    /// `REVOCATION_FEED_ENABLED`; it takes effect only with a Redis to read (see [`VerifierConfig::feed_url`]).
     pub feed_enabled: bool,
+    /// `REVOCATION_FEED_REDIS_URL`: where the feed is, when not in `REDIS_URL`'s Redis.
+    pub feed_redis_url: Option<Secret>,
     pub feed: crate::revocation::feed::FeedSettings,
 }
 
 impl VerifierConfig {
+    /// The Redis whose feed to follow: `REVOCATION_FEED_REDIS_URL`, else `redis_url` (the service's
+    /// `REDIS_URL`); none when the feed is disabled or there is no Redis at all.
+    pub fn feed_url<'a>(&'a self, redis_url: Option<&'a Secret>) -> Option<&'a Secret> {
+        self.feed_enabled
+            .then(|| self.feed_redis_url.as_ref().or(redis_url))
+            .flatten()
+    }
+
     /// Reads the [`VERIFIER`] variables, leaving every problem in `r`.
     pub fn read(r: &mut Reader<'_>) -> Self {
         use crate::revocation::feed::{FeedSettings, WhenStale};
         let feed_enabled = r.flag(&REVOCATION_FEED_ENABLED).unwrap_or(true);
+        let feed_redis_url = r.secret(&REVOCATION_FEED_REDIS_URL);
         let secs = r.whole(&REVOCATION_FEED_MAX_STALENESS_SECONDS).unwrap_or(5);
         let when_stale = match r.choice(&REVOCATION_FEED_WHEN_STALE) {
             Some("allow") => WhenStale::Allow,
@@ -232,6 +245,7 @@ impl VerifierConfig {
         };
         Self {
             feed_enabled,
+            feed_redis_url,
             feed: FeedSettings {
                 max_staleness: std::time::Duration::from_secs(secs),
                 when_stale,

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use shared::config::ConfigError;
+use shared::revocation::feed::RevocationFeed;
+use shared::revocation::{NotPropagated, RevocationCheck};
 use shared::{SharedClock, TokenCodec};
 
 use crate::config::SolicitudConfig;
@@ -16,11 +18,17 @@ pub struct App {
     pub config: Arc<SolicitudConfig>,
     pub codec: Arc<TokenCodec>,
     pub store: SharedStore,
+    /// Asked after every token's signature and claims are good: the feed, or [`NotPropagated`].
+    pub revocations: Arc<dyn RevocationCheck>,
+    /// The revocation feed this process follows, when it follows one (`REVOCATION_FEED_ENABLED` and a
+    /// Redis: `REVOCATION_FEED_REDIS_URL` or `REDIS_URL`); started by [`App::bind`].
+    pub feed: Option<RevocationFeed>,
     pub clock: SharedClock,
 }
 
 impl App {
-    /// The store is Redis when `REDIS_URL` is set, else the embedded one.
+    /// The store is Redis when `REDIS_URL` is set, else the embedded one; with Redis (and
+    /// `REVOCATION_FEED_ENABLED`) tokens are checked against the revocation feed.
     pub fn build(config: SolicitudConfig, clock: SharedClock) -> Result<Self, ConfigError> {
         let store: SharedStore = match &config.common.redis_url {
             Some(url) => Arc::new(
@@ -29,7 +37,26 @@ impl App {
             ),
             None => Arc::new(MemoryStore::new()),
         };
+        let feed_url = config.verifier.feed_url(config.common.redis_url.as_ref());
+        let feed = match feed_url {
+            Some(url) => Some(
+                RevocationFeed::new(
+                    url.expose(),
+                    &config.common.redis_key_prefix,
+                    config.verifier.feed,
+                    clock.clone(),
+                )
+                .map_err(|e| ConfigError::new("REVOCATION_FEED_REDIS_URL", e.to_string()))?,
+            ),
+            None => None,
+        };
+        let revocations: Arc<dyn RevocationCheck> = match &feed {
+            Some(feed) => Arc::new(feed.clone()),
+            None => Arc::new(NotPropagated),
+        };
         Ok(Self {
+            revocations,
+            feed,
             codec: Arc::new(TokenCodec::new(&config.common.jwt, clock.clone())),
             config: Arc::new(config),
             store,

@@ -1,9 +1,10 @@
-//! The solicitud service's settings: the shared ones (JWT verification, store, logging) and its
-//! listen address, declared in [`SOLICITUD`]. It needs no user or password: it never logs anyone in.
+//! The solicitud service's settings: the shared ones (JWT verification, store, logging), the revocation
+//! feed's ([`shared::config::VERIFIER`]) and its listen address, declared in [`SOLICITUD`]. It needs no
+//! user or password: it never logs anyone in.
 
 use std::net::SocketAddr;
 
-use shared::config::{CommonConfig, ConfigErrors, Kind, RawVars, Reader, VarSpec, WhenUnset};
+use shared::config::{CommonConfig, ConfigErrors, Kind, RawVars, Reader, VarSpec, VerifierConfig, WhenUnset};
 
 shared::declare_vars! {
     /// What the solicitud service reads besides [`shared::config::COMMON`].
@@ -12,14 +13,19 @@ shared::declare_vars! {
         "Where solicitud-service listens.";
 }
 
-/// Every variable the solicitud service reads: the shared ones, then its own.
+/// Every variable the solicitud service reads: the shared ones, the feed's, then its own.
 pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
-    shared::config::COMMON.iter().chain(SOLICITUD)
+    shared::config::COMMON
+        .iter()
+        .chain(shared::config::VERIFIER)
+        .chain(SOLICITUD)
 }
 
 #[derive(Debug, Clone)]
 pub struct SolicitudConfig {
     pub common: CommonConfig,
+    /// Whether and how it follows the revocation feed.
+    pub verifier: VerifierConfig,
     pub bind_addr: SocketAddr,
 }
 
@@ -41,10 +47,15 @@ impl SolicitudConfig {
     pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
         let mut r = Reader::new(vars);
         let common = CommonConfig::read(&mut r);
+        let verifier = VerifierConfig::read(&mut r);
         let bind_addr = r
             .address(&SOLICITUD_BIND_ADDR)
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        r.finish(Self { common, bind_addr })
+        r.finish(Self {
+            common,
+            verifier,
+            bind_addr,
+        })
     }
 }
 
@@ -58,6 +69,44 @@ mod tests {
     fn the_default_address_is_port_8002() {
         let c = SolicitudConfig::from_pairs([("JWT_SECRET", SECRET)]).ok();
         assert_eq!(c.map(|c| c.bind_addr.port()), Some(8002));
+    }
+
+    #[test]
+    fn the_feed_is_on_and_fails_closed_after_five_seconds_by_default() {
+        use shared::revocation::feed::WhenStale;
+        let c = SolicitudConfig::from_pairs([("JWT_SECRET", SECRET)]).unwrap();
+        assert!(c.verifier.feed_enabled);
+        assert_eq!(c.verifier.feed.max_staleness.as_secs(), 5);
+        assert_eq!(c.verifier.feed.when_stale, WhenStale::FailClosed);
+        let c = SolicitudConfig::from_pairs([
+            ("JWT_SECRET", SECRET),
+            ("REVOCATION_FEED_WHEN_STALE", "allow"),
+            ("REVOCATION_FEED_MAX_STALENESS_SECONDS", "2"),
+            ("REVOCATION_FEED_ENABLED", "false"),
+        ])
+        .unwrap();
+        assert!(!c.verifier.feed_enabled);
+        assert_eq!(c.verifier.feed.max_staleness.as_secs(), 2);
+        assert_eq!(c.verifier.feed.when_stale, WhenStale::Allow);
+    }
+
+    #[test]
+    fn bad_feed_settings_are_refused_naming_the_variable() {
+        let e = SolicitudConfig::from_pairs([
+            ("JWT_SECRET", SECRET),
+            ("REVOCATION_FEED_WHEN_STALE", "ignore"),
+            ("REVOCATION_FEED_MAX_STALENESS_SECONDS", "0"),
+            ("REVOCATION_FEED_ENABLED", "yes"),
+        ])
+        .err();
+        assert_eq!(
+            e.map(|e| e.vars()),
+            Some(vec![
+                "REVOCATION_FEED_ENABLED",
+                "REVOCATION_FEED_MAX_STALENESS_SECONDS",
+                "REVOCATION_FEED_WHEN_STALE"
+            ])
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The HTTP surface: `/health`, `/ready` and the solicitud resource. Every `/solicitud` route matches
-//! its path and method, then requires a verified access token (signature and claims only, through
-//! [`shared::http::access_claims`]), so no request reaches a handler unauthenticated.
+//! its path and method, then requires a verified access token that is not revoked (signature and
+//! claims, then the revocation feed, through [`shared::http::checked_access_claims`]), so no request
+//! reaches a handler unauthenticated.
 
 use serde::Deserialize;
 use shared::envelope::{self, Envelope, ErrorBody};
-use shared::http::{access_claims, into_reply, json_body, with_state};
+use shared::http::{checked_access_claims, into_reply, json_body, with_state};
 use shared::ops::BearerAuth;
 use shared::routing::Route;
 use shared::{AccessClaims, ApiError, Rol};
@@ -60,9 +61,14 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .unify()
         .or(shared::ops::ready(app.store.kind(), {
             let store = app.store.clone();
+            let feed = app.feed.clone();
             move || {
                 let store = store.clone();
-                async move { store.ping().await }
+                let feed = feed.clone();
+                async move {
+                    store.ping().await?;
+                    feed.as_ref().map_or(Ok(()), |feed| feed.ready())
+                }
             }
         }))
         .unify()
@@ -101,15 +107,15 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
 pub struct ApiDoc;
 
 fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
-    access_claims(app.codec.clone())
+    checked_access_claims(app.codec.clone(), app.revocations.clone())
 }
 
 /// `GET /solicitud/`: an admin sees every request, anyone else their own.
 #[utoipa::path(get, path = "/solicitud/", tag = "solicitud", security(("bearer" = [])),
     responses(
         (status = 200, description = "The requests the caller may see", body = Envelope<Vec<Solicitud>>),
-        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`) or invalid (`TOKEN_INVALID`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
+        (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
 fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("solicitud")
@@ -154,10 +160,10 @@ struct CreateRequest {
     responses(
         (status = 201, description = "Created, `estado: pendiente`", body = Envelope<Solicitud>),
         (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
-        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`) or invalid (`TOKEN_INVALID`)", body = ErrorBody),
+        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
 fn create(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("solicitud")
@@ -200,9 +206,9 @@ async fn visible(app: &App, claims: &AccessClaims, id: u64) -> Result<crate::dom
     params(("id" = u64, Path, description = "The request's id")),
     responses(
         (status = 200, description = "The request", body = Envelope<Solicitud>),
-        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`) or invalid (`TOKEN_INVALID`)", body = ErrorBody),
+        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         (status = 404, description = "No such request, or someone else's", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
 fn get_one(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("solicitud" / u64)
@@ -231,13 +237,13 @@ struct EstadoRequest {
     responses(
         (status = 200, description = "The request in its new state", body = Envelope<Solicitud>),
         (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
-        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`) or invalid (`TOKEN_INVALID`)", body = ErrorBody),
+        (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         (status = 403, description = "A usuario approving or rejecting, or cancelling someone else's", body = ErrorBody),
         (status = 404, description = "No such request, or someone else's", body = ErrorBody),
         (status = 409, description = "No longer pending (`CONFLICT`)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
 fn set_estado(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("solicitud" / u64 / "estado")

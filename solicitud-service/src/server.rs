@@ -17,6 +17,25 @@ impl App {
     ) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
+        let has_redis = self.config.common.redis_url.is_some();
+        match (&self.feed, has_redis || self.config.verifier.feed_redis_url.is_some()) {
+            (Some(feed), _) => {
+                feed.spawn();
+                tracing::info!(
+                    max_staleness_secs = self.config.verifier.feed.max_staleness.as_secs(),
+                    when_stale = ?self.config.verifier.feed.when_stale,
+                    "following the revocation feed: revoked tokens are refused"
+                );
+            }
+            (None, true) => tracing::warn!(
+                "REVOCATION_FEED_ENABLED=false: revocations are not propagated; a revoked access token \
+                 is accepted here until it expires"
+            ),
+            (None, false) => tracing::warn!(
+                "embedded store: revocations are not propagated; a revoked access token is accepted \
+                 here until it expires (set REDIS_URL to follow the auth service's revocation feed)"
+            ),
+        }
         tracing::info!(store = self.store.kind(), "solicitud-service ready to serve");
         Ok((
             local,

@@ -242,17 +242,36 @@ pub fn hash_password(binary: impl AsRef<Path>, password: &str) -> io::Result<Str
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// A redis-server of our own on `port` (no persistence), so stopping it disturbs no other test.
-/// Killed when dropped.
+/// A redis-server of our own on `port`, so stopping it disturbs no other test: without persistence,
+/// or with an append-only file in a directory of its own ([`RedisProcess::start_with_aof`]) so that a
+/// restart keeps the data. Killed when dropped (and its directory removed).
 pub struct RedisProcess {
     child: Option<Child>,
     pub port: u16,
+    /// The AOF directory, when persistent.
+    aof_dir: Option<PathBuf>,
 }
 
 impl RedisProcess {
     /// Starts it and waits until it accepts connections.
     pub fn start(port: u16) -> io::Result<Self> {
-        let mut redis = Self { child: None, port };
+        let mut redis = Self {
+            child: None,
+            port,
+            aof_dir: None,
+        };
+        redis.restart()?;
+        Ok(redis)
+    }
+
+    /// Like [`RedisProcess::start`], persisting every write to an append-only file (`appendfsync
+    /// always`), as the compose deployment's Redis does: a restart comes back with the data.
+    pub fn start_with_aof(port: u16) -> io::Result<Self> {
+        let mut redis = Self {
+            child: None,
+            port,
+            aof_dir: Some(temp_dir("redis-aof")?),
+        };
         redis.restart()?;
         Ok(redis)
     }
@@ -270,17 +289,18 @@ impl RedisProcess {
     /// Stops it if running, starts it again on the same port and waits until it accepts connections.
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop();
+        let port = self.port.to_string();
+        let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+        let dir;
+        match &self.aof_dir {
+            Some(path) => {
+                dir = path.to_string_lossy().into_owned();
+                args.extend(["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir]);
+            }
+            None => args.extend(["--appendonly", "no"]),
+        }
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(&args)
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| {
@@ -307,5 +327,8 @@ impl RedisProcess {
 impl Drop for RedisProcess {
     fn drop(&mut self) {
         self.stop();
+        if let Some(dir) = self.aof_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -20,11 +20,13 @@
 //! `revocation_stale_accepted_total`. A token known to be revoked is refused either way.
 //!
 //! Times: `until` and cut-offs are the auth service's store's clock (Redis `TIME`); this process
-//! compares them with its own [`crate::Clock`], so keep clocks in sync (NTP), as for `exp`.
+//! compares them with its own [`crate::Clock`], so keep clocks in sync (NTP), as for `exp`. Staleness
+//! is elapsed time, measured on the monotonic clock, so a step of the wall clock neither hides an
+//! outage nor invents one.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
@@ -79,8 +81,9 @@ impl Default for FeedSettings {
 #[derive(Debug)]
 struct State {
     deny: RwLock<DenySet>,
-    /// When (this process's clock, ms) the feed was last known current; -1 until it first is.
+    /// When the feed was last known current, in ms after `origin`; -1 until it first is.
     current_at_ms: AtomicI64,
+    origin: Instant,
     /// Whether the present stale spell has been logged (once per spell).
     stale_logged: AtomicBool,
     settings: FeedSettings,
@@ -88,6 +91,11 @@ struct State {
 }
 
 impl State {
+    /// Ms after `origin`, on the monotonic clock.
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.origin.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
     fn staleness_ms(&self, now_ms: i64) -> Option<i64> {
         let at = self.current_at_ms.load(Ordering::Acquire);
         (at >= 0).then(|| now_ms - at)
@@ -108,7 +116,8 @@ impl State {
             return Verdict::Revoked;
         }
         drop(deny);
-        if self.is_current(now) {
+        let elapsed = self.elapsed_ms();
+        if self.is_current(elapsed) {
             return Verdict::Valid;
         }
         match self.settings.when_stale {
@@ -117,7 +126,7 @@ impl State {
                 metrics().revocation_stale_accepted.inc();
                 if !self.stale_logged.swap(true, Ordering::AcqRel) {
                     tracing::warn!(
-                        staleness_ms = self.staleness_ms(now),
+                        staleness_ms = self.staleness_ms(elapsed),
                         "revocation feed is stale past its bound; accepting tokens unchecked \
                          (REVOCATION_FEED_WHEN_STALE=allow)"
                     );
@@ -168,9 +177,8 @@ impl State {
     }
 
     fn publish_gauges(&self) {
-        let now = self.clock.now_ms();
         let m = metrics();
-        if let Some(ms) = self.staleness_ms(now) {
+        if let Some(ms) = self.staleness_ms(self.elapsed_ms()) {
             m.revocation_feed_lag.set(ms as f64 / 1000.0);
         }
         if let Ok(deny) = self.deny.read() {
@@ -196,6 +204,7 @@ impl RevocationFeed {
             state: Arc::new(State {
                 deny: RwLock::new(DenySet::default()),
                 current_at_ms: AtomicI64::new(-1),
+                origin: Instant::now(),
                 stale_logged: AtomicBool::new(false),
                 settings,
                 clock,
@@ -222,7 +231,7 @@ impl RevocationFeed {
 
     /// Whether the feed is within its staleness bound now (for `/ready`).
     pub fn is_current(&self) -> bool {
-        self.state.is_current(self.state.clock.now_ms())
+        self.state.is_current(self.state.elapsed_ms())
     }
 
     /// `Ok` while requests would be served: current, or stale under [`WhenStale::Allow`].
@@ -274,10 +283,10 @@ impl Follower {
                 return;
             };
             state.publish_gauges();
-            let now = state.clock.now_ms();
-            if now - last_sweep_ms >= SWEEP_EVERY_MS {
+            let elapsed = state.elapsed_ms();
+            if elapsed - last_sweep_ms >= SWEEP_EVERY_MS {
                 state.sweep();
-                last_sweep_ms = now;
+                last_sweep_ms = elapsed;
             }
             let mut c = match conn.take() {
                 Some(c) => c,
@@ -313,7 +322,7 @@ impl Follower {
                     }
                 },
             };
-            let sent_at = state.clock.now_ms();
+            let sent_at = state.elapsed_ms();
             // Do not keep the requests' state alive while blocked on Redis.
             drop(state);
             let block = (!behind).then_some(BLOCK);

@@ -64,12 +64,29 @@ impl TestApp {
             .await
             .unwrap();
         tokio::spawn(server);
-        Self {
+        let app = Self {
             addr,
             client: reqwest::Client::new(),
             clock,
             codec,
             _shutdown: tx,
+        };
+        if kind == StoreKind::Redis {
+            app.wait_ready().await;
+        }
+        app
+    }
+
+    /// Waits (at most 5 s) for `/ready`: with Redis, until the revocation feed has been read.
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let ready = self.client.get(self.url("/ready")).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "not ready within 5 s");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 

@@ -7,5 +7,6 @@ mod config;
 mod e2e;
 mod helpers;
 mod openapi;
+mod revocation;
 mod solicitudes;
 mod store;
