@@ -511,6 +511,64 @@ mod tests {
         assert_eq!(ip, "198.51.100.7".parse::<IpAddr>().unwrap());
     }
 
+    struct Always(Verdict);
+
+    #[async_trait::async_trait]
+    impl RevocationCheck for Always {
+        async fn check(&self, _claims: &AccessClaims) -> Verdict {
+            self.0
+        }
+    }
+
+    #[tokio::test]
+    async fn the_checked_filter_answers_each_verdict_as_the_contract_says() {
+        use crate::claims::Rol;
+        let settings = crate::token::test_settings("a-secret-of-at-least-thirty-two-bytes!");
+        let codec = Arc::new(TokenCodec::new(&settings, Arc::new(crate::SystemClock)));
+        let now = codec.now_secs();
+        let token = codec
+            .sign(&AccessClaims {
+                sub: "1".into(),
+                jti: "j".into(),
+                sid: "s".into(),
+                iat: now,
+                nbf: now,
+                exp: now + 60,
+                iss: codec.issuer().into(),
+                aud: codec.audience().into(),
+                typ: TokenKind::Access,
+                username: "u".into(),
+                email: "u@example.com".into(),
+                rol: Rol::Usuario,
+            })
+            .unwrap();
+        let answer = |verdict: Verdict, token: &str| {
+            let filter = checked_access_claims(codec.clone(), Arc::new(Always(verdict)));
+            let request = warp::test::request().header("authorization", format!("Bearer {token}"));
+            async move {
+                request
+                    .filter(&filter)
+                    .await
+                    .map(|c| c.sub)
+                    .map_err(|r| r.find::<ApiError>().map(|e| e.catalogue().2))
+            }
+        };
+        assert_eq!(answer(Verdict::Valid, &token).await, Ok("1".to_string()));
+        assert_eq!(answer(Verdict::Revoked, &token).await, Err(Some("TOKEN_REVOKED")));
+        assert_eq!(
+            answer(Verdict::Unavailable, &token).await,
+            Err(Some("SERVICE_UNAVAILABLE"))
+        );
+        // A bad token never reaches the check: it is invalid whatever the check would say.
+        assert_eq!(answer(Verdict::Valid, "garbage").await, Err(Some("TOKEN_INVALID")));
+        let not_propagated = checked_access_claims(codec.clone(), Arc::new(crate::revocation::NotPropagated));
+        let ok = warp::test::request()
+            .header("authorization", format!("Bearer {token}"))
+            .filter(&not_propagated)
+            .await;
+        assert!(ok.is_ok());
+    }
+
     #[test]
     fn bearer_parsing_is_strict_about_the_scheme_only() {
         let h = |s: &'static str| HeaderValue::from_static(s);

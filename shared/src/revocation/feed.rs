@@ -9,10 +9,11 @@
 //! 2. It follows with `XREAD BLOCK` from the last entry it applied. Every answer, entries or none after
 //!    [`BLOCK`], proves the feed current as of when that read was sent.
 //! 3. On any error it drops the connection and connects again (backing off up to a second), then resumes
-//!    from the last entry it applied, unless the stream lost entries it never read (`XINFO STREAM`:
-//!    `max-deleted-entry-id` past that entry, i.e. they were trimmed) or is not the stream it was
-//!    following (`last-generated-id` behind it, or the key gone): then it reads the whole stream again.
-//!    A reload adds to what is held; nothing is forgotten before its own `until`.
+//!    from the last entry it applied, unless entries it never read may be gone (`XINFO STREAM`: the
+//!    first entry is past the last one read, so trimming may have taken some; or `max-deleted-entry-id`
+//!    is past it) or the stream is not the one it was following (`last-generated-id` behind it, the key
+//!    gone or empty): then it reads the whole stream again (`resume_after`). A reload adds to what is
+//!    held; nothing is forgotten before its own `until`.
 //!
 //! Staleness is explicit: [`FeedSettings::max_staleness`] bounds how long ago the feed may last have been
 //! current. Past it, a token that is not known to be revoked gets [`Verdict::Unavailable`] (503, fail
@@ -378,17 +379,55 @@ impl Follower {
             .arg(&self.key)
             .query_async(&mut conn)
             .await?;
-        let info = pairs(info);
-        let id_of = |name: &str| {
-            info.iter()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| text(v))
-                .and_then(|s| s.parse::<EntryId>().ok())
-        };
-        let generated = id_of("last-generated-id");
-        let deleted = id_of("max-deleted-entry-id");
-        let continuous = generated.is_some_and(|g| g >= last) && deleted.is_none_or(|d| d <= last);
-        Ok((conn, if continuous { last } else { EntryId::ZERO }))
+        let from = resume_after(last, &StreamInfo::from_reply(info));
+        Ok((conn, from))
+    }
+}
+
+/// What `XINFO STREAM` says that matters for resuming.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct StreamInfo {
+    length: u64,
+    last_generated: Option<EntryId>,
+    max_deleted: Option<EntryId>,
+    first: Option<EntryId>,
+}
+
+impl StreamInfo {
+    fn from_reply(reply: Value) -> Self {
+        let info = pairs(reply);
+        let field = |name: &str| info.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let id_of = |v: &Value| text(v).and_then(|s| s.parse::<EntryId>().ok());
+        let first_entry = field("first-entry").and_then(|v| match v {
+            Value::Array(parts) => parts.first().and_then(id_of),
+            _ => None,
+        });
+        Self {
+            length: field("length")
+                .and_then(text)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            last_generated: field("last-generated-id").and_then(id_of),
+            max_deleted: field("max-deleted-entry-id").and_then(id_of),
+            first: first_entry,
+        }
+    }
+}
+
+/// Where to resume after `last`: `last` itself when nothing after it can have been lost, else
+/// [`EntryId::ZERO`] (read the whole stream again). Trimming removes the oldest entries first, so while
+/// the first entry is at or before `last`, nothing after `last` was trimmed; `max-deleted-entry-id`
+/// catches a deletion anywhere; a `last-generated-id` behind `last` means another stream (deleted and
+/// written again, or a Redis that lost data). An empty stream may have been trimmed past `last`.
+fn resume_after(last: EntryId, info: &StreamInfo) -> EntryId {
+    let continuous = info.length > 0
+        && info.first.is_some_and(|first| first <= last)
+        && info.last_generated.is_some_and(|generated| generated >= last)
+        && info.max_deleted.is_none_or(|deleted| deleted <= last);
+    if continuous {
+        last
+    } else {
+        EntryId::ZERO
     }
 }
 
@@ -530,6 +569,43 @@ mod tests {
         assert!(parse_xread(Value::Nil).unwrap().is_empty());
         assert!(parse_xread(Value::Int(3)).is_err());
         assert!(parse_xread(Value::Array(vec![Value::Array(vec![bulk("k"), Value::Int(1)])])).is_err());
+    }
+
+    #[test]
+    fn it_resumes_after_the_last_entry_only_when_nothing_after_it_can_be_lost() {
+        let id = |ms| EntryId { ms, seq: 0 };
+        let info = |length, first, generated, deleted| StreamInfo {
+            length,
+            first: Some(id(first)),
+            last_generated: Some(id(generated)),
+            max_deleted: Some(id(deleted)),
+        };
+        let last = id(10);
+        assert_eq!(resume_after(last, &info(3, 5, 20, 0)), last, "continuous");
+        assert_eq!(resume_after(last, &info(3, 10, 10, 4)), last, "nothing new");
+        assert_eq!(resume_after(last, &info(3, 11, 20, 0)), EntryId::ZERO, "trimmed past last");
+        assert_eq!(resume_after(last, &info(3, 5, 9, 0)), EntryId::ZERO, "another stream");
+        assert_eq!(resume_after(last, &info(3, 5, 20, 12)), EntryId::ZERO, "deleted after last");
+        assert_eq!(resume_after(last, &info(0, 0, 20, 0)), EntryId::ZERO, "emptied");
+        assert_eq!(resume_after(last, &StreamInfo::default()), EntryId::ZERO, "unreadable");
+    }
+
+    #[test]
+    fn xinfo_stream_replies_are_read() {
+        let reply = Value::Array(vec![
+            bulk("length"),
+            Value::Int(2),
+            bulk("last-generated-id"),
+            bulk("9-0"),
+            bulk("max-deleted-entry-id"),
+            bulk("0-0"),
+            bulk("first-entry"),
+            entry("3-1"),
+        ]);
+        let info = StreamInfo::from_reply(reply);
+        assert_eq!(info.length, 2);
+        assert_eq!(info.first, Some(EntryId { ms: 3, seq: 1 }));
+        assert_eq!(info.last_generated, Some(EntryId { ms: 9, seq: 0 }));
     }
 
     #[test]
