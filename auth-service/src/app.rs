@@ -8,6 +8,7 @@ use shared::config::{ConfigError, JWT_LEEWAY_SECS};
 use shared::{SharedClock, TokenCodec};
 
 use crate::authenticate::Authenticator;
+use crate::clients::IntrospectionClients;
 use crate::config::AuthConfig;
 use crate::limits::Limits;
 use crate::mfa::Mfa;
@@ -49,6 +50,8 @@ pub struct App {
     pub(crate) authenticator: Arc<Authenticator>,
     /// Enforced for enrolled users whatever `MFA_ENABLED` says; that flag gates new enrolments.
     pub(crate) mfa: Arc<Mfa>,
+    /// Who may call `/auth/introspect`; anyone when none is configured.
+    pub(crate) introspection_clients: Arc<IntrospectionClients>,
     pub clock: SharedClock,
 }
 
@@ -109,7 +112,9 @@ impl App {
             limits.clone(),
             mfa.clone(),
         ));
+        let introspection_clients = Arc::new(IntrospectionClients::new(&config.introspection_clients));
         Ok(Self {
+            introspection_clients,
             config: Arc::new(config),
             codec,
             store,

@@ -49,6 +49,8 @@ shared::declare_vars! {
         "Failed credential attempts (a wrong password or code) per account";
     RATE_LIMIT_LOGIN_WINDOW_SECONDS: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("900"),
         "Failed credential attempts (a wrong password or code) per account";
+    INTROSPECTION_CLIENTS: Kind::Credentials, WhenUnset::Nothing,
+        "Clients allowed to call POST /auth/introspect, as client_id:secret pairs, comma-separated (HTTP Basic).";
     RATE_LIMIT_IP_PER_MINUTE: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("120"),
         "Requests per client IP per minute to login, refresh, MFA verify and gettoken.";
 }
@@ -90,6 +92,8 @@ pub struct AuthConfig {
     pub default_virtual_operator: String,
     /// The `language` claim of gettoken tokens.
     pub saphety_language: String,
+    /// Who may call `/auth/introspect` (HTTP Basic); empty: anyone, as before.
+    pub introspection_clients: Vec<(String, Secret)>,
 }
 
 impl AuthConfig {
@@ -167,6 +171,7 @@ impl AuthConfig {
         let rate_limit_login_max_failures = r.whole(&RATE_LIMIT_LOGIN_MAX_FAILURES).unwrap_or_default();
         let rate_limit_login_window_secs = r.whole(&RATE_LIMIT_LOGIN_WINDOW_SECONDS).unwrap_or_default();
         let rate_limit_ip_per_minute = r.whole(&RATE_LIMIT_IP_PER_MINUTE).unwrap_or_default();
+        let introspection_clients = r.credentials(&INTROSPECTION_CLIENTS);
 
         r.finish(Self {
             common,
@@ -188,6 +193,7 @@ impl AuthConfig {
             password_hash_concurrency,
             default_virtual_operator,
             saphety_language,
+            introspection_clients,
         })
     }
 }

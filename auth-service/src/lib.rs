@@ -6,6 +6,7 @@
 //! - [`server`]: binds and serves an [`app::App`] (tests and `main` share it).
 //! - [`routes`]: one file per area; the HTTP surface.
 //! - [`authenticate`]: the password and second-factor steps of every login, under the account lock.
+//! - [`clients`]: the clients allowed to call `/auth/introspect` (HTTP Basic), when any are configured.
 //! - [`sessions`]: login, rotation, revocation: the domain, free of warp.
 //! - [`limits`]: rate limits and brute-force locks, counted in the store.
 //! - [`refusal`]: what the use cases refuse, in the domain's words (mapped to HTTP at the edge).
@@ -21,6 +22,7 @@
 
 pub mod app;
 mod authenticate;
+mod clients;
 pub mod config;
 mod identity;
 mod limits;

@@ -713,6 +713,7 @@ fn every_variable_in_env_example_is_declared() {
 fn stand_in(spec: &VarSpec) -> &'static str {
     match spec.kind {
         Kind::Key => "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        Kind::Credentials => "a-backend:a-production-secret-of-more-than-32-bytes",
         _ => "a-production-secret-of-more-than-32-bytes",
     }
 }

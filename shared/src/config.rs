@@ -33,6 +33,9 @@ pub const DEV_PLACEHOLDER_PASSWORD: &str = "your-secure-password";
 pub const SECRET_HOWTO: &str = "generate one with `openssl rand -base64 48` \
 (or `python3 -c \"import secrets; print(secrets.token_urlsafe(48))\"`) and set it in .env";
 
+/// How a client secret is meant to be generated (hex: nothing to escape in HTTP Basic).
+pub const CLIENT_SECRET_HOWTO: &str = "generate each secret with `openssl rand -hex 32`";
+
 /// How an encryption key is meant to be generated.
 pub const KEY_HOWTO: &str = "generate one with `openssl rand -base64 32`";
 
@@ -78,6 +81,9 @@ pub enum Kind {
     Networks,
     /// A URL starting with one of these prefixes; never echoed in messages (it may hold a password).
     Url(&'static [&'static str]),
+    /// Comma-separated `id:secret` pairs (clients and their secrets), each secret at least
+    /// [`MIN_SECRET_BYTES`] bytes; ids of letters, digits, `.`, `_` and `-`.
+    Credentials,
 }
 
 impl Kind {
@@ -85,7 +91,7 @@ impl Kind {
     pub fn is_secret(self) -> bool {
         matches!(
             self,
-            Kind::Secret | Kind::Secrets | Kind::Password { .. } | Kind::Key
+            Kind::Secret | Kind::Secrets | Kind::Password { .. } | Kind::Key | Kind::Credentials
         )
     }
 
@@ -103,6 +109,7 @@ impl Kind {
             Kind::Address => "an IP address and port such as 0.0.0.0:8001".into(),
             Kind::Networks => "a list of IP addresses or CIDR ranges".into(),
             Kind::Url(prefixes) => format!("a URL starting with {}", prefixes.join(", ")),
+            Kind::Credentials => "a list of client_id:secret pairs".into(),
         }
     }
 
@@ -110,6 +117,7 @@ impl Kind {
     pub fn howto(self) -> Option<&'static str> {
         match self {
             Kind::Secret | Kind::Secrets => Some(SECRET_HOWTO),
+            Kind::Credentials => Some(CLIENT_SECRET_HOWTO),
             Kind::Key => Some(KEY_HOWTO),
             _ => None,
         }
@@ -583,6 +591,47 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A [`Kind::Credentials`] variable: `(id, secret)` pairs; unset is the empty list. A malformed
+    /// entry is reported by its position, never by its secret.
+    pub fn credentials(&mut self, spec: &VarSpec) -> Vec<(String, Secret)> {
+        if spec.kind != Kind::Credentials {
+            return self.mismatch(spec, "credentials").unwrap_or_default();
+        }
+        self.get(spec, |list| {
+            let mut seen = std::collections::HashSet::new();
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .enumerate()
+                .map(|(i, item)| {
+                    let n = i + 1;
+                    let (id, secret) = item
+                        .split_once(':')
+                        .ok_or_else(|| format!("entry {n} is not client_id:secret"))?;
+                    let id_ok = !id.is_empty()
+                        && id
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+                    if !id_ok {
+                        return Err(format!(
+                            "entry {n}: the client id must be letters, digits, '.', '_' or '-'"
+                        ));
+                    }
+                    if !seen.insert(id.to_string()) {
+                        return Err(format!("entry {n}: client `{id}` is listed twice"));
+                    }
+                    if secret.len() < MIN_SECRET_BYTES {
+                        return Err(format!(
+                            "entry {n} (client `{id}`): the secret is shorter than {MIN_SECRET_BYTES} bytes; {CLIENT_SECRET_HOWTO}"
+                        ));
+                    }
+                    Ok((id.to_string(), Secret::new(secret)))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
     /// A [`Kind::Secrets`] variable; unset is the empty list.
     pub fn secrets(&mut self, spec: &VarSpec) -> Vec<Secret> {
         if spec.kind != Kind::Secrets {
@@ -990,5 +1039,38 @@ mod tests {
         let mut r = Reader::new(&raw);
         assert_eq!(r.whole(&JWT_ISSUER), None);
         assert_eq!(r.finish(()).err().map(|e| e.vars()), Some(vec!["JWT_ISSUER"]));
+    }
+
+    #[test]
+    fn credentials_are_id_secret_pairs_and_a_bad_one_is_named_by_position_never_by_secret() {
+        const CLIENTS: VarSpec = VarSpec {
+            name: "CLIENTS",
+            kind: Kind::Credentials,
+            default: WhenUnset::Nothing,
+            doc: "d",
+        };
+        let long = "s".repeat(MIN_SECRET_BYTES);
+        let read = |value: &str| {
+            let raw = from_pairs([("CLIENTS", value)]);
+            let mut r = Reader::new(&raw);
+            let got = r.credentials(&CLIENTS);
+            r.finish(got).map_err(|e| e.to_string())
+        };
+        let ok = read(&format!("a:{long}, b.c-d_e:{long}x")).unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[1].0, "b.c-d_e");
+        assert_eq!(ok[1].1.expose(), format!("{long}x"));
+        assert!(read("").unwrap().is_empty());
+        for (bad, says) in [
+            (format!("a:{long},nocolon"), "entry 2"),
+            (format!("a b:{long}"), "client id"),
+            (format!(":{long}"), "client id"),
+            (format!("a:{long},a:{long}"), "twice"),
+            ("a:short-secret-here".to_string(), "shorter than 32 bytes"),
+        ] {
+            let message = read(&bad).unwrap_err();
+            assert!(message.contains("CLIENTS") && message.contains(says), "{bad}: {message}");
+            assert!(!message.contains(&long) && !message.contains("short-secret-here"), "{message}");
+        }
     }
 }

@@ -27,6 +27,10 @@ pub enum ApiError {
     TokenExpired(TokenKind),
     #[error("revoked token")]
     TokenRevoked,
+    /// A client that must authenticate (HTTP Basic) did not, or not correctly: RFC 6749's
+    /// `invalid_client`. Answered with `WWW-Authenticate: Basic`.
+    #[error("client authentication failed")]
+    ClientUnauthorized,
     #[error("forbidden")]
     Forbidden,
     #[error("not found")]
@@ -99,6 +103,11 @@ impl ApiError {
             TokenInvalid => (StatusCode::UNAUTHORIZED, "Token inválido", "TOKEN_INVALID"),
             TokenExpired(_) => (StatusCode::UNAUTHORIZED, "Token expirado", "TOKEN_EXPIRED"),
             TokenRevoked => (StatusCode::UNAUTHORIZED, "Token revocado", "TOKEN_REVOKED"),
+            ClientUnauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "Cliente no autorizado",
+                "INVALID_CLIENT",
+            ),
             Forbidden => (StatusCode::FORBIDDEN, "Permisos insuficientes", "FORBIDDEN"),
             NotFound => (StatusCode::NOT_FOUND, "Recurso no encontrado", "NOT_FOUND"),
             MethodNotAllowed => (
@@ -168,6 +177,9 @@ impl ApiError {
             }
             TokenExpired(TokenKind::Mfa) => "El desafío MFA ha expirado. Inicie sesión nuevamente.".into(),
             TokenRevoked => "El token o su sesión fue revocado. Inicie sesión nuevamente.".into(),
+            ClientUnauthorized => {
+                "Autentíquese como cliente de introspección (HTTP Basic con su client_id y secreto).".into()
+            }
             Forbidden => "Su rol no tiene permiso para esta acción.".into(),
             NotFound => "La ruta o el recurso solicitado no existe.".into(),
             MethodNotAllowed => "El método HTTP no está permitido en esta ruta.".into(),
@@ -217,6 +229,12 @@ impl ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
+        if let ApiError::ClientUnauthorized = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"introspection\", charset=\"UTF-8\""),
+            );
+        }
         response
     }
 }
@@ -239,6 +257,7 @@ mod tests {
             ApiError::TokenInvalid,
             ApiError::TokenExpired(TokenKind::Access),
             ApiError::TokenRevoked,
+            ApiError::ClientUnauthorized,
             ApiError::Forbidden,
             ApiError::NotFound,
             ApiError::MethodNotAllowed,
@@ -281,6 +300,17 @@ mod tests {
             r.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
             Some("42")
         );
+    }
+
+    #[test]
+    fn an_unauthenticated_client_is_told_to_use_basic() {
+        let r = ApiError::ClientUnauthorized.to_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Basic ")));
     }
 
     #[test]

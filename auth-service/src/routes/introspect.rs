@@ -1,8 +1,12 @@
 //! `POST /auth/introspect`: whether a token is live right now, for backends that need
-//! revocation-aware checks (RFC 7662 in spirit).
+//! revocation-aware checks (RFC 7662 in spirit). With introspection clients configured
+//! (`INTROSPECTION_CLIENTS`), the caller must authenticate with HTTP Basic first (RFC 7662 §2.1):
+//! else 401 `INVALID_CLIENT` with `WWW-Authenticate: Basic`, before the body is read.
 
 use serde::Deserialize;
 use shared::http::{into_reply, json_body, with_state};
+use shared::ApiError;
+use warp::http::HeaderValue;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
@@ -22,11 +26,39 @@ pub struct IntrospectRequest {
     token: String,
 }
 
+/// The caller, when introspection clients are configured: HTTP Basic with one of them, else 401.
+fn client(app: &App) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    let clients = app.introspection_clients.clone();
+    warp::header::value("authorization")
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
+        .and_then(move |authorization: Option<HeaderValue>| {
+            let clients = clients.clone();
+            async move {
+                if !clients.required() {
+                    return Ok(());
+                }
+                match clients.authenticate(authorization.as_ref().map(HeaderValue::as_bytes)) {
+                    Some(id) => {
+                        tracing::debug!(client = id, "introspection client authenticated");
+                        Ok(())
+                    }
+                    None => Err(warp::reject::custom(ApiError::ClientUnauthorized)),
+                }
+            }
+        })
+        .untuple_one()
+}
+
 /// `POST /auth/introspect`
 #[utoipa::path(post, path = "/auth/introspect", tag = "auth", request_body = IntrospectRequest,
+    security((), ("introspection_client" = [])),
     responses(
         (status = 200, description = "`{active: false}`, or `{active: true}` and the token's claims", body = Envelope<Introspection>),
         (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        (status = 401, description = "Introspection clients are configured and the caller did not authenticate as one (`INVALID_CLIENT`, with `WWW-Authenticate: Basic`)", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"introspection\"`"))),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 422, description = "A field is missing or of the wrong type", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
@@ -34,6 +66,7 @@ pub struct IntrospectRequest {
 pub fn introspect(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("auth" / "introspect")
         .and(warp::post())
+        .and(client(&app))
         .and(json_body::<IntrospectRequest>())
         .and(with_state(app))
         .then(|body: IntrospectRequest, app: App| async move {

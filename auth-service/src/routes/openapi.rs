@@ -29,7 +29,7 @@ use utoipa::OpenApi;
         shared::metrics::route,
         shared::ops::openapi,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &IntrospectionClientAuth),
     tags(
         (name = "auth", description = "Tokens and sessions"),
         (name = "mfa", description = "TOTP second factor"),
@@ -38,3 +38,26 @@ use utoipa::OpenApi;
     )
 )]
 pub struct ApiDoc;
+
+/// Adds the `introspection_client` (HTTP Basic) security scheme `/auth/introspect` refers to.
+pub struct IntrospectionClientAuth;
+
+impl utoipa::Modify for IntrospectionClientAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "introspection_client",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Basic)
+                        .description(Some(
+                            "Required when INTROSPECTION_CLIENTS is set: a configured client id and secret (RFC 7662 §2.1).",
+                        ))
+                        .build(),
+                ),
+            );
+    }
+}

@@ -117,10 +117,11 @@ impl Inner {
         }
     }
 
-    /// Moves a user's cut-off to the end of the current second (never back) and appends it to the feed.
+    /// Moves a user's cut-off to the end of the current second, or past every session started after
+    /// an earlier cut-off (they start at the next second), and appends it to the feed; as `cutoff.lua`.
     fn cut_off(&mut self, uid: &str, ttl_ms: i64, now: i64, life_ms: i64) -> i64 {
-        let end_of_second = now.div_euclid(1000) * 1000 + 999;
-        let at = self.cutoff(uid, now).map_or(end_of_second, |c| c.max(end_of_second));
+        let from = self.cutoff(uid, now).map_or(now, |c| now.max(c + 1));
+        let at = from.div_euclid(1000) * 1000 + 999;
         self.cutoffs.insert(uid.to_string(), (at, now + ttl_ms));
         self.feed_append(
             now,
@@ -252,11 +253,12 @@ impl SessionStore for MemoryStore {
             return Ok(RotateOutcome::Revoked);
         }
         if r.presented_jti == record.current.0 {
-            // A session started just after a cut-off may start a little ahead of now: never issue before it.
+            // A session started just after a cut-off may start a little ahead of now: its pairs are
+            // never issued before its start (as rotate.lua); the grace counts from the rotation.
             let issued_ms = now.max(record.started_ms);
             entry.previous = Some(record.current.0.clone());
             entry.current = (r.new_refresh_jti.clone(), r.new_access_jti.clone());
-            entry.rotated_ms = issued_ms;
+            entry.rotated_ms = now;
             entry.expires_ms = now + r.ttl_ms;
             inner.wrote(now);
             return Ok(RotateOutcome::Rotated(Generation {
@@ -270,7 +272,7 @@ impl SessionStore for MemoryStore {
         if record.previous.as_deref() == Some(r.presented_jti.as_str()) && within_grace {
             return Ok(RotateOutcome::Replayed(Generation {
                 started_ms: record.started_ms,
-                issued_ms: record.rotated_ms,
+                issued_ms: record.rotated_ms.max(record.started_ms),
                 refresh_jti: record.current.0,
                 access_jti: record.current.1,
             }));

@@ -70,3 +70,70 @@ async fn introspection_reports_claims_of_live_tokens_and_nothing_for_garbage() {
     app.clock.advance_secs(3600 + 10);
     assert_eq!(app.introspect(&access).await["active"], false);
 }
+
+mod introspection_clients {
+    use super::*;
+    use base64::Engine;
+
+    const SECRET_A: &str = "0f3c1a9e5b7d2c4e6a8b0d1f3e5c7a9b0f3c1a9e5b7d2c4e6a8b0d1f3e5c7a9b";
+
+    fn basic(id: &str, secret: &str) -> String {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        format!("Basic {encoded}")
+    }
+
+    async fn introspect_as(app: &TestApp, authorization: Option<&str>, body: serde_json::Value) -> (u16, Option<String>, serde_json::Value) {
+        let mut request = app.client.post(app.url("/auth/introspect")).json(&body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let res = request.send().await.unwrap();
+        let challenge = res
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let (status, body) = read(res).await;
+        (status, challenge, body)
+    }
+
+    #[tokio::test]
+    async fn with_clients_configured_only_a_client_with_its_secret_may_introspect() {
+        let clients = format!("backend-a:{SECRET_A},backend-b:{SECRET_A}b");
+        let app = TestApp::spawn_with(StoreKind::Memory, &[("INTROSPECTION_CLIENTS", &clients)]).await;
+        let (access, _) = app.login_tokens().await;
+        let body = serde_json::json!({ "token": access });
+
+        let (status, _, datos) = introspect_as(&app, Some(&basic("backend-a", SECRET_A)), body.clone()).await;
+        assert_eq!(status, 200, "{datos}");
+        assert_eq!(datos["datos"]["active"], true);
+
+        for authorization in [
+            None,
+            Some(basic("backend-a", "wrong-secret-wrong-secret-wrong-secret").as_str()),
+            Some(basic("backend-b", SECRET_A).as_str()),
+            Some(basic("nobody", SECRET_A).as_str()),
+            Some(format!("Bearer {access}").as_str()),
+            Some("Basic %%%"),
+        ] {
+            let (status, challenge, body) = introspect_as(&app, authorization, body.clone()).await;
+            assert_eq!((status, codigo(&body)), (401, "INVALID_CLIENT"), "{authorization:?}");
+            assert!(challenge.is_some_and(|c| c.starts_with("Basic ")), "{authorization:?}");
+            assert_eq!(body["exito"], false);
+        }
+        // Authentication comes before the body: a bad body without credentials is still a 401.
+        let (status, _, _) = introspect_as(&app, None, serde_json::json!([])).await;
+        assert_eq!(status, 401);
+        let (status, _, _) = introspect_as(&app, Some(&basic("backend-a", SECRET_A)), serde_json::json!([])).await;
+        assert_eq!(status, 422);
+    }
+
+    #[tokio::test]
+    async fn without_clients_configured_anyone_may_introspect_as_before() {
+        let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
+        let (access, _) = app.login_tokens().await;
+        let (status, _, body) = introspect_as(&app, None, serde_json::json!({ "token": access })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["datos"]["active"], true);
+    }
+}
