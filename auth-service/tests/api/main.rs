@@ -5,6 +5,7 @@
 
 mod config;
 mod errors;
+mod feed;
 mod fuzz;
 mod helpers;
 mod limits;

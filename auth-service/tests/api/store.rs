@@ -6,9 +6,7 @@ use auth_service::store::keys::Keys;
 
 use auth_service::store::memory::MemoryStore;
 use auth_service::store::redis::RedisStore;
-use auth_service::store::{
-    EntryId, FeedEntry, FeedStore, DEFAULT_FEED_LIFE_MS,
-};
+use auth_service::store::{EntryId, FeedEntry, DEFAULT_FEED_LIFE_MS};
 use auth_service::store::{
     Counter, Gate, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore,
     SessionView, StoreHealth, Stores,
