@@ -1,7 +1,8 @@
 //! The benchmark harness. `bench/run` builds everything in release mode and runs this binary, which:
 //!
 //! 1. starts auth-service (on Redis, and a second one on the embedded store) and solicitud-service from
-//!    the binaries beside it, timing each from spawn to `/ready` and reading its idle RSS;
+//!    the binaries beside it (on Redis following the auth service's revocation feed, on Redis with the
+//!    feed off, and on the embedded store), timing each from spawn to `/ready` and reading its idle RSS;
 //! 2. loads them from this process over loopback (closed loop: N workers, one keep-alive connection
 //!    each) and records every latency;
 //! 3. prints one Markdown table with the machine it ran on.
@@ -406,6 +407,51 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem_gib:.0} GiB, Linux {}", kernel.trim())
 }
 
+/// `vars` with `REDIS_KEY_PREFIX` replaced by `prefix`.
+fn with_prefix(mut vars: Vec<(&'static str, String)>, prefix: &str) -> Vec<(&'static str, String)> {
+    vars.retain(|(k, _)| *k != "REDIS_KEY_PREFIX");
+    vars.push(("REDIS_KEY_PREFIX", prefix.to_string()));
+    vars
+}
+
+/// `n` times: log in, check the token is accepted at `sol`, log out, then ask `sol` with the same token
+/// without pause until it answers 401; the time from the logout's response to that first refusal.
+async fn propagation(client: &reqwest::Client, auth: &Service, sol: &Service, n: usize) -> String {
+    let probe = sol.url("/solicitud/999999999");
+    let mut delays_us = Vec::with_capacity(n);
+    for _ in 0..n {
+        let access = login(client, auth).await["accessToken"].as_str().unwrap().to_string();
+        let status = client.get(&probe).bearer_auth(&access).send().await.unwrap().status();
+        assert_eq!(status.as_u16(), 404, "the fresh token is accepted (then not found)");
+        let res = client
+            .post(auth.url("/auth/logout"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        let _ = res.bytes().await;
+        let answered = Instant::now();
+        loop {
+            let status = client.get(&probe).bearer_auth(&access).send().await.unwrap().status();
+            if status.as_u16() == 401 {
+                break;
+            }
+            assert!(answered.elapsed() < Duration::from_secs(5), "still accepted 5 s after logout");
+        }
+        delays_us.push(answered.elapsed().as_micros() as u64);
+    }
+    delays_us.sort_unstable();
+    let at = |p: f64| delays_us[((delays_us.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0;
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} logouts)",
+        at(0.50),
+        at(0.99),
+        at(1.0),
+        delays_us.len()
+    )
+}
+
 fn common_vars(settings: &Settings, redis: bool) -> Vec<(&'static str, String)> {
     let mut vars = vec![
         ("JWT_SECRET", SECRET.to_string()),
@@ -455,7 +501,11 @@ async fn main() {
         .map(|(_, v)| v.clone())
         .unwrap();
     let auth = start("auth-service", &auth_vars).await;
-    let sol = start("solicitud-service", &common_vars(&settings, true)).await;
+    // On the auth service's prefix: it follows the auth service's revocation feed.
+    let sol = start("solicitud-service", &with_prefix(common_vars(&settings, true), &auth_prefix)).await;
+    let mut off_vars = common_vars(&settings, true);
+    off_vars.push(("REVOCATION_FEED_ENABLED", "false".to_string()));
+    let sol_off = start("solicitud-service", &off_vars).await;
     let auth_mem = start("auth-service", &common_vars(&settings, false)).await;
     let sol_mem = start("solicitud-service", &common_vars(&settings, false)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -504,6 +554,17 @@ async fn main() {
         .await
         .unwrap();
     let id_mem = created_mem["datos"]["id"].as_u64().expect("solicitud created");
+    let created_off: Value = client
+        .post(sol_off.url("/solicitud/"))
+        .bearer_auth(&access)
+        .json(&json!({"origen": "A", "destino": "B", "fechaServicio": "2031-01-01T08:00:00Z", "pasajeros": 2, "motivo": "benchmark"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_off = created_off["datos"]["id"].as_u64().expect("solicitud created");
 
     // 2. Authenticated GET next to /health of the same process.
     let health = load(
@@ -515,6 +576,14 @@ async fn main() {
     let get = load(
         (0..c)
             .map(|_| get_step(sol.url(&format!("/solicitud/{id}")), Some(access.clone())))
+            .collect(),
+        d,
+        None,
+    )
+    .await;
+    let get_off = load(
+        (0..c)
+            .map(|_| get_step(sol_off.url(&format!("/solicitud/{id_off}")), Some(access.clone())))
             .collect(),
         d,
         None,
@@ -546,6 +615,25 @@ async fn main() {
             100.0 * get.rps() / health.rps()
         ),
         "≥ 85% of /health",
+    );
+    row(
+        "GET /solicitud/{id} (Redis read, revocation feed off)",
+        format!(
+            "{} = {:.0}% of /health; the feed on: {:.1}% of this",
+            get_off.summary(),
+            100.0 * get_off.rps() / health.rps(),
+            100.0 * get.rps() / get_off.rps()
+        ),
+        "",
+    );
+
+    // 2b. Propagation: from a logout's response at the auth service to the first refusal of the same
+    // token at the solicitud service, which follows the revocation feed.
+    let delays = propagation(&client, &auth, &sol, if settings.quick { 10 } else { 300 }).await;
+    row(
+        "Logout to first refusal at solicitud-service (revocation feed)",
+        delays,
+        "p99 < 50 ms",
     );
 
     // 3. Refresh, a fresh token every request, with Redis and with the embedded store.
