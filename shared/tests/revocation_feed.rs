@@ -157,6 +157,24 @@ async fn a_feed_that_never_loaded_fails_closed_or_allows_as_configured() {
     assert!(metric("revocation_stale_accepted_total") > accepted);
 }
 
+#[tokio::test]
+async fn a_feed_key_of_another_type_keeps_the_feed_stale_until_it_is_a_stream_again() {
+    let url = redis_url();
+    let prefix = prefix();
+    let key = feed_key(&prefix);
+    let mut c = conn(&url).await;
+    let _: () = redis::cmd("SET").arg(&key).arg("not a stream").query_async(&mut c).await.unwrap();
+    let feed = follow(&url, &prefix, FeedSettings::default());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(feed.verdict(&claims("1", "s", "j")), Verdict::Unavailable);
+    assert!(!feed.is_current());
+    let _: i64 = redis::cmd("DEL").arg(&key).query_async(&mut c).await.unwrap();
+    xadd(&mut c, &key, "*", &sid_entry("s", SystemClock.now_ms() + 60_000)).await;
+    eventually(Duration::from_secs(5), "current again", || feed.is_current()).await;
+    assert_eq!(feed.verdict(&claims("1", "s", "j")), Verdict::Revoked);
+    assert_eq!(feed.verdict(&claims("1", "t", "j")), Verdict::Valid);
+}
+
 /// A Redis of our own where the follower logs in as `feed`, so the test can lock it out while it
 /// changes the stream behind its back.
 struct LockableRedis {

@@ -273,11 +273,11 @@ impl Follower {
     async fn run(self) {
         let mut last = EntryId::ZERO;
         let mut conn: Option<MultiplexedConnection> = None;
-        let mut connected_before = false;
         let mut behind = true;
         let mut loaded = false;
         let mut backoff = Duration::from_millis(50);
-        let mut down_logged = false;
+        // Whether the present spell of failures has been logged (once per spell).
+        let mut trouble_logged = false;
         let mut last_sweep_ms = 0i64;
         loop {
             let Some(state) = self.state.upgrade() else {
@@ -293,28 +293,21 @@ impl Follower {
                 Some(c) => c,
                 None => match self.connect(last).await {
                     Ok((c, from)) => {
-                        if connected_before {
-                            metrics().revocation_feed_reconnects.inc();
-                            tracing::info!("revocation feed reconnected");
-                        }
                         if from != last {
                             metrics().revocation_feed_reloads.inc();
                             tracing::warn!(
-                                "revocation feed lost entries it had not read (trimmed or a new stream): \
-                                 reading it whole again"
+                                "revocation feed may have lost entries it had not read (trimmed, or a \
+                                 new stream): reading it whole again"
                             );
                         }
-                        connected_before = true;
-                        down_logged = false;
-                        backoff = Duration::from_millis(50);
                         last = from;
                         behind = true;
                         c
                     }
                     Err(e) => {
-                        if !down_logged {
+                        if !trouble_logged {
                             tracing::warn!(error = %e, "revocation feed unreachable; retrying");
-                            down_logged = true;
+                            trouble_logged = true;
                         }
                         drop(state);
                         tokio::time::sleep(backoff).await;
@@ -333,6 +326,14 @@ impl Follower {
             };
             match page {
                 Ok(page) => {
+                    if trouble_logged {
+                        trouble_logged = false;
+                        if loaded {
+                            metrics().revocation_feed_reconnects.inc();
+                            tracing::info!("revocation feed reconnected");
+                        }
+                    }
+                    backoff = Duration::from_millis(50);
                     if let Some(id) = state.apply(&page) {
                         last = id;
                     }
@@ -350,8 +351,16 @@ impl Follower {
                     conn = Some(c);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "revocation feed read failed; reconnecting");
-                    down_logged = true;
+                    // A connection that failed is dropped; the next round connects again, after a
+                    // pause that grows while the failures last (a key of another type fails every
+                    // read, and must not spin).
+                    if !trouble_logged {
+                        tracing::warn!(error = %e, "revocation feed read failed; reconnecting");
+                        trouble_logged = true;
+                    }
+                    drop(state);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
