@@ -59,8 +59,7 @@ impl IntrospectionClients {
 
     fn digest(&self, secret: &[u8]) -> Digest {
         // HMAC accepts a key of any length: this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable_hmac());
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_hmac());
         mac.update(secret);
         mac.finalize().into_bytes().into()
     }
@@ -112,14 +111,27 @@ mod tests {
             ("backend-b".into(), Secret::new(format!("{SECRET}b"))),
         ]);
         assert!(clients.required());
-        assert_eq!(clients.authenticate(Some(&basic("backend-a", SECRET))), Some("backend-a"));
         assert_eq!(
-            clients.authenticate(Some(b"basic YmFja2VuZC1hOjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEyMw==")),
+            clients.authenticate(Some(&basic("backend-a", SECRET))),
+            Some("backend-a")
+        );
+        assert_eq!(
+            clients.authenticate(Some(
+                b"basic YmFja2VuZC1hOjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEyMw=="
+            )),
             Some("backend-a"),
             "the scheme in any case"
         );
-        assert_eq!(clients.authenticate(Some(&basic("backend-b", SECRET))), None, "another's secret");
-        assert_eq!(clients.authenticate(Some(&basic("backend-c", SECRET))), None, "unknown id");
+        assert_eq!(
+            clients.authenticate(Some(&basic("backend-b", SECRET))),
+            None,
+            "another's secret"
+        );
+        assert_eq!(
+            clients.authenticate(Some(&basic("backend-c", SECRET))),
+            None,
+            "unknown id"
+        );
         assert_eq!(clients.authenticate(Some(&basic("backend-a", ""))), None);
         assert_eq!(clients.authenticate(Some(b"Bearer abc")), None);
         assert_eq!(clients.authenticate(Some(b"Basic !!!not-base64")), None);

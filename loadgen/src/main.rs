@@ -420,9 +420,22 @@ async fn propagation(client: &reqwest::Client, auth: &Service, sol: &Service, n:
     let probe = sol.url("/solicitud/999999999");
     let mut delays_us = Vec::with_capacity(n);
     for _ in 0..n {
-        let access = login(client, auth).await["accessToken"].as_str().unwrap().to_string();
-        let status = client.get(&probe).bearer_auth(&access).send().await.unwrap().status();
-        assert_eq!(status.as_u16(), 404, "the fresh token is accepted (then not found)");
+        let access = login(client, auth).await["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let status = client
+            .get(&probe)
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(
+            status.as_u16(),
+            404,
+            "the fresh token is accepted (then not found)"
+        );
         let res = client
             .post(auth.url("/auth/logout"))
             .bearer_auth(&access)
@@ -433,11 +446,20 @@ async fn propagation(client: &reqwest::Client, auth: &Service, sol: &Service, n:
         let _ = res.bytes().await;
         let answered = Instant::now();
         loop {
-            let status = client.get(&probe).bearer_auth(&access).send().await.unwrap().status();
+            let status = client
+                .get(&probe)
+                .bearer_auth(&access)
+                .send()
+                .await
+                .unwrap()
+                .status();
             if status.as_u16() == 401 {
                 break;
             }
-            assert!(answered.elapsed() < Duration::from_secs(5), "still accepted 5 s after logout");
+            assert!(
+                answered.elapsed() < Duration::from_secs(5),
+                "still accepted 5 s after logout"
+            );
         }
         delays_us.push(answered.elapsed().as_micros() as u64);
     }
@@ -502,7 +524,11 @@ async fn main() {
         .unwrap();
     let auth = start("auth-service", &auth_vars).await;
     // On the auth service's prefix: it follows the auth service's revocation feed.
-    let sol = start("solicitud-service", &with_prefix(common_vars(&settings, true), &auth_prefix)).await;
+    let sol = start(
+        "solicitud-service",
+        &with_prefix(common_vars(&settings, true), &auth_prefix),
+    )
+    .await;
     let mut off_vars = common_vars(&settings, true);
     off_vars.push(("REVOCATION_FEED_ENABLED", "false".to_string()));
     let sol_off = start("solicitud-service", &off_vars).await;

@@ -1069,8 +1069,14 @@ mod tests {
             ("a:short-secret-here".to_string(), "shorter than 32 bytes"),
         ] {
             let message = read(&bad).unwrap_err();
-            assert!(message.contains("CLIENTS") && message.contains(says), "{bad}: {message}");
-            assert!(!message.contains(&long) && !message.contains("short-secret-here"), "{message}");
+            assert!(
+                message.contains("CLIENTS") && message.contains(says),
+                "{bad}: {message}"
+            );
+            assert!(
+                !message.contains(&long) && !message.contains("short-secret-here"),
+                "{message}"
+            );
         }
     }
 }

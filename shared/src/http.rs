@@ -560,7 +560,10 @@ mod tests {
             Err(Some("SERVICE_UNAVAILABLE"))
         );
         // A bad token never reaches the check: it is invalid whatever the check would say.
-        assert_eq!(answer(Verdict::Valid, "garbage").await, Err(Some("TOKEN_INVALID")));
+        assert_eq!(
+            answer(Verdict::Valid, "garbage").await,
+            Err(Some("TOKEN_INVALID"))
+        );
         let not_propagated = checked_access_claims(codec.clone(), Arc::new(crate::revocation::NotPropagated));
         let ok = warp::test::request()
             .header("authorization", format!("Bearer {token}"))

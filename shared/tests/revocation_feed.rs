@@ -53,7 +53,12 @@ async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
 }
 
 /// Adds an entry (id `*` unless given); returns its id.
-async fn xadd(c: &mut redis::aio::MultiplexedConnection, key: &str, id: &str, fields: &[(&str, String)]) -> String {
+async fn xadd(
+    c: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    id: &str,
+    fields: &[(&str, String)],
+) -> String {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(key).arg(id);
     for (k, v) in fields {
@@ -63,7 +68,11 @@ async fn xadd(c: &mut redis::aio::MultiplexedConnection, key: &str, id: &str, fi
 }
 
 fn sid_entry(sid: &str, until_ms: i64) -> Vec<(&'static str, String)> {
-    vec![("kind", "sid".into()), ("value", sid.into()), ("until", until_ms.to_string())]
+    vec![
+        ("kind", "sid".into()),
+        ("value", sid.into()),
+        ("until", until_ms.to_string()),
+    ]
 }
 
 /// Waits (at most `limit`) until `check` holds.
@@ -94,7 +103,11 @@ async fn a_follower_applies_what_it_reads_skips_what_it_cannot_parse_and_forgets
     xadd(&mut c, &key, "*", &sid_entry("boot", now + 60_000)).await;
     xadd(&mut c, &key, "*", &sid_entry("short", now + 1500)).await;
     let feed = follow(&url, &prefix, FeedSettings::default());
-    assert_eq!(feed.verdict(&claims("1", "x", "y")), Verdict::Unavailable, "not loaded yet");
+    assert_eq!(
+        feed.verdict(&claims("1", "x", "y")),
+        Verdict::Unavailable,
+        "not loaded yet"
+    );
     eventually(Duration::from_secs(3), "loaded", || feed.is_current()).await;
     assert_eq!(feed.verdict(&claims("1", "boot", "j")), Verdict::Revoked);
     assert_eq!(feed.verdict(&claims("1", "short", "j")), Verdict::Revoked);
@@ -102,8 +115,24 @@ async fn a_follower_applies_what_it_reads_skips_what_it_cannot_parse_and_forgets
 
     // Followed: a malformed entry is skipped and counted; the ones after it still apply.
     let malformed = metric("revocation_feed_malformed_total");
-    xadd(&mut c, &key, "*", &[("kind", "nonsense".into()), ("value", "v".into())]).await;
-    xadd(&mut c, &key, "*", &[("kind", "jti".into()), ("value", "j9".into()), ("until", (now + 60_000).to_string())]).await;
+    xadd(
+        &mut c,
+        &key,
+        "*",
+        &[("kind", "nonsense".into()), ("value", "v".into())],
+    )
+    .await;
+    xadd(
+        &mut c,
+        &key,
+        "*",
+        &[
+            ("kind", "jti".into()),
+            ("value", "j9".into()),
+            ("until", (now + 60_000).to_string()),
+        ],
+    )
+    .await;
     let cutoff = (now / 1000) * 1000 + 999;
     xadd(
         &mut c,
@@ -163,7 +192,12 @@ async fn a_feed_key_of_another_type_keeps_the_feed_stale_until_it_is_a_stream_ag
     let prefix = prefix();
     let key = feed_key(&prefix);
     let mut c = conn(&url).await;
-    let _: () = redis::cmd("SET").arg(&key).arg("not a stream").query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("not a stream")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let feed = follow(&url, &prefix, FeedSettings::default());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(feed.verdict(&claims("1", "s", "j")), Verdict::Unavailable);
@@ -231,14 +265,21 @@ async fn entries_lost_unread_make_the_follower_read_the_whole_stream_again() {
     let now = SystemClock.now_ms();
     let feed = follow(&redis.feed_url, &prefix, FeedSettings::default());
     xadd(&mut redis.admin, &key, "*", &sid_entry("a", now + 60_000)).await;
-    eventually(Duration::from_secs(3), "a", || feed.verdict(&claims("1", "a", "j")) == Verdict::Revoked).await;
+    eventually(Duration::from_secs(3), "a", || {
+        feed.verdict(&claims("1", "a", "j")) == Verdict::Revoked
+    })
+    .await;
     let reloads = metric("revocation_feed_reloads_total");
     let reconnects = metric("revocation_feed_reconnects_total");
 
     // A new stream (deleted and written again, ids behind the last one read): resuming after the
     // last id would never see `b`.
     redis.lock_out().await;
-    let _: i64 = redis::cmd("DEL").arg(&key).query_async(&mut redis.admin).await.unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut redis.admin)
+        .await
+        .unwrap();
     xadd(&mut redis.admin, &key, "1-1", &sid_entry("b", now + 60_000)).await;
     redis.unlock().await;
     eventually(Duration::from_secs(5), "b after a reload", || {
@@ -266,7 +307,10 @@ async fn entries_lost_unread_make_the_follower_read_the_whole_stream_again() {
         .await
         .unwrap();
     redis.unlock().await;
-    eventually(Duration::from_secs(5), "d", || feed.verdict(&claims("1", "d", "j")) == Verdict::Revoked).await;
+    eventually(Duration::from_secs(5), "d", || {
+        feed.verdict(&claims("1", "d", "j")) == Verdict::Revoked
+    })
+    .await;
     assert!(metric("revocation_feed_reloads_total") > reloads);
 
     // Reconnecting with nothing lost resumes where it was: no reload.
@@ -274,6 +318,9 @@ async fn entries_lost_unread_make_the_follower_read_the_whole_stream_again() {
     redis.lock_out().await;
     xadd(&mut redis.admin, &key, "*", &sid_entry("e", now + 60_000)).await;
     redis.unlock().await;
-    eventually(Duration::from_secs(5), "e", || feed.verdict(&claims("1", "e", "j")) == Verdict::Revoked).await;
+    eventually(Duration::from_secs(5), "e", || {
+        feed.verdict(&claims("1", "e", "j")) == Verdict::Revoked
+    })
+    .await;
     assert_eq!(metric("revocation_feed_reloads_total"), reloads);
 }

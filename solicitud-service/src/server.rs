@@ -18,7 +18,10 @@ impl App {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let has_redis = self.config.common.redis_url.is_some();
-        match (&self.feed, has_redis || self.config.verifier.feed_redis_url.is_some()) {
+        match (
+            &self.feed,
+            has_redis || self.config.verifier.feed_redis_url.is_some(),
+        ) {
             (Some(feed), _) => {
                 feed.spawn();
                 tracing::info!(

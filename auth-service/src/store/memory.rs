@@ -350,7 +350,11 @@ impl RevocationStore for MemoryStore {
 
 #[async_trait]
 impl FeedStore for MemoryStore {
-    async fn feed_after(&self, after: EntryId, count: usize) -> Result<Vec<(EntryId, FeedEntry)>, StoreError> {
+    async fn feed_after(
+        &self,
+        after: EntryId,
+        count: usize,
+    ) -> Result<Vec<(EntryId, FeedEntry)>, StoreError> {
         let now = self.clock.now_ms();
         let min_ms = u64::try_from(now - self.feed_life_ms).unwrap_or(0);
         let inner = self.lock()?;

@@ -199,7 +199,8 @@ pub trait RevocationStore: Send + Sync + 'static {
 #[async_trait]
 pub trait FeedStore: Send + Sync + 'static {
     /// At most `count` entries after `after`, oldest first; entries past the feed life are gone.
-    async fn feed_after(&self, after: EntryId, count: usize) -> Result<Vec<(EntryId, FeedEntry)>, StoreError>;
+    async fn feed_after(&self, after: EntryId, count: usize)
+        -> Result<Vec<(EntryId, FeedEntry)>, StoreError>;
 }
 
 /// Rate-limit and failure counters, counted together by every replica.

@@ -289,7 +289,11 @@ impl RevocationStore for RedisStore {
 
 #[async_trait]
 impl FeedStore for RedisStore {
-    async fn feed_after(&self, after: EntryId, count: usize) -> Result<Vec<(EntryId, FeedEntry)>, StoreError> {
+    async fn feed_after(
+        &self,
+        after: EntryId,
+        count: usize,
+    ) -> Result<Vec<(EntryId, FeedEntry)>, StoreError> {
         let reply: redis::Value = self
             .conn
             .query(

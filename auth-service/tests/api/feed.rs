@@ -138,8 +138,16 @@ async fn the_readmes_python_consumer_refuses_what_the_feed_revokes() {
     let iat = cutoff.div_euclid(1000);
     assert_eq!(ask(claims("1", "s1", "x", iat)), "revoked", "its session");
     assert_eq!(ask(claims("1", "s9", "j1", iat)), "revoked", "its jti");
-    assert_eq!(ask(claims("7", "s9", "x", iat)), "revoked", "issued in the cut-off's second");
-    assert_eq!(ask(claims("7", "s9", "x", iat + 1)), "valid", "issued after the cut-off");
+    assert_eq!(
+        ask(claims("7", "s9", "x", iat)),
+        "revoked",
+        "issued in the cut-off's second"
+    );
+    assert_eq!(
+        ask(claims("7", "s9", "x", iat + 1)),
+        "valid",
+        "issued after the cut-off"
+    );
     assert_eq!(ask(claims("1", "s2", "x", iat)), "valid");
 
     // Followed: a revocation made now is refused within milliseconds.
@@ -173,8 +181,18 @@ async fn a_soak_of_100000_revocations_keeps_the_stream_the_deny_set_and_memory_f
     const TOTAL: usize = 100_000;
     const LIFE_MS: i64 = 1_000;
     let prefix = unique_prefix();
-    let store = Arc::new(RedisStore::new(&redis_url(), &prefix).unwrap().with_feed_life_ms(LIFE_MS));
-    let feed = RevocationFeed::new(&redis_url(), &prefix, FeedSettings::default(), Arc::new(SystemClock)).unwrap();
+    let store = Arc::new(
+        RedisStore::new(&redis_url(), &prefix)
+            .unwrap()
+            .with_feed_life_ms(LIFE_MS),
+    );
+    let feed = RevocationFeed::new(
+        &redis_url(),
+        &prefix,
+        FeedSettings::default(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
     feed.spawn();
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -223,5 +241,8 @@ async fn a_soak_of_100000_revocations_keeps_the_stream_the_deny_set_and_memory_f
     // Flat: the second half of the run does not grow past the first half's peak by more than 25%.
     let (first, second) = samples.split_at(samples.len() / 2);
     let (first_peak, second_peak) = (*first.iter().max().unwrap(), *second.iter().max().unwrap());
-    assert!(second_peak <= first_peak + first_peak / 4, "RSS grew: {first_peak} -> {second_peak} KiB");
+    assert!(
+        second_peak <= first_peak + first_peak / 4,
+        "RSS grew: {first_peak} -> {second_peak} KiB"
+    );
 }

@@ -82,7 +82,11 @@ mod introspection_clients {
         format!("Basic {encoded}")
     }
 
-    async fn introspect_as(app: &TestApp, authorization: Option<&str>, body: serde_json::Value) -> (u16, Option<String>, serde_json::Value) {
+    async fn introspect_as(
+        app: &TestApp,
+        authorization: Option<&str>,
+        body: serde_json::Value,
+    ) -> (u16, Option<String>, serde_json::Value) {
         let mut request = app.client.post(app.url("/auth/introspect")).json(&body);
         if let Some(value) = authorization {
             request = request.header("authorization", value);
@@ -117,14 +121,22 @@ mod introspection_clients {
             Some("Basic %%%"),
         ] {
             let (status, challenge, body) = introspect_as(&app, authorization, body.clone()).await;
-            assert_eq!((status, codigo(&body)), (401, "INVALID_CLIENT"), "{authorization:?}");
-            assert!(challenge.is_some_and(|c| c.starts_with("Basic ")), "{authorization:?}");
+            assert_eq!(
+                (status, codigo(&body)),
+                (401, "INVALID_CLIENT"),
+                "{authorization:?}"
+            );
+            assert!(
+                challenge.is_some_and(|c| c.starts_with("Basic ")),
+                "{authorization:?}"
+            );
             assert_eq!(body["exito"], false);
         }
         // Authentication comes before the body: a bad body without credentials is still a 401.
         let (status, _, _) = introspect_as(&app, None, serde_json::json!([])).await;
         assert_eq!(status, 401);
-        let (status, _, _) = introspect_as(&app, Some(&basic("backend-a", SECRET_A)), serde_json::json!([])).await;
+        let (status, _, _) =
+            introspect_as(&app, Some(&basic("backend-a", SECRET_A)), serde_json::json!([])).await;
         assert_eq!(status, 422);
     }
 

@@ -6,11 +6,11 @@ use auth_service::store::keys::Keys;
 
 use auth_service::store::memory::MemoryStore;
 use auth_service::store::redis::RedisStore;
-use auth_service::store::{EntryId, FeedEntry, DEFAULT_FEED_LIFE_MS};
 use auth_service::store::{
     Counter, Gate, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore,
     SessionView, StoreHealth, Stores,
 };
+use auth_service::store::{EntryId, FeedEntry, DEFAULT_FEED_LIFE_MS};
 use futures::future::join_all;
 use shared::{Clock, ManualClock};
 
@@ -629,7 +629,10 @@ fn kinds(entries: &[FeedEntry]) -> Vec<String> {
         .collect()
 }
 
-conformance!(every_revocation_is_appended_to_the_feed, every_revocation_in_the_feed);
+conformance!(
+    every_revocation_is_appended_to_the_feed,
+    every_revocation_in_the_feed
+);
 async fn every_revocation_in_the_feed(f: Fixture) {
     let s = &f.store;
     assert!(feed(&f).await.is_empty());
@@ -646,9 +649,15 @@ async fn every_revocation_in_the_feed(f: Fixture) {
     // An unknown session adds nothing.
     s.revocations.revoke_session("nope", None).await.unwrap();
     // Refresh-token reuse revokes the session.
-    s.sessions.rotate(&rotation("s2", "s2-r0", "g1", 0)).await.unwrap();
+    s.sessions
+        .rotate(&rotation("s2", "s2-r0", "g1", 0))
+        .await
+        .unwrap();
     assert_eq!(
-        s.sessions.rotate(&rotation("s2", "s2-r0", "g2", 0)).await.unwrap(),
+        s.sessions
+            .rotate(&rotation("s2", "s2-r0", "g2", 0))
+            .await
+            .unwrap(),
         RotateOutcome::Reused
     );
     // A changed credential revokes the session at its next rotation.
@@ -666,7 +675,11 @@ async fn every_revocation_in_the_feed(f: Fixture) {
     let now = shared::SystemClock.now_ms();
     let until = |i: usize| entries[i].until_ms;
     // A session entry matters for the feed life; a token's for what is left of it.
-    assert!((until(0) - now - DEFAULT_FEED_LIFE_MS).abs() < 60_000, "{}", until(0));
+    assert!(
+        (until(0) - now - DEFAULT_FEED_LIFE_MS).abs() < 60_000,
+        "{}",
+        until(0)
+    );
     assert!((until(1) - now - 60_000).abs() < 60_000, "{}", until(1));
     match &entries[4].revoked {
         shared::revocation::Revoked::User { cutoff_ms, .. } => assert_eq!(*cutoff_ms, cutoff),
@@ -678,7 +691,11 @@ conformance!(a_cut_off_ends_its_whole_second, cut_off_is_end_of_second);
 async fn cut_off_is_end_of_second(f: Fixture) {
     let s = &f.store;
     let cutoff = s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
-    assert_eq!(cutoff.rem_euclid(1000), 999, "tokens carry whole seconds: {cutoff}");
+    assert_eq!(
+        cutoff.rem_euclid(1000),
+        999,
+        "tokens carry whole seconds: {cutoff}"
+    );
     // A login in the cut-off's second starts at the next second, and its rotations are never issued
     // before its start (their iat stays past the cut-off).
     let started = s.sessions.create_session(&session("s1", "1")).await.unwrap();
@@ -694,17 +711,35 @@ async fn cut_off_is_end_of_second(f: Fixture) {
     assert!(generation.issued_ms > cutoff, "{generation:?}");
 }
 
-conformance!(a_changed_or_disabled_credential_cuts_the_user_off_once, credentials_noted);
+conformance!(
+    a_changed_or_disabled_credential_cuts_the_user_off_once,
+    credentials_noted
+);
 async fn credentials_noted(f: Fixture) {
     let r = &f.store.revocations;
-    assert_eq!(r.note_credentials("1", "fp1", HOUR_MS).await.unwrap(), None, "first sight");
-    assert_eq!(r.note_credentials("1", "fp1", HOUR_MS).await.unwrap(), None, "unchanged");
+    assert_eq!(
+        r.note_credentials("1", "fp1", HOUR_MS).await.unwrap(),
+        None,
+        "first sight"
+    );
+    assert_eq!(
+        r.note_credentials("1", "fp1", HOUR_MS).await.unwrap(),
+        None,
+        "unchanged"
+    );
     let cut = r.note_credentials("1", "fp2", HOUR_MS).await.unwrap();
     assert!(cut.is_some(), "a changed password");
     assert_eq!(r.note_credentials("1", "fp2", HOUR_MS).await.unwrap(), None);
-    assert!(r.note_credentials("1", "disabled:fp2", HOUR_MS).await.unwrap().is_some());
+    assert!(r
+        .note_credentials("1", "disabled:fp2", HOUR_MS)
+        .await
+        .unwrap()
+        .is_some());
     assert!(
-        r.note_credentials("2", "disabled:x", HOUR_MS).await.unwrap().is_some(),
+        r.note_credentials("2", "disabled:x", HOUR_MS)
+            .await
+            .unwrap()
+            .is_some(),
         "a disabled user seen first is cut off"
     );
     assert_eq!(kinds(&feed(&f).await), ["sub:1", "sub:1", "sub:2"]);

@@ -124,8 +124,14 @@ mod tests {
         ));
         assert!(set.is_revoked(&claims("7", "s", "j", 1_000), 1_500_000));
         assert!(set.is_revoked(&claims("7", "s", "j", 999), 1_500_000));
-        assert!(!set.is_revoked(&claims("7", "s", "j", 1_001), 1_500_000), "issued after");
-        assert!(!set.is_revoked(&claims("8", "s", "j", 1_000), 1_500_000), "another user");
+        assert!(
+            !set.is_revoked(&claims("7", "s", "j", 1_001), 1_500_000),
+            "issued after"
+        );
+        assert!(
+            !set.is_revoked(&claims("8", "s", "j", 1_000), 1_500_000),
+            "another user"
+        );
     }
 
     #[test]
@@ -149,7 +155,10 @@ mod tests {
         set.apply(&earlier);
         set.apply(&later);
         assert_eq!(set.len(), 1);
-        assert!(set.is_revoked(&claims("7", "s", "j", 5), 15_000), "cut-off 5999, until 20000");
+        assert!(
+            set.is_revoked(&claims("7", "s", "j", 5), 15_000),
+            "cut-off 5999, until 20000"
+        );
         set.apply(&entry(Revoked::Session("s".into()), 1));
         set.apply(&entry(Revoked::Session("s".into()), 50));
         assert!(set.is_revoked(&claims("1", "s", "j", 5), 10));

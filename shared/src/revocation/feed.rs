@@ -53,6 +53,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How often expired entries are swept out of the deny set.
 const SWEEP_EVERY_MS: i64 = 1000;
 
+/// A stream entry as read: its id and its fields, unparsed.
+pub type RawEntry = (EntryId, Vec<(String, String)>);
+
 /// What a request gets when the feed is stale past the bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhenStale {
@@ -145,7 +148,7 @@ impl State {
     }
 
     /// Applies a page; returns the last id in it.
-    fn apply(&self, page: &[(EntryId, Vec<(String, String)>)]) -> Option<EntryId> {
+    fn apply(&self, page: &[RawEntry]) -> Option<EntryId> {
         let now = self.clock.now_ms();
         let mut applied = 0u64;
         if let Ok(mut deny) = self.deny.write() {
@@ -198,9 +201,14 @@ pub struct RevocationFeed {
 
 impl RevocationFeed {
     /// Parses the URL now (a bad one stops the start). Nothing is read until [`RevocationFeed::spawn`].
-    pub fn new(url: &str, prefix: &str, settings: FeedSettings, clock: SharedClock) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        settings: FeedSettings,
+        clock: SharedClock,
+    ) -> Result<Self, StoreError> {
+        let client =
+            redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
         Ok(Self {
             state: Arc::new(State {
                 deny: RwLock::new(DenySet::default()),
@@ -240,7 +248,9 @@ impl RevocationFeed {
         if self.is_current() || self.state.settings.when_stale == WhenStale::Allow {
             Ok(())
         } else {
-            Err(StoreError::Unavailable("revocation feed is stale past its bound".into()))
+            Err(StoreError::Unavailable(
+                "revocation feed is stale past its bound".into(),
+            ))
         }
     }
 
@@ -446,7 +456,7 @@ async fn read(
     key: &str,
     last: EntryId,
     block: Option<Duration>,
-) -> Result<Vec<(EntryId, Vec<(String, String)>)>, redis::RedisError> {
+) -> Result<Vec<RawEntry>, redis::RedisError> {
     let mut cmd = redis::cmd("XREAD");
     cmd.arg("COUNT").arg(PAGE);
     if let Some(block) = block {
@@ -461,7 +471,7 @@ async fn read(
 
 /// The entries of an `XREAD` reply for one stream, in RESP2 (`[[key, entries]]`) or RESP3
 /// (`{key: entries}`) shape; nil is no entries.
-fn parse_xread(reply: Value) -> Result<Vec<(EntryId, Vec<(String, String)>)>, String> {
+fn parse_xread(reply: Value) -> Result<Vec<RawEntry>, String> {
     let streams: Vec<Value> = match reply {
         Value::Nil => return Ok(Vec::new()),
         Value::Map(map) => map.into_iter().map(|(_, entries)| entries).collect(),
@@ -483,7 +493,7 @@ fn parse_xread(reply: Value) -> Result<Vec<(EntryId, Vec<(String, String)>)>, St
 
 /// The entries of an `XRANGE` reply (or of one stream in an `XREAD` reply): `[[id, [field, value, ...]],
 /// ...]`, the fields as a flat list or a map. Public so that other readers of the feed parse alike.
-pub fn parse_range(reply: Value) -> Result<Vec<(EntryId, Vec<(String, String)>)>, String> {
+pub fn parse_range(reply: Value) -> Result<Vec<RawEntry>, String> {
     let Value::Array(entries) = reply else {
         return Err("entries are not a list".into());
     };
@@ -558,7 +568,14 @@ mod tests {
     fn entry(id: &str) -> Value {
         Value::Array(vec![
             bulk(id),
-            Value::Array(vec![bulk("kind"), bulk("sid"), bulk("value"), bulk("s"), bulk("until"), bulk("9")]),
+            Value::Array(vec![
+                bulk("kind"),
+                bulk("sid"),
+                bulk("value"),
+                bulk("s"),
+                bulk("until"),
+                bulk("9"),
+            ]),
         ])
     }
 
@@ -592,11 +609,27 @@ mod tests {
         let last = id(10);
         assert_eq!(resume_after(last, &info(3, 5, 20, 0)), last, "continuous");
         assert_eq!(resume_after(last, &info(3, 10, 10, 4)), last, "nothing new");
-        assert_eq!(resume_after(last, &info(3, 11, 20, 0)), EntryId::ZERO, "trimmed past last");
-        assert_eq!(resume_after(last, &info(3, 5, 9, 0)), EntryId::ZERO, "another stream");
-        assert_eq!(resume_after(last, &info(3, 5, 20, 12)), EntryId::ZERO, "deleted after last");
+        assert_eq!(
+            resume_after(last, &info(3, 11, 20, 0)),
+            EntryId::ZERO,
+            "trimmed past last"
+        );
+        assert_eq!(
+            resume_after(last, &info(3, 5, 9, 0)),
+            EntryId::ZERO,
+            "another stream"
+        );
+        assert_eq!(
+            resume_after(last, &info(3, 5, 20, 12)),
+            EntryId::ZERO,
+            "deleted after last"
+        );
         assert_eq!(resume_after(last, &info(0, 0, 20, 0)), EntryId::ZERO, "emptied");
-        assert_eq!(resume_after(last, &StreamInfo::default()), EntryId::ZERO, "unreadable");
+        assert_eq!(
+            resume_after(last, &StreamInfo::default()),
+            EntryId::ZERO,
+            "unreadable"
+        );
     }
 
     #[test]
@@ -619,7 +652,12 @@ mod tests {
 
     #[test]
     fn xinfo_replies_read_as_pairs_in_both_protocols() {
-        let flat = Value::Array(vec![bulk("last-generated-id"), bulk("5-0"), bulk("length"), Value::Int(3)]);
+        let flat = Value::Array(vec![
+            bulk("last-generated-id"),
+            bulk("5-0"),
+            bulk("length"),
+            Value::Int(3),
+        ]);
         let map = Value::Map(vec![(bulk("last-generated-id"), bulk("5-0"))]);
         assert_eq!(text(&pairs(flat)[0].1).as_deref(), Some("5-0"));
         assert_eq!(pairs(map)[0].0, "last-generated-id");

@@ -219,13 +219,19 @@ mod tests {
     #[test]
     fn a_malformed_entry_is_refused_naming_what_is_wrong() {
         let parse = |fields: &[(&str, &str)]| FeedEntry::from_fields(fields.iter().copied());
-        assert_eq!(parse(&[("value", "s"), ("until", "1")]).err().as_deref(), Some("no `kind` field"));
+        assert_eq!(
+            parse(&[("value", "s"), ("until", "1")]).err().as_deref(),
+            Some("no `kind` field")
+        );
         assert!(parse(&[("kind", "nope"), ("value", "s"), ("until", "1")]).is_err());
         assert!(parse(&[("kind", "sid"), ("until", "1")]).is_err());
         assert!(parse(&[("kind", "sid"), ("value", ""), ("until", "1")]).is_err());
         assert!(parse(&[("kind", "sid"), ("value", "s")]).is_err());
         assert!(parse(&[("kind", "sid"), ("value", "s"), ("until", "soon")]).is_err());
-        assert!(parse(&[("kind", "sub"), ("value", "1"), ("until", "1")]).is_err(), "a cut-off without its time");
+        assert!(
+            parse(&[("kind", "sub"), ("value", "1"), ("until", "1")]).is_err(),
+            "a cut-off without its time"
+        );
         assert!(
             parse(&[("kind", "jti"), ("value", "j"), ("until", "1"), ("extra", "x")]).is_ok(),
             "unknown fields are ignored"

@@ -69,7 +69,12 @@ impl Deployment {
     }
 }
 
-async fn login(client: &reqwest::Client, auth: &ServiceProcess, username: &str, password: &str) -> (String, String) {
+async fn login(
+    client: &reqwest::Client,
+    auth: &ServiceProcess,
+    username: &str,
+    password: &str,
+) -> (String, String) {
     let res = client
         .post(auth.url("/auth/login"))
         .json(&json!({"username": username, "password": password}))
@@ -88,13 +93,34 @@ async fn admin_login(client: &reqwest::Client, auth: &ServiceProcess) -> String 
     login(client, auth, "api_user", ADMIN_PASSWORD).await.0
 }
 
-async fn post_bearer(client: &reqwest::Client, auth: &ServiceProcess, path: &str, token: &str) -> (u16, Value) {
-    read(client.post(auth.url(path)).bearer_auth(token).send().await.unwrap()).await
+async fn post_bearer(
+    client: &reqwest::Client,
+    auth: &ServiceProcess,
+    path: &str,
+    token: &str,
+) -> (u16, Value) {
+    read(
+        client
+            .post(auth.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 /// `GET /solicitud/` with `token`: status and codigo.
 async fn list(client: &reqwest::Client, sol: &ServiceProcess, token: &str) -> (u16, String) {
-    let (status, body) = read(client.get(sol.url("/solicitud/")).bearer_auth(token).send().await.unwrap()).await;
+    let (status, body) = read(
+        client
+            .get(sol.url("/solicitud/"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     (status, codigo(&body).to_string())
 }
 
@@ -107,7 +133,10 @@ async fn refused_within(client: &reqwest::Client, sol: &ServiceProcess, token: &
             return start.elapsed();
         }
         assert_eq!(answer.0, 200, "{answer:?}");
-        assert!(start.elapsed() < Duration::from_secs(2), "still accepted after 2 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "still accepted after 2 s"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -119,7 +148,14 @@ fn metric(text: &str, name: &str) -> f64 {
 }
 
 async fn metrics(client: &reqwest::Client, sol: &ServiceProcess) -> String {
-    client.get(sol.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    client
+        .get(sol.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -150,7 +186,10 @@ async fn a_logout_all_refuses_every_session_of_the_user_and_not_a_later_login() 
     let client = reqwest::Client::new();
     let first = admin_login(&client, &auth).await;
     let second = admin_login(&client, &auth).await;
-    assert_eq!(post_bearer(&client, &auth, "/auth/logout-all", &first).await.0, 200);
+    assert_eq!(
+        post_bearer(&client, &auth, "/auth/logout-all", &first).await.0,
+        200
+    );
     refused_within(&client, &sol, &first).await;
     refused_within(&client, &sol, &second).await;
     // A login right after (possibly in the cut-off's second) is a new session, never born revoked.
@@ -218,7 +257,11 @@ async fn a_password_changed_in_the_users_file_refuses_the_users_tokens_once_auth
     drop(auth);
     let auth = d.auth(&auth_vars);
     refused_within(&client, &sol, &maria).await;
-    assert_eq!(list(&client, &sol, &admin).await.0, 200, "other users are untouched");
+    assert_eq!(
+        list(&client, &sol, &admin).await.0,
+        200,
+        "other users are untouched"
+    );
     let (maria_again, _) = login(&client, &auth, "maria", "maria password two").await;
     assert_eq!(list(&client, &sol, &maria_again).await.0, 200);
 
@@ -240,7 +283,10 @@ async fn a_solicitud_service_started_after_the_revocation_refuses_the_token() {
     let survivor = admin_login(&client, &auth).await;
     assert_eq!(post_bearer(&client, &auth, "/auth/logout", &access).await.0, 200);
     let sol = d.solicitud(&[]);
-    assert_eq!(list(&client, &sol, &access).await, (401, "TOKEN_REVOKED".to_string()));
+    assert_eq!(
+        list(&client, &sol, &access).await,
+        (401, "TOKEN_REVOKED".to_string())
+    );
     assert_eq!(list(&client, &sol, &survivor).await.0, 200);
 }
 
@@ -287,11 +333,20 @@ async fn with_redis_down_tokens_verify_within_the_bound_then_503_and_after_a_res
     let down_at = Instant::now();
     // Within the bound: still verified locally.
     assert_eq!(list(&client, &sol, &good).await.0, 200);
-    assert_eq!(list(&client, &sol, &revoked).await, (401, "TOKEN_REVOKED".to_string()));
+    assert_eq!(
+        list(&client, &sol, &revoked).await,
+        (401, "TOKEN_REVOKED".to_string())
+    );
     // Past it: fail closed; a token known to be revoked is still refused as such.
     tokio::time::sleep(Duration::from_millis(2600).saturating_sub(down_at.elapsed())).await;
-    assert_eq!(list(&client, &sol, &good).await, (503, "SERVICE_UNAVAILABLE".to_string()));
-    assert_eq!(list(&client, &sol, &revoked).await, (401, "TOKEN_REVOKED".to_string()));
+    assert_eq!(
+        list(&client, &sol, &good).await,
+        (503, "SERVICE_UNAVAILABLE".to_string())
+    );
+    assert_eq!(
+        list(&client, &sol, &revoked).await,
+        (401, "TOKEN_REVOKED".to_string())
+    );
     let ready = client.get(sol.url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
 
@@ -304,17 +359,26 @@ async fn with_redis_down_tokens_verify_within_the_bound_then_503_and_after_a_res
             break;
         }
         assert_eq!(answer.0, 503, "{answer:?}");
-        assert!(back.elapsed() < Duration::from_secs(5), "not back 5 s after Redis");
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "not back 5 s after Redis"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(list(&client, &sol, &revoked).await, (401, "TOKEN_REVOKED".to_string()));
+    assert_eq!(
+        list(&client, &sol, &revoked).await,
+        (401, "TOKEN_REVOKED".to_string())
+    );
     // A revocation made after the restart arrives too.
     let (status, body) = post_bearer(&client, &auth, "/auth/logout", &later).await;
     assert_eq!(status, 200, "{body}");
     refused_within(&client, &sol, &later).await;
     let text = metrics(&client, &sol).await;
     assert!(metric(&text, "revocation_feed_reconnects_total") >= 1.0, "{text}");
-    assert!(sol.logs().iter().any(|l| l.contains("revocation feed reconnected")));
+    assert!(sol
+        .logs()
+        .iter()
+        .any(|l| l.contains("revocation feed reconnected")));
     // Tokens never reach the logs.
     for token in [&revoked, &good, &later] {
         assert!(!sol.logs().iter().any(|l| l.contains(token.as_str())));
@@ -325,7 +389,10 @@ async fn with_redis_down_tokens_verify_within_the_bound_then_503_and_after_a_res
 async fn with_the_allow_policy_a_stale_feed_lets_requests_through_with_a_warning_and_a_metric() {
     let (mut redis, d) = own_redis();
     let auth = d.auth(&[]);
-    let sol = solicitud_following(&d, &[bound(1), ("REVOCATION_FEED_WHEN_STALE", "allow".to_string())]);
+    let sol = solicitud_following(
+        &d,
+        &[bound(1), ("REVOCATION_FEED_WHEN_STALE", "allow".to_string())],
+    );
     let client = reqwest::Client::new();
     let good = admin_login(&client, &auth).await;
     let revoked = admin_login(&client, &auth).await;
@@ -334,7 +401,11 @@ async fn with_the_allow_policy_a_stale_feed_lets_requests_through_with_a_warning
     redis.stop();
     tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(list(&client, &sol, &good).await.0, 200);
-    assert_eq!(list(&client, &sol, &revoked).await.0, 401, "what is known stays refused");
+    assert_eq!(
+        list(&client, &sol, &revoked).await.0,
+        401,
+        "what is known stays refused"
+    );
     assert_eq!(client.get(sol.url("/ready")).send().await.unwrap().status(), 200);
     let text = metrics(&client, &sol).await;
     assert!(metric(&text, "revocation_stale_accepted_total") >= 1.0, "{text}");
@@ -355,7 +426,10 @@ async fn a_solicitud_service_that_cannot_reach_redis_at_start_fails_closed() {
     let client = reqwest::Client::new();
     let signer = crate::helpers::TestApp::spawn(crate::helpers::StoreKind::Memory).await;
     let token = signer.admin();
-    assert_eq!(list(&client, &sol, &token).await, (503, "SERVICE_UNAVAILABLE".to_string()));
+    assert_eq!(
+        list(&client, &sol, &token).await,
+        (503, "SERVICE_UNAVAILABLE".to_string())
+    );
     assert!(sol.wait_for_log("revocation feed unreachable", Duration::from_secs(2)));
 }
 
