@@ -457,3 +457,46 @@ async fn the_embedded_store_says_at_start_that_revocations_are_not_propagated() 
     .unwrap();
     assert!(off.wait_for_log("REVOCATION_FEED_ENABLED=false", Duration::from_secs(2)));
 }
+
+#[tokio::test]
+async fn a_password_change_noted_while_redis_is_down_reaches_the_feed_once_redis_is_back() {
+    let (mut redis, d) = own_redis();
+    let users = std::env::temp_dir().join(format!("feed-users-{}.toml", uuid::Uuid::new_v4().simple()));
+    let write_users = |password: &str| {
+        let hash = hash_password(binary("auth-service"), password).unwrap();
+        std::fs::write(
+            &users,
+            format!(
+                "[[users]]\nusername = \"maria\"\nemail = \"maria@example.com\"\nrol = \"usuario\"\npassword_hash = \"{hash}\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_users("maria password one");
+    let auth_vars = [("USERS_FILE", users.to_string_lossy().into_owned())];
+    let auth = d.auth(&auth_vars);
+    let sol = solicitud_following(&d, &[bound(60)]);
+    let client = reqwest::Client::new();
+    let (maria, _) = login(&client, &auth, "maria", "maria password one").await;
+    assert_eq!(list(&client, &sol, &maria).await.0, 200);
+    drop(auth);
+
+    // The auth service restarts with a new password while Redis is down: it cannot record it yet.
+    write_users("maria password two");
+    redis.stop();
+    let auth = d.auth(&auth_vars);
+    assert!(
+        auth.wait_for_log("cannot record the users' credentials yet", Duration::from_secs(5)),
+        "{:?}",
+        auth.logs()
+    );
+    assert_eq!(
+        list(&client, &sol, &maria).await.0,
+        200,
+        "within the bound, nothing known yet"
+    );
+    redis.restart().unwrap();
+    assert!(auth.wait_for_log("credentials changed since the last start", Duration::from_secs(5)));
+    refused_within(&client, &sol, &maria).await;
+    let _ = std::fs::remove_file(users);
+}
