@@ -176,6 +176,56 @@ fn docker_compose_yml_is_valid_against_the_compose_specification() {
     );
 }
 
+/// The TLS override (docker-compose.tls.yml) is valid on its own and only touches the gateway: its
+/// ports, its mounts (read-only) and the GATEWAY_ variables the TLS templates use.
+#[test]
+fn the_tls_override_is_valid_and_touches_only_the_gateway() {
+    let tls = yaml_to_json(&read("docker-compose.tls.yml"));
+    let errors = schema_errors(&validator(), &tls);
+    assert!(
+        errors.is_empty(),
+        "docker-compose.tls.yml:\n{}",
+        errors.join("\n")
+    );
+    let services = tls["services"].as_object().expect("services");
+    assert_eq!(services.keys().collect::<Vec<_>>(), ["gateway"]);
+    let gateway = &tls["services"]["gateway"];
+    assert_eq!(
+        published_ports(gateway),
+        [("8443".to_string(), "8443".to_string())]
+    );
+    let mounts: Vec<String> = gateway["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert!(mounts.iter().all(|m| m.ends_with(":ro")), "{mounts:?}");
+    for file in [
+        "./deploy/gateway-tls.conf:",
+        "./deploy/gateway-http.conf.template:",
+    ] {
+        let mount = mounts
+            .iter()
+            .find(|m| m.starts_with(file))
+            .unwrap_or_else(|| panic!("{file} {mounts:?}"));
+        assert!(
+            repo().join(&file[2..file.len() - 1]).is_file(),
+            "{mount}: no such file"
+        );
+    }
+    // Every variable the HTTP-side template uses is set by the override or the base file.
+    let mut env = environment(service(&compose(), "gateway"));
+    env.extend(environment(gateway));
+    for name in template_variables(&read("deploy/gateway-http.conf.template")) {
+        assert!(
+            env.contains_key(&name),
+            "deploy/gateway-http.conf.template uses ${name}, which is not set"
+        );
+    }
+    assert_eq!(env.get("GATEWAY_LISTEN").map(String::as_str), Some("8443 ssl"));
+}
+
 #[test]
 fn the_schema_check_fails_on_broken_copies() {
     let validator = validator();
@@ -909,6 +959,13 @@ fn the_dockerfile_is_multi_stage_cached_locked_and_non_root() {
         .filter(|&i| keyword(&instructions[i]) == "FROM")
         .collect();
     assert!(froms.len() >= 2, "not a multi-stage build");
+    // A `# syntax=` line makes BuildKit fetch a frontend image from Docker Hub, even offline.
+    assert!(
+        !read("Dockerfile")
+            .lines()
+            .any(|l| l.trim_start().to_ascii_lowercase().starts_with("# syntax=")),
+        "the Dockerfile names a BuildKit frontend; nothing in it needs one"
+    );
     let last = *froms.last().expect("a FROM");
     let runtime = &instructions[last..];
     assert!(
