@@ -1,6 +1,7 @@
 //! The auth service: logs users in, issues short-lived access JWTs and rotating refresh tokens, and
 //! revokes them through the store.
 //!
+//! - [`cli`]: the command line (`--help`, `--version`, `hash-password`).
 //! - [`config`]: the service's settings on top of [`shared::config`].
 //! - [`app`]: [`app::App`], the state built once from configuration.
 //! - [`server`]: binds and serves an [`app::App`] (tests and `main` share it).
@@ -21,6 +22,7 @@
 
 pub mod app;
 mod authenticate;
+pub mod cli;
 pub mod config;
 mod identity;
 mod limits;

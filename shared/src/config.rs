@@ -36,6 +36,16 @@ pub const SECRET_HOWTO: &str = "generate one with `openssl rand -base64 48` \
 /// How an encryption key is meant to be generated.
 pub const KEY_HOWTO: &str = "generate one with `openssl rand -base64 32`";
 
+/// The closing paragraph of every binary's `--help`: where its settings come from and how to choose
+/// what it logs, which no flag says.
+pub const ENVIRONMENT_HELP: &str = "\
+Configuration comes from environment variables, and from a .env file in the working directory when
+present (real variables win); .env.example lists and explains every one. A bad value stops the start
+with one line per bad variable and exit status 2.
+
+RUST_LOG chooses what is logged (default: info), e.g. RUST_LOG=debug, or
+RUST_LOG=info,auth_service=debug for one crate; LOG_FORMAT=json writes one JSON object per line.";
+
 /// The shortest JWT secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 

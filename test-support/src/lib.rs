@@ -6,8 +6,9 @@
 //!   the address, keeps every log line for assertions, and kills the process when dropped.
 //! - [`RedisProcess`] runs a dedicated `redis-server` on a free port, so a test can stop and restart
 //!   Redis without disturbing any other test.
-//! - [`free_port`], [`sibling_binary`] (another binary of the workspace, built when missing) and
-//!   [`hash_password`] (the service's own `hash-password` subcommand).
+//! - [`free_port`], [`sibling_binary`] (another binary of the workspace, built when missing),
+//!   [`run_to_end`] (a command that must finish, such as `--help`) and [`hash_password`] (the
+//!   service's own `hash-password` subcommand).
 //!
 //! Only ever a dev-dependency. Failures are returned as [`std::io::Error`]s with a message saying what
 //! did not happen; the tests decide to panic on them.
@@ -218,6 +219,48 @@ pub fn sibling_binary(own_exe: impl AsRef<Path>, name: &str) -> io::Result<PathB
         }
     }
     Ok(path)
+}
+
+/// Runs `command` to its end with no input, its output captured; an error (after killing it) if it
+/// is still running after `limit`, as a binary would be that started serving instead of answering
+/// `--help`.
+pub fn run_to_end(command: &mut Command, limit: Duration) -> io::Result<std::process::Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Drained while it runs, so a chatty child never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn io::Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn io::Read + Send>));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            kill(&mut child);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{command:?} was still running after {limit:?}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// The PHC hash of `password`, from the auth-service binary's own `hash-password` subcommand.
