@@ -136,7 +136,10 @@ mod tests {
 
     #[test]
     fn no_command_serves_and_hash_password_is_a_command() {
-        assert_eq!(Cli::try_parse_from(["auth-service"]).ok().map(|c| c.command), Some(None));
+        assert_eq!(
+            Cli::try_parse_from(["auth-service"]).ok().map(|c| c.command),
+            Some(None)
+        );
         assert_eq!(
             Cli::try_parse_from(["auth-service", "hash-password"])
                 .ok()

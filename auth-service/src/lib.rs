@@ -12,6 +12,7 @@
 //! - [`refusal`]: what the use cases refuse, in the domain's words (mapped to HTTP at the edge).
 //! - [`identity`]: usernames, e-mails and their one normalisation.
 //! - [`users`], [`passwords`]: the directory and argon2id.
+//! - [`password_policy`]: what a new password must be (length, not a common one).
 //! - [`saphety`]: the SOVOS-Saphety compatible `POST /v2/auth/gettoken` shapes.
 //! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
 //! - [`schemas`]: OpenAPI schemas of fields whose rules the derive cannot say.
@@ -27,6 +28,7 @@ pub mod config;
 mod identity;
 mod limits;
 mod mfa;
+mod password_policy;
 pub mod passwords;
 mod refusal;
 pub mod routes;

@@ -57,7 +57,10 @@ mod tests {
     fn the_command_line_is_well_formed_and_takes_no_arguments() {
         Cli::command().debug_assert();
         assert!(Cli::try_parse_from(["solicitud-service"]).is_ok());
-        for args in [&["solicitud-service", "serve"][..], &["solicitud-service", "--port", "1"]] {
+        for args in [
+            &["solicitud-service", "serve"][..],
+            &["solicitud-service", "--port", "1"],
+        ] {
             assert_eq!(Cli::try_parse_from(args).err().map(|e| e.exit_code()), Some(2));
         }
     }

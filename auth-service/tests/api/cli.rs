@@ -14,7 +14,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_auth-service");
 
 fn verifies(password: &str, phc: &str) -> bool {
     let hash = PasswordHash::new(phc).unwrap();
-    Argon2::default().verify_password(password.as_bytes(), &hash).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), &hash)
+        .is_ok()
 }
 
 /// Runs the binary with `args`, a clean environment and no input; (exit code, stdout, stderr). Fails
@@ -60,7 +62,13 @@ fn help_names_the_command_the_environment_and_rust_log_and_exits_0() {
     for flag in ["--help", "-h"] {
         let (code, out, err) = run(&[flag]);
         assert_eq!(code, 0, "{err}");
-        for needle in ["hash-password", "AUTH_BIND_ADDR", ".env.example", "RUST_LOG", "--version"] {
+        for needle in [
+            "hash-password",
+            "AUTH_BIND_ADDR",
+            ".env.example",
+            "RUST_LOG",
+            "--version",
+        ] {
             assert!(out.contains(needle), "{flag} does not mention {needle}: {out}");
         }
     }
@@ -80,7 +88,10 @@ fn version_prints_the_name_and_the_crate_version_and_exits_0() {
 fn a_misspelt_command_or_an_unknown_flag_is_refused_with_status_2() {
     let (code, out, err) = run(&["hash-pasword"]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("hash-pasword") && err.contains("hash-password"), "{err}");
+    assert!(
+        err.contains("hash-pasword") && err.contains("hash-password"),
+        "{err}"
+    );
     assert!(out.is_empty(), "{out}");
     for args in [&["--port", "80"][..], &["-x"], &["hash-password", "extra"]] {
         let (code, _, err) = run(args);
@@ -131,7 +142,10 @@ fn hash_at_a_terminal(answers: &[&str]) -> Option<(i32, String)> {
             std::io::stderr(),
             "SKIPPED the terminal half of hash-password: `script` (util-linux) is not installed"
         );
-        assert!(std::env::var_os("CI").is_none(), "script (util-linux) is missing on CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "script (util-linux) is missing on CI"
+        );
         return None;
     }
     let mut child = Command::new("script")
@@ -185,7 +199,10 @@ fn hash_password_at_a_terminal_asks_twice_without_echo() {
         return;
     };
     assert_eq!(code, 0, "{shown}");
-    assert!(!shown.contains("tty pass phrase"), "the password was echoed: {shown:?}");
+    assert!(
+        !shown.contains("tty pass phrase"),
+        "the password was echoed: {shown:?}"
+    );
     let phc = shown
         .split_whitespace()
         .find(|w| w.starts_with("$argon2id$"))

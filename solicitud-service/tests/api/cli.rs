@@ -34,7 +34,10 @@ fn help_names_the_address_the_environment_and_rust_log_and_exits_0() {
 fn version_prints_the_name_and_the_crate_version_and_exits_0() {
     let (code, out, _) = run(&["--version"]);
     assert_eq!(code, 0);
-    assert_eq!(out.trim(), format!("solicitud-service {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out.trim(),
+        format!("solicitud-service {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
