@@ -16,6 +16,7 @@ mod mfa;
 mod openapi;
 mod ops;
 mod process;
+mod recipes;
 mod refresh;
 mod replicas;
 mod rotation;
