@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One Dockerfile for both services:
 #   docker build --build-arg SERVICE=auth-service      -t auth-service .
 #   docker build --build-arg SERVICE=solicitud-service -t solicitud-service .

@@ -279,6 +279,9 @@ struct Reply {
     status: StatusCode,
     request_id: String,
     retry_after: Option<String>,
+    /// Cache-Control and X-Content-Type-Options, as sent.
+    cache_control: Option<String>,
+    nosniff: Option<String>,
     body: Value,
 }
 
@@ -293,28 +296,34 @@ async fn send(request: reqwest::RequestBuilder) -> Reply {
     };
     let request_id = header("x-request-id").unwrap_or_default();
     let retry_after = header("retry-after");
+    let cache_control = header("cache-control");
+    let nosniff = header("x-content-type-options");
     let text = res.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"));
     Reply {
         status,
         request_id,
         retry_after,
+        cache_control,
+        nosniff,
         body,
     }
+}
+
+/// The headers every answer carries, the gateway's own included: no caching, no sniffing, a request id.
+fn assert_own_answer_headers(r: &Reply, what: &str) {
+    assert_eq!(r.cache_control.as_deref(), Some("no-store"), "{what}");
+    assert_eq!(r.nosniff.as_deref(), Some("nosniff"), "{what}");
+    assert!(is_nginx_request_id(&r.request_id), "{what}: {:?}", r.request_id);
 }
 
 fn is_nginx_request_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-// ---------------------------------------------------------------------------------------------------
-// The tests
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_flow_runs_through_the_gateway_and_the_rate_limiter_sees_the_real_client() {
-    let Some(nginx) = nginx_or_skip("the_seed_flow_runs_through_the_gateway") else {
-        return;
-    };
+/// Both services on Redis under a fresh key prefix, auth-service trusting the gateway (127.0.0.1),
+/// with `extra` auth-service variables; the workdir lives as long as the returned guard.
+fn start_services(extra: &[(&str, &str)]) -> (ServiceProcess, ServiceProcess, TempDir) {
     let (auth_bin, sol_bin) = binaries();
     let workdir = TempDir::new("services");
     let prefix = format!("{}:", unique("deploy-tests"));
@@ -329,17 +338,29 @@ async fn the_seed_flow_runs_through_the_gateway_and_the_rate_limiter_sees_the_re
         ("JWT_REFRESH_TOKEN_EXP_UNIT", "minutes".to_string()),
     ];
     let mut auth_vars = common.clone();
+    auth_vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     auth_vars.extend([
         ("AUTH_BIND_ADDR", "127.0.0.1:0".to_string()),
         ("API_PASSWORD", PASSWORD.to_string()),
         ("MFA_ENCRYPTION_KEY", MFA_KEY.to_string()),
         ("TRUSTED_PROXIES", "127.0.0.1".to_string()),
-        ("RATE_LIMIT_IP_PER_MINUTE", "3".to_string()),
     ]);
     let mut sol_vars = common;
     sol_vars.push(("SOLICITUD_BIND_ADDR", "127.0.0.1:0".to_string()));
     let auth = start(&auth_bin, &workdir.0, &auth_vars);
     let sol = start(&sol_bin, &workdir.0, &sol_vars);
+    (auth, sol, workdir)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_flow_runs_through_the_gateway_and_the_rate_limiter_sees_the_real_client() {
+    let Some(nginx) = nginx_or_skip("the_seed_flow_runs_through_the_gateway") else {
+        return;
+    };
+    let (auth, sol, _workdir) = start_services(&[("RATE_LIMIT_IP_PER_MINUTE", "3")]);
     let gateway = start_gateway(&nginx, auth.addr(), sol.addr());
     let base = &gateway.base;
     let a = client_from(CLIENT_A);
@@ -477,7 +498,7 @@ async fn the_gateways_own_answers_are_in_the_apis_envelopes() {
 
     let r = send(c.get(format!("{base}/health"))).await;
     assert_eq!((r.status.as_u16(), &r.body["exito"]), (200, &json!(true)));
-    assert!(is_nginx_request_id(&r.request_id), "{:?}", r.request_id);
+    assert_own_answer_headers(&r, "/health");
 
     // Only the API is routed: not the services' /health, /ready or anything else.
     for path in [
@@ -495,6 +516,7 @@ async fn the_gateways_own_answers_are_in_the_apis_envelopes() {
         assert_eq!(r.status, 404, "{path}: {}", r.body);
         assert_eq!(r.body["codigo"], "NOT_FOUND", "{path}");
         assert_eq!(r.body["exito"], false, "{path}");
+        assert_own_answer_headers(&r, path);
     }
 
     // A service that does not answer: 503 in the envelope of the route's API.
@@ -503,6 +525,7 @@ async fn the_gateways_own_answers_are_in_the_apis_envelopes() {
         (r.status.as_u16(), r.body["codigo"].as_str()),
         (503, Some("SERVICE_UNAVAILABLE"))
     );
+    assert_own_answer_headers(&r, "503");
     let r = send(c.post(format!("{base}/auth/login")).json(&json!({}))).await;
     assert_eq!(
         (r.status.as_u16(), r.body["codigo"].as_str()),
@@ -514,11 +537,19 @@ async fn the_gateways_own_answers_are_in_the_apis_envelopes() {
 
     // Bodies over 16 KiB stop at the gateway.
     let big = json!({"username": "x".repeat(17 * 1024), "password": "y"});
-    let r = send(c.post(format!("{base}/auth/login")).json(&big)).await;
+    let r = send(
+        c.post(format!("{base}/auth/login?next=secret-in-a-query"))
+            .header("X-Request-Id", "too-large-1")
+            .json(&big),
+    )
+    .await;
     assert_eq!(
         (r.status.as_u16(), r.body["codigo"].as_str()),
         (413, Some("PAYLOAD_TOO_LARGE"))
     );
+    assert_eq!(r.cache_control.as_deref(), Some("no-store"));
+    assert_eq!(r.nosniff.as_deref(), Some("nosniff"));
+    assert_eq!(r.request_id, "too-large-1");
     let r = send(c.post(format!("{base}/v2/auth/gettoken")).json(&big)).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.body["Errors"][0]["Code"], "InvalidRequest", "{}", r.body);
@@ -551,4 +582,60 @@ async fn the_gateways_own_answers_are_in_the_apis_envelopes() {
     let _ = raw.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("\"codigo\":\"BAD_REQUEST\""), "{answer}");
+
+    // The access log records what the client asked for, not the error page it was sent to, and
+    // leaves the query string out.
+    let log = gateway.access_log();
+    let line = log
+        .iter()
+        .find(|l| l["request_id"] == "too-large-1")
+        .unwrap_or_else(|| panic!("no access-log line for the 413: {log:?}"));
+    assert_eq!(
+        (&line["method"], &line["path"], &line["status"]),
+        (&json!("POST"), &json!("/auth/login"), &json!(413)),
+        "{line}"
+    );
+    assert!(
+        !log.iter().any(|l| l.to_string().contains("secret-in-a-query")),
+        "{log:?}"
+    );
+    // The only /_gateway/ path in the log is the one a client asked for itself (and got 404 for).
+    for l in &log {
+        if l["path"].as_str().is_some_and(|p| p.starts_with("/_gateway/")) {
+            assert_eq!(
+                (&l["path"], &l["status"]),
+                (&json!("/_gateway/unavailable"), &json!(404)),
+                "{l}"
+            );
+        }
+    }
+}
+
+/// The seed's own Python and JavaScript `APIClient`s and its `test_authentication` script, taken from
+/// the seed and run unchanged (test_support::seed_clients), against the one origin the gateway gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_own_clients_run_unchanged_through_the_gateway() {
+    let Some(nginx) = nginx_or_skip("the_seeds_own_clients_run_unchanged_through_the_gateway") else {
+        return;
+    };
+    let (auth, sol, _workdir) = start_services(&[]);
+    let gateway = start_gateway(&nginx, auth.addr(), sol.addr());
+    let base = gateway.base.clone();
+    tokio::task::spawn_blocking(move || test_support::seed_clients::run_all(&base, "api_user", PASSWORD))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // They went through the gateway to both services.
+    let log = gateway.access_log();
+    for (method, path) in [
+        ("POST", "/auth/login"),
+        ("GET", "/solicitud/"),
+        ("POST", "/auth/refresh"),
+    ] {
+        assert!(
+            log.iter()
+                .any(|l| l["method"] == method && l["path"] == path && l["status"] == 200),
+            "{method} {path} not in {log:?}"
+        );
+    }
 }

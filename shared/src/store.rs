@@ -3,12 +3,22 @@
 //!
 //! The connection is the redis crate's `ConnectionManager`, created on first use and reconnecting by
 //! itself, so a service starts while Redis is down (and reports not ready) and heals when Redis comes
-//! back, without a restart.
+//! back, without a restart. Two things make a Redis restart cost no request once Redis is back:
+//!
+//! - The connection speaks RESP3, so the manager hears of a closed connection the moment the server
+//!   closes it (the driver reports the disconnection) and connects again in the background, rather than
+//!   finding out from the next command's broken pipe. Lua replies are the same in RESP2 and RESP3 (no
+//!   script calls `redis.setresp(3)`).
+//! - A command whose connection could not be made (refused: the reconnection made while Redis was still
+//!   down failed, and the manager hands its failure to the next caller) provably never reached a server,
+//!   so it is tried once more on the fresh connection that failure starts. Nothing else is retried: a
+//!   command that may have been written (a reset, a timeout, a broken pipe) may have run, and a refresh
+//!   rotation must run at most once, so those fail closed (503) and the client decides.
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, Value};
+use redis::{FromRedisValue, IntoConnectionInfo, ProtocolVersion, RedisError, Value};
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
@@ -48,8 +58,10 @@ impl std::fmt::Debug for RedisConn {
 impl RedisConn {
     /// Parses the URL now (a bad one stops the start); connects on first use.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let client =
-            redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+        let bad = |e: RedisError| StoreError::Unavailable(format!("bad REDIS_URL: {e}"));
+        let info = url.into_connection_info().map_err(bad)?;
+        let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(bad)?;
         Ok(Self {
             client,
             manager: OnceCell::new(),
@@ -79,26 +91,46 @@ impl RedisConn {
 
     /// Runs a Lua script invocation: one round trip, atomic.
     pub async fn invoke(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        let mut conn = self.connection().await?;
-        tokio::time::timeout(DEADLINE, invocation.invoke_async::<Value>(&mut conn))
+        let invocation = &invocation;
+        self.call(|mut conn| async move { invocation.invoke_async::<Value>(&mut conn).await })
             .await
-            .map_err(|_| StoreError::Unavailable("command timed out".into()))?
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// Runs one command.
     pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let mut conn = self.connection().await?;
-        tokio::time::timeout(DEADLINE, cmd.query_async::<T>(&mut conn))
+        self.call(|mut conn| async move { cmd.query_async::<T>(&mut conn).await })
+            .await
+    }
+
+    /// Runs `op` on the connection within [`DEADLINE`], once more if it provably never reached a server
+    /// (see the module doc).
+    async fn call<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let attempt = async {
+            let first = op(self.connection().await?).await;
+            let result = match first {
+                Err(e) if never_sent(&e) => op(self.connection().await?).await,
+                other => other,
+            };
+            result.map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        tokio::time::timeout(DEADLINE, attempt)
             .await
             .map_err(|_| StoreError::Unavailable("command timed out".into()))?
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// Answers when Redis does.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
     }
+}
+
+/// Whether a failed call provably never reached a server: its connection could not be made.
+fn never_sent(e: &RedisError) -> bool {
+    e.is_connection_refusal()
 }
 
 /// Converts a reply, or says it was not what the script promised.

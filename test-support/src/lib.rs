@@ -10,12 +10,15 @@
 //!   the test process exits, rather than every test failing with a 503.
 //! - [`RedisProcess`] runs a dedicated `redis-server` on a free port, so a test can stop and restart
 //!   Redis without disturbing any other test.
+//! - [`seed_clients`] runs the seed's own Python and JavaScript clients against one origin.
 //! - [`free_port`], [`sibling_binary`] (another binary of the workspace, built when missing),
 //!   [`run_to_end`] (a command that must finish, such as `--help`) and [`hash_password`] (the
 //!   service's own `hash-password` subcommand).
 //!
 //! Only ever a dev-dependency. Failures are returned as [`std::io::Error`]s with a message saying what
 //! did not happen; the tests decide to panic on them.
+
+pub mod seed_clients;
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -164,6 +164,37 @@ async fn with_redis_down_requests_fail_closed_and_the_service_heals_when_it_retu
     assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"));
 }
 
+/// `docker compose restart redis`: Redis goes away and comes back while nobody is asking. The service
+/// had used its connection before; the very first requests after Redis is back succeed (no 503 for a
+/// stale connection), twice over.
+#[tokio::test]
+async fn the_first_requests_after_a_redis_restart_succeed() {
+    let mut redis = start_redis();
+    let auth = start_auth(&vars(&redis.url(), "restart:", &[]));
+    let client = reqwest::Client::new();
+    let (status, body) = login(&client, &auth, ADMIN_PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+
+    for round in 0..2 {
+        // Returns once the new redis-server accepts connections; nothing was asked of it meanwhile.
+        redis.restart().expect("redis-server restarts");
+        let (status, body) = login(&client, &auth, ADMIN_PASSWORD).await;
+        assert_eq!(
+            status, 200,
+            "round {round}: the first request after the restart: {body}"
+        );
+        let (access, refresh) = tokens(&body);
+        let (status, body) = post(
+            &client,
+            auth.url("/auth/refresh"),
+            json!({"refreshToken": refresh}),
+        )
+        .await;
+        assert_eq!(status, 200, "round {round}: {body}");
+        assert_eq!(me(&client, &auth, &access).await.0, 200, "round {round}");
+    }
+}
+
 /// The `Retry-After` (s) of a refused login on `replica`.
 async fn locked_for(replica: &TestApp) -> i64 {
     let res = replica
