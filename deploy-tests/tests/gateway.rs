@@ -640,9 +640,9 @@ async fn the_seeds_own_clients_run_unchanged_through_the_gateway() {
     }
 }
 
-/// The one-process system (the all-in-one binary) routes as the gateway does: the same requests, sent to nginx in front of the
-/// two services and to the one-process system, get the same status, `codigo` (or Saphety `Code`) and
-/// `Allow`. Only `/health` differs on purpose (nginx answers it itself, to any method).
+/// The one-process system (the all-in-one binary) routes as the gateway does: the same requests, sent
+/// to nginx in front of the two services and to the one-process system, get the same status, `codigo`
+/// (or Saphety `Code`) and `Allow`. Only `/health` differs on purpose (nginx answers it itself, to any method).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_one_process_system_routes_every_request_as_the_gateway_does() {
     let Some(nginx) = nginx_or_skip("the_one_process_system_routes_every_request_as_the_gateway_does") else {
