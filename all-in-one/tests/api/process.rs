@@ -110,3 +110,54 @@ fn the_seeds_own_clients_run_unchanged_against_the_one_process_mode() {
         );
     }
 }
+
+/// The README's curl walk (its `sh` block), as written, against the README's run command.
+#[test]
+fn the_readmes_curl_walk_runs_as_written() {
+    for tool in ["curl", "jq"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            let on_ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+            assert!(!on_ci, "the README's curl walk needs {tool}");
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED the README's curl walk: {tool} is not installed"
+            );
+            return;
+        }
+    }
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let section = &readme[readme
+        .find("\n## A walk through the API with curl\n")
+        .expect("the walk's section")..];
+    let open = section.find("\n```sh\n").expect("its sh block") + "\n```sh\n".len();
+    let script = &section[open..open + section[open..].find("\n```").unwrap()];
+    let (service, dir) = start_as_the_readme_says();
+    let out = test_support::run_to_end(
+        Command::new("bash")
+            .args(["-e", "-o", "pipefail", "-c", script])
+            .env("BASE", format!("http://{}", service.addr())),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    drop(service);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for needle in [
+        "\"Autenticación exitosa\"",
+        "\"pendiente\"",
+        "\"Tunja\"",
+        "same pair",
+        "\"Sesión cerrada\"",
+        "\"TOKEN_REVOKED\"",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "the walk did not print {needle}:\n{stdout}\n{stderr}"
+        );
+    }
+}
