@@ -457,7 +457,9 @@ pub fn redis_answers(addr: &str) -> bool {
 /// server when that pipe closes (statics are never dropped, so a `Drop` could not do it).
 struct OwnRedis {
     port: u16,
-    _shell: Child,
+    /// Its stdin is the pipe's write end: kept open for as long as this value (in a static: the
+    /// process) lives.
+    shell: Child,
 }
 
 impl OwnRedis {
@@ -480,14 +482,14 @@ wait "$pid""#;
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()?;
-        let mut own = Self { port, _shell: shell };
+        let mut own = Self { port, shell };
         let addr = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !redis_answers(&addr) {
             if Instant::now() >= deadline {
                 // Closing the pipe makes the shell stop the server.
-                drop(own._shell.stdin.take());
-                let _ = own._shell.wait();
+                drop(own.shell.stdin.take());
+                let _ = own.shell.wait();
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("{server} did not answer on {addr} within 10 s"),
