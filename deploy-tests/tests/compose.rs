@@ -4,7 +4,8 @@
 //! the gateway template against the compose wiring, and the Dockerfile and .dockerignore.
 //!
 //! The variables come from the services' declarations (`shared::config::COMMON`,
-//! `auth_service::config::AUTH`, `solicitud_service::config::SOLICITUD`), never from their sources:
+//! `auth_service::config::AUTH`, `solicitud_service::config::SOLICITUD`, and the one-process binary's
+//! `all_in_one::config::ALL_IN_ONE`), never from their sources:
 //! `.env.example` must list exactly the declared ones, each under a comment that carries its doc line
 //! and with its default as the value.
 
@@ -650,11 +651,13 @@ fn variables_of(service: &str) -> Vec<&'static VarSpec> {
     }
 }
 
-/// Every variable either service reads, by name.
+/// Every variable any binary reads (either service, and the all-in-one binary that runs both in one
+/// process for development), by name.
 fn declared() -> BTreeMap<&'static str, &'static VarSpec> {
     APP_SERVICES
         .iter()
         .flat_map(|(service, _)| variables_of(service))
+        .chain(all_in_one::config::variables())
         .map(|v| (v.name, v))
         .collect()
 }

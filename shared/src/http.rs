@@ -1,5 +1,5 @@
 //! The warp filters both services build their routes from: state, size-limited JSON bodies, the
-//! Bearer access token, and the headers every response carries.
+//! Bearer access token (and whether it still stands), and the headers every response carries.
 //!
 //! These filters reject with [`ApiError`] (a custom rejection) only after the path and method have
 //! matched, so a wrong path is still reported as a wrong path by [`crate::rejection::recover`].
@@ -19,6 +19,7 @@ use ipnet::IpNet;
 
 use crate::claims::{AccessClaims, TokenKind};
 use crate::error::ApiError;
+use crate::revocation::SharedRevocationCheck;
 use crate::token::{TokenCodec, TokenError};
 use crate::wire::{BodyDeadline, PeerAddr, BODY_LIMIT, BODY_READ_TIMEOUT};
 
@@ -248,6 +249,24 @@ pub fn access_claims(
             codec
                 .verify::<AccessClaims>(&token)
                 .map_err(|e| warp::reject::custom(token_error(TokenKind::Access, e)))
+        }
+    })
+}
+
+/// The verified claims of the request's access token that `revocations` says still stand:
+/// [`access_claims`], then the revocation seam ([`crate::revocation`]): 401 TOKEN_REVOKED for a
+/// revoked token, 503 SERVICE_UNAVAILABLE when the check cannot tell.
+pub fn live_access_claims(
+    codec: Arc<TokenCodec>,
+    revocations: SharedRevocationCheck,
+) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
+    access_claims(codec).and_then(move |claims: AccessClaims| {
+        let revocations = revocations.clone();
+        async move {
+            match revocations.check(&claims).await {
+                Ok(()) => Ok(claims),
+                Err(e) => Err(warp::reject::custom(ApiError::from(e))),
+            }
         }
     })
 }
@@ -527,5 +546,88 @@ mod tests {
             .filter(&filter)
             .await;
         assert!(r.is_ok());
+    }
+
+    mod revocation_seam {
+        use super::super::*;
+        use crate::claims::Rol;
+        use crate::revocation::{RevocationCheck, RevocationError, SignatureOnly};
+        use crate::store::StoreError;
+        use crate::SystemClock;
+
+        /// Answers as told: `None` stands, `Some(true)` revoked, `Some(false)` unavailable.
+        struct Fixed(Option<bool>);
+
+        #[async_trait::async_trait]
+        impl RevocationCheck for Fixed {
+            async fn check(&self, _claims: &AccessClaims) -> Result<(), RevocationError> {
+                match self.0 {
+                    None => Ok(()),
+                    Some(true) => Err(RevocationError::Revoked),
+                    Some(false) => Err(StoreError::Unavailable("down".into()).into()),
+                }
+            }
+        }
+
+        fn codec() -> Arc<TokenCodec> {
+            let settings = crate::token::test_settings("a-secret-of-at-least-thirty-two-bytes!");
+            Arc::new(TokenCodec::new(&settings, Arc::new(SystemClock)))
+        }
+
+        fn token(codec: &TokenCodec) -> String {
+            let now = codec.now_secs();
+            codec
+                .sign(&AccessClaims {
+                    sub: "1".into(),
+                    jti: "j".into(),
+                    sid: "s".into(),
+                    iat: now,
+                    nbf: now,
+                    exp: now + 60,
+                    iss: codec.issuer().into(),
+                    aud: codec.audience().into(),
+                    typ: TokenKind::Access,
+                    username: "maria".into(),
+                    email: "maria@example.com".into(),
+                    rol: Rol::Usuario,
+                })
+                .unwrap()
+        }
+
+        async fn status_with(check: SharedRevocationCheck, bearer: Option<&str>) -> u16 {
+            let codec = codec();
+            let filter = live_access_claims(codec.clone(), check)
+                .map(|c: AccessClaims| c.username)
+                .recover(crate::rejection::recover);
+            let token = token(&codec);
+            let mut request = warp::test::request().path("/");
+            if let Some(bearer) = bearer {
+                let bearer = if bearer == "valid" { token.as_str() } else { bearer };
+                request = request.header("authorization", format!("Bearer {bearer}"));
+            }
+            request.reply(&filter).await.status().as_u16()
+        }
+
+        #[tokio::test]
+        async fn a_standing_token_passes_a_revoked_one_is_401_and_no_answer_is_503() {
+            assert_eq!(status_with(Arc::new(Fixed(None)), Some("valid")).await, 200);
+            assert_eq!(status_with(Arc::new(SignatureOnly), Some("valid")).await, 200);
+            assert_eq!(status_with(Arc::new(Fixed(Some(true))), Some("valid")).await, 401);
+            assert_eq!(
+                status_with(Arc::new(Fixed(Some(false))), Some("valid")).await,
+                503
+            );
+        }
+
+        #[tokio::test]
+        async fn the_check_is_asked_only_about_verified_tokens() {
+            // A revoked verdict would be 401 too; a missing or bad token must not reach the check at all,
+            // so a check that would answer 503 never turns a 401 into a 503.
+            assert_eq!(status_with(Arc::new(Fixed(Some(false))), None).await, 401);
+            assert_eq!(
+                status_with(Arc::new(Fixed(Some(false))), Some("garbage")).await,
+                401
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`metrics`]: the Prometheus registry and `GET /metrics`.
 //! - [`ops`]: `/health`, `/ready` and `/openapi.json`, the same in both services.
 //! - [`rejection`]: the one `recover` that turns every warp rejection into the error envelope.
+//! - [`revocation`]: the seam through which a verifying backend asks whether a token was revoked.
 //! - [`routing`]: each service's route table: 404 for unknown paths, 405 with `Allow` for wrong methods.
 //! - [`server`]: the hyper server with header and read limits and graceful shutdown.
 //! - [`store`]: the fail-closed store error and the lazy, self-healing Redis connection.
@@ -29,6 +30,7 @@ pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod rejection;
+pub mod revocation;
 pub mod routing;
 pub mod server;
 pub mod store;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use shared::config::ConfigError;
+use shared::revocation::{SharedRevocationCheck, SignatureOnly};
 use shared::{SharedClock, TokenCodec};
 
 use crate::config::SolicitudConfig;
@@ -17,6 +18,9 @@ pub struct App {
     pub codec: Arc<TokenCodec>,
     pub store: SharedStore,
     pub clock: SharedClock,
+    /// Asked about every verified access token: [`SignatureOnly`] (a token stands until it expires)
+    /// unless the process has a revocation source ([`App::with_revocation_check`]).
+    pub revocations: SharedRevocationCheck,
 }
 
 impl App {
@@ -34,6 +38,14 @@ impl App {
             config: Arc::new(config),
             store,
             clock,
+            revocations: Arc::new(SignatureOnly),
         })
+    }
+
+    /// The same state, asking `revocations` whether each verified token still stands (the
+    /// `all-in-one` binary hands it the auth service's sessions, so a logout counts at once).
+    pub fn with_revocation_check(mut self, revocations: SharedRevocationCheck) -> Self {
+        self.revocations = revocations;
+        self
     }
 }
