@@ -301,6 +301,7 @@ fn the_compose_stack_end_to_end() {
 
 fn seed_clients_gettoken_and_a_solicitud(stack: &mut Stack) {
     test_support::seed_clients::run_all(ORIGIN, ADMIN, &stack.password).unwrap_or_else(|e| panic!("{e}"));
+    the_readmes_curl_walk(stack);
 
     let password = stack.password.clone();
     let r = stack.post(
@@ -336,6 +337,42 @@ fn seed_clients_gettoken_and_a_solicitud(stack: &mut Stack) {
         r.body
     );
     println!("compose: the seed's clients, gettoken, a solicitud created and approved");
+}
+
+/// The README's curl walk as written, through the gateway, with the stack's admin password in place of
+/// the development one the README shows.
+fn the_readmes_curl_walk(stack: &mut Stack) {
+    let script = test_support::readme_walk()
+        .unwrap()
+        .replace("your-secure-password", &stack.password);
+    let out = test_support::run_to_end(
+        Command::new("bash")
+            .args(["-e", "-o", "pipefail", "-c", &script])
+            .env("BASE", ORIGIN),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "\"Autenticación exitosa\"",
+        "\"pendiente\"",
+        "\"Tunja\"",
+        "same pair",
+        "\"Sesión cerrada\"",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "the walk did not print {needle}:\n{stdout}"
+        );
+    }
+    for token in stdout.split('"').filter(|t| t.starts_with("eyJ") && t.len() > 40) {
+        stack.secrets.insert(token.to_string());
+    }
 }
 
 fn state_to_keep(stack: &mut Stack) -> Kept {

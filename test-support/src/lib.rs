@@ -209,6 +209,25 @@ fn temp_dir(label: &str) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The README's curl walk: the first `sh` block under its "A walk through the API with curl" heading,
+/// which the tests run as written (against the one-process system, and through the compose gateway).
+pub fn readme_walk() -> io::Result<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path)?;
+    walk_of(&readme).map(str::to_string).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "README.md has no ```sh block under \"## A walk through the API with curl\"",
+        )
+    })
+}
+
+fn walk_of(readme: &str) -> Option<&str> {
+    let section = &readme[readme.find("\n## A walk through the API with curl\n")?..];
+    let open = section.find("\n```sh\n")? + "\n```sh\n".len();
+    Some(&section[open..open + section[open..].find("\n```")?])
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())

@@ -126,18 +126,11 @@ fn the_readmes_curl_walk_runs_as_written() {
             return;
         }
     }
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .unwrap();
-    let section = &readme[readme
-        .find("\n## A walk through the API with curl\n")
-        .expect("the walk's section")..];
-    let open = section.find("\n```sh\n").expect("its sh block") + "\n```sh\n".len();
-    let script = &section[open..open + section[open..].find("\n```").unwrap()];
+    let script = test_support::readme_walk().unwrap();
     let (service, dir) = start_as_the_readme_says();
     let out = test_support::run_to_end(
         Command::new("bash")
-            .args(["-e", "-o", "pipefail", "-c", script])
+            .args(["-e", "-o", "pipefail", "-c", &script])
             .env("BASE", format!("http://{}", service.addr())),
         Duration::from_secs(60),
     )
