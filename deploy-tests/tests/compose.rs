@@ -1235,3 +1235,77 @@ fn rendering_replaces_only_the_named_variables() {
     let names: Vec<String> = template_variables(text).into_iter().collect();
     assert_eq!(names, ["GATEWAY_LISTEN", "GATEWAY_LISTENER", "OTHER"]);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// deploy/new-env.sh
+
+fn new_env(out: &Path, force: bool) -> std::process::Output {
+    let mut cmd = Command::new("sh");
+    cmd.arg(repo().join("deploy/new-env.sh")).arg(out);
+    if force {
+        cmd.env("FORCE", "1");
+    }
+    cmd.output().expect("sh runs deploy/new-env.sh")
+}
+
+/// The README's one command for a deployment's .env: fresh secrets that production accepts, the admin
+/// password printed once, the file readable by its owner only, and an existing file never replaced
+/// unless asked.
+#[test]
+fn new_env_writes_fresh_secrets_that_production_accepts_and_keeps_an_existing_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("new-env");
+    let path = dir.0.join(".env");
+    let out = new_env(&path, false);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let written = std::fs::read_to_string(&path).unwrap();
+    let values = env_file_values(&written);
+    let example = env_file_values(&read(".env.example"));
+    assert_eq!(
+        values.keys().collect::<Vec<_>>(),
+        example.keys().collect::<Vec<_>>(),
+        "the same variables"
+    );
+    for name in ["JWT_SECRET", "API_PASSWORD", "MFA_ENCRYPTION_KEY"] {
+        assert_ne!(values[name], example[name], "{name} is still the example's");
+        assert!(
+            values[name].len() >= 24,
+            "{name} is short: {}",
+            values[name].len()
+        );
+    }
+    assert!(
+        printed.contains(&format!("with the password: {}\n", values["API_PASSWORD"])),
+        "{printed}"
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Both services accept it under compose's settings (production mode, Redis).
+    let compose = compose();
+    for (name, _) in APP_SERVICES {
+        let mut vars = values.clone();
+        vars.extend(environment(service(&compose, name)));
+        let problems = match *name {
+            "auth-service" => auth_service::config::AuthConfig::from_pairs(vars).err(),
+            _ => solicitud_service::config::SolicitudConfig::from_pairs(vars).err(),
+        };
+        assert!(
+            problems.is_none(),
+            "{name}: {}",
+            problems.map(|p| p.to_string()).unwrap_or_default()
+        );
+    }
+
+    // Run again: refused, the file untouched; with FORCE=1: new secrets.
+    let again = new_env(&path, false);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+    assert!(new_env(&path, true).status.success());
+    let replaced = env_file_values(&std::fs::read_to_string(&path).unwrap());
+    assert_ne!(replaced["JWT_SECRET"], values["JWT_SECRET"]);
+}
