@@ -56,6 +56,12 @@ pub struct App {
 }
 
 impl App {
+    /// The sessions as a revocation source for a backend in the same process (see
+    /// [`shared::revocation`]): it sees a logout as soon as this service records it.
+    pub fn revocation_check(&self) -> shared::revocation::SharedRevocationCheck {
+        self.sessions.clone()
+    }
+
     /// Builds the state; the store is Redis when `REDIS_URL` is set, else the embedded one.
     pub fn build(config: AuthConfig, clock: SharedClock) -> Result<Self, StartError> {
         let jwt = &config.common.jwt;

@@ -123,8 +123,9 @@ impl AuthConfig {
             r.error(&API_USER, e);
         }
         let api_password = r.secret(&API_PASSWORD).unwrap_or_else(|| Secret::new(""));
+        let production = common.app_env == AppEnv::Production;
         if api_password.expose() == DEV_PLACEHOLDER_PASSWORD {
-            if common.app_env == AppEnv::Production {
+            if production {
                 r.error(
                     &API_PASSWORD,
                     "is the placeholder from .env.example, refused with APP_ENV=production; choose a strong password",
@@ -133,6 +134,23 @@ impl AuthConfig {
             common
                 .warnings
                 .push("API_PASSWORD is the placeholder from .env.example; change it before anyone else can reach this service".into());
+        } else if !api_password.expose().is_empty() {
+            // Empty: unset or invalid, already reported.
+            if let Err(rule) = crate::password_policy::check(api_password.expose()) {
+                let name = rule.name();
+                if production {
+                    r.error(
+                        &API_PASSWORD,
+                        format!(
+                            "{rule} (password rule {name}), refused with APP_ENV=production; choose another"
+                        ),
+                    );
+                } else {
+                    common.warnings.push(format!(
+                        "API_PASSWORD {rule} (password rule {name}); APP_ENV=production refuses it"
+                    ));
+                }
+            }
         }
         let api_user_email = r.text(&API_USER_EMAIL).unwrap_or_default();
         if let Err(e) = crate::identity::Email::parse(&api_user_email) {
@@ -286,18 +304,92 @@ mod tests {
         assert_eq!(failing_var(&[("API_PASSWORD", "")]), "API_PASSWORD");
     }
 
+    /// Production on the embedded store, allowed, so that only the password is in question.
+    const PRODUCTION: [(&str, &str); 2] = [("APP_ENV", "production"), ("ALLOW_EMBEDDED_STORE", "true")];
+
+    fn production_with_password(password: &str) -> Result<AuthConfig, ConfigErrors> {
+        let mut pairs = vec![("JWT_SECRET", SECRET), ("API_PASSWORD", password)];
+        pairs.extend(PRODUCTION);
+        AuthConfig::from_pairs(pairs)
+    }
+
     #[test]
     fn the_placeholder_password_is_refused_in_production() {
         assert_eq!(
             failing_var(&[("API_PASSWORD", DEV_PLACEHOLDER_PASSWORD)]),
             "accepted"
         );
+        let mut production = vec![("API_PASSWORD", DEV_PLACEHOLDER_PASSWORD)];
+        production.extend(PRODUCTION);
+        assert_eq!(failing_var(&production), "API_PASSWORD");
+    }
+
+    #[test]
+    fn production_refuses_a_short_api_password_naming_the_rule() {
+        for short in ["a", "pw", "elevenchars"] {
+            let e = production_with_password(short).err();
+            assert_eq!(
+                e.as_ref().map(|e| e.vars()),
+                Some(vec!["API_PASSWORD"]),
+                "{short}"
+            );
+            let text = e.map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                text.contains("min_length") && text.contains("12 characters"),
+                "{text}"
+            );
+            assert!(
+                !text.contains(&format!(" {short} ")),
+                "the password is never echoed: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn production_refuses_a_common_api_password_naming_the_rule() {
+        for common in ["qwerty123456", "Password1234", "administrator"] {
+            let text = production_with_password(common)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                text.starts_with("invalid configuration: API_PASSWORD: "),
+                "{text}"
+            );
+            assert!(text.contains("common_password"), "{text}");
+            assert!(!text.contains(common), "the password is never echoed: {text}");
+        }
+    }
+
+    #[test]
+    fn production_accepts_a_long_uncommon_api_password() {
+        assert!(production_with_password("correct horse battery staple").is_ok());
+    }
+
+    #[test]
+    fn development_accepts_a_weak_api_password_with_a_warning() {
+        let c = AuthConfig::from_pairs([("JWT_SECRET", SECRET), ("API_PASSWORD", "pw")]).ok();
+        let warnings = c.map(|c| c.common.warnings).unwrap_or_default();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("API_PASSWORD") && w.contains("min_length")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn production_reports_the_weak_password_with_every_other_problem_at_once() {
         assert_eq!(
-            failing_var(&[
-                ("API_PASSWORD", DEV_PLACEHOLDER_PASSWORD),
-                ("APP_ENV", "production")
-            ]),
-            "API_PASSWORD"
+            AuthConfig::from_pairs([
+                ("JWT_SECRET", SECRET),
+                ("API_PASSWORD", "pw"),
+                ("APP_ENV", "production"),
+                ("MFA_VALID_WINDOW", "11"),
+            ])
+            .err()
+            .map(|e| e.vars()),
+            Some(vec!["REDIS_URL", "API_PASSWORD", "MFA_VALID_WINDOW"])
         );
     }
 

@@ -1,6 +1,7 @@
 //! The auth service: logs users in, issues short-lived access JWTs and rotating refresh tokens, and
 //! revokes them through the store.
 //!
+//! - [`cli`]: the command line (`--help`, `--version`, `hash-password`).
 //! - [`config`]: the service's settings on top of [`shared::config`].
 //! - [`app`]: [`app::App`], the state built once from configuration.
 //! - [`server`]: binds and serves an [`app::App`] (tests and `main` share it).
@@ -12,6 +13,7 @@
 //! - [`refusal`]: what the use cases refuse, in the domain's words (mapped to HTTP at the edge).
 //! - [`identity`]: usernames, e-mails and their one normalisation.
 //! - [`users`], [`passwords`]: the directory and argon2id.
+//! - [`password_policy`]: what a new password must be (length, not a common one).
 //! - [`saphety`]: the SOVOS-Saphety compatible `POST /v2/auth/gettoken` shapes.
 //! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
 //! - [`schemas`]: OpenAPI schemas of fields whose rules the derive cannot say.
@@ -22,11 +24,13 @@
 
 pub mod app;
 mod authenticate;
+pub mod cli;
 mod clients;
 pub mod config;
 mod identity;
 mod limits;
 mod mfa;
+mod password_policy;
 pub mod passwords;
 mod refusal;
 pub mod routes;

@@ -1,22 +1,28 @@
-//! `auth-service`: configuration, telemetry, then the server until SIGTERM or Ctrl-C.
-//! `auth-service hash-password` reads a password on standard input and prints its PHC hash.
+//! `auth-service`: the command line first (see [`auth_service::cli`]), then configuration, telemetry
+//! and the server until SIGTERM or Ctrl-C; or `auth-service hash-password`.
 
-use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_service::app::App;
+use auth_service::cli::{Cli, Command};
 use auth_service::config::AuthConfig;
+use clap::Parser;
 use shared::telemetry::{refuse_start, run_until_stopped, shutdown_signal, start};
 use shared::SystemClock;
 
 const NAME: &str = "auth-service";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("hash-password") {
-        return hash_password();
+fn main() -> ExitCode {
+    // --help, --version and usage errors exit here (0, 0, 2), before anything starts.
+    match Cli::parse().command {
+        Some(Command::HashPassword) => auth_service::cli::hash_password(),
+        None => serve(),
     }
+}
+
+#[tokio::main]
+async fn serve() -> ExitCode {
     let config = match AuthConfig::from_env() {
         Ok(config) => config,
         Err(e) => return refuse_start(NAME, e),
@@ -28,28 +34,4 @@ async fn main() -> ExitCode {
         Err(e) => return refuse_start(NAME, e),
     };
     run_until_stopped(NAME, app.bind(addr, shutdown_signal()).await).await
-}
-
-fn hash_password() -> ExitCode {
-    let mut input = String::new();
-    if std::io::stdin().read_to_string(&mut input).is_err() {
-        eprintln!("auth-service hash-password: standard input is not UTF-8 text");
-        return ExitCode::from(2);
-    }
-    let password = input.strip_suffix('\n').unwrap_or(&input);
-    let password = password.strip_suffix('\r').unwrap_or(password);
-    if password.is_empty() || password.chars().count() > auth_service::passwords::MAX_PASSWORD_CHARS {
-        eprintln!("auth-service hash-password: the password must be 1 to 128 characters");
-        return ExitCode::from(2);
-    }
-    match auth_service::passwords::hash_password(password) {
-        Ok(phc) => {
-            println!("{phc}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("auth-service hash-password: {e}");
-            ExitCode::from(1)
-        }
-    }
 }

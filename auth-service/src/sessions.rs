@@ -22,7 +22,7 @@ use crate::limits::limited;
 use crate::refusal::Refusal;
 use crate::store::{
     Counter, Gate, Generation, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation,
-    SessionStore, SessionView, Stores,
+    SessionStore, SessionView, StoreError, Stores,
 };
 use crate::users::{Directory, User};
 
@@ -345,4 +345,23 @@ fn with_active<C: Serialize>(claims: &C) -> serde_json::Value {
         map.insert("active".into(), serde_json::Value::Bool(true));
     }
     value
+}
+
+/// The auth service's sessions as the revocation source of a backend in the same process (the
+/// `all-in-one` binary): the same check `GET /auth/me` makes (the session and its access `jti`, the
+/// user's logout-all cut-off, a disabled user or a changed password), in the same store.
+#[async_trait::async_trait]
+impl shared::revocation::RevocationCheck for Sessions {
+    async fn check(&self, claims: &AccessClaims) -> Result<(), shared::revocation::RevocationError> {
+        use shared::revocation::RevocationError;
+        match self.check_access(claims).await {
+            Ok(_) => Ok(()),
+            Err(Refusal::Store(e)) => Err(RevocationError::Unavailable(e)),
+            // check_access refuses only in these two ways; anything else fails closed all the same.
+            Err(Refusal::Revoked) => Err(RevocationError::Revoked),
+            Err(other) => Err(RevocationError::Unavailable(StoreError::Protocol(
+                other.to_string(),
+            ))),
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! the gateway template against the compose wiring, and the Dockerfile and .dockerignore.
 //!
 //! The variables come from the services' declarations (`shared::config::COMMON`,
-//! `auth_service::config::AUTH`, `solicitud_service::config::SOLICITUD`), never from their sources:
+//! `auth_service::config::AUTH`, `solicitud_service::config::SOLICITUD`, and the one-process binary's
+//! `all_in_one::config::ALL_IN_ONE`), never from their sources:
 //! `.env.example` must list exactly the declared ones, each under a comment that carries its doc line
 //! and with its default as the value.
 
@@ -174,6 +175,56 @@ fn docker_compose_yml_is_valid_against_the_compose_specification() {
         compose.get("version").is_none(),
         "the Compose Specification has no `version:`; it is obsolete"
     );
+}
+
+/// The TLS override (docker-compose.tls.yml) is valid on its own and only touches the gateway: its
+/// ports, its mounts (read-only) and the GATEWAY_ variables the TLS templates use.
+#[test]
+fn the_tls_override_is_valid_and_touches_only_the_gateway() {
+    let tls = yaml_to_json(&read("docker-compose.tls.yml"));
+    let errors = schema_errors(&validator(), &tls);
+    assert!(
+        errors.is_empty(),
+        "docker-compose.tls.yml:\n{}",
+        errors.join("\n")
+    );
+    let services = tls["services"].as_object().expect("services");
+    assert_eq!(services.keys().collect::<Vec<_>>(), ["gateway"]);
+    let gateway = &tls["services"]["gateway"];
+    assert_eq!(
+        published_ports(gateway),
+        [("8443".to_string(), "8443".to_string())]
+    );
+    let mounts: Vec<String> = gateway["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert!(mounts.iter().all(|m| m.ends_with(":ro")), "{mounts:?}");
+    for file in [
+        "./deploy/gateway-tls.conf:",
+        "./deploy/gateway-http.conf.template:",
+    ] {
+        let mount = mounts
+            .iter()
+            .find(|m| m.starts_with(file))
+            .unwrap_or_else(|| panic!("{file} {mounts:?}"));
+        assert!(
+            repo().join(&file[2..file.len() - 1]).is_file(),
+            "{mount}: no such file"
+        );
+    }
+    // Every variable the HTTP-side template uses is set by the override or the base file.
+    let mut env = environment(service(&compose(), "gateway"));
+    env.extend(environment(gateway));
+    for name in template_variables(&read("deploy/gateway-http.conf.template")) {
+        assert!(
+            env.contains_key(&name),
+            "deploy/gateway-http.conf.template uses ${name}, which is not set"
+        );
+    }
+    assert_eq!(env.get("GATEWAY_LISTEN").map(String::as_str), Some("8443 ssl"));
 }
 
 #[test]
@@ -600,11 +651,13 @@ fn variables_of(service: &str) -> Vec<&'static VarSpec> {
     }
 }
 
-/// Every variable either service reads, by name.
+/// Every variable any binary reads (either service, and the all-in-one binary that runs both in one
+/// process for development), by name.
 fn declared() -> BTreeMap<&'static str, &'static VarSpec> {
     APP_SERVICES
         .iter()
         .flat_map(|(service, _)| variables_of(service))
+        .chain(all_in_one::config::variables())
         .map(|v| (v.name, v))
         .collect()
 }
@@ -910,6 +963,13 @@ fn the_dockerfile_is_multi_stage_cached_locked_and_non_root() {
         .filter(|&i| keyword(&instructions[i]) == "FROM")
         .collect();
     assert!(froms.len() >= 2, "not a multi-stage build");
+    // A `# syntax=` line makes BuildKit fetch a frontend image from Docker Hub, even offline.
+    assert!(
+        !read("Dockerfile")
+            .lines()
+            .any(|l| l.trim_start().to_ascii_lowercase().starts_with("# syntax=")),
+        "the Dockerfile names a BuildKit frontend; nothing in it needs one"
+    );
     let last = *froms.last().expect("a FROM");
     let runtime = &instructions[last..];
     assert!(
@@ -1175,4 +1235,78 @@ fn rendering_replaces_only_the_named_variables() {
     );
     let names: Vec<String> = template_variables(text).into_iter().collect();
     assert_eq!(names, ["GATEWAY_LISTEN", "GATEWAY_LISTENER", "OTHER"]);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// deploy/new-env.sh
+
+fn new_env(out: &Path, force: bool) -> std::process::Output {
+    let mut cmd = Command::new("sh");
+    cmd.arg(repo().join("deploy/new-env.sh")).arg(out);
+    if force {
+        cmd.env("FORCE", "1");
+    }
+    cmd.output().expect("sh runs deploy/new-env.sh")
+}
+
+/// The README's one command for a deployment's .env: fresh secrets that production accepts, the admin
+/// password printed once, the file readable by its owner only, and an existing file never replaced
+/// unless asked.
+#[test]
+fn new_env_writes_fresh_secrets_that_production_accepts_and_keeps_an_existing_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("new-env");
+    let path = dir.0.join(".env");
+    let out = new_env(&path, false);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let written = std::fs::read_to_string(&path).unwrap();
+    let values = env_file_values(&written);
+    let example = env_file_values(&read(".env.example"));
+    assert_eq!(
+        values.keys().collect::<Vec<_>>(),
+        example.keys().collect::<Vec<_>>(),
+        "the same variables"
+    );
+    for name in ["JWT_SECRET", "API_PASSWORD", "MFA_ENCRYPTION_KEY"] {
+        assert_ne!(values[name], example[name], "{name} is still the example's");
+        assert!(
+            values[name].len() >= 24,
+            "{name} is short: {}",
+            values[name].len()
+        );
+    }
+    assert!(
+        printed.contains(&format!("with the password: {}\n", values["API_PASSWORD"])),
+        "{printed}"
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Both services accept it under compose's settings (production mode, Redis).
+    let compose = compose();
+    for (name, _) in APP_SERVICES {
+        let mut vars = values.clone();
+        vars.extend(environment(service(&compose, name)));
+        let problems = match *name {
+            "auth-service" => auth_service::config::AuthConfig::from_pairs(vars).err(),
+            _ => solicitud_service::config::SolicitudConfig::from_pairs(vars).err(),
+        };
+        assert!(
+            problems.is_none(),
+            "{name}: {}",
+            problems.map(|p| p.to_string()).unwrap_or_default()
+        );
+    }
+
+    // Run again: refused, the file untouched; with FORCE=1: new secrets.
+    let again = new_env(&path, false);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+    assert!(new_env(&path, true).status.success());
+    let replaced = env_file_values(&std::fs::read_to_string(&path).unwrap());
+    assert_ne!(replaced["JWT_SECRET"], values["JWT_SECRET"]);
 }

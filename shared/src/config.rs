@@ -39,6 +39,16 @@ pub const CLIENT_SECRET_HOWTO: &str = "generate each secret with `openssl rand -
 /// How an encryption key is meant to be generated.
 pub const KEY_HOWTO: &str = "generate one with `openssl rand -base64 32`";
 
+/// The closing paragraph of every binary's `--help`: where its settings come from and how to choose
+/// what it logs, which no flag says.
+pub const ENVIRONMENT_HELP: &str = "\
+Configuration comes from environment variables, and from a .env file in the working directory when
+present (real variables win); .env.example lists and explains every one. A bad value stops the start
+with one line per bad variable and exit status 2.
+
+RUST_LOG chooses what is logged (default: info), e.g. RUST_LOG=debug, or
+RUST_LOG=info,auth_service=debug for one crate; LOG_FORMAT=json writes one JSON object per line.";
+
 /// The shortest JWT secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -206,6 +216,8 @@ declare_vars! {
         "Empty: the embedded in-process store (one process only, state lost on restart).";
     REDIS_KEY_PREFIX: Kind::Text, WhenUnset::Default("sta:"),
         "Prefix of every key either service writes.";
+    ALLOW_EMBEDDED_STORE: Kind::Flag, WhenUnset::Default("false"),
+        "true lets APP_ENV=production run without REDIS_URL, on the embedded store.";
 }
 
 declare_vars! {
@@ -770,12 +782,23 @@ impl CommonConfig {
         let audience = r.text(&JWT_AUDIENCE).unwrap_or_default();
 
         let redis_url = r.secret(&REDIS_URL);
-        if redis_url.is_none() && !r.is_set(&REDIS_URL) && app_env == AppEnv::Production {
-            warnings.push(
-                "REDIS_URL is empty: using the embedded in-process store; state is lost on restart and \
-                 not shared between replicas"
-                    .to_string(),
-            );
+        let allow_embedded_store = r.flag(&ALLOW_EMBEDDED_STORE).unwrap_or(false);
+        if !r.is_set(&REDIS_URL) && app_env == AppEnv::Production {
+            if allow_embedded_store {
+                warnings.push(
+                    "REDIS_URL is empty: using the embedded in-process store (ALLOW_EMBEDDED_STORE=true); \
+                     state is lost on restart and not shared between replicas"
+                        .to_string(),
+                );
+            } else {
+                r.error(
+                    &REDIS_URL,
+                    "is empty, and APP_ENV=production refuses the embedded store: it forgets every \
+                     session, revocation and rate-limit count at restart and shares them with no other \
+                     process; set REDIS_URL (e.g. redis://127.0.0.1:6379), or ALLOW_EMBEDDED_STORE=true \
+                     to run on it all the same",
+                );
+            }
         }
         let redis_key_prefix = r.text(&REDIS_KEY_PREFIX).unwrap_or_default();
 
@@ -934,9 +957,47 @@ mod tests {
         let dev = load(&[("JWT_SECRET", DEV_PLACEHOLDER_SECRET)])?;
         assert!(dev.warnings.iter().any(|w| w.contains("placeholder")));
         assert_eq!(
-            failing_var(&[("JWT_SECRET", DEV_PLACEHOLDER_SECRET), ("APP_ENV", "production")]),
+            failing_var(&[
+                ("JWT_SECRET", DEV_PLACEHOLDER_SECRET),
+                ("APP_ENV", "production"),
+                ("REDIS_URL", "redis://127.0.0.1:6379")
+            ]),
             "JWT_SECRET"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn production_refuses_the_embedded_store_unless_the_operator_allows_it() -> Result<(), ConfigErrors> {
+        let production = [("JWT_SECRET", GOOD), ("APP_ENV", "production")];
+        assert_eq!(failing_var(&production), "REDIS_URL");
+        let message = load(&production).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("ALLOW_EMBEDDED_STORE=true"), "{message}");
+        let with_redis = [
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            production[0],
+            production[1],
+        ];
+        assert_eq!(failing_var(&with_redis), "accepted");
+        let allowed = [("ALLOW_EMBEDDED_STORE", "true"), production[0], production[1]];
+        let config = load(&allowed)?;
+        assert!(config.redis_url.is_none());
+        assert!(
+            config.warnings.iter().any(|w| w.contains("embedded")),
+            "{:?}",
+            config.warnings
+        );
+        // Said explicitly: anything but true keeps the refusal, and a non-flag is its own error.
+        let not_allowed = [("ALLOW_EMBEDDED_STORE", "false"), production[0], production[1]];
+        assert_eq!(failing_var(&not_allowed), "REDIS_URL");
+        let garbage = [
+            ("ALLOW_EMBEDDED_STORE", "yes please"),
+            production[0],
+            production[1],
+        ];
+        assert_eq!(failing_var(&garbage), "ALLOW_EMBEDDED_STORE,REDIS_URL");
+        // Development runs on the embedded store without being told.
+        assert_eq!(failing_var(&[production[0]]), "accepted");
         Ok(())
     }
 

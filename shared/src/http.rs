@@ -1,5 +1,5 @@
 //! The warp filters both services build their routes from: state, size-limited JSON bodies, the
-//! Bearer access token, and the headers every response carries.
+//! Bearer access token (and whether it still stands), and the headers every response carries.
 //!
 //! These filters reject with [`ApiError`] (a custom rejection) only after the path and method have
 //! matched, so a wrong path is still reported as a wrong path by [`crate::rejection::recover`].
@@ -19,7 +19,7 @@ use ipnet::IpNet;
 
 use crate::claims::{AccessClaims, TokenKind};
 use crate::error::ApiError;
-use crate::revocation::{RevocationCheck, Verdict};
+use crate::revocation::SharedRevocationCheck;
 use crate::token::{TokenCodec, TokenError};
 use crate::wire::{BodyDeadline, PeerAddr, BODY_LIMIT, BODY_READ_TIMEOUT};
 
@@ -253,33 +253,23 @@ pub fn access_claims(
     })
 }
 
-/// The verified claims of the request's access token, refused when revoked: what [`access_claims`]
-/// checks, then `revocations` ([`crate::revocation::RevocationCheck`]). A revoked token is 401
-/// TOKEN_REVOKED (the answer `/auth/me` gives); a checker that cannot tell (its feed stale past the
-/// bound) makes it 503 SERVICE_UNAVAILABLE: nothing is accepted unchecked.
-pub fn checked_access_claims(
+/// The verified claims of the request's access token that `revocations` says still stand:
+/// [`access_claims`], then the revocation seam ([`crate::revocation`]): 401 TOKEN_REVOKED for a
+/// revoked token, 503 SERVICE_UNAVAILABLE when the check cannot tell.
+pub fn live_access_claims(
     codec: Arc<TokenCodec>,
-    revocations: Arc<dyn RevocationCheck>,
+    revocations: SharedRevocationCheck,
 ) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
     access_claims(codec).and_then(move |claims: AccessClaims| {
         let revocations = revocations.clone();
         async move {
             match revocations.check(&claims).await {
-                Verdict::Valid => Ok(claims),
-                Verdict::Revoked => Err(warp::reject::custom(ApiError::TokenRevoked)),
-                Verdict::Unavailable => {
-                    crate::metrics::metrics().store_errors.inc();
-                    Err(warp::reject::custom(ApiError::unavailable(FeedStale)))
-                }
+                Ok(()) => Ok(claims),
+                Err(e) => Err(warp::reject::custom(ApiError::from(e))),
             }
         }
     })
 }
-
-/// Why a request was refused with 503 by [`checked_access_claims`]: for the log, never the client.
-#[derive(Debug, thiserror::Error)]
-#[error("revocation feed is stale past its bound")]
-struct FeedStale;
 
 /// Turns a handler's result into a reply: handler errors are replies, never rejections.
 pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
@@ -511,67 +501,6 @@ mod tests {
         assert_eq!(ip, "198.51.100.7".parse::<IpAddr>().unwrap());
     }
 
-    struct Always(Verdict);
-
-    #[async_trait::async_trait]
-    impl RevocationCheck for Always {
-        async fn check(&self, _claims: &AccessClaims) -> Verdict {
-            self.0
-        }
-    }
-
-    #[tokio::test]
-    async fn the_checked_filter_answers_each_verdict_as_the_contract_says() {
-        use crate::claims::Rol;
-        let settings = crate::token::test_settings("a-secret-of-at-least-thirty-two-bytes!");
-        let codec = Arc::new(TokenCodec::new(&settings, Arc::new(crate::SystemClock)));
-        let now = codec.now_secs();
-        let token = codec
-            .sign(&AccessClaims {
-                sub: "1".into(),
-                jti: "j".into(),
-                sid: "s".into(),
-                iat: now,
-                nbf: now,
-                exp: now + 60,
-                iss: codec.issuer().into(),
-                aud: codec.audience().into(),
-                typ: TokenKind::Access,
-                username: "u".into(),
-                email: "u@example.com".into(),
-                rol: Rol::Usuario,
-            })
-            .unwrap();
-        let answer = |verdict: Verdict, token: &str| {
-            let filter = checked_access_claims(codec.clone(), Arc::new(Always(verdict)));
-            let request = warp::test::request().header("authorization", format!("Bearer {token}"));
-            async move {
-                request
-                    .filter(&filter)
-                    .await
-                    .map(|c| c.sub)
-                    .map_err(|r| r.find::<ApiError>().map(|e| e.catalogue().2))
-            }
-        };
-        assert_eq!(answer(Verdict::Valid, &token).await, Ok("1".to_string()));
-        assert_eq!(answer(Verdict::Revoked, &token).await, Err(Some("TOKEN_REVOKED")));
-        assert_eq!(
-            answer(Verdict::Unavailable, &token).await,
-            Err(Some("SERVICE_UNAVAILABLE"))
-        );
-        // A bad token never reaches the check: it is invalid whatever the check would say.
-        assert_eq!(
-            answer(Verdict::Valid, "garbage").await,
-            Err(Some("TOKEN_INVALID"))
-        );
-        let not_propagated = checked_access_claims(codec.clone(), Arc::new(crate::revocation::NotPropagated));
-        let ok = warp::test::request()
-            .header("authorization", format!("Bearer {token}"))
-            .filter(&not_propagated)
-            .await;
-        assert!(ok.is_ok());
-    }
-
     #[test]
     fn bearer_parsing_is_strict_about_the_scheme_only() {
         let h = |s: &'static str| HeaderValue::from_static(s);
@@ -617,5 +546,88 @@ mod tests {
             .filter(&filter)
             .await;
         assert!(r.is_ok());
+    }
+
+    mod revocation_seam {
+        use super::super::*;
+        use crate::claims::Rol;
+        use crate::revocation::{RevocationCheck, RevocationError, SignatureOnly};
+        use crate::store::StoreError;
+        use crate::SystemClock;
+
+        /// Answers as told: `None` stands, `Some(true)` revoked, `Some(false)` unavailable.
+        struct Fixed(Option<bool>);
+
+        #[async_trait::async_trait]
+        impl RevocationCheck for Fixed {
+            async fn check(&self, _claims: &AccessClaims) -> Result<(), RevocationError> {
+                match self.0 {
+                    None => Ok(()),
+                    Some(true) => Err(RevocationError::Revoked),
+                    Some(false) => Err(StoreError::Unavailable("down".into()).into()),
+                }
+            }
+        }
+
+        fn codec() -> Arc<TokenCodec> {
+            let settings = crate::token::test_settings("a-secret-of-at-least-thirty-two-bytes!");
+            Arc::new(TokenCodec::new(&settings, Arc::new(SystemClock)))
+        }
+
+        fn token(codec: &TokenCodec) -> String {
+            let now = codec.now_secs();
+            codec
+                .sign(&AccessClaims {
+                    sub: "1".into(),
+                    jti: "j".into(),
+                    sid: "s".into(),
+                    iat: now,
+                    nbf: now,
+                    exp: now + 60,
+                    iss: codec.issuer().into(),
+                    aud: codec.audience().into(),
+                    typ: TokenKind::Access,
+                    username: "maria".into(),
+                    email: "maria@example.com".into(),
+                    rol: Rol::Usuario,
+                })
+                .unwrap()
+        }
+
+        async fn status_with(check: SharedRevocationCheck, bearer: Option<&str>) -> u16 {
+            let codec = codec();
+            let filter = live_access_claims(codec.clone(), check)
+                .map(|c: AccessClaims| c.username)
+                .recover(crate::rejection::recover);
+            let token = token(&codec);
+            let mut request = warp::test::request().path("/");
+            if let Some(bearer) = bearer {
+                let bearer = if bearer == "valid" { token.as_str() } else { bearer };
+                request = request.header("authorization", format!("Bearer {bearer}"));
+            }
+            request.reply(&filter).await.status().as_u16()
+        }
+
+        #[tokio::test]
+        async fn a_standing_token_passes_a_revoked_one_is_401_and_no_answer_is_503() {
+            assert_eq!(status_with(Arc::new(Fixed(None)), Some("valid")).await, 200);
+            assert_eq!(status_with(Arc::new(SignatureOnly), Some("valid")).await, 200);
+            assert_eq!(status_with(Arc::new(Fixed(Some(true))), Some("valid")).await, 401);
+            assert_eq!(
+                status_with(Arc::new(Fixed(Some(false))), Some("valid")).await,
+                503
+            );
+        }
+
+        #[tokio::test]
+        async fn the_check_is_asked_only_about_verified_tokens() {
+            // A revoked verdict would be 401 too; a missing or bad token must not reach the check at all,
+            // so a check that would answer 503 never turns a 401 into a 503.
+            assert_eq!(status_with(Arc::new(Fixed(Some(false))), None).await, 401);
+            assert_eq!(
+                status_with(Arc::new(Fixed(Some(false))), Some("garbage")).await,
+                401
+            );
+        }
     }
 }

@@ -10,9 +10,10 @@
 //! - [`http`]: warp filters: state, size-limited JSON bodies, the Bearer access token, security headers.
 //! - [`metrics`]: the Prometheus registry and `GET /metrics`.
 //! - [`ops`]: `/health`, `/ready` and `/openapi.json`, the same in both services.
-//! - [`revocation`]: the revocation feed's entry format, the [`revocation::RevocationCheck`] seam and the
-//!   follower that keeps revoked sessions, users and tokens in memory.
 //! - [`rejection`]: the one `recover` that turns every warp rejection into the error envelope.
+//! - [`revocation`]: the seam through which a verifying backend asks whether a token was revoked, the
+//!   revocation feed's entry format, and the follower that keeps revoked sessions, users and tokens in
+//!   memory.
 //! - [`routing`]: each service's route table: 404 for unknown paths, 405 with `Allow` for wrong methods.
 //! - [`server`]: the hyper server with header and read limits and graceful shutdown.
 //! - [`store`]: the fail-closed store error and the lazy, self-healing Redis connection.

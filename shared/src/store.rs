@@ -1,25 +1,36 @@
 //! What both services' stores share: the error that makes a request fail closed (503), and the lazy,
 //! self-healing Redis connection with a deadline on every call.
 //!
-//! The connection is the redis crate's `ConnectionManager`, created on first use and reconnecting by
-//! itself, so a service starts while Redis is down (and reports not ready) and heals when Redis comes
-//! back, without a restart. Two things make a Redis restart cost no request once Redis is back:
+//! The connection is one multiplexed Redis connection, made on first use, so a service starts while
+//! Redis is down (and reports not ready) and heals when Redis comes back, without a restart. How it
+//! heals is what makes a Redis restart (`docker compose restart redis`) cost no request once Redis is
+//! back:
 //!
-//! - The connection speaks RESP3, so the manager hears of a closed connection the moment the server
-//!   closes it (the driver reports the disconnection) and connects again in the background, rather than
-//!   finding out from the next command's broken pipe. Lua replies are the same in RESP2 and RESP3 (no
-//!   script calls `redis.setresp(3)`).
-//! - A command whose connection could not be made (refused: the reconnection made while Redis was still
-//!   down failed, and the manager hands its failure to the next caller) provably never reached a server,
-//!   so it is tried once more on the fresh connection that failure starts. Nothing else is retried: a
-//!   command that may have been written (a reset, a timeout, a broken pipe) may have run, and a refresh
-//!   rotation must run at most once, so those fail closed (503) and the client decides.
+//! - The connection speaks RESP3, whose driver reports a closed connection the moment the server closes
+//!   it (a disconnection push), also while the connection is idle. The connection is then marked dead,
+//!   as it is when a command on it fails with a dropped connection.
+//! - A call never uses a dead connection: it makes a fresh one first, and a call that finds none makes
+//!   one (one caller connects, the others wait for it). So the first command after a restart goes out
+//!   on a new connection instead of failing on the old one: a command that provably never reached a
+//!   server is sent on a fresh connection, not failed. Connecting happens when a call needs it, not in
+//!   the background: nothing keeps retrying against a Redis that is down, and no failed attempt made
+//!   while it was down is handed to the first caller after it is back.
+//! - Nothing that may have been written is retried: a command that fails after it was sent (a reset, a
+//!   timeout, a broken pipe) may have run, and a refresh rotation must run at most once, so it fails
+//!   closed (503) and the client decides. The one window left is a command sent in the instant between
+//!   the server closing the connection and the driver noticing: it fails with 503.
+//!
+//! Lua replies are the same in RESP2 and RESP3 (no script calls `redis.setresp(3)`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, IntoConnectionInfo, ProtocolVersion, RedisError, Value};
-use tokio::sync::OnceCell;
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind,
+    RedisError, Value,
+};
 
 use crate::error::ApiError;
 
@@ -45,7 +56,22 @@ impl From<StoreError> for ApiError {
 /// A Redis connection made on first use; see the module doc.
 pub struct RedisConn {
     client: redis::Client,
-    manager: OnceCell<ConnectionManager>,
+    /// The connection in use, if any (dead ones are replaced on the next call).
+    live: RwLock<Option<Arc<Live>>>,
+    /// Held while connecting, so that callers who find no live connection make one, not one each.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+/// One connection and whether it is known to be gone.
+struct Live {
+    conn: MultiplexedConnection,
+    dead: Arc<AtomicBool>,
+}
+
+impl Live {
+    fn usable(self: &Arc<Self>) -> Option<Arc<Self>> {
+        (!self.dead.load(Ordering::Acquire)).then(|| Arc::clone(self))
+    }
 }
 
 impl std::fmt::Debug for RedisConn {
@@ -64,29 +90,47 @@ impl RedisConn {
         let client = redis::Client::open(info.set_redis_settings(settings)).map_err(bad)?;
         Ok(Self {
             client,
-            manager: OnceCell::new(),
+            live: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
         })
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let manager = self
-            .manager
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(DEADLINE))
-                    .set_response_timeout(Some(DEADLINE))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(500));
-                tokio::time::timeout(
-                    DEADLINE,
-                    ConnectionManager::new_with_config(self.client.clone(), config),
-                )
-                .await
-                .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
-            })
-            .await?;
-        Ok(manager.clone())
+    fn current(&self) -> Option<Arc<Live>> {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(Live::usable)
+    }
+
+    /// The live connection, or a fresh one when there is none or it is dead.
+    async fn connection(&self) -> Result<Arc<Live>, StoreError> {
+        if let Some(live) = self.current() {
+            return Ok(live);
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(live) = self.current() {
+            return Ok(live);
+        }
+        let dead = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&dead);
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(DEADLINE))
+            .set_response_timeout(Some(DEADLINE))
+            .set_push_sender(move |info: PushInfo| {
+                if info.kind == PushKind::Disconnection {
+                    flag.store(true, Ordering::Release);
+                }
+                Ok::<(), std::convert::Infallible>(())
+            });
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let live = Arc::new(Live { conn, dead });
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&live));
+        Ok(live)
     }
 
     /// Runs a Lua script invocation: one round trip, atomic.
@@ -102,19 +146,21 @@ impl RedisConn {
             .await
     }
 
-    /// Runs `op` on the connection within [`DEADLINE`], once more if it provably never reached a server
-    /// (see the module doc).
+    /// Runs `op` on a usable connection within [`DEADLINE`]; a dropped connection is marked dead, so
+    /// the next call makes a fresh one (see the module doc).
     async fn call<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let attempt = async {
-            let first = op(self.connection().await?).await;
-            let result = match first {
-                Err(e) if never_sent(&e) => op(self.connection().await?).await,
-                other => other,
-            };
+            let live = self.connection().await?;
+            let result = op(live.conn.clone()).await;
+            if let Err(e) = &result {
+                if e.is_connection_dropped() || e.is_unrecoverable_error() {
+                    live.dead.store(true, Ordering::Release);
+                }
+            }
             result.map_err(|e| StoreError::Unavailable(e.to_string()))
         };
         tokio::time::timeout(DEADLINE, attempt)
@@ -126,11 +172,6 @@ impl RedisConn {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
     }
-}
-
-/// Whether a failed call provably never reached a server: its connection could not be made.
-fn never_sent(e: &RedisError) -> bool {
-    e.is_connection_refusal()
 }
 
 /// Converts a reply, or says it was not what the script promised.

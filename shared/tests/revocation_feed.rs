@@ -12,8 +12,9 @@ use shared::revocation::{feed_key, Verdict};
 use shared::{AccessClaims, Clock, Rol, SystemClock, TokenKind};
 use test_support::{free_port, RedisProcess};
 
+/// The Redis the tests share ([`test_support::redis_url`]).
 fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    test_support::redis_url()
 }
 
 fn prefix() -> String {

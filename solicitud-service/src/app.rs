@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use shared::config::ConfigError;
 use shared::revocation::feed::RevocationFeed;
-use shared::revocation::{NotPropagated, RevocationCheck};
+use shared::revocation::{SharedRevocationCheck, SignatureOnly};
 use shared::{SharedClock, TokenCodec};
 
 use crate::config::SolicitudConfig;
@@ -18,12 +18,16 @@ pub struct App {
     pub config: Arc<SolicitudConfig>,
     pub codec: Arc<TokenCodec>,
     pub store: SharedStore,
-    /// Asked after every token's signature and claims are good: the feed, or [`NotPropagated`].
-    pub revocations: Arc<dyn RevocationCheck>,
+    pub clock: SharedClock,
+    /// Asked about every verified access token: the revocation feed when this process follows one,
+    /// [`SignatureOnly`] (a token stands until it expires) when it has no revocation source, or the
+    /// one it was given ([`App::with_revocation_check`]).
+    pub revocations: SharedRevocationCheck,
     /// The revocation feed this process follows, when it follows one (`REVOCATION_FEED_ENABLED` and a
     /// Redis: `REVOCATION_FEED_REDIS_URL` or `REDIS_URL`); started by [`App::bind`].
     pub feed: Option<RevocationFeed>,
-    pub clock: SharedClock,
+    /// Whether `revocations` was handed in by [`App::with_revocation_check`] (said at start).
+    pub in_process_revocations: bool,
 }
 
 impl App {
@@ -50,17 +54,28 @@ impl App {
             ),
             None => None,
         };
-        let revocations: Arc<dyn RevocationCheck> = match &feed {
+        let revocations: SharedRevocationCheck = match &feed {
             Some(feed) => Arc::new(feed.clone()),
-            None => Arc::new(NotPropagated),
+            None => Arc::new(SignatureOnly),
         };
         Ok(Self {
             revocations,
             feed,
+            in_process_revocations: false,
             codec: Arc::new(TokenCodec::new(&config.common.jwt, clock.clone())),
             config: Arc::new(config),
             store,
             clock,
         })
+    }
+
+    /// The same state, asking `revocations` whether each verified token still stands (the
+    /// `all-in-one` binary hands it the auth service's sessions, so a logout counts at once); no feed
+    /// is followed then.
+    pub fn with_revocation_check(mut self, revocations: SharedRevocationCheck) -> Self {
+        self.revocations = revocations;
+        self.feed = None;
+        self.in_process_revocations = true;
+        self
     }
 }

@@ -1,11 +1,12 @@
 //! The HTTP surface: `/health`, `/ready` and the solicitud resource. Every `/solicitud` route matches
-//! its path and method, then requires a verified access token that is not revoked (signature and
-//! claims, then the revocation feed, through [`shared::http::checked_access_claims`]), so no request
-//! reaches a handler unauthenticated.
+//! its path and method, then requires a verified access token (signature and claims, through
+//! [`shared::http::live_access_claims`], then the app's revocation check: the revocation feed in a
+//! process of its own with Redis, nothing with the embedded store, the auth service's sessions in
+//! the `all-in-one` binary), so no request reaches a handler unauthenticated.
 
 use serde::Deserialize;
 use shared::envelope::{self, Envelope, ErrorBody};
-use shared::http::{checked_access_claims, into_reply, json_body, with_state};
+use shared::http::{into_reply, json_body, live_access_claims, with_state};
 use shared::ops::BearerAuth;
 use shared::routing::Route;
 use shared::{AccessClaims, ApiError, Rol};
@@ -106,8 +107,9 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
 )]
 pub struct ApiDoc;
 
+/// The verified access token, still standing by the app's revocation check.
 fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
-    checked_access_claims(app.codec.clone(), app.revocations.clone())
+    live_access_claims(app.codec.clone(), app.revocations.clone())
 }
 
 /// `GET /solicitud/`: an admin sees every request, anyone else their own.

@@ -22,6 +22,9 @@ impl App {
             &self.feed,
             has_redis || self.config.verifier.feed_redis_url.is_some(),
         ) {
+            _ if self.in_process_revocations => {
+                tracing::info!("revocations are checked in this process's own store")
+            }
             (Some(feed), _) => {
                 feed.spawn();
                 tracing::info!(

@@ -4,11 +4,16 @@
 //! - [`ServiceProcess`] starts a service binary with a clean environment, JSON logs and a working
 //!   directory of its own (so no stray `.env` is read), waits for its `"listening"` log line to learn
 //!   the address, keeps every log line for assertions, and kills the process when dropped.
+//! - [`redis_url`] is the Redis every test shares: `TEST_REDIS_URL`, else the one answering on
+//!   127.0.0.1:6379, else a `redis-server` this test process starts for itself on a free port (and
+//!   that ends with the process); with none to be had, one message says what to install or set and
+//!   the test process exits, rather than every test failing with a 503.
 //! - [`RedisProcess`] runs a dedicated `redis-server` on a free port, so a test can stop and restart
 //!   Redis without disturbing any other test.
 //! - [`seed_clients`] runs the seed's own Python and JavaScript clients against one origin.
-//! - [`free_port`], [`sibling_binary`] (another binary of the workspace, built when missing) and
-//!   [`hash_password`] (the service's own `hash-password` subcommand).
+//! - [`free_port`], [`sibling_binary`] (another binary of the workspace, built when missing),
+//!   [`run_to_end`] (a command that must finish, such as `--help`) and [`hash_password`] (the
+//!   service's own `hash-password` subcommand).
 //!
 //! Only ever a dev-dependency. Failures are returned as [`std::io::Error`]s with a message saying what
 //! did not happen; the tests decide to panic on them.
@@ -20,7 +25,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a service may take to log "listening".
@@ -204,6 +209,25 @@ fn temp_dir(label: &str) -> io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The README's curl walk: the first `sh` block under its "A walk through the API with curl" heading,
+/// which the tests run as written (against the one-process system, and through the compose gateway).
+pub fn readme_walk() -> io::Result<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path)?;
+    walk_of(&readme).map(str::to_string).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "README.md has no ```sh block under \"## A walk through the API with curl\"",
+        )
+    })
+}
+
+fn walk_of(readme: &str) -> Option<&str> {
+    let section = &readme[readme.find("\n## A walk through the API with curl\n")?..];
+    let open = section.find("\n```sh\n")? + "\n```sh\n".len();
+    Some(&section[open..open + section[open..].find("\n```")?])
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -221,6 +245,58 @@ pub fn sibling_binary(own_exe: impl AsRef<Path>, name: &str) -> io::Result<PathB
         }
     }
     Ok(path)
+}
+
+/// Runs `command` to its end with no input, its output captured; an error (after killing it) if it
+/// is still running after `limit`, as a binary would be that started serving instead of answering
+/// `--help`.
+pub fn run_to_end(command: &mut Command, limit: Duration) -> io::Result<std::process::Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Drained while it runs, so a chatty child never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn io::Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn io::Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            kill(&mut child);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{command:?} was still running after {limit:?}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// The PHC hash of `password`, from the auth-service binary's own `hash-password` subcommand.
@@ -330,5 +406,143 @@ impl Drop for RedisProcess {
         if let Some(dir) = self.aof_dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The shared Redis
+
+/// Where the tests look for a running Redis when `TEST_REDIS_URL` is not set.
+pub const DEFAULT_REDIS_PROBE: &str = "127.0.0.1:6379";
+
+/// What to do when there is no Redis at all.
+pub const NO_REDIS_HELP: &str = "\
+no Redis for the tests: TEST_REDIS_URL is not set, nothing answers on {probe}, and redis-server is not
+installed, so the tests cannot start one of their own. Either install it (Debian or Ubuntu:
+`apt-get install redis-server`; macOS: `brew install redis`), or set TEST_REDIS_URL to a Redis they
+may write to under their own key prefixes (e.g. TEST_REDIS_URL=redis://127.0.0.1:6380).";
+
+/// The Redis the tests share, as a `redis://` URL; decided once per test process:
+///
+/// 1. `TEST_REDIS_URL`, when set (and not blank);
+/// 2. else the Redis answering `PING` on [`redis_probe_addr`] (127.0.0.1:6379);
+/// 3. else a `redis-server` of this process's own on a free port, stopped when the process ends.
+///
+/// When none of them can be had (no `redis-server` installed), it prints [`NO_REDIS_HELP`] once on
+/// standard error and ends the test process with status 1: one clear message, instead of each test
+/// failing on its own with a 503 or "connection refused".
+pub fn redis_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let given = std::env::var("TEST_REDIS_URL").ok();
+        match resolve_redis(given, redis_probe_addr(), "redis-server") {
+            Ok(url) => url,
+            Err(e) => {
+                // Written straight to stderr: the test harness captures `eprintln!`, not this.
+                let _ = writeln!(io::stderr(), "\n{e}\n");
+                std::process::exit(1)
+            }
+        }
+    })
+    .clone()
+}
+
+/// The address probed for a running Redis: `TEST_REDIS_PROBE_ADDR` (a test of this very logic points
+/// it at a closed port), else [`DEFAULT_REDIS_PROBE`].
+pub fn redis_probe_addr() -> String {
+    std::env::var("TEST_REDIS_PROBE_ADDR")
+        .ok()
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_REDIS_PROBE.to_string())
+}
+
+/// The decision of [`redis_url`] with its inputs given: the URL the tests should use, starting
+/// `server` (the `redis-server` program) when needed. The Redis it starts lives as long as the
+/// process.
+pub fn resolve_redis(given: Option<String>, probe: String, server: &str) -> io::Result<String> {
+    if let Some(url) = given.filter(|u| !u.trim().is_empty()) {
+        return Ok(url);
+    }
+    if redis_answers(&probe) {
+        return Ok(format!("redis://{probe}"));
+    }
+    static OWN: OnceLock<Mutex<Vec<OwnRedis>>> = OnceLock::new();
+    let own = OwnRedis::start(server).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            io::Error::new(e.kind(), NO_REDIS_HELP.replace("{probe}", &probe))
+        } else {
+            e
+        }
+    })?;
+    let url = own.url();
+    lock(OWN.get_or_init(|| Mutex::new(Vec::new()))).push(own);
+    Ok(url)
+}
+
+/// Whether a Redis answers `PING` at `addr` within a moment.
+pub fn redis_answers(addr: &str) -> bool {
+    use std::io::Read;
+    let Ok(Some(addr)) = std::net::ToSocketAddrs::to_socket_addrs(addr).map(|mut a| a.next()) else {
+        return false;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+/// A `redis-server` that ends with this process, however the process ends: it runs under a small
+/// shell that holds the read end of a pipe whose write end only this process has, and stops the
+/// server when that pipe closes (statics are never dropped, so a `Drop` could not do it).
+struct OwnRedis {
+    port: u16,
+    /// Its stdin is the pipe's write end: kept open for as long as this value (in a static: the
+    /// process) lives.
+    shell: Child,
+}
+
+impl OwnRedis {
+    fn start(server: &str) -> io::Result<Self> {
+        // Installed at all? (A NotFound here becomes the message of NO_REDIS_HELP.)
+        Command::new(server)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        let port = free_port()?;
+        let script = r#"server=$1; port=$2
+"$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+pid=$!
+read -r _ignored
+kill "$pid" 2>/dev/null
+wait "$pid""#;
+        let shell = Command::new("sh")
+            .args(["-c", script, "sh", server, &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let mut own = Self { port, shell };
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !redis_answers(&addr) {
+            if Instant::now() >= deadline {
+                // Closing the pipe makes the shell stop the server.
+                drop(own.shell.stdin.take());
+                let _ = own.shell.wait();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{server} did not answer on {addr} within 10 s"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(own)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
     }
 }

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use test_support::{free_port, RedisProcess, ServiceProcess};
+use test_support::{free_port, redis_answers, resolve_redis, run_to_end, RedisProcess, ServiceProcess};
 
 /// An executable script in a directory of this test run's own.
 fn script(name: &str, body: &str) -> PathBuf {
@@ -136,4 +136,113 @@ fn a_redis_of_our_own_stops_and_restarts_on_the_same_port() {
     assert!(!ping(redis.port));
     redis.restart().unwrap();
     assert!(ping(redis.port));
+}
+
+/// A loopback address where nothing listens.
+fn closed_addr() -> String {
+    format!("127.0.0.1:{}", free_port().unwrap())
+}
+
+#[test]
+fn a_given_test_redis_url_is_used_as_is() {
+    let url = resolve_redis(
+        Some("redis://10.9.8.7:1234".into()),
+        closed_addr(),
+        "redis-server",
+    )
+    .unwrap();
+    assert_eq!(url, "redis://10.9.8.7:1234");
+}
+
+#[test]
+fn a_redis_answering_on_the_probed_address_is_used() {
+    let redis = RedisProcess::start(free_port().unwrap()).unwrap();
+    let probe = format!("127.0.0.1:{}", redis.port);
+    assert!(redis_answers(&probe));
+    // A blank TEST_REDIS_URL counts as unset.
+    assert_eq!(
+        resolve_redis(Some(" ".into()), probe.clone(), "redis-server").unwrap(),
+        format!("redis://{probe}")
+    );
+}
+
+#[test]
+fn only_a_redis_counts_as_answering() {
+    assert!(!redis_answers(&closed_addr()));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    assert!(!redis_answers(&addr), "an HTTP server is not a Redis");
+}
+
+#[test]
+fn with_nothing_on_the_probed_address_the_tests_start_a_redis_of_their_own() {
+    let probe = closed_addr();
+    let url = resolve_redis(None, probe.clone(), "redis-server").unwrap();
+    assert_ne!(url, format!("redis://{probe}"));
+    assert!(redis_answers(url.trim_start_matches("redis://")), "{url}");
+}
+
+#[test]
+fn without_redis_server_one_message_says_what_to_install_or_set() {
+    let err = resolve_redis(None, closed_addr(), "redis-server-is-not-installed").unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "TEST_REDIS_URL",
+        "apt-get install redis-server",
+        "nothing answers on 127.0.0.1:",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}
+
+/// Run by [`the_redis_a_test_process_starts_ends_with_it`] in a child test process: starts a Redis of
+/// its own, prints its URL and returns, ending the process.
+#[test]
+#[ignore = "a helper the test below runs in a child process"]
+fn child_that_starts_its_own_redis() {
+    let probe = std::env::var("CHILD_PROBE").unwrap();
+    let url = resolve_redis(None, probe, "redis-server").unwrap();
+    use std::io::Write;
+    writeln!(std::io::stdout(), "OWN_REDIS={url}").unwrap();
+}
+
+#[test]
+fn the_redis_a_test_process_starts_ends_with_it() {
+    let out = run_to_end(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_that_starts_its_own_redis",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("CHILD_PROBE", closed_addr()),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("OWN_REDIS=redis://"))
+        .unwrap_or_else(|| panic!("no URL: {stdout}"))
+        .to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while redis_answers(&addr) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{addr} still answers after its process ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -53,10 +53,28 @@ fn each_bad_configuration_value_stops_start_up_naming_the_variable() {
         (
             vec![
                 ("JWT_SECRET", shared::config::DEV_PLACEHOLDER_SECRET),
-                password,
+                ("API_PASSWORD", "correct horse battery staple"),
                 ("APP_ENV", "production"),
+                ("ALLOW_EMBEDDED_STORE", "true"),
             ],
             "JWT_SECRET",
+        ),
+        (
+            vec![
+                good_secret,
+                ("API_PASSWORD", "qwerty123456"),
+                ("APP_ENV", "production"),
+                ("ALLOW_EMBEDDED_STORE", "true"),
+            ],
+            "API_PASSWORD",
+        ),
+        (
+            vec![
+                good_secret,
+                ("API_PASSWORD", "correct horse battery staple"),
+                ("APP_ENV", "production"),
+            ],
+            "REDIS_URL",
         ),
     ];
     for (vars, expected) in cases {
@@ -118,4 +136,49 @@ fn hash_password_prints_an_argon2id_phc_string_that_verifies() {
     let phc = phc.trim();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
     assert_eq!(auth_service::passwords::check_phc(phc), Ok(()));
+}
+
+#[test]
+fn production_refuses_a_weak_password_and_the_embedded_store_in_one_start() {
+    let (code, stderr) = start_with(&[
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("API_PASSWORD", "a"),
+        ("APP_ENV", "production"),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    let lines: Vec<&str> = stderr.trim().lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with("auth-service: invalid configuration: REDIS_URL: "),
+        "{stderr}"
+    );
+    assert!(lines[0].contains("ALLOW_EMBEDDED_STORE=true"), "{stderr}");
+    assert!(
+        lines[1].starts_with("auth-service: invalid configuration: API_PASSWORD: "),
+        "{stderr}"
+    );
+    assert!(lines[1].contains("min_length"), "{stderr}");
+}
+
+#[test]
+fn production_starts_on_the_embedded_store_when_the_operator_allows_it() {
+    let service = test_support::ServiceProcess::start(
+        BIN,
+        &[
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef".to_string()),
+            ("API_PASSWORD", "correct horse battery staple".to_string()),
+            ("APP_ENV", "production".to_string()),
+            ("ALLOW_EMBEDDED_STORE", "true".to_string()),
+            ("AUTH_BIND_ADDR", "127.0.0.1:0".to_string()),
+        ],
+    )
+    .unwrap();
+    assert!(
+        service
+            .logs()
+            .iter()
+            .any(|l| l.contains("ALLOW_EMBEDDED_STORE=true")),
+        "the choice is logged: {:?}",
+        service.logs()
+    );
 }

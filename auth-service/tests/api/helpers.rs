@@ -35,8 +35,10 @@ pub enum StoreKind {
     Memory,
 }
 
+/// The Redis the tests share (see [`test_support::redis_url`]: `TEST_REDIS_URL`, the one on 6379, or
+/// one started for this test process).
 pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    test_support::redis_url()
 }
 
 pub fn unique_prefix() -> String {

@@ -1,8 +1,10 @@
-//! Integration tests: the real server on port 0, against the real Redis at 127.0.0.1:6379 (or
-//! `TEST_REDIS_URL`), each test under its own key prefix so they run in parallel. One binary.
+//! Integration tests: the real server on port 0, against a real Redis (`TEST_REDIS_URL`, the one at
+//! 127.0.0.1:6379, or one started for this run: `test_support::redis_url`), each test under its own
+//! key prefix so they run in parallel. One binary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli;
 mod config;
 mod errors;
 mod feed;
@@ -15,6 +17,7 @@ mod mfa;
 mod openapi;
 mod ops;
 mod process;
+mod recipes;
 mod refresh;
 mod replicas;
 mod rotation;

@@ -34,7 +34,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
 
 use super::deny::DenySet;
-use super::{feed_key, EntryId, FeedEntry, RevocationCheck, Verdict};
+use super::{feed_key, EntryId, FeedEntry, RevocationCheck, RevocationError, Verdict};
 use crate::claims::AccessClaims;
 use crate::clock::SharedClock;
 use crate::metrics::metrics;
@@ -267,8 +267,8 @@ impl RevocationFeed {
 
 #[async_trait]
 impl RevocationCheck for RevocationFeed {
-    async fn check(&self, claims: &AccessClaims) -> Verdict {
-        self.verdict(claims)
+    async fn check(&self, claims: &AccessClaims) -> Result<(), RevocationError> {
+        self.verdict(claims).into()
     }
 }
 

@@ -1,15 +1,22 @@
-//! Revocation-aware verification for backends that verify access tokens locally.
+//! The revocation seam: how a backend that verifies access tokens locally learns that a verified token
+//! was revoked (a logout, a logout-all, a rotation reuse, a disabled user) before it expires.
 //!
-//! The auth service appends every revocation to a Redis Stream, the revocation feed ([`feed_key`]), in
-//! the same atomic step that revokes. A backend follows that stream ([`feed::RevocationFeed`]) and keeps
-//! the revocations still in force in memory ([`deny::DenySet`]), so refusing a logged-out token costs a
-//! hash lookup, not a call to the auth service.
+//! A [`RevocationCheck`] is asked about the claims of a token whose signature and claims already
+//! passed, by [`crate::http::live_access_claims`]; it answers that the token stands, or is revoked
+//! (401 `TOKEN_REVOKED`), or that it cannot tell (503, fail closed). What stands behind it is the
+//! deployment's choice:
 //!
-//! - [`RevocationCheck`]: the seam the access-token filter calls after the signature and claims are good
-//!   (`Valid`, `Revoked`: 401 TOKEN_REVOKED, `Unavailable`: 503). [`feed::RevocationFeed`] implements it
-//!   over Redis; [`NotPropagated`] is the honest answer of a backend with no feed to follow.
-//! - The entry format ([`FeedEntry`], [`EntryId`]): what the auth service writes and any backend, in any
-//!   language, reads (the README documents it for Python).
+//! - [`SignatureOnly`]: no revocation source; every verified token stands until it expires (a backend
+//!   with the embedded store, which says so at start).
+//! - the auth service's own session store, when both run in one process (the `all-in-one` binary):
+//!   a logout is honoured by the next request.
+//! - [`feed::RevocationFeed`], for separate processes: the auth service appends every revocation to a
+//!   Redis Stream, the revocation feed ([`feed_key`]), in the same atomic step that revokes; the
+//!   follower keeps the revocations still in force in memory ([`deny::DenySet`]), so refusing a
+//!   logged-out token costs a hash lookup, not a call to the auth service.
+//!
+//! The entry format ([`FeedEntry`], [`EntryId`]) is what the auth service writes and any backend, in
+//! any language, reads (the README documents it for Python).
 //!
 //! An entry of the feed is a stream entry with these fields (all values are text):
 //!
@@ -29,10 +36,13 @@ pub mod feed;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::claims::AccessClaims;
+use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// The key of the feed under `REDIS_KEY_PREFIX` (the prefix comes first, as for every key).
 pub const FEED_KEY: &str = "auth:revocations";
@@ -43,34 +53,70 @@ pub fn feed_key(prefix: &str) -> String {
     format!("{prefix}{FEED_KEY}")
 }
 
-/// What a revocation check decided about a token whose signature and claims are good.
+/// Why a verified access token is not honoured.
+#[derive(Debug, thiserror::Error)]
+pub enum RevocationError {
+    /// Its session, its `jti`, or every session of its user was revoked (or the user is gone).
+    #[error("revoked")]
+    Revoked,
+    /// The revocation source did not answer (or its feed is stale past its bound): fail closed.
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+impl From<RevocationError> for ApiError {
+    fn from(e: RevocationError) -> Self {
+        match e {
+            RevocationError::Revoked => ApiError::TokenRevoked,
+            RevocationError::Unavailable(e) => ApiError::from(e),
+        }
+    }
+}
+
+/// Asks whether a verified access token still stands. Called on every authenticated request: an
+/// implementation must answer quickly (the feed's is a few hash lookups; one backed by a store in
+/// the same process awaits it).
+#[async_trait]
+pub trait RevocationCheck: Send + Sync + 'static {
+    /// `Ok` when nothing revoked the token's `jti`, its session (`sid`) or its user's sessions.
+    async fn check(&self, claims: &AccessClaims) -> Result<(), RevocationError>;
+}
+
+/// A revocation check as the state holds it.
+pub type SharedRevocationCheck = Arc<dyn RevocationCheck>;
+
+/// No revocation source: a token stands until it expires (signature and claims only).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SignatureOnly;
+
+#[async_trait]
+impl RevocationCheck for SignatureOnly {
+    async fn check(&self, _claims: &AccessClaims) -> Result<(), RevocationError> {
+        Ok(())
+    }
+}
+
+/// What the feed's follower decides about verified claims, without awaiting
+/// ([`feed::RevocationFeed::verdict`]); its [`RevocationCheck`] answer follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Not revoked, as far as the checker can tell within its staleness bound.
+    /// Not revoked, as far as the feed tells within its staleness bound.
     Valid,
     /// Revoked: 401 TOKEN_REVOKED.
     Revoked,
-    /// The checker cannot say (its feed is stale past the bound, or never loaded): 503, fail closed.
+    /// The feed is stale past its bound, or was never read: 503, fail closed.
     Unavailable,
 }
 
-/// Whether verified access claims have been revoked. Called on every authenticated request, after the
-/// signature and claims checks, by [`crate::http::checked_access_claims`]. Implementations must answer
-/// quickly: the feed's is a few hash lookups; one backed directly by a store may await it.
-#[async_trait]
-pub trait RevocationCheck: Send + Sync + 'static {
-    async fn check(&self, claims: &AccessClaims) -> Verdict;
-}
-
-/// The check of a backend that has no revocation feed (the embedded store: nothing is shared between
-/// processes). Every verified token is valid until it expires; the service says so at start.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NotPropagated;
-
-#[async_trait]
-impl RevocationCheck for NotPropagated {
-    async fn check(&self, _claims: &AccessClaims) -> Verdict {
-        Verdict::Valid
+impl From<Verdict> for Result<(), RevocationError> {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Valid => Ok(()),
+            Verdict::Revoked => Err(RevocationError::Revoked),
+            Verdict::Unavailable => Err(RevocationError::Unavailable(StoreError::Unavailable(
+                "revocation feed is stale past its bound".into(),
+            ))),
+        }
     }
 }
 
@@ -183,6 +229,24 @@ impl FeedEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_answer_maps_to_the_contracts_error() {
+        assert_eq!(
+            ApiError::from(RevocationError::Revoked).catalogue().2,
+            "TOKEN_REVOKED"
+        );
+        let down = RevocationError::Unavailable(StoreError::Unavailable("timed out".into()));
+        assert_eq!(ApiError::from(down).catalogue().2, "SERVICE_UNAVAILABLE");
+        let stale: Result<(), RevocationError> = Verdict::Unavailable.into();
+        assert_eq!(
+            stale.map_err(|e| ApiError::from(e).catalogue().2),
+            Err("SERVICE_UNAVAILABLE")
+        );
+        let revoked: Result<(), RevocationError> = Verdict::Revoked.into();
+        assert!(matches!(revoked, Err(RevocationError::Revoked)));
+        assert!(Result::<(), RevocationError>::from(Verdict::Valid).is_ok());
+    }
 
     #[test]
     fn entry_ids_parse_print_and_order_as_redis_orders_them() {

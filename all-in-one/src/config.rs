@@ -1,0 +1,129 @@
+//! The all-in-one binary's settings: everything the auth service reads (which includes everything
+//! the solicitud service reads, [`shared::config::COMMON`]), and its own listen address, declared in
+//! [`ALL_IN_ONE`]. The services' own bind addresses are not used. Every problem is reported at once.
+
+use std::net::SocketAddr;
+
+use auth_service::config::AuthConfig;
+use shared::config::{ConfigErrors, Kind, RawVars, Reader, VarSpec, WhenUnset};
+use solicitud_service::config::SolicitudConfig;
+
+shared::declare_vars! {
+    /// What the all-in-one binary reads besides the auth service's variables.
+    pub const ALL_IN_ONE;
+    ALL_IN_ONE_BIND_ADDR: Kind::Address, WhenUnset::Default("0.0.0.0:8000"),
+        "Where the all-in-one binary (both services in one process, routed like the gateway) listens.";
+}
+
+/// Every variable the all-in-one binary reads: the auth service's, then its own.
+pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
+    auth_service::config::variables().chain(ALL_IN_ONE)
+}
+
+/// Both services' settings, from one environment.
+#[derive(Debug, Clone)]
+pub struct AllInOneConfig {
+    pub auth: AuthConfig,
+    /// The shared settings of `auth`; its bind address is unused.
+    pub solicitud: SolicitudConfig,
+    pub bind_addr: SocketAddr,
+}
+
+impl AllInOneConfig {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::from_vars(&shared::config::env_vars())
+    }
+
+    /// For tests: settings from pairs, never from the process environment.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigErrors>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_vars(&shared::config::from_pairs(pairs))
+    }
+
+    /// Reads [`variables`], every problem reported at once.
+    pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
+        let auth = AuthConfig::from_vars(vars);
+        let mut r = Reader::new(vars);
+        let bind_addr = r
+            .address(&ALL_IN_ONE_BIND_ADDR)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        match (auth, r.finish(bind_addr)) {
+            (Ok(auth), Ok(bind_addr)) => Ok(Self {
+                solicitud: SolicitudConfig {
+                    common: auth.common.clone(),
+                    // Revocations are checked in this process's own store: no feed to follow.
+                    verifier: shared::config::VerifierConfig {
+                        feed_enabled: false,
+                        feed_redis_url: None,
+                        feed: Default::default(),
+                    },
+                    bind_addr,
+                },
+                auth,
+                bind_addr,
+            }),
+            (auth, own) => {
+                let mut errors = auth.err().map(|e| e.0).unwrap_or_default();
+                errors.extend(own.err().map(|e| e.0).unwrap_or_default());
+                Err(ConfigErrors(errors))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn it_listens_on_port_8000_by_default_with_the_auth_services_settings() {
+        let c = AllInOneConfig::from_pairs([("JWT_SECRET", SECRET), ("API_PASSWORD", "pw")]).ok();
+        assert_eq!(
+            c.as_ref().map(|c| c.bind_addr.to_string()),
+            Some("0.0.0.0:8000".into())
+        );
+        assert_eq!(c.as_ref().map(|c| c.auth.api_user.as_str()), Some("api_user"));
+        assert_eq!(
+            c.as_ref().map(|c| c.solicitud.common.jwt.audience.as_str()),
+            Some("solicitud-transporte-api")
+        );
+    }
+
+    #[test]
+    fn its_own_problems_come_after_the_auth_services_all_at_once() {
+        let e =
+            AllInOneConfig::from_pairs([("ALL_IN_ONE_BIND_ADDR", "port 8000"), ("MFA_VALID_WINDOW", "11")]);
+        assert_eq!(
+            e.err().map(|e| e.vars()),
+            Some(vec![
+                "JWT_SECRET",
+                "API_PASSWORD",
+                "MFA_VALID_WINDOW",
+                "ALL_IN_ONE_BIND_ADDR"
+            ])
+        );
+    }
+
+    #[test]
+    fn production_rules_hold_here_too() {
+        let e = AllInOneConfig::from_pairs([
+            ("JWT_SECRET", SECRET),
+            ("API_PASSWORD", "short"),
+            ("APP_ENV", "production"),
+        ]);
+        assert_eq!(e.err().map(|e| e.vars()), Some(vec!["REDIS_URL", "API_PASSWORD"]));
+    }
+
+    #[test]
+    fn every_variable_is_declared_once() {
+        let names: std::collections::BTreeSet<&str> = variables().map(|v| v.name).collect();
+        assert_eq!(names.len(), variables().count());
+        assert!(names.contains("ALL_IN_ONE_BIND_ADDR") && names.contains("API_PASSWORD"));
+    }
+}

@@ -1,0 +1,150 @@
+//! The gateway's routing, in process: where each path goes ([`destination`], the table of
+//! `deploy/gateway.conf.template`), the one route table of the listener ([`table`]), and the filter
+//! that sends each request to the service the gateway would send it to ([`routes`]).
+//!
+//! | path | goes to |
+//! |---|---|
+//! | `/auth/...`, `/v2/auth/...` | the auth service's routes (which answer 404/405 for what they lack) |
+//! | `/solicitud`, `/solicitud/...` | the solicitud service's routes |
+//! | `/health` | this process: `GET` answers 200 while it runs |
+//! | anything else (`/auth`, `/ready`, `/metrics`, `/openapi.json`, ...) | 404 in the error envelope |
+//!
+//! One difference, on purpose: nginx answers `/health` to any method; here only `GET` is 200, and
+//! another method is 405 with `Allow: GET`, like every route of the services.
+
+use std::sync::OnceLock;
+
+use shared::routing::Route;
+use warp::filters::BoxedFilter;
+use warp::path::FullPath;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+/// Where the gateway sends a request for a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Auth,
+    Solicitud,
+    /// The gateway's (here: this process's) own `/health`.
+    Health,
+    /// A 404 in the error envelope.
+    NotFound,
+}
+
+/// Where the gateway sends `path` (its `location` blocks: two prefixes for the auth service, an exact
+/// path and a prefix for the solicitud service, its own `/health`, 404 for the rest).
+pub fn destination(path: &str) -> Destination {
+    if path.starts_with("/auth/") || path.starts_with("/v2/auth/") {
+        Destination::Auth
+    } else if path == "/solicitud" || path.starts_with("/solicitud/") {
+        Destination::Solicitud
+    } else if path == "/health" {
+        Destination::Health
+    } else {
+        Destination::NotFound
+    }
+}
+
+/// The routes of this process's own (the health check).
+const OWN: &[Route] = &[Route {
+    template: "/health",
+    methods: &["GET"],
+}];
+
+/// Every route the listener serves: its own `/health`, and each service route the gateway lets
+/// through (neither service's `/health`, `/ready`, `/metrics` or `/openapi.json`). It labels the
+/// metrics; each service's own table still answers its 404s and 405s.
+pub fn table() -> &'static [Route] {
+    static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let services = auth_service::routes::ROUTES
+            .iter()
+            .chain(solicitud_service::routes::ROUTES)
+            .filter(|r| {
+                matches!(
+                    destination(r.template),
+                    Destination::Auth | Destination::Solicitud
+                )
+            });
+        OWN.iter().chain(services).copied().collect()
+    })
+}
+
+/// Passes the requests whose path goes to `to`.
+fn towards(to: Destination) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::path::full()
+        .and_then(move |path: FullPath| async move {
+            if destination(path.as_str()) == to {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+}
+
+/// Both services' routes behind the gateway's routing; every request gets an answer in the envelope.
+pub fn routes(
+    auth: auth_service::app::App,
+    solicitud: solicitud_service::app::App,
+) -> BoxedFilter<(Response,)> {
+    // Each service's filter answers everything it is given (its own 404, 405, 401, ...), so a request
+    // that passes `towards` never falls through to the next branch.
+    let to_auth = towards(Destination::Auth).and(auth_service::routes::routes(auth));
+    let to_solicitud = towards(Destination::Solicitud).and(solicitud_service::routes::routes(solicitud));
+    // The rest: GET /health, and the 404 envelope for any other path.
+    let own = shared::http::serve_table(OWN, shared::ops::health());
+    to_auth.or(to_solicitud).unify().or(own).unify().boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_path_goes_where_the_gateway_sends_it() {
+        for (path, to) in [
+            ("/auth/login", Destination::Auth),
+            ("/auth/", Destination::Auth),
+            ("/auth/nope", Destination::Auth),
+            ("/v2/auth/gettoken", Destination::Auth),
+            ("/solicitud", Destination::Solicitud),
+            ("/solicitud/", Destination::Solicitud),
+            ("/solicitud/7/estado", Destination::Solicitud),
+            ("/health", Destination::Health),
+            ("/auth", Destination::NotFound),
+            ("/v2/auth", Destination::NotFound),
+            ("/v2/other", Destination::NotFound),
+            ("/solicitudes", Destination::NotFound),
+            ("/ready", Destination::NotFound),
+            ("/metrics", Destination::NotFound),
+            ("/openapi.json", Destination::NotFound),
+            ("/health/", Destination::NotFound),
+            ("/", Destination::NotFound),
+        ] {
+            assert_eq!(destination(path), to, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_table_holds_every_service_route_the_gateway_lets_through_and_no_ops_route() {
+        let templates: Vec<&str> = table().iter().map(|r| r.template).collect();
+        for t in [
+            "/health",
+            "/auth/login",
+            "/auth/mfa/verify",
+            "/v2/auth/gettoken",
+            "/solicitud/",
+            "/solicitud/{id}/estado",
+        ] {
+            assert!(templates.contains(&t), "{t} missing: {templates:?}");
+        }
+        for t in ["/ready", "/metrics", "/openapi.json"] {
+            assert!(!templates.contains(&t), "{t} exposed: {templates:?}");
+        }
+        assert_eq!(templates.iter().filter(|t| **t == "/health").count(), 1);
+        let expected =
+            1 + auth_service::routes::ROUTES.len() - 4 + solicitud_service::routes::ROUTES.len() - 4;
+        assert_eq!(templates.len(), expected, "{templates:?}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the one-process mode: the system in process on port 0 (on the embedded store
+//! or a real Redis, each test under its own key prefix), and the real binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+mod process;
+mod revocation;
+mod routing;

@@ -1,0 +1,204 @@
+//! The command line: `auth-service` runs the server; `auth-service hash-password` prints the PHC hash
+//! of a password for `USERS_FILE`. Parsed by clap, so `--help` and `--version` answer and exit 0, and
+//! an unknown subcommand or flag is refused with clap's usage error (exit status 2) instead of
+//! starting the server.
+//!
+//! `hash-password` asks at a terminal (twice, without echo, through rpassword) and otherwise reads
+//! standard input whole, so `printf '%s' pw | auth-service hash-password` works in scripts.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::passwords::MAX_PASSWORD_CHARS;
+
+/// `auth-service [COMMAND]`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "auth-service",
+    version,
+    about = "Logs users in and issues, rotates and revokes JWTs. With no command, runs the server \
+             (AUTH_BIND_ADDR, default 0.0.0.0:8001).",
+    after_help = shared::config::ENVIRONMENT_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary does besides serving.
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum Command {
+    /// Print the argon2id PHC hash of a password, for a USERS_FILE entry.
+    ///
+    /// At a terminal it asks for the password twice without echoing it. Otherwise it reads standard
+    /// input to the end and drops one trailing newline: `printf '%s' 'the password' | auth-service
+    /// hash-password`.
+    HashPassword,
+}
+
+/// Why `hash-password` printed no hash.
+#[derive(Debug, thiserror::Error)]
+pub enum HashInputError {
+    #[error("standard input is not UTF-8 text")]
+    NotText,
+    #[error("the password must be 1 to {MAX_PASSWORD_CHARS} characters")]
+    Length,
+    #[error("the two passwords do not match; nothing was hashed")]
+    Mismatch,
+    #[error("cannot read the password: {0}")]
+    Read(#[source] std::io::Error),
+}
+
+/// The password of a piped input: all of it, less one trailing newline (`\n` or `\r\n`).
+pub fn password_from_input(input: &str) -> &str {
+    let password = input.strip_suffix('\n').unwrap_or(input);
+    password.strip_suffix('\r').unwrap_or(password)
+}
+
+/// Asks for the password and for it again through `ask` (a prompt without echo, in the binary);
+/// refuses two different answers.
+pub fn password_asked_twice(
+    mut ask: impl FnMut(&str) -> std::io::Result<String>,
+) -> Result<String, HashInputError> {
+    let first = ask("Password: ").map_err(HashInputError::Read)?;
+    check_length(&first)?;
+    let second = ask("Repeat the password: ").map_err(HashInputError::Read)?;
+    if first != second {
+        return Err(HashInputError::Mismatch);
+    }
+    Ok(first)
+}
+
+fn check_length(password: &str) -> Result<(), HashInputError> {
+    if password.is_empty() || password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(HashInputError::Length);
+    }
+    Ok(())
+}
+
+/// The password from the terminal (asked twice) or from standard input (read whole).
+fn read_password() -> Result<String, HashInputError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return password_asked_twice(|prompt| rpassword::prompt_password(prompt));
+    }
+    let mut input = String::new();
+    stdin
+        .lock()
+        .read_to_string(&mut input)
+        .map_err(|_| HashInputError::NotText)?;
+    let password = password_from_input(&input);
+    check_length(password)?;
+    Ok(password.to_owned())
+}
+
+/// `auth-service hash-password`: the hash on standard output, or a message on standard error and exit
+/// status 2 (the input was refused) or 1 (hashing failed).
+pub fn hash_password() -> ExitCode {
+    let password = match read_password() {
+        Ok(password) => password,
+        Err(e) => {
+            eprintln!("auth-service hash-password: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::passwords::hash_password(&password) {
+        Ok(phc) => {
+            println!("{phc}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("auth-service hash-password: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn answers(list: &[&str]) -> impl FnMut(&str) -> std::io::Result<String> {
+        let mut list: Vec<String> = list.iter().rev().map(|s| s.to_string()).collect();
+        move |_| {
+            list.pop()
+                .ok_or_else(|| std::io::Error::other("asked more often than answered"))
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_command_serves_and_hash_password_is_a_command() {
+        assert_eq!(
+            Cli::try_parse_from(["auth-service"]).ok().map(|c| c.command),
+            Some(None)
+        );
+        assert_eq!(
+            Cli::try_parse_from(["auth-service", "hash-password"])
+                .ok()
+                .map(|c| c.command),
+            Some(Some(Command::HashPassword))
+        );
+    }
+
+    #[test]
+    fn a_misspelt_command_or_an_unknown_flag_is_a_usage_error() {
+        for args in [
+            &["auth-service", "hash-pasword"][..],
+            &["auth-service", "--port", "80"],
+            &["auth-service", "hash-password", "extra"],
+        ] {
+            let err = Cli::try_parse_from(args).err();
+            assert_eq!(err.map(|e| e.exit_code()), Some(2), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_piped_password_loses_one_trailing_newline_only() {
+        assert_eq!(password_from_input("pw\n"), "pw");
+        assert_eq!(password_from_input("pw\r\n"), "pw");
+        assert_eq!(password_from_input("pw"), "pw");
+        assert_eq!(password_from_input("pw\n\n"), "pw\n");
+        assert_eq!(password_from_input(" pw "), " pw ");
+    }
+
+    #[test]
+    fn at_a_terminal_the_password_is_asked_twice_and_must_match() {
+        assert_eq!(
+            password_asked_twice(answers(&["correct horse", "correct horse"])).ok(),
+            Some("correct horse".to_string())
+        );
+        assert!(matches!(
+            password_asked_twice(answers(&["correct horse", "correct hrose"])),
+            Err(HashInputError::Mismatch)
+        ));
+    }
+
+    #[test]
+    fn an_empty_or_overlong_password_is_refused_before_the_second_question() {
+        assert!(matches!(
+            password_asked_twice(answers(&[""])),
+            Err(HashInputError::Length)
+        ));
+        let long = "x".repeat(MAX_PASSWORD_CHARS + 1);
+        assert!(matches!(
+            password_asked_twice(answers(&[&long])),
+            Err(HashInputError::Length)
+        ));
+    }
+
+    #[test]
+    fn a_failed_read_is_reported_as_such() {
+        assert!(matches!(
+            password_asked_twice(answers(&[])),
+            Err(HashInputError::Read(_))
+        ));
+    }
+}

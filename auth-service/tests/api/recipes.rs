@@ -1,0 +1,311 @@
+//! The README's "Verifying tokens in other languages" recipes, taken from README.md as written, run
+//! with PyJWT and jose against tokens of a running auth-service: an access token passes; a refresh
+//! token, an expired access token, a token whose `typ` is not `access`, and an `alg: none` token are
+//! refused, each for its own reason.
+//!
+//! PyJWT and jose are installed once into the target directory (`recipes-venv`, `recipes-node`), as
+//! `deploy-tests/schemathesis/run.sh` does for schemathesis. Without `python3` or `npm` (or without the
+//! registry) the test prints a SKIPPED line and passes, except on CI, where it fails saying why.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use serde_json::json;
+
+use crate::helpers::{access_claims, b64, forge, hs256_header, Clock, StoreKind, TestApp, SECRET};
+
+const PYJWT: &str = "2.10.1";
+const JOSE: &str = "6.2.18";
+const INSTALL_LIMIT: Duration = Duration::from_secs(300);
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// The fenced `lang` block of the README's "Verifying tokens in other languages" section.
+fn recipe(lang: &str) -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let start = readme
+        .find("\n## Verifying tokens in other languages\n")
+        .expect("README.md has a section \"Verifying tokens in other languages\"");
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
+    let fence = format!("\n```{lang}\n");
+    let open = section
+        .find(&fence)
+        .unwrap_or_else(|| panic!("no ```{lang} block in the section"));
+    let code = &section[open + fence.len()..];
+    code[..code.find("\n```").expect("an unclosed block")].to_string() + "\n"
+}
+
+/// The target directory (`.../target`), where the tools are installed once.
+fn target_dir() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_auth-service"));
+    bin.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+/// A tool could not be had: a visible SKIPPED line (fails on CI).
+fn skip(test: &str, why: &str) {
+    assert!(!on_ci(), "{test}: {why}");
+    // Straight to stderr, so the line shows in a passing run.
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// Runs a command to its end; its stdout, or what went wrong.
+fn run(command: &mut Command, limit: Duration) -> Result<String, String> {
+    let what = format!("{command:?}");
+    let out = test_support::run_to_end(command, limit).map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The venv's python with PyJWT installed.
+fn python_with_pyjwt() -> Result<PathBuf, String> {
+    let venv = target_dir().join("recipes-venv");
+    let python = venv.join("bin/python");
+    let installed = |python: &Path| {
+        run(
+            Command::new(python).args(["-c", "import jwt; print(jwt.__version__)"]),
+            RUN_LIMIT,
+        )
+        .is_ok_and(|v| v.trim() == PYJWT)
+    };
+    if !installed(&python) {
+        run(
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+            INSTALL_LIMIT,
+        )
+        .map_err(|e| format!("python3 -m venv (Debian: apt-get install python3-venv): {e}"))?;
+        run(
+            Command::new(venv.join("bin/pip")).args([
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                &format!("pyjwt=={PYJWT}"),
+            ]),
+            INSTALL_LIMIT,
+        )?;
+        if !installed(&python) {
+            return Err(format!("PyJWT {PYJWT} is not importable in {}", venv.display()));
+        }
+    }
+    Ok(python)
+}
+
+/// A directory whose `node_modules` holds jose.
+fn node_modules_with_jose() -> Result<PathBuf, String> {
+    let dir = target_dir().join("recipes-node");
+    let manifest = dir.join("node_modules/jose/package.json");
+    let installed = || {
+        std::fs::read_to_string(&manifest)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|m| m["version"] == JOSE)
+    };
+    if !installed() {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        run(
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(&dir)
+                .arg(format!("jose@{JOSE}")),
+            INSTALL_LIMIT,
+        )
+        .map_err(|e| format!("npm (Debian: apt-get install npm): {e}"))?;
+        if !installed() {
+            return Err(format!("jose {JOSE} is not in {}", dir.display()));
+        }
+    }
+    Ok(dir)
+}
+
+/// The tokens each recipe is given, by name, from a running auth-service (and two forged with the
+/// same secret).
+async fn tokens() -> Vec<(&'static str, String)> {
+    let app = TestApp::spawn_with(StoreKind::Memory, &[]).await;
+    let now_ms = app.clock.now_ms();
+    // Issued two hours ago: expired an hour ago by any real clock.
+    app.clock.set_ms(now_ms - 2 * 3600 * 1000);
+    let (expired, _) = app.login_tokens().await;
+    app.clock.set_ms(now_ms);
+    let (access, refresh) = app.login_tokens().await;
+    let now = now_ms / 1000;
+    let mut mfa_typed = access_claims(now);
+    mfa_typed["typ"] = json!("mfa");
+    let not_access = forge(&hs256_header(SECRET), &mfa_typed, SECRET, Algorithm::HS256);
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({ "alg": "none", "typ": "JWT" })),
+        b64(&access_claims(now))
+    );
+    vec![
+        ("access", access),
+        ("refresh", refresh),
+        ("expired", expired),
+        ("not_access", not_access),
+        ("alg_none", alg_none),
+    ]
+}
+
+/// A fresh directory under `parent` for one run's files.
+fn scratch(parent: &Path, label: &str) -> PathBuf {
+    let dir = parent.join(format!(
+        "{label}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// What the driver printed, one `name verdict detail...` line per token, by name.
+fn verdicts(output: &str) -> std::collections::BTreeMap<String, String> {
+    output
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, rest)| (name.to_string(), rest.to_string()))
+        .collect()
+}
+
+fn assert_verdicts(lang: &str, output: &str, expired_reason: &str) {
+    let v = verdicts(output);
+    assert_eq!(v.len(), 5, "{lang}: {output}");
+    assert_eq!(v["access"], "ok 1 access", "{lang}: {output}");
+    for name in ["refresh", "expired", "not_access", "alg_none"] {
+        assert!(v[name].starts_with("refused "), "{lang}: {name} passed: {output}");
+    }
+    assert!(v["expired"].contains(expired_reason), "{lang}: {output}");
+    assert!(
+        v["not_access"].contains("not an access token"),
+        "{lang}: {output}"
+    );
+}
+
+const PYTHON_DRIVER: &str = r#"
+import json, os, sys
+import jwt
+from recipe import verify_access_token
+
+for name, token in json.load(open(sys.argv[1])):
+    try:
+        claims = verify_access_token(token, os.environ["JWT_SECRET"])
+        print(name, "ok", claims["sub"], claims["typ"])
+    except jwt.InvalidTokenError as e:
+        print(name, "refused", type(e).__name__, str(e).replace("\n", " "))
+"#;
+
+const NODE_DRIVER: &str = r#"
+import { readFileSync } from "node:fs";
+import { verifyAccessToken } from "./recipe.mjs";
+
+for (const [name, token] of JSON.parse(readFileSync(process.argv[2], "utf8"))) {
+  try {
+    const claims = await verifyAccessToken(token, process.env.JWT_SECRET);
+    console.log(name, "ok", claims.sub, claims.typ);
+  } catch (e) {
+    console.log(name, "refused", e.code ?? e.name, String(e.message).replace(/\n/g, " "));
+  }
+}
+"#;
+
+#[tokio::test]
+async fn the_readmes_python_recipe_accepts_only_a_live_access_token() {
+    let test = "the README's Python (PyJWT) recipe";
+    let code = recipe("python");
+    let python = match tokio::task::spawn_blocking(python_with_pyjwt).await.unwrap() {
+        Ok(python) => python,
+        Err(why) => return skip(test, &format!("PyJWT could not be installed: {why}")),
+    };
+    let dir = scratch(&std::env::temp_dir(), "recipe-python");
+    std::fs::write(dir.join("recipe.py"), code).unwrap();
+    std::fs::write(dir.join("driver.py"), PYTHON_DRIVER).unwrap();
+    std::fs::write(
+        dir.join("tokens.json"),
+        serde_json::to_vec(&tokens().await).unwrap(),
+    )
+    .unwrap();
+    let output = run(
+        Command::new(python)
+            .arg(dir.join("driver.py"))
+            .arg(dir.join("tokens.json"))
+            .env_clear()
+            .env("JWT_SECRET", SECRET),
+        RUN_LIMIT,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = output.unwrap();
+    assert_verdicts("python", &output, "ExpiredSignatureError");
+    let v = verdicts(&output);
+    assert!(v["alg_none"].contains("InvalidAlgorithmError"), "{output}");
+    assert!(v["refresh"].contains("InvalidSignatureError"), "{output}");
+}
+
+#[tokio::test]
+async fn the_readmes_node_recipe_accepts_only_a_live_access_token() {
+    let test = "the README's Node (jose) recipe";
+    let code = recipe("js");
+    let modules = match tokio::task::spawn_blocking(node_modules_with_jose).await.unwrap() {
+        Ok(dir) => dir,
+        Err(why) => return skip(test, &format!("jose could not be installed: {why}")),
+    };
+    // Inside the directory that holds node_modules, so `import "jose"` resolves.
+    let dir = scratch(&modules, "run");
+    std::fs::write(dir.join("recipe.mjs"), code).unwrap();
+    std::fs::write(dir.join("driver.mjs"), NODE_DRIVER).unwrap();
+    std::fs::write(
+        dir.join("tokens.json"),
+        serde_json::to_vec(&tokens().await).unwrap(),
+    )
+    .unwrap();
+    let output = run(
+        Command::new("node")
+            .arg(dir.join("driver.mjs"))
+            .arg(dir.join("tokens.json"))
+            .env_clear()
+            .env("JWT_SECRET", SECRET),
+        RUN_LIMIT,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = output.unwrap();
+    assert_verdicts("node", &output, "ERR_JWT_EXPIRED");
+    let v = verdicts(&output);
+    assert!(
+        v["refresh"].contains("ERR_JWS_SIGNATURE_VERIFICATION_FAILED"),
+        "{output}"
+    );
+}
+
+#[test]
+fn the_recipes_pin_the_algorithm_and_check_iss_aud_typ_with_a_small_leeway() {
+    let python = recipe("python");
+    for needle in [
+        "algorithms=[\"HS256\"]",
+        "issuer=",
+        "audience=",
+        "leeway=5",
+        "\"access\"",
+    ] {
+        assert!(python.contains(needle), "python recipe lacks {needle}");
+    }
+    let js = recipe("js");
+    for needle in [
+        "algorithms: [\"HS256\"]",
+        "issuer:",
+        "audience:",
+        "clockTolerance: 5",
+        "\"access\"",
+    ] {
+        assert!(js.contains(needle), "js recipe lacks {needle}");
+    }
+}
