@@ -46,6 +46,8 @@ export async function startService(t, env = {}) {
     API_USER_EMAIL: EMAIL,
     ALL_IN_ONE_BIND_ADDR: '127.0.0.1:0',
     LOG_FORMAT: 'json',
+    // 32 bytes, base64: MFA secrets sealed with a fixed test key (required with Redis).
+    MFA_ENCRYPTION_KEY: Buffer.from('client-tests-mfa-key-0123456789a').toString('base64'),
     ...env,
   };
   if (process.env.TEST_REDIS_URL) {

@@ -65,6 +65,8 @@ class Service:
             "API_USER_EMAIL": EMAIL,
             "ALL_IN_ONE_BIND_ADDR": "127.0.0.1:0",
             "LOG_FORMAT": "json",
+            # 32 bytes, base64: MFA secrets sealed with a fixed test key (required with Redis).
+            "MFA_ENCRYPTION_KEY": base64.b64encode(b"client-tests-mfa-key-0123456789a").decode(),
         }
         redis = os.environ.get("TEST_REDIS_URL")
         if redis:
@@ -81,6 +83,8 @@ class Service:
         try:
             addr = found.get(timeout=30)
         except queue.Empty:
+            addr = ""
+        if not addr:
             self.stop()
             raise AssertionError(f"all-in-one did not log 'listening': {self.lines}")
         self.origin = f"http://{addr}"
@@ -95,6 +99,7 @@ class Service:
                 continue
             if entry.get("message") == "listening":
                 found.put(entry["addr"])
+        found.put("")  # the process ended
 
     def requests(self, method: str, path: str, status: Optional[int] = None) -> int:
         """How many requests the service logged for ``method path`` (with ``status``, when given), once
