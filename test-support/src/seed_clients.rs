@@ -192,8 +192,24 @@ impl SeedProgram {
     /// Writes the program into `dir` and runs it (`python3` or `node`); its output when it exits 0 and
     /// prints what it prints on success, else an error holding everything it printed.
     pub fn run(&self, dir: &Path) -> io::Result<String> {
+        self.run_source(dir, &self.source, self.success)
+    }
+
+    /// Runs the program with `scenario` (code in the program's language) after it: the seed's code
+    /// itself unchanged, its usage included, and then whatever else the test needs it to do with the
+    /// objects the usage made (the client). Its output when it exits 0 and prints `success`.
+    pub fn run_with(&self, dir: &Path, scenario: &str, success: &str) -> io::Result<String> {
+        self.run_source(dir, &format!("{}\n{scenario}\n", self.source), success)
+    }
+
+    /// Whether this is one of the Python programs (else JavaScript).
+    pub fn is_python(&self) -> bool {
+        self.language_is_python
+    }
+
+    fn run_source(&self, dir: &Path, source: &str, success: &str) -> io::Result<String> {
         let path = dir.join(self.file);
-        std::fs::write(&path, &self.source)?;
+        std::fs::write(&path, source)?;
         let interpreter = if self.language_is_python {
             "python3"
         } else {
@@ -218,7 +234,7 @@ impl SeedProgram {
         let out = child.wait_with_output()?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() && stdout.contains(self.success) {
+        if out.status.success() && stdout.contains(success) {
             return Ok(stdout);
         }
         let hint = if stderr.contains("No module named 'requests'") {
@@ -231,6 +247,20 @@ impl SeedProgram {
             self.name, self.file, out.status
         )))
     }
+}
+
+/// The seed's two client programs (the Python and the JavaScript `APIClient`, each with its usage),
+/// naming `origin`, `user` and `password`, for tests that run them with a scenario of their own
+/// ([`SeedProgram::run_with`]).
+pub fn client_programs(origin: &str, user: &str, password: &str) -> io::Result<Vec<SeedProgram>> {
+    let mut programs = SeedProgram::load_all(&seed_text()?, origin, user, password)?;
+    programs.truncate(2);
+    Ok(programs)
+}
+
+/// A new empty directory for running programs in (the caller removes it).
+pub fn work_dir() -> io::Result<PathBuf> {
+    crate::temp_dir("seed-clients")
 }
 
 /// Runs all three of the seed's programs against `origin` as `user`; the first failure, if any.
