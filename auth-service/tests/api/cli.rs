@@ -181,6 +181,9 @@ fn hash_at_a_terminal(answers: &[&str]) -> Option<(i32, String)> {
     for (answer, prompt) in answers.iter().zip(prompts) {
         wait_for(prompt, &mut shown);
         assert!(shown.contains(prompt), "no prompt {prompt:?}: {shown:?}");
+        // The prompt is printed just before echo is switched off (rpassword's order); a person types
+        // after that, and so does the test, or the terminal would echo what it typed ahead.
+        std::thread::sleep(Duration::from_millis(500));
         stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
         stdin.flush().unwrap();
     }
