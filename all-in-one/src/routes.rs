@@ -4,7 +4,7 @@
 //!
 //! | path | goes to |
 //! |---|---|
-//! | `/auth/...`, `/v2/auth/...` | the auth service's routes (which answer 404/405 for what they lack) |
+//! | `/auth/...`, `/v2/auth/...`, `/admin/...` | the auth service's routes (which answer 404/405 for what they lack) |
 //! | `/solicitud`, `/solicitud/...` | the solicitud service's routes |
 //! | `/health` | this process: `GET` answers 200 while it runs |
 //! | anything else (`/auth`, `/ready`, `/metrics`, `/openapi.json`, ...) | 404 in the error envelope |
@@ -31,10 +31,10 @@ pub enum Destination {
     NotFound,
 }
 
-/// Where the gateway sends `path` (its `location` blocks: two prefixes for the auth service, an exact
+/// Where the gateway sends `path` (its `location` blocks: three prefixes for the auth service, an exact
 /// path and a prefix for the solicitud service, its own `/health`, 404 for the rest).
 pub fn destination(path: &str) -> Destination {
-    if path.starts_with("/auth/") || path.starts_with("/v2/auth/") {
+    if path.starts_with("/auth/") || path.starts_with("/v2/auth/") || path.starts_with("/admin/") {
         Destination::Auth
     } else if path == "/solicitud" || path.starts_with("/solicitud/") {
         Destination::Solicitud
@@ -108,6 +108,9 @@ mod tests {
             ("/auth/", Destination::Auth),
             ("/auth/nope", Destination::Auth),
             ("/v2/auth/gettoken", Destination::Auth),
+            ("/admin/users", Destination::Auth),
+            ("/admin/users/7/unlock", Destination::Auth),
+            ("/admin", Destination::NotFound),
             ("/solicitud", Destination::Solicitud),
             ("/solicitud/", Destination::Solicitud),
             ("/solicitud/7/estado", Destination::Solicitud),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use shared::config::{ConfigError, JWT_LEEWAY_SECS};
 use shared::{SharedClock, TokenCodec};
 
+use crate::accounts::Accounts;
 use crate::authenticate::Authenticator;
 use crate::clients::IntrospectionClients;
 use crate::config::AuthConfig;
@@ -18,7 +19,7 @@ use crate::sessions::Sessions;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::Stores;
-use crate::users::Directory;
+use crate::users::Configured;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +43,8 @@ pub struct App {
     pub(crate) codec: Arc<TokenCodec>,
     /// Every store capability, from the one implementation; `/ready` checks it.
     pub store: Stores,
-    pub(crate) users: Arc<Directory>,
+    /// The users, in the store (and those configuration declares).
+    pub accounts: Arc<Accounts>,
     pub passwords: Passwords,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) limits: Arc<Limits>,
@@ -72,9 +74,14 @@ impl App {
                     .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?
                     .with_feed_life_ms(feed_life_ms),
             )),
-            None => Stores::of(Arc::new(
-                MemoryStore::new(clock.clone()).with_feed_life_ms(feed_life_ms),
-            )),
+            None => {
+                let memory = match &config.embedded_store_file {
+                    Some(path) => MemoryStore::open(clock.clone(), path)
+                        .map_err(|e| ConfigError::new("EMBEDDED_STORE_FILE", e.to_string()))?,
+                    None => MemoryStore::new(clock.clone()),
+                };
+                Stores::of(Arc::new(memory.with_feed_life_ms(feed_life_ms)))
+            }
         };
         Self::build_with_store(config, clock, store)
     }
@@ -86,12 +93,21 @@ impl App {
         store: Stores,
     ) -> Result<Self, StartError> {
         let codec = Arc::new(TokenCodec::new(&config.common.jwt, clock.clone()));
-        let users = Arc::new(Directory::load(&config)?);
+        let configured: Arc<[Configured]> = crate::users::configured(&config)?.into();
         let passwords = Passwords::new(config.password_hash_concurrency)?;
+        let limits = Arc::new(Limits::new(store.limits.clone(), &config));
+        let accounts = Arc::new(Accounts::new(
+            store.users.clone(),
+            configured,
+            passwords.clone(),
+            limits.clone(),
+            clock.clone(),
+            config.default_virtual_operator.clone(),
+            config.session_absolute_timeout_secs,
+        ));
         let sessions = Arc::new(Sessions::new(
             &store,
             codec.clone(),
-            users.clone(),
             config.refresh_retry_grace_secs,
             config.session_absolute_timeout_secs,
         ));
@@ -99,21 +115,32 @@ impl App {
         // Without a key (the embedded store, or Redis with MFA_ENABLED=false) secrets are sealed with a
         // per-process key; an enrolment sealed with another key then cannot be opened, and the login
         // fails closed rather than skipping the second factor.
-        let key = config.mfa_encryption_key.clone().unwrap_or_else(|| {
-            tracing::warn!("MFA_ENCRYPTION_KEY is not set: MFA secrets are sealed with a per-process key");
-            MfaKey::random()
-        });
+        // With the embedded store kept in a file, the key is kept beside it (`<file>.mfa-key`).
+        let key = match (&config.mfa_encryption_key, &config.embedded_store_file) {
+            (Some(key), _) => key.clone(),
+            (None, Some(file)) if config.common.redis_url.is_none() => {
+                let mut path = file.clone().into_os_string();
+                path.push(".mfa-key");
+                MfaKey::kept_in(std::path::Path::new(&path))
+                    .map_err(|e| ConfigError::new("EMBEDDED_STORE_FILE", e))?
+            }
+            (None, _) => {
+                tracing::warn!(
+                    "MFA_ENCRYPTION_KEY is not set: MFA secrets are sealed with a per-process key"
+                );
+                MfaKey::random()
+            }
+        };
         let mfa = Arc::new(Mfa::new(
             &store,
             codec.clone(),
-            users.clone(),
+            accounts.clone(),
             key,
             config.mfa_issuer_name.clone(),
             config.mfa_valid_window,
         ));
-        let limits = Arc::new(Limits::new(store.limits.clone(), &config));
         let authenticator = Arc::new(Authenticator::new(
-            users.clone(),
+            accounts.clone(),
             passwords.clone(),
             limits.clone(),
             mfa.clone(),
@@ -124,7 +151,7 @@ impl App {
             config: Arc::new(config),
             codec,
             store,
-            users,
+            accounts,
             passwords,
             sessions,
             limits,

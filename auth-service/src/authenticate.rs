@@ -19,11 +19,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::accounts::Accounts;
 use crate::limits::{AccountKey, Limits};
 use crate::mfa::Mfa;
 use crate::passwords::{Passwords, MAX_PASSWORD_CHARS};
 use crate::refusal::Refusal;
-use crate::users::{Directory, User};
+use crate::users::User;
 
 /// What a client logs in with.
 #[derive(Debug, Clone, Copy)]
@@ -43,14 +44,14 @@ pub struct PasswordProof {
 
 /// See the module doc.
 pub struct Authenticator {
-    users: Arc<Directory>,
+    users: Arc<Accounts>,
     passwords: Passwords,
     limits: Arc<Limits>,
     mfa: Arc<Mfa>,
 }
 
 impl Authenticator {
-    pub fn new(users: Arc<Directory>, passwords: Passwords, limits: Arc<Limits>, mfa: Arc<Mfa>) -> Self {
+    pub fn new(users: Arc<Accounts>, passwords: Passwords, limits: Arc<Limits>, mfa: Arc<Mfa>) -> Self {
         Self {
             users,
             passwords,
@@ -73,16 +74,21 @@ impl Authenticator {
                 max: MAX_PASSWORD_CHARS,
             });
         }
-        let (typed, user) = match identifier {
-            Identifier::Username(name) => (name, self.users.by_username(name)),
-            Identifier::Email(email) => (email, self.users.by_email(email)),
+        let typed = match identifier {
+            Identifier::Username(name) | Identifier::Email(name) => name,
         };
         let account = AccountKey::of(typed);
         let permit = self.passwords.permit().await.map_err(Refusal::internal)?;
         self.limits.admit(ip, &account).await?;
+        // Looked up after the lock, known or not: one store round trip either way.
+        let user = match identifier {
+            Identifier::Username(name) => self.users.by_username(name).await?,
+            Identifier::Email(email) => self.users.by_email(email).await?,
+        };
+        // A user without a password yet (a set-password token pending) verifies against the dummy.
         let hash = user
             .as_ref()
-            .filter(|u| u.active)
+            .filter(|u| u.active && !u.password_hash.is_empty())
             .map(|u| u.password_hash.as_str());
         let matched = self
             .passwords
@@ -119,7 +125,7 @@ impl Authenticator {
     /// The second step of a login (`POST /auth/mfa/verify`): a live challenge with tries left and a
     /// good code give back the user, whose account's failures are then forgotten.
     pub async fn second_step(&self, mfa_token: &str, code: &str, ip: IpAddr) -> Result<Arc<User>, Refusal> {
-        let (claims, user) = self.mfa.open_challenge(mfa_token)?;
+        let (claims, user) = self.mfa.open_challenge(mfa_token).await?;
         let account = AccountKey::of(user.username.as_str());
         self.limits.admit(ip, &account).await?;
         self.mfa.try_challenge(&claims).await?;

@@ -1,5 +1,6 @@
 //! The command line: `auth-service` runs the server; `auth-service hash-password` prints the PHC hash
-//! of a password for `USERS_FILE`. Parsed by clap, so `--help` and `--version` answer and exit 0, and
+//! of a password for `USERS_FILE`; `auth-service users ...` manages users in the configured store
+//! (see [`crate::operator`]). Parsed by clap, so `--help` and `--version` answer and exit 0, and
 //! an unknown subcommand or flag is refused with clap's usage error (exit status 2) instead of
 //! starting the server.
 //!
@@ -36,6 +37,40 @@ pub enum Command {
     /// input to the end and drops one trailing newline: `printf '%s' 'the password' | auth-service
     /// hash-password`.
     HashPassword,
+    /// Manage users in the configured store (REDIS_URL, or EMBEDDED_STORE_FILE with the server
+    /// stopped), with the service's own environment; no token needed.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// `auth-service users ...`.
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum UsersCommand {
+    /// List every user.
+    List,
+    /// Create a user. Without --password-stdin it prints a one-time set-password token (for
+    /// POST /auth/password/set) instead.
+    Add {
+        username: String,
+        email: String,
+        /// admin or usuario.
+        #[arg(long, default_value = "usuario")]
+        rol: String,
+        #[arg(long)]
+        virtual_operator: Option<String>,
+        /// Read the password from standard input (or ask twice at a terminal).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: they cannot log in, and every session of theirs ends.
+    Disable { username: String },
+    /// Enable a disabled user.
+    Enable { username: String },
+    /// Set a user's password (asked twice at a terminal, else read from standard input); every
+    /// session of theirs ends.
+    SetPassword { username: String },
+    /// Forget a user's failed logins, so a locked account can log in again.
+    Unlock { username: String },
 }
 
 /// Why `hash-password` printed no hash.
@@ -79,7 +114,7 @@ fn check_length(password: &str) -> Result<(), HashInputError> {
 }
 
 /// The password from the terminal (asked twice) or from standard input (read whole).
-fn read_password() -> Result<String, HashInputError> {
+pub fn read_password() -> Result<String, HashInputError> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return password_asked_twice(|prompt| rpassword::prompt_password(prompt));

@@ -25,6 +25,8 @@ shared::declare_vars! {
         "The bootstrap administrator's email";
     USERS_FILE: Kind::Path, WhenUnset::Nothing,
         "More users: a TOML file of [[users]] tables";
+    EMBEDDED_STORE_FILE: Kind::Path, WhenUnset::Nothing,
+        "Without REDIS_URL: the file the embedded store keeps its state in (users, sessions, revocations), so a restart keeps them";
     JWT_REFRESH_RETRY_GRACE_SECONDS: Kind::Whole { min: 0, max: 300, unit: "seconds" }, WhenUnset::Default("10"),
         "0 turns it off: any second use is reuse and revokes the session.";
     SESSION_ABSOLUTE_TIMEOUT_HOURS: Kind::Whole { min: 1, max: 24 * 366, unit: "hours (a year)" }, WhenUnset::Default("168"),
@@ -71,6 +73,8 @@ pub struct AuthConfig {
     pub api_user_email: String,
     /// More users, from a TOML file of `[[users]]` tables.
     pub users_file: Option<PathBuf>,
+    /// Where the embedded store keeps its state; `None`: in memory only.
+    pub embedded_store_file: Option<PathBuf>,
     /// How long the successor of a just-rotated refresh token is handed out again (0: never).
     pub refresh_retry_grace_secs: u64,
     /// No session outlives this, however often it is refreshed.
@@ -157,6 +161,7 @@ impl AuthConfig {
             r.error(&API_USER_EMAIL, e);
         }
         let users_file = r.text(&USERS_FILE).map(PathBuf::from);
+        let embedded_store_file = r.text(&EMBEDDED_STORE_FILE).map(PathBuf::from);
         let refresh_retry_grace_secs = r.whole(&JWT_REFRESH_RETRY_GRACE_SECONDS).unwrap_or_default();
         // At most a year of hours (the declared bound): no overflow.
         let session_hours = r.whole(&SESSION_ABSOLUTE_TIMEOUT_HOURS).unwrap_or_default();
@@ -198,6 +203,7 @@ impl AuthConfig {
             api_password,
             api_user_email,
             users_file,
+            embedded_store_file,
             refresh_retry_grace_secs,
             session_absolute_timeout_secs: (session_hours * 3600) as i64,
             mfa_issuer_name,

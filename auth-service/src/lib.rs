@@ -12,7 +12,11 @@
 //! - [`limits`]: rate limits and brute-force locks, counted in the store.
 //! - [`refusal`]: what the use cases refuse, in the domain's words (mapped to HTTP at the edge).
 //! - [`identity`]: usernames, e-mails and their one normalisation.
-//! - [`users`], [`passwords`]: the directory and argon2id.
+//! - [`users`], [`passwords`]: who a user is, the users configuration declares, and argon2id.
+//! - [`accounts`]: users managed live in the store (lookups, the admin API's use cases, set-password
+//!   tokens, password changes, configuration applied at start).
+//! - [`operator`]: `auth-service users ...`, the operators' command line for users.
+//! - [`audit`]: the audit trail of admin actions and security events.
 //! - [`password_policy`]: what a new password must be (length, not a common one).
 //! - [`saphety`]: the SOVOS-Saphety compatible `POST /v2/auth/gettoken` shapes.
 //! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
@@ -22,7 +26,9 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod accounts;
 pub mod app;
+mod audit;
 mod authenticate;
 pub mod cli;
 mod clients;
@@ -30,6 +36,7 @@ pub mod config;
 mod identity;
 mod limits;
 mod mfa;
+pub mod operator;
 mod password_policy;
 pub mod passwords;
 mod refusal;
@@ -40,4 +47,4 @@ mod sealing;
 mod server;
 mod sessions;
 pub mod store;
-mod users;
+pub mod users;

@@ -99,9 +99,21 @@ impl Limits {
         }
     }
 
-    /// A wrong password or code: one more failure against the account.
+    /// A wrong password or code: one more failure against the account. The failure that reaches the
+    /// limit locks the account: one `login_locked` audit line (the account named by its hash only, as
+    /// the name may not exist).
     pub async fn failed(&self, account: &AccountKey) -> Result<(), Refusal> {
-        Ok(self.store.fail(&[self.failures(account)]).await?)
+        let count = self.store.fail(&[self.failures(account)]).await?;
+        if count == self.max_failures {
+            crate::audit::record("login_locked", crate::audit::Actor::Anonymous, &account.0, "");
+        }
+        Ok(())
+    }
+
+    /// Forgets the failures of the accounts these identifiers name (an admin's unlock).
+    pub async fn forget(&self, identifiers: &[&str]) -> Result<(), Refusal> {
+        let keys: Vec<String> = identifiers.iter().map(|i| AccountKey::of(i).0).collect();
+        Ok(self.store.reset(&keys).await?)
     }
 
     /// A full success: the account's failures are forgotten.

@@ -1,5 +1,5 @@
 //! `auth-service`: the command line first (see [`auth_service::cli`]), then configuration, telemetry
-//! and the server until SIGTERM or Ctrl-C; or `auth-service hash-password`.
+//! and the server until SIGTERM or Ctrl-C; or `auth-service hash-password`, or `auth-service users ...`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,8 +17,16 @@ fn main() -> ExitCode {
     // --help, --version and usage errors exit here (0, 0, 2), before anything starts.
     match Cli::parse().command {
         Some(Command::HashPassword) => auth_service::cli::hash_password(),
+        Some(Command::Users(command)) => users(command),
         None => serve(),
     }
+}
+
+#[tokio::main]
+async fn users(command: auth_service::cli::UsersCommand) -> ExitCode {
+    // Only warnings and the audit trail, on standard error; results go to standard output.
+    shared::telemetry::start_cli();
+    auth_service::operator::run(command).await
 }
 
 #[tokio::main]

@@ -21,10 +21,11 @@ use shared::{MfaClaims, TokenCodec, TokenKind};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 
+use crate::accounts::Accounts;
 use crate::refusal::Refusal;
 use crate::sealing::{MfaKey, SealError};
 use crate::store::{ChallengeStore, ChallengeTry, MfaStore, Stores};
-use crate::users::{Directory, User};
+use crate::users::User;
 
 /// TOTP step, seconds.
 pub const STEP_SECS: i64 = 30;
@@ -146,7 +147,7 @@ pub struct Mfa {
     store: Arc<dyn MfaStore>,
     challenges: Arc<dyn ChallengeStore>,
     codec: Arc<TokenCodec>,
-    users: Arc<Directory>,
+    users: Arc<Accounts>,
     key: MfaKey,
     issuer: String,
     window: u8,
@@ -169,7 +170,7 @@ impl Mfa {
     pub fn new(
         stores: &Stores,
         codec: Arc<TokenCodec>,
-        users: Arc<Directory>,
+        users: Arc<Accounts>,
         key: MfaKey,
         issuer: String,
         window: u8,
@@ -240,6 +241,7 @@ impl Mfa {
             .with_label_values(&["activated"])
             .inc();
         tracing::info!(user_id = user.id, "mfa activated");
+        crate::audit::record("mfa_enabled", crate::audit::Actor::User(user.id), &uid, "");
         Ok(codes)
     }
 
@@ -292,7 +294,7 @@ impl Mfa {
     }
 
     /// The user behind a login challenge, if the token verifies and the user is still active.
-    pub fn open_challenge(&self, mfa_token: &str) -> Result<(MfaClaims, Arc<User>), Refusal> {
+    pub async fn open_challenge(&self, mfa_token: &str) -> Result<(MfaClaims, Arc<User>), Refusal> {
         let claims = self
             .codec
             .verify::<MfaClaims>(mfa_token)
@@ -300,6 +302,7 @@ impl Mfa {
         let user = self
             .users
             .by_sub(&claims.sub)
+            .await?
             .filter(|u| u.active)
             .ok_or(Refusal::Revoked)?;
         Ok((claims, user))
@@ -352,6 +355,12 @@ impl Mfa {
             .with_label_values(&["disabled"])
             .inc();
         tracing::info!(user_id = user.id, "mfa disabled");
+        crate::audit::record(
+            "mfa_disabled",
+            crate::audit::Actor::User(user.id),
+            &user.id.to_string(),
+            "",
+        );
         Ok(())
     }
 }

@@ -4,7 +4,8 @@
 
 use shared::{TokenError, TokenKind};
 
-use crate::store::StoreError;
+use crate::password_policy::Rule;
+use crate::store::{StoreError, Taken};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
@@ -32,6 +33,24 @@ pub enum Refusal {
     /// The session or the user behind a token is gone.
     #[error("revoked")]
     Revoked,
+    /// A valid token whose user may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// No user with that id.
+    #[error("no such user")]
+    UnknownUser,
+    /// A username, e-mail or id already someone else's.
+    #[error("{0:?} already taken")]
+    Taken(Taken),
+    /// A new password (in `field`) that breaks the policy.
+    #[error("the new password {rule}")]
+    WeakPassword { field: &'static str, rule: Rule },
+    /// A field that is well-formed JSON but not acceptable; `field` is named in the answer.
+    #[error("bad {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// A set-password token that is unknown, used, replaced or expired.
+    #[error("set-password token refused")]
+    BadResetToken,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug or a broken dependency (a secret that cannot be opened): a 500, never the client's fault.

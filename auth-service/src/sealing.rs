@@ -44,6 +44,31 @@ impl MfaKey {
         Self(key)
     }
 
+    /// The key kept in `path` (standard base64, one line), made and written there (mode 0600) when
+    /// the file does not exist yet: the embedded store's key when it keeps its state in a file, so
+    /// MFA enrolments survive a restart without `MFA_ENCRYPTION_KEY`.
+    pub fn kept_in(path: &std::path::Path) -> Result<Self, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                Self::from_base64(&text).map_err(|_| format!("{} does not hold a key", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::random();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options
+                    .open(path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                std::io::Write::write_all(&mut file, format!("{}\n", STANDARD.encode(key.0)).as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                Ok(key)
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
     /// `base64(nonce || ciphertext)` of `secret`, bound to `uid`.
     pub fn seal(&self, uid: &str, secret: &[u8]) -> Result<String, SealError> {
         let cipher = ChaCha20Poly1305::new(&Key::from(self.0));

@@ -24,20 +24,23 @@ impl App {
         Ok((local, self.serve(listener, shutdown)))
     }
 
-    /// Serves on a listener until `shutdown` completes; in-flight requests finish first.
+    /// Serves on a listener until `shutdown` completes; in-flight requests finish first. The
+    /// configured users are applied to the store first ([`crate::accounts::Accounts::apply_configuration`]);
+    /// when the store does not answer within a few seconds, serving starts anyway (requests fail closed
+    /// meanwhile) and the users are applied in the background, retried every second.
     pub fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> impl Future<Output = ()> {
-        tokio::spawn(note_credentials(self.sessions.clone()));
+        let accounts = self.accounts.clone();
         tracing::info!(
             store = self.store.kind(),
-            users = self.users.len(),
+            configured_users = accounts.configured().len(),
             kid = self.codec.current_kid().unwrap_or("-"),
             "auth-service ready to serve"
         );
-        shared::server::serve(
+        let serving = shared::server::serve(
             shared::server::ServiceInfo {
                 name: "auth-service",
                 routes: crate::routes::ROUTES,
@@ -45,25 +48,37 @@ impl App {
             crate::routes::routes(self),
             listener,
             shutdown,
-        )
+        );
+        async move {
+            let first = tokio::time::timeout(std::time::Duration::from_secs(3), apply_once(&accounts)).await;
+            if !matches!(first, Ok(true)) {
+                tokio::spawn(async move {
+                    while !apply_once(&accounts).await {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                });
+            }
+            serving.await;
+        }
     }
 }
 
-/// Records the users' credential states ([`crate::sessions::Sessions::note_credentials`]), trying again
-/// every second while the store does not answer (requests fail closed meanwhile anyway).
-async fn note_credentials(sessions: std::sync::Arc<crate::sessions::Sessions>) {
-    loop {
-        match sessions.note_credentials().await {
-            Ok(cut) => {
-                if !cut.is_empty() {
-                    tracing::warn!(user_ids = ?cut, "credentials changed since the last start: every session of these users ended");
-                }
-                return;
+/// Applies the configured users once; `true` when done (or refused for good: a conflict, logged).
+async fn apply_once(accounts: &crate::accounts::Accounts) -> bool {
+    match accounts.apply_configuration().await {
+        Ok(done) => {
+            for line in done {
+                tracing::info!(change = %line, "configured user applied");
             }
-            Err(e) => {
-                tracing::warn!(error = ?e, "cannot record the users' credentials yet; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
+            true
+        }
+        Err(crate::accounts::ApplyError::Store(e)) => {
+            tracing::warn!(error = %e, "cannot apply the configured users yet; retrying");
+            false
+        }
+        Err(conflict) => {
+            tracing::error!(error = %conflict, "a configured user conflicts with the users in the store; fix the configuration");
+            true
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::store::{
     Counter, Gate, Generation, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation,
     SessionStore, SessionView, StoreError, Stores,
 };
-use crate::users::{Directory, User};
+use crate::users::User;
 
 /// A freshly issued (or re-issued) pair; `expires_in` is the access token's life in seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -43,7 +43,6 @@ pub struct Sessions {
     /// The per-IP gate of a refresh whose token does not verify (a good one is gated inside `rotate`).
     limits: Arc<dyn LimitStore>,
     codec: Arc<TokenCodec>,
-    users: Arc<Directory>,
     grace_ms: i64,
     absolute_secs: i64,
 }
@@ -53,19 +52,12 @@ fn new_id() -> String {
 }
 
 impl Sessions {
-    pub fn new(
-        stores: &Stores,
-        codec: Arc<TokenCodec>,
-        users: Arc<Directory>,
-        grace_secs: u64,
-        absolute_secs: i64,
-    ) -> Self {
+    pub fn new(stores: &Stores, codec: Arc<TokenCodec>, grace_secs: u64, absolute_secs: i64) -> Self {
         Self {
             store: stores.sessions.clone(),
             revocations: stores.revocations.clone(),
             limits: stores.limits.clone(),
             codec,
-            users,
             grace_ms: (grace_secs as i64) * 1000,
             absolute_secs,
         }
@@ -207,16 +199,11 @@ impl Sessions {
                 return Err(Refusal::Token(TokenKind::Refresh, e));
             }
         };
-        let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
-            self.revocations.revoke_session(&claims.sid, None).await?;
-            return Err(Refusal::Revoked);
-        };
         let outcome = self
             .store
             .rotate(&Rotation {
                 sid: claims.sid.clone(),
                 uid: claims.sub.clone(),
-                fingerprint: user.fingerprint.clone(),
                 presented_jti: claims.jti.clone(),
                 grace_ms: self.grace_ms,
                 new_refresh_jti: new_id(),
@@ -227,21 +214,27 @@ impl Sessions {
             .await?;
         let label = match &outcome {
             RotateOutcome::Limited { .. } => "limited",
-            RotateOutcome::Rotated(_) => "rotated",
-            RotateOutcome::Replayed(_) => "replayed",
+            RotateOutcome::Rotated(..) => "rotated",
+            RotateOutcome::Replayed(..) => "replayed",
             RotateOutcome::Reused => "reused",
             RotateOutcome::Revoked => "revoked",
         };
         refreshes.with_label_values(&[label]).inc();
         match outcome {
             RotateOutcome::Limited { retry_after_ms } => Err(limited(retry_after_ms)),
-            RotateOutcome::Rotated(generation) | RotateOutcome::Replayed(generation) => {
-                self.mint(&user, &claims.sid, &generation)
+            RotateOutcome::Rotated(generation, user) | RotateOutcome::Replayed(generation, user) => {
+                self.mint(&User::from_record(user)?, &claims.sid, &generation)
             }
             RotateOutcome::Reused => {
                 metrics().reuse_detected.inc();
                 metrics().revocations.with_label_values(&["reuse"]).inc();
-                tracing::warn!(user_id = user.id, sid = %claims.sid, "refresh token reuse detected; session revoked");
+                tracing::warn!(user_id = %claims.sub, sid = %claims.sid, "refresh token reuse detected; session revoked");
+                crate::audit::record(
+                    "refresh_reuse_detected",
+                    crate::audit::Actor::Anonymous,
+                    &claims.sub,
+                    "session revoked",
+                );
                 Err(Refusal::Revoked)
             }
             RotateOutcome::Revoked => Err(Refusal::Revoked),
@@ -249,17 +242,15 @@ impl Sessions {
     }
 
     /// The user behind an access token whose session is still good; the revocation-aware check.
+    /// One store round trip: the session, the token, and the user as stored now.
     pub async fn check_access(&self, claims: &AccessClaims) -> Result<Arc<User>, Refusal> {
-        let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
-            return Err(Refusal::Revoked);
-        };
         match self
             .store
             .session_view(&claims.sid, &claims.sub, Some(&claims.jti))
             .await?
         {
-            SessionView::Active { fingerprint, .. } if fingerprint == user.fingerprint => Ok(user),
-            _ => Err(Refusal::Revoked),
+            SessionView::Active { user, .. } => Ok(Arc::new(User::from_record(*user)?)),
+            SessionView::Revoked => Err(Refusal::Revoked),
         }
     }
 
@@ -283,32 +274,6 @@ impl Sessions {
         Ok(())
     }
 
-    /// Records every user's credential state in the store; a user whose password changed or who was
-    /// disabled since the last start has every session ended, through the revocation feed too, so
-    /// backends refuse their tokens at once rather than at the next check here. Returns the ids of the
-    /// users cut off. Idempotent: every replica runs it at start.
-    pub async fn note_credentials(&self) -> Result<Vec<u64>, Refusal> {
-        let ttl_ms = (self.absolute_secs + JWT_LEEWAY_SECS) * 1000;
-        let mut cut = Vec::new();
-        for user in self.users.iter() {
-            let state = if user.active {
-                user.fingerprint.clone()
-            } else {
-                format!("disabled:{}", user.fingerprint)
-            };
-            if self
-                .revocations
-                .note_credentials(&user.id.to_string(), &state, ttl_ms)
-                .await?
-                .is_some()
-            {
-                metrics().revocations.with_label_values(&["credentials"]).inc();
-                cut.push(user.id);
-            }
-        }
-        Ok(cut)
-    }
-
     /// RFC 7662 in spirit: `{active: false}` for anything not currently good, else the claims.
     pub async fn introspect(&self, token: &str) -> Result<serde_json::Value, Refusal> {
         let inactive = serde_json::json!({ "active": false });
@@ -320,17 +285,11 @@ impl Sessions {
             };
         }
         if let Ok(claims) = self.codec.verify::<RefreshClaims>(token) {
-            let Some(user) = self.users.by_sub(&claims.sub).filter(|u| u.active) else {
-                return Ok(inactive);
-            };
             return Ok(
                 match self.store.session_view(&claims.sid, &claims.sub, None).await? {
                     SessionView::Active {
-                        fingerprint,
-                        current_refresh_jti,
-                    } if fingerprint == user.fingerprint && current_refresh_jti == claims.jti => {
-                        with_active(&claims)
-                    }
+                        current_refresh_jti, ..
+                    } if current_refresh_jti == claims.jti => with_active(&claims),
                     _ => inactive,
                 },
             );

@@ -1,15 +1,18 @@
-//! Users: the bootstrap administrator from `API_USER`/`API_PASSWORD`, and more from `USERS_FILE`.
+//! Users: who they are ([`User`]), and the ones configuration declares: the bootstrap administrator
+//! from `API_USER`/`API_PASSWORD`, and more from `USERS_FILE` ([`configured`]).
 //!
-//! The directory is read once at start and kept in memory (every replica reads the same file). Each
-//! user carries a credential fingerprint: a short hash of their password hash, stored in every session
-//! they start, so that changing a password (and restarting) or disabling the user ends their sessions.
+//! Users live in the store (see [`crate::accounts`]), so every replica sees a change at once; the
+//! configured ones are applied to it at start. Each configured entry carries a digest of what it
+//! declares; the store remembers the digest last applied to each user, so an entry is applied again
+//! only when it changed in the configuration, and a change made live (admin API, CLI, a password change)
+//! stands until then. A user has a credential fingerprint (a short hash of their password hash): every
+//! session remembers it from login, so a new password ends the others ([`crate::store`]).
 //!
 //! Usernames and e-mails are looked up and kept unique under the one normalisation of
 //! [`crate::identity::normalize`], which the login lock uses too.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -19,6 +22,7 @@ use shared::Rol;
 use crate::config::AuthConfig;
 use crate::identity::{normalize, Email, Username};
 use crate::passwords;
+use crate::store::{fingerprint, StoreError, UserRecord};
 
 /// A user of the identity provider.
 #[derive(Debug, Clone)]
@@ -27,12 +31,18 @@ pub struct User {
     pub username: Username,
     pub email: Email,
     pub rol: Rol,
-    /// argon2id PHC string.
+    /// argon2id PHC string; empty while the user has no password (a set-password token pending).
     pub password_hash: String,
     pub virtual_operator: String,
     pub active: bool,
     /// A short hash of `password_hash`; sessions remember it (see the module doc).
     pub fingerprint: String,
+    /// The store's version of this record (see [`crate::store::UserStore::update_user`]).
+    pub version: u64,
+    /// The digest of the configuration entry last applied; empty if none.
+    pub config: String,
+    /// The pending set-password token's hash and expiry, or empty.
+    pub reset: String,
 }
 
 /// The `user` object of the login response and `/auth/me`: what a client may see of a user.
@@ -53,21 +63,96 @@ impl User {
             rol: self.rol,
         }
     }
+
+    /// A user from the store's record; a record that does not parse is a store fault.
+    pub fn from_record(record: UserRecord) -> Result<Self, StoreError> {
+        let bad = |what: &str| StoreError::Protocol(format!("user {} has a bad {what}", record.id));
+        Ok(Self {
+            id: record.id,
+            username: Username::parse(&record.username).map_err(|_| bad("username"))?,
+            email: Email::parse(&record.email).map_err(|_| bad("e-mail"))?,
+            rol: Rol::parse(&record.rol).ok_or_else(|| bad("rol"))?,
+            fingerprint: fingerprint(&record.password_hash),
+            password_hash: record.password_hash,
+            virtual_operator: record.virtual_operator,
+            active: record.active,
+            version: record.version,
+            config: record.config,
+            reset: record.reset,
+        })
+    }
+
+    /// The store's record of this user.
+    pub fn to_record(&self) -> UserRecord {
+        UserRecord {
+            id: self.id,
+            username: self.username.as_str().to_string(),
+            email: self.email.as_str().to_string(),
+            rol: self.rol.as_str().to_string(),
+            password_hash: self.password_hash.clone(),
+            virtual_operator: self.virtual_operator.clone(),
+            active: self.active,
+            version: self.version,
+            config: self.config.clone(),
+            reset: self.reset.clone(),
+        }
+    }
+
+    /// The keys the store indexes this user under: normalised username and e-mail.
+    pub fn index_keys(&self) -> (String, String) {
+        (normalize(self.username.as_str()), normalize(self.email.as_str()))
+    }
 }
 
-fn fingerprint(password_hash: &str) -> String {
-    let digest = Sha256::new_with_prefix(b"credential:")
-        .chain_update(password_hash.as_bytes())
-        .finalize();
-    hex::encode(&digest[..8])
+/// A user configuration declares, and where (for error messages).
+#[derive(Debug, Clone)]
+pub struct Configured {
+    /// `id` 0 when the entry names none; `config` holds the entry's digest.
+    pub user: User,
+    pub label: String,
 }
 
-/// Every user, by username, by id and by e-mail.
-#[derive(Debug, Default)]
-pub struct Directory {
-    by_username: HashMap<String, Arc<User>>,
-    by_id: HashMap<u64, Arc<User>>,
-    by_email: HashMap<String, Arc<User>>,
+/// The digest of what a configuration entry declares: applied again only when it changes.
+fn digest(user: &User) -> String {
+    let mut h = Sha256::new_with_prefix(b"configured-user:v1");
+    for part in [
+        user.username.as_str(),
+        user.email.as_str(),
+        user.rol.as_str(),
+        &user.password_hash,
+        &user.virtual_operator,
+        if user.active { "1" } else { "0" },
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+fn declared(
+    id: u64,
+    username: Username,
+    email: Email,
+    rol: Rol,
+    password_hash: String,
+    virtual_operator: String,
+    active: bool,
+) -> User {
+    let mut user = User {
+        id,
+        username,
+        email,
+        rol,
+        fingerprint: fingerprint(&password_hash),
+        password_hash,
+        virtual_operator,
+        active,
+        version: 0,
+        config: String::new(),
+        reset: String::new(),
+    };
+    user.config = digest(&user);
+    user
 }
 
 #[derive(Deserialize)]
@@ -89,118 +174,102 @@ struct FileUser {
     active: Option<bool>,
 }
 
-impl Directory {
-    /// The bootstrap user (id 1), then `USERS_FILE` if set.
-    pub fn load(config: &AuthConfig) -> Result<Self, ConfigError> {
-        let mut dir = Directory::default();
-        let bootstrap_hash = passwords::hash_deterministic(&config.api_user, config.api_password.expose())
-            .map_err(|e| ConfigError::new("API_PASSWORD", e.to_string()))?;
-        dir.insert(User {
-            id: 1,
-            username: Username::parse(&config.api_user).map_err(|e| ConfigError::new("API_USER", e))?,
-            email: Email::parse(&config.api_user_email).map_err(|e| ConfigError::new("API_USER_EMAIL", e))?,
-            rol: Rol::Admin,
-            fingerprint: fingerprint(&bootstrap_hash),
-            password_hash: bootstrap_hash,
-            virtual_operator: config.default_virtual_operator.clone(),
-            active: true,
-        })
-        .map_err(|e| ConfigError::new("API_USER", e))?;
-        if let Some(path) = &config.users_file {
-            dir.load_file(path, &config.default_virtual_operator)?;
+/// The users configuration declares: the bootstrap user (id 1), then `USERS_FILE` if set. Usernames,
+/// e-mails and ids must not repeat (under [`normalize`]); every error names the entry.
+pub fn configured(config: &AuthConfig) -> Result<Vec<Configured>, ConfigError> {
+    let bootstrap_hash = passwords::hash_deterministic(&config.api_user, config.api_password.expose())
+        .map_err(|e| ConfigError::new("API_PASSWORD", e.to_string()))?;
+    let mut users = vec![Configured {
+        user: declared(
+            1,
+            Username::parse(&config.api_user).map_err(|e| ConfigError::new("API_USER", e))?,
+            Email::parse(&config.api_user_email).map_err(|e| ConfigError::new("API_USER_EMAIL", e))?,
+            Rol::Admin,
+            bootstrap_hash,
+            config.default_virtual_operator.clone(),
+            true,
+        ),
+        label: "API_USER".into(),
+    }];
+    if let Some(path) = &config.users_file {
+        let text = read_file(path)?;
+        users.extend(parse_users_file(&text, &config.default_virtual_operator)?);
+    }
+    check_unique(&users)?;
+    Ok(users)
+}
+
+fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("USERS_FILE", format!("cannot read {}: {e}", path.display())))
+}
+
+/// The users of a `USERS_FILE` document; every error names the entry.
+pub fn parse_users_file(text: &str, default_operator: &str) -> Result<Vec<Configured>, ConfigError> {
+    let file: UsersFile = toml::from_str(text)
+        .map_err(|e| ConfigError::new("USERS_FILE", format!("is not valid: {}", e.message())))?;
+    let mut out = Vec::new();
+    for (index, entry) in file.users.into_iter().enumerate() {
+        let label = format!("entry {} ({})", index + 1, entry.username);
+        let err = |msg: String| ConfigError::new("USERS_FILE", format!("{label}: {msg}"));
+        let username = Username::parse(&entry.username).map_err(err)?;
+        let email = Email::parse(&entry.email).map_err(err)?;
+        let rol = Rol::parse(&entry.rol)
+            .ok_or_else(|| err(format!("rol `{}` is not admin or usuario", entry.rol)))?;
+        passwords::check_phc(&entry.password_hash).map_err(err)?;
+        let virtual_operator = entry.virtual_operator.unwrap_or_else(|| default_operator.into());
+        if virtual_operator.trim().is_empty() {
+            return Err(err("virtual_operator is empty".into()));
         }
-        Ok(dir)
-    }
-
-    fn load_file(&mut self, path: &Path, default_operator: &str) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new("USERS_FILE", format!("cannot read {}: {e}", path.display())))?;
-        self.load_toml(&text, default_operator)
-    }
-
-    /// Adds the users of a `USERS_FILE` document; every error names the entry.
-    pub fn load_toml(&mut self, text: &str, default_operator: &str) -> Result<(), ConfigError> {
-        let file: UsersFile = toml::from_str(text)
-            .map_err(|e| ConfigError::new("USERS_FILE", format!("is not valid: {}", e.message())))?;
-        let mut next_id = self.by_id.keys().max().copied().unwrap_or(0) + 1;
-        for (index, entry) in file.users.into_iter().enumerate() {
-            let label = format!("entry {} ({})", index + 1, entry.username);
-            let err = |msg: String| ConfigError::new("USERS_FILE", format!("{label}: {msg}"));
-            let username = Username::parse(&entry.username).map_err(err)?;
-            let email = Email::parse(&entry.email).map_err(err)?;
-            let rol = Rol::parse(&entry.rol)
-                .ok_or_else(|| err(format!("rol `{}` is not admin or usuario", entry.rol)))?;
-            passwords::check_phc(&entry.password_hash).map_err(err)?;
-            let virtual_operator = entry.virtual_operator.unwrap_or_else(|| default_operator.into());
-            if virtual_operator.trim().is_empty() {
-                return Err(err("virtual_operator is empty".into()));
-            }
-            let id = entry.id.unwrap_or(next_id);
-            if id == 0 {
-                return Err(err("id must be positive".into()));
-            }
-            next_id = next_id.max(id + 1);
-            self.insert(User {
-                id,
+        if entry.id == Some(0) {
+            return Err(err("id must be positive".into()));
+        }
+        out.push(Configured {
+            user: declared(
+                entry.id.unwrap_or(0),
                 username,
                 email,
                 rol,
-                fingerprint: fingerprint(&entry.password_hash),
-                password_hash: entry.password_hash,
+                entry.password_hash,
                 virtual_operator,
-                active: entry.active.unwrap_or(true),
-            })
-            .map_err(err)?;
+                entry.active.unwrap_or(true),
+            ),
+            label: format!("USERS_FILE {label}"),
+        });
+    }
+    Ok(out)
+}
+
+fn check_unique(users: &[Configured]) -> Result<(), ConfigError> {
+    let (mut names, mut emails, mut ids) = (HashSet::new(), HashSet::new(), HashSet::new());
+    for c in users {
+        let var = if c.label == "API_USER" {
+            "API_USER"
+        } else {
+            "USERS_FILE"
+        };
+        let (name_key, email_key) = c.user.index_keys();
+        let label = c.label.trim_start_matches("USERS_FILE ");
+        if !names.insert(name_key) {
+            return Err(ConfigError::new(
+                var,
+                format!("{label}: username `{}` is used twice", c.user.username.as_str()),
+            ));
         }
-        Ok(())
-    }
-
-    fn insert(&mut self, user: User) -> Result<(), String> {
-        let email_key = normalize(user.email.as_str());
-        let username_key = normalize(user.username.as_str());
-        if self.by_username.contains_key(&username_key) {
-            return Err(format!("username `{}` is used twice", user.username.as_str()));
+        if !emails.insert(email_key) {
+            return Err(ConfigError::new(
+                var,
+                format!("{label}: e-mail `{}` is used twice", c.user.email.as_str()),
+            ));
         }
-        if self.by_id.contains_key(&user.id) {
-            return Err(format!("id {} is used twice", user.id));
+        if c.user.id != 0 && !ids.insert(c.user.id) {
+            return Err(ConfigError::new(
+                var,
+                format!("{label}: id {} is used twice", c.user.id),
+            ));
         }
-        if self.by_email.contains_key(&email_key) {
-            return Err(format!("e-mail `{}` is used twice", user.email.as_str()));
-        }
-        let user = Arc::new(user);
-        self.by_username.insert(username_key, user.clone());
-        self.by_id.insert(user.id, user.clone());
-        self.by_email.insert(email_key, user);
-        Ok(())
     }
-
-    /// The user whose username is `username` under [`normalize`].
-    pub fn by_username(&self, username: &str) -> Option<Arc<User>> {
-        self.by_username.get(&normalize(username)).cloned()
-    }
-
-    pub fn by_id(&self, id: u64) -> Option<Arc<User>> {
-        self.by_id.get(&id).cloned()
-    }
-
-    /// The user a token's `sub` names, if it is a well-formed id.
-    pub fn by_sub(&self, sub: &str) -> Option<Arc<User>> {
-        sub.parse().ok().and_then(|id| self.by_id(id))
-    }
-
-    /// The user whose e-mail is `email` under [`normalize`].
-    pub fn by_email(&self, email: &str) -> Option<Arc<User>> {
-        self.by_email.get(&normalize(email)).cloned()
-    }
-
-    /// Every user, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<User>> {
-        self.by_id.values()
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -219,75 +288,113 @@ mod tests {
         passwords::hash_password("x").unwrap_or_default()
     }
 
+    fn with_file(text: &str) -> Result<Vec<Configured>, ConfigError> {
+        let mut users = configured(&config())?;
+        users.extend(parse_users_file(text, "saphety")?);
+        check_unique(&users)?;
+        Ok(users)
+    }
+
     #[test]
     fn the_bootstrap_user_is_an_admin_with_id_1() {
-        let dir = Directory::load(&config()).unwrap_or_else(|e| panic!("{e}"));
-        let u = dir
-            .by_username("api_user")
-            .unwrap_or_else(|| panic!("no bootstrap user"));
+        let users = configured(&config()).unwrap_or_else(|e| panic!("{e}"));
+        let u = &users[0].user;
         assert_eq!((u.id, u.rol, u.active), (1, Rol::Admin, true));
+        assert_eq!(u.username.as_str(), "api_user");
         assert_eq!(u.virtual_operator, "saphety");
-        assert!(dir.by_email("API_USER@example.com").is_some());
+        assert!(!u.config.is_empty());
+        // Deterministic: every replica declares the same digest, so none re-applies it.
+        assert_eq!(configured(&config()).unwrap()[0].user.config, u.config);
     }
 
     #[test]
     fn the_users_file_adds_users_with_defaults() {
-        let mut dir = Directory::load(&config()).unwrap_or_else(|e| panic!("{e}"));
         let text = format!(
             "[[users]]\nusername = \"maria\"\nemail = \"maria@example.com\"\nrol = \"usuario\"\npassword_hash = \"{}\"\n\
              [[users]]\nid = 10\nusername = \"ops\"\nemail = \"ops@example.com\"\nrol = \"admin\"\npassword_hash = \"{}\"\nvirtual_operator = \"acme\"\nactive = false\n",
             phc(),
             phc()
         );
-        dir.load_toml(&text, "saphety").unwrap_or_else(|e| panic!("{e}"));
-        let maria = dir.by_username("maria").unwrap_or_else(|| panic!("no maria"));
-        assert_eq!((maria.id, maria.rol, maria.active), (2, Rol::Usuario, true));
-        let ops = dir.by_id(10).unwrap_or_else(|| panic!("no ops"));
-        assert_eq!((ops.virtual_operator.as_str(), ops.active), ("acme", false));
+        let users = with_file(&text).unwrap_or_else(|e| panic!("{e}"));
+        let maria = &users[1].user;
+        assert_eq!((maria.id, maria.rol, maria.active), (0, Rol::Usuario, true));
+        let ops = &users[2].user;
+        assert_eq!(
+            (ops.id, ops.virtual_operator.as_str(), ops.active),
+            (10, "acme", false)
+        );
+    }
+
+    #[test]
+    fn a_changed_entry_has_another_digest() {
+        let a = declared(
+            0,
+            Username::parse("a").unwrap(),
+            Email::parse("a@x.io").unwrap(),
+            Rol::Usuario,
+            "h".into(),
+            "s".into(),
+            true,
+        );
+        let b = declared(
+            0,
+            Username::parse("a").unwrap(),
+            Email::parse("a@x.io").unwrap(),
+            Rol::Usuario,
+            "h".into(),
+            "s".into(),
+            false,
+        );
+        let c = declared(
+            0,
+            Username::parse("a").unwrap(),
+            Email::parse("a@x.io").unwrap(),
+            Rol::Admin,
+            "h".into(),
+            "s".into(),
+            true,
+        );
+        assert_ne!(a.config, b.config);
+        assert_ne!(a.config, c.config);
     }
 
     #[test]
     fn a_bad_entry_stops_the_start_naming_the_entry() {
-        let mut dir = Directory::load(&config()).unwrap_or_else(|e| panic!("{e}"));
         let text = format!(
             "[[users]]\nusername = \"maria\"\nemail = \"maria@example.com\"\nrol = \"jefe\"\npassword_hash = \"{}\"\n",
             phc()
         );
-        let err = dir
-            .load_toml(&text, "saphety")
-            .err()
-            .unwrap_or_else(|| panic!("accepted"));
+        let err = with_file(&text).err().unwrap_or_else(|| panic!("accepted"));
         assert_eq!(err.var, "USERS_FILE");
         assert!(err.message.contains("entry 1 (maria)"), "{}", err.message);
 
         let weak = "[[users]]\nusername = \"w\"\nemail = \"w@example.com\"\nrol = \"usuario\"\npassword_hash = \"$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A\"\n";
-        let err = dir
-            .load_toml(weak, "saphety")
-            .err()
-            .unwrap_or_else(|| panic!("accepted"));
+        let err = with_file(weak).err().unwrap_or_else(|| panic!("accepted"));
         assert!(err.message.contains("below the minimum"), "{}", err.message);
 
         let dup = format!(
             "[[users]]\nusername = \"api_user\"\nemail = \"x@example.com\"\nrol = \"usuario\"\npassword_hash = \"{}\"\n",
             phc()
         );
-        assert!(dir.load_toml(&dup, "saphety").is_err());
+        assert!(with_file(&dup).is_err());
 
         let alike = format!(
             "[[users]]\nusername = \"API_USER\"\nemail = \"y@example.com\"\nrol = \"usuario\"\npassword_hash = \"{}\"\n",
             phc()
         );
-        let err = dir
-            .load_toml(&alike, "saphety")
+        let err = with_file(&alike)
             .err()
             .unwrap_or_else(|| panic!("a username equal under normalisation was accepted"));
         assert!(err.message.contains("used twice"), "{}", err.message);
     }
 
     #[test]
-    fn lookups_use_the_one_normalisation() {
-        let dir = Directory::load(&config()).unwrap_or_else(|e| panic!("{e}"));
-        assert!(dir.by_username(" API_User ").is_some());
-        assert!(dir.by_email(" Api_User@EXAMPLE.com").is_some());
+    fn a_record_round_trips_and_a_bad_one_is_a_store_fault() {
+        let user = configured(&config()).unwrap()[0].user.clone();
+        let back = User::from_record(user.to_record()).unwrap();
+        assert_eq!(back.to_record(), user.to_record());
+        let mut bad = user.to_record();
+        bad.rol = "jefe".into();
+        assert!(User::from_record(bad).is_err());
     }
 }

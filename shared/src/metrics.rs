@@ -19,6 +19,8 @@ pub struct Metrics {
     pub logins: IntCounterVec,
     pub refreshes: IntCounterVec,
     pub reuse_detected: IntCounter,
+    /// Audit events (admin actions and security events) by kind.
+    pub audit_events: IntCounterVec,
     pub revocations: IntCounterVec,
     pub mfa: IntCounterVec,
     pub store_errors: IntCounter,
@@ -112,6 +114,12 @@ impl Metrics {
                 &registry,
                 "auth_refresh_reuse_detected_total",
                 "Rotated refresh tokens presented again (sessions revoked).",
+            ),
+            audit_events: counter(
+                &registry,
+                "auth_audit_events_total",
+                "Audit events (admin actions, security events) by kind.",
+                &["event"],
             ),
             revocations: counter(
                 &registry,

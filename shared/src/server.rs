@@ -67,6 +67,17 @@ pub struct ServiceInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
+tokio::task_local! {
+    /// The request id of the request this task serves (set around every request's handling).
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request being served by this task, if any: for log lines that must name it
+/// explicitly (the audit trail), wherever in the request's handling they are written.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 fn sane_request_id(value: &str) -> bool {
     (1..=128).contains(&value.len())
         && value
@@ -176,7 +187,8 @@ where
         req.extensions_mut()
             .insert(BodyDeadline(limits.body_read_timeout));
         req.extensions_mut().insert(RequestId(request_id.clone()));
-        match warp_service.call(req).instrument(span.clone()).await {
+        let call = CURRENT_REQUEST_ID.scope(request_id.clone(), warp_service.call(req));
+        match call.instrument(span.clone()).await {
             Ok(response) => response,
             Err(never) => match never {},
         }

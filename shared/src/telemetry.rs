@@ -18,6 +18,16 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// The subscriber of a one-shot command (`auth-service users ...`): warnings, and the `audit` lines,
+/// to standard error, so standard output holds only the command's result.
+pub fn start_cli() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,audit=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Completes on SIGTERM or Ctrl-C (SIGINT); the server then stops accepting and lets in-flight
 /// requests finish.
 pub async fn shutdown_signal() {

@@ -5,12 +5,14 @@
 //! [`shared::http::into_reply`]. Only "no route matched" and extraction failures reach
 //! [`shared::rejection::recover`].
 
+mod admin;
 mod introspect;
 pub(crate) mod login;
 mod logout;
 mod me;
 mod mfa;
 mod openapi;
+mod password;
 mod refresh;
 mod refusal;
 mod saphety;
@@ -47,6 +49,19 @@ pub const ROUTES: &[Route] = &[
     post("/auth/mfa/verify"),
     post("/auth/mfa/disable"),
     post("/v2/auth/gettoken"),
+    post("/auth/password"),
+    post("/auth/password/set"),
+    Route {
+        template: "/admin/users",
+        methods: &["GET", "POST"],
+    },
+    Route {
+        template: "/admin/users/{id}",
+        methods: &["GET", "PATCH"],
+    },
+    post("/admin/users/{id}/password"),
+    post("/admin/users/{id}/unlock"),
+    post("/admin/users/{id}/logout-all"),
 ];
 
 const fn get(template: &'static str) -> Route {
@@ -86,6 +101,24 @@ pub(crate) fn token_reply<T: serde::Serialize>(mensaje: &str, datos: T) -> Resul
     Ok(shared::envelope::ok(mensaje, datos))
 }
 
+/// The admin API, boxed on its own so the whole chain stays cheap to compile.
+fn admin_routes(app: App) -> BoxedFilter<(Response,)> {
+    admin::list(app.clone())
+        .or(admin::create(app.clone()))
+        .unify()
+        .or(admin::get(app.clone()))
+        .unify()
+        .or(admin::patch(app.clone()))
+        .unify()
+        .or(admin::reset_password(app.clone()))
+        .unify()
+        .or(admin::unlock(app.clone()))
+        .unify()
+        .or(admin::logout_all(app))
+        .unify()
+        .boxed()
+}
+
 /// Every endpoint of the service, with the envelope for every rejection and the common headers.
 pub fn routes(app: App) -> BoxedFilter<(Response,)> {
     let api = shared::ops::health()
@@ -121,7 +154,13 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .unify()
         .or(mfa::disable(app.clone()))
         .unify()
-        .or(saphety::gettoken(app))
+        .or(saphety::gettoken(app.clone()))
+        .unify()
+        .or(password::change(app.clone()))
+        .unify()
+        .or(password::set(app.clone()))
+        .unify()
+        .or(admin_routes(app))
         .unify();
     shared::http::serve_table(ROUTES, api)
 }

@@ -24,6 +24,15 @@ use utoipa::OpenApi;
         super::mfa::verify,
         super::mfa::disable,
         super::saphety::gettoken,
+        super::password::change,
+        super::password::set,
+        super::admin::list,
+        super::admin::create,
+        super::admin::get,
+        super::admin::patch,
+        super::admin::reset_password,
+        super::admin::unlock,
+        super::admin::logout_all,
         shared::ops::health,
         shared::ops::ready,
         shared::metrics::route,
@@ -34,6 +43,7 @@ use utoipa::OpenApi;
         (name = "auth", description = "Tokens and sessions"),
         (name = "mfa", description = "TOTP second factor"),
         (name = "saphety", description = "SOVOS-Saphety compatible endpoint"),
+        (name = "admin", description = "Users managed live (Bearer token of an admin)"),
         (name = "ops", description = "Health and readiness"),
     )
 )]

@@ -4,7 +4,10 @@
 use shared::http::token_error;
 use shared::ApiError;
 
+use crate::password_policy::{Rule, MIN_CHARS};
+use crate::passwords::MAX_PASSWORD_CHARS;
 use crate::refusal::Refusal;
+use crate::store::Taken;
 
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
@@ -25,6 +28,30 @@ impl From<Refusal> for ApiError {
             ),
             Refusal::Token(kind, e) => token_error(kind, e),
             Refusal::Revoked => ApiError::TokenRevoked,
+            Refusal::Forbidden => ApiError::Forbidden,
+            Refusal::UnknownUser => ApiError::NotFound,
+            Refusal::Taken(which) => ApiError::Conflict(match which {
+                Taken::Username => "El nombre de usuario ya está en uso.".into(),
+                Taken::Email => "El correo electrónico ya está en uso.".into(),
+                Taken::Id => "El id ya está en uso.".into(),
+            }),
+            Refusal::WeakPassword { field, rule } => ApiError::validation(
+                field,
+                format!(
+                    "La contraseña no cumple la política ({}): {}.",
+                    rule.name(),
+                    match rule {
+                        Rule::MinLength => format!("debe tener al menos {MIN_CHARS} caracteres"),
+                        Rule::MaxLength => format!("admite como máximo {MAX_PASSWORD_CHARS} caracteres"),
+                        Rule::Common => "es una de las contraseñas más comunes".into(),
+                    }
+                ),
+            ),
+            Refusal::Invalid { field, reason } => ApiError::validation(field, reason),
+            Refusal::BadResetToken => ApiError::validation(
+                "token",
+                "El token para establecer la contraseña no es válido, ya se usó o expiró.",
+            ),
             Refusal::Store(e) => ApiError::from(e),
             Refusal::Internal(e) => ApiError::Internal(e),
         }

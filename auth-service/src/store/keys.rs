@@ -14,8 +14,12 @@
 //! - `P auth:revocations`: the revocation feed, a stream trimmed by time whose key expires after the
 //!   longest access-token life without an entry (format: [`shared::revocation`], which backends read;
 //!   its name comes from [`shared::revocation::feed_key`] so writer and readers agree);
-//! - `P auth:cred:<uid>`: the user's credential fingerprint (or `disabled:` and it) as `USERS_FILE` had it
-//!   at the last start, kept: one small key per configured user.
+//! - `P auth:user:<uid>`: hash `id username email rol hash fp vo active ver config reset` of a user
+//!   (`fp` is the fingerprint of `hash`, kept beside it so the scripts compare without hashing), kept;
+//! - `P auth:users:name`, `P auth:users:email`: hashes from the normalised username / e-mail to the
+//!   user id: the uniqueness indexes, kept;
+//! - `P auth:users:ids`: sorted set of every user id (score = id), for paging; `P auth:users:seq`: the
+//!   last id handed out.
 
 /// The name of a client IP's request counter (under [`Keys::rate_limit`]).
 pub fn ip_counter(ip: std::net::IpAddr) -> String {
@@ -94,9 +98,34 @@ impl Keys {
         shared::revocation::feed_key(&self.prefix)
     }
 
-    /// A user's credential state at the last start.
-    pub fn credentials(&self, uid: &str) -> String {
-        self.key("cred", uid)
+    /// A user's record.
+    pub fn user(&self, uid: &str) -> String {
+        self.key("user", uid)
+    }
+
+    /// What [`Keys::user`] puts before the id, for the scripts that find a user through an index.
+    pub fn user_prefix(&self) -> String {
+        self.key("user", "")
+    }
+
+    /// The index of normalised usernames to ids.
+    pub fn users_by_username(&self) -> String {
+        self.key("users", "name")
+    }
+
+    /// The index of normalised e-mails to ids.
+    pub fn users_by_email(&self) -> String {
+        self.key("users", "email")
+    }
+
+    /// Every user id, for paging.
+    pub fn user_ids(&self) -> String {
+        self.key("users", "ids")
+    }
+
+    /// The last id handed out.
+    pub fn user_seq(&self) -> String {
+        self.key("users", "seq")
     }
 }
 
@@ -116,6 +145,11 @@ mod tests {
         assert_eq!(keys.rate_limit("ip:1"), "p:auth:rl:ip:1");
         assert_eq!(keys.challenge("c"), "p:auth:chal:c");
         assert_eq!(keys.revocation_feed(), "p:auth:revocations");
-        assert_eq!(keys.credentials("1"), "p:auth:cred:1");
+        assert_eq!(keys.user("1"), "p:auth:user:1");
+        assert_eq!(keys.user_prefix() + "7", keys.user("7"));
+        assert_eq!(keys.users_by_username(), "p:auth:users:name");
+        assert_eq!(keys.users_by_email(), "p:auth:users:email");
+        assert_eq!(keys.user_ids(), "p:auth:users:ids");
+        assert_eq!(keys.user_seq(), "p:auth:users:seq");
     }
 }

@@ -5,14 +5,24 @@
 //! issue times, cut-offs and the grace read it, as the scripts read Redis `TIME`. Entries expire by it;
 //! expired ones are dropped lazily and swept every [`SWEEP_EVERY`] writes, so memory stays bounded.
 //!
+//! With a file ([`MemoryStore::open`], `EMBEDDED_STORE_FILE`), the state is kept in a redb database:
+//! every operation that writes saves the whole state in one redb transaction (durable on return)
+//! before it answers, under the same lock, so a restart finds every user, session, revocation, MFA
+//! enrolment and counter as the last answer left them. A save that fails fails the operation (503).
+//! Each save costs time in proportion to what is live (sessions, users): it is meant for one process
+//! on one machine, as the default, not for load; that is Redis's job. The revocation feed is not kept
+//! (a backend in the same process checks this store itself; one in another process needs Redis).
+//!
 //! The revocation feed is an in-process queue with the Redis stream's semantics: every revocation
 //! appends an entry (ids `<ms>-<seq>` from the store's clock, increasing) in the same locked step, and
 //! each append drops the entries older than the feed life ([`FeedStore`] reads it back).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::Path;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use shared::SharedClock;
 
 use shared::revocation::Revoked;
@@ -20,12 +30,12 @@ use shared::revocation::Revoked;
 use super::{
     ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, LimitStore,
     MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView,
-    StoreError, StoreHealth,
+    StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
 };
 
 const SWEEP_EVERY: u64 = 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct SessionRecord {
     uid: String,
     fingerprint: String,
@@ -37,21 +47,29 @@ struct SessionRecord {
     expires_ms: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct MfaEntry {
     active: Option<String>,
     last_step: Option<i64>,
     recovery: HashSet<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Challenge {
     tries: u32,
     used: bool,
     expires_ms: i64,
 }
 
-#[derive(Debug, Default)]
+/// A user and the index keys it was stored under.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredUser {
+    record: UserRecord,
+    username_key: String,
+    email_key: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Inner {
     sessions: HashMap<String, SessionRecord>,
     revoked_jtis: HashMap<String, i64>,
@@ -60,11 +78,15 @@ struct Inner {
     mfa_pending: HashMap<String, (String, i64)>,
     challenges: HashMap<String, Challenge>,
     counters: HashMap<String, (u64, i64)>,
-    /// The revocation feed, oldest first.
+    users: BTreeMap<u64, StoredUser>,
+    users_by_username: HashMap<String, u64>,
+    users_by_email: HashMap<String, u64>,
+    user_seq: u64,
+    /// The revocation feed, oldest first; not kept in the file.
+    #[serde(skip)]
     feed: VecDeque<(EntryId, FeedEntry)>,
+    #[serde(skip)]
     feed_last: EntryId,
-    /// Users' credential states at the last start ([`RevocationStore::note_credentials`]).
-    credentials: HashMap<String, String>,
     writes: u64,
 }
 
@@ -135,6 +157,16 @@ impl Inner {
         at
     }
 
+    /// The user `uid` names if they are active and their credential still has `fingerprint`.
+    fn session_user(&self, uid: &str, fingerprint: &str) -> Option<UserRecord> {
+        let id = uid.parse::<u64>().ok()?;
+        self.users
+            .get(&id)
+            .map(|u| &u.record)
+            .filter(|u| u.active && u.fingerprint() == fingerprint)
+            .cloned()
+    }
+
     fn wrote(&mut self, now: i64) {
         self.writes += 1;
         if self.writes.is_multiple_of(SWEEP_EVERY) {
@@ -155,6 +187,52 @@ pub struct MemoryStore {
     clock: SharedClock,
     /// How long feed entries are kept (ms): the longest access-token life plus leeway.
     feed_life_ms: i64,
+    /// Where the state is kept, if anywhere.
+    file: Option<StateFile>,
+}
+
+/// The redb database the state is saved in: one table, one row.
+struct StateFile(redb::Database);
+
+impl std::fmt::Debug for StateFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateFile")
+    }
+}
+
+const STATE: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("state");
+const STATE_ROW: &str = "embedded-store-v1";
+
+fn file_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("embedded store file: {e}"))
+}
+
+impl StateFile {
+    fn load(&self) -> Result<Option<Inner>, StoreError> {
+        use redb::ReadableDatabase;
+        let txn = self.0.begin_read().map_err(file_error)?;
+        let table = match txn.open_table(STATE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(file_error(e)),
+        };
+        let Some(row) = table.get(STATE_ROW).map_err(file_error)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(row.value())
+            .map(Some)
+            .map_err(|e| file_error(format!("unreadable state ({e})")))
+    }
+
+    fn save(&self, inner: &Inner) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(inner).map_err(file_error)?;
+        let txn = self.0.begin_write().map_err(file_error)?;
+        {
+            let mut table = txn.open_table(STATE).map_err(file_error)?;
+            table.insert(STATE_ROW, bytes.as_slice()).map_err(file_error)?;
+        }
+        txn.commit().map_err(file_error)
+    }
 }
 
 impl MemoryStore {
@@ -163,6 +241,30 @@ impl MemoryStore {
             inner: Mutex::new(Inner::default()),
             clock,
             feed_life_ms: super::DEFAULT_FEED_LIFE_MS,
+            file: None,
+        }
+    }
+
+    /// A store kept in the redb file at `path` (created if missing), with the state it holds.
+    pub fn open(clock: SharedClock, path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(file_error)?;
+        }
+        let file = StateFile(redb::Database::create(path).map_err(file_error)?);
+        let inner = file.load()?.unwrap_or_default();
+        Ok(Self {
+            inner: Mutex::new(inner),
+            clock,
+            feed_life_ms: super::DEFAULT_FEED_LIFE_MS,
+            file: Some(file),
+        })
+    }
+
+    /// Saves the state, when a file is configured; the end of every operation that writes.
+    fn save(&self, inner: &Inner) -> Result<(), StoreError> {
+        match &self.file {
+            Some(file) => file.save(inner),
+            None => Ok(()),
         }
     }
 
@@ -225,6 +327,7 @@ impl SessionStore for MemoryStore {
             },
         );
         inner.wrote(now);
+        self.save(&inner)?;
         Ok(started_ms)
     }
 
@@ -233,6 +336,7 @@ impl SessionStore for MemoryStore {
         let mut inner = self.lock()?;
         if let Some(gate) = &r.gate {
             if let Some(retry_after_ms) = inner.hit(gate, now) {
+                self.save(&inner)?;
                 return Ok(RotateOutcome::Limited { retry_after_ms });
             }
         }
@@ -241,17 +345,20 @@ impl SessionStore for MemoryStore {
             return Ok(RotateOutcome::Revoked);
         };
         if record.revoked || record.uid != r.uid || cutoff.is_some_and(|c| record.started_ms <= c) {
+            self.save(&inner)?;
             return Ok(RotateOutcome::Revoked);
         }
+        let user = inner.session_user(&r.uid, &record.fingerprint);
         let Some(entry) = inner.sessions.get_mut(&r.sid) else {
             return Ok(RotateOutcome::Revoked);
         };
         let life = self.feed_life_ms;
-        if record.fingerprint != r.fingerprint {
+        let Some(user) = user else {
             entry.revoked = true;
             inner.feed_append(now, life, Revoked::Session(r.sid.clone()), now + life);
+            self.save(&inner)?;
             return Ok(RotateOutcome::Revoked);
-        }
+        };
         if r.presented_jti == record.current.0 {
             // A session started just after a cut-off may start a little ahead of now: its pairs are
             // never issued before its start (as rotate.lua); the grace counts from the rotation.
@@ -261,24 +368,33 @@ impl SessionStore for MemoryStore {
             entry.rotated_ms = now;
             entry.expires_ms = now + r.ttl_ms;
             inner.wrote(now);
-            return Ok(RotateOutcome::Rotated(Generation {
-                started_ms: record.started_ms,
-                issued_ms,
-                refresh_jti: r.new_refresh_jti.clone(),
-                access_jti: r.new_access_jti.clone(),
-            }));
+            self.save(&inner)?;
+            return Ok(RotateOutcome::Rotated(
+                Generation {
+                    started_ms: record.started_ms,
+                    issued_ms,
+                    refresh_jti: r.new_refresh_jti.clone(),
+                    access_jti: r.new_access_jti.clone(),
+                },
+                user,
+            ));
         }
         let within_grace = r.grace_ms > 0 && now - record.rotated_ms <= r.grace_ms;
         if record.previous.as_deref() == Some(r.presented_jti.as_str()) && within_grace {
-            return Ok(RotateOutcome::Replayed(Generation {
-                started_ms: record.started_ms,
-                issued_ms: record.rotated_ms.max(record.started_ms),
-                refresh_jti: record.current.0,
-                access_jti: record.current.1,
-            }));
+            self.save(&inner)?;
+            return Ok(RotateOutcome::Replayed(
+                Generation {
+                    started_ms: record.started_ms,
+                    issued_ms: record.rotated_ms.max(record.started_ms),
+                    refresh_jti: record.current.0,
+                    access_jti: record.current.1,
+                },
+                user,
+            ));
         }
         entry.revoked = true;
         inner.feed_append(now, life, Revoked::Session(r.sid.clone()), now + life);
+        self.save(&inner)?;
         Ok(RotateOutcome::Reused)
     }
 
@@ -295,15 +411,18 @@ impl SessionStore for MemoryStore {
             return Ok(SessionView::Revoked);
         }
         let cutoff = inner.cutoff(uid, now);
-        Ok(match inner.session(sid, now) {
-            Some(s) if !s.revoked && s.uid == uid && cutoff.is_none_or(|c| s.started_ms > c) => {
-                SessionView::Active {
-                    fingerprint: s.fingerprint.clone(),
+        let live = inner
+            .session(sid, now)
+            .filter(|s| !s.revoked && s.uid == uid && cutoff.is_none_or(|c| s.started_ms > c));
+        Ok(
+            match live.and_then(|s| Some((s, inner.session_user(uid, &s.fingerprint)?))) {
+                Some((s, user)) => SessionView::Active {
+                    user: Box::new(user),
                     current_refresh_jti: s.current.0.clone(),
-                }
-            }
-            _ => SessionView::Revoked,
-        })
+                },
+                None => SessionView::Revoked,
+            },
+        )
     }
 }
 
@@ -325,6 +444,7 @@ impl RevocationStore for MemoryStore {
             inner.feed_append(now, life, Revoked::Token(jti.to_string()), now + ttl_ms);
         }
         inner.wrote(now);
+        self.save(&inner)?;
         Ok(())
     }
 
@@ -333,18 +453,137 @@ impl RevocationStore for MemoryStore {
         let mut inner = self.lock()?;
         let at = inner.cut_off(uid, ttl_ms, now, self.feed_life_ms);
         inner.wrote(now);
+        self.save(&inner)?;
         Ok(at)
     }
+}
 
-    async fn note_credentials(&self, uid: &str, state: &str, ttl_ms: i64) -> Result<Option<i64>, StoreError> {
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn user(&self, id: u64) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.lock()?.users.get(&id).map(|u| u.record.clone()))
+    }
+
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .users_by_username
+            .get(username_key)
+            .and_then(|id| inner.users.get(id))
+            .map(|u| u.record.clone()))
+    }
+
+    async fn user_by_email(&self, email_key: &str) -> Result<Option<UserRecord>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .users_by_email
+            .get(email_key)
+            .and_then(|id| inner.users.get(id))
+            .map(|u| u.record.clone()))
+    }
+
+    async fn users_after(&self, after: u64, limit: usize) -> Result<Vec<UserRecord>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .users
+            .range(after.saturating_add(1)..)
+            .take(limit.max(1))
+            .map(|(_, u)| u.record.clone())
+            .collect())
+    }
+
+    async fn create_user(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        email_key: &str,
+    ) -> Result<Result<UserRecord, Taken>, StoreError> {
+        let mut inner = self.lock()?;
+        if inner.users_by_username.contains_key(username_key) {
+            return Ok(Err(Taken::Username));
+        }
+        if inner.users_by_email.contains_key(email_key) {
+            return Ok(Err(Taken::Email));
+        }
+        let id = if user.id == 0 {
+            let mut id = inner.user_seq + 1;
+            while inner.users.contains_key(&id) {
+                id += 1;
+            }
+            id
+        } else if inner.users.contains_key(&user.id) {
+            return Ok(Err(Taken::Id));
+        } else {
+            user.id
+        };
+        inner.user_seq = inner.user_seq.max(id);
+        let record = UserRecord {
+            id,
+            version: 1,
+            ..user.clone()
+        };
+        inner.users_by_username.insert(username_key.to_string(), id);
+        inner.users_by_email.insert(email_key.to_string(), id);
+        inner.users.insert(
+            id,
+            StoredUser {
+                record: record.clone(),
+                username_key: username_key.to_string(),
+                email_key: email_key.to_string(),
+            },
+        );
+        self.save(&inner)?;
+        Ok(Ok(record))
+    }
+
+    async fn update_user(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        email_key: &str,
+        end_sessions: Option<i64>,
+    ) -> Result<UserUpdate, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
-        let before = inner.credentials.insert(uid.to_string(), state.to_string());
-        let changed = match before.as_deref() {
-            Some(before) => before != state,
-            None => state.starts_with("disabled:"),
+        let Some(stored) = inner.users.get(&user.id).cloned() else {
+            return Ok(UserUpdate::Missing);
         };
-        Ok(changed.then(|| inner.cut_off(uid, ttl_ms, now, self.feed_life_ms)))
+        if stored.record.version != user.version {
+            return Ok(UserUpdate::Stale);
+        }
+        let owner = |index: &HashMap<String, u64>, key: &str| index.get(key).is_some_and(|id| *id != user.id);
+        if owner(&inner.users_by_username, username_key) {
+            return Ok(UserUpdate::Taken(Taken::Username));
+        }
+        if owner(&inner.users_by_email, email_key) {
+            return Ok(UserUpdate::Taken(Taken::Email));
+        }
+        inner.users_by_username.remove(&stored.username_key);
+        inner.users_by_email.remove(&stored.email_key);
+        inner.users_by_username.insert(username_key.to_string(), user.id);
+        inner.users_by_email.insert(email_key.to_string(), user.id);
+        let record = UserRecord {
+            version: user.version + 1,
+            ..user.clone()
+        };
+        inner.users.insert(
+            user.id,
+            StoredUser {
+                record: record.clone(),
+                username_key: username_key.to_string(),
+                email_key: email_key.to_string(),
+            },
+        );
+        let cutoff_ms = end_sessions.map(|ttl_ms| {
+            let at = inner.cut_off(&user.id.to_string(), ttl_ms.max(1), now, self.feed_life_ms);
+            inner.wrote(now);
+            at
+        });
+        self.save(&inner)?;
+        Ok(UserUpdate::Updated {
+            user: Box::new(record),
+            cutoff_ms,
+        })
     }
 }
 
@@ -393,6 +632,7 @@ impl MfaStore for MemoryStore {
             .mfa_pending
             .insert(uid.to_string(), (sealed.to_string(), now + ttl_ms));
         inner.wrote(now);
+        self.save(&inner)?;
         Ok(true)
     }
 
@@ -417,6 +657,7 @@ impl MfaStore for MemoryStore {
         entry.last_step = Some(step);
         entry.recovery = recovery.iter().cloned().collect();
         inner.mfa_pending.remove(uid);
+        self.save(&inner)?;
         Ok(true)
     }
 
@@ -425,6 +666,7 @@ impl MfaStore for MemoryStore {
         match inner.mfa.get_mut(uid) {
             Some(entry) if entry.active.is_some() && entry.last_step.is_none_or(|last| step > last) => {
                 entry.last_step = Some(step);
+                self.save(&inner)?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -433,17 +675,21 @@ impl MfaStore for MemoryStore {
 
     async fn mfa_use_recovery(&self, uid: &str, hash: &str) -> Result<bool, StoreError> {
         let mut inner = self.lock()?;
-        Ok(inner
+        let removed = inner
             .mfa
             .get_mut(uid)
-            .is_some_and(|entry| entry.recovery.remove(hash)))
+            .is_some_and(|entry| entry.recovery.remove(hash));
+        if removed {
+            self.save(&inner)?;
+        }
+        Ok(removed)
     }
 
     async fn mfa_disable(&self, uid: &str) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         inner.mfa.remove(uid);
         inner.mfa_pending.remove(uid);
-        Ok(())
+        self.save(&inner)
     }
 }
 
@@ -475,6 +721,7 @@ impl ChallengeStore for MemoryStore {
             ChallengeTry::Allowed
         };
         inner.wrote(now);
+        self.save(&inner)?;
         Ok(outcome)
     }
 
@@ -487,6 +734,7 @@ impl ChallengeStore for MemoryStore {
         }
         challenge.used = true;
         challenge.expires_ms = now + ttl_ms;
+        self.save(&inner)?;
         Ok(true)
     }
 }
@@ -512,17 +760,21 @@ impl LimitStore for MemoryStore {
             }
         }
         inner.wrote(now);
+        self.save(&inner)?;
         Ok(gate)
     }
 
-    async fn fail(&self, counters: &[Counter]) -> Result<(), StoreError> {
+    async fn fail(&self, counters: &[Counter]) -> Result<u64, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock()?;
+        let mut most = 0;
         for counter in counters {
             inner.hit(counter, now);
+            most = most.max(inner.counters.get(&counter.key).map_or(0, |(n, _)| *n));
         }
         inner.wrote(now);
-        Ok(())
+        self.save(&inner)?;
+        Ok(most)
     }
 
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError> {
@@ -530,7 +782,7 @@ impl LimitStore for MemoryStore {
         for key in keys {
             inner.counters.remove(key);
         }
-        Ok(())
+        self.save(&inner)
     }
 }
 
@@ -544,12 +796,25 @@ mod tests {
     async fn expired_entries_are_forgotten_and_swept() -> Result<(), StoreError> {
         let clock = ManualClock::new(1_000_000);
         let store = MemoryStore::new(Arc::new(clock.clone()));
+        let user = UserRecord {
+            id: 1,
+            username: "u".into(),
+            email: "u@example.com".into(),
+            rol: "usuario".into(),
+            password_hash: "h".into(),
+            virtual_operator: "saphety".into(),
+            active: true,
+            version: 0,
+            config: String::new(),
+            reset: String::new(),
+        };
+        let user = store.create_user(&user, "u", "u@example.com").await?.unwrap();
         for i in 0..(SWEEP_EVERY - 1) {
             store
                 .create_session(&NewSession {
                     sid: format!("s{i}"),
                     uid: "1".into(),
-                    fingerprint: "f".into(),
+                    fingerprint: user.fingerprint(),
                     refresh_jti: "r".into(),
                     access_jti: "a".into(),
                     ttl_ms: 1_000,
@@ -559,7 +824,7 @@ mod tests {
         assert_eq!(
             store.session_view("s0", "1", Some("a")).await?,
             SessionView::Active {
-                fingerprint: "f".into(),
+                user: Box::new(user.clone()),
                 current_refresh_jti: "r".into()
             }
         );

@@ -2,10 +2,12 @@
 //! access tokens and per-user revocation cut-offs, rate-limit counters, MFA enrolments and login
 //! challenges.
 //!
-//! One small trait per capability ([`SessionStore`], [`RevocationStore`], [`FeedStore`], [`LimitStore`],
-//! [`MfaStore`], [`ChallengeStore`], and [`StoreHealth`] for `/ready`), each implemented by both stores, which pass the
+//! One small trait per capability ([`UserStore`], [`SessionStore`], [`RevocationStore`], [`FeedStore`],
+//! [`LimitStore`], [`MfaStore`], [`ChallengeStore`], and [`StoreHealth`] for `/ready`), each implemented
+//! by both stores, which pass the
 //! same conformance suite (`tests/api/store.rs`): [`redis::RedisStore`] (production) and
-//! [`memory::MemoryStore`] (embedded, when `REDIS_URL` is empty; one lock per operation). [`Stores`]
+//! [`memory::MemoryStore`] (embedded, when `REDIS_URL` is empty; one lock per operation, kept in a file
+//! when `EMBEDDED_STORE_FILE` is set). [`Stores`]
 //! hands each caller only the capabilities it uses, all from one implementation built once.
 //!
 //! On Redis every operation is one round trip and atomic: the ones that check before they write (or
@@ -18,6 +20,12 @@
 //! clocks disagree still decide as one. Callers pass only durations (TTLs, the grace). Rate-limit and
 //! challenge windows are store-side TTLs too. The store keeps everything with a TTL equal to what is
 //! left of the longest-lived token that depends on it, so nothing grows without bound.
+//!
+//! Users live here too, so every replica sees a change at once: a session remembers its user's
+//! credential fingerprint ([`fingerprint`]) from login, and every rotation and session check reads the
+//! user's record in the same atomic step, so a disabled user or a changed password ends the session on
+//! the next request anywhere, still in one round trip. An update that weakens a user also moves their
+//! logout-all cut-off in the same step ([`UserStore::update_user`]), so the revocation feed carries it.
 //!
 //! Every revocation (a session, a user's cut-off, an access token) is also appended to the revocation
 //! feed in the same atomic operation ([`FeedStore`] reads it back; the format is
@@ -32,8 +40,72 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
 pub use shared::revocation::{EntryId, FeedEntry};
 pub use shared::store::StoreError;
+
+/// A user as the store keeps it. Usernames and e-mails are unique under
+/// [`crate::identity::normalize`], which the store is handed (`*_key`) and keeps as its indexes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Positive; 0 in a record handed to [`UserStore::create_user`] means "the next free id".
+    pub id: u64,
+    pub username: String,
+    pub email: String,
+    /// `admin` or `usuario`.
+    pub rol: String,
+    /// argon2id PHC string; empty while the user has no password yet (a set-password token pending).
+    pub password_hash: String,
+    pub virtual_operator: String,
+    pub active: bool,
+    /// Bumped by every write; [`UserStore::update_user`] writes only over the version it was given.
+    pub version: u64,
+    /// A digest of the configuration entry (`API_USER`, `USERS_FILE`) last applied to this user; empty
+    /// for a user created through the admin API.
+    pub config: String,
+    /// The pending one-time set-password token: `<sha-256 hex of the secret>:<expiry ms>`, or empty.
+    pub reset: String,
+}
+
+impl UserRecord {
+    /// What sessions remember of the user's credential (see [`fingerprint`]).
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.password_hash)
+    }
+}
+
+/// A short hash of a password hash: sessions remember it from login, and one whose user's fingerprint
+/// has changed since (a new password) is ended at its next use.
+pub fn fingerprint(password_hash: &str) -> String {
+    let digest = Sha256::new_with_prefix(b"credential:")
+        .chain_update(password_hash.as_bytes())
+        .finalize();
+    hex::encode(&digest[..8])
+}
+
+/// Which unique field of a user is already someone else's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Id,
+    Username,
+    Email,
+}
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserUpdate {
+    /// Written; the record as stored now (its new version), and the cut-off set if sessions were ended.
+    Updated {
+        user: Box<UserRecord>,
+        cutoff_ms: Option<i64>,
+    },
+    /// The user changed since the version given: read again and retry.
+    Stale,
+    Missing,
+    Taken(Taken),
+}
 
 /// The feed life of a store the service has not configured: the longest access token the service can
 /// issue (a gettoken token, 2 h) plus leeway.
@@ -44,7 +116,7 @@ pub const DEFAULT_FEED_LIFE_MS: i64 = (2 * 3600 + shared::config::JWT_LEEWAY_SEC
 pub struct NewSession {
     pub sid: String,
     pub uid: String,
-    /// The user's credential fingerprint at login.
+    /// The user's credential fingerprint at login ([`UserRecord::fingerprint`]).
     pub fingerprint: String,
     pub refresh_jti: String,
     pub access_jti: String,
@@ -76,7 +148,6 @@ pub enum Gate {
 pub struct Rotation {
     pub sid: String,
     pub uid: String,
-    pub fingerprint: String,
     /// The `jti` of the refresh token presented.
     pub presented_jti: String,
     /// Within this many ms (by the store's clock) of a rotation, the token it replaced gets the same successor again (0: never).
@@ -103,13 +174,15 @@ pub struct Generation {
 /// What a refresh attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
-    /// The presented token was current; it is now dead and this is its successor.
-    Rotated(Generation),
+    /// The presented token was current; it is now dead and this is its successor, for this user as
+    /// stored now.
+    Rotated(Generation, UserRecord),
     /// The presented token was rotated within the grace and its successor is unused: the same successor.
-    Replayed(Generation),
+    Replayed(Generation, UserRecord),
     /// A dead token was presented: the session is now revoked.
     Reused,
-    /// The session is gone, revoked, or belongs to someone else.
+    /// The session is gone, revoked, or belongs to someone else; or its user is gone, disabled, or has
+    /// a new password (the session is then revoked).
     Revoked,
     /// The rate-limit gate was closed; nothing was looked at.
     Limited { retry_after_ms: i64 },
@@ -119,10 +192,12 @@ pub enum RotateOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionView {
     Active {
-        fingerprint: String,
+        /// The session's user as stored now: active, with the fingerprint the session started with.
+        user: Box<UserRecord>,
         /// The only refresh `jti` that can rotate now.
         current_refresh_jti: String,
     },
+    /// Revoked, or its user is gone, disabled or has a new password.
     Revoked,
 }
 
@@ -188,11 +263,42 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// The cut-off is the last millisecond of the store's current second (tokens carry whole seconds),
     /// and never moves back. Returns the cut-off in force (ms).
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError>;
+}
 
-    /// Records `state` (a credential fingerprint, `disabled:`-prefixed for a disabled user) as the
-    /// user's, and when it differs from the one recorded before, or the user is disabled and none was,
-    /// revokes the user as [`RevocationStore::revoke_user`] does. Returns the cut-off it set, if any.
-    async fn note_credentials(&self, uid: &str, state: &str, ttl_ms: i64) -> Result<Option<i64>, StoreError>;
+/// The users, shared by every replica.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    async fn user(&self, id: u64) -> Result<Option<UserRecord>, StoreError>;
+
+    /// The user whose normalised username is `username_key`.
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// The user whose normalised e-mail is `email_key`.
+    async fn user_by_email(&self, email_key: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// At most `limit` users with ids above `after`, by id.
+    async fn users_after(&self, after: u64, limit: usize) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Creates a user (id 0: the next free id), checking id, username and e-mail are free in the same
+    /// atomic step. Returns the record as stored (version 1).
+    async fn create_user(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        email_key: &str,
+    ) -> Result<Result<UserRecord, Taken>, StoreError>;
+
+    /// Writes `user` (same id; the username and e-mail may change, checked for uniqueness) if the
+    /// stored version is still `user.version`. With `end_sessions` (how long the cut-off is
+    /// remembered, ms), every session of the user started until now ends in the same step, as
+    /// [`RevocationStore::revoke_user`] does (feed entry included).
+    async fn update_user(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        email_key: &str,
+        end_sessions: Option<i64>,
+    ) -> Result<UserUpdate, StoreError>;
 }
 
 /// The revocation feed, read back: for tests and for an in-process follower.
@@ -211,8 +317,9 @@ pub trait LimitStore: Send + Sync + 'static {
     /// counter at `limit` or more) and answers how long that one's window has left.
     async fn gate(&self, hits: &[Counter], locks: &[Counter]) -> Result<Gate, StoreError>;
 
-    /// Records one failure on each counter (its window starts with its first failure).
-    async fn fail(&self, counters: &[Counter]) -> Result<(), StoreError>;
+    /// Records one failure on each counter (its window starts with its first failure); returns the
+    /// largest count after it, so the caller can tell the failure that locks.
+    async fn fail(&self, counters: &[Counter]) -> Result<u64, StoreError>;
 
     /// Forgets counters (after a successful login).
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError>;
@@ -266,6 +373,7 @@ pub trait ChallengeStore: Send + Sync + 'static {
 /// cheap to clone. Callers keep only the fields they use.
 #[derive(Clone)]
 pub struct Stores {
+    pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub revocations: Arc<dyn RevocationStore>,
     pub feed: Arc<dyn FeedStore>,
@@ -279,9 +387,17 @@ impl Stores {
     /// Every capability from one implementation.
     pub fn of<S>(store: Arc<S>) -> Self
     where
-        S: SessionStore + RevocationStore + FeedStore + LimitStore + MfaStore + ChallengeStore + StoreHealth,
+        S: UserStore
+            + SessionStore
+            + RevocationStore
+            + FeedStore
+            + LimitStore
+            + MfaStore
+            + ChallengeStore
+            + StoreHealth,
     {
         Self {
+            users: store.clone(),
             sessions: store.clone(),
             revocations: store.clone(),
             feed: store.clone(),

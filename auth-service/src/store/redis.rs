@@ -31,7 +31,7 @@ use super::keys::Keys;
 use super::{
     ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, LimitStore,
     MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView,
-    StoreError, StoreHealth,
+    StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
 };
 
 /// One script: the files of `lua/` named, in order (the fragments it needs first: `now` defines
@@ -47,7 +47,10 @@ const ROTATE: &str = lua!("now", "counter", "feed", "rotate");
 const VIEW: &str = lua!("session_view");
 const REVOKE_SESSION: &str = lua!("now", "feed", "revoke_session");
 const REVOKE_USER: &str = lua!("now", "feed", "cutoff", "revoke_user");
-const NOTE_CREDENTIALS: &str = lua!("now", "feed", "cutoff", "note_credentials");
+const USER_FIND: &str = lua!("user_find");
+const USERS_AFTER: &str = lua!("users_after");
+const USER_CREATE: &str = lua!("user_create");
+const USER_UPDATE: &str = lua!("now", "feed", "cutoff", "user_update");
 const GATE: &str = lua!("counter", "gate");
 const FAIL: &str = lua!("fail");
 const MFA_RECORD: &str = lua!("mfa_record");
@@ -66,7 +69,10 @@ pub struct RedisStore {
     view: Script,
     revoke_session: Script,
     revoke_user: Script,
-    note_credentials: Script,
+    user_find: Script,
+    users_after: Script,
+    user_create: Script,
+    user_update: Script,
     gate: Script,
     fail: Script,
     mfa_record: Script,
@@ -100,7 +106,10 @@ impl RedisStore {
             view: Script::new(VIEW),
             revoke_session: Script::new(REVOKE_SESSION),
             revoke_user: Script::new(REVOKE_USER),
-            note_credentials: Script::new(NOTE_CREDENTIALS),
+            user_find: Script::new(USER_FIND),
+            users_after: Script::new(USERS_AFTER),
+            user_create: Script::new(USER_CREATE),
+            user_update: Script::new(USER_UPDATE),
             gate: Script::new(GATE),
             fail: Script::new(FAIL),
             mfa_record: Script::new(MFA_RECORD),
@@ -138,17 +147,90 @@ fn int(s: &str) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::Protocol(format!("`{s}` is not a number")))
 }
 
-fn generation(parts: &[String]) -> Result<Generation, StoreError> {
+/// A rotation's reply after its kind: the generation, then the user's record.
+fn generation(parts: &[String]) -> Result<(Generation, UserRecord), StoreError> {
     match parts {
-        [_, started, issued, refresh, access] => Ok(Generation {
-            started_ms: int(started)?,
-            issued_ms: int(issued)?,
-            refresh_jti: refresh.clone(),
-            access_jti: access.clone(),
-        }),
-        _ => Err(StoreError::Protocol(format!(
-            "unexpected rotation reply {parts:?}"
-        ))),
+        [_, started, issued, refresh, access, user @ ..] => Ok((
+            Generation {
+                started_ms: int(started)?,
+                issued_ms: int(issued)?,
+                refresh_jti: refresh.clone(),
+                access_jti: access.clone(),
+            },
+            record(user)?,
+        )),
+        _ => Err(StoreError::Protocol("unexpected rotation reply".into())),
+    }
+}
+
+/// The fields of a user's hash (see [`super::keys`]), without `id` and `ver`, which the scripts set.
+fn user_fields(user: &UserRecord, username_key: &str, email_key: &str) -> [(&'static str, String); 11] {
+    [
+        ("username", user.username.clone()),
+        ("email", user.email.clone()),
+        ("rol", user.rol.clone()),
+        ("hash", user.password_hash.clone()),
+        ("fp", user.fingerprint()),
+        ("vo", user.virtual_operator.clone()),
+        ("active", if user.active { "1" } else { "0" }.to_string()),
+        ("config", user.config.clone()),
+        ("reset", user.reset.clone()),
+        ("nk", username_key.to_string()),
+        ("ek", email_key.to_string()),
+    ]
+}
+
+/// A user's record from its HGETALL (field, value, ...). Never prints the values: they hold the
+/// password hash.
+fn record(flat: &[String]) -> Result<UserRecord, StoreError> {
+    let mut user = UserRecord {
+        id: 0,
+        username: String::new(),
+        email: String::new(),
+        rol: String::new(),
+        password_hash: String::new(),
+        virtual_operator: String::new(),
+        active: false,
+        version: 0,
+        config: String::new(),
+        reset: String::new(),
+    };
+    let number = |field: &str, v: &str| {
+        v.parse::<u64>()
+            .map_err(|_| StoreError::Protocol(format!("user field `{field}` is not a number")))
+    };
+    for pair in flat.chunks(2) {
+        let [field, value] = pair else {
+            return Err(StoreError::Protocol("a user record has an odd length".into()));
+        };
+        match field.as_str() {
+            "id" => user.id = number("id", value)?,
+            "ver" => user.version = number("ver", value)?,
+            "username" => user.username = value.clone(),
+            "email" => user.email = value.clone(),
+            "rol" => user.rol = value.clone(),
+            "hash" => user.password_hash = value.clone(),
+            "vo" => user.virtual_operator = value.clone(),
+            "active" => user.active = value == "1",
+            "config" => user.config = value.clone(),
+            "reset" => user.reset = value.clone(),
+            _ => {}
+        }
+    }
+    if user.id == 0 || user.version == 0 {
+        return Err(StoreError::Protocol(
+            "a user record lacks its id or version".into(),
+        ));
+    }
+    Ok(user)
+}
+
+fn taken(which: &str) -> Result<Taken, StoreError> {
+    match which {
+        "id" => Ok(Taken::Id),
+        "username" => Ok(Taken::Username),
+        "email" => Ok(Taken::Email),
+        other => Err(StoreError::Protocol(format!("unexpected taken field {other}"))),
     }
 }
 
@@ -185,9 +267,10 @@ impl SessionStore for RedisStore {
         inv.key(self.keys.session(&r.sid))
             .key(self.keys.cutoff(&r.uid))
             .key(self.keys.revocation_feed())
+            .key(self.keys.user(&r.uid))
             .arg(self.time_offset_ms())
             .arg(&r.uid)
-            .arg(&r.fingerprint)
+            .arg("")
             .arg(&r.presented_jti)
             .arg(r.grace_ms)
             .arg(&r.new_refresh_jti)
@@ -205,13 +288,17 @@ impl SessionStore for RedisStore {
             Some("limited") => Ok(RotateOutcome::Limited {
                 retry_after_ms: parts.get(1).map(|s| int(s)).transpose()?.unwrap_or(1000),
             }),
-            Some("rotated") => Ok(RotateOutcome::Rotated(generation(&parts)?)),
-            Some("replayed") => Ok(RotateOutcome::Replayed(generation(&parts)?)),
+            Some("rotated") => {
+                let (generation, user) = generation(&parts)?;
+                Ok(RotateOutcome::Rotated(generation, user))
+            }
+            Some("replayed") => {
+                let (generation, user) = generation(&parts)?;
+                Ok(RotateOutcome::Replayed(generation, user))
+            }
             Some("reused") => Ok(RotateOutcome::Reused),
             Some("revoked") => Ok(RotateOutcome::Revoked),
-            _ => Err(StoreError::Protocol(format!(
-                "unexpected rotation reply {parts:?}"
-            ))),
+            _ => Err(StoreError::Protocol("unexpected rotation reply".into())),
         }
     }
 
@@ -222,7 +309,9 @@ impl SessionStore for RedisStore {
         access_jti: Option<&str>,
     ) -> Result<SessionView, StoreError> {
         let mut inv = self.view.prepare_invoke();
-        inv.key(self.keys.session(sid)).key(self.keys.cutoff(uid));
+        inv.key(self.keys.session(sid))
+            .key(self.keys.cutoff(uid))
+            .key(self.keys.user(uid));
         if let Some(jti) = access_jti {
             inv.key(self.keys.revoked_jti(jti));
         }
@@ -230,13 +319,11 @@ impl SessionStore for RedisStore {
         let parts = from_value::<Vec<String>>(self.conn.invoke(inv).await?)?;
         match parts.as_slice() {
             [state] if state == "revoked" => Ok(SessionView::Revoked),
-            [state, fp, cur] if state == "active" => Ok(SessionView::Active {
-                fingerprint: fp.clone(),
+            [state, cur, user @ ..] if state == "active" => Ok(SessionView::Active {
+                user: Box::new(record(user)?),
                 current_refresh_jti: cur.clone(),
             }),
-            _ => Err(StoreError::Protocol(format!(
-                "unexpected session reply {parts:?}"
-            ))),
+            _ => Err(StoreError::Protocol("unexpected session reply".into())),
         }
     }
 }
@@ -267,23 +354,125 @@ impl RevocationStore for RedisStore {
         let reply: String = from_value(self.conn.invoke(inv).await?)?;
         int(&reply)
     }
+}
 
-    async fn note_credentials(&self, uid: &str, state: &str, ttl_ms: i64) -> Result<Option<i64>, StoreError> {
-        let mut inv = self.note_credentials.prepare_invoke();
-        inv.key(self.keys.credentials(uid))
-            .key(self.keys.cutoff(uid))
+#[async_trait]
+impl UserStore for RedisStore {
+    async fn user(&self, id: u64) -> Result<Option<UserRecord>, StoreError> {
+        // A plain HGETALL answers a map (RESP3); inside the scripts it is a flat array, as `record` reads.
+        let fields: std::collections::HashMap<String, String> = self
+            .conn
+            .query(redis::cmd("HGETALL").arg(self.keys.user(&id.to_string())))
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let flat: Vec<String> = fields.into_iter().flat_map(|(k, v)| [k, v]).collect();
+        record(&flat).map(Some)
+    }
+
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.find(self.keys.users_by_username(), username_key).await
+    }
+
+    async fn user_by_email(&self, email_key: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.find(self.keys.users_by_email(), email_key).await
+    }
+
+    async fn users_after(&self, after: u64, limit: usize) -> Result<Vec<UserRecord>, StoreError> {
+        let mut inv = self.users_after.prepare_invoke();
+        inv.key(self.keys.user_ids())
+            .arg(after)
+            .arg(limit.max(1))
+            .arg(self.keys.user_prefix());
+        let pages: Vec<Vec<String>> = from_value(self.conn.invoke(inv).await?)?;
+        pages
+            .iter()
+            .filter(|flat| !flat.is_empty())
+            .map(|flat| record(flat))
+            .collect()
+    }
+
+    async fn create_user(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        email_key: &str,
+    ) -> Result<Result<UserRecord, Taken>, StoreError> {
+        let mut inv = self.user_create.prepare_invoke();
+        inv.key(self.keys.users_by_username())
+            .key(self.keys.users_by_email())
+            .key(self.keys.user_ids())
+            .key(self.keys.user_seq())
+            .arg(self.keys.user_prefix())
+            .arg(username_key)
+            .arg(email_key)
+            .arg(user.id);
+        for (field, value) in user_fields(user, username_key, email_key) {
+            inv.arg(field).arg(value);
+        }
+        let parts: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
+        match parts.as_slice() {
+            [kind, id] if kind == "created" => Ok(Ok(UserRecord {
+                id: int(id)? as u64,
+                version: 1,
+                ..user.clone()
+            })),
+            [kind, which] if kind == "taken" => Ok(Err(taken(which)?)),
+            _ => Err(StoreError::Protocol("unexpected user_create reply".into())),
+        }
+    }
+
+    async fn update_user(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        email_key: &str,
+        end_sessions: Option<i64>,
+    ) -> Result<UserUpdate, StoreError> {
+        let uid = user.id.to_string();
+        let mut inv = self.user_update.prepare_invoke();
+        inv.key(self.keys.user(&uid))
+            .key(self.keys.users_by_username())
+            .key(self.keys.users_by_email())
+            .key(self.keys.cutoff(&uid))
             .key(self.keys.revocation_feed())
             .arg(self.time_offset_ms())
-            .arg(uid)
-            .arg(state)
-            .arg(ttl_ms.max(1))
+            .arg(&uid)
+            .arg(user.version)
+            .arg(username_key)
+            .arg(email_key)
+            .arg(end_sessions.map_or(0, |ms| ms.max(1)))
             .arg(self.feed_life_ms);
-        let reply: String = from_value(self.conn.invoke(inv).await?)?;
-        if reply.is_empty() {
-            Ok(None)
-        } else {
-            int(&reply).map(Some)
+        for (field, value) in user_fields(user, username_key, email_key) {
+            inv.arg(field).arg(value);
         }
+        let parts: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
+        match parts.as_slice() {
+            [kind, version, cutoff] if kind == "updated" => Ok(UserUpdate::Updated {
+                user: Box::new(UserRecord {
+                    version: int(version)? as u64,
+                    ..user.clone()
+                }),
+                cutoff_ms: (!cutoff.is_empty()).then(|| int(cutoff)).transpose()?,
+            }),
+            [kind] if kind == "stale" => Ok(UserUpdate::Stale),
+            [kind] if kind == "missing" => Ok(UserUpdate::Missing),
+            [kind, which] if kind == "taken" => Ok(UserUpdate::Taken(taken(which)?)),
+            _ => Err(StoreError::Protocol("unexpected user_update reply".into())),
+        }
+    }
+}
+
+impl RedisStore {
+    async fn find(&self, index: String, key: &str) -> Result<Option<UserRecord>, StoreError> {
+        let mut inv = self.user_find.prepare_invoke();
+        inv.key(index).arg(key).arg(self.keys.user_prefix());
+        let flat: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
+        if flat.is_empty() {
+            return Ok(None);
+        }
+        record(&flat).map(Some)
     }
 }
 
@@ -436,15 +625,15 @@ impl LimitStore for RedisStore {
         })
     }
 
-    async fn fail(&self, counters: &[Counter]) -> Result<(), StoreError> {
+    async fn fail(&self, counters: &[Counter]) -> Result<u64, StoreError> {
         if counters.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut inv = self.fail.prepare_invoke();
         for c in counters {
             inv.key(self.keys.rate_limit(&c.key)).arg(c.window_ms.max(1));
         }
-        self.conn.invoke(inv).await.map(|_| ())
+        from_value::<u64>(self.conn.invoke(inv).await?)
     }
 
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError> {

@@ -7,8 +7,8 @@ use auth_service::store::keys::Keys;
 use auth_service::store::memory::MemoryStore;
 use auth_service::store::redis::RedisStore;
 use auth_service::store::{
-    Counter, Gate, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore,
-    SessionView, StoreHealth, Stores,
+    fingerprint, Counter, Gate, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation,
+    SessionStore, SessionView, StoreHealth, Stores, Taken, UserRecord, UserUpdate,
 };
 use auth_service::store::{EntryId, FeedEntry, DEFAULT_FEED_LIFE_MS};
 use futures::future::join_all;
@@ -59,11 +59,60 @@ fn redis_with_feed_life(life_ms: i64) -> Fixture {
     }
 }
 
+/// A user record as a test creates it (id 0: the next free one).
+fn user(id: u64, name: &str) -> UserRecord {
+    UserRecord {
+        id,
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        rol: "usuario".into(),
+        password_hash: "h".into(),
+        virtual_operator: "saphety".into(),
+        active: true,
+        version: 0,
+        config: String::new(),
+        reset: String::new(),
+    }
+}
+
+async fn create(f: &Fixture, record: &UserRecord) -> Result<UserRecord, Taken> {
+    f.store
+        .users
+        .create_user(
+            record,
+            &record.username.to_lowercase(),
+            &record.email.to_lowercase(),
+        )
+        .await
+        .unwrap()
+}
+
+/// Users 1, 2 and 7, whose sessions the checks start (every session's user must exist and be active).
+async fn seed_users(f: &Fixture) {
+    for (id, name) in [(1, "uno"), (2, "dos"), (7, "siete")] {
+        create(f, &user(id, name)).await.unwrap();
+    }
+}
+
+/// Writes `record` over its stored version, with the index keys a test uses.
+async fn update(f: &Fixture, record: &UserRecord, end_sessions: Option<i64>) -> UserUpdate {
+    f.store
+        .users
+        .update_user(
+            record,
+            &record.username.to_lowercase(),
+            &record.email.to_lowercase(),
+            end_sessions,
+        )
+        .await
+        .unwrap()
+}
+
 fn session(sid: &str, uid: &str) -> NewSession {
     NewSession {
         sid: sid.into(),
         uid: uid.into(),
-        fingerprint: "fp".into(),
+        fingerprint: fingerprint("h"),
         refresh_jti: format!("{sid}-r0"),
         access_jti: format!("{sid}-a0"),
         ttl_ms: HOUR_MS,
@@ -74,7 +123,6 @@ fn rotation(sid: &str, presented: &str, next: &str, grace_ms: i64) -> Rotation {
     Rotation {
         sid: sid.into(),
         uid: "1".into(),
-        fingerprint: "fp".into(),
         presented_jti: presented.into(),
         grace_ms,
         new_refresh_jti: format!("{next}-r"),
@@ -90,11 +138,15 @@ macro_rules! conformance {
         mod $name {
             #[tokio::test]
             async fn on_redis() {
-                super::$check(super::redis()).await;
+                let f = super::redis();
+                super::seed_users(&f).await;
+                super::$check(f).await;
             }
             #[tokio::test]
             async fn on_the_embedded_store() {
-                super::$check(super::memory()).await;
+                let f = super::memory();
+                super::seed_users(&f).await;
+                super::$check(f).await;
             }
         }
     };
@@ -116,17 +168,26 @@ async fn new_session_is_active(f: Fixture) {
         .await
         .unwrap();
     assert!(next >= started, "{next} < {started}");
-    assert_eq!(
-        f.store
-            .sessions
-            .session_view("s1", "1", Some("s1-a0"))
-            .await
-            .unwrap(),
+    match f
+        .store
+        .sessions
+        .session_view("s1", "1", Some("s1-a0"))
+        .await
+        .unwrap()
+    {
         SessionView::Active {
-            fingerprint: "fp".into(),
-            current_refresh_jti: "s1-r0".into()
+            user,
+            current_refresh_jti,
+        } => {
+            assert_eq!(current_refresh_jti, "s1-r0");
+            assert_eq!(
+                (user.id, user.username.as_str()),
+                (1, "uno"),
+                "the user comes with it"
+            );
         }
-    );
+        SessionView::Revoked => panic!("a new session is revoked"),
+    }
     assert_eq!(
         f.store.sessions.session_view("s1", "2", Some("x")).await.unwrap(),
         SessionView::Revoked,
@@ -148,7 +209,7 @@ async fn rotation_replay_reuse(f: Fixture) {
     let s = &f.store;
     let started = s.sessions.create_session(&session("s1", "1")).await.unwrap();
     f.advance_ms(1000);
-    let RotateOutcome::Rotated(rotated) = s
+    let RotateOutcome::Rotated(rotated, rotated_user) = s
         .sessions
         .rotate(&rotation("s1", "s1-r0", "g1", 10_000))
         .await
@@ -156,6 +217,10 @@ async fn rotation_replay_reuse(f: Fixture) {
     else {
         panic!("not rotated");
     };
+    assert_eq!(
+        rotated_user.username, "uno",
+        "the user as stored comes with the rotation"
+    );
     // The store stamps the rotation with its own time, one second (and whatever really passed) later.
     assert_eq!(rotated.started_ms, started);
     let after = rotated.issued_ms - started;
@@ -171,7 +236,7 @@ async fn rotation_replay_reuse(f: Fixture) {
         .rotate(&rotation("s1", "s1-r0", "other", 10_000))
         .await
         .unwrap();
-    assert_eq!(replayed, RotateOutcome::Replayed(rotated));
+    assert_eq!(replayed, RotateOutcome::Replayed(rotated, rotated_user));
     // Past the grace (11 s after the rotation): reuse, and the session is revoked.
     f.advance_ms(7000);
     let reused = s
@@ -203,14 +268,14 @@ async fn used_successor_ends_grace(f: Fixture) {
             .rotate(&rotation("s1", "s1-r0", "g1", 10_000))
             .await
             .unwrap(),
-        RotateOutcome::Rotated(_)
+        RotateOutcome::Rotated(..)
     ));
     assert!(matches!(
         s.sessions
             .rotate(&rotation("s1", "g1-r", "g2", 10_000))
             .await
             .unwrap(),
-        RotateOutcome::Rotated(_)
+        RotateOutcome::Rotated(..)
     ));
     assert_eq!(
         s.sessions
@@ -230,7 +295,7 @@ async fn grace_zero(f: Fixture) {
             .rotate(&rotation("s1", "s1-r0", "g1", 0))
             .await
             .unwrap(),
-        RotateOutcome::Rotated(_)
+        RotateOutcome::Rotated(..)
     ));
     assert_eq!(
         s.sessions
@@ -251,11 +316,11 @@ async fn concurrent_rotations(f: Fixture) {
     let outcomes = join_all(attempts.iter().map(|r| s.sessions.rotate(r))).await;
     let rotated = outcomes
         .iter()
-        .filter(|o| matches!(o, Ok(RotateOutcome::Rotated(_))))
+        .filter(|o| matches!(o, Ok(RotateOutcome::Rotated(..))))
         .count();
     let replayed = outcomes
         .iter()
-        .filter(|o| matches!(o, Ok(RotateOutcome::Replayed(_))))
+        .filter(|o| matches!(o, Ok(RotateOutcome::Replayed(..))))
         .count();
     assert_eq!((rotated, replayed), (1, 49));
 }
@@ -264,8 +329,21 @@ conformance!(a_changed_credential_revokes_the_session, changed_credential);
 async fn changed_credential(f: Fixture) {
     let s = &f.store;
     s.sessions.create_session(&session("s1", "1")).await.unwrap();
-    let mut r = rotation("s1", "s1-r0", "g1", 10_000);
-    r.fingerprint = "new-password".into();
+    let stored = s.users.user(1).await.unwrap().unwrap();
+    let changed = UserRecord {
+        password_hash: "new-password".into(),
+        ..stored
+    };
+    assert!(matches!(
+        update(&f, &changed, None).await,
+        UserUpdate::Updated { .. }
+    ));
+    assert_eq!(
+        s.sessions.session_view("s1", "1", None).await.unwrap(),
+        SessionView::Revoked,
+        "a session of the old password is not good"
+    );
+    let r = rotation("s1", "s1-r0", "g1", 10_000);
     assert_eq!(s.sessions.rotate(&r).await.unwrap(), RotateOutcome::Revoked);
     assert_eq!(
         s.sessions
@@ -590,12 +668,11 @@ async fn refresh_view(f: Fixture) {
         SessionView::Revoked,
         "the access token is revoked"
     );
-    assert_eq!(
-        s.sessions.session_view("s1", "1", None).await.unwrap(),
-        SessionView::Active {
-            fingerprint: "fp".into(),
-            current_refresh_jti: "s1-r0".into()
-        },
+    assert!(
+        matches!(
+            s.sessions.session_view("s1", "1", None).await.unwrap(),
+            SessionView::Active { current_refresh_jti, .. } if current_refresh_jti == "s1-r0"
+        ),
         "the session is not"
     );
 }
@@ -661,8 +738,16 @@ async fn every_revocation_in_the_feed(f: Fixture) {
         RotateOutcome::Reused
     );
     // A changed credential revokes the session at its next rotation.
-    let mut changed = rotation("s3", "s3-r0", "g3", 0);
-    changed.fingerprint = "another".into();
+    let stored = s.users.user(1).await.unwrap().unwrap();
+    let another = UserRecord {
+        password_hash: "another".into(),
+        ..stored
+    };
+    assert!(matches!(
+        update(&f, &another, None).await,
+        UserUpdate::Updated { .. }
+    ));
+    let changed = rotation("s3", "s3-r0", "g3", 0);
     assert_eq!(s.sessions.rotate(&changed).await.unwrap(), RotateOutcome::Revoked);
     // Logout-all.
     let cutoff = s.revocations.revoke_user("7", HOUR_MS).await.unwrap();
@@ -700,7 +785,7 @@ async fn cut_off_is_end_of_second(f: Fixture) {
     // before its start (their iat stays past the cut-off).
     let started = s.sessions.create_session(&session("s1", "1")).await.unwrap();
     assert_eq!(started, cutoff + 1);
-    let RotateOutcome::Rotated(generation) = s
+    let RotateOutcome::Rotated(generation, _) = s
         .sessions
         .rotate(&rotation("s1", "s1-r0", "g1", 0))
         .await
@@ -709,40 +794,6 @@ async fn cut_off_is_end_of_second(f: Fixture) {
         panic!("not rotated")
     };
     assert!(generation.issued_ms > cutoff, "{generation:?}");
-}
-
-conformance!(
-    a_changed_or_disabled_credential_cuts_the_user_off_once,
-    credentials_noted
-);
-async fn credentials_noted(f: Fixture) {
-    let r = &f.store.revocations;
-    assert_eq!(
-        r.note_credentials("1", "fp1", HOUR_MS).await.unwrap(),
-        None,
-        "first sight"
-    );
-    assert_eq!(
-        r.note_credentials("1", "fp1", HOUR_MS).await.unwrap(),
-        None,
-        "unchanged"
-    );
-    let cut = r.note_credentials("1", "fp2", HOUR_MS).await.unwrap();
-    assert!(cut.is_some(), "a changed password");
-    assert_eq!(r.note_credentials("1", "fp2", HOUR_MS).await.unwrap(), None);
-    assert!(r
-        .note_credentials("1", "disabled:fp2", HOUR_MS)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(
-        r.note_credentials("2", "disabled:x", HOUR_MS)
-            .await
-            .unwrap()
-            .is_some(),
-        "a disabled user seen first is cut off"
-    );
-    assert_eq!(kinds(&feed(&f).await), ["sub:1", "sub:1", "sub:2"]);
 }
 
 mod the_feed_is_trimmed_by_time {
@@ -769,4 +820,224 @@ mod the_feed_is_trimmed_by_time {
     async fn on_the_embedded_store() {
         check(memory_with_feed_life(500)).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Users
+
+conformance!(users_are_created_found_and_kept_unique, users_unique);
+async fn users_unique(f: Fixture) {
+    let s = &f.store;
+    // seed_users made 1, 2 and 7: the next free id follows the largest given.
+    let maria = create(&f, &user(0, "maria")).await.unwrap();
+    assert_eq!((maria.id, maria.version), (8, 1));
+    let found = s.users.user_by_username("maria").await.unwrap().unwrap();
+    assert_eq!(found, maria);
+    assert_eq!(
+        s.users.user_by_email("maria@example.com").await.unwrap(),
+        Some(maria.clone())
+    );
+    assert_eq!(s.users.user(8).await.unwrap(), Some(maria.clone()));
+    assert_eq!(s.users.user(99).await.unwrap(), None);
+    assert_eq!(s.users.user_by_username("nadie").await.unwrap(), None);
+
+    let mut again = user(0, "maria");
+    again.email = "otra@example.com".into();
+    assert_eq!(create(&f, &again).await, Err(Taken::Username));
+    let mut same_mail = user(0, "otra");
+    same_mail.email = "maria@example.com".into();
+    assert_eq!(create(&f, &same_mail).await, Err(Taken::Email));
+    assert_eq!(create(&f, &user(2, "tres")).await, Err(Taken::Id));
+    // A refused create changes nothing.
+    assert_eq!(s.users.user_by_username("otra").await.unwrap(), None);
+
+    // Paging by id.
+    let ids = |page: Vec<UserRecord>| page.iter().map(|u| u.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.users.users_after(0, 2).await.unwrap()), [1, 2]);
+    assert_eq!(ids(s.users.users_after(2, 10).await.unwrap()), [7, 8]);
+    assert!(s.users.users_after(8, 10).await.unwrap().is_empty());
+}
+
+conformance!(concurrent_creates_of_one_name_make_one_user, concurrent_creates);
+async fn concurrent_creates(f: Fixture) {
+    let records: Vec<UserRecord> = (0..20)
+        .map(|i| {
+            let mut u = user(0, "pedro");
+            u.email = format!("pedro{i}@example.com");
+            u
+        })
+        .collect();
+    let outcomes = join_all(records.iter().map(|r| create(&f, r))).await;
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    let taken = outcomes.iter().filter(|o| **o == Err(Taken::Username)).count();
+    assert_eq!((created, taken), (1, 19));
+}
+
+conformance!(updates_are_compare_and_set, updates_cas);
+async fn updates_cas(f: Fixture) {
+    let s = &f.store;
+    let read = s.users.user(2).await.unwrap().unwrap();
+    let moved = UserRecord {
+        email: "dos.nuevo@example.com".into(),
+        rol: "admin".into(),
+        ..read.clone()
+    };
+    let UserUpdate::Updated {
+        user: written,
+        cutoff_ms,
+    } = update(&f, &moved, None).await
+    else {
+        panic!("not updated");
+    };
+    assert_eq!((written.version, cutoff_ms), (read.version + 1, None));
+    assert_eq!(s.users.user(2).await.unwrap(), Some(*written.clone()));
+    // The e-mail index moved: the new address finds the user, the old one no one.
+    assert_eq!(
+        s.users
+            .user_by_email("dos.nuevo@example.com")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(2)
+    );
+    assert_eq!(s.users.user_by_email("dos@example.com").await.unwrap(), None);
+    // A write over the version read before: stale, nothing written.
+    let late = UserRecord {
+        active: false,
+        ..read.clone()
+    };
+    assert_eq!(update(&f, &late, None).await, UserUpdate::Stale);
+    assert!(s.users.user(2).await.unwrap().unwrap().active);
+    // Someone else's e-mail.
+    let clash = UserRecord {
+        email: "uno@example.com".into(),
+        ..*written.clone()
+    };
+    assert_eq!(update(&f, &clash, None).await, UserUpdate::Taken(Taken::Email));
+    let missing = UserRecord { id: 404, ..*written };
+    assert_eq!(update(&f, &missing, None).await, UserUpdate::Missing);
+}
+
+conformance!(a_weakening_update_ends_the_users_sessions, weakening_update);
+async fn weakening_update(f: Fixture) {
+    let s = &f.store;
+    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    let read = s.users.user(1).await.unwrap().unwrap();
+    let renamed = UserRecord {
+        virtual_operator: "acme".into(),
+        ..read
+    };
+    let UserUpdate::Updated { user, cutoff_ms } = update(&f, &renamed, Some(HOUR_MS)).await else {
+        panic!("not updated");
+    };
+    assert!(
+        cutoff_ms.is_some_and(|c| c.rem_euclid(1000) == 999),
+        "{cutoff_ms:?}"
+    );
+    assert_eq!(
+        s.sessions.session_view("s1", "1", None).await.unwrap(),
+        SessionView::Revoked,
+        "sessions started before the cut-off end"
+    );
+    assert_eq!(kinds(&feed(&f).await), ["sub:1"], "and the feed says so");
+    // A disabled user: a session started after the cut-off is not good either, and its rotation
+    // revokes it.
+    s.sessions.create_session(&session("s2", "1")).await.unwrap();
+    assert!(matches!(
+        s.sessions.session_view("s2", "1", None).await.unwrap(),
+        SessionView::Active { .. }
+    ));
+    let disabled = UserRecord {
+        active: false,
+        ..*user
+    };
+    assert!(matches!(
+        update(&f, &disabled, None).await,
+        UserUpdate::Updated { .. }
+    ));
+    assert_eq!(
+        s.sessions.session_view("s2", "1", None).await.unwrap(),
+        SessionView::Revoked
+    );
+    assert_eq!(
+        s.sessions
+            .rotate(&rotation("s2", "s2-r0", "g1", 10_000))
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
+}
+
+/// The embedded store kept in a file: what it held is there after a restart.
+#[tokio::test]
+async fn the_embedded_store_keeps_its_state_in_its_file() {
+    let dir = std::env::temp_dir().join(format!("embedded-store-{}", uuid::Uuid::new_v4()));
+    let path = dir.join("state.redb");
+    let clock = Arc::new(ManualClock::starting_now());
+    {
+        let store = Arc::new(MemoryStore::open(clock.clone(), &path).unwrap());
+        let f = Fixture {
+            store: Stores::of(store),
+            advance: Box::new(|_| {}),
+        };
+        seed_users(&f).await;
+        create(&f, &user(0, "maria")).await.unwrap();
+        f.store
+            .sessions
+            .create_session(&session("s1", "1"))
+            .await
+            .unwrap();
+        f.store
+            .sessions
+            .create_session(&session("s2", "1"))
+            .await
+            .unwrap();
+        f.store.revocations.revoke_session("s1", None).await.unwrap();
+        f.store
+            .limits
+            .fail(&[Counter {
+                key: "fail:x".into(),
+                limit: 1,
+                window_ms: HOUR_MS,
+            }])
+            .await
+            .unwrap();
+    }
+    let store = Arc::new(MemoryStore::open(clock, &path).unwrap());
+    let s = Stores::of(store);
+    assert_eq!(
+        s.users.user_by_username("maria").await.unwrap().map(|u| u.id),
+        Some(8),
+        "a created user"
+    );
+    assert_eq!(
+        s.sessions.session_view("s1", "1", None).await.unwrap(),
+        SessionView::Revoked,
+        "a revoked session stays revoked"
+    );
+    assert!(
+        matches!(
+            s.sessions.session_view("s2", "1", None).await.unwrap(),
+            SessionView::Active { .. }
+        ),
+        "a live session stays live"
+    );
+    let lock = Counter {
+        key: "fail:x".into(),
+        limit: 1,
+        window_ms: HOUR_MS,
+    };
+    assert!(
+        matches!(s.limits.gate(&[], &[lock]).await.unwrap(), Gate::Limited { .. }),
+        "a lock stays"
+    );
+    // A file that is not the store's: refused with a message, never a panic.
+    let junk = dir.join("junk.redb");
+    std::fs::write(&junk, b"not a database").unwrap();
+    let err = MemoryStore::open(Arc::new(ManualClock::starting_now()), &junk)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("embedded store file"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
 }

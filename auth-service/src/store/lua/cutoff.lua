@@ -1,4 +1,4 @@
--- Fragment (prepended to revoke_user.lua and note_credentials.lua): defines `cut_off`. Needs now.lua
+-- Fragment (prepended to revoke_user.lua and user_update.lua): defines `cut_off`. Needs now.lua
 -- and feed.lua before it.
 -- KEYS: none of its own; ARGV: none of its own. The caller passes the cut-off key (keys::cutoff), the
 -- feed key (keys::revocation_feed), the test-only time offset, the user id, how long the cut-off is

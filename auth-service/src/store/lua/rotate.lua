@@ -1,13 +1,16 @@
 -- rotate: the atomic check-and-rotate of a refresh token, after counting the per-IP gate (if given)
--- exactly as gate.lua counts a hit counter. A session it revokes (reuse, a changed credential) gets a
--- `sid` entry in the revocation feed. Needs now.lua, counter.lua and feed.lua before it.
+-- exactly as gate.lua counts a hit counter. The session's user is read in the same step: gone,
+-- disabled, or with another credential fingerprint than the session started with (a new password), the
+-- session is revoked. A session it revokes (reuse, the user's state) gets a `sid` entry in the
+-- revocation feed. Needs now.lua, counter.lua and feed.lua before it.
 -- KEYS[1]  session         (keys::session)
 -- KEYS[2]  user's cut-off  (keys::cutoff)
 -- KEYS[3]  revocation feed (keys::revocation_feed)
--- KEYS[4]  gate counter    (keys::rate_limit), optional
+-- KEYS[4]  user            (keys::user)
+-- KEYS[5]  gate counter    (keys::rate_limit), optional
 -- ARGV[1]  offset          test-only time offset (ms), 0 in production
 -- ARGV[2]  uid
--- ARGV[3]  fingerprint
+-- ARGV[3]  (unused)
 -- ARGV[4]  presented       the jti of the refresh token presented
 -- ARGV[5]  grace_ms        0: a rotated token is never answered again
 -- ARGV[6]  new_refresh     the successor's refresh jti
@@ -15,15 +18,16 @@
 -- ARGV[8]  ttl_ms          the record's lifetime after a rotation
 -- ARGV[9]  sid             the session's id, as the feed names it
 -- ARGV[10] life            the feed's life (ms): the longest access-token life plus leeway
--- ARGV[11] gate_limit      only with KEYS[4]
--- ARGV[12] gate_window     (ms), only with KEYS[4]
--- Returns {'limited', ms} | {'rotated'|'replayed', started, issued, refresh, access} | {'reused'} | {'revoked'}.
-local offset, uid, fingerprint, presented = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- ARGV[11] gate_limit      only with KEYS[5]
+-- ARGV[12] gate_window     (ms), only with KEYS[5]
+-- Returns {'limited', ms} | {'rotated'|'replayed', started, issued, refresh, access, the user's HGETALL...}
+-- | {'reused'} | {'revoked'}.
+local offset, uid, presented = ARGV[1], ARGV[2], ARGV[4]
 local grace_ms, new_refresh, new_access, ttl_ms = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
 local sid, life = ARGV[9], tonumber(ARGV[10])
 local now = now_ms(offset)
-if KEYS[4] then
-  local left = counter_hit(KEYS[4], tonumber(ARGV[11]), tonumber(ARGV[12]))
+if KEYS[5] then
+  local left = counter_hit(KEYS[5], tonumber(ARGV[11]), tonumber(ARGV[12]))
   if left then return {'limited', tostring(left)} end
 end
 local function revoke()
@@ -34,9 +38,15 @@ local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'cur_a', '
 if not s[1] or s[8] == '1' or s[1] ~= uid then return {'revoked'} end
 local cutoff = redis.call('GET', KEYS[2])
 if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
-if s[2] ~= fingerprint then
+local u = redis.call('HMGET', KEYS[4], 'fp', 'active')
+if u[1] ~= s[2] or u[2] ~= '1' then
   revoke()
   return {'revoked'}
+end
+local function answer(kind, issued_at, refresh, access)
+  local out = {kind, s[3], issued_at, refresh, access}
+  for _, v in ipairs(redis.call('HGETALL', KEYS[4])) do out[#out + 1] = v end
+  return out
 end
 -- A session started just after a cut-off may start a little ahead of now (create_session.lua): its
 -- pairs are never issued before its start, so their `iat` stays past the cut-off. The grace counts
@@ -48,10 +58,10 @@ end
 if presented == s[4] then
   redis.call('HSET', KEYS[1], 'prev', s[4], 'cur', new_refresh, 'cur_a', new_access, 'rot', now)
   redis.call('PEXPIRE', KEYS[1], ttl_ms)
-  return {'rotated', s[3], issued(now), new_refresh, new_access}
+  return answer('rotated', issued(now), new_refresh, new_access)
 end
 if s[6] ~= '' and presented == s[6] and grace_ms > 0 and tonumber(now) - tonumber(s[7]) <= grace_ms then
-  return {'replayed', s[3], issued(s[7]), s[4], s[5]}
+  return answer('replayed', issued(s[7]), s[4], s[5])
 end
 revoke()
 return {'reused'}

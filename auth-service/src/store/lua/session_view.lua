@@ -1,13 +1,20 @@
--- session_view: whether a session (and, if given, one access token of it) is still good.
+-- session_view: whether a session (and, if given, one access token of it) is still good, and its user
+-- with it: gone, disabled, or with another credential fingerprint than the session started with, the
+-- session is not good.
 -- KEYS[1]  session            (keys::session)
 -- KEYS[2]  user's cut-off     (keys::cutoff)
--- KEYS[3]  revoked access jti (keys::revoked_jti), optional: absent for a refresh token
+-- KEYS[3]  user               (keys::user)
+-- KEYS[4]  revoked access jti (keys::revoked_jti), optional: absent for a refresh token
 -- ARGV[1]  uid
--- Returns {'active', fingerprint, current refresh jti} | {'revoked'}.
+-- Returns {'active', current refresh jti, the user's HGETALL...} | {'revoked'}.
 local uid = ARGV[1]
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return {'revoked'} end
+if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return {'revoked'} end
 local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'rev')
 if not s[1] or s[5] == '1' or s[1] ~= uid then return {'revoked'} end
 local cutoff = redis.call('GET', KEYS[2])
 if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
-return {'active', s[2], s[4]}
+local u = redis.call('HMGET', KEYS[3], 'fp', 'active')
+if u[1] ~= s[2] or u[2] ~= '1' then return {'revoked'} end
+local out = {'active', s[4]}
+for _, v in ipairs(redis.call('HGETALL', KEYS[3])) do out[#out + 1] = v end
+return out

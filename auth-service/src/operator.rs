@@ -1,0 +1,184 @@
+//! `auth-service users ...`: operators manage users without a token, against the store the service is
+//! configured with (the same environment as the server). Each command applies the configured users
+//! first (idempotent, as every start does), then does one thing through [`crate::accounts`], so the
+//! rules (uniqueness, the password policy, sessions ended by a weakening change, the audit line with
+//! actor `cli`) are the admin API's. Exit status: 0 done, 2 refused (no such user, taken, weak
+//! password, bad input), 1 the store or the configuration failed.
+//!
+//! The embedded store without a file is in-process memory: a command there would change nothing the
+//! server sees, so it is refused. With `EMBEDDED_STORE_FILE`, the file is held by the running server:
+//! stop it first, or use the admin API.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use shared::{Rol, SystemClock};
+
+use crate::accounts::NewUser;
+use crate::app::App;
+use crate::audit::Actor;
+use crate::cli::UsersCommand;
+use crate::config::AuthConfig;
+use crate::refusal::Refusal;
+use crate::users::User;
+
+/// Runs one `users` command; messages on standard error, results on standard output.
+pub async fn run(command: UsersCommand) -> ExitCode {
+    let config = match AuthConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("auth-service users: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if config.common.redis_url.is_none() && config.embedded_store_file.is_none() {
+        eprintln!(
+            "auth-service users: no store to change: set REDIS_URL (or EMBEDDED_STORE_FILE, with the \
+             server stopped), as the server is configured"
+        );
+        return ExitCode::from(1);
+    }
+    let app = match App::build(config, Arc::new(SystemClock)) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("auth-service users: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = app.accounts.apply_configuration().await {
+        eprintln!("auth-service users: cannot apply the configured users: {e}");
+        return ExitCode::from(1);
+    }
+    match execute(&app, command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Refusal::Store(e)) => {
+            eprintln!("auth-service users: the store does not answer: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("auth-service users: {}", explain(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn explain(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::UnknownUser => "no such user".into(),
+        Refusal::Taken(which) => format!("that {which:?} is already taken").to_lowercase(),
+        Refusal::WeakPassword { rule, .. } => format!("the password {rule} (rule {})", rule.name()),
+        Refusal::Invalid { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn user_named(app: &App, username: &str) -> Result<Arc<User>, Refusal> {
+    app.accounts
+        .by_username(username)
+        .await?
+        .ok_or(Refusal::UnknownUser)
+}
+
+async fn execute(app: &App, command: UsersCommand) -> Result<(), Refusal> {
+    let accounts = &app.accounts;
+    match command {
+        UsersCommand::List => {
+            println!("id\tusername\temail\trol\tactive\tvirtual_operator\tpassword_set");
+            let mut after = 0;
+            loop {
+                let page = accounts.list(after, 500).await?;
+                for u in &page {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        u.id,
+                        u.username.as_str(),
+                        u.email.as_str(),
+                        u.rol.as_str(),
+                        u.active,
+                        u.virtual_operator,
+                        !u.password_hash.is_empty()
+                    );
+                }
+                match page.last() {
+                    Some(last) if page.len() == 500 => after = last.id,
+                    _ => break,
+                }
+            }
+        }
+        UsersCommand::Add {
+            username,
+            email,
+            rol,
+            virtual_operator,
+            password_stdin,
+        } => {
+            let rol = Rol::parse(&rol).ok_or_else(|| Refusal::Invalid {
+                field: "rol",
+                reason: format!("rol `{rol}` is not admin or usuario"),
+            })?;
+            let password = if password_stdin {
+                Some(crate::cli::read_password().map_err(|e| Refusal::Invalid {
+                    field: "password",
+                    reason: e.to_string(),
+                })?)
+            } else {
+                None
+            };
+            let new = NewUser {
+                username,
+                email,
+                rol,
+                virtual_operator,
+                password,
+            };
+            let (user, reset) = accounts.create(new, Actor::Cli).await?;
+            println!("created user {} ({})", user.id, user.username.as_str());
+            if let Some(reset) = reset {
+                println!(
+                    "one-time set-password token (good for {} hours; POST /auth/password/set):\n{}",
+                    reset.expires_in / 3600,
+                    reset.set_password_token
+                );
+            }
+        }
+        UsersCommand::Disable { username } => {
+            let user = user_named(app, &username).await?;
+            let changes = crate::accounts::Changes {
+                active: Some(false),
+                ..Default::default()
+            };
+            accounts.change(user.id, changes, Actor::Cli).await?;
+            println!(
+                "{} disabled; every session of theirs ended",
+                user.username.as_str()
+            );
+        }
+        UsersCommand::Enable { username } => {
+            let user = user_named(app, &username).await?;
+            let changes = crate::accounts::Changes {
+                active: Some(true),
+                ..Default::default()
+            };
+            accounts.change(user.id, changes, Actor::Cli).await?;
+            println!("{} enabled", user.username.as_str());
+        }
+        UsersCommand::SetPassword { username } => {
+            let user = user_named(app, &username).await?;
+            let password = crate::cli::read_password().map_err(|e| Refusal::Invalid {
+                field: "password",
+                reason: e.to_string(),
+            })?;
+            accounts.set_password(user.id, &password, Actor::Cli).await?;
+            println!(
+                "password set for {}; every session of theirs ended",
+                user.username.as_str()
+            );
+        }
+        UsersCommand::Unlock { username } => {
+            let user = user_named(app, &username).await?;
+            accounts.unlock(user.id, Actor::Cli).await?;
+            println!("{} unlocked", user.username.as_str());
+        }
+    }
+    Ok(())
+}

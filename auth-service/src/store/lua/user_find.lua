@@ -1,0 +1,8 @@
+-- user_find: a user through one of the uniqueness indexes.
+-- KEYS[1]  index          (keys::users_by_username or keys::users_by_email)
+-- ARGV[1]  key            the normalised username or e-mail
+-- ARGV[2]  user prefix    (keys::user_prefix): the record's key is this followed by the id
+-- Returns the record's HGETALL (field, value, ...), empty when there is no such user.
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return {} end
+return redis.call('HGETALL', ARGV[2] .. id)
