@@ -111,15 +111,16 @@ pub fn new_email(raw: &str) -> Result<Email, Refusal> {
     Email::parse(raw).map_err(|_| invalid("email", "El campo 'email' no es una dirección de correo válida."))
 }
 
+/// A virtual operator: 1 to 64 characters, no control character, not blank (kept as given, as the
+/// OpenAPI schema says).
 fn new_operator(raw: &str) -> Result<String, Refusal> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 64 || trimmed.chars().any(char::is_control) {
+    if raw.trim().is_empty() || raw.chars().count() > 64 || raw.chars().any(char::is_control) {
         return Err(invalid(
             "virtual_operator",
-            "El campo 'virtual_operator' debe tener de 1 a 64 caracteres visibles.",
+            "El campo 'virtual_operator' debe tener de 1 a 64 caracteres, sin caracteres de control.",
         ));
     }
-    Ok(trimmed.to_string())
+    Ok(raw.to_string())
 }
 
 /// Whether `password` may be set (the policy), naming `field` when it may not.
@@ -254,8 +255,8 @@ impl Accounts {
 
     /// Creates a user with a password (held to the policy) or, without one, a set-password token.
     pub async fn create(&self, new: NewUser, actor: Actor) -> Result<(User, Option<ResetToken>), Refusal> {
-        let username = new_username(new.username.trim())?;
-        let email = new_email(new.email.trim())?;
+        let username = new_username(&new.username)?;
+        let email = new_email(&new.email)?;
         let virtual_operator = match &new.virtual_operator {
             Some(vo) => new_operator(vo)?,
             None => self.default_virtual_operator.clone(),
@@ -338,11 +339,7 @@ impl Accounts {
     /// Changes `rol`, `email`, `virtual_operator`, `active`; disabling or another role ends every
     /// session of the user.
     pub async fn change(&self, id: u64, changes: Changes, actor: Actor) -> Result<User, Refusal> {
-        let email = changes
-            .email
-            .as_deref()
-            .map(|e| new_email(e.trim()))
-            .transpose()?;
+        let email = changes.email.as_deref().map(new_email).transpose()?;
         let operator = changes
             .virtual_operator
             .as_deref()

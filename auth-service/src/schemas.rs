@@ -31,3 +31,51 @@ pub fn non_blank_password_schema() -> Object {
         .pattern(Some(shared::ops::not_blank_pattern()))
         .build()
 }
+
+/// A new username: 1 to 64 ASCII letters, digits, `.`, `_`, `-`, `@` (what the admin API accepts).
+pub fn new_username_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(64))
+        .pattern(Some("^[A-Za-z0-9._@-]{1,64}$"))
+        .build()
+}
+
+/// A new e-mail: printable ASCII, one `@`, a domain with a dot not at either end; at most 254.
+pub fn new_email_schema() -> Object {
+    // [\u0021-\u003f\u0041-\u007e]: printable ASCII but `@`; the second class also leaves out `.`.
+    let c = r"[\u0021-\u003f\u0041-\u007e]";
+    let d = r"[\u0021-\u002d\u002f-\u003f\u0041-\u007e]";
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(254))
+        .pattern(Some(format!("^{c}+@{d}{c}*\\.{c}*{d}$")))
+        .build()
+}
+
+/// A virtual operator: 1 to 64 characters, none a control character, not all white space (as
+/// `str::trim` sees it).
+pub fn operator_schema() -> Object {
+    let control = r"\u0000-\u001f\u007f-\u009f";
+    let visible = format!(r"[^{control}\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]");
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(64))
+        .pattern(Some(format!("^[^{control}]*{visible}[^{control}]*$")))
+        .build()
+}
+
+/// A new password: [`crate::password_policy::MIN_CHARS`] to [`MAX_PASSWORD_CHARS`] characters (and
+/// not a common password, which no schema can say: that refusal names the rule `common_password`).
+pub fn new_password_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(crate::password_policy::MIN_CHARS))
+        .max_length(Some(MAX_PASSWORD_CHARS))
+        .description(Some(
+            "At least 12 characters, at most 128, and not one of the 19,640 most common passwords.",
+        ))
+        .build()
+}

@@ -5,7 +5,7 @@ The built-in check wants every schema-valid request answered 2xx/401/403/404. Ou
 schema-valid requests with a documented refusal that is about the request's meaning, not its shape:
 wrong credentials (422 INVALID_CREDENTIALS, gettoken's IdentificationDoesNotMatch), a wrong MFA code,
 a request already decided (409), a service date in the past (a JSON Schema cannot say "not in the
-past"), a rate limit. This check fails exactly when schema-valid data is refused *for its shape*:
+past"), a rate limit, a common password, a set-password token that is not (or no longer) good. This check fails exactly when schema-valid data is refused *for its shape*:
 400 BAD_REQUEST, 413, 422 VALIDATION_ERROR (but for fechaServicio's value rules), or a gettoken field
 error (Required, InvalidValue, TooLong, Duplicate, InvalidRequest).
 """
@@ -29,6 +29,12 @@ def refused_for_shape(body):
         # fechaServicio's value rules (not in the past, before the year 3000) are not shape; its
         # format (RFC 3339) is.
         if codigo == "VALIDATION_ERROR" and "'fechaServicio'" in detalle and "RFC 3339" not in detalle:
+            return None
+        # A new password that is one of the common ones (a list no schema can hold), and a
+        # set-password token that is not the user's current one, are about meaning, not shape.
+        if codigo == "VALIDATION_ERROR" and (
+            "(common_password)" in detalle or "token para establecer la contraseña" in detalle
+        ):
             return None
         return f"{codigo}: {detalle}"
     errors = body.get("Errors")

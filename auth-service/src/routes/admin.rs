@@ -52,13 +52,16 @@ impl From<&User> for AdminUser {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(schema_with = crate::schemas::new_username_schema)]
     username: String,
+    #[schema(schema_with = crate::schemas::new_email_schema)]
     email: String,
     /// `usuario` unless given.
     rol: Option<Rol>,
+    #[schema(schema_with = crate::schemas::operator_schema)]
     virtual_operator: Option<String>,
     /// Held to the password policy; leave it out to get a set-password token instead.
-    #[schema(schema_with = crate::schemas::password_schema)]
+    #[schema(schema_with = crate::schemas::new_password_schema)]
     password: Option<String>,
 }
 
@@ -67,15 +70,21 @@ pub struct CreateUser {
 #[serde(rename_all = "camelCase")]
 pub struct Created {
     user: AdminUser,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    reset: Option<ResetToken>,
+    /// Only when no password was given: good once, for `POST /auth/password/set`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    set_password_token: Option<String>,
+    /// Seconds the token stays good; with the token only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_in: Option<i64>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     rol: Option<Rol>,
+    #[schema(schema_with = crate::schemas::new_email_schema)]
     email: Option<String>,
+    #[schema(schema_with = crate::schemas::operator_schema)]
     virtual_operator: Option<String>,
     active: Option<bool>,
 }
@@ -84,7 +93,7 @@ pub struct PatchUser {
 #[serde(deny_unknown_fields)]
 pub struct ResetPassword {
     /// Held to the password policy; leave it out to clear the password and get a set-password token.
-    #[schema(schema_with = crate::schemas::password_schema)]
+    #[schema(schema_with = crate::schemas::new_password_schema)]
     password: Option<String>,
 }
 
@@ -92,8 +101,10 @@ pub struct ResetPassword {
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// Only users with a greater id (default 0).
+    #[param(minimum = 0)]
     after: Option<u64>,
     /// At most this many (1..=500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
@@ -196,7 +207,8 @@ pub fn create(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
                 "Usuario creado",
                 Created {
                     user: AdminUser::from(&user),
-                    reset,
+                    set_password_token: reset.as_ref().map(|r| r.set_password_token.clone()),
+                    expires_in: reset.map(|r| r.expires_in),
                 },
             ))
         })

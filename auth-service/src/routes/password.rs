@@ -22,7 +22,7 @@ pub struct ChangePassword {
     #[schema(schema_with = crate::schemas::password_schema)]
     current_password: String,
     /// Held to the password policy (at least 12 characters, not a common password).
-    #[schema(schema_with = crate::schemas::password_schema)]
+    #[schema(schema_with = crate::schemas::new_password_schema)]
     new_password: String,
 }
 
@@ -31,7 +31,7 @@ pub struct ChangePassword {
 pub struct SetPassword {
     /// The one-time token an admin received for this user.
     token: String,
-    #[schema(schema_with = crate::schemas::password_schema)]
+    #[schema(schema_with = crate::schemas::new_password_schema)]
     new_password: String,
 }
 

@@ -24,3 +24,4 @@ mod rotation;
 mod saphety;
 mod store;
 mod tokens;
+mod users;

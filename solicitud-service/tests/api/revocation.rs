@@ -248,9 +248,6 @@ async fn a_password_changed_in_the_users_file_refuses_the_users_tokens_once_auth
     let (maria, _) = login(&client, &auth, "maria", "maria password one").await;
     let admin = admin_login(&client, &auth).await;
     assert_eq!(list(&client, &sol, &maria).await.0, 200);
-    // Give the first start time to record the credentials it read.
-    assert!(auth.wait_for_log("ready to serve", Duration::from_secs(5)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // The file changes; the users file is read at start, so the auth service restarts.
     write_users("maria password two", true);
@@ -272,6 +269,53 @@ async fn a_password_changed_in_the_users_file_refuses_the_users_tokens_once_auth
     let _auth = d.auth(&auth_vars);
     refused_within(&client, &sol, &maria_again).await;
     let _ = std::fs::remove_file(users);
+}
+
+#[tokio::test]
+async fn a_user_disabled_or_demoted_through_the_admin_api_is_refused_at_the_solicitud_service() {
+    let d = Deployment::shared_redis();
+    let auth = d.auth(&[]);
+    let sol = d.solicitud(&[]);
+    let client = reqwest::Client::new();
+    let admin = admin_login(&client, &auth).await;
+    let password = "a user of the admin api 1";
+    let res = client
+        .post(auth.url("/admin/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"username": "rosa", "email": "rosa@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["datos"]["user"]["id"].as_u64().unwrap();
+    for change in [json!({"active": false}), json!({"rol": "admin"})] {
+        let (rosa, _) = login(&client, &auth, "rosa", password).await;
+        assert_eq!(list(&client, &sol, &rosa).await.0, 200);
+        let res = client
+            .patch(auth.url(&format!("/admin/users/{id}")))
+            .bearer_auth(&admin)
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let took = refused_within(&client, &sol, &rosa).await;
+        assert!(took < Duration::from_millis(500), "{change}: {took:?}");
+        let res = client
+            .patch(auth.url(&format!("/admin/users/{id}")))
+            .bearer_auth(&admin)
+            .json(&json!({"active": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+    }
+    assert_eq!(
+        list(&client, &sol, &admin).await.0,
+        200,
+        "other users are untouched"
+    );
 }
 
 #[tokio::test]
@@ -486,7 +530,7 @@ async fn a_password_change_noted_while_redis_is_down_reaches_the_feed_once_redis
     redis.stop();
     let auth = d.auth(&auth_vars);
     assert!(
-        auth.wait_for_log("cannot record the users' credentials yet", Duration::from_secs(5)),
+        auth.wait_for_log("cannot apply the configured users yet", Duration::from_secs(8)),
         "{:?}",
         auth.logs()
     );
@@ -496,7 +540,11 @@ async fn a_password_change_noted_while_redis_is_down_reaches_the_feed_once_redis
         "within the bound, nothing known yet"
     );
     redis.restart().unwrap();
-    assert!(auth.wait_for_log("credentials changed since the last start", Duration::from_secs(5)));
+    assert!(
+        auth.wait_for_log("sessions ended", Duration::from_secs(8)),
+        "{:?}",
+        auth.logs()
+    );
     refused_within(&client, &sol, &maria).await;
     let _ = std::fs::remove_file(users);
 }
