@@ -79,3 +79,24 @@ pub fn new_password_schema() -> Object {
         ))
         .build()
 }
+
+/// `schema`, or `null` (an optional field a client may send as `null`: the same as leaving it out).
+fn or_null(mut schema: Object) -> Object {
+    schema.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]);
+    schema
+}
+
+/// [`new_email_schema`] or `null`.
+pub fn new_email_or_null_schema() -> Object {
+    or_null(new_email_schema())
+}
+
+/// [`operator_schema`] or `null`.
+pub fn operator_or_null_schema() -> Object {
+    or_null(operator_schema())
+}
+
+/// [`new_password_schema`] or `null`.
+pub fn new_password_or_null_schema() -> Object {
+    or_null(new_password_schema())
+}

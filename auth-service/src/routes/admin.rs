@@ -58,10 +58,10 @@ pub struct CreateUser {
     email: String,
     /// `usuario` unless given.
     rol: Option<Rol>,
-    #[schema(schema_with = crate::schemas::operator_schema)]
+    #[schema(schema_with = crate::schemas::operator_or_null_schema)]
     virtual_operator: Option<String>,
     /// Held to the password policy; leave it out to get a set-password token instead.
-    #[schema(schema_with = crate::schemas::new_password_schema)]
+    #[schema(schema_with = crate::schemas::new_password_or_null_schema)]
     password: Option<String>,
 }
 
@@ -82,9 +82,9 @@ pub struct Created {
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     rol: Option<Rol>,
-    #[schema(schema_with = crate::schemas::new_email_schema)]
+    #[schema(schema_with = crate::schemas::new_email_or_null_schema)]
     email: Option<String>,
-    #[schema(schema_with = crate::schemas::operator_schema)]
+    #[schema(schema_with = crate::schemas::operator_or_null_schema)]
     virtual_operator: Option<String>,
     active: Option<bool>,
 }
@@ -93,16 +93,17 @@ pub struct PatchUser {
 #[serde(deny_unknown_fields)]
 pub struct ResetPassword {
     /// Held to the password policy; leave it out to clear the password and get a set-password token.
-    #[schema(schema_with = crate::schemas::new_password_schema)]
+    #[schema(schema_with = crate::schemas::new_password_or_null_schema)]
     password: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// Only users with a greater id (default 0).
     #[param(minimum = 0)]
-    after: Option<u64>,
+    after: Option<i64>,
     /// At most this many (1..=500, default 100).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
@@ -141,6 +142,12 @@ fn serde_urlencoded_page(raw: &str) -> Result<Page, ApiError> {
             format!("Parámetro inválido '{field}': use 'after' (un id) y 'limit' (1 a 500)."),
         )
     })?;
+    if page.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::validation(
+            "after",
+            "El parámetro 'after' debe ser un id (entero no negativo).",
+        ));
+    }
     if page.limit.is_some_and(|n| !(1..=500).contains(&n)) {
         return Err(ApiError::validation(
             "limit",
@@ -168,7 +175,7 @@ pub fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> +
         .then(|_auth: Authenticated, page: Page, app: App| async move {
             let users = app
                 .accounts
-                .list(page.after.unwrap_or(0), page.limit.unwrap_or(100))
+                .list(page.after.unwrap_or(0).unsigned_abs(), page.limit.unwrap_or(100))
                 .await?;
             let users: Vec<AdminUser> = users.iter().map(AdminUser::from).collect();
             Ok::<_, ApiError>(envelope::ok("Usuarios", users))
