@@ -301,11 +301,19 @@ impl Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // What is known without reading the storage (Debug has no side effects): `None` until it is.
+        let (session, mfa_pending) = {
+            let state = self.inner.state();
+            (
+                state.tokens.as_ref().map(Option::is_some),
+                state.mfa_token.is_some(),
+            )
+        };
         f.debug_struct("Client")
             .field("base_url", &self.inner.base_url)
             .field("username", &self.username())
-            .field("session", &self.inner.current().is_some())
-            .field("mfa_pending", &self.mfa_pending())
+            .field("session", &session)
+            .field("mfa_pending", &mfa_pending)
             .finish_non_exhaustive()
     }
 }
@@ -774,7 +782,12 @@ mod tests {
             ))));
         let text = format!("{builder:?}");
         let client = builder.build().unwrap();
+        assert!(format!("{client:?}").contains("session: None"), "{client:?}");
         let text = format!("{text} {client:?} {client:#?} {:?}", client.tokens());
+        assert!(
+            format!("{client:?}").contains("session: Some(true)"),
+            "{client:?}"
+        );
         assert!(text.contains("api_user"), "{text}");
         for secret in ["the-password-itself", "secret-part"] {
             assert!(!text.contains(secret), "{text}");

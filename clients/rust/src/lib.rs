@@ -11,14 +11,24 @@
 //! [`TokenStorage`] (memory by default), so an app can persist it.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), solicitud_auth::Error> {
-//! let client = solicitud_auth::Client::new("http://127.0.0.1:8000", "api_user", "your-secure-password")?;
-//! client.login().await?;
-//! let response = client.get("/solicitud/").await?; // refreshes first (once, for every task) when due
-//! println!("{}", response.status());
+//! # async fn ask_the_user_for_a_code() -> String { String::new() }
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use solicitud_auth::Client;
+//!
+//! let client = Client::builder("https://api.example.org")
+//!     .credentials("api_user", "your-secure-password")
+//!     .mfa_code(|| async { ask_the_user_for_a_code().await }) // only asked when the user has MFA on
+//!     .build()?; // plain http:// only to this machine, unless .allow_insecure_http(true)
+//! client.login().await?; // Err(Error::InvalidCredentials | MfaRequired | RateLimited { retry_after } ..)
+//! let response = client.get("/solicitud/").await?; // one refresh for every task sharing a clone of client
+//! println!("{}", response.text().await?);
+//! client.post("/solicitud/", &serde_json::json!({"origen": "Bogotá", "destino": "Tunja",
+//!     "fechaServicio": "2026-12-01T08:00:00Z", "pasajeros": 2, "motivo": "Audiencia"})).await?;
 //! client.logout().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! (The README's "Clients" section shows this example as written here; a test keeps the two equal.)
 //!
 //! - [`client`]: [`Client`] and its [`ClientBuilder`].
 //! - [`tokens`]: [`Tokens`], the [`TokenStorage`] trait and [`MemoryStorage`].
@@ -38,3 +48,35 @@ pub use client::{Client, ClientBuilder, REFRESH_BUFFER};
 pub use error::Error;
 pub use reqwest::{Method, Response, StatusCode};
 pub use tokens::{MemoryStorage, TokenStorage, Tokens};
+
+#[cfg(test)]
+mod tests {
+    /// The fenced block that follows `opening` in `text`, its lines as written.
+    fn block<'a>(text: &'a str, opening: &str) -> Vec<&'a str> {
+        text.lines()
+            .skip_while(|l| *l != opening)
+            .skip(1)
+            .take_while(|l| *l != "```")
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_shows_the_compiled_example() {
+        let readme = include_str!("../../../README.md");
+        let clients = &readme[readme.find("## Clients").unwrap()..];
+        let shown = block(clients, "```rust,ignore");
+        let source = include_str!("lib.rs");
+        let doc: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect();
+        let doc = doc.join("\n");
+        let compiled: Vec<&str> = block(&doc, "```no_run")
+            .into_iter()
+            .filter(|l| !l.starts_with("# "))
+            .collect();
+        assert!(shown.len() >= 10, "{shown:?}");
+        assert_eq!(shown, compiled);
+    }
+}
