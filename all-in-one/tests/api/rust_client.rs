@@ -194,6 +194,28 @@ async fn rust_client_a_second_refresh_after_the_grace_is_not_reuse() {
     assert_eq!(client.get("/solicitud/").await.unwrap().status(), 200);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_a_caller_that_stops_waiting_does_not_lose_the_rotated_pair() {
+    let service = start(&[]);
+    let client = Client::new(&service.origin, USER, PASSWORD).unwrap();
+    client.login().await.unwrap();
+    let before = client.refresh_token().unwrap();
+    // The caller gives up at once (its future dropped after the first poll has started the refresh).
+    let gave_up = tokio::time::timeout(Duration::from_micros(1), client.refresh_access_token()).await;
+    assert!(
+        gave_up.is_err(),
+        "the refresh finished within a microsecond: {gave_up:?}"
+    );
+    assert_eq!(service.requests("POST", "/auth/refresh", Some(200)).await, 1);
+    // The rotation went on without it: the new pair is the session, and it works.
+    let after = client.refresh_token().unwrap();
+    assert_ne!(after, before);
+    assert_eq!(client.get("/solicitud/").await.unwrap().status(), 200);
+    client.refresh_access_token().await.unwrap();
+    assert_eq!(service.requests("POST", "/auth/refresh", Some(200)).await, 2);
+    assert!(!service.reuse_detected().await);
+}
+
 /// Forwards each connection's one request to `upstream`; for the first `drops` requests to `lose` it
 /// reads the service's whole answer, keeps its body in `dropped`, and closes the connection without
 /// a byte to the client: a response lost on the way back.
