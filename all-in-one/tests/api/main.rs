@@ -8,3 +8,4 @@ mod helpers;
 mod process;
 mod revocation;
 mod routing;
+mod rust_client;
