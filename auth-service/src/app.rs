@@ -68,9 +68,9 @@ impl App {
     pub fn build(config: AuthConfig, clock: SharedClock) -> Result<Self, StartError> {
         let jwt = &config.common.jwt;
         let feed_life_ms = (jwt.access_ttl_secs.max(jwt.saphety_ttl_secs) + JWT_LEEWAY_SECS) * 1000;
-        let store = match &config.common.redis_url {
-            Some(url) => Stores::of(Arc::new(
-                RedisStore::new(url.expose(), &config.common.redis_key_prefix)
+        let store = match &config.common.redis {
+            Some(target) => Stores::of(Arc::new(
+                RedisStore::to(target, &config.common.redis_key_prefix)
                     .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?
                     .with_feed_life_ms(feed_life_ms),
             )),
@@ -118,7 +118,7 @@ impl App {
         // With the embedded store kept in a file, the key is kept beside it (`<file>.mfa-key`).
         let key = match (&config.mfa_encryption_key, &config.embedded_store_file) {
             (Some(key), _) => key.clone(),
-            (None, Some(file)) if config.common.redis_url.is_none() => {
+            (None, Some(file)) if config.common.redis.is_none() => {
                 let mut path = file.clone().into_os_string();
                 path.push(".mfa-key");
                 MfaKey::kept_in(std::path::Path::new(&path))

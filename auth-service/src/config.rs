@@ -174,7 +174,7 @@ impl AuthConfig {
         let mfa_valid_window = r.whole(&MFA_VALID_WINDOW).unwrap_or_default() as u8;
         let mfa_enabled = r.flag(&MFA_ENABLED).unwrap_or(true);
         let mfa_encryption_key = r.parse_with(&MFA_ENCRYPTION_KEY, crate::sealing::MfaKey::from_base64);
-        if mfa_enabled && !r.is_set(&MFA_ENCRYPTION_KEY) && common.redis_url.is_some() {
+        if mfa_enabled && !r.is_set(&MFA_ENCRYPTION_KEY) && common.redis.is_some() {
             r.error(
                 &MFA_ENCRYPTION_KEY,
                 format!(

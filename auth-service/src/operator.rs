@@ -31,7 +31,7 @@ pub async fn run(command: UsersCommand) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if config.common.redis_url.is_none() && config.embedded_store_file.is_none() {
+    if config.common.redis.is_none() && config.embedded_store_file.is_none() {
         eprintln!(
             "auth-service users: no store to change: set REDIS_URL (or EMBEDDED_STORE_FILE, with the \
              server stopped), as the server is configured"

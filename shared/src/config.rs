@@ -214,6 +214,12 @@ declare_vars! {
         "`iss` and `aud` of every token; both services must agree.";
     REDIS_URL: Kind::Url(&["redis://", "rediss://", "unix://"]), WhenUnset::Nothing,
         "Empty: the embedded in-process store (one process only, state lost on restart).";
+    REDIS_CLUSTER_NODES: Kind::Text, WhenUnset::Nothing,
+        "Redis Cluster seed nodes (comma-separated redis://host:port): not supported by this version yet, refused at start.";
+    REDIS_SENTINELS: Kind::Text, WhenUnset::Nothing,
+        "Redis Sentinel: the sentinels' addresses (comma-separated host:port), instead of REDIS_URL; with REDIS_SENTINEL_MASTER.";
+    REDIS_SENTINEL_MASTER: Kind::Text, WhenUnset::Nothing,
+        "With REDIS_SENTINELS: the name the sentinels know the primary by (their `sentinel monitor <name>`).";
     REDIS_KEY_PREFIX: Kind::Text, WhenUnset::Default("sta:"),
         "Prefix of every key either service writes.";
     ALLOW_EMBEDDED_STORE: Kind::Flag, WhenUnset::Default("false"),
@@ -237,7 +243,7 @@ declare_vars! {
 /// How a backend verifies revocations: follow the feed with these settings, or not at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifierConfig {
-    /// `REVOCATION_FEED_ENABLED`; it takes effect only with a Redis to read (see [`VerifierConfig::feed_url`]).
+    /// `REVOCATION_FEED_ENABLED`; it takes effect only with a Redis to read (see [`VerifierConfig::feed_target`]).
     pub feed_enabled: bool,
     /// `REVOCATION_FEED_REDIS_URL`: where the feed is, when not in `REDIS_URL`'s Redis.
     pub feed_redis_url: Option<Secret>,
@@ -245,12 +251,19 @@ pub struct VerifierConfig {
 }
 
 impl VerifierConfig {
-    /// The Redis whose feed to follow: `REVOCATION_FEED_REDIS_URL`, else `redis_url` (the service's
-    /// `REDIS_URL`); none when the feed is disabled or there is no Redis at all.
-    pub fn feed_url<'a>(&'a self, redis_url: Option<&'a Secret>) -> Option<&'a Secret> {
-        self.feed_enabled
-            .then(|| self.feed_redis_url.as_ref().or(redis_url))
-            .flatten()
+    /// The Redis whose feed to follow: `REVOCATION_FEED_REDIS_URL`, else `redis` (the service's
+    /// `REDIS_URL` or Sentinel); none when the feed is disabled or there is no Redis at all.
+    pub fn feed_target(
+        &self,
+        redis: Option<&crate::store::RedisTarget>,
+    ) -> Option<crate::store::RedisTarget> {
+        if !self.feed_enabled {
+            return None;
+        }
+        match &self.feed_redis_url {
+            Some(url) => Some(crate::store::RedisTarget::Url(url.expose().to_string())),
+            None => redis.cloned(),
+        }
     }
 
     /// Reads the [`VERIFIER`] variables, leaving every problem in `r`.
@@ -706,8 +719,8 @@ pub struct CommonConfig {
     pub app_env: AppEnv,
     pub log_format: LogFormat,
     pub jwt: JwtSettings,
-    /// `None`: the embedded in-process store.
-    pub redis_url: Option<Secret>,
+    /// Where Redis is (`REDIS_URL`, or Sentinel); `None`: the embedded in-process store.
+    pub redis: Option<crate::store::RedisTarget>,
     pub redis_key_prefix: String,
     /// Things that are allowed but worth a loud line in the log once logging is up.
     pub warnings: Vec<String>,
@@ -781,9 +794,12 @@ impl CommonConfig {
         let issuer = r.text(&JWT_ISSUER).unwrap_or_default();
         let audience = r.text(&JWT_AUDIENCE).unwrap_or_default();
 
-        let redis_url = r.secret(&REDIS_URL);
+        let redis = redis_target(r);
         let allow_embedded_store = r.flag(&ALLOW_EMBEDDED_STORE).unwrap_or(false);
-        if !r.is_set(&REDIS_URL) && app_env == AppEnv::Production {
+        let any_redis = [&REDIS_URL, &REDIS_SENTINELS, &REDIS_CLUSTER_NODES]
+            .iter()
+            .any(|v| r.is_set(v));
+        if !any_redis && app_env == AppEnv::Production {
             if allow_embedded_store {
                 warnings.push(
                     "REDIS_URL is empty: using the embedded in-process store (ALLOW_EMBEDDED_STORE=true); \
@@ -816,10 +832,90 @@ impl CommonConfig {
                 issuer,
                 audience,
             },
-            redis_url,
+            redis,
             redis_key_prefix,
             warnings,
         }
+    }
+}
+
+/// The Redis topology: at most one of `REDIS_URL`, `REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`. Cluster
+/// is refused (not supported yet); Sentinel needs `REDIS_SENTINEL_MASTER` and `host:port` addresses.
+fn redis_target(r: &mut Reader<'_>) -> Option<crate::store::RedisTarget> {
+    use crate::store::RedisTarget;
+    let chosen: Vec<&VarSpec> = [&REDIS_URL, &REDIS_CLUSTER_NODES, &REDIS_SENTINELS]
+        .into_iter()
+        .filter(|v| r.is_set(v))
+        .collect();
+    if chosen.len() > 1 {
+        for var in &chosen[1..] {
+            r.error(
+                var,
+                format!(
+                    "is set together with {}: at most one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS may be set (one Redis, a cluster, or Sentinel)",
+                    chosen[0].name
+                ),
+            );
+        }
+    }
+    let url = r.secret(&REDIS_URL);
+    if r.text(&REDIS_CLUSTER_NODES).is_some() {
+        r.error(
+            &REDIS_CLUSTER_NODES,
+            "Redis Cluster is not supported by this version yet (its key layout is single-node); use REDIS_URL (one Redis) or REDIS_SENTINELS with REDIS_SENTINEL_MASTER (a primary with automatic failover)",
+        );
+    }
+    let master = r.text(&REDIS_SENTINEL_MASTER).filter(|m| !m.trim().is_empty());
+    let sentinels = r.text(&REDIS_SENTINELS).map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|addr| {
+                addr.rsplit_once(':')
+                    .and_then(|(host, port)| {
+                        let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+                        (!host.is_empty()).then(|| (host.trim_matches(['[', ']']).to_string(), port))
+                    })
+                    .ok_or_else(|| addr.to_string())
+            })
+            .collect::<Vec<_>>()
+    });
+    match (sentinels, master) {
+        (Some(list), master) => {
+            let bad: Vec<String> = list.iter().filter_map(|a| a.as_ref().err().cloned()).collect();
+            if !bad.is_empty() {
+                r.error(
+                    &REDIS_SENTINELS,
+                    format!("`{}` is not host:port (e.g. sentinel-1:26379)", bad.join("`, `")),
+                );
+            }
+            let addrs: Vec<(String, u16)> = list.into_iter().filter_map(Result::ok).collect();
+            if addrs.is_empty() && bad.is_empty() {
+                r.error(&REDIS_SENTINELS, "names no sentinel (comma-separated host:port)");
+            }
+            match master {
+                Some(master) if !addrs.is_empty() && chosen.len() == 1 => Some(RedisTarget::Sentinel {
+                    sentinels: addrs,
+                    master,
+                }),
+                Some(_) => None,
+                None => {
+                    r.error(
+                        &REDIS_SENTINEL_MASTER,
+                        "is required with REDIS_SENTINELS: the name the sentinels monitor the primary by",
+                    );
+                    None
+                }
+            }
+        }
+        (None, Some(_)) => {
+            r.error(
+                &REDIS_SENTINEL_MASTER,
+                "is set without REDIS_SENTINELS, which it belongs to",
+            );
+            None
+        }
+        (None, None) => url.map(|u| RedisTarget::Url(u.expose().to_string())),
     }
 }
 
@@ -877,7 +973,7 @@ mod tests {
         assert_eq!(c.redis_key_prefix, "sta:");
         assert_eq!(c.app_env, AppEnv::Development);
         assert_eq!(c.log_format, LogFormat::Pretty);
-        assert!(c.redis_url.is_none());
+        assert!(c.redis.is_none());
         assert!(c.jwt.previous_secrets.is_empty());
         Ok(())
     }
@@ -981,7 +1077,7 @@ mod tests {
         assert_eq!(failing_var(&with_redis), "accepted");
         let allowed = [("ALLOW_EMBEDDED_STORE", "true"), production[0], production[1]];
         let config = load(&allowed)?;
-        assert!(config.redis_url.is_none());
+        assert!(config.redis.is_none());
         assert!(
             config.warnings.iter().any(|w| w.contains("embedded")),
             "{:?}",

@@ -21,6 +21,14 @@
 //!   the server closing the connection and the driver noticing: it fails with 503.
 //!
 //! Lua replies are the same in RESP2 and RESP3 (no script calls `redis.setresp(3)`).
+//!
+//! Where the connection goes is a [`RedisTarget`]: one server (`REDIS_URL`), or the primary that a set of
+//! Sentinels names (`REDIS_SENTINELS`, `REDIS_SENTINEL_MASTER`). With Sentinel, every new connection
+//! asks the Sentinels for the current primary (the redis crate's own Sentinel client, which also checks
+//! the node's `ROLE`), and a connection is also dropped when the server answers `READONLY` (a primary
+//! demoted to a replica while we were connected). After a failover, the first call finds the old
+//! connection dead and connects to the new primary: at worst 503 while no primary is elected, healed
+//! without a restart.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -53,9 +61,90 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Where Redis is (see the module doc). Its `Debug` never shows a URL, which may hold a password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One server: `REDIS_URL`.
+    Url(String),
+    /// The primary named `master` by these Sentinels (`host`, `port`).
+    Sentinel {
+        sentinels: Vec<(String, u16)>,
+        master: String,
+    },
+}
+
+impl std::fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RedisTarget::Url(_) => f.write_str("RedisTarget::Url(..)"),
+            RedisTarget::Sentinel { sentinels, master } => f
+                .debug_struct("RedisTarget::Sentinel")
+                .field("sentinels", sentinels)
+                .field("master", master)
+                .finish(),
+        }
+    }
+}
+
+/// Makes connections to a [`RedisTarget`]; cheap to clone.
+#[derive(Clone)]
+pub struct Connector(Arc<ConnectorKind>);
+
+enum ConnectorKind {
+    Direct(redis::Client),
+    /// Asked for the current primary at every connection.
+    Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// Checks the target now (a bad URL stops the start); connects on [`Connector::connect`].
+    pub fn new(target: &RedisTarget) -> Result<Self, StoreError> {
+        let kind = match target {
+            RedisTarget::Url(url) => {
+                let bad = |e: RedisError| StoreError::Unavailable(format!("bad REDIS_URL: {e}"));
+                let info = url.as_str().into_connection_info().map_err(bad)?;
+                let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+                ConnectorKind::Direct(redis::Client::open(info.set_redis_settings(settings)).map_err(bad)?)
+            }
+            RedisTarget::Sentinel { sentinels, master } => {
+                let addrs = sentinels
+                    .iter()
+                    .map(|(host, port)| redis::ConnectionAddr::Tcp(host.clone(), *port));
+                let client = redis::sentinel::SentinelClientBuilder::new(
+                    addrs,
+                    master,
+                    redis::sentinel::SentinelServerType::Master,
+                )
+                .and_then(|b| b.set_client_to_redis_protocol(ProtocolVersion::RESP3).build())
+                .map_err(|e| StoreError::Unavailable(format!("bad REDIS_SENTINELS: {e}")))?;
+                ConnectorKind::Sentinel(tokio::sync::Mutex::new(client))
+            }
+        };
+        Ok(Self(Arc::new(kind)))
+    }
+
+    /// A new multiplexed connection: to the server, or to the primary the Sentinels name now.
+    pub async fn connect(&self, config: &AsyncConnectionConfig) -> redis::RedisResult<MultiplexedConnection> {
+        match self.0.as_ref() {
+            ConnectorKind::Direct(client) => {
+                client.get_multiplexed_async_connection_with_config(config).await
+            }
+            ConnectorKind::Sentinel(client) => {
+                client.lock().await.get_async_connection_with_config(config).await
+            }
+        }
+    }
+}
+
 /// A Redis connection made on first use; see the module doc.
 pub struct RedisConn {
-    client: redis::Client,
+    connector: Connector,
     /// The connection in use, if any (dead ones are replaced on the next call).
     live: RwLock<Option<Arc<Live>>>,
     /// Held while connecting, so that callers who find no live connection make one, not one each.
@@ -84,12 +173,13 @@ impl std::fmt::Debug for RedisConn {
 impl RedisConn {
     /// Parses the URL now (a bad one stops the start); connects on first use.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let bad = |e: RedisError| StoreError::Unavailable(format!("bad REDIS_URL: {e}"));
-        let info = url.into_connection_info().map_err(bad)?;
-        let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(bad)?;
+        Self::to(&RedisTarget::Url(url.to_string()))
+    }
+
+    /// A connection to `target`, checked now, made on first use.
+    pub fn to(target: &RedisTarget) -> Result<Self, StoreError> {
         Ok(Self {
-            client,
+            connector: Connector::new(target)?,
             live: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
         })
@@ -124,8 +214,8 @@ impl RedisConn {
                 Ok::<(), std::convert::Infallible>(())
             });
         let conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
+            .connector
+            .connect(&config)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let live = Arc::new(Live { conn, dead });
@@ -157,7 +247,11 @@ impl RedisConn {
             let live = self.connection().await?;
             let result = op(live.conn.clone()).await;
             if let Err(e) = &result {
-                if e.is_connection_dropped() || e.is_unrecoverable_error() {
+                // READONLY: the server was a primary and is a replica now (a failover).
+                if e.is_connection_dropped()
+                    || e.is_unrecoverable_error()
+                    || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+                {
                     live.dead.store(true, Ordering::Release);
                 }
             }

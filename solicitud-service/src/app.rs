@@ -34,18 +34,17 @@ impl App {
     /// The store is Redis when `REDIS_URL` is set, else the embedded one; with Redis (and
     /// `REVOCATION_FEED_ENABLED`) tokens are checked against the revocation feed.
     pub fn build(config: SolicitudConfig, clock: SharedClock) -> Result<Self, ConfigError> {
-        let store: SharedStore = match &config.common.redis_url {
-            Some(url) => Arc::new(
-                RedisStore::new(url.expose(), &config.common.redis_key_prefix)
+        let store: SharedStore = match &config.common.redis {
+            Some(target) => Arc::new(
+                RedisStore::to(target, &config.common.redis_key_prefix)
                     .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
             ),
             None => Arc::new(MemoryStore::new()),
         };
-        let feed_url = config.verifier.feed_url(config.common.redis_url.as_ref());
-        let feed = match feed_url {
-            Some(url) => Some(
-                RevocationFeed::new(
-                    url.expose(),
+        let feed = match config.verifier.feed_target(config.common.redis.as_ref()) {
+            Some(target) => Some(
+                RevocationFeed::to(
+                    &target,
                     &config.common.redis_key_prefix,
                     config.verifier.feed,
                     clock.clone(),

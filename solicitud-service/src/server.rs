@@ -17,7 +17,7 @@ impl App {
     ) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        let has_redis = self.config.common.redis_url.is_some();
+        let has_redis = self.config.common.redis.is_some();
         match (
             &self.feed,
             has_redis || self.config.verifier.feed_redis_url.is_some(),

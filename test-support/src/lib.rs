@@ -326,15 +326,24 @@ pub struct RedisProcess {
     pub port: u16,
     /// The AOF directory, when persistent.
     aof_dir: Option<PathBuf>,
+    /// More `redis-server` arguments (a replica's `--replicaof`).
+    extra: Vec<String>,
 }
 
 impl RedisProcess {
     /// Starts it and waits until it accepts connections.
     pub fn start(port: u16) -> io::Result<Self> {
+        Self::start_with(port, &[])
+    }
+
+    /// Like [`RedisProcess::start`], with more `redis-server` arguments (e.g. `--replicaof 127.0.0.1
+    /// 6400` for a replica).
+    pub fn start_with(port: u16, extra: &[&str]) -> io::Result<Self> {
         let mut redis = Self {
             child: None,
             port,
             aof_dir: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         redis.restart()?;
         Ok(redis)
@@ -347,6 +356,7 @@ impl RedisProcess {
             child: None,
             port,
             aof_dir: Some(temp_dir("redis-aof")?),
+            extra: Vec::new(),
         };
         redis.restart()?;
         Ok(redis)
@@ -375,6 +385,7 @@ impl RedisProcess {
             }
             None => args.extend(["--appendonly", "no"]),
         }
+        args.extend(self.extra.iter().map(String::as_str));
         let child = Command::new("redis-server")
             .args(&args)
             .stdout(Stdio::null())
@@ -397,6 +408,52 @@ impl RedisProcess {
             io::ErrorKind::TimedOut,
             format!("redis-server did not start on {}", self.port),
         ))
+    }
+}
+
+/// A Redis Sentinel of our own on `port`, monitoring the primary at `127.0.0.1:primary_port` under
+/// `master` (quorum 2, down after 1 s, so a failover takes a few seconds). Killed when dropped.
+pub struct SentinelProcess {
+    child: Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl SentinelProcess {
+    pub fn start(port: u16, master: &str, primary_port: u16) -> io::Result<Self> {
+        let dir = temp_dir("sentinel")?;
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nsentinel monitor {master} 127.0.0.1 {primary_port} 2\n\
+                 sentinel down-after-milliseconds {master} 1000\nsentinel failover-timeout {master} 5000\n\
+                 sentinel parallel-syncs {master} 1\n",
+                dir = dir.display()
+            ),
+        )?;
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .spawn()?;
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Self { child, port, dir });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("redis sentinel did not start on {port}"),
+        ))
+    }
+}
+
+impl Drop for SentinelProcess {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

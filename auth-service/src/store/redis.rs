@@ -98,8 +98,13 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// Parses the URL now (a bad one stops the start); connects on first use.
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        Self::to(&shared::store::RedisTarget::Url(url.to_string()), prefix)
+    }
+
+    /// A store on `target` (one server, or the primary Sentinels name); connects on first use.
+    pub fn to(target: &shared::store::RedisTarget, prefix: &str) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: RedisConn::open(url)?,
+            conn: RedisConn::to(target)?,
             keys: Keys::new(prefix),
             create: Script::new(CREATE),
             rotate: Script::new(ROTATE),

@@ -143,9 +143,9 @@ impl TestApp {
         // On Redis the store is built here, so the test can move its time too.
         let redis = config
             .common
-            .redis_url
+            .redis
             .as_ref()
-            .map(|url| Arc::new(RedisStore::new(url.expose(), &config.common.redis_key_prefix).unwrap()));
+            .map(|target| Arc::new(RedisStore::to(target, &config.common.redis_key_prefix).unwrap()));
         let app = match &redis {
             Some(store) => {
                 App::build_with_store(config, Arc::new(process.clone()), Stores::of(store.clone()))

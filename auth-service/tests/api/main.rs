@@ -22,6 +22,7 @@ mod refresh;
 mod replicas;
 mod rotation;
 mod saphety;
+mod sentinel;
 mod store;
 mod tokens;
 mod users;

@@ -38,7 +38,7 @@ use super::{feed_key, EntryId, FeedEntry, RevocationCheck, RevocationError, Verd
 use crate::claims::AccessClaims;
 use crate::clock::SharedClock;
 use crate::metrics::metrics;
-use crate::store::{StoreError, DEADLINE};
+use crate::store::{Connector, RedisTarget, StoreError, DEADLINE};
 
 /// Entries read per request.
 pub const PAGE: usize = 1000;
@@ -195,7 +195,7 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct RevocationFeed {
     state: Arc<State>,
-    client: redis::Client,
+    connector: Connector,
     key: String,
 }
 
@@ -207,8 +207,18 @@ impl RevocationFeed {
         settings: FeedSettings,
         clock: SharedClock,
     ) -> Result<Self, StoreError> {
-        let client =
-            redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad REDIS_URL: {e}")))?;
+        Self::to(&RedisTarget::Url(url.to_string()), prefix, settings, clock)
+    }
+
+    /// A feed read from `target` (one server, or the primary Sentinels name); checked now, read from
+    /// [`RevocationFeed::spawn`] on.
+    pub fn to(
+        target: &RedisTarget,
+        prefix: &str,
+        settings: FeedSettings,
+        clock: SharedClock,
+    ) -> Result<Self, StoreError> {
+        let connector = Connector::new(target)?;
         Ok(Self {
             state: Arc::new(State {
                 deny: RwLock::new(DenySet::default()),
@@ -218,7 +228,7 @@ impl RevocationFeed {
                 settings,
                 clock,
             }),
-            client,
+            connector,
             key: feed_key(prefix),
         })
     }
@@ -227,7 +237,7 @@ impl RevocationFeed {
     pub fn spawn(&self) {
         let follower = Follower {
             state: Arc::downgrade(&self.state),
-            client: self.client.clone(),
+            connector: self.connector.clone(),
             key: self.key.clone(),
         };
         tokio::spawn(follower.run());
@@ -275,7 +285,7 @@ impl RevocationCheck for RevocationFeed {
 /// The follower task's own state: only a weak handle on what requests read, so it ends with them.
 struct Follower {
     state: Weak<State>,
-    client: redis::Client,
+    connector: Connector,
     key: String,
 }
 
@@ -382,10 +392,7 @@ impl Follower {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(DEADLINE))
             .set_response_timeout(Some(BLOCK + DEADLINE));
-        let mut conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let mut conn = self.connector.connect(&config).await?;
         if last == EntryId::ZERO {
             return Ok((conn, last));
         }

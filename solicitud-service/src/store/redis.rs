@@ -43,8 +43,13 @@ pub struct RedisStore {
 
 impl RedisStore {
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        Self::to(&shared::store::RedisTarget::Url(url.to_string()), prefix)
+    }
+
+    /// A store on `target` (one server, or the primary Sentinels name); connects on first use.
+    pub fn to(target: &shared::store::RedisTarget, prefix: &str) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: RedisConn::open(url)?,
+            conn: RedisConn::to(target)?,
             prefix: format!("{prefix}sol:"),
             insert: Script::new(INSERT),
             transition: Script::new(TRANSITION),
