@@ -382,6 +382,19 @@ impl Accounts {
     /// Sets a user's password (held to the policy) and ends their sessions.
     pub async fn set_password(&self, id: u64, password: &str, actor: Actor) -> Result<User, Refusal> {
         check_new_password("password", password)?;
+        let user = self.store_password(id, password).await?;
+        audit::record(
+            "password_reset",
+            actor,
+            &id.to_string(),
+            "set by an administrator",
+        );
+        Ok(user)
+    }
+
+    /// Hashes `password` and makes it the user's (any set-password token spent), ending every
+    /// session of the user.
+    async fn store_password(&self, id: u64, password: &str) -> Result<User, Refusal> {
         let phc = self.hash(password).await?;
         let (user, _) = self
             .update(id, |user| {
@@ -390,12 +403,6 @@ impl Accounts {
                 Ok(true)
             })
             .await?;
-        audit::record(
-            "password_reset",
-            actor,
-            &id.to_string(),
-            "set by an administrator",
-        );
         Ok(user)
     }
 
@@ -465,14 +472,7 @@ impl Accounts {
 
     /// The user's own new password, after the caller proved the current one: ends every session.
     pub async fn change_own_password(&self, id: u64, password: &str) -> Result<User, Refusal> {
-        let phc = self.hash(password).await?;
-        let (user, _) = self
-            .update(id, |user| {
-                user.password_hash = phc.clone();
-                user.reset.clear();
-                Ok(true)
-            })
-            .await?;
+        let user = self.store_password(id, password).await?;
         audit::record("password_changed", Actor::User(id), &id.to_string(), "");
         Ok(user)
     }

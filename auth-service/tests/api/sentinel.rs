@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use test_support::{free_port, RedisProcess, SentinelProcess};
 
 use crate::helpers::{codigo, read, tokens, ADMIN, ADMIN_PASSWORD, MFA_KEY, SECRET};
-use crate::process::start_auth;
+use crate::process::{start_auth, ServiceProcess};
 
 const MASTER: &str = "authmaster";
 
@@ -31,6 +31,26 @@ fn primary_port(sentinel: u16) -> Option<u16> {
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     read(client.post(url).json(&body).send().await.unwrap()).await
+}
+
+/// `n` refreshes in a row, each 200; the last refresh token.
+async fn refresh_chain(
+    client: &reqwest::Client,
+    auth: &ServiceProcess,
+    mut refresh: String,
+    n: usize,
+) -> String {
+    for _ in 0..n {
+        let (status, body) = post(
+            client,
+            auth.url("/auth/refresh"),
+            json!({"refreshToken": refresh}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        refresh = tokens(&body).1;
+    }
+    refresh
 }
 
 #[tokio::test]
@@ -69,16 +89,7 @@ async fn the_service_follows_a_sentinel_failover_without_a_restart() {
     let (status, body) = post(&client, auth.url("/auth/login"), login.clone()).await;
     assert_eq!(status, 200, "{body}");
     let (_, mut refresh) = tokens(&body);
-    for _ in 0..3 {
-        let (status, body) = post(
-            &client,
-            auth.url("/auth/refresh"),
-            json!({"refreshToken": refresh}),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        refresh = tokens(&body).1;
-    }
+    refresh = refresh_chain(&client, &auth, refresh, 3).await;
     // Everything written so far is on the replica before the primary goes.
     assert!(redis_cli(primary.port, &["WAIT", "1", "5000"]).trim() == "1");
 
@@ -114,16 +125,7 @@ async fn the_service_follows_a_sentinel_failover_without_a_restart() {
     assert!(auth.is_running(), "the same process, never restarted");
 
     // The chain goes on, no reuse detected, and everything else works on the new primary.
-    for _ in 0..3 {
-        let (status, body) = post(
-            &client,
-            auth.url("/auth/refresh"),
-            json!({"refreshToken": refresh}),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        refresh = tokens(&body).1;
-    }
+    refresh_chain(&client, &auth, refresh, 3).await;
     let (status, body) = read(
         client
             .get(auth.url("/auth/me"))
