@@ -1041,3 +1041,78 @@ async fn the_embedded_store_keeps_its_state_in_its_file() {
     assert!(err.contains("embedded store file"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The same suite on a Sentinel topology
+
+type Check = fn(Fixture) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+macro_rules! checks {
+    ($($check:ident),+ $(,)?) => {
+        vec![$((stringify!($check), (|f| Box::pin($check(f))) as Check)),+]
+    };
+}
+
+/// Every check of the `conformance!` suite, once more, against the primary that three sentinels name
+/// (a store built from `RedisTarget::Sentinel`, as `REDIS_SENTINELS` makes it), each under its own
+/// prefix. The list is checked against the `conformance!` lines of this file, so none is left out.
+#[tokio::test]
+async fn the_whole_suite_passes_on_a_sentinel_primary() {
+    use auth_service::store::redis::RedisStore;
+    use shared::store::RedisTarget;
+    use test_support::{free_port, RedisProcess, SentinelProcess};
+
+    let all: Vec<(&str, Check)> = checks![
+        new_session_is_active,
+        rotation_replay_reuse,
+        used_successor_ends_grace,
+        grace_zero,
+        concurrent_rotations,
+        changed_credential,
+        revoke_session,
+        revoke_user,
+        mfa_state,
+        mfa_challenge,
+        concurrent_steps,
+        gate_and_rotate_agree,
+        refresh_view,
+        every_revocation_in_the_feed,
+        cut_off_is_end_of_second,
+        users_unique,
+        concurrent_creates,
+        updates_cas,
+        weakening_update,
+    ];
+    let source = include_str!("store.rs");
+    let declared = source.matches("\nconformance!(").count();
+    assert_eq!(
+        all.len(),
+        declared,
+        "a conformance check is missing from the Sentinel run"
+    );
+
+    let primary = RedisProcess::start(free_port().unwrap()).unwrap();
+    let sentinels: Vec<SentinelProcess> = (0..3)
+        .map(|_| SentinelProcess::start(free_port().unwrap(), "conformance", primary.port).unwrap())
+        .collect();
+    let target = RedisTarget::Sentinel {
+        sentinels: sentinels
+            .iter()
+            .map(|s| ("127.0.0.1".to_string(), s.port))
+            .collect(),
+        master: "conformance".into(),
+    };
+    for (name, check) in all {
+        let store = Arc::new(RedisStore::to(&target, &unique_prefix()).unwrap());
+        let f = Fixture {
+            store: Stores::of(store.clone()),
+            advance: Box::new(move |ms| store.advance_time_ms(ms)),
+        };
+        assert!(
+            f.store.ping().await.is_ok(),
+            "{name}: the sentinels' primary answers"
+        );
+        seed_users(&f).await;
+        check(f).await;
+    }
+}
