@@ -80,6 +80,8 @@ async fn start(name: &str, vars: &[(&str, String)]) -> Service {
         .env_clear()
         .current_dir(std::env::temp_dir())
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        // The one knob passed through, for comparing runtime sizes: `TOKIO_WORKER_THREADS=1 bench/run`.
+        .envs(std::env::vars().filter(|(k, _)| k == "TOKIO_WORKER_THREADS"))
         .env("LOG_FORMAT", "json")
         .env(
             "RUST_LOG",
