@@ -674,7 +674,11 @@ async fn main() {
     )
     .await;
     // The feed on (sol) and off (sol_off), in alternating rounds so the machine's drift hits both alike.
-    let rounds = if settings.quick || settings.tokens_only { 1 } else { 4 };
+    let rounds = if settings.quick || settings.tokens_only {
+        1
+    } else {
+        4
+    };
     let (mut get, mut get_off) = (Run::default(), Run::default());
     for _ in 0..rounds {
         for (service, id, total) in [(&sol, id, &mut get), (&sol_off, id_off, &mut get_off)] {
