@@ -13,6 +13,11 @@ use shared::SystemClock;
 
 const NAME: &str = "auth-service";
 
+/// mimalloc rather than glibc's malloc: a request allocates and frees many small blocks, often on
+/// another worker thread than the one that allocated them (BENCHMARKS.md has the measurements).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // --help, --version and usage errors exit here (0, 0, 2), before anything starts.
     match Cli::parse().command {

@@ -7,8 +7,13 @@
 //!    each) and records every latency;
 //! 3. prints one Markdown table with the machine it ran on.
 //!
+//! Every load scenario also reads the loaded service's CPU time (user + system, all threads, from
+//! `/proc/<pid>/stat`) before and after, and prints the service's CPU microseconds per request served:
+//! a figure that, unlike throughput, does not move much when other work shares the machine.
+//!
 //! `--quick` runs every scenario for a fraction of a second at low concurrency: it proves the harness
-//! works (CI runs it) and asserts nothing about speed.
+//! works (CI runs it) and asserts nothing about speed. `--tokens` runs only the request-cost scenarios
+//! (the GETs, refresh, introspect, `/auth/me`), full length, for comparing one change.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -28,6 +33,8 @@ const MFA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 struct Settings {
     quick: bool,
+    /// `--tokens`: only the request-cost scenarios (health, the GET, refresh, introspect, /auth/me).
+    tokens_only: bool,
     duration: Duration,
     concurrency: usize,
     redis_url: String,
@@ -73,6 +80,8 @@ async fn start(name: &str, vars: &[(&str, String)]) -> Service {
         .env_clear()
         .current_dir(std::env::temp_dir())
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        // The one knob passed through, for comparing runtime sizes: `TOKIO_WORKER_THREADS=1 bench/run`.
+        .envs(std::env::vars().filter(|(k, _)| k == "TOKIO_WORKER_THREADS"))
         .env("LOG_FORMAT", "json")
         .env(
             "RUST_LOG",
@@ -124,6 +133,31 @@ fn memory_mib(pid: u32, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system, every thread) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+/// `sysconf(_SC_CLK_TCK)`, asked of `getconf` once (100 on Linux).
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .unwrap_or(100.0)
+    })
+}
+
 /// What a load run measured.
 #[derive(Default, Clone)]
 struct Run {
@@ -131,11 +165,42 @@ struct Run {
     errors: usize,
     elapsed: Duration,
     latencies_us: Vec<u64>,
+    /// CPU seconds the loaded service's process used during the run, when measured ([`load_on`]).
+    cpu_s: Option<f64>,
 }
 
 impl Run {
     fn rps(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Adds another run of the same scenario (rounds of one measure).
+    fn add(&mut self, run: Run) {
+        self.ok += run.ok;
+        self.errors += run.errors;
+        self.elapsed += run.elapsed;
+        self.latencies_us.extend(run.latencies_us);
+        self.cpu_s = match (self.cpu_s, run.cpu_s) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The service's CPU microseconds per request served, when measured.
+    fn cpu_us_per_request(&self) -> Option<f64> {
+        self.cpu_s.map(|s| s * 1e6 / self.ok.max(1) as f64)
+    }
+
+    /// The summary, then the service's CPU per request and its share of a core.
+    fn summary_cpu(&self) -> String {
+        match (self.cpu_us_per_request(), self.cpu_s) {
+            (Some(per), Some(total)) => format!(
+                "{}; service CPU **{per:.1} µs/request** ({:.0}% of a core)",
+                self.summary(),
+                100.0 * total / self.elapsed.as_secs_f64()
+            ),
+            _ => self.summary(),
+        }
     }
 
     fn percentile_ms(&self, p: f64) -> f64 {
@@ -195,6 +260,14 @@ async fn load(workers: Vec<Step>, duration: Duration, stop: Option<Arc<AtomicBoo
     }
     total.elapsed = started.elapsed();
     total
+}
+
+/// [`load`], also measuring the CPU the process `pid` (the loaded service) used meanwhile.
+async fn load_on(pid: u32, workers: Vec<Step>, duration: Duration) -> Run {
+    let before = cpu_seconds(pid);
+    let mut run = load(workers, duration, None).await;
+    run.cpu_s = Some(cpu_seconds(pid) - before);
+    run
 }
 
 /// Sends a request and reads the whole body; `true` for a 2xx.
@@ -500,6 +573,7 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let settings = Settings {
         quick,
+        tokens_only: std::env::args().any(|a| a == "--tokens"),
         duration: if quick {
             Duration::from_millis(300)
         } else {
@@ -593,45 +667,46 @@ async fn main() {
     let id_off = created_off["datos"]["id"].as_u64().expect("solicitud created");
 
     // 2. Authenticated GET next to /health of the same process.
-    let health = load(
+    let health = load_on(
+        sol.pid(),
         (0..c).map(|_| get_step(sol.url("/health"), None)).collect(),
         d,
-        None,
     )
     .await;
     // The feed on (sol) and off (sol_off), in alternating rounds so the machine's drift hits both alike.
-    let rounds = if settings.quick { 1 } else { 4 };
+    let rounds = if settings.quick || settings.tokens_only {
+        1
+    } else {
+        4
+    };
     let (mut get, mut get_off) = (Run::default(), Run::default());
     for _ in 0..rounds {
         for (service, id, total) in [(&sol, id, &mut get), (&sol_off, id_off, &mut get_off)] {
-            let run = load(
+            let run = load_on(
+                service.pid(),
                 (0..c)
                     .map(|_| get_step(service.url(&format!("/solicitud/{id}")), Some(access.clone())))
                     .collect(),
                 d / 2,
-                None,
             )
             .await;
-            total.ok += run.ok;
-            total.errors += run.errors;
-            total.elapsed += run.elapsed;
-            total.latencies_us.extend(run.latencies_us);
+            total.add(run);
         }
     }
-    let get_mem = load(
+    let get_mem = load_on(
+        sol_mem.pid(),
         (0..c)
             .map(|_| get_step(sol_mem.url(&format!("/solicitud/{id_mem}")), Some(access.clone())))
             .collect(),
         d,
-        None,
     )
     .await;
-    row("GET /health (solicitud-service)", health.summary(), "");
+    row("GET /health (solicitud-service)", health.summary_cpu(), "");
     row(
         "GET /solicitud/{id} (token verified, embedded store)",
         format!(
             "{} = {:.0}% of /health",
-            get_mem.summary(),
+            get_mem.summary_cpu(),
             100.0 * get_mem.rps() / health.rps()
         ),
         "",
@@ -640,7 +715,7 @@ async fn main() {
         "GET /solicitud/{id} (token verified, Redis read)",
         format!(
             "{} = {:.0}% of /health",
-            get.summary(),
+            get.summary_cpu(),
             100.0 * get.rps() / health.rps()
         ),
         "≥ 85% of /health",
@@ -649,28 +724,43 @@ async fn main() {
         "GET /solicitud/{id} (Redis read, revocation feed off)",
         format!(
             "{} = {:.0}% of /health; the feed on: {:.1}% of this ({rounds} alternating rounds each)",
-            get_off.summary(),
+            get_off.summary_cpu(),
             100.0 * get_off.rps() / health.rps(),
             100.0 * get.rps() / get_off.rps()
         ),
         "",
     );
 
+    // The floor of a request at the auth service: its /health, next to the token endpoints below.
+    let auth_health = load_on(
+        auth.pid(),
+        (0..c).map(|_| get_step(auth.url("/health"), None)).collect(),
+        d,
+    )
+    .await;
+    row("GET /health (auth-service)", auth_health.summary_cpu(), "");
+
     // 2b. Propagation: from a logout's response at the auth service to the first refusal of the same
     // token at the solicitud service, which follows the revocation feed.
-    let delays = propagation(&client, &auth, &sol, if settings.quick { 10 } else { 300 }).await;
-    row(
-        "Logout to first refusal at solicitud-service (revocation feed)",
-        delays,
-        "p99 < 50 ms",
-    );
+    if !settings.tokens_only {
+        let delays = propagation(&client, &auth, &sol, if settings.quick { 10 } else { 300 }).await;
+        row(
+            "Logout to first refusal at solicitud-service (revocation feed)",
+            delays,
+            "p99 < 50 ms",
+        );
+    }
 
     // 3. Refresh, a fresh token every request, with Redis and with the embedded store.
     let workers = refresh_workers(&auth, c).await;
     let before = redis_calls(&settings.redis_url).await;
-    let refresh = load(workers, d, None).await;
+    let refresh = load_on(auth.pid(), workers, d).await;
     let executed = (redis_calls(&settings.redis_url).await - before) as f64 / refresh.ok.max(1) as f64;
-    row("POST /auth/refresh (Redis)", refresh.summary(), "≥ 5,000/s");
+    row(
+        "POST /auth/refresh (Redis)",
+        refresh.summary_cpu(),
+        "≥ 5,000/s; ≤ 40 µs of CPU",
+    );
     let trips = round_trips_per_refresh(&settings.redis_url, &auth, &auth_prefix, 200).await;
     row(
         "Redis round trips per refresh",
@@ -679,23 +769,68 @@ async fn main() {
         ),
         "exactly 1",
     );
-    let refresh_mem = load(refresh_workers(&auth_mem, c).await, d, None).await;
-    row("POST /auth/refresh (embedded store)", refresh_mem.summary(), "");
+    if !settings.tokens_only {
+        let refresh_mem = load_on(auth_mem.pid(), refresh_workers(&auth_mem, c).await, d).await;
+        row(
+            "POST /auth/refresh (embedded store)",
+            refresh_mem.summary_cpu(),
+            "",
+        );
+    }
 
     // 4. Introspection.
-    let introspect = load(
+    let introspect = load_on(
+        auth.pid(),
         (0..c)
             .map(|_| post_step(auth.url("/auth/introspect"), json!({ "token": access })))
             .collect(),
         d,
-        None,
     )
     .await;
     row(
         "POST /auth/introspect (Redis)",
-        introspect.summary(),
+        introspect.summary_cpu(),
         "≥ 10,000/s",
     );
+
+    // 4b. The user behind an access token (one Redis round trip: the session and the user).
+    let me = load_on(
+        auth.pid(),
+        (0..c)
+            .map(|_| get_step(auth.url("/auth/me"), Some(access.clone())))
+            .collect(),
+        d,
+    )
+    .await;
+    row("GET /auth/me (Redis)", me.summary_cpu(), "");
+    let ratio = |run: &Run| 100.0 * run.rps() / health.rps();
+    row(
+        "Throughput as a share of GET /health (solicitud-service), same run",
+        format!(
+            "refresh {:.0}%, introspect {:.0}%, /auth/me {:.0}%, GET /solicitud/{{id}} (Redis) {:.0}%",
+            ratio(&refresh),
+            ratio(&introspect),
+            ratio(&me),
+            ratio(&get)
+        ),
+        "refresh ≥ 50%, introspect and /auth/me ≥ 60%, GET ≥ 85%",
+    );
+    let per = |run: &Run| run.cpu_us_per_request().unwrap_or(f64::NAN);
+    row(
+        "auth-service CPU per request (process CPU seconds / requests served)",
+        format!(
+            "refresh {:.1} µs, introspect {:.1} µs, /auth/me {:.1} µs, /health {:.1} µs",
+            per(&refresh),
+            per(&introspect),
+            per(&me),
+            per(&auth_health)
+        ),
+        "refresh ≤ 40 µs",
+    );
+    if settings.tokens_only {
+        print_table(&settings, &rows);
+        return;
+    }
 
     // 5. Login next to the raw argon2 bound of this machine.
     let bound = argon2_bound(d);
@@ -781,15 +916,23 @@ async fn main() {
         "< 256 MiB",
     );
 
+    print_table(&settings, &rows);
+}
+
+fn print_table(settings: &Settings, rows: &[(String, String, String)]) {
     println!("\nMachine: {}", machine());
     println!(
         "Run: {}, {} workers, {:?} per scenario, loader on the same machine\n",
-        if settings.quick { "quick" } else { "full" },
-        c,
-        d
+        match (settings.quick, settings.tokens_only) {
+            (true, _) => "quick",
+            (false, true) => "token endpoints only (--tokens)",
+            (false, false) => "full",
+        },
+        settings.concurrency,
+        settings.duration
     );
     println!("| measure | result | target |\n|---|---|---|");
-    for (what, result, target) in &rows {
+    for (what, result, target) in rows {
         println!("| {what} | {result} | {target} |");
     }
 }

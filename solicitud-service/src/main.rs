@@ -12,6 +12,11 @@ use solicitud_service::config::SolicitudConfig;
 
 const NAME: &str = "solicitud-service";
 
+/// mimalloc rather than glibc's malloc: a request allocates and frees many small blocks, often on
+/// another worker thread than the one that allocated them (BENCHMARKS.md has the measurements).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `solicitud-service`: no commands, no flags but `--help` and `--version`.
 #[derive(Debug, Parser)]
 #[command(
