@@ -197,6 +197,9 @@
       } catch (error) {
         if (error.status === 401 && error.codigo === 'TOKEN_EXPIRED' && session) {
           await refreshSession();
+          if (!session) {
+            throw error;
+          }
           return await call(method, path, body, session.access);
         }
         throw error;

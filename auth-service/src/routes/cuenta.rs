@@ -113,7 +113,11 @@ mod tests {
         // Each <script> has a src and no body.
         let scripts: Vec<&str> = lower.split("<script").skip(1).collect();
         assert_eq!(scripts.len(), 1);
-        assert!(scripts[0].starts_with(" src=\"/cuenta/app.js\" defer></script>"), "{}", scripts[0]);
+        assert!(
+            scripts[0].starts_with(" src=\"/cuenta/app.js\" defer></script>"),
+            "{}",
+            scripts[0]
+        );
         // No inline event handler attribute (onclick=, onload=, ...).
         for (i, _) in lower.match_indices(" on") {
             let attr: String = lower[i + 1..]
