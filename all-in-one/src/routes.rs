@@ -5,6 +5,7 @@
 //! | path | goes to |
 //! |---|---|
 //! | `/auth/...`, `/v2/auth/...`, `/admin/...` | the auth service's routes (which answer 404/405 for what they lack) |
+//! | `/cuenta`, `/cuenta/...` | the auth service's account page (its files; 404 for anything else under it) |
 //! | `/solicitud`, `/solicitud/...` | the solicitud service's routes |
 //! | `/health` | this process: `GET` answers 200 while it runs |
 //! | anything else (`/auth`, `/ready`, `/metrics`, `/openapi.json`, ...) | 404 in the error envelope |
@@ -31,10 +32,16 @@ pub enum Destination {
     NotFound,
 }
 
-/// Where the gateway sends `path` (its `location` blocks: three prefixes for the auth service, an exact
-/// path and a prefix for the solicitud service, its own `/health`, 404 for the rest).
+/// Where the gateway sends `path` (its `location` blocks: three prefixes and the account page's exact
+/// path and prefix for the auth service, an exact path and a prefix for the solicitud service, its own
+/// `/health`, 404 for the rest).
 pub fn destination(path: &str) -> Destination {
-    if path.starts_with("/auth/") || path.starts_with("/v2/auth/") || path.starts_with("/admin/") {
+    if path.starts_with("/auth/")
+        || path.starts_with("/v2/auth/")
+        || path.starts_with("/admin/")
+        || path == "/cuenta"
+        || path.starts_with("/cuenta/")
+    {
         Destination::Auth
     } else if path == "/solicitud" || path.starts_with("/solicitud/") {
         Destination::Solicitud
@@ -111,6 +118,11 @@ mod tests {
             ("/admin/users", Destination::Auth),
             ("/admin/users/7/unlock", Destination::Auth),
             ("/admin", Destination::NotFound),
+            ("/cuenta", Destination::Auth),
+            ("/cuenta/", Destination::Auth),
+            ("/cuenta/app.js", Destination::Auth),
+            ("/cuenta/nada", Destination::Auth),
+            ("/cuentas", Destination::NotFound),
             ("/solicitud", Destination::Solicitud),
             ("/solicitud/", Destination::Solicitud),
             ("/solicitud/7/estado", Destination::Solicitud),
@@ -137,6 +149,9 @@ mod tests {
             "/auth/login",
             "/auth/mfa/verify",
             "/v2/auth/gettoken",
+            "/cuenta",
+            "/cuenta/app.js",
+            "/cuenta/app.css",
             "/solicitud/",
             "/solicitud/{id}/estado",
         ] {

@@ -5,7 +5,7 @@
 //! - [`config`]: the service's settings on top of [`shared::config`].
 //! - [`app`]: [`app::App`], the state built once from configuration.
 //! - [`server`]: binds and serves an [`app::App`] (tests and `main` share it).
-//! - [`routes`]: one file per area; the HTTP surface.
+//! - [`routes`]: one file per area; the HTTP surface (and the account page, `GET /cuenta`).
 //! - [`authenticate`]: the password and second-factor steps of every login, under the account lock.
 //! - [`clients`]: the clients allowed to call `/auth/introspect` (HTTP Basic), when any are configured.
 //! - [`sessions`]: login, rotation, revocation: the domain, free of warp.

@@ -510,6 +510,7 @@ async fn the_gateways_own_answers_are_in_the_apis_envelopes() {
         "/v2/auth",
         "/admin",
         "/solicitudes",
+        "/cuentas",
         "/v2/other",
         "/_gateway/unavailable",
     ] {
@@ -532,6 +533,12 @@ async fn the_gateways_own_answers_are_in_the_apis_envelopes() {
         (r.status.as_u16(), r.body["codigo"].as_str()),
         (503, Some("SERVICE_UNAVAILABLE"))
     );
+    let r = send(c.get(format!("{base}/cuenta"))).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["codigo"].as_str()),
+        (503, Some("SERVICE_UNAVAILABLE"))
+    );
+    assert_own_answer_headers(&r, "/cuenta 503");
     let r = send(c.post(format!("{base}/v2/auth/gettoken")).json(&json!({}))).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.body["Errors"][0]["Code"], "ServiceUnavailable", "{}", r.body);
@@ -713,6 +720,13 @@ async fn the_one_process_system_routes_every_request_as_the_gateway_does() {
         ("DELETE", "/solicitud/", None),
         ("PATCH", "/solicitud/7/estado", Some("{}")),
         ("GET", "/solicitudes", None),
+        ("GET", "/cuenta", None),
+        ("GET", "/cuenta/", None),
+        ("GET", "/cuenta/app.js", None),
+        ("GET", "/cuenta/app.css", None),
+        ("GET", "/cuenta/nada", None),
+        ("POST", "/cuenta", Some("{}")),
+        ("GET", "/cuentas", None),
     ];
     for (method, path, body) in cases {
         let request = |base: &str| {
@@ -728,6 +742,38 @@ async fn the_one_process_system_routes_every_request_as_the_gateway_does() {
             in_one_process, through_gateway,
             "{method} {path}: all-in-one vs gateway"
         );
+    }
+    // The account page's files: the same bytes and the service's own headers through both, the CSP
+    // exactly once (the gateway adds no header that weakens or duplicates it).
+    for path in ["/cuenta", "/cuenta/app.js", "/cuenta/app.css"] {
+        let mut answers = Vec::new();
+        for base in [&gateway.base, &one] {
+            let res = client.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{base}{path}");
+            let h = res.headers().clone();
+            let csp: Vec<&str> = h
+                .get_all("content-security-policy")
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            assert_eq!(
+                csp,
+                [auth_service::routes::CONTENT_SECURITY_POLICY],
+                "{base}{path}"
+            );
+            for (name, value) in [
+                ("cache-control", "no-store"),
+                ("x-content-type-options", "nosniff"),
+                ("x-frame-options", "DENY"),
+                ("referrer-policy", "no-referrer"),
+            ] {
+                assert_eq!(h.get_all(name).iter().count(), 1, "{base}{path} {name}");
+                assert_eq!(h[name], value, "{base}{path} {name}");
+            }
+            let content_type = h["content-type"].to_str().unwrap().to_string();
+            answers.push((content_type, res.text().await.unwrap()));
+        }
+        assert_eq!(answers[0], answers[1], "{path}: gateway vs all-in-one");
     }
     // /health: 200 from both (nginx's own answer, the process's own).
     assert_eq!(

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod clients;
+mod cuenta;
 mod helpers;
 mod process;
 mod revocation;

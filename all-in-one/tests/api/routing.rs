@@ -99,6 +99,11 @@ fn every_path_goes_where_the_gateway_template_sends_it() {
         "/solicitud/7/estado",
         "/solicitudes",
         "/_gateway/not-found",
+        "/cuenta",
+        "/cuenta/",
+        "/cuenta/app.js",
+        "/cuenta/nada",
+        "/cuentas",
     ]
     .iter()
     .map(|p| p.to_string())
@@ -149,6 +154,9 @@ async fn each_kind_of_path_gets_the_gateways_answer() {
         ("GET", "/solicitud/7", 401, "TOKEN_MISSING"),
         ("GET", "/solicitud/abc", 404, "NOT_FOUND"),
         ("GET", "/solicitudes", 404, "NOT_FOUND"),
+        ("POST", "/cuenta", 405, "METHOD_NOT_ALLOWED"),
+        ("GET", "/cuenta/nada", 404, "NOT_FOUND"),
+        ("GET", "/cuentas", 404, "NOT_FOUND"),
     ] {
         let (got, headers, body) = system.send(method, path, None, None).await;
         assert_eq!(
@@ -172,6 +180,24 @@ async fn each_kind_of_path_gets_the_gateways_answer() {
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["IsValid"], false, "{body}");
+    // The account page is the auth service's, with its own headers.
+    for (path, ty) in [
+        ("/cuenta", "text/html"),
+        ("/cuenta/app.js", "text/javascript"),
+        ("/cuenta/app.css", "text/css"),
+    ] {
+        let res = system.client.get(system.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let h = res.headers();
+        assert!(h["content-type"].to_str().unwrap().starts_with(ty), "{path}");
+        assert_eq!(
+            h["content-security-policy"],
+            auth_service::routes::CONTENT_SECURITY_POLICY,
+            "{path}"
+        );
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert!(h.contains_key("x-request-id"), "{path}");
+    }
     // The health check is this process's.
     let (_, _, body) = system.send("GET", "/health", None, None).await;
     assert_eq!(body["datos"]["status"], "up", "{body}");

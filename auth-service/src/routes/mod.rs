@@ -6,6 +6,7 @@
 //! [`shared::rejection::recover`].
 
 mod admin;
+mod cuenta;
 mod introspect;
 pub(crate) mod login;
 mod logout;
@@ -17,6 +18,7 @@ mod refresh;
 mod refusal;
 mod saphety;
 
+pub use cuenta::CONTENT_SECURITY_POLICY;
 pub use openapi::ApiDoc;
 
 use std::sync::Arc;
@@ -62,6 +64,10 @@ pub const ROUTES: &[Route] = &[
     post("/admin/users/{id}/password"),
     post("/admin/users/{id}/unlock"),
     post("/admin/users/{id}/logout-all"),
+    // The account page: HTML, JavaScript and CSS, not the envelope (routes/cuenta.rs).
+    get("/cuenta"),
+    get("/cuenta/app.js"),
+    get("/cuenta/app.css"),
 ];
 
 const fn get(template: &'static str) -> Route {
@@ -161,6 +167,12 @@ pub fn routes(app: App) -> BoxedFilter<(Response,)> {
         .or(password::set(app.clone()))
         .unify()
         .or(admin_routes(app))
+        .unify()
+        .or(cuenta::page())
+        .unify()
+        .or(cuenta::script())
+        .unify()
+        .or(cuenta::style())
         .unify();
     shared::http::serve_table(ROUTES, api)
 }

@@ -33,6 +33,9 @@ use utoipa::OpenApi;
         super::admin::reset_password,
         super::admin::unlock,
         super::admin::logout_all,
+        super::cuenta::page,
+        super::cuenta::script,
+        super::cuenta::style,
         shared::ops::health,
         shared::ops::ready,
         shared::metrics::route,
@@ -44,6 +47,7 @@ use utoipa::OpenApi;
         (name = "mfa", description = "TOTP second factor"),
         (name = "saphety", description = "SOVOS-Saphety compatible endpoint"),
         (name = "admin", description = "Users managed live (Bearer token of an admin)"),
+        (name = "cuenta", description = "The self-service account page: HTML, JavaScript and CSS (not the envelope), built on the endpoints above"),
         (name = "ops", description = "Health and readiness"),
     )
 )]

@@ -6,6 +6,7 @@
 
 mod cli;
 mod config;
+mod cuenta;
 mod errors;
 mod feed;
 mod fuzz;

@@ -1,0 +1,498 @@
+// The account page's script (GET /cuenta/app.js), built only on the public API:
+//   POST /auth/login, /auth/mfa/verify, /auth/refresh, /auth/mfa/setup, /auth/mfa/activate,
+//   /auth/mfa/disable, /auth/password, /auth/logout, /auth/logout-all and GET /auth/me.
+// The tokens live in this closure and nowhere else: never in Web Storage or a cookie, so
+// a reload or a closed tab ends the page's hold on them. Everything shown comes from the API through
+// textContent (never as HTML), and the page's CSP requires Trusted Types, so no string can become markup
+// or script. Errors show the API's `mensaje` and `detalle`; a 429 shows the wait from `Retry-After`.
+'use strict';
+
+(() => {
+  /** The page's session: { access, refresh } while logged in, else null. */
+  let session = null;
+  /** The login's MFA challenge token between the two steps. */
+  let mfaToken = null;
+  /** Whether this user's second factor is on (a login that asked for it says so; enrolment changes it). */
+  let mfaActive = false;
+  /** The one refresh in flight, shared by calls that find the access token expired at once. */
+  let refreshing = null;
+  /** The countdown shown for a 429: { timer, button } (the button waits with it). */
+  let countdown = null;
+
+  const $ = (id) => {
+    const element = document.getElementById(id);
+    if (!element) {
+      throw new Error('falta el elemento #' + id);
+    }
+    return element;
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // Messages
+
+  /** Shows a message: `kind` is 'error' or 'exito'. */
+  function notify(kind, mensaje, detalle) {
+    stopCountdown();
+    const box = $('aviso');
+    box.classList.remove('error', 'exito');
+    box.classList.add(kind);
+    $('aviso-mensaje').textContent = mensaje;
+    $('aviso-detalle').textContent = detalle || '';
+    box.hidden = false;
+  }
+
+  function clearNotice() {
+    stopCountdown();
+    $('aviso').hidden = true;
+    $('aviso-mensaje').textContent = '';
+    $('aviso-detalle').textContent = '';
+  }
+
+  /** Ends the 429 countdown, if any, and gives its button back. */
+  function stopCountdown() {
+    if (countdown !== null) {
+      clearInterval(countdown.timer);
+      if (countdown.button) {
+        countdown.button.disabled = false;
+      }
+      countdown = null;
+    }
+  }
+
+  /** "1 minuto y 5 segundos", "40 segundos". */
+  function describeWait(seconds) {
+    const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many);
+    const minutes = Math.floor(seconds / 60);
+    const rest = seconds % 60;
+    if (minutes === 0) {
+      return plural(rest, 'segundo', 'segundos');
+    }
+    return rest === 0
+      ? plural(minutes, 'minuto', 'minutos')
+      : plural(minutes, 'minuto', 'minutos') + ' y ' + plural(rest, 'segundo', 'segundos');
+  }
+
+  /** The API's error in the message box; for a 429, the wait counts down and `button` waits with it. */
+  function showError(error, button) {
+    notify('error', error.mensaje, error.detalle);
+    if (error.status !== 429) {
+      return;
+    }
+    const detalle = $('aviso-detalle');
+    const base = error.detalle ? error.detalle + ' ' : '';
+    if (!(error.retryAfter > 0)) {
+      detalle.textContent = base + 'Espere un momento antes de intentarlo de nuevo.';
+      return;
+    }
+    const until = Date.now() + error.retryAfter * 1000;
+    const tick = () => {
+      const left = Math.ceil((until - Date.now()) / 1000);
+      if (left > 0) {
+        detalle.textContent = base + 'Espere ' + describeWait(left) + ' antes de intentarlo de nuevo.';
+      } else {
+        detalle.textContent = base + 'Ya puede intentarlo de nuevo.';
+        stopCountdown();
+      }
+    };
+    if (button) {
+      button.disabled = true;
+    }
+    countdown = { timer: setInterval(tick, 1000), button };
+    tick();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The API
+
+  /** An error answer of the API (or no answer at all), with what the page shows of it. */
+  class ApiFailure extends Error {
+    constructor(status, body, retryAfter) {
+      const mensaje = (body && typeof body.mensaje === 'string' && body.mensaje)
+        || (status ? 'Error ' + status : 'No se pudo contactar con el servicio');
+      super(mensaje);
+      this.status = status;
+      this.mensaje = mensaje;
+      this.detalle = (body && typeof body.detalle === 'string') ? body.detalle
+        : (status ? '' : 'Compruebe la conexión e intente de nuevo.');
+      this.codigo = (body && typeof body.codigo === 'string') ? body.codigo : '';
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  /** `Retry-After` in whole seconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3); 0 if absent. */
+  function retryAfterSeconds(value) {
+    if (!value) {
+      return 0;
+    }
+    if (/^\d+$/.test(value.trim())) {
+      return parseInt(value.trim(), 10);
+    }
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? 0 : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+  }
+
+  /** One request to the API; its `datos` when `exito`, else an ApiFailure. */
+  async function call(method, path, body, bearer) {
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+    }
+    if (bearer) {
+      headers.Authorization = 'Bearer ' + bearer;
+    }
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'omit',
+        cache: 'no-store',
+        redirect: 'error',
+        referrerPolicy: 'no-referrer',
+      });
+    } catch (_) {
+      throw new ApiFailure(0, null, 0);
+    }
+    let envelope = null;
+    try {
+      envelope = await response.json();
+    } catch (_) {
+      envelope = null;
+    }
+    if (response.ok && envelope && envelope.exito === true) {
+      return envelope.datos;
+    }
+    throw new ApiFailure(response.status, envelope, retryAfterSeconds(response.headers.get('Retry-After')));
+  }
+
+  /** Rotates the pair once, however many calls found the access token expired. */
+  function refreshSession() {
+    if (!refreshing) {
+      const presented = session.refresh;
+      refreshing = call('POST', '/auth/refresh', { refreshToken: presented })
+        .then((datos) => {
+          if (session && session.refresh === presented) {
+            session = { access: datos.accessToken, refresh: datos.refreshToken };
+          }
+        })
+        .finally(() => {
+          refreshing = null;
+        });
+    }
+    return refreshing;
+  }
+
+  /**
+   * A call with the access token: an expired one is refreshed once and the call repeated. A 401 that
+   * remains means the session is over (revoked, logged out elsewhere): the page goes back to the login.
+   */
+  async function authed(method, path, body) {
+    if (!session) {
+      throw new ApiFailure(401, { mensaje: 'Sesión terminada', detalle: 'Vuelva a iniciar sesión.' }, 0);
+    }
+    try {
+      try {
+        return await call(method, path, body, session.access);
+      } catch (error) {
+        if (error.status === 401 && error.codigo === 'TOKEN_EXPIRED' && session) {
+          await refreshSession();
+          if (!session) {
+            throw error;
+          }
+          return await call(method, path, body, session.access);
+        }
+        throw error;
+      }
+    } catch (error) {
+      if (error.status === 401) {
+        endSession();
+      }
+      throw error;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Views
+
+  function show(view) {
+    $('paso-login').hidden = view !== 'login';
+    $('paso-mfa').hidden = view !== 'mfa';
+    $('cuenta').hidden = view !== 'cuenta';
+  }
+
+  /** The TOTP card: enrolment offered when off, the disable form when on. */
+  function renderTotp() {
+    $('totp-estado').textContent = mfaActive
+      ? 'Activada: cada inicio de sesión pide un código.'
+      : 'Desactivada: basta con la contraseña.';
+    $('totp-estado').classList.toggle('activa', mfaActive);
+    $('totp-inactivo').hidden = mfaActive;
+    $('totp-activo').hidden = !mfaActive;
+  }
+
+  function hideEnrolment() {
+    $('totp-alta').hidden = true;
+    $('totp-qr').removeAttribute('src');
+    $('totp-secreto').textContent = '';
+    $('totp-enlace').removeAttribute('href');
+    $('totp-codigo').value = '';
+  }
+
+  function hideRecoveryCodes() {
+    $('totp-recuperacion').hidden = true;
+    $('lista-recuperacion').replaceChildren();
+    $('copiado').textContent = '';
+  }
+
+  /** Forgets the tokens and everything shown about the user, and shows the login. */
+  function endSession() {
+    session = null;
+    mfaToken = null;
+    mfaActive = false;
+    for (const id of ['yo-usuario', 'yo-correo', 'yo-rol', 'yo-id']) {
+      $(id).textContent = '';
+    }
+    hideEnrolment();
+    hideRecoveryCodes();
+    for (const id of ['clave-actual', 'clave-nueva', 'clave-repetir', 'mfa-codigo', 'totp-codigo-desactivar']) {
+      $(id).value = '';
+    }
+    show('login');
+  }
+
+  /** A login's `datos` (either step): keeps the pair, then asks the API who this is. */
+  async function startSession(datos, withMfa) {
+    session = { access: datos.accessToken, refresh: datos.refreshToken };
+    mfaToken = null;
+    mfaActive = withMfa;
+    $('login-clave').value = '';
+    $('mfa-codigo').value = '';
+    const user = await authed('GET', '/auth/me');
+    $('yo-usuario').textContent = user.username;
+    $('yo-correo').textContent = user.email;
+    $('yo-rol').textContent = user.rol;
+    $('yo-id').textContent = String(user.id);
+    $('clave-usuario').value = user.username;
+    hideEnrolment();
+    hideRecoveryCodes();
+    renderTotp();
+    show('cuenta');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Actions
+
+  /** Runs `action` for a button: disabled while it runs; errors shown (a 429 keeps it disabled). */
+  function wire(button, action) {
+    let running = false;
+    const run = async (event) => {
+      if (event) {
+        event.preventDefault();
+      }
+      if (running || button.disabled) {
+        return;
+      }
+      running = true;
+      button.disabled = true;
+      let keepDisabled = false;
+      try {
+        await action();
+      } catch (error) {
+        if (error instanceof ApiFailure) {
+          showError(error, button);
+          keepDisabled = error.status === 429 && error.retryAfter > 0;
+        } else {
+          notify('error', 'Error inesperado en la página', String(error && error.message));
+        }
+      } finally {
+        running = false;
+        if (!keepDisabled) {
+          button.disabled = false;
+        }
+      }
+    };
+    const form = button.form;
+    if (form && button.type === 'submit') {
+      form.addEventListener('submit', run);
+    } else {
+      button.addEventListener('click', run);
+    }
+  }
+
+  async function login() {
+    const username = $('login-usuario').value.trim();
+    const password = $('login-clave').value;
+    const datos = await call('POST', '/auth/login', { username, password });
+    clearNotice();
+    if (datos.mfaRequired) {
+      mfaToken = datos.mfaToken;
+      $('login-clave').value = '';
+      show('mfa');
+      $('mfa-codigo').focus();
+      return;
+    }
+    await startSession(datos, false);
+  }
+
+  async function verifyMfa() {
+    const code = $('mfa-codigo').value.trim();
+    let datos;
+    try {
+      datos = await call('POST', '/auth/mfa/verify', { mfaToken, code });
+    } catch (error) {
+      $('mfa-codigo').value = '';
+      if (error.status === 401) {
+        // The challenge expired or is no longer good: start over.
+        mfaToken = null;
+        show('login');
+      }
+      throw error;
+    }
+    clearNotice();
+    await startSession(datos, true);
+  }
+
+  function cancelMfa() {
+    mfaToken = null;
+    $('mfa-codigo').value = '';
+    clearNotice();
+    show('login');
+  }
+
+  async function startEnrolment() {
+    const datos = await authed('POST', '/auth/mfa/setup');
+    clearNotice();
+    if (typeof datos.qrCode === 'string' && datos.qrCode.startsWith('data:image/png;base64,')) {
+      $('totp-qr').src = datos.qrCode;
+    }
+    // Groups of four, as authenticator apps show and accept them.
+    $('totp-secreto').textContent = String(datos.secret).replace(/(.{4})(?=.)/g, '$1 ');
+    if (typeof datos.otpauthUrl === 'string' && datos.otpauthUrl.startsWith('otpauth://totp/')) {
+      $('totp-enlace').href = datos.otpauthUrl;
+    }
+    $('totp-inactivo').hidden = true;
+    $('totp-alta').hidden = false;
+    $('totp-codigo').focus();
+  }
+
+  function cancelEnrolment() {
+    hideEnrolment();
+    clearNotice();
+    renderTotp();
+  }
+
+  async function activate() {
+    const code = $('totp-codigo').value.trim();
+    let datos;
+    try {
+      datos = await authed('POST', '/auth/mfa/activate', { code });
+    } finally {
+      $('totp-codigo').value = '';
+    }
+    mfaActive = true;
+    hideEnrolment();
+    renderTotp();
+    $('totp-activo').hidden = true;
+    const list = $('lista-recuperacion');
+    list.replaceChildren(...datos.recoveryCodes.map((code) => {
+      const item = document.createElement('li');
+      item.textContent = code;
+      return item;
+    }));
+    $('totp-recuperacion').hidden = false;
+    notify('exito', 'Verificación en dos pasos activada', 'Guarde sus códigos de recuperación antes de seguir.');
+  }
+
+  async function copyCodes() {
+    const codes = Array.from($('lista-recuperacion').children, (item) => item.textContent);
+    try {
+      await navigator.clipboard.writeText(codes.join('\n') + '\n');
+      $('copiado').textContent = 'Copiados al portapapeles.';
+    } catch (_) {
+      // No clipboard access (an insecure origin, a denied permission): select them for Ctrl+C.
+      const range = document.createRange();
+      range.selectNodeContents($('lista-recuperacion'));
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      $('copiado').textContent = 'Seleccionados: pulse Ctrl+C (⌘C) para copiarlos.';
+    }
+  }
+
+  function recoveryCodesSaved() {
+    hideRecoveryCodes();
+    clearNotice();
+    renderTotp();
+  }
+
+  async function disable() {
+    const code = $('totp-codigo-desactivar').value.trim();
+    try {
+      await authed('POST', '/auth/mfa/disable', { code });
+    } finally {
+      $('totp-codigo-desactivar').value = '';
+    }
+    mfaActive = false;
+    renderTotp();
+    notify('exito', 'Verificación en dos pasos desactivada', 'Sus inicios de sesión ya no piden un código.');
+  }
+
+  async function changePassword() {
+    const currentPassword = $('clave-actual').value;
+    const newPassword = $('clave-nueva').value;
+    if (newPassword !== $('clave-repetir').value) {
+      notify('error', 'Las contraseñas nuevas no coinciden', 'Escriba la misma contraseña nueva en los dos campos.');
+      return;
+    }
+    const datos = await authed('POST', '/auth/password', { currentPassword, newPassword });
+    session = { access: datos.accessToken, refresh: datos.refreshToken };
+    for (const id of ['clave-actual', 'clave-nueva', 'clave-repetir']) {
+      $(id).value = '';
+    }
+    notify('exito', 'Contraseña cambiada', 'Sus demás sesiones se cerraron; esta sigue abierta.');
+  }
+
+  async function logout(everywhere) {
+    try {
+      await authed('POST', everywhere ? '/auth/logout-all' : '/auth/logout');
+    } catch (error) {
+      // The tokens are forgotten here whatever the answer; say what the API said.
+      endSession();
+      throw error;
+    }
+    endSession();
+    notify('exito', everywhere ? 'Todas sus sesiones se cerraron' : 'Sesión cerrada',
+      everywhere ? 'Esta y las de sus otros dispositivos y aplicaciones.' : '');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Start
+
+  function start() {
+    wire($('boton-login'), login);
+    wire($('boton-mfa'), verifyMfa);
+    wire($('boton-mfa-cancelar'), async () => cancelMfa());
+    wire($('boton-totp-iniciar'), startEnrolment);
+    wire($('boton-totp-activar'), activate);
+    wire($('boton-totp-cancelar'), async () => cancelEnrolment());
+    wire($('boton-copiar'), copyCodes);
+    wire($('boton-recuperacion-listo'), async () => recoveryCodesSaved());
+    wire($('boton-totp-desactivar'), disable);
+    wire($('boton-clave'), changePassword);
+    wire($('boton-salir'), () => logout(false));
+    wire($('boton-salir-todas'), () => logout(true));
+    for (const button of document.querySelectorAll('button[disabled]')) {
+      button.disabled = false;
+    }
+    endSession();
+    document.body.dataset.listo = 'si';
+    $('login-usuario').focus();
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+})();
