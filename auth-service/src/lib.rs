@@ -25,6 +25,9 @@
 //! - [`store`]: the shared state: Redis, or the embedded store.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+// The warp filter chain of every endpoint is one deep type; an optimised build checks its futures' `Unpin`
+// past the default limit of 128 (E0275 in the release image build).
+#![recursion_limit = "256"]
 
 pub mod accounts;
 pub mod app;
