@@ -569,19 +569,31 @@ fn looks_like_a_secret_name(name: &str) -> bool {
 
 #[test]
 fn nothing_secret_is_in_docker_compose_yml() {
-    let compose = compose();
+    assert_nothing_secret_in("docker-compose.yml");
+}
+
+#[test]
+fn nothing_secret_is_in_docker_compose_cluster_yml() {
+    assert_nothing_secret_in(CLUSTER_FILE);
+}
+
+/// No secret variable set, no build arg that looks like one, no URL with credentials, nothing that
+/// looks like a key, and none of the values in .env.example or a local .env.
+fn assert_nothing_secret_in(file: &str) {
+    let text = read(file);
+    let compose = yaml_to_json(&text);
     for (name, s) in compose["services"].as_object().expect("services") {
         for key in environment(s).keys() {
             assert!(
                 !looks_like_a_secret_name(key),
-                "{name} sets {key} in docker-compose.yml; secrets belong in .env"
+                "{name} sets {key} in {file}; secrets belong in .env"
             );
         }
         if let Some(args) = s["build"]["args"].as_object() {
             for key in args.keys() {
                 assert!(
                     !looks_like_a_secret_name(key),
-                    "{name}: build arg {key} would be baked in"
+                    "{file}: {name}: build arg {key} would be baked in"
                 );
             }
         }
@@ -595,7 +607,7 @@ fn nothing_secret_is_in_docker_compose_yml() {
             let authority = after.split('/').next().unwrap_or_default();
             assert!(
                 !authority.contains('@'),
-                "{path}: a URL with credentials: {value}"
+                "{file}: {path}: a URL with credentials: {value}"
             );
         }
         // Long random-looking tokens (keys, secrets, hashes).
@@ -604,13 +616,12 @@ fn nothing_secret_is_in_docker_compose_yml() {
             let digits = word.chars().any(|c| c.is_ascii_digit());
             assert!(
                 !(word.len() >= 32 && letters && digits),
-                "{path}: `{word}` looks like a secret"
+                "{file}: {path}: `{word}` looks like a secret"
             );
         }
     }
 
     // Neither the example secrets nor, when there is one, the real .env's.
-    let text = read("docker-compose.yml");
     let mut env_texts = vec![read(".env.example")];
     if let Ok(local) = std::fs::read_to_string(repo().join(".env")) {
         env_texts.push(local);
@@ -630,13 +641,409 @@ fn nothing_secret_is_in_docker_compose_yml() {
     for env_text in env_texts {
         for (key, value) in env_file_values(&env_text) {
             if secrets.contains(key.as_str()) && value.len() >= 8 {
-                assert!(
-                    !text.contains(&value),
-                    "docker-compose.yml contains the value of {key}"
-                );
+                assert!(!text.contains(&value), "{file} contains the value of {key}");
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// docker-compose.cluster.yml: the same deployment on a Redis Cluster
+
+/// The optional cluster deployment, used instead of docker-compose.yml.
+const CLUSTER_FILE: &str = "docker-compose.cluster.yml";
+
+/// The one-shot service that creates the cluster.
+const CLUSTER_INIT: &str = "redis-cluster-init";
+
+fn cluster_compose() -> Value {
+    yaml_to_json(&read(CLUSTER_FILE))
+}
+
+/// The cluster's nodes: `redis-1` to `redis-6`, in order, each with its fixed address on the
+/// gateway's network (the one with the fixed subnet).
+fn cluster_nodes(cluster: &Value) -> Vec<(String, Ipv4Addr)> {
+    (1..=6)
+        .map(|n| {
+            let name = format!("redis-{n}");
+            let node = &cluster["services"][&name];
+            assert!(node.is_object(), "{CLUSTER_FILE} has no service `{name}`");
+            let networks = node["networks"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{name}'s networks, as a map (for its fixed address)"));
+            assert_eq!(
+                networks.keys().collect::<Vec<_>>(),
+                ["backend"],
+                "{name} is on the backend network only"
+            );
+            let address = networks["backend"]["ipv4_address"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} has no fixed ipv4_address"));
+            (name, ipv4(address))
+        })
+        .collect()
+}
+
+/// The init service's shell script: `command: [sh, -c, <script>]`, as written (with Compose's `$$`).
+fn cluster_init_script(cluster: &Value) -> String {
+    let command = cluster["services"][CLUSTER_INIT]["command"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{CLUSTER_INIT}'s command, as a list"));
+    match command.as_slice() {
+        [sh, c, script] if sh == "sh" && c == "-c" => script.as_str().expect("a script").to_string(),
+        other => panic!("{CLUSTER_INIT} runs {other:?}, not `sh -c <script>`"),
+    }
+}
+
+/// The addresses the init script creates the cluster from: its `nodes="..."` line.
+fn cluster_init_addresses(script: &str) -> Vec<String> {
+    let line = script
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("nodes=\""))
+        .unwrap_or_else(|| panic!("{CLUSTER_INIT}'s script has no `nodes=\"...\"` line"));
+    line.trim_end_matches('"')
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A service as docker-compose.yml and the cluster file should both have it: without where Redis is
+/// and what it waits for.
+fn without_redis_wiring(service: &Value) -> Value {
+    let mut service = service.clone();
+    if let Some(map) = service.as_object_mut() {
+        map.remove("depends_on");
+    }
+    if let Some(env) = service["environment"].as_object_mut() {
+        for name in ["REDIS_URL", "REDIS_CLUSTER_NODES"] {
+            env.remove(name);
+        }
+    }
+    service
+}
+
+#[test]
+fn docker_compose_cluster_yml_is_valid_against_the_compose_specification() {
+    let cluster = cluster_compose();
+    let errors = schema_errors(&validator(), &cluster);
+    assert!(errors.is_empty(), "{CLUSTER_FILE}:\n{}", errors.join("\n"));
+    assert!(
+        cluster.get("version").is_none(),
+        "the Compose Specification has no `version:`; it is obsolete"
+    );
+    // Merge keys applied, the shared node definition is an extension field, which the schema allows.
+    assert!(cluster["x-redis-node"].is_object());
+}
+
+/// Six cluster nodes and an init service in place of `redis`; the services, the gateway and the
+/// networks as docker-compose.yml has them, but for Redis; a project name of its own.
+#[test]
+fn the_cluster_file_is_docker_compose_yml_on_six_cluster_nodes() {
+    let single = compose();
+    let cluster = cluster_compose();
+    let nodes = cluster_nodes(&cluster);
+    let node_names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
+
+    let names: BTreeSet<&str> = cluster["services"]
+        .as_object()
+        .expect("services")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected: BTreeSet<&str> = node_names.iter().copied().collect();
+    expected.extend([CLUSTER_INIT, "auth-service", "solicitud-service", "gateway"]);
+    assert_eq!(names, expected);
+    assert!(
+        cluster["name"].is_string() && cluster["name"] != single["name"],
+        "a project name of its own: {}",
+        cluster["name"]
+    );
+
+    // The nodes: cluster mode, AOF with nodes.conf beside it on a volume of each node's own, a health
+    // check that answers before the cluster exists (the init service waits for it).
+    let image = service(&single, "redis")["image"].clone();
+    let mut node_volumes = BTreeSet::new();
+    for name in &node_names {
+        let node = &cluster["services"][*name];
+        assert_eq!(
+            node["image"], image,
+            "{name} runs docker-compose.yml's Redis image"
+        );
+        let command = node["command"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}'s command, as a list"))
+            .iter()
+            .map(|a| scalar(a).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for needle in [
+            "redis-server ",
+            "--cluster-enabled yes",
+            "--cluster-config-file nodes.conf",
+            "--appendonly yes",
+        ] {
+            assert!(command.contains(needle), "{name}: `{command}` lacks `{needle}`");
+        }
+        let check = healthcheck(node);
+        assert!(
+            check.contains("redis-cli") && check.contains("ping"),
+            "{name}'s health check: `{check}`"
+        );
+        let volumes: Vec<&str> = node["volumes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no volumes"))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let [volume] = volumes.as_slice() else {
+            panic!("{name}: one volume, for /data: {volumes:?}");
+        };
+        let (source, target) = volume.split_once(':').unwrap_or_default();
+        assert_eq!(target, "/data", "{name}");
+        assert!(
+            cluster["volumes"].get(source).is_some(),
+            "{name}: `{source}` is not a named volume"
+        );
+        assert!(
+            node_volumes.insert(source.to_string()),
+            "{name} shares `{source}`"
+        );
+    }
+    let declared_volumes: BTreeSet<String> = cluster["volumes"]
+        .as_object()
+        .expect("volumes")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(declared_volumes, node_volumes, "a volume per node, and no other");
+
+    // The init service: once every node is healthy, creates the cluster (3 primaries, a replica each)
+    // from every node's fixed address, and is not restarted.
+    let init = service(&cluster, CLUSTER_INIT);
+    assert_eq!(init["image"], image);
+    assert_eq!(init["restart"], "no", "{CLUSTER_INIT} runs once per `up`");
+    let waits: BTreeSet<&str> = init["depends_on"]
+        .as_object()
+        .expect("depends_on, as a map")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(waits, node_names.iter().copied().collect());
+    for name in &node_names {
+        assert!(
+            depends_on_healthy(init, name),
+            "{CLUSTER_INIT} must wait for a healthy {name}"
+        );
+    }
+    let script = cluster_init_script(&cluster);
+    assert!(
+        script.contains("redis-cli --cluster create $$nodes --cluster-replicas 1 --cluster-yes"),
+        "{script}"
+    );
+    let addresses: Vec<String> = nodes.iter().map(|(_, ip)| format!("{ip}:6379")).collect();
+    assert_eq!(cluster_init_addresses(&script), addresses);
+
+    // Both services: on the cluster (every node a seed) once it has been created, no REDIS_URL, and
+    // otherwise exactly as in docker-compose.yml.
+    let seeds = node_names
+        .iter()
+        .map(|n| format!("redis://{n}:6379"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for (name, _) in APP_SERVICES {
+        let s = service(&cluster, name);
+        let env = environment(s);
+        assert_eq!(env.get("REDIS_CLUSTER_NODES"), Some(&seeds), "{name}");
+        for other in ["REDIS_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"] {
+            assert!(!env.contains_key(other), "{name} sets {other} too");
+        }
+        assert_eq!(
+            s["depends_on"],
+            json!({CLUSTER_INIT: {"condition": "service_completed_successfully"}}),
+            "{name} waits for the cluster to be created, and for nothing else"
+        );
+        let reads: BTreeSet<&str> = variables_of(name).into_iter().map(|v| v.name).collect();
+        for key in env.keys() {
+            assert!(
+                reads.contains(key.as_str()),
+                "{name} sets {key}, which {name} does not read"
+            );
+        }
+        assert_eq!(
+            without_redis_wiring(s),
+            without_redis_wiring(service(&single, name)),
+            "{name} in {CLUSTER_FILE} differs from docker-compose.yml's in more than Redis"
+        );
+    }
+    assert_eq!(
+        service(&cluster, "gateway"),
+        service(&single, "gateway"),
+        "the gateway differs from docker-compose.yml's"
+    );
+    assert_eq!(
+        cluster["networks"], single["networks"],
+        "the networks differ from docker-compose.yml's"
+    );
+    for (name, s) in cluster["services"].as_object().expect("services") {
+        if name != "gateway" {
+            assert!(
+                published_ports(s).is_empty(),
+                "{name} publishes a port; only the gateway does"
+            );
+        }
+    }
+}
+
+/// The nodes' fixed addresses (what the cluster's redirects name) are on the backend network, outside
+/// the range Docker hands out, and none is another's or the gateway's.
+#[test]
+fn the_cluster_nodes_addresses_are_fixed_and_nobody_elses() {
+    let cluster = cluster_compose();
+    let ipam = &cluster["networks"]["backend"]["ipam"]["config"][0];
+    let subnet = ipam["subnet"].as_str().expect("backend has a fixed subnet");
+    let range = ipam["ip_range"].as_str().expect("backend has an ip_range");
+    let gateway = ipv4(
+        cluster["services"]["gateway"]["networks"]["backend"]["ipv4_address"]
+            .as_str()
+            .expect("the gateway's fixed address"),
+    );
+    let mut taken = BTreeSet::from([gateway]);
+    for (name, address) in cluster_nodes(&cluster) {
+        assert!(contains(subnet, address), "{name}: {address} is outside {subnet}");
+        assert!(
+            !contains(range, address),
+            "{name}: {address} is inside ip_range {range}"
+        );
+        assert!(taken.insert(address), "{name}: {address} is taken");
+    }
+}
+
+/// The init service's script, run for real against six local `redis-server --cluster-enabled yes` in
+/// place of the containers: it creates the cluster and exits 0 once every node reports
+/// cluster_state:ok; run again (the next `up`), it leaves the cluster as it is and exits 0.
+#[test]
+fn the_cluster_init_script_creates_the_cluster_once_and_then_only_waits_for_it() {
+    let cluster = cluster_compose();
+    let written = cluster_init_script(&cluster);
+    // Compose interpolates `$`: every `$` meant for the shell must be written `$$`.
+    assert!(
+        !written.replace("$$", "").contains('$'),
+        "{CLUSTER_INIT}'s script has a single `$`, which Compose would interpolate:\n{written}"
+    );
+    let mut script = written.replace("$$", "$");
+
+    let dir = TempDir::new("cluster-init");
+    let mut ports = Vec::new();
+    while ports.len() < 12 {
+        let port = test_support::free_port().unwrap();
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    let mut nodes = Vec::new();
+    for (i, (address, pair)) in cluster_init_addresses(&written)
+        .iter()
+        .zip(ports.chunks(2))
+        .enumerate()
+    {
+        let (port, bus) = (pair[0], pair[1]);
+        let node_dir = dir.0.join(format!("node-{i}"));
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let (bus, conf, node_dir) = (
+            bus.to_string(),
+            node_dir.join("nodes.conf").display().to_string(),
+            node_dir.display().to_string(),
+        );
+        nodes.push(
+            test_support::RedisProcess::start_with(
+                port,
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    &bus,
+                    "--cluster-config-file",
+                    &conf,
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--dir",
+                    &node_dir,
+                ],
+            )
+            .unwrap(),
+        );
+        script = script.replace(address, &format!("127.0.0.1:{port}"));
+    }
+    assert!(!script.contains("172.16."), "an address left:\n{script}");
+    let run = || {
+        let out = test_support::run_to_end(
+            Command::new("sh").args(["-c", &script]),
+            std::time::Duration::from_secs(120),
+        )
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{CLUSTER_INIT}'s script failed ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let cli = |port: u16, args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).replace('\r', "")
+    };
+    let topology = || {
+        let mut lines: Vec<String> = cli(nodes[0].port, &["cluster", "nodes"])
+            .lines()
+            .map(|l| {
+                // id, address, role, primary and slots; not the ping/pong times.
+                let f: Vec<&str> = l.split_whitespace().collect();
+                format!(
+                    "{} {} {} {}",
+                    f[0],
+                    f[1],
+                    f[2].replace("myself,", ""),
+                    f[8..].join(" ")
+                )
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+
+    let first = run();
+    assert!(
+        first.contains("Performing hash slots allocation"),
+        "not created:\n{first}"
+    );
+    assert!(first.contains("cluster_state:ok on every node"), "{first}");
+    for node in &nodes {
+        let info = cli(node.port, &["cluster", "info"]);
+        assert!(info.contains("cluster_state:ok\n"), "{}: {info}", node.port);
+        assert!(info.contains("cluster_known_nodes:6\n"), "{}: {info}", node.port);
+    }
+    let created = topology();
+    assert_eq!(created.len(), 6, "{created:#?}");
+    assert_eq!(
+        created.iter().filter(|l| l.contains(" master ")).count(),
+        3,
+        "three primaries: {created:#?}"
+    );
+
+    let second = run();
+    assert!(
+        !second.contains("Performing hash slots allocation"),
+        "created again:\n{second}"
+    );
+    assert!(second.contains("the cluster exists already"), "{second}");
+    assert!(second.contains("cluster_state:ok on every node"), "{second}");
+    assert_eq!(topology(), created, "the second run changed the cluster");
 }
 
 // ---------------------------------------------------------------------------------------------------
