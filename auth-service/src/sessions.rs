@@ -258,7 +258,7 @@ impl Sessions {
     pub async fn logout(&self, claims: &AccessClaims) -> Result<(), Refusal> {
         let remaining_ms = (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS) * 1000;
         self.revocations
-            .revoke_session(&claims.sid, Some((&claims.jti, remaining_ms)))
+            .revoke_session(&claims.sub, &claims.sid, Some((&claims.jti, remaining_ms)))
             .await?;
         metrics().revocations.with_label_values(&["logout"]).inc();
         tracing::info!(user_id = %claims.sub, sid = %claims.sid, "session ended");

@@ -215,7 +215,7 @@ declare_vars! {
     REDIS_URL: Kind::Url(&["redis://", "rediss://", "unix://"]), WhenUnset::Nothing,
         "Empty: the embedded in-process store (one process only, state lost on restart).";
     REDIS_CLUSTER_NODES: Kind::Text, WhenUnset::Nothing,
-        "Redis Cluster seed nodes (comma-separated redis://host:port): not supported by this version yet, refused at start.";
+        "Redis Cluster seed nodes (comma-separated redis://host:port), instead of REDIS_URL: any few nodes of the cluster; the rest are learnt from them.";
     REDIS_SENTINELS: Kind::Text, WhenUnset::Nothing,
         "Redis Sentinel: the sentinels' addresses (comma-separated host:port), instead of REDIS_URL; with REDIS_SENTINEL_MASTER.";
     REDIS_SENTINEL_MASTER: Kind::Text, WhenUnset::Nothing,
@@ -840,7 +840,8 @@ impl CommonConfig {
 }
 
 /// The Redis topology: at most one of `REDIS_URL`, `REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`. Cluster
-/// is refused (not supported yet); Sentinel needs `REDIS_SENTINEL_MASTER` and `host:port` addresses.
+/// needs `redis://host:port` seed nodes and a prefix without braces; Sentinel needs
+/// `REDIS_SENTINEL_MASTER` and `host:port` addresses.
 fn redis_target(r: &mut Reader<'_>) -> Option<crate::store::RedisTarget> {
     use crate::store::RedisTarget;
     let chosen: Vec<&VarSpec> = [&REDIS_URL, &REDIS_CLUSTER_NODES, &REDIS_SENTINELS]
@@ -859,11 +860,53 @@ fn redis_target(r: &mut Reader<'_>) -> Option<crate::store::RedisTarget> {
         }
     }
     let url = r.secret(&REDIS_URL);
-    if r.text(&REDIS_CLUSTER_NODES).is_some() {
-        r.error(
-            &REDIS_CLUSTER_NODES,
-            "Redis Cluster is not supported by this version yet (its key layout is single-node); use REDIS_URL (one Redis) or REDIS_SENTINELS with REDIS_SENTINEL_MASTER (a primary with automatic failover)",
-        );
+    if let Some(list) = r.text(&REDIS_CLUSTER_NODES) {
+        let nodes: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let bad: Vec<&str> = nodes
+            .iter()
+            .filter(|n| {
+                let rest = n.strip_prefix("redis://").or_else(|| n.strip_prefix("rediss://"));
+                // host:port after any user:password@, and nothing after the port but a path.
+                !rest.is_some_and(|rest| {
+                    let host_port = rest.rsplit('@').next().unwrap_or(rest);
+                    let host_port = host_port.split('/').next().unwrap_or(host_port);
+                    host_port.rsplit_once(':').is_some_and(|(host, port)| {
+                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+                    })
+                })
+            })
+            .map(String::as_str)
+            .collect();
+        if !bad.is_empty() {
+            // Only the count: a node URL may hold a password.
+            r.error(
+                &REDIS_CLUSTER_NODES,
+                format!(
+                    "has {} entr{} that {} not redis://host:port (e.g. redis://redis-1:6379,redis://redis-2:6379)",
+                    bad.len(),
+                    if bad.len() == 1 { "y" } else { "ies" },
+                    if bad.len() == 1 { "is" } else { "are" }
+                ),
+            );
+        } else if nodes.is_empty() {
+            r.error(
+                &REDIS_CLUSTER_NODES,
+                "names no node (comma-separated redis://host:port)",
+            );
+        } else if r.text(&REDIS_KEY_PREFIX).is_some_and(|p| p.contains(['{', '}'])) {
+            r.error(
+                &REDIS_KEY_PREFIX,
+                "must not hold `{` or `}` with REDIS_CLUSTER_NODES: the services put each user's keys under a hash tag of their own, and a brace in the prefix would make it the tag",
+            );
+        } else if chosen.len() == 1 {
+            return Some(RedisTarget::Cluster { nodes });
+        }
+        return None;
     }
     let master = r.text(&REDIS_SENTINEL_MASTER).filter(|m| !m.trim().is_empty());
     let sentinels = r.text(&REDIS_SENTINELS).map(|list| {

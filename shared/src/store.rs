@@ -29,21 +29,39 @@
 //! demoted to a replica while we were connected). After a failover, the first call finds the old
 //! connection dead and connects to the new primary: at worst 503 while no primary is elected, healed
 //! without a restart.
+//!
+//! A Redis Cluster (`REDIS_CLUSTER_NODES`) is reached through the redis crate's own cluster client: it
+//! learns the slot map from the seed nodes, follows `MOVED` and `ASK` redirections, waits and retries on
+//! `TRYAGAIN` and `CLUSTERDOWN`, and refreshes the map after a failover, so a slot migration or a
+//! failover costs at worst a 503 while no primary serves the slot. Every script names keys of one hash
+//! slot (the services' key layouts put what one operation touches under one hash tag). The client may
+//! resend a command whose connection dropped before the reply came; every script is written so that
+//! running it twice does what running it once does, or refuses safely (see each store's docs).
+//!
+//! Writes that must outlive a failover (a rotation, a revocation, a new session) go out with `WAIT 1`
+//! on Sentinel and Cluster deployments ([`RedisConn::invoke_durable`]): in the same round trip, the
+//! reply is held until a replica has the write (or [`REPLICA_WAIT`] has passed), so a primary that dies
+//! right after answering does not take an acknowledged rotation with it and a client's next refresh is
+//! not mistaken for reuse.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
+use redis::cluster_async::ClusterConnection;
 use redis::{
-    AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind,
-    RedisError, Value,
+    AsyncConnectionConfig, Cmd, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind,
+    RedisError, RedisFuture, ToRedisArgs, Value,
 };
 
 use crate::error::ApiError;
 
 /// No store call may hold a request longer than this.
 pub const DEADLINE: Duration = Duration::from_secs(2);
+
+/// How long a durable write waits for a replica's acknowledgement before answering anyway.
+pub const REPLICA_WAIT: Duration = Duration::from_millis(250);
 
 /// The store did not answer, or answered nonsense: callers fail closed.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +89,16 @@ pub enum RedisTarget {
         sentinels: Vec<(String, u16)>,
         master: String,
     },
+    /// A Redis Cluster, found from these seed nodes (`redis://host:port` URLs).
+    Cluster { nodes: Vec<String> },
+}
+
+impl RedisTarget {
+    /// Whether keys spread over hash slots on several servers: an operation's keys must then share one
+    /// hash tag, and what spans two slots is two calls.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, RedisTarget::Cluster { .. })
+    }
 }
 
 impl std::fmt::Debug for RedisTarget {
@@ -82,6 +110,47 @@ impl std::fmt::Debug for RedisTarget {
                 .field("sentinels", sentinels)
                 .field("master", master)
                 .finish(),
+            RedisTarget::Cluster { nodes } => f
+                .debug_struct("RedisTarget::Cluster")
+                .field("seed_nodes", &nodes.len())
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// One connection of either kind; cheap to clone (both multiplex over their sockets).
+#[derive(Clone)]
+pub enum Conn {
+    /// One server (directly, or the primary Sentinels named).
+    Single(MultiplexedConnection),
+    /// The cluster client: one connection per node, routed by slot.
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
         }
     }
 }
@@ -94,6 +163,8 @@ enum ConnectorKind {
     Direct(redis::Client),
     /// Asked for the current primary at every connection.
     Sentinel(tokio::sync::Mutex<redis::sentinel::SentinelClient>),
+    /// The seed nodes, checked; a cluster client is built per connection (its timeouts are per use).
+    Cluster(Vec<redis::ConnectionInfo>),
 }
 
 impl std::fmt::Debug for Connector {
@@ -125,21 +196,130 @@ impl Connector {
                 .map_err(|e| StoreError::Unavailable(format!("bad REDIS_SENTINELS: {e}")))?;
                 ConnectorKind::Sentinel(tokio::sync::Mutex::new(client))
             }
+            RedisTarget::Cluster { nodes } => {
+                let infos = nodes
+                    .iter()
+                    .map(|node| node.as_str().into_connection_info())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| StoreError::Unavailable(format!("bad REDIS_CLUSTER_NODES: {e}")))?;
+                if infos.is_empty() {
+                    return Err(StoreError::Unavailable(
+                        "REDIS_CLUSTER_NODES names no node".into(),
+                    ));
+                }
+                ConnectorKind::Cluster(infos)
+            }
         };
         Ok(Self(Arc::new(kind)))
     }
 
-    /// A new multiplexed connection: to the server, or to the primary the Sentinels name now.
-    pub async fn connect(&self, config: &AsyncConnectionConfig) -> redis::RedisResult<MultiplexedConnection> {
+    /// Whether this is a cluster (see [`RedisTarget::is_cluster`]).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.0.as_ref(), ConnectorKind::Cluster(_))
+    }
+
+    /// Whether writes are replicated to a failover candidate (Sentinel, Cluster), so durable writes
+    /// wait for a replica's acknowledgement.
+    pub fn has_failover(&self) -> bool {
+        !matches!(self.0.as_ref(), ConnectorKind::Direct(_))
+    }
+
+    /// A new connection: to the server, to the primary the Sentinels name now, or to the cluster.
+    /// `config` sets the single-server connection; a cluster connection takes its timeouts from it
+    /// (`response_timeout`, with `connection_timeout` = [`DEADLINE`]).
+    pub async fn connect(
+        &self,
+        config: &AsyncConnectionConfig,
+        response_timeout: Duration,
+    ) -> redis::RedisResult<Conn> {
         match self.0.as_ref() {
-            ConnectorKind::Direct(client) => {
-                client.get_multiplexed_async_connection_with_config(config).await
-            }
-            ConnectorKind::Sentinel(client) => {
-                client.lock().await.get_async_connection_with_config(config).await
+            ConnectorKind::Direct(client) => client
+                .get_multiplexed_async_connection_with_config(config)
+                .await
+                .map(Conn::Single),
+            ConnectorKind::Sentinel(client) => client
+                .lock()
+                .await
+                .get_async_connection_with_config(config)
+                .await
+                .map(Conn::Single),
+            ConnectorKind::Cluster(nodes) => {
+                let client = redis::cluster::ClusterClientBuilder::new(nodes.clone())
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .connection_timeout(DEADLINE)
+                    .response_timeout(response_timeout)
+                    .build()?;
+                client.get_async_connection().await.map(Conn::Cluster)
             }
         }
     }
+}
+
+/// A Lua script, loaded by its SHA1 (`EVALSHA`, and `SCRIPT LOAD` on the node that lacks it).
+#[derive(Debug, Clone)]
+pub struct Lua {
+    code: &'static str,
+    hash: String,
+}
+
+impl Lua {
+    pub fn new(code: &'static str) -> Self {
+        Self {
+            code,
+            hash: redis::Script::new(code).get_hash().to_string(),
+        }
+    }
+
+    /// A call of this script, to be given its keys and arguments.
+    pub fn prepare_invoke(&self) -> Call<'_> {
+        Call {
+            script: self,
+            keys: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+}
+
+/// One call of a [`Lua`] script: its keys (all of one hash slot on a cluster) and arguments.
+pub struct Call<'a> {
+    script: &'a Lua,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl Call<'_> {
+    pub fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
+        key.write_redis_args(&mut self.keys);
+        self
+    }
+
+    pub fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        arg.write_redis_args(&mut self.args);
+        self
+    }
+
+    fn evalsha(&self) -> Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(&self.script.hash).arg(self.keys.len());
+        for key in &self.keys {
+            cmd.arg(key.as_slice());
+        }
+        for arg in &self.args {
+            cmd.arg(arg.as_slice());
+        }
+        cmd
+    }
+
+    /// `SCRIPT LOAD`, sent where the call goes (a cluster client routes it to every primary).
+    fn load(&self) -> Cmd {
+        let mut cmd = redis::cmd("SCRIPT");
+        cmd.arg("LOAD").arg(self.script.code);
+        cmd
+    }
+}
+
+fn is_noscript(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
 }
 
 /// A Redis connection made on first use; see the module doc.
@@ -153,7 +333,7 @@ pub struct RedisConn {
 
 /// One connection and whether it is known to be gone.
 struct Live {
-    conn: MultiplexedConnection,
+    conn: Conn,
     dead: Arc<AtomicBool>,
 }
 
@@ -183,6 +363,11 @@ impl RedisConn {
             live: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Whether this is a cluster (see [`RedisTarget::is_cluster`]).
+    pub fn is_cluster(&self) -> bool {
+        self.connector.is_cluster()
     }
 
     fn current(&self) -> Option<Arc<Live>> {
@@ -215,7 +400,7 @@ impl RedisConn {
             });
         let conn = self
             .connector
-            .connect(&config)
+            .connect(&config, DEADLINE)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let live = Arc::new(Live { conn, dead });
@@ -223,11 +408,51 @@ impl RedisConn {
         Ok(live)
     }
 
-    /// Runs a Lua script invocation: one round trip, atomic.
-    pub async fn invoke(&self, invocation: redis::ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        let invocation = &invocation;
-        self.call(|mut conn| async move { invocation.invoke_async::<Value>(&mut conn).await })
-            .await
+    /// Runs a Lua script call: one round trip, atomic.
+    pub async fn invoke(&self, call: Call<'_>) -> Result<Value, StoreError> {
+        let call = &call;
+        self.call(|mut conn| async move {
+            match call.evalsha().query_async::<Value>(&mut conn).await {
+                Err(e) if is_noscript(&e) => {
+                    call.load().query_async::<Value>(&mut conn).await?;
+                    call.evalsha().query_async::<Value>(&mut conn).await
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// Like [`RedisConn::invoke`], for a write that must survive a failover: where there is a
+    /// replica to fail over to (Sentinel, Cluster), the script and a `WAIT 1` go out together to the
+    /// same server, and the reply comes when a replica has the write or after [`REPLICA_WAIT`]. Still
+    /// one round trip; on one server it is [`RedisConn::invoke`].
+    pub async fn invoke_durable(&self, call: Call<'_>) -> Result<Value, StoreError> {
+        if !self.connector.has_failover() {
+            return self.invoke(call).await;
+        }
+        let call = &call;
+        self.call(|mut conn| async move {
+            let mut pipe = redis::pipe();
+            pipe.add_command(call.evalsha())
+                .cmd("WAIT")
+                .arg(1)
+                .arg(REPLICA_WAIT.as_millis() as u64)
+                .ignore();
+            match pipe.query_async::<Vec<Value>>(&mut conn).await {
+                Err(e) if is_noscript(&e) => {
+                    call.load().query_async::<Value>(&mut conn).await?;
+                    pipe.query_async::<Vec<Value>>(&mut conn).await
+                }
+                other => other,
+            }
+            .and_then(|mut replies| {
+                replies.pop().ok_or_else(|| {
+                    RedisError::from((redis::ErrorKind::UnexpectedReturnType, "empty pipeline reply"))
+                })
+            })
+        })
+        .await
     }
 
     /// Runs one command.
@@ -237,16 +462,17 @@ impl RedisConn {
     }
 
     /// Runs `op` on a usable connection within [`DEADLINE`]; a dropped connection is marked dead, so
-    /// the next call makes a fresh one (see the module doc).
+    /// the next call makes a fresh one (see the module doc). A cluster connection is never replaced:
+    /// the cluster client reconnects to each node itself.
     async fn call<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let attempt = async {
             let live = self.connection().await?;
             let result = op(live.conn.clone()).await;
-            if let Err(e) = &result {
+            if let (Err(e), Conn::Single(_)) = (&result, &live.conn) {
                 // READONLY: the server was a primary and is a replica now (a failover).
                 if e.is_connection_dropped()
                     || e.is_unrecoverable_error()
@@ -266,6 +492,94 @@ impl RedisConn {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
     }
+}
+
+/// Where a key of an older layout goes ([`rename_keys`]).
+pub enum Rename {
+    /// Not an old-layout key.
+    Keep,
+    /// Not needed any more.
+    Drop,
+    /// Renamed to this key.
+    To(String),
+    /// Renamed to the key made from the value of this hash field of the record (none: kept).
+    ByField {
+        field: &'static str,
+        to: Box<dyn FnOnce(&str) -> String + Send>,
+    },
+}
+
+/// Renames an old-layout key unless the new one exists (then the old one goes).
+const RENAME_IF: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DEL', KEYS[1]) return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+return 1
+"#;
+
+/// Moves the keys under `base` of an older layout to their names now, once: unless `marker` is set, a
+/// `SCAN` of `base*` asks `destination` about every key, renames (TTLs kept; a key whose new name
+/// exists is dropped, as it was written after the switch), drops what is no longer needed, then sets
+/// `marker`. Safe to run from several processes at once: a key already moved is skipped. One server
+/// only (a cluster never held an older layout). Returns how many keys were renamed and dropped.
+pub async fn rename_keys(
+    conn: &RedisConn,
+    base: &str,
+    marker: &str,
+    destination: impl Fn(&str) -> Rename,
+) -> Result<(usize, usize), StoreError> {
+    let done: Option<String> = conn.query(redis::cmd("GET").arg(marker)).await?;
+    if done.is_some() {
+        return Ok((0, 0));
+    }
+    let mut pattern = String::with_capacity(base.len() + 1);
+    for c in base.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    let rename_if = Lua::new(RENAME_IF);
+    let (mut cursor, mut renamed, mut dropped) = (0u64, 0usize, 0usize);
+    loop {
+        let (next, page): (u64, Vec<String>) = conn
+            .query(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000),
+            )
+            .await?;
+        for key in page {
+            let to = match destination(&key) {
+                Rename::Keep => continue,
+                Rename::Drop => {
+                    dropped += conn.query::<usize>(redis::cmd("DEL").arg(&key)).await?;
+                    continue;
+                }
+                Rename::To(to) => to,
+                Rename::ByField { field, to } => {
+                    let value: Option<String> = conn.query(redis::cmd("HGET").arg(&key).arg(field)).await?;
+                    match value {
+                        Some(value) => to(&value),
+                        None => continue,
+                    }
+                }
+            };
+            let mut call = rename_if.prepare_invoke();
+            call.key(&key).key(&to);
+            renamed += from_value::<usize>(conn.invoke(call).await?)?;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    conn.query::<()>(redis::cmd("SET").arg(marker).arg("2")).await?;
+    Ok((renamed, dropped))
 }
 
 /// Converts a reply, or says it was not what the script promised.

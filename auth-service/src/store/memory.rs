@@ -428,11 +428,12 @@ impl SessionStore for MemoryStore {
 
 #[async_trait]
 impl RevocationStore for MemoryStore {
-    async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
+    async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let life = self.feed_life_ms;
         let mut inner = self.lock()?;
-        let was_live = match inner.sessions.get_mut(sid).filter(|s| s.expires_ms > now) {
+        let live = |s: &&mut SessionRecord| s.expires_ms > now && s.uid == uid;
+        let was_live = match inner.sessions.get_mut(sid).filter(live) {
             Some(s) => !std::mem::replace(&mut s.revoked, true),
             None => false,
         };
@@ -834,7 +835,7 @@ mod tests {
             SessionView::Revoked
         );
         assert_eq!(store.len(), (SWEEP_EVERY - 1) as usize);
-        store.revoke_session("nope", None).await?;
+        store.revoke_session("1", "nope", None).await?;
         assert_eq!(store.len(), 0, "the sweep drops expired sessions");
         Ok(())
     }

@@ -256,8 +256,9 @@ pub trait SessionStore: Send + Sync + 'static {
 /// Logout: one session, or every session of a user.
 #[async_trait]
 pub trait RevocationStore: Send + Sync + 'static {
-    /// Revokes a session and, if given, one access token `jti` for `jti_ttl_ms`.
-    async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
+    /// Revokes session `sid` of user `uid` and, if given, one access token `jti` of it for
+    /// `jti_ttl_ms`.
+    async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
 
     /// Revokes every session of `uid` started until now (the store's time); remembered for `ttl_ms`.
     /// The cut-off is the last millisecond of the store's current second (tokens carry whole seconds),

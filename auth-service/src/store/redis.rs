@@ -20,14 +20,55 @@
 //! entry are one atomic write.
 //!
 //! Keys and what they hold: see [`super::keys`].
+//!
+//! ## On a Redis Cluster
+//!
+//! Everything of one user shares the user's hash tag, so sessions, rotations, session checks, MFA and
+//! logout of one session stay one atomic script on one node. What spans two slots is two calls, and
+//! each split is safe on its own terms:
+//!
+//! - **Refresh and the per-IP gate.** The rotation (the user's slot) and the gate counter (the IP's
+//!   slot) go out together: still one round-trip time. A rotation that the gate would have refused is
+//!   delivered all the same (withholding it would lose it: the client's token is already replaced) and
+//!   the IP is marked *hot* on this replica until its window ends: its next refreshes count the gate
+//!   first and rotate only if it is open, exactly as on one Redis. So the limit is exact after the
+//!   first refusal and overshoots by at most the refreshes already in flight when it was crossed.
+//! - **The revocation feed** is one stream in a slot of its own, appended right after the script that
+//!   revokes (a logout, reuse detected, a session of a disabled user, logout-all, a user update that
+//!   ends sessions): one more round trip, on those paths only. A session revoked this way is marked
+//!   `rev` '2' (revoked, entry owed) until its entry is written, then '1'; when the append fails the
+//!   request fails (503) and the next attempt on that session appends it again. So no revocation is
+//!   left out of the feed, and an entry appears twice at worst (harmless: backends apply it once).
+//! - **Users.** A user's record is in the user's slot; the username and e-mail indexes and the id list
+//!   are under `{users}`. The record is the truth and an index entry a pointer to it: a lookup reads the
+//!   entry, then the record, and answers only if the record still claims that username or e-mail.
+//!   Creating writes the record first (invisible until indexed), then claims the index entries; an
+//!   entry held by a user whose record no longer claims it (a rename interrupted half-way) is taken
+//!   over; one held for real makes the new record go again and the answer 409. A rename claims the new
+//!   entries, writes the record over its version, then drops the old entries. Every intermediate state
+//!   is either invisible or refused, never two users found under one name.
+//! - **Several counters** (a login's per-IP and per-account counters) are counted by one call each,
+//!   sent together; a hit counted after another counter already refused is the only difference from one
+//!   Redis (it is counted, where one Redis would have stopped first).
+//!
+//! ## Before hash tags
+//!
+//! Keys written by versions before the tagged layout are renamed on the first use of the store (one
+//! Redis or Sentinel; a cluster never held them): a `SCAN` of `P auth:*` renames sessions, cut-offs,
+//! MFA state, users and indexes to their tagged names (TTLs kept), drops old revoked-token marks (their
+//! sessions are revoked too), then sets `P auth:layout`. Replicas starting together may each rename;
+//! a key already moved is skipped. Until it is done, no operation runs.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redis::Script;
-use shared::store::{from_value, RedisConn};
+use redis::Value;
+use shared::store::{from_value, Call, Lua, RedisConn, Rename};
 
-use super::keys::Keys;
+use super::keys::{legacy, Keys};
 use super::{
     ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, LimitStore,
     MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView,
@@ -51,6 +92,16 @@ const USER_FIND: &str = lua!("user_find");
 const USERS_AFTER: &str = lua!("users_after");
 const USER_CREATE: &str = lua!("user_create");
 const USER_UPDATE: &str = lua!("now", "feed", "cutoff", "user_update");
+const USER_GET: &str = lua!("user_get");
+const USER_PUT_NEW: &str = lua!("user_put_new");
+const USER_SET: &str = lua!("now", "feed", "cutoff", "user_set");
+const USERS_CLAIM: &str = lua!("users_claim");
+const USERS_RELEASE: &str = lua!("users_release");
+const FEED_ADD: &str = lua!("now", "feed", "feed_add");
+const SESSION_FED: &str = lua!("session_fed");
+
+/// The most IPs remembered as hot (see the module doc); past it, the expired ones go, then all.
+const HOT_IPS_MAX: usize = 10_000;
 const GATE: &str = lua!("counter", "gate");
 const FAIL: &str = lua!("fail");
 const MFA_RECORD: &str = lua!("mfa_record");
@@ -62,25 +113,39 @@ const CHALLENGE_FINISH: &str = lua!("challenge_finish");
 
 /// See the module doc.
 pub struct RedisStore {
-    conn: RedisConn,
+    redis: RedisConn,
+    /// Whether Redis is a cluster: what spans two slots is two calls (see the module doc).
+    cluster: bool,
     keys: Keys,
-    create: Script,
-    rotate: Script,
-    view: Script,
-    revoke_session: Script,
-    revoke_user: Script,
-    user_find: Script,
-    users_after: Script,
-    user_create: Script,
-    user_update: Script,
-    gate: Script,
-    fail: Script,
-    mfa_record: Script,
-    mfa_set_pending: Script,
-    mfa_activate: Script,
-    mfa_accept_step: Script,
-    challenge_try: Script,
-    challenge_finish: Script,
+    create: Lua,
+    rotate: Lua,
+    view: Lua,
+    revoke_session: Lua,
+    revoke_user: Lua,
+    user_find: Lua,
+    users_after: Lua,
+    user_create: Lua,
+    user_update: Lua,
+    user_get: Lua,
+    user_put_new: Lua,
+    user_set: Lua,
+    users_claim: Lua,
+    users_release: Lua,
+    feed_add: Lua,
+    session_fed: Lua,
+    gate: Lua,
+    fail: Lua,
+    mfa_record: Lua,
+    mfa_set_pending: Lua,
+    mfa_activate: Lua,
+    mfa_accept_step: Lua,
+    challenge_try: Lua,
+    challenge_finish: Lua,
+    /// Set once keys of the layout before hash tags are renamed (see the module doc).
+    layout_ready: AtomicBool,
+    layout_lock: tokio::sync::Mutex<()>,
+    /// Cluster only: gate counters (IPs) found over their limit, until their window ends.
+    hot: Mutex<HashMap<String, Instant>>,
     /// Added to Redis `TIME` by the scripts; tests only (see [`RedisStore::advance_time_ms`]).
     time_offset_ms: AtomicI64,
     /// How long feed entries are kept (ms): the longest access-token life plus leeway.
@@ -104,25 +169,36 @@ impl RedisStore {
     /// A store on `target` (one server, or the primary Sentinels name); connects on first use.
     pub fn to(target: &shared::store::RedisTarget, prefix: &str) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: RedisConn::to(target)?,
+            redis: RedisConn::to(target)?,
+            cluster: target.is_cluster(),
             keys: Keys::new(prefix),
-            create: Script::new(CREATE),
-            rotate: Script::new(ROTATE),
-            view: Script::new(VIEW),
-            revoke_session: Script::new(REVOKE_SESSION),
-            revoke_user: Script::new(REVOKE_USER),
-            user_find: Script::new(USER_FIND),
-            users_after: Script::new(USERS_AFTER),
-            user_create: Script::new(USER_CREATE),
-            user_update: Script::new(USER_UPDATE),
-            gate: Script::new(GATE),
-            fail: Script::new(FAIL),
-            mfa_record: Script::new(MFA_RECORD),
-            mfa_set_pending: Script::new(MFA_SET_PENDING),
-            mfa_activate: Script::new(MFA_ACTIVATE),
-            mfa_accept_step: Script::new(MFA_ACCEPT_STEP),
-            challenge_try: Script::new(CHALLENGE_TRY),
-            challenge_finish: Script::new(CHALLENGE_FINISH),
+            create: Lua::new(CREATE),
+            rotate: Lua::new(ROTATE),
+            view: Lua::new(VIEW),
+            revoke_session: Lua::new(REVOKE_SESSION),
+            revoke_user: Lua::new(REVOKE_USER),
+            user_find: Lua::new(USER_FIND),
+            users_after: Lua::new(USERS_AFTER),
+            user_create: Lua::new(USER_CREATE),
+            user_update: Lua::new(USER_UPDATE),
+            user_get: Lua::new(USER_GET),
+            user_put_new: Lua::new(USER_PUT_NEW),
+            user_set: Lua::new(USER_SET),
+            users_claim: Lua::new(USERS_CLAIM),
+            users_release: Lua::new(USERS_RELEASE),
+            feed_add: Lua::new(FEED_ADD),
+            session_fed: Lua::new(SESSION_FED),
+            gate: Lua::new(GATE),
+            fail: Lua::new(FAIL),
+            mfa_record: Lua::new(MFA_RECORD),
+            mfa_set_pending: Lua::new(MFA_SET_PENDING),
+            mfa_activate: Lua::new(MFA_ACTIVATE),
+            mfa_accept_step: Lua::new(MFA_ACCEPT_STEP),
+            challenge_try: Lua::new(CHALLENGE_TRY),
+            challenge_finish: Lua::new(CHALLENGE_FINISH),
+            layout_ready: AtomicBool::new(false),
+            layout_lock: tokio::sync::Mutex::new(()),
+            hot: Mutex::new(HashMap::new()),
             time_offset_ms: AtomicI64::new(0),
             feed_life_ms: super::DEFAULT_FEED_LIFE_MS,
         })
@@ -144,6 +220,118 @@ impl RedisStore {
 
     fn time_offset_ms(&self) -> i64 {
         self.time_offset_ms.load(Ordering::SeqCst)
+    }
+
+    /// Runs a script once the layout is current (see the module doc).
+    async fn invoke(&self, call: Call<'_>) -> Result<Value, StoreError> {
+        self.layout().await?;
+        self.redis.invoke(call).await
+    }
+
+    /// Runs a write that must survive a failover ([`RedisConn::invoke_durable`]).
+    async fn invoke_durable(&self, call: Call<'_>) -> Result<Value, StoreError> {
+        self.layout().await?;
+        self.redis.invoke_durable(call).await
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        self.layout().await?;
+        self.redis.query(cmd).await
+    }
+
+    /// Renames keys of the layout before hash tags, once (see the module doc).
+    async fn layout(&self) -> Result<(), StoreError> {
+        if self.layout_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _one = self.layout_lock.lock().await;
+        if self.layout_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if !self.cluster {
+            self.rename_legacy_keys().await?;
+        }
+        self.layout_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    async fn rename_legacy_keys(&self) -> Result<(), StoreError> {
+        let keys = &self.keys;
+        let (renamed, dropped) =
+            shared::store::rename_keys(&self.redis, keys.base(), &keys.layout(), |key| {
+                match legacy::destination(keys, key) {
+                    legacy::Move::Keep => Rename::Keep,
+                    legacy::Move::Drop => Rename::Drop,
+                    legacy::Move::To(to) => Rename::To(to),
+                    legacy::Move::Session { sid } => {
+                        let keys = keys.clone();
+                        Rename::ByField {
+                            field: "uid",
+                            to: Box::new(move |uid| keys.session(uid, &sid)),
+                        }
+                    }
+                }
+            })
+            .await?;
+        if renamed + dropped > 0 {
+            tracing::info!(
+                renamed,
+                dropped,
+                "store: keys of the layout before hash tags renamed"
+            );
+        }
+        Ok(())
+    }
+
+    /// Cluster only: appends feed entries `(kind, value, ms in force, cut-off or "")` in a call of
+    /// their own (see the module doc).
+    async fn append_feed(&self, entries: &[(&str, &str, i64, &str)]) -> Result<(), StoreError> {
+        let mut call = self.feed_add.prepare_invoke();
+        call.key(self.keys.revocation_feed())
+            .arg(self.time_offset_ms())
+            .arg(self.feed_life_ms);
+        for (kind, value, ms, cutoff) in entries {
+            call.arg(*kind).arg(*value).arg((*ms).max(1)).arg(*cutoff);
+        }
+        self.invoke_durable(call).await.map(|_| ())
+    }
+
+    /// Cluster only: whether this gate counter was found over its limit and its window has not ended.
+    fn is_hot(&self, key: &str) -> bool {
+        let hot = self.hot.lock().unwrap_or_else(|e| e.into_inner());
+        hot.get(key).is_some_and(|until| *until > Instant::now())
+    }
+
+    fn mark_hot(&self, key: &str, for_ms: i64) {
+        let mut hot = self.hot.lock().unwrap_or_else(|e| e.into_inner());
+        if hot.len() >= HOT_IPS_MAX {
+            let now = Instant::now();
+            hot.retain(|_, until| *until > now);
+            if hot.len() >= HOT_IPS_MAX {
+                hot.clear();
+            }
+        }
+        let for_ms = u64::try_from(for_ms.max(1)).unwrap_or(1);
+        hot.insert(key.to_string(), Instant::now() + Duration::from_millis(for_ms));
+    }
+
+    /// One counter's gate call (a cluster counts each counter in a call of its own).
+    fn gate_call<'a>(&'a self, counter: &Counter, hit: bool) -> Call<'a> {
+        let mut call = self.gate.prepare_invoke();
+        call.arg(usize::from(hit))
+            .key(self.keys.rate_limit(&counter.key))
+            .arg(counter.limit)
+            .arg(counter.window_ms.max(1));
+        call
+    }
+}
+
+/// A gate's verdict from its reply (-1: open, else ms left).
+fn gate_of(ttl: i64) -> Gate {
+    if ttl < 0 {
+        Gate::Open
+    } else {
+        Gate::Limited { retry_after_ms: ttl }
     }
 }
 
@@ -246,32 +434,36 @@ impl StoreHealth for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.conn.ping().await
+        self.layout().await?;
+        self.redis.ping().await
     }
 }
 
-#[async_trait]
-impl SessionStore for RedisStore {
-    async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
-        let mut inv = self.create.prepare_invoke();
-        inv.key(self.keys.session(&s.sid))
-            .key(self.keys.cutoff(&s.uid))
-            .arg(self.time_offset_ms())
-            .arg(&s.uid)
-            .arg(&s.fingerprint)
-            .arg(&s.refresh_jti)
-            .arg(&s.access_jti)
-            .arg(s.ttl_ms.max(1));
-        let reply: String = redis::from_redis_value(self.conn.invoke(inv).await?)
-            .map_err(|e| StoreError::Protocol(e.to_string()))?;
-        int(&reply)
+/// A rotation script's reply.
+fn rotate_outcome(parts: &[String]) -> Result<RotateOutcome, StoreError> {
+    match parts.first().map(String::as_str) {
+        Some("limited") => Ok(RotateOutcome::Limited {
+            retry_after_ms: parts.get(1).map(|s| int(s)).transpose()?.unwrap_or(1000),
+        }),
+        Some("rotated") => {
+            let (generation, user) = generation(parts)?;
+            Ok(RotateOutcome::Rotated(generation, user))
+        }
+        Some("replayed") => {
+            let (generation, user) = generation(parts)?;
+            Ok(RotateOutcome::Replayed(generation, user))
+        }
+        Some("reused") => Ok(RotateOutcome::Reused),
+        Some("revoked") => Ok(RotateOutcome::Revoked),
+        _ => Err(StoreError::Protocol("unexpected rotation reply".into())),
     }
+}
 
-    async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
-        let mut inv = self.rotate.prepare_invoke();
-        inv.key(self.keys.session(&r.sid))
+impl RedisStore {
+    fn rotate_call(&self, r: &Rotation, fused: bool) -> Call<'_> {
+        let mut call = self.rotate.prepare_invoke();
+        call.key(self.keys.session(&r.uid, &r.sid))
             .key(self.keys.cutoff(&r.uid))
-            .key(self.keys.revocation_feed())
             .key(self.keys.user(&r.uid))
             .arg(self.time_offset_ms())
             .arg(&r.uid)
@@ -283,28 +475,95 @@ impl SessionStore for RedisStore {
             .arg(r.ttl_ms.max(1))
             .arg(&r.sid)
             .arg(self.feed_life_ms);
-        if let Some(gate) = &r.gate {
-            inv.key(self.keys.rate_limit(&gate.key))
-                .arg(gate.limit)
-                .arg(gate.window_ms.max(1));
-        }
-        let parts = from_value::<Vec<String>>(self.conn.invoke(inv).await?)?;
-        match parts.first().map(String::as_str) {
-            Some("limited") => Ok(RotateOutcome::Limited {
-                retry_after_ms: parts.get(1).map(|s| int(s)).transpose()?.unwrap_or(1000),
-            }),
-            Some("rotated") => {
-                let (generation, user) = generation(&parts)?;
-                Ok(RotateOutcome::Rotated(generation, user))
+        if fused {
+            call.key(self.keys.revocation_feed());
+            if let Some(gate) = &r.gate {
+                call.key(self.keys.rate_limit(&gate.key))
+                    .arg(gate.limit)
+                    .arg(gate.window_ms.max(1));
             }
-            Some("replayed") => {
-                let (generation, user) = generation(&parts)?;
-                Ok(RotateOutcome::Replayed(generation, user))
-            }
-            Some("reused") => Ok(RotateOutcome::Reused),
-            Some("revoked") => Ok(RotateOutcome::Revoked),
-            _ => Err(StoreError::Protocol("unexpected rotation reply".into())),
         }
+        call
+    }
+
+    /// A refresh on a cluster: the rotation and the gate in calls of their own (see the module doc).
+    async fn rotate_split(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
+        let rotation =
+            async { from_value::<Vec<String>>(self.invoke_durable(self.rotate_call(r, false)).await?) };
+        let parts = match &r.gate {
+            None => rotation.await?,
+            Some(gate) if self.is_hot(&gate.key) => {
+                let ttl: i64 = from_value(self.invoke(self.gate_call(gate, true)).await?)?;
+                if let Gate::Limited { retry_after_ms } = gate_of(ttl) {
+                    return Ok(RotateOutcome::Limited { retry_after_ms });
+                }
+                rotation.await?
+            }
+            Some(gate) => {
+                let gated = async { from_value::<i64>(self.invoke(self.gate_call(gate, true)).await?) };
+                let (parts, ttl) = tokio::join!(rotation, gated);
+                let parts = parts?;
+                if let Gate::Limited { retry_after_ms } = gate_of(ttl?) {
+                    self.mark_hot(&gate.key, retry_after_ms);
+                    let outcome = rotate_outcome(&parts)?;
+                    if !matches!(outcome, RotateOutcome::Rotated(..) | RotateOutcome::Replayed(..)) {
+                        self.feed_if_revoked(r, &parts).await?;
+                        return Ok(RotateOutcome::Limited { retry_after_ms });
+                    }
+                    return Ok(outcome);
+                }
+                parts
+            }
+        };
+        self.feed_if_revoked(r, &parts).await?;
+        rotate_outcome(&parts)
+    }
+
+    /// Cluster only: a rotation reply that ends with 'sid' revoked the session (now, or earlier with
+    /// its feed entry not known written): the entry goes out now, then the session is marked fed.
+    async fn feed_if_revoked(&self, r: &Rotation, parts: &[String]) -> Result<(), StoreError> {
+        if matches!(parts, [kind, sid] if (kind == "reused" || kind == "revoked") && sid == "sid") {
+            self.session_feed(&r.uid, &r.sid, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Cluster only: appends a revoked session's `sid` entry (and a revoked token's `jti` entry, if
+    /// given), then marks the session's entry written (see `revoke_session.lua`).
+    async fn session_feed(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
+        let mut entries = vec![("sid", sid, self.feed_life_ms, "")];
+        if let Some((jti, ttl_ms)) = jti {
+            entries.push(("jti", jti, ttl_ms, ""));
+        }
+        self.append_feed(&entries).await?;
+        let mut inv = self.session_fed.prepare_invoke();
+        inv.key(self.keys.session(uid, sid));
+        self.invoke_durable(inv).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
+        let mut inv = self.create.prepare_invoke();
+        inv.key(self.keys.session(&s.uid, &s.sid))
+            .key(self.keys.cutoff(&s.uid))
+            .arg(self.time_offset_ms())
+            .arg(&s.uid)
+            .arg(&s.fingerprint)
+            .arg(&s.refresh_jti)
+            .arg(&s.access_jti)
+            .arg(s.ttl_ms.max(1));
+        let reply: String = from_value(self.invoke_durable(inv).await?)?;
+        int(&reply)
+    }
+
+    async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
+        if self.cluster {
+            return self.rotate_split(r).await;
+        }
+        let parts = from_value::<Vec<String>>(self.invoke_durable(self.rotate_call(r, true)).await?)?;
+        rotate_outcome(&parts)
     }
 
     async fn session_view(
@@ -314,14 +573,14 @@ impl SessionStore for RedisStore {
         access_jti: Option<&str>,
     ) -> Result<SessionView, StoreError> {
         let mut inv = self.view.prepare_invoke();
-        inv.key(self.keys.session(sid))
+        inv.key(self.keys.session(uid, sid))
             .key(self.keys.cutoff(uid))
             .key(self.keys.user(uid));
         if let Some(jti) = access_jti {
-            inv.key(self.keys.revoked_jti(jti));
+            inv.key(self.keys.revoked_jti(uid, jti));
         }
         inv.arg(uid);
-        let parts = from_value::<Vec<String>>(self.conn.invoke(inv).await?)?;
+        let parts = from_value::<Vec<String>>(self.invoke(inv).await?)?;
         match parts.as_slice() {
             [state] if state == "revoked" => Ok(SessionView::Revoked),
             [state, cur, user @ ..] if state == "active" => Ok(SessionView::Active {
@@ -335,62 +594,118 @@ impl SessionStore for RedisStore {
 
 #[async_trait]
 impl RevocationStore for RedisStore {
-    async fn revoke_session(&self, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
+    async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
+        let jti = jti.filter(|(_, ttl_ms)| *ttl_ms > 0);
         let mut inv = self.revoke_session.prepare_invoke();
-        inv.key(self.keys.session(sid))
-            .key(self.keys.revocation_feed())
+        inv.key(self.keys.session(uid, sid))
+            .key(self.keys.revoked_jti(uid, jti.map_or("", |(jti, _)| jti)))
             .arg(self.time_offset_ms())
             .arg(sid)
-            .arg(self.feed_life_ms);
-        if let Some((jti, ttl_ms)) = jti.filter(|(_, ttl_ms)| *ttl_ms > 0) {
-            inv.key(self.keys.revoked_jti(jti)).arg(jti).arg(ttl_ms);
+            .arg(self.feed_life_ms)
+            .arg(jti.map_or("", |(jti, _)| jti))
+            .arg(jti.map_or(1, |(_, ttl_ms)| ttl_ms));
+        if !self.cluster {
+            inv.key(self.keys.revocation_feed());
+            return self.invoke_durable(inv).await.map(|_| ());
         }
-        self.conn.invoke(inv).await.map(|_| ())
+        // The revocation, then its feed entries: the logout succeeds when both are written, and a
+        // retry appends what an interrupted one owed.
+        let owed = from_value::<i64>(self.invoke_durable(inv).await?)? == 1;
+        match (owed, jti) {
+            (true, jti) => self.session_feed(uid, sid, jti).await,
+            (false, Some((jti, ttl_ms))) => self.append_feed(&[("jti", jti, ttl_ms, "")]).await,
+            (false, None) => Ok(()),
+        }
     }
 
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
         let mut inv = self.revoke_user.prepare_invoke();
         inv.key(self.keys.cutoff(uid))
-            .key(self.keys.revocation_feed())
             .arg(self.time_offset_ms())
             .arg(ttl_ms.max(1))
             .arg(uid)
             .arg(self.feed_life_ms);
-        let reply: String = from_value(self.conn.invoke(inv).await?)?;
-        int(&reply)
+        if !self.cluster {
+            inv.key(self.keys.revocation_feed());
+        }
+        let reply: String = from_value(self.invoke_durable(inv).await?)?;
+        let cutoff = int(&reply)?;
+        if self.cluster {
+            // The entry carries the cut-off the script chose: after it.
+            self.append_feed(&[("sub", uid, self.feed_life_ms, &reply)])
+                .await?;
+        }
+        Ok(cutoff)
     }
+}
+
+/// Which index a lookup goes through, and so which field of the record must still claim the key.
+#[derive(Clone, Copy)]
+enum Index {
+    Username,
+    Email,
+}
+
+impl Index {
+    fn field(self) -> &'static str {
+        match self {
+            Index::Username => "nk",
+            Index::Email => "ek",
+        }
+    }
+}
+
+/// The value of `field` in a flat HGETALL.
+fn field<'a>(flat: &'a [String], name: &str) -> Option<&'a str> {
+    flat.chunks(2)
+        .find(|pair| pair.first().is_some_and(|f| f == name))
+        .and_then(|pair| pair.get(1))
+        .map(String::as_str)
 }
 
 #[async_trait]
 impl UserStore for RedisStore {
     async fn user(&self, id: u64) -> Result<Option<UserRecord>, StoreError> {
-        // A plain HGETALL answers a map (RESP3); inside the scripts it is a flat array, as `record` reads.
-        let fields: std::collections::HashMap<String, String> = self
-            .conn
-            .query(redis::cmd("HGETALL").arg(self.keys.user(&id.to_string())))
-            .await?;
-        if fields.is_empty() {
+        let flat = self.user_flat(&id.to_string()).await?;
+        if flat.is_empty() {
             return Ok(None);
         }
-        let flat: Vec<String> = fields.into_iter().flat_map(|(k, v)| [k, v]).collect();
         record(&flat).map(Some)
     }
 
     async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.find(self.keys.users_by_username(), username_key).await
+        self.find(Index::Username, username_key).await
     }
 
     async fn user_by_email(&self, email_key: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.find(self.keys.users_by_email(), email_key).await
+        self.find(Index::Email, email_key).await
     }
 
     async fn users_after(&self, after: u64, limit: usize) -> Result<Vec<UserRecord>, StoreError> {
-        let mut inv = self.users_after.prepare_invoke();
-        inv.key(self.keys.user_ids())
-            .arg(after)
-            .arg(limit.max(1))
-            .arg(self.keys.user_prefix());
-        let pages: Vec<Vec<String>> = from_value(self.conn.invoke(inv).await?)?;
+        let pages: Vec<Vec<String>> = if self.cluster {
+            let ids: Vec<String> = self
+                .query(
+                    redis::cmd("ZRANGE")
+                        .arg(self.keys.user_ids())
+                        .arg(format!("({after}"))
+                        .arg("+inf")
+                        .arg("BYSCORE")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(limit.max(1)),
+                )
+                .await?;
+            futures::future::try_join_all(ids.iter().map(|id| self.user_flat(id))).await?
+        } else {
+            let (before, after_id) = self.keys.user_affixes();
+            let mut inv = self.users_after.prepare_invoke();
+            inv.key(self.keys.user_ids())
+                .arg(after)
+                .arg(limit.max(1))
+                .arg(before)
+                .arg(after_id);
+            from_value(self.invoke(inv).await?)?
+        };
         pages
             .iter()
             .filter(|flat| !flat.is_empty())
@@ -404,19 +719,24 @@ impl UserStore for RedisStore {
         username_key: &str,
         email_key: &str,
     ) -> Result<Result<UserRecord, Taken>, StoreError> {
+        if self.cluster {
+            return self.create_user_split(user, username_key, email_key).await;
+        }
+        let (before, after) = self.keys.user_affixes();
         let mut inv = self.user_create.prepare_invoke();
         inv.key(self.keys.users_by_username())
             .key(self.keys.users_by_email())
             .key(self.keys.user_ids())
             .key(self.keys.user_seq())
-            .arg(self.keys.user_prefix())
+            .arg(before)
             .arg(username_key)
             .arg(email_key)
-            .arg(user.id);
+            .arg(user.id)
+            .arg(after);
         for (field, value) in user_fields(user, username_key, email_key) {
             inv.arg(field).arg(value);
         }
-        let parts: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
+        let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
         match parts.as_slice() {
             [kind, id] if kind == "created" => Ok(Ok(UserRecord {
                 id: int(id)? as u64,
@@ -435,6 +755,11 @@ impl UserStore for RedisStore {
         email_key: &str,
         end_sessions: Option<i64>,
     ) -> Result<UserUpdate, StoreError> {
+        if self.cluster {
+            return self
+                .update_user_split(user, username_key, email_key, end_sessions)
+                .await;
+        }
         let uid = user.id.to_string();
         let mut inv = self.user_update.prepare_invoke();
         inv.key(self.keys.user(&uid))
@@ -452,32 +777,247 @@ impl UserStore for RedisStore {
         for (field, value) in user_fields(user, username_key, email_key) {
             inv.arg(field).arg(value);
         }
-        let parts: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
+        let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
         match parts.as_slice() {
-            [kind, version, cutoff] if kind == "updated" => Ok(UserUpdate::Updated {
-                user: Box::new(UserRecord {
-                    version: int(version)? as u64,
-                    ..user.clone()
-                }),
-                cutoff_ms: (!cutoff.is_empty()).then(|| int(cutoff)).transpose()?,
-            }),
-            [kind] if kind == "stale" => Ok(UserUpdate::Stale),
-            [kind] if kind == "missing" => Ok(UserUpdate::Missing),
             [kind, which] if kind == "taken" => Ok(UserUpdate::Taken(taken(which)?)),
-            _ => Err(StoreError::Protocol("unexpected user_update reply".into())),
+            _ => updated(user, &parts),
         }
     }
 }
 
+/// An update's reply: `updated` (version, cut-off), `stale` or `missing`.
+fn updated(user: &UserRecord, parts: &[String]) -> Result<UserUpdate, StoreError> {
+    match parts {
+        [kind, version, cutoff] if kind == "updated" => Ok(UserUpdate::Updated {
+            user: Box::new(UserRecord {
+                version: int(version)? as u64,
+                ..user.clone()
+            }),
+            cutoff_ms: (!cutoff.is_empty()).then(|| int(cutoff)).transpose()?,
+        }),
+        [kind] if kind == "stale" => Ok(UserUpdate::Stale),
+        [kind] if kind == "missing" => Ok(UserUpdate::Missing),
+        _ => Err(StoreError::Protocol("unexpected user update reply".into())),
+    }
+}
+
+/// How often a cluster's user write retries a claim whose entry turned out stale.
+const CLAIM_TRIES: usize = 3;
+
 impl RedisStore {
-    async fn find(&self, index: String, key: &str) -> Result<Option<UserRecord>, StoreError> {
-        let mut inv = self.user_find.prepare_invoke();
-        inv.key(index).arg(key).arg(self.keys.user_prefix());
-        let flat: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
+    /// A user's record as a flat HGETALL; empty when there is none.
+    async fn user_flat(&self, uid: &str) -> Result<Vec<String>, StoreError> {
+        let mut inv = self.user_get.prepare_invoke();
+        inv.key(self.keys.user(uid));
+        from_value(self.invoke(inv).await?)
+    }
+
+    async fn find(&self, index: Index, key: &str) -> Result<Option<UserRecord>, StoreError> {
+        let index_key = match index {
+            Index::Username => self.keys.users_by_username(),
+            Index::Email => self.keys.users_by_email(),
+        };
+        let flat: Vec<String> = if self.cluster {
+            let id: Option<String> = self.query(redis::cmd("HGET").arg(&index_key).arg(key)).await?;
+            let Some(id) = id else { return Ok(None) };
+            let flat = self.user_flat(&id).await?;
+            // The record is the truth: an entry its record no longer claims is stale.
+            if field(&flat, index.field()) != Some(key) {
+                return Ok(None);
+            }
+            flat
+        } else {
+            let (before, after) = self.keys.user_affixes();
+            let mut inv = self.user_find.prepare_invoke();
+            inv.key(index_key).arg(key).arg(before).arg(after);
+            from_value(self.invoke(inv).await?)?
+        };
         if flat.is_empty() {
             return Ok(None);
         }
         record(&flat).map(Some)
+    }
+
+    /// Cluster: points `username_key` and `email_key` at `uid`, taking over entries whose user no
+    /// longer claims them. `Ok(Some(taken))` when one is someone else's for real.
+    async fn claim(
+        &self,
+        uid: &str,
+        username_key: &str,
+        email_key: &str,
+    ) -> Result<Option<Taken>, StoreError> {
+        let (mut stale_name, mut stale_email) = (String::new(), String::new());
+        for _ in 0..CLAIM_TRIES {
+            let mut inv = self.users_claim.prepare_invoke();
+            inv.key(self.keys.users_by_username())
+                .key(self.keys.users_by_email())
+                .key(self.keys.user_ids())
+                .key(self.keys.user_seq())
+                .arg(uid)
+                .arg(username_key)
+                .arg(email_key)
+                .arg(&stale_name)
+                .arg(&stale_email);
+            let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
+            let (which, owner) = match parts.as_slice() {
+                [kind] if kind == "claimed" => return Ok(None),
+                [kind, which, owner] if kind == "taken" => (which.as_str(), owner.clone()),
+                _ => return Err(StoreError::Protocol("unexpected users_claim reply".into())),
+            };
+            let (index, key) = match which {
+                "username" => (Index::Username, username_key),
+                _ => (Index::Email, email_key),
+            };
+            let owner_record = self.user_flat(&owner).await?;
+            if field(&owner_record, index.field()) == Some(key) {
+                return Ok(Some(taken(which)?));
+            }
+            match index {
+                Index::Username => stale_name = owner,
+                Index::Email => stale_email = owner,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the user indexes kept changing under a claim".into(),
+        ))
+    }
+
+    /// Cluster: drops index entries that still point at `uid` (best effort: a stale entry left behind
+    /// is harmless, see the module doc).
+    async fn release(&self, uid: &str, username_key: &str, email_key: &str) {
+        let mut inv = self.users_release.prepare_invoke();
+        inv.key(self.keys.users_by_username())
+            .key(self.keys.users_by_email())
+            .arg(uid)
+            .arg(username_key)
+            .arg(email_key);
+        if let Err(e) = self.invoke_durable(inv).await {
+            tracing::warn!(error = %e, "store: a stale user index entry was left behind (harmless)");
+        }
+    }
+
+    /// Cluster: the record first (invisible until indexed), then the index entries.
+    async fn create_user_split(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        email_key: &str,
+    ) -> Result<Result<UserRecord, Taken>, StoreError> {
+        let mut tries = 0;
+        let id = loop {
+            let id = if user.id == 0 {
+                self.query::<u64>(redis::cmd("INCR").arg(self.keys.user_seq()))
+                    .await?
+            } else {
+                user.id
+            };
+            let uid = id.to_string();
+            let mut inv = self.user_put_new.prepare_invoke();
+            inv.key(self.keys.user(&uid)).arg(&uid);
+            for (field, value) in user_fields(user, username_key, email_key) {
+                inv.arg(field).arg(value);
+            }
+            if from_value::<i64>(self.invoke_durable(inv).await?)? == 1 {
+                break id;
+            }
+            tries += 1;
+            if user.id != 0 {
+                return Ok(Err(Taken::Id));
+            }
+            if tries >= CLAIM_TRIES {
+                return Err(StoreError::Unavailable("no free user id found".into()));
+            }
+        };
+        let uid = id.to_string();
+        match self.claim(&uid, username_key, email_key).await {
+            Ok(None) => Ok(Ok(UserRecord {
+                id,
+                version: 1,
+                ..user.clone()
+            })),
+            refused => {
+                // Not created after all: the record goes again (nothing points at it).
+                self.query::<i64>(redis::cmd("DEL").arg(self.keys.user(&uid)))
+                    .await?;
+                refused.map(|taken| Err(taken.unwrap_or(Taken::Username)))
+            }
+        }
+    }
+
+    /// Cluster: claim the new index entries, write the record over its version (and cut-off), drop
+    /// the old entries, append the feed entry.
+    async fn update_user_split(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        email_key: &str,
+        end_sessions: Option<i64>,
+    ) -> Result<UserUpdate, StoreError> {
+        let uid = user.id.to_string();
+        let stored = self.user_flat(&uid).await?;
+        if stored.is_empty() {
+            return Ok(UserUpdate::Missing);
+        }
+        if field(&stored, "ver") != Some(user.version.to_string().as_str()) {
+            return Ok(UserUpdate::Stale);
+        }
+        let old_name = field(&stored, "nk").unwrap_or_default().to_string();
+        let old_email = field(&stored, "ek").unwrap_or_default().to_string();
+        let renamed = old_name != username_key || old_email != email_key;
+        if renamed {
+            if let Some(taken) = self.claim(&uid, username_key, email_key).await? {
+                return Ok(UserUpdate::Taken(taken));
+            }
+        }
+        let mut inv = self.user_set.prepare_invoke();
+        inv.key(self.keys.user(&uid))
+            .key(self.keys.cutoff(&uid))
+            .arg(self.time_offset_ms())
+            .arg(&uid)
+            .arg(user.version)
+            .arg(end_sessions.map_or(0, |ms| ms.max(1)));
+        for (field, value) in user_fields(user, username_key, email_key) {
+            inv.arg(field).arg(value);
+        }
+        let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
+        let outcome = updated(user, &parts)?;
+        if renamed {
+            let (gone_name, gone_email) = match outcome {
+                // The old entries, where they changed.
+                UserUpdate::Updated { .. } => (
+                    if old_name != username_key {
+                        old_name.as_str()
+                    } else {
+                        ""
+                    },
+                    if old_email != email_key {
+                        old_email.as_str()
+                    } else {
+                        ""
+                    },
+                ),
+                // The claim made for an update that did not happen.
+                _ => (
+                    if old_name != username_key {
+                        username_key
+                    } else {
+                        ""
+                    },
+                    if old_email != email_key { email_key } else { "" },
+                ),
+            };
+            self.release(&uid, gone_name, gone_email).await;
+        }
+        if let UserUpdate::Updated {
+            cutoff_ms: Some(_), ..
+        } = &outcome
+        {
+            if let [_, _, cutoff] = parts.as_slice() {
+                self.append_feed(&[("sub", &uid, self.feed_life_ms, cutoff)])
+                    .await?;
+            }
+        }
+        Ok(outcome)
     }
 }
 
@@ -489,7 +1029,6 @@ impl FeedStore for RedisStore {
         count: usize,
     ) -> Result<Vec<(EntryId, FeedEntry)>, StoreError> {
         let reply: redis::Value = self
-            .conn
             .query(
                 redis::cmd("XRANGE")
                     .arg(self.keys.revocation_feed())
@@ -516,7 +1055,7 @@ impl MfaStore for RedisStore {
     async fn mfa_record(&self, uid: &str) -> Result<MfaRecord, StoreError> {
         let mut inv = self.mfa_record.prepare_invoke();
         inv.key(self.keys.mfa(uid)).key(self.keys.mfa_pending(uid));
-        let parts: Vec<String> = from_value(self.conn.invoke(inv).await?)?;
+        let parts: Vec<String> = from_value(self.invoke(inv).await?)?;
         let some = |s: &String| (!s.is_empty()).then(|| s.clone());
         match parts.as_slice() {
             [active, pending] => Ok(MfaRecord {
@@ -533,7 +1072,7 @@ impl MfaStore for RedisStore {
             .key(self.keys.mfa_pending(uid))
             .arg(sealed)
             .arg(ttl_ms.max(1));
-        Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
+        Ok(from_value::<i64>(self.invoke_durable(inv).await?)? == 1)
     }
 
     async fn mfa_activate(
@@ -552,33 +1091,31 @@ impl MfaStore for RedisStore {
         for hash in recovery {
             inv.arg(hash);
         }
-        Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
+        Ok(from_value::<i64>(self.invoke_durable(inv).await?)? == 1)
     }
 
     async fn mfa_accept_step(&self, uid: &str, step: i64) -> Result<bool, StoreError> {
         let mut inv = self.mfa_accept_step.prepare_invoke();
         inv.key(self.keys.mfa(uid)).arg(step);
-        Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
+        Ok(from_value::<i64>(self.invoke_durable(inv).await?)? == 1)
     }
 
     async fn mfa_use_recovery(&self, uid: &str, hash: &str) -> Result<bool, StoreError> {
         let removed: i64 = self
-            .conn
             .query(redis::cmd("SREM").arg(self.keys.mfa_recovery(uid)).arg(hash))
             .await?;
         Ok(removed == 1)
     }
 
     async fn mfa_disable(&self, uid: &str) -> Result<(), StoreError> {
-        self.conn
-            .query::<i64>(
-                redis::cmd("DEL")
-                    .arg(self.keys.mfa(uid))
-                    .arg(self.keys.mfa_pending(uid))
-                    .arg(self.keys.mfa_recovery(uid)),
-            )
-            .await
-            .map(|_| ())
+        self.query::<i64>(
+            redis::cmd("DEL")
+                .arg(self.keys.mfa(uid))
+                .arg(self.keys.mfa_pending(uid))
+                .arg(self.keys.mfa_recovery(uid)),
+        )
+        .await
+        .map(|_| ())
     }
 }
 
@@ -594,7 +1131,7 @@ impl ChallengeStore for RedisStore {
         inv.key(self.keys.challenge(jti))
             .arg(max_tries)
             .arg(ttl_ms.max(1));
-        let reply: String = from_value(self.conn.invoke(inv).await?)?;
+        let reply: String = from_value(self.invoke(inv).await?)?;
         match reply.as_str() {
             "allowed" => Ok(ChallengeTry::Allowed),
             "exhausted" => Ok(ChallengeTry::Exhausted),
@@ -608,13 +1145,28 @@ impl ChallengeStore for RedisStore {
     async fn mfa_challenge_finish(&self, jti: &str, ttl_ms: i64) -> Result<bool, StoreError> {
         let mut inv = self.challenge_finish.prepare_invoke();
         inv.key(self.keys.challenge(jti)).arg(ttl_ms.max(1));
-        Ok(from_value::<i64>(self.conn.invoke(inv).await?)? == 1)
+        Ok(from_value::<i64>(self.invoke_durable(inv).await?)? == 1)
     }
 }
 
 #[async_trait]
 impl LimitStore for RedisStore {
     async fn gate(&self, hits: &[Counter], locks: &[Counter]) -> Result<Gate, StoreError> {
+        if self.cluster {
+            // One call per counter (each in a slot of its own), sent together; the first over its
+            // limit, in order, decides.
+            let calls = hits
+                .iter()
+                .map(|c| (c, true))
+                .chain(locks.iter().map(|c| (c, false)))
+                .map(|(c, hit)| async move { from_value::<i64>(self.invoke(self.gate_call(c, hit)).await?) });
+            let ttls = futures::future::try_join_all(calls).await?;
+            return Ok(ttls
+                .into_iter()
+                .map(gate_of)
+                .find(|g| *g != Gate::Open)
+                .unwrap_or(Gate::Open));
+        }
         let mut inv = self.gate.prepare_invoke();
         inv.arg(hits.len());
         for c in hits.iter().chain(locks) {
@@ -622,33 +1174,46 @@ impl LimitStore for RedisStore {
                 .arg(c.limit)
                 .arg(c.window_ms.max(1));
         }
-        let ttl: i64 = from_value(self.conn.invoke(inv).await?)?;
-        Ok(if ttl < 0 {
-            Gate::Open
-        } else {
-            Gate::Limited { retry_after_ms: ttl }
-        })
+        let ttl: i64 = from_value(self.invoke(inv).await?)?;
+        Ok(gate_of(ttl))
     }
 
     async fn fail(&self, counters: &[Counter]) -> Result<u64, StoreError> {
         if counters.is_empty() {
             return Ok(0);
         }
-        let mut inv = self.fail.prepare_invoke();
-        for c in counters {
-            inv.key(self.keys.rate_limit(&c.key)).arg(c.window_ms.max(1));
+        let fail_call = |chunk: &[Counter]| {
+            let mut inv = self.fail.prepare_invoke();
+            for c in chunk {
+                inv.key(self.keys.rate_limit(&c.key)).arg(c.window_ms.max(1));
+            }
+            inv
+        };
+        if self.cluster {
+            let calls = counters
+                .chunks(1)
+                .map(|one| async move { from_value::<u64>(self.invoke(fail_call(one)).await?) });
+            let counts = futures::future::try_join_all(calls).await?;
+            return Ok(counts.into_iter().max().unwrap_or(0));
         }
-        from_value::<u64>(self.conn.invoke(inv).await?)
+        from_value::<u64>(self.invoke(fail_call(counters)).await?)
     }
 
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError> {
         if keys.is_empty() {
             return Ok(());
         }
+        if self.cluster {
+            let calls = keys.iter().map(|key| async move {
+                self.query::<i64>(redis::cmd("DEL").arg(self.keys.rate_limit(key)))
+                    .await
+            });
+            return futures::future::try_join_all(calls).await.map(|_| ());
+        }
         let mut cmd = redis::cmd("DEL");
         for key in keys {
             cmd.arg(self.keys.rate_limit(key));
         }
-        self.conn.query::<i64>(&cmd).await.map(|_| ())
+        self.query::<i64>(&cmd).await.map(|_| ())
     }
 }

@@ -115,7 +115,10 @@ async fn the_readmes_python_consumer_refuses_what_the_feed_revokes() {
             .unwrap();
     }
     // Before the consumer starts: read at its boot.
-    store.revoke_session("s1", Some(("j1", 60_000))).await.unwrap();
+    store
+        .revoke_session("1", "s1", Some(("j1", 60_000)))
+        .await
+        .unwrap();
     let cutoff = store.revoke_user("7", 3_600_000).await.unwrap();
 
     let dir = std::env::temp_dir().join(format!("feed-consumer-{}", uuid::Uuid::new_v4().simple()));
@@ -156,7 +159,7 @@ async fn the_readmes_python_consumer_refuses_what_the_feed_revokes() {
     assert_eq!(ask(claims("1", "s2", "x", iat)), "valid");
 
     // Followed: a revocation made now is refused within milliseconds.
-    store.revoke_session("s2", None).await.unwrap();
+    store.revoke_session("1", "s2", None).await.unwrap();
     let start = Instant::now();
     while ask(claims("1", "s2", "x", iat)) != "revoked" {
         assert!(start.elapsed() < Duration::from_secs(2), "not refused within 2 s");
@@ -210,7 +213,10 @@ async fn a_soak_of_100000_revocations_keeps_the_stream_the_deny_set_and_memory_f
             let store = store.clone();
             async move {
                 let jti = format!("j{batch}-{i}");
-                store.revoke_session("none", Some((&jti, LIFE_MS))).await.unwrap();
+                store
+                    .revoke_session("1", "none", Some((&jti, LIFE_MS)))
+                    .await
+                    .unwrap();
             }
         });
         futures::future::join_all(writes).await;

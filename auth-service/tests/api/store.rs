@@ -360,7 +360,7 @@ async fn revoke_session(f: Fixture) {
     s.sessions.create_session(&session("s1", "1")).await.unwrap();
     s.sessions.create_session(&session("s2", "1")).await.unwrap();
     s.revocations
-        .revoke_session("s1", Some(("s2-a0", HOUR_MS)))
+        .revoke_session("1", "s1", Some(("s2-a0", HOUR_MS)))
         .await
         .unwrap();
     assert_eq!(
@@ -429,15 +429,22 @@ async fn redis_keeps_everything_with_a_ttl() {
         .unwrap()
         .with_feed_life_ms(HOUR_MS);
     store.create_session(&session("s1", "1")).await.unwrap();
-    store.revoke_session("s1", Some(("j1", 60_000))).await.unwrap();
+    store
+        .revoke_session("1", "s1", Some(("j1", 60_000)))
+        .await
+        .unwrap();
     store.revoke_user("1", 120_000).await.unwrap();
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
+    let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query_async(&mut conn)
         .await
         .unwrap();
+    // The layout marker is kept (two bytes, one per deployment): it says the old layout is renamed.
+    let marker = auth_service::store::keys::Keys::new(&prefix).layout();
+    assert!(keys.contains(&marker), "{keys:?}");
+    keys.retain(|k| *k != marker);
     assert_eq!(keys.len(), 4, "session, jti, cut-off and the feed: {keys:?}");
     for key in keys {
         let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
@@ -660,7 +667,7 @@ async fn refresh_view(f: Fixture) {
     let s = &f.store;
     s.sessions.create_session(&session("s1", "1")).await.unwrap();
     s.revocations
-        .revoke_session("other", Some(("s1-a0", HOUR_MS)))
+        .revoke_session("1", "other", Some(("s1-a0", HOUR_MS)))
         .await
         .unwrap();
     assert_eq!(
@@ -718,13 +725,13 @@ async fn every_revocation_in_the_feed(f: Fixture) {
     }
     // Logout: the session and its access token.
     s.revocations
-        .revoke_session("s1", Some(("s1-a0", 60_000)))
+        .revoke_session("1", "s1", Some(("s1-a0", 60_000)))
         .await
         .unwrap();
     // Revoking it again adds the token only: the session was already revoked.
-    s.revocations.revoke_session("s1", None).await.unwrap();
+    s.revocations.revoke_session("1", "s1", None).await.unwrap();
     // An unknown session adds nothing.
-    s.revocations.revoke_session("nope", None).await.unwrap();
+    s.revocations.revoke_session("1", "nope", None).await.unwrap();
     // Refresh-token reuse revokes the session.
     s.sessions
         .rotate(&rotation("s2", "s2-r0", "g1", 0))
@@ -992,7 +999,7 @@ async fn the_embedded_store_keeps_its_state_in_its_file() {
             .create_session(&session("s2", "1"))
             .await
             .unwrap();
-        f.store.revocations.revoke_session("s1", None).await.unwrap();
+        f.store.revocations.revoke_session("1", "s1", None).await.unwrap();
         f.store
             .limits
             .fail(&[Counter {
@@ -1056,12 +1063,7 @@ macro_rules! checks {
 /// Every check of the `conformance!` suite, once more, against the primary that three sentinels name
 /// (a store built from `RedisTarget::Sentinel`, as `REDIS_SENTINELS` makes it), each under its own
 /// prefix. The list is checked against the `conformance!` lines of this file, so none is left out.
-#[tokio::test]
-async fn the_whole_suite_passes_on_a_sentinel_primary() {
-    use auth_service::store::redis::RedisStore;
-    use shared::store::RedisTarget;
-    use test_support::{free_port, RedisProcess, SentinelProcess};
-
+fn all_checks() -> Vec<(&'static str, Check)> {
     let all: Vec<(&str, Check)> = checks![
         new_session_is_active,
         rotation_replay_reuse,
@@ -1088,10 +1090,35 @@ async fn the_whole_suite_passes_on_a_sentinel_primary() {
     assert_eq!(
         all.len(),
         declared,
-        "a conformance check is missing from the Sentinel run"
+        "a conformance check is missing from the list"
     );
+    all
+}
+
+/// Runs every check against a store on `target`, each under its own prefix.
+async fn run_all_checks_on(target: &shared::store::RedisTarget, topology: &str) {
+    use auth_service::store::redis::RedisStore;
+    for (name, check) in all_checks() {
+        let store = Arc::new(RedisStore::to(target, &unique_prefix()).unwrap());
+        let f = Fixture {
+            store: Stores::of(store.clone()),
+            advance: Box::new(move |ms| store.advance_time_ms(ms)),
+        };
+        assert!(f.store.ping().await.is_ok(), "{name}: the {topology} answers");
+        seed_users(&f).await;
+        check(f).await;
+    }
+}
+
+#[tokio::test]
+async fn the_whole_suite_passes_on_a_sentinel_primary() {
+    use shared::store::RedisTarget;
+    use test_support::{free_port, RedisProcess, SentinelProcess};
 
     let primary = RedisProcess::start(free_port().unwrap()).unwrap();
+    let primary_port = primary.port.to_string();
+    let _replica =
+        RedisProcess::start_with(free_port().unwrap(), &["--replicaof", "127.0.0.1", &primary_port]).unwrap();
     let sentinels: Vec<SentinelProcess> = (0..3)
         .map(|_| SentinelProcess::start(free_port().unwrap(), "conformance", primary.port).unwrap())
         .collect();
@@ -1102,17 +1129,17 @@ async fn the_whole_suite_passes_on_a_sentinel_primary() {
             .collect(),
         master: "conformance".into(),
     };
-    for (name, check) in all {
-        let store = Arc::new(RedisStore::to(&target, &unique_prefix()).unwrap());
-        let f = Fixture {
-            store: Stores::of(store.clone()),
-            advance: Box::new(move |ms| store.advance_time_ms(ms)),
-        };
-        assert!(
-            f.store.ping().await.is_ok(),
-            "{name}: the sentinels' primary answers"
-        );
-        seed_users(&f).await;
-        check(f).await;
-    }
+    run_all_checks_on(&target, "sentinels' primary").await;
+}
+
+/// Every check of the `conformance!` suite, once more, on a real Redis Cluster of 3 primaries and 3
+/// replicas (a store built from `RedisTarget::Cluster`, as `REDIS_CLUSTER_NODES` makes it): every
+/// script's keys in one slot, and what spans two slots split as the store's docs say.
+#[tokio::test]
+async fn the_whole_suite_passes_on_a_redis_cluster() {
+    let cluster = test_support::ClusterProcess::start().unwrap();
+    let target = shared::store::RedisTarget::Cluster {
+        nodes: cluster.seeds().split(',').map(str::to_string).collect(),
+    };
+    run_all_checks_on(&target, "cluster").await;
 }

@@ -30,7 +30,6 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
 
 use super::deny::DenySet;
@@ -38,7 +37,7 @@ use super::{feed_key, EntryId, FeedEntry, RevocationCheck, RevocationError, Verd
 use crate::claims::AccessClaims;
 use crate::clock::SharedClock;
 use crate::metrics::metrics;
-use crate::store::{Connector, RedisTarget, StoreError, DEADLINE};
+use crate::store::{Conn, Connector, RedisTarget, StoreError, DEADLINE};
 
 /// Entries read per request.
 pub const PAGE: usize = 1000;
@@ -292,7 +291,7 @@ struct Follower {
 impl Follower {
     async fn run(self) {
         let mut last = EntryId::ZERO;
-        let mut conn: Option<MultiplexedConnection> = None;
+        let mut conn: Option<Conn> = None;
         let mut behind = true;
         let mut loaded = false;
         let mut backoff = Duration::from_millis(50);
@@ -388,11 +387,11 @@ impl Follower {
 
     /// A fresh dedicated connection and the id to read after: `last`, or [`EntryId::ZERO`] when the
     /// stream lost entries after `last` that were never read (see the module doc).
-    async fn connect(&self, last: EntryId) -> Result<(MultiplexedConnection, EntryId), redis::RedisError> {
+    async fn connect(&self, last: EntryId) -> Result<(Conn, EntryId), redis::RedisError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(DEADLINE))
             .set_response_timeout(Some(BLOCK + DEADLINE));
-        let mut conn = self.connector.connect(&config).await?;
+        let mut conn = self.connector.connect(&config, BLOCK + DEADLINE).await?;
         if last == EntryId::ZERO {
             return Ok((conn, last));
         }
@@ -459,7 +458,7 @@ fn resume_after(last: EntryId, info: &StreamInfo) -> EntryId {
 
 /// One `XREAD` after `last`: a page of entries, empty when none came within `block` (or at once).
 async fn read(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     key: &str,
     last: EntryId,
     block: Option<Duration>,

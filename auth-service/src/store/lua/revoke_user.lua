@@ -2,7 +2,7 @@
 -- end of Redis's current second, never back, and the feed gets a `sub` entry.
 -- Needs now.lua, feed.lua and cutoff.lua before it.
 -- KEYS[1]  user's cut-off  (keys::cutoff)
--- KEYS[2]  revocation feed (keys::revocation_feed)
+-- KEYS[2]  revocation feed (keys::revocation_feed), absent on a cluster (the store appends the entry)
 -- ARGV[1]  offset          test-only time offset (ms), 0 in production
 -- ARGV[2]  ttl_ms          how long the cut-off is remembered
 -- ARGV[3]  uid

@@ -10,7 +10,7 @@
 local uid = ARGV[1]
 if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return {'revoked'} end
 local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'rev')
-if not s[1] or s[5] == '1' or s[1] ~= uid then return {'revoked'} end
+if not s[1] or s[5] ~= '0' or s[1] ~= uid then return {'revoked'} end
 local cutoff = redis.call('GET', KEYS[2])
 if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
 local u = redis.call('HMGET', KEYS[3], 'fp', 'active')

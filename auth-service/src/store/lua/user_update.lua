@@ -15,6 +15,7 @@
 -- ARGV[7]  life           the feed's life (ms)
 -- ARGV[8..] field, value, ... of the record (without id and ver; with `nk` and `ek`, the new keys)
 -- Returns {'updated', ver, cutoff or ''} | {'stale'} | {'missing'} | {'taken', 'username'|'email'}.
+-- One Redis or Sentinel only: on a cluster the store updates a user in steps (redis.rs).
 local uid, name_key, email_key = ARGV[2], ARGV[4], ARGV[5]
 local stored = redis.call('HMGET', KEYS[1], 'ver', 'nk', 'ek')
 local ver, old_name, old_email = stored[1], stored[2], stored[3]
