@@ -189,8 +189,23 @@ fn topology_variables_are_validated_at_start() {
             "is not host:port",
         ),
         (
-            &[("REDIS_CLUSTER_NODES", "redis://127.0.0.1:7000")],
-            "Redis Cluster is not supported",
+            &[("REDIS_CLUSTER_NODES", "redis://127.0.0.1:7000,127.0.0.1:7001")],
+            "not redis://host:port",
+        ),
+        (&[("REDIS_CLUSTER_NODES", " , ")], "names no node"),
+        (
+            &[
+                ("REDIS_CLUSTER_NODES", "redis://127.0.0.1:7000"),
+                ("REDIS_KEY_PREFIX", "{app}:"),
+            ],
+            "must not hold `{` or `}`",
+        ),
+        (
+            &[
+                ("REDIS_CLUSTER_NODES", "redis://127.0.0.1:7000"),
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ],
+            "at most one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS",
         ),
     ] {
         let (code, stderr) = run(vars);
