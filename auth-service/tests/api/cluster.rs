@@ -115,7 +115,7 @@ impl Load {
                 let mut n = 0usize;
                 while !stop.load(Ordering::Relaxed) {
                     // Alternate processes: each rotation is checked by the other one next.
-                    let auth = if n % 2 == 0 { &a } else { &b };
+                    let auth = if n.is_multiple_of(2) { &a } else { &b };
                     refresh = refresh_once(&client, auth, &refresh, &unavailable).await;
                     n += 1;
                     if mark.load(Ordering::Relaxed) {
@@ -136,7 +136,7 @@ impl Load {
             tasks.push(tokio::spawn(async move {
                 let mut n = 0usize;
                 while !stop.load(Ordering::Relaxed) {
-                    let auth = if n % 2 == 0 { &a } else { &b };
+                    let auth = if n.is_multiple_of(2) { &a } else { &b };
                     let (status, body) = post(&client, auth.url("/auth/login"), login.clone()).await;
                     match status {
                         200 => {}
