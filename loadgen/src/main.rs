@@ -568,6 +568,144 @@ fn common_vars(settings: &Settings, redis: bool) -> Vec<(&'static str, String)> 
     vars
 }
 
+/// Calls of each command on the Redis at `port` (127.0.0.1), from `INFO commandstats`; commands run
+/// inside scripts are counted too.
+async fn command_calls(port: u16) -> std::collections::HashMap<String, u64> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+            let calls = rest.split(',').next()?.parse().ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
+
+/// Calls per command summed over `ports`, as a difference from `before`.
+async fn calls_since(
+    ports: &[u16],
+    before: &std::collections::HashMap<String, u64>,
+) -> std::collections::HashMap<String, u64> {
+    let mut now = std::collections::HashMap::new();
+    for port in ports {
+        for (name, calls) in command_calls(*port).await {
+            *now.entry(name).or_insert(0) += calls;
+        }
+    }
+    now.into_iter()
+        .map(|(name, calls)| {
+            let was = before.get(&name).copied().unwrap_or(0);
+            (name, calls.saturating_sub(was))
+        })
+        .filter(|(name, calls)| *calls > 0 && name != "info")
+        .collect()
+}
+
+/// `--topologies`: the same refresh and login load on one Redis and on a Redis Cluster of 3 primaries
+/// and 3 replicas started here (test-support's `ClusterProcess`), and the Redis commands one refresh
+/// costs on each (BENCHMARKS.md, "Past one Redis").
+async fn topologies(settings: &Settings) {
+    let cluster =
+        test_support::ClusterProcess::start().expect("a Redis Cluster starts (redis-server, redis-cli)");
+    let single_port: u16 = settings
+        .redis_url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(6379);
+    let login_body = json!({"username": "api_user", "password": PASSWORD});
+    let mut lines = Vec::new();
+    for (name, var, value, ports) in [
+        (
+            "one Redis",
+            "REDIS_URL",
+            settings.redis_url.clone(),
+            vec![single_port],
+        ),
+        (
+            "cluster, 3 primaries + 3 replicas",
+            "REDIS_CLUSTER_NODES",
+            cluster.seeds(),
+            cluster.ports(),
+        ),
+    ] {
+        let mut vars = common_vars(settings, false);
+        vars.push((var, value));
+        let auth = start("auth-service", &vars).await;
+        let refresh = load_on(
+            auth.pid(),
+            refresh_workers(&auth, settings.concurrency).await,
+            settings.duration,
+        )
+        .await;
+        let logins = load(
+            (0..settings.concurrency)
+                .map(|_| post_step(auth.url("/auth/login"), login_body.clone()))
+                .collect(),
+            settings.duration,
+            None,
+        )
+        .await;
+        // Commands per refresh: one chain, one refresh at a time, counted on every node.
+        let client = reqwest::Client::new();
+        let mut token = login(&client, &auth).await["refreshToken"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let n = 200u64;
+        let before = calls_since(&ports, &std::collections::HashMap::new()).await;
+        for _ in 0..n {
+            let body: Value = client
+                .post(auth.url("/auth/refresh"))
+                .json(&json!({ "refreshToken": token }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            token = body["datos"]["refreshToken"].as_str().unwrap().to_string();
+        }
+        let spent = calls_since(&ports, &before).await;
+        let per = |cmd: &str| spent.get(cmd).copied().unwrap_or(0) as f64 / n as f64;
+        let total: u64 = spent.values().sum();
+        let mut by_command: Vec<(String, u64)> = spent.clone().into_iter().collect();
+        by_command.sort_by(|a, b| b.1.cmp(&a.1));
+        let line = format!(
+            "{name}: refresh {} (auth-service CPU {:.0} µs/refresh); login {:.0}/s; per refresh: {:.2} EVALSHA, {:.2} WAIT, {:.1} commands in all (scripts' own included: {})",
+            refresh.summary(),
+            refresh.cpu_s.unwrap_or(0.0) * 1e6 / refresh.ok.max(1) as f64,
+            logins.rps(),
+            per("evalsha"),
+            per("wait"),
+            total as f64 / n as f64,
+            by_command
+                .iter()
+                .map(|(c, k)| format!("{c} {:.2}", *k as f64 / n as f64))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        eprintln!("{line}");
+        lines.push(line);
+    }
+    println!();
+    println!(
+        "Topologies ({} s per scenario, {} connections):",
+        settings.duration.as_secs(),
+        settings.concurrency
+    );
+    for line in lines {
+        println!("- {line}");
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -582,6 +720,10 @@ async fn main() {
         concurrency: if quick { 4 } else { 32 },
         redis_url: std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
     };
+    if std::env::args().any(|a| a == "--topologies") {
+        topologies(&settings).await;
+        return;
+    }
     let d = settings.duration;
     let c = settings.concurrency;
     let mut rows: Vec<(String, String, String)> = Vec::new();

@@ -1143,3 +1143,130 @@ async fn the_whole_suite_passes_on_a_redis_cluster() {
     };
     run_all_checks_on(&target, "cluster").await;
 }
+
+/// The name a key had in the layout before hash tags (`P auth:<kind>:<id>`).
+fn old_name(key: &str) -> String {
+    let (base, rest) = key.split_once("auth:").unwrap();
+    if let Some(kind) = rest.strip_prefix("{users}:") {
+        return format!("{base}auth:users:{kind}");
+    }
+    if let Some(tagged) = rest.strip_prefix("{u:") {
+        let (uid, kind) = tagged.split_once("}:").unwrap();
+        return match kind.split_once(':') {
+            // sess:<sid>, revoked:<jti>: the id was the session's or the token's.
+            Some((kind, id)) => format!("{base}auth:{kind}:{id}"),
+            None => format!("{base}auth:{kind}:{uid}"),
+        };
+    }
+    key.to_string()
+}
+
+/// Keys written in the layout before hash tags are renamed on the first use of the store: a user,
+/// found by username; a live session and a revoked one, as they were; MFA state and the cut-off; the
+/// old revoked-token mark dropped (its session is revoked, which refuses the token all the same).
+#[tokio::test]
+async fn the_layout_before_hash_tags_is_renamed_on_first_use() {
+    use auth_service::store::{MfaStore, UserStore};
+    let prefix = unique_prefix();
+    let earlier = RedisStore::new(&redis_url(), &prefix).unwrap();
+    let bob = earlier
+        .create_user(&user(0, "bob"), "bob", "bob@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let uid = bob.id.to_string();
+    for sid in ["live", "gone"] {
+        earlier.create_session(&session(sid, &uid)).await.unwrap();
+    }
+    earlier
+        .revoke_session(&uid, "gone", Some(("gone-a0", HOUR_MS)))
+        .await
+        .unwrap();
+    earlier.mfa_set_pending(&uid, "sealed", HOUR_MS).await.unwrap();
+    let cutoff = earlier.revoke_user("999", HOUR_MS).await.unwrap();
+
+    // Back to the names an earlier version wrote, marker gone.
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let all: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let keys = Keys::new(&prefix);
+    for key in &all {
+        if *key == keys.layout() {
+            let _: () = redis::cmd("DEL").arg(key).query_async(&mut conn).await.unwrap();
+        } else if old_name(key) != *key {
+            let _: () = redis::cmd("RENAME")
+                .arg(key)
+                .arg(old_name(key))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    let old_session_ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}auth:sess:live"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        old_session_ttl > 0,
+        "the old layout holds the session, with its TTL"
+    );
+
+    let store = RedisStore::new(&redis_url(), &prefix).unwrap();
+    let found = store
+        .user_by_username("bob")
+        .await
+        .unwrap()
+        .expect("bob carried over");
+    assert_eq!(found, bob);
+    assert!(matches!(
+        store.session_view("live", &uid, Some("live-a0")).await.unwrap(),
+        SessionView::Active { .. }
+    ));
+    assert_eq!(
+        store.session_view("gone", &uid, None).await.unwrap(),
+        SessionView::Revoked
+    );
+    assert_eq!(
+        store.mfa_record(&uid).await.unwrap().pending.as_deref(),
+        Some("sealed")
+    );
+    // The cut-off carried over: a session of user 999 started before it is still refused.
+    let v: Option<String> = redis::cmd("GET")
+        .arg(keys.cutoff("999"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(v, Some(cutoff.to_string()));
+
+    let now: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let leftover: Vec<&String> = now
+        .iter()
+        .filter(|k| {
+            old_name(k) == **k && !k.contains(":rl:") && !k.ends_with("revocations") && **k != keys.layout()
+        })
+        .collect();
+    assert!(leftover.is_empty(), "nothing under the old names: {leftover:?}");
+    assert!(
+        !now.iter().any(|k| k.contains(":revoked:")),
+        "the old revoked-token mark dropped: {now:?}"
+    );
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(keys.session(&uid, "live"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl <= old_session_ttl,
+        "the session keeps its TTL: {ttl}"
+    );
+    assert!(now.contains(&keys.layout()));
+}

@@ -23,6 +23,8 @@ fn binary(name: &str) -> PathBuf {
 struct Deployment {
     redis_url: String,
     prefix: String,
+    /// `REDIS_CLUSTER_NODES`, instead of `redis_url`.
+    cluster: Option<String>,
 }
 
 impl Deployment {
@@ -30,13 +32,26 @@ impl Deployment {
         Self {
             redis_url: redis_url(),
             prefix: unique_prefix(),
+            cluster: None,
+        }
+    }
+
+    fn on_cluster(cluster: &test_support::ClusterProcess) -> Self {
+        Self {
+            redis_url: String::new(),
+            prefix: unique_prefix(),
+            cluster: Some(cluster.seeds()),
         }
     }
 
     fn common(&self) -> Vec<(&'static str, String)> {
+        let redis = match &self.cluster {
+            Some(nodes) => ("REDIS_CLUSTER_NODES", nodes.clone()),
+            None => ("REDIS_URL", self.redis_url.clone()),
+        };
         vec![
             ("JWT_SECRET", SECRET.to_string()),
-            ("REDIS_URL", self.redis_url.clone()),
+            redis,
             ("REDIS_KEY_PREFIX", self.prefix.clone()),
         ]
     }
@@ -340,6 +355,7 @@ fn own_redis() -> (RedisProcess, Deployment) {
     let d = Deployment {
         redis_url: redis.url(),
         prefix: unique_prefix(),
+        cluster: None,
     };
     (redis, d)
 }
@@ -351,6 +367,7 @@ fn solicitud_following(d: &Deployment, extra: &[(&'static str, String)]) -> Serv
     let data = Deployment {
         redis_url: redis_url(),
         prefix: d.prefix.clone(),
+        cluster: None,
     };
     let mut vars = vec![("REVOCATION_FEED_REDIS_URL", d.redis_url.clone())];
     vars.extend(extra.iter().cloned());
@@ -463,6 +480,7 @@ async fn a_solicitud_service_that_cannot_reach_redis_at_start_fails_closed() {
     let d = Deployment {
         redis_url: format!("redis://127.0.0.1:{port}"),
         prefix: unique_prefix(),
+        cluster: None,
     };
     let mut vars = d.common();
     vars.push(("SOLICITUD_BIND_ADDR", "127.0.0.1:0".to_string()));
@@ -547,4 +565,53 @@ async fn a_password_change_noted_while_redis_is_down_reaches_the_feed_once_redis
     );
     refused_within(&client, &sol, &maria).await;
     let _ = std::fs::remove_file(users);
+}
+
+/// On a Redis Cluster (3 primaries, 3 replicas), where the feed is a stream in a slot of its own
+/// appended after each revoking script: a logout, a logout-all and a refresh-token reuse at the auth
+/// service are each refused at the solicitud service, which also keeps its own records there.
+#[tokio::test]
+async fn on_a_redis_cluster_every_revocation_reaches_the_solicitud_service() {
+    let cluster = test_support::ClusterProcess::start().unwrap();
+    let d = Deployment::on_cluster(&cluster);
+    let auth = d.auth(&[("JWT_REFRESH_RETRY_GRACE_SECONDS", "0".to_string())]);
+    let sol = d.solicitud(&[]);
+    let client = reqwest::Client::new();
+
+    let access = admin_login(&client, &auth).await;
+    let (status, body) = read(
+        client
+            .post(sol.url("/solicitud/"))
+            .bearer_auth(&access)
+            .json(&crate::helpers::valid_request())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "a solicitud is stored on the cluster: {body}");
+    assert_eq!(post_bearer(&client, &auth, "/auth/logout", &access).await.0, 200);
+    refused_within(&client, &sol, &access).await;
+
+    let first = admin_login(&client, &auth).await;
+    assert_eq!(
+        post_bearer(&client, &auth, "/auth/logout-all", &first).await.0,
+        200
+    );
+    refused_within(&client, &sol, &first).await;
+
+    let (access, refresh) = login(&client, &auth, "api_user", ADMIN_PASSWORD).await;
+    for expected in [200, 401] {
+        let (status, _) = read(
+            client
+                .post(auth.url("/auth/refresh"))
+                .json(&json!({"refreshToken": refresh}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, expected, "the second use of one refresh token is reuse");
+    }
+    refused_within(&client, &sol, &access).await;
 }

@@ -31,6 +31,12 @@ fn new(owner: &str) -> NewSolicitud {
 #[tokio::test]
 async fn ids_are_sequential_and_records_round_trip_exactly() {
     for store in stores() {
+        round_trip(store).await;
+    }
+}
+
+async fn round_trip(store: SharedStore) {
+    {
         let a = store.create(new("maria")).await.unwrap();
         let b = store.create(new("pedro")).await.unwrap();
         assert_eq!((a.id, b.id), (1, 2), "{}", store.kind());
@@ -46,6 +52,12 @@ async fn ids_are_sequential_and_records_round_trip_exactly() {
 #[tokio::test]
 async fn a_transition_is_a_compare_and_set() {
     for store in stores() {
+        compare_and_set(store).await;
+    }
+}
+
+async fn compare_and_set(store: SharedStore) {
+    {
         let a = store.create(new("maria")).await.unwrap();
         let done = store
             .transition(a.id, Estado::Pendiente, Estado::Aprobada, "2030-01-02T00:00:00Z")
@@ -89,4 +101,80 @@ async fn an_unreachable_redis_is_an_error() {
     assert!(store.ping().await.is_err());
     assert!(store.list(None).await.is_err());
     assert!(store.create(new("m")).await.is_err());
+}
+
+/// The same checks on a real Redis Cluster of 3 primaries and 3 replicas: a create (record and both
+/// indexes) is one script, so every key of the store shares one hash tag.
+#[tokio::test]
+async fn the_suite_passes_on_a_redis_cluster() {
+    let cluster = test_support::ClusterProcess::start().unwrap();
+    let target = shared::store::RedisTarget::Cluster {
+        nodes: cluster.seeds().split(',').map(str::to_string).collect(),
+    };
+    round_trip(Arc::new(RedisStore::to(&target, &unique_prefix()).unwrap())).await;
+    compare_and_set(Arc::new(RedisStore::to(&target, &unique_prefix()).unwrap())).await;
+}
+
+/// Keys of the layout before the hash tag (`P sol:...`) are renamed on first use: the records, the
+/// indexes and the sequence carry over, with nothing left under the old names.
+#[tokio::test]
+async fn the_layout_before_the_hash_tag_is_renamed_on_first_use() {
+    use solicitud_service::store::SolicitudStore;
+    let prefix = unique_prefix();
+    // What an earlier version wrote: one request by maria.
+    let earlier = RedisStore::new(&redis_url(), &prefix).unwrap();
+    let mut a = earlier.create(new("maria")).await.unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let reader = conn.clone();
+    let keys = |pattern: String| {
+        let mut conn = reader.clone();
+        async move {
+            let mut found: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            found.sort();
+            found
+        }
+    };
+    for key in keys(format!("{prefix}*")).await {
+        if key.ends_with("layout") {
+            let _: () = redis::cmd("DEL").arg(&key).query_async(&mut conn).await.unwrap();
+            continue;
+        }
+        let old = key.replace("{sol}:", "sol:");
+        let _: () = redis::cmd("RENAME")
+            .arg(&key)
+            .arg(&old)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        keys(format!("{prefix}*")).await,
+        vec![
+            format!("{prefix}sol:all"),
+            format!("{prefix}sol:by:maria"),
+            format!("{prefix}sol:item:1"),
+            format!("{prefix}sol:seq"),
+        ],
+        "the old layout, as an earlier version left it"
+    );
+
+    let store = RedisStore::new(&redis_url(), &prefix).unwrap();
+    assert_eq!(store.get(1).await.unwrap(), Some(a.clone()));
+    let b = store.create(new("maria")).await.unwrap();
+    assert_eq!(b.id, 2, "the sequence carried over");
+    a.id = 1;
+    assert_eq!(store.list(Some("maria")).await.unwrap(), vec![a, b]);
+    assert!(
+        keys(format!("{prefix}sol:*")).await.is_empty(),
+        "nothing left under the old names"
+    );
+    assert_eq!(
+        keys(format!("{prefix}*layout")).await,
+        vec![format!("{prefix}{{sol}}:layout")]
+    );
 }
