@@ -677,7 +677,7 @@ async fn topologies(settings: &Settings) {
         let per = |cmd: &str| spent.get(cmd).copied().unwrap_or(0) as f64 / n as f64;
         let total: u64 = spent.values().sum();
         let mut by_command: Vec<(String, u64)> = spent.clone().into_iter().collect();
-        by_command.sort_by(|a, b| b.1.cmp(&a.1));
+        by_command.sort_by_key(|c| std::cmp::Reverse(c.1));
         let line = format!(
             "{name}: refresh {} (auth-service CPU {:.0} µs/refresh); login {:.0}/s; per refresh: {:.2} EVALSHA, {:.2} WAIT, {:.1} commands in all (scripts' own included: {})",
             refresh.summary(),
