@@ -1180,10 +1180,26 @@ fn stand_in(spec: &VarSpec) -> &'static str {
 
 #[test]
 fn compose_passes_to_each_service_what_it_reads_and_the_result_starts() {
-    let compose = compose();
+    services_accept_the_settings_of(&compose());
+}
+
+/// The same for the cluster deployment: its services accept `REDIS_CLUSTER_NODES` as it sets it.
+#[test]
+fn the_cluster_files_services_accept_its_settings() {
+    let cluster = cluster_compose();
+    for (name, _) in APP_SERVICES {
+        assert!(
+            environment(service(&cluster, name)).contains_key("REDIS_CLUSTER_NODES"),
+            "{name} is not on the cluster"
+        );
+    }
+    services_accept_the_settings_of(&cluster);
+}
+
+fn services_accept_the_settings_of(compose: &Value) {
     let example = env_file_values(&read(".env.example"));
     for (name, _) in APP_SERVICES {
-        let s = service(&compose, name);
+        let s = service(compose, name);
         let reads: BTreeMap<&str, &VarSpec> = variables_of(name).into_iter().map(|v| (v.name, v)).collect();
         // Each service loads the whole .env, so every variable it reads reaches it ...
         assert_eq!(

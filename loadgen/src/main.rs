@@ -578,13 +578,52 @@ async fn command_calls(port: u16) -> std::collections::HashMap<String, u64> {
         .query_async(&mut conn)
         .await
         .unwrap();
-    info.lines()
-        .filter_map(|l| {
-            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(":calls=")?;
-            let calls = rest.split(',').next()?.parse().ok()?;
-            Some((name.to_string(), calls))
-        })
-        .collect()
+    let mut calls = std::collections::HashMap::new();
+    for l in info.lines() {
+        let Some((name, rest)) = l.strip_prefix("cmdstat_").and_then(|l| l.split_once(":calls=")) else {
+            continue;
+        };
+        let mut fields = rest.split(',');
+        let n = fields.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let usec = fields
+            .find_map(|f| f.strip_prefix("usec="))
+            .and_then(|u| u.parse().ok())
+            .unwrap_or(0);
+        calls.insert(name.to_string(), n);
+        // Redis's own time in each command, µs (a script's time includes its commands').
+        calls.insert(format!("usec:{name}"), usec);
+    }
+    calls
+}
+
+/// `MEMORY USAGE` of the first key matching `pattern` on the Redis at `port`, bytes.
+async fn memory_of_a_key(port: u16, pattern: &str) -> Option<u64> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        if let Some(key) = keys.first() {
+            return redis::cmd("MEMORY").arg("USAGE").arg(key).query_async(&mut conn).await.ok();
+        }
+        if next == 0 {
+            return None;
+        }
+        cursor = next;
+    }
+}
+
+/// Whether a `usec:` entry is a command scripts run (its time is inside the script's already).
+fn is_script_inner(key: &str) -> bool {
+    !matches!(key, "usec:evalsha" | "usec:wait" | "usec:script|load" | "usec:ping")
 }
 
 /// Calls per command summed over `ports`, as a difference from `before`.
@@ -674,18 +713,40 @@ async fn topologies(settings: &Settings) {
             token = body["datos"]["refreshToken"].as_str().unwrap().to_string();
         }
         let spent = calls_since(&ports, &before).await;
+        let redis_usec: u64 = spent
+            .iter()
+            .filter(|(k, _)| *k == "usec:evalsha" || (k.starts_with("usec:") && !is_script_inner(k)))
+            .map(|(_, v)| *v)
+            .sum();
+        let spent: std::collections::HashMap<String, u64> =
+            spent.into_iter().filter(|(k, _)| !k.starts_with("usec:")).collect();
         let per = |cmd: &str| spent.get(cmd).copied().unwrap_or(0) as f64 / n as f64;
         let total: u64 = spent.values().sum();
+        let prefix = vars
+            .iter()
+            .find(|(k, _)| *k == "REDIS_KEY_PREFIX")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let mut sizes = String::new();
+        for (what, pattern) in [("session", "*}:sess:*"), ("user record", "*}:user")] {
+            for port in &ports {
+                if let Some(bytes) = memory_of_a_key(*port, &format!("{prefix}auth:{pattern}")).await {
+                    sizes.push_str(&format!("; a {what} {bytes} B"));
+                    break;
+                }
+            }
+        }
         let mut by_command: Vec<(String, u64)> = spent.clone().into_iter().collect();
         by_command.sort_by_key(|c| std::cmp::Reverse(c.1));
         let line = format!(
-            "{name}: refresh {} (auth-service CPU {:.0} µs/refresh); login {:.0}/s; per refresh: {:.2} EVALSHA, {:.2} WAIT, {:.1} commands in all (scripts' own included: {})",
+            "{name}: refresh {} (auth-service CPU {:.0} µs/refresh); login {:.0}/s; per refresh: {:.2} EVALSHA, {:.2} WAIT, {:.1} commands in all, Redis time {:.1} µs{sizes} (scripts' own commands included: {})",
             refresh.summary(),
             refresh.cpu_s.unwrap_or(0.0) * 1e6 / refresh.ok.max(1) as f64,
             logins.rps(),
             per("evalsha"),
             per("wait"),
             total as f64 / n as f64,
+            redis_usec as f64 / n as f64,
             by_command
                 .iter()
                 .map(|(c, k)| format!("{c} {:.2}", *k as f64 / n as f64))
