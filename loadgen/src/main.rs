@@ -612,7 +612,12 @@ async fn memory_of_a_key(port: u16, pattern: &str) -> Option<u64> {
             .await
             .ok()?;
         if let Some(key) = keys.first() {
-            return redis::cmd("MEMORY").arg("USAGE").arg(key).query_async(&mut conn).await.ok();
+            return redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .ok();
         }
         if next == 0 {
             return None;
@@ -623,7 +628,10 @@ async fn memory_of_a_key(port: u16, pattern: &str) -> Option<u64> {
 
 /// Whether a `usec:` entry is a command scripts run (its time is inside the script's already).
 fn is_script_inner(key: &str) -> bool {
-    !matches!(key, "usec:evalsha" | "usec:wait" | "usec:script|load" | "usec:ping")
+    !matches!(
+        key,
+        "usec:evalsha" | "usec:wait" | "usec:script|load" | "usec:ping"
+    )
 }
 
 /// Calls per command summed over `ports`, as a difference from `before`.
@@ -718,8 +726,10 @@ async fn topologies(settings: &Settings) {
             .filter(|(k, _)| *k == "usec:evalsha" || (k.starts_with("usec:") && !is_script_inner(k)))
             .map(|(_, v)| *v)
             .sum();
-        let spent: std::collections::HashMap<String, u64> =
-            spent.into_iter().filter(|(k, _)| !k.starts_with("usec:")).collect();
+        let spent: std::collections::HashMap<String, u64> = spent
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("usec:"))
+            .collect();
         let per = |cmd: &str| spent.get(cmd).copied().unwrap_or(0) as f64 / n as f64;
         let total: u64 = spent.values().sum();
         let prefix = vars
