@@ -273,7 +273,6 @@ impl Accounts {
             username,
             email,
             rol: new.rol,
-            fingerprint: crate::store::fingerprint(&password_hash),
             password_hash,
             virtual_operator,
             active: true,

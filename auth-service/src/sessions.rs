@@ -78,7 +78,7 @@ impl Sessions {
             .create_session(&NewSession {
                 sid: sid.clone(),
                 uid: user.id.to_string(),
-                fingerprint: user.fingerprint.clone(),
+                fingerprint: user.fingerprint(),
                 refresh_jti: refresh_jti.clone(),
                 access_jti: access_jti.clone(),
                 ttl_ms: self.record_ttl_ms(),
@@ -116,7 +116,7 @@ impl Sessions {
             .create_session(&NewSession {
                 sid: sid.clone(),
                 uid: user.id.to_string(),
-                fingerprint: user.fingerprint.clone(),
+                fingerprint: user.fingerprint(),
                 // Never issued: this session cannot be refreshed.
                 refresh_jti: new_id(),
                 access_jti: access_jti.clone(),
@@ -274,36 +274,71 @@ impl Sessions {
         Ok(())
     }
 
-    /// RFC 7662 in spirit: `{active: false}` for anything not currently good, else the claims.
-    pub async fn introspect(&self, token: &str) -> Result<serde_json::Value, Refusal> {
-        let inactive = serde_json::json!({ "active": false });
+    /// RFC 7662 in spirit: `{active: false}` for anything not currently good, else the claims. An
+    /// access token's check is the session check of [`Sessions::check_access`] without building the
+    /// user it does not answer.
+    pub async fn introspect(&self, token: &str) -> Result<Introspection, Refusal> {
         if let Ok(claims) = self.codec.verify::<AccessClaims>(token) {
-            return match self.check_access(&claims).await {
-                Ok(_) => Ok(with_active(&claims)),
-                Err(Refusal::Revoked) => Ok(inactive),
-                Err(e) => Err(e),
-            };
+            return Ok(
+                match self
+                    .store
+                    .session_view(&claims.sid, &claims.sub, Some(&claims.jti))
+                    .await?
+                {
+                    SessionView::Active { .. } => Introspection::access(claims),
+                    SessionView::Revoked => Introspection::inactive(),
+                },
+            );
         }
         if let Ok(claims) = self.codec.verify::<RefreshClaims>(token) {
             return Ok(
                 match self.store.session_view(&claims.sid, &claims.sub, None).await? {
                     SessionView::Active {
                         current_refresh_jti, ..
-                    } if current_refresh_jti == claims.jti => with_active(&claims),
-                    _ => inactive,
+                    } if current_refresh_jti == claims.jti => Introspection::refresh(claims),
+                    _ => Introspection::inactive(),
                 },
             );
         }
-        Ok(inactive)
+        Ok(Introspection::inactive())
     }
 }
 
-fn with_active<C: Serialize>(claims: &C) -> serde_json::Value {
-    let mut value = serde_json::to_value(claims).unwrap_or_else(|_| serde_json::json!({}));
-    if let Some(map) = value.as_object_mut() {
-        map.insert("active".into(), serde_json::Value::Bool(true));
+/// An introspection's answer: `{"active": false}`, or `{"active": true}` and every claim of the token,
+/// serialized straight from the claims.
+#[derive(Debug, Serialize)]
+pub struct Introspection {
+    active: bool,
+    #[serde(flatten)]
+    access: Option<AccessClaims>,
+    #[serde(flatten)]
+    refresh: Option<RefreshClaims>,
+}
+
+impl Introspection {
+    fn inactive() -> Self {
+        Self {
+            active: false,
+            access: None,
+            refresh: None,
+        }
     }
-    value
+
+    fn access(claims: AccessClaims) -> Self {
+        Self {
+            active: true,
+            access: Some(claims),
+            refresh: None,
+        }
+    }
+
+    fn refresh(claims: RefreshClaims) -> Self {
+        Self {
+            active: true,
+            access: None,
+            refresh: Some(claims),
+        }
+    }
 }
 
 /// The auth service's sessions as the revocation source of a backend in the same process (the

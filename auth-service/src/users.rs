@@ -35,8 +35,6 @@ pub struct User {
     pub password_hash: String,
     pub virtual_operator: String,
     pub active: bool,
-    /// A short hash of `password_hash`; sessions remember it (see the module doc).
-    pub fingerprint: String,
     /// The store's version of this record (see [`crate::store::UserStore::update_user`]).
     pub version: u64,
     /// The digest of the configuration entry last applied; empty if none.
@@ -64,6 +62,12 @@ impl User {
         }
     }
 
+    /// A short hash of `password_hash`; sessions remember it (see the module doc). Computed when a
+    /// session starts, not for every request that reads the user.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.password_hash)
+    }
+
     /// A user from the store's record; a record that does not parse is a store fault.
     pub fn from_record(record: UserRecord) -> Result<Self, StoreError> {
         let bad = |what: &str| StoreError::Protocol(format!("user {} has a bad {what}", record.id));
@@ -72,7 +76,6 @@ impl User {
             username: Username::parse(&record.username).map_err(|_| bad("username"))?,
             email: Email::parse(&record.email).map_err(|_| bad("e-mail"))?,
             rol: Rol::parse(&record.rol).ok_or_else(|| bad("rol"))?,
-            fingerprint: fingerprint(&record.password_hash),
             password_hash: record.password_hash,
             virtual_operator: record.virtual_operator,
             active: record.active,
@@ -143,7 +146,6 @@ fn declared(
         username,
         email,
         rol,
-        fingerprint: fingerprint(&password_hash),
         password_hash,
         virtual_operator,
         active,

@@ -46,21 +46,36 @@ pub fn json_body<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Er
 /// The raw body of a JSON request, size-limited and content-type-checked, as a value rather than a
 /// rejection: for endpoints that answer errors in an envelope of their own.
 pub fn json_bytes() -> impl Filter<Extract = (Result<BytesMut, ApiError>,), Error = Rejection> + Clone {
-    warp::header::headers_cloned()
+    optional_header("content-length")
+        .and(optional_header("content-type"))
         .and(warp::ext::optional::<BodyDeadline>())
         .and(warp::body::stream())
         .then(
-            |headers: HeaderMap, deadline: Option<BodyDeadline>, body| async move {
+            |length: Option<HeaderValue>,
+             kind: Option<HeaderValue>,
+             deadline: Option<BodyDeadline>,
+             body| async move {
                 let deadline = deadline.map_or(BODY_READ_TIMEOUT, |d| d.0);
-                let bytes = read_limited(&headers, body, deadline).await?;
-                check_json_content_type(&headers)?;
+                let bytes = read_limited(length.as_ref(), body, deadline).await?;
+                check_json_content_type(kind.as_ref())?;
                 Ok(bytes)
             },
         )
 }
 
+/// One request header's value, if present: a reference-counted copy of that value only (not the
+/// whole header map).
+fn optional_header(
+    name: &'static str,
+) -> impl Filter<Extract = (Option<HeaderValue>,), Error = Infallible> + Clone {
+    warp::header::value(name)
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
 async fn read_limited<S, B>(
-    headers: &HeaderMap,
+    content_length: Option<&HeaderValue>,
     body: S,
     deadline: std::time::Duration,
 ) -> Result<BytesMut, ApiError>
@@ -68,8 +83,7 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let declared = headers
-        .get(warp::http::header::CONTENT_LENGTH)
+    let declared = content_length
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > BODY_LIMIT) {
@@ -94,9 +108,8 @@ where
     Ok(buf)
 }
 
-fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let is_json = headers
-        .get(warp::http::header::CONTENT_TYPE)
+fn check_json_content_type(content_type: Option<&HeaderValue>) -> Result<(), ApiError> {
+    let is_json = content_type
         .and_then(|v| v.to_str().ok())
         .map(|v| {
             v.split(';')

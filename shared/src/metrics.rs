@@ -208,8 +208,11 @@ pub fn metrics() -> &'static Metrics {
 /// The route template of a path, from the service's route table (`{id}` matches a number);
 /// `unmatched` for anything else, so a scan of random paths cannot blow up the label set.
 pub fn route_label(path: &str, table: &'static [crate::routing::Route]) -> &'static str {
-    crate::routing::find(table, path).map_or("unmatched", |r| r.template)
+    crate::routing::find(table, path).map_or(UNMATCHED, |r| r.template)
 }
+
+/// The `route` label of a request no route of the table matched.
+pub const UNMATCHED: &str = "unmatched";
 
 /// The method as a label: the standard ones by name, anything else (hyper accepts any token) as
 /// `OTHER`, so made-up methods cannot grow the label set.

@@ -65,18 +65,46 @@ pub struct NotAllowed(pub &'static Route);
 
 impl warp::reject::Reject for NotAllowed {}
 
+/// The route of the request's path in one table, found once by the server ([`crate::server`]) and
+/// carried as a request extension so that [`known`] with the same table does not match the path
+/// again. A filter checking another table (the all-in-one binary nests each service's table under
+/// its own) matches for itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Matched {
+    pub table: &'static [Route],
+    pub route: Option<&'static Route>,
+}
+
+impl Matched {
+    /// The route of `path` in `table`.
+    pub fn find(table: &'static [Route], path: &str) -> Self {
+        Self {
+            table,
+            route: find(table, path),
+        }
+    }
+}
+
 /// Passes only requests whose path is in `table` with a method it accepts: an unknown path is
-/// rejected as not found, a known path with another method with [`NotAllowed`].
+/// rejected as not found, a known path with another method with [`NotAllowed`]. The path is matched
+/// here only when the server has not already ([`Matched`]).
 pub fn known(table: &'static [Route]) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::method()
         .and(warp::path::full())
-        .and_then(move |method: Method, path: FullPath| async move {
-            match find(table, path.as_str()) {
-                None => Err(warp::reject::not_found()),
-                Some(route) if route.accepts(&method) => Ok(()),
-                Some(route) => Err(warp::reject::custom(NotAllowed(route))),
-            }
-        })
+        .and(warp::ext::optional::<Matched>())
+        .and_then(
+            move |method: Method, path: FullPath, matched: Option<Matched>| async move {
+                let route = match matched {
+                    Some(m) if std::ptr::eq(m.table, table) => m.route,
+                    _ => find(table, path.as_str()),
+                };
+                match route {
+                    None => Err(warp::reject::not_found()),
+                    Some(route) if route.accepts(&method) => Ok(()),
+                    Some(route) => Err(warp::reject::custom(NotAllowed(route))),
+                }
+            },
+        )
         .untuple_one()
 }
 
@@ -112,6 +140,47 @@ mod tests {
         assert_eq!(template("/solicitud/abc"), None);
         assert_eq!(template("/solicitud/42/estado/x"), None);
         assert_eq!(template("/etc/passwd"), None);
+    }
+
+    static OTHER: &[Route] = &[Route {
+        template: "/otra",
+        methods: &["GET"],
+    }];
+
+    #[tokio::test]
+    async fn the_servers_match_is_used_only_for_its_own_table() {
+        // The server matched this path in this table: known() takes its answer as it is.
+        let matched = Matched::find(TABLE, "/solicitud/42");
+        assert_eq!(matched.route.map(|r| r.template), Some("/solicitud/{id}"));
+        let ok = warp::test::request()
+            .method("GET")
+            .path("/solicitud/42")
+            .extension(matched)
+            .filter(&known(TABLE))
+            .await;
+        assert!(ok.is_ok());
+        // A match made in another table (a nested service's, as in the all-in-one binary) is not
+        // taken for this one: the path is matched again, here as unknown to TABLE.
+        let elsewhere = Matched::find(OTHER, "/otra");
+        assert!(elsewhere.route.is_some());
+        let refused = warp::test::request()
+            .method("GET")
+            .path("/otra")
+            .extension(elsewhere)
+            .filter(&known(TABLE))
+            .await;
+        assert!(refused.err().is_some_and(|r| r.is_not_found()));
+        // And a known path with the wrong method is still 405 when the server matched it.
+        let not_allowed = warp::test::request()
+            .method("POST")
+            .path("/solicitud/42")
+            .extension(Matched::find(TABLE, "/solicitud/42"))
+            .filter(&known(TABLE))
+            .await;
+        assert!(not_allowed
+            .err()
+            .and_then(|r| r.find::<NotAllowed>().map(|n| n.0.template))
+            .is_some_and(|t| t == "/solicitud/{id}"));
     }
 
     #[test]

@@ -169,7 +169,9 @@ where
 {
     let started = std::time::Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone();
+    // Matched once: the same answer serves the route table's 404/405 check and the metrics label.
+    let matched = crate::routing::Matched::find(service.routes, uri.path());
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -187,6 +189,7 @@ where
         req.extensions_mut()
             .insert(BodyDeadline(limits.body_read_timeout));
         req.extensions_mut().insert(RequestId(request_id.clone()));
+        req.extensions_mut().insert(matched);
         let call = CURRENT_REQUEST_ID.scope(request_id.clone(), warp_service.call(req));
         match call.instrument(span.clone()).await {
             Ok(response) => response,
@@ -198,14 +201,14 @@ where
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    let route = crate::metrics::route_label(&path, service.routes);
+    let route = matched.route.map_or(crate::metrics::UNMATCHED, |r| r.template);
     let m = crate::metrics::metrics();
     m.http_requests
         .with_label_values(&[
             service.name,
             crate::metrics::method_label(&method),
             route,
-            &status.to_string(),
+            response.status().as_str(),
         ])
         .inc();
     m.http_duration
@@ -219,7 +222,7 @@ where
             target: "http",
             service = service.name,
             method = %method,
-            path = %path,
+            path = uri.path(),
             status,
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request"

@@ -350,7 +350,7 @@ fn generation(parts: &[String]) -> Result<(Generation, UserRecord), StoreError> 
                 refresh_jti: refresh.clone(),
                 access_jti: access.clone(),
             },
-            record(user)?,
+            view_record(user)?,
         )),
         _ => Err(StoreError::Protocol("unexpected rotation reply".into())),
     }
@@ -373,9 +373,41 @@ fn user_fields(user: &UserRecord, username_key: &str, email_key: &str) -> [(&'st
     ]
 }
 
+/// The fields of a user's record that the session scripts (`rotate.lua`, `session_view.lua`) answer,
+/// values only, in this order: half the reply of an HGETALL (no field names, nor the index keys
+/// and fingerprint no caller of theirs reads), on the two hottest paths.
+const VIEW_FIELDS: [&str; 10] = [
+    "id", "ver", "username", "email", "rol", "hash", "vo", "active", "config", "reset",
+];
+
+/// A user's record from the values of [`VIEW_FIELDS`]; an empty value is an absent field.
+fn view_record(values: &[String]) -> Result<UserRecord, StoreError> {
+    if values.len() != VIEW_FIELDS.len() {
+        return Err(StoreError::Protocol("a user record has the wrong length".into()));
+    }
+    fields_record(
+        VIEW_FIELDS
+            .iter()
+            .zip(values)
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(field, value)| (*field, value)),
+    )
+}
+
 /// A user's record from its HGETALL (field, value, ...). Never prints the values: they hold the
 /// password hash.
 fn record(flat: &[String]) -> Result<UserRecord, StoreError> {
+    if !flat.len().is_multiple_of(2) {
+        return Err(StoreError::Protocol("a user record has an odd length".into()));
+    }
+    fields_record(flat.chunks(2).filter_map(|pair| match pair {
+        [field, value] => Some((field.as_str(), value)),
+        _ => None,
+    }))
+}
+
+/// A user's record from (field, value) pairs; fields it does not know are skipped.
+fn fields_record<'a>(pairs: impl Iterator<Item = (&'a str, &'a String)>) -> Result<UserRecord, StoreError> {
     let mut user = UserRecord {
         id: 0,
         username: String::new(),
@@ -392,11 +424,8 @@ fn record(flat: &[String]) -> Result<UserRecord, StoreError> {
         v.parse::<u64>()
             .map_err(|_| StoreError::Protocol(format!("user field `{field}` is not a number")))
     };
-    for pair in flat.chunks(2) {
-        let [field, value] = pair else {
-            return Err(StoreError::Protocol("a user record has an odd length".into()));
-        };
-        match field.as_str() {
+    for (field, value) in pairs {
+        match field {
             "id" => user.id = number("id", value)?,
             "ver" => user.version = number("ver", value)?,
             "username" => user.username = value.clone(),
@@ -584,7 +613,7 @@ impl SessionStore for RedisStore {
         match parts.as_slice() {
             [state] if state == "revoked" => Ok(SessionView::Revoked),
             [state, cur, user @ ..] if state == "active" => Ok(SessionView::Active {
-                user: Box::new(record(user)?),
+                user: Box::new(view_record(user)?),
                 current_refresh_jti: cur.clone(),
             }),
             _ => Err(StoreError::Protocol("unexpected session reply".into())),
@@ -1215,5 +1244,63 @@ impl LimitStore for RedisStore {
             cmd.arg(self.keys.rate_limit(key));
         }
         self.query::<i64>(&cmd).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> Vec<String> {
+        VIEW_FIELDS
+            .iter()
+            .map(|f| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == f)
+                    .map_or(String::new(), |(_, v)| v.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_session_scripts_user_reads_by_position() {
+        let user = view_record(&values(&[
+            ("id", "7"),
+            ("ver", "3"),
+            ("username", "ana"),
+            ("email", "ana@example.com"),
+            ("rol", "usuario"),
+            ("hash", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+            ("active", "1"),
+        ]))
+        .unwrap();
+        assert_eq!((user.id, user.version), (7, 3));
+        assert_eq!(
+            (user.username.as_str(), user.email.as_str()),
+            ("ana", "ana@example.com")
+        );
+        assert_eq!(user.rol, "usuario");
+        assert!(user.active);
+        // Absent fields ('' in the reply) are empty, as in an HGETALL without them.
+        assert_eq!(
+            (
+                user.virtual_operator.as_str(),
+                user.config.as_str(),
+                user.reset.as_str()
+            ),
+            ("", "", "")
+        );
+    }
+
+    #[test]
+    fn a_session_scripts_user_of_the_wrong_shape_is_a_store_fault() {
+        let short = view_record(&["7".to_string(), "3".to_string()]);
+        assert!(matches!(short, Err(StoreError::Protocol(m)) if m.contains("wrong length")));
+        // No id (a record deleted between the script's checks cannot be, but a bad one can).
+        let no_id = view_record(&values(&[("ver", "3"), ("username", "ana")]));
+        assert!(matches!(no_id, Err(StoreError::Protocol(m)) if m.contains("id or version")));
+        let bad_number = view_record(&values(&[("id", "siete"), ("ver", "3")]));
+        assert!(matches!(bad_number, Err(StoreError::Protocol(m)) if m.contains("not a number")));
     }
 }

@@ -26,7 +26,7 @@
 -- ARGV[10] life            the feed's life (ms): the longest access-token life plus leeway
 -- ARGV[11] gate_limit      only with KEYS[5]
 -- ARGV[12] gate_window     (ms), only with KEYS[5]
--- Returns {'limited', ms} | {'rotated'|'replayed', started, issued, refresh, access, the user's HGETALL...}
+-- Returns {'limited', ms} | {'rotated'|'replayed', started, issued, refresh, access, the user's VIEW_FIELDS...}
 -- | {'reused'} | {'revoked'}, each followed by 'sid' when the feed entry is the store's to append (see
 -- above).
 local offset, uid, presented = ARGV[1], ARGV[2], ARGV[4]
@@ -59,7 +59,9 @@ if u[1] ~= s[2] or u[2] ~= '1' then
 end
 local function answer(kind, issued_at, refresh, access)
   local out = {kind, s[3], issued_at, refresh, access}
-  for _, v in ipairs(redis.call('HGETALL', KEYS[3])) do out[#out + 1] = v end
+  -- The fields redis.rs's VIEW_FIELDS names, in its order, values only ('' for an absent one).
+  for _, v in ipairs(redis.call('HMGET', KEYS[3], 'id', 'ver', 'username', 'email', 'rol', 'hash', 'vo', 'active',
+    'config', 'reset')) do out[#out + 1] = v or '' end
   return out
 end
 -- A session started just after a cut-off may start a little ahead of now (create_session.lua): its

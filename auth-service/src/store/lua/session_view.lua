@@ -6,7 +6,7 @@
 -- KEYS[3]  user               (keys::user)
 -- KEYS[4]  revoked access jti (keys::revoked_jti), optional: absent for a refresh token
 -- ARGV[1]  uid
--- Returns {'active', current refresh jti, the user's HGETALL...} | {'revoked'}.
+-- Returns {'active', current refresh jti, the user's VIEW_FIELDS...} | {'revoked'}.
 local uid = ARGV[1]
 if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return {'revoked'} end
 local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'rev')
@@ -16,5 +16,7 @@ if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
 local u = redis.call('HMGET', KEYS[3], 'fp', 'active')
 if u[1] ~= s[2] or u[2] ~= '1' then return {'revoked'} end
 local out = {'active', s[4]}
-for _, v in ipairs(redis.call('HGETALL', KEYS[3])) do out[#out + 1] = v end
+-- The fields redis.rs's VIEW_FIELDS names, in its order, values only ('' for an absent one).
+for _, v in ipairs(redis.call('HMGET', KEYS[3], 'id', 'ver', 'username', 'email', 'rol', 'hash', 'vo', 'active',
+  'config', 'reset')) do out[#out + 1] = v or '' end
 return out
