@@ -207,8 +207,9 @@ pub fn metrics() -> &'static Metrics {
 
 /// The route template of a path, from the service's route table (`{id}` matches a number);
 /// `unmatched` for anything else, so a scan of random paths cannot blow up the label set.
-pub fn route_label(path: &str, table: &'static [crate::routing::Route]) -> &'static str {
-    crate::routing::find(table, path).map_or(UNMATCHED, |r| r.template)
+/// Takes the route the server matched once per request ([`crate::routing::Matched`]).
+pub fn route_label(route: Option<&'static crate::routing::Route>) -> &'static str {
+    route.map_or(UNMATCHED, |r| r.template)
 }
 
 /// The `route` label of a request no route of the table matched.
@@ -262,9 +263,10 @@ mod tests {
                 methods: &["GET"],
             },
         ];
-        assert_eq!(route_label("/solicitud/42", T), "/solicitud/{id}");
-        assert_eq!(route_label("/solicitud/abc", T), "unmatched");
-        assert_eq!(route_label("/etc/passwd", T), "unmatched");
+        let label = |path: &str| route_label(crate::routing::find(T, path));
+        assert_eq!(label("/solicitud/42"), "/solicitud/{id}");
+        assert_eq!(label("/solicitud/abc"), "unmatched");
+        assert_eq!(label("/etc/passwd"), "unmatched");
     }
 
     #[test]

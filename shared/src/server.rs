@@ -201,7 +201,7 @@ where
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    let route = matched.route.map_or(crate::metrics::UNMATCHED, |r| r.template);
+    let route = crate::metrics::route_label(matched.route);
     let m = crate::metrics::metrics();
     m.http_requests
         .with_label_values(&[
