@@ -66,15 +66,16 @@ impl ServiceProcess {
     }
 
     fn spawn(binary: &Path, workdir: &Path, vars: &[(&str, String)]) -> io::Result<Self> {
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .env_clear()
             .current_dir(workdir)
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .env("LOG_FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
+            .stderr(Stdio::inherit());
+        let mut child = spawn_fresh(&mut command)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display())))?;
         let Some(stdout) = child.stdout.take() else {
             kill(&mut child);
@@ -182,6 +183,22 @@ impl Drop for ServiceProcess {
         kill(&mut self.child);
         if let Some(dir) = self.own_dir.take() {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// `command.spawn()`, retried while it fails with ETXTBSY ("Text file busy"). A program just written
+/// (a test's script) can be briefly busy: another test thread forking at the moment it was open for
+/// writing gives its child a copy of that descriptor until the child's exec closes it.
+fn spawn_fresh(command: &mut Command) -> io::Result<Child> {
+    let mut tries = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
         }
     }
 }
