@@ -147,36 +147,31 @@ mod tests {
         methods: &["GET"],
     }];
 
+    /// TABLE's `known()` filter, for a request the server matched as `matched`.
+    async fn known_with(matched: Matched, method: &str, path: &str) -> Result<(), Rejection> {
+        warp::test::request()
+            .method(method)
+            .path(path)
+            .extension(matched)
+            .filter(&known(TABLE))
+            .await
+    }
+
     #[tokio::test]
     async fn the_servers_match_is_used_only_for_its_own_table() {
         // The server matched this path in this table: known() takes its answer as it is.
         let matched = Matched::find(TABLE, "/solicitud/42");
         assert_eq!(matched.route.map(|r| r.template), Some("/solicitud/{id}"));
-        let ok = warp::test::request()
-            .method("GET")
-            .path("/solicitud/42")
-            .extension(matched)
-            .filter(&known(TABLE))
-            .await;
+        let ok = known_with(matched, "GET", "/solicitud/42").await;
         assert!(ok.is_ok());
         // A match made in another table (a nested service's, as in the all-in-one binary) is not
         // taken for this one: the path is matched again, here as unknown to TABLE.
         let elsewhere = Matched::find(OTHER, "/otra");
         assert!(elsewhere.route.is_some());
-        let refused = warp::test::request()
-            .method("GET")
-            .path("/otra")
-            .extension(elsewhere)
-            .filter(&known(TABLE))
-            .await;
+        let refused = known_with(elsewhere, "GET", "/otra").await;
         assert!(refused.err().is_some_and(|r| r.is_not_found()));
         // And a known path with the wrong method is still 405 when the server matched it.
-        let not_allowed = warp::test::request()
-            .method("POST")
-            .path("/solicitud/42")
-            .extension(Matched::find(TABLE, "/solicitud/42"))
-            .filter(&known(TABLE))
-            .await;
+        let not_allowed = known_with(Matched::find(TABLE, "/solicitud/42"), "POST", "/solicitud/42").await;
         assert!(not_allowed
             .err()
             .and_then(|r| r.find::<NotAllowed>().map(|n| n.0.template))
