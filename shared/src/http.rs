@@ -141,41 +141,50 @@ pub enum JsonError {
     Invalid { field: String, reason: String },
 }
 
-/// Parses a request body in two passes: first whether it is exactly one JSON document at all (any
-/// failure is [`JsonError::NotJson`], whatever the fields), then into `T` (any failure is about a
-/// field, named by its path). A body is small (16 KiB at most), so the first pass costs little.
+/// Parses a request body into `T`. A body that is not exactly one JSON document is
+/// [`JsonError::NotJson`], whatever its fields; any other failure is about a field, named by its path.
+/// A good body is read once; a refused one a second time, to tell the two apart.
 pub fn parse_json_fields<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
     let text = std::str::from_utf8(bytes).map_err(|_| JsonError::NotJson)?;
-    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|_| JsonError::NotJson)?;
+    // One pass for a good body; only a refused one is read again, to tell "not JSON" (400) from "JSON
+    // of the wrong shape" (422).
     let mut de = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        let named = |prefix: &str| {
-            message
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.split('`').next())
-                .map(|field| {
-                    if path == "." {
-                        field.to_string()
-                    } else {
-                        format!("{path}.{field}")
-                    }
-                })
-        };
-        if let Some(field) = named("missing field `") {
-            JsonError::Missing(field)
-        } else if let Some(field) = named("duplicate field `") {
-            JsonError::Duplicate(field)
-        } else {
-            let field = if path == "." { "body".to_string() } else { path };
-            JsonError::Invalid {
-                field,
-                reason: message,
-            }
+    let refused = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => return de.end().map(|()| value).map_err(|_| JsonError::NotJson),
+        Err(refused) => refused,
+    };
+    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|_| JsonError::NotJson)?;
+    Err(field_error(refused))
+}
+
+/// What a JSON document of the wrong shape got wrong, named by the field's path.
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> JsonError {
+    let path = e.path().to_string();
+    let message = e.into_inner().to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(|field| {
+                if path == "." {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                }
+            })
+    };
+    if let Some(field) = named("missing field `") {
+        JsonError::Missing(field)
+    } else if let Some(field) = named("duplicate field `") {
+        JsonError::Duplicate(field)
+    } else {
+        let field = if path == "." { "body".to_string() } else { path };
+        JsonError::Invalid {
+            field,
+            reason: message,
         }
-    })
+    }
 }
 
 /// Parses JSON: 400 BAD_REQUEST when the body is not one JSON document, 422 VALIDATION_ERROR naming
