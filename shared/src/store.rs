@@ -298,6 +298,17 @@ impl Call<'_> {
         self
     }
 
+    /// Arguments in pairs (a hash's fields and values, say), in order.
+    pub fn arg_pairs<K: ToRedisArgs, V: ToRedisArgs>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> &mut Self {
+        for (k, v) in pairs {
+            self.arg(k).arg(v);
+        }
+        self
+    }
+
     fn evalsha(&self) -> Cmd {
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(&self.script.hash).arg(self.keys.len());

@@ -762,9 +762,7 @@ impl UserStore for RedisStore {
             .arg(email_key)
             .arg(user.id)
             .arg(after);
-        for (field, value) in user_fields(user, username_key, email_key) {
-            inv.arg(field).arg(value);
-        }
+        inv.arg_pairs(user_fields(user, username_key, email_key));
         let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
         match parts.as_slice() {
             [kind, id] if kind == "created" => Ok(Ok(UserRecord {
@@ -803,9 +801,7 @@ impl UserStore for RedisStore {
             .arg(email_key)
             .arg(end_sessions.map_or(0, |ms| ms.max(1)))
             .arg(self.feed_life_ms);
-        for (field, value) in user_fields(user, username_key, email_key) {
-            inv.arg(field).arg(value);
-        }
+        inv.arg_pairs(user_fields(user, username_key, email_key));
         let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
         match parts.as_slice() {
             [kind, which] if kind == "taken" => Ok(UserUpdate::Taken(taken(which)?)),
@@ -943,9 +939,7 @@ impl RedisStore {
             let uid = id.to_string();
             let mut inv = self.user_put_new.prepare_invoke();
             inv.key(self.keys.user(&uid)).arg(&uid);
-            for (field, value) in user_fields(user, username_key, email_key) {
-                inv.arg(field).arg(value);
-            }
+            inv.arg_pairs(user_fields(user, username_key, email_key));
             if from_value::<i64>(self.invoke_durable(inv).await?)? == 1 {
                 break id;
             }
@@ -1005,9 +999,7 @@ impl RedisStore {
             .arg(&uid)
             .arg(user.version)
             .arg(end_sessions.map_or(0, |ms| ms.max(1)));
-        for (field, value) in user_fields(user, username_key, email_key) {
-            inv.arg(field).arg(value);
-        }
+        inv.arg_pairs(user_fields(user, username_key, email_key));
         let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
         let outcome = updated(user, &parts)?;
         if renamed {
