@@ -424,6 +424,9 @@ mod tests {
             b"{\"username\":\"a\",\"password\":\"b\",\"x\":\"\xff\xfe\"}",
             b"{\"x\":\"\xc3\"}",
             b"[1] 2",
+            // A field of the wrong type before the syntax error: still not JSON, not a field error.
+            br#"{"username":5,"password":"b"} trailing"#,
+            br#"{"username":5,"password":"b""#,
         ] {
             assert_eq!(
                 parse_json::<Login>(body).err().map(codigo),
