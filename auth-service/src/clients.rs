@@ -10,9 +10,8 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use rand::RngCore;
-use sha2::Sha256;
 use shared::config::Secret;
 use subtle::ConstantTimeEq;
 
@@ -58,8 +57,7 @@ impl IntrospectionClients {
     }
 
     fn digest(&self, secret: &[u8]) -> Digest {
-        // HMAC accepts a key of any length: this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_hmac());
+        let mut mac = crate::sealing::hmac_sha256(&self.key);
         mac.update(secret);
         mac.finalize().into_bytes().into()
     }
@@ -75,12 +73,6 @@ impl IntrospectionClients {
         let equal: bool = presented.ct_eq(expected).into();
         name.filter(|_| equal)
     }
-}
-
-// HMAC accepts keys of any length; this is never reached.
-#[allow(clippy::panic)]
-fn unreachable_hmac() -> ! {
-    panic!("HMAC-SHA256 takes keys of any length")
 }
 
 /// `Basic <base64(id:secret)>`, the scheme case-insensitive (RFC 7617); the id may not hold a colon.

@@ -108,7 +108,7 @@ impl MfaKey {
 
     /// HMAC-SHA256 of `data` under the key, bound to `uid`, in hex: how recovery codes are stored.
     pub fn mac(&self, uid: &str, data: &[u8]) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable_hmac());
+        let mut mac = hmac_sha256(&self.0);
         mac.update(uid.as_bytes());
         mac.update(b"\0");
         mac.update(data);
@@ -116,10 +116,15 @@ impl MfaKey {
     }
 }
 
-// HMAC accepts keys of any length; this is never reached.
+/// An HMAC-SHA256 keyed with `key`.
+pub(crate) fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac())
+}
+
+// HMAC accepts keys of any length (a long one is hashed first); this is never reached.
 #[allow(clippy::panic)]
-fn unreachable_hmac() -> Hmac<Sha256> {
-    panic!("HMAC rejected a 32-byte key")
+fn unreachable_hmac() -> ! {
+    panic!("HMAC-SHA256 takes keys of any length")
 }
 
 #[cfg(test)]
