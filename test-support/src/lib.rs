@@ -338,13 +338,16 @@ pub fn hash_password(binary: impl AsRef<Path>, password: &str) -> io::Result<Str
 }
 
 /// A redis-server of our own on `port`, so stopping it disturbs no other test: without persistence,
-/// or with an append-only file in a directory of its own ([`RedisProcess::start_with_aof`]) so that a
-/// restart keeps the data. Killed when dropped (and its directory removed).
+/// or with an append-only file ([`RedisProcess::start_with_aof`]) so that a restart keeps the data.
+/// It works in a directory of its own (a replica writes the snapshot it syncs from there, even with
+/// `--save ""`), never the test's working directory. Killed when dropped, and its directory removed.
 pub struct RedisProcess {
     child: Option<Child>,
     pub port: u16,
-    /// The AOF directory, when persistent.
-    aof_dir: Option<PathBuf>,
+    /// Its working directory (`--dir`).
+    dir: PathBuf,
+    /// Whether it keeps an append-only file in `dir`.
+    aof: bool,
     /// More `redis-server` arguments (a replica's `--replicaof`).
     extra: Vec<String>,
 }
@@ -361,7 +364,8 @@ impl RedisProcess {
         let mut redis = Self {
             child: None,
             port,
-            aof_dir: None,
+            dir: temp_dir("redis")?,
+            aof: false,
             extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         redis.restart()?;
@@ -374,7 +378,8 @@ impl RedisProcess {
         let mut redis = Self {
             child: None,
             port,
-            aof_dir: Some(temp_dir("redis-aof")?),
+            dir: temp_dir("redis-aof")?,
+            aof: true,
             extra: Vec::new(),
         };
         redis.restart()?;
@@ -395,14 +400,21 @@ impl RedisProcess {
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop();
         let port = self.port.to_string();
-        let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
-        let dir;
-        match &self.aof_dir {
-            Some(path) => {
-                dir = path.to_string_lossy().into_owned();
-                args.extend(["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir]);
-            }
-            None => args.extend(["--appendonly", "no"]),
+        let dir = self.dir.to_string_lossy().into_owned();
+        let mut args = vec![
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            &dir,
+        ];
+        if self.aof {
+            args.extend(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            args.extend(["--appendonly", "no"]);
         }
         args.extend(self.extra.iter().map(String::as_str));
         let child = Command::new("redis-server")
@@ -479,9 +491,7 @@ impl Drop for SentinelProcess {
 impl Drop for RedisProcess {
     fn drop(&mut self) {
         self.stop();
-        if let Some(dir) = self.aof_dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
