@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use auth_service::config::AuthConfig;
-use shared::config::{ConfigErrors, Kind, RawVars, Reader, VarSpec, WhenUnset};
+use shared::config::{ConfigErrors, FromVars, Kind, RawVars, Reader, VarSpec, WhenUnset};
 use solicitud_service::config::SolicitudConfig;
 
 shared::declare_vars! {
@@ -29,23 +29,9 @@ pub struct AllInOneConfig {
     pub bind_addr: SocketAddr,
 }
 
-impl AllInOneConfig {
-    pub fn from_env() -> Result<Self, ConfigErrors> {
-        Self::from_vars(&shared::config::env_vars())
-    }
-
-    /// For tests: settings from pairs, never from the process environment.
-    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigErrors>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from_vars(&shared::config::from_pairs(pairs))
-    }
-
+impl FromVars for AllInOneConfig {
     /// Reads [`variables`], every problem reported at once.
-    pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
+    fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
         let auth = AuthConfig::from_vars(vars);
         let mut r = Reader::new(vars);
         let bind_addr = r

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use all_in_one::config::AllInOneConfig;
 use all_in_one::System;
 use clap::Parser;
+use shared::config::FromVars;
 use shared::telemetry::{refuse_start, run_until_stopped, shutdown_signal, start};
 use shared::SystemClock;
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use shared::config::{
-    AppEnv, CommonConfig, ConfigErrors, Kind, RawVars, Reader, Secret, VarSpec, WhenUnset,
+    AppEnv, CommonConfig, ConfigErrors, FromVars, Kind, RawVars, Reader, Secret, VarSpec, WhenUnset,
     DEV_PLACEHOLDER_PASSWORD, KEY_HOWTO,
 };
 
@@ -100,23 +100,9 @@ pub struct AuthConfig {
     pub introspection_clients: Vec<(String, Secret)>,
 }
 
-impl AuthConfig {
-    pub fn from_env() -> Result<Self, ConfigErrors> {
-        Self::from_vars(&shared::config::env_vars())
-    }
-
-    /// For tests: settings from pairs, never from the process environment.
-    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigErrors>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from_vars(&shared::config::from_pairs(pairs))
-    }
-
+impl FromVars for AuthConfig {
     /// Reads [`variables`], every problem reported at once.
-    pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
+    fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
         let mut r = Reader::new(vars);
         let mut common = CommonConfig::read(&mut r);
         let bind_addr = r

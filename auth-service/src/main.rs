@@ -8,6 +8,7 @@ use auth_service::app::App;
 use auth_service::cli::{Cli, Command};
 use auth_service::config::AuthConfig;
 use clap::Parser;
+use shared::config::FromVars;
 use shared::telemetry::{refuse_start, run_until_stopped, shutdown_signal, start};
 use shared::SystemClock;
 

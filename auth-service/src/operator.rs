@@ -12,6 +12,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use shared::config::FromVars;
 use shared::{Rol, SystemClock};
 
 use crate::accounts::NewUser;

@@ -277,6 +277,7 @@ fn check_unique(users: &[Configured]) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::config::FromVars;
 
     fn config() -> AuthConfig {
         AuthConfig::from_pairs([

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use shared::config::{Kind, VarSpec, WhenUnset};
+use shared::config::{FromVars, Kind, VarSpec, WhenUnset};
 
 use common::{read, render, repo, template_variables, TempDir, TEMPLATE};
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use shared::config::FromVars;
 use test_support::ServiceProcess;
 
 use common::{read, render, repo, template_variables, unique, TempDir, TEMPLATE};

@@ -413,6 +413,29 @@ where
     envy::from_iter(pairs.into_iter().map(|(k, v)| (k.into(), v.into()))).unwrap_or_default()
 }
 
+/// A configuration read from variables, every problem reported at once: from the process environment
+/// in `main`, from pairs in tests. Each service's configuration implements [`FromVars::from_vars`];
+/// the two ways in come with it.
+pub trait FromVars: Sized {
+    /// Reads and validates the variables; every problem at once, each naming its variable.
+    fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors>;
+
+    /// Reads and validates the process environment (after `.env`, if present).
+    fn from_env() -> Result<Self, ConfigErrors> {
+        Self::from_vars(&env_vars())
+    }
+
+    /// Reads and validates pairs, never the process environment: what tests use.
+    fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigErrors>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_vars(&from_pairs(pairs))
+    }
+}
+
 /// Reads declared variables, each parsed as its [`Kind`] says, its default applied when it is unset or
 /// empty, and every problem kept for [`Reader::finish`].
 ///
@@ -726,28 +749,15 @@ pub struct CommonConfig {
     pub warnings: Vec<String>,
 }
 
-impl CommonConfig {
-    /// Reads and validates from the process environment (and `.env`).
-    pub fn from_env() -> Result<Self, ConfigErrors> {
-        Self::from_vars(&env_vars())
-    }
-
-    /// Reads and validates from pairs; what tests use.
-    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigErrors>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from_vars(&from_pairs(pairs))
-    }
-
-    pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
+impl FromVars for CommonConfig {
+    fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
         let mut reader = Reader::new(vars);
         let config = Self::read(&mut reader);
         reader.finish(config)
     }
+}
 
+impl CommonConfig {
     /// Reads the [`COMMON`] variables, leaving every problem in `r` (a service reads its own next).
     pub fn read(r: &mut Reader<'_>) -> Self {
         let mut warnings = Vec::new();

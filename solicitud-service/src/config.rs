@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 
-use shared::config::{CommonConfig, ConfigErrors, Kind, RawVars, Reader, VarSpec, VerifierConfig, WhenUnset};
+use shared::config::{
+    CommonConfig, ConfigErrors, FromVars, Kind, RawVars, Reader, VarSpec, VerifierConfig, WhenUnset,
+};
 
 shared::declare_vars! {
     /// What the solicitud service reads besides [`shared::config::COMMON`].
@@ -29,22 +31,9 @@ pub struct SolicitudConfig {
     pub bind_addr: SocketAddr,
 }
 
-impl SolicitudConfig {
-    pub fn from_env() -> Result<Self, ConfigErrors> {
-        Self::from_vars(&shared::config::env_vars())
-    }
-
-    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, ConfigErrors>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from_vars(&shared::config::from_pairs(pairs))
-    }
-
+impl FromVars for SolicitudConfig {
     /// Reads [`variables`], every problem reported at once.
-    pub fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
+    fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
         let mut r = Reader::new(vars);
         let common = CommonConfig::read(&mut r);
         let verifier = VerifierConfig::read(&mut r);

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use shared::config::FromVars;
 use shared::telemetry::{refuse_start, run_until_stopped, shutdown_signal, start};
 use shared::SystemClock;
 use solicitud_service::app::App;

@@ -7,6 +7,7 @@ use auth_service::app::App;
 use auth_service::config::AuthConfig;
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use shared::config::FromVars;
 use shared::ManualClock;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
+use shared::config::FromVars;
 pub use shared::Clock;
 use shared::ManualClock;
 use tokio::sync::oneshot;

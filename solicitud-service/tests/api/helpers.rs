@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use shared::config::FromVars;
 pub use shared::Clock;
 use shared::{AccessClaims, ManualClock, Rol, TokenCodec, TokenKind};
 use solicitud_service::app::App;
