@@ -4,11 +4,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use crate::config::AllInOneConfig;
 use auth_service::app::StartError;
 use shared::SharedClock;
-use tokio::net::TcpListener;
-
-use crate::config::AllInOneConfig;
 
 /// Both services' state, ready to serve on one listener.
 pub struct System {
@@ -33,12 +31,11 @@ impl System {
         addr: SocketAddr,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(SocketAddr, impl Future<Output = ()>), StartError> {
-        let listener = TcpListener::bind(addr)
+        let (listener, local) = shared::server::listen(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
+        // The auth half's configured users, applied before serving as auth-service does.
+        let applied = self.auth.apply_configured_users();
         tracing::info!(
             store = self.auth.store.kind(),
             solicitud_store = self.solicitud.store.kind(),
@@ -53,6 +50,9 @@ impl System {
             listener,
             shutdown,
         );
-        Ok((local, server))
+        Ok((local, async move {
+            applied.await;
+            server.await;
+        }))
     }
 }

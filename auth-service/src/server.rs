@@ -15,28 +15,23 @@ impl App {
         addr: SocketAddr,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(SocketAddr, impl Future<Output = ()>), StartError> {
-        let listener = TcpListener::bind(addr)
+        let (listener, local) = shared::server::listen(addr)
             .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let local = listener
-            .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
         Ok((local, self.serve(listener, shutdown)))
     }
 
     /// Serves on a listener until `shutdown` completes; in-flight requests finish first. The
-    /// configured users are applied to the store first ([`crate::accounts::Accounts::apply_configuration`]);
-    /// when the store does not answer within a few seconds, serving starts anyway (requests fail closed
-    /// meanwhile) and the users are applied in the background, retried every second.
+    /// configured users are applied to the store first ([`App::apply_configured_users`]).
     pub fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> impl Future<Output = ()> {
-        let accounts = self.accounts.clone();
+        let applied = self.apply_configured_users();
         tracing::info!(
             store = self.store.kind(),
-            configured_users = accounts.configured().len(),
+            configured_users = self.accounts.configured().len(),
             kid = self.codec.current_kid().unwrap_or("-"),
             "auth-service ready to serve"
         );
@@ -50,6 +45,18 @@ impl App {
             shutdown,
         );
         async move {
+            applied.await;
+            serving.await;
+        }
+    }
+
+    /// Applies the configured users to the store ([`crate::accounts::Accounts::apply_configuration`]),
+    /// to be awaited before serving: it waits for the store a few seconds at most; if the store has
+    /// not answered by then, serving starts anyway (requests fail closed meanwhile) and the users are
+    /// applied in the background, retried every second.
+    pub fn apply_configured_users(&self) -> impl Future<Output = ()> + Send + 'static {
+        let accounts = self.accounts.clone();
+        async move {
             let first = tokio::time::timeout(std::time::Duration::from_secs(3), apply_once(&accounts)).await;
             if !matches!(first, Ok(true)) {
                 tokio::spawn(async move {
@@ -58,7 +65,6 @@ impl App {
                     }
                 });
             }
-            serving.await;
         }
     }
 }

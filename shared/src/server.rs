@@ -37,6 +37,13 @@ pub const HYPER_MAX_BUF: usize = 64 * 1024;
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Binds `addr`: the listener and the address it got (the port the system chose when `addr`'s is 0).
+pub async fn listen(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
 /// The server's limits; [`Limits::default`] is what the services run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -4,8 +4,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use tokio::net::TcpListener;
-
 use crate::app::App;
 
 impl App {
@@ -15,8 +13,7 @@ impl App {
         addr: SocketAddr,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
-        let listener = TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
+        let (listener, local) = shared::server::listen(addr).await?;
         let has_redis = self.config.common.redis.is_some();
         match (
             &self.feed,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use all_in_one::config::AllInOneConfig;
 use all_in_one::System;
 use serde_json::{json, Value};
+use shared::config::FromVars;
 use shared::SystemClock;
 use tokio::sync::oneshot;
 
@@ -22,20 +23,20 @@ pub enum StoreKind {
 
 pub struct TestSystem {
     pub addr: SocketAddr,
+    /// Its store's key prefix (`REDIS_KEY_PREFIX`), its own.
+    pub prefix: String,
     pub client: reqwest::Client,
     _shutdown: oneshot::Sender<()>,
 }
 
 impl TestSystem {
     pub async fn spawn(kind: StoreKind) -> Self {
+        let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
         let mut pairs = vec![
             ("JWT_SECRET".to_string(), SECRET.to_string()),
             ("API_PASSWORD".into(), ADMIN_PASSWORD.into()),
             ("MFA_ENCRYPTION_KEY".into(), MFA_KEY.into()),
-            (
-                "REDIS_KEY_PREFIX".into(),
-                format!("test:{}:", uuid::Uuid::new_v4().simple()),
-            ),
+            ("REDIS_KEY_PREFIX".into(), prefix.clone()),
         ];
         if kind == StoreKind::Redis {
             pairs.push(("REDIS_URL".into(), test_support::redis_url()));
@@ -52,6 +53,7 @@ impl TestSystem {
         tokio::spawn(server);
         Self {
             addr,
+            prefix,
             client: reqwest::Client::new(),
             _shutdown: tx,
         }

@@ -10,3 +10,4 @@ mod process;
 mod revocation;
 mod routing;
 mod rust_client;
+mod startup;

@@ -182,3 +182,23 @@ fn production_starts_on_the_embedded_store_when_the_operator_allows_it() {
         service.logs()
     );
 }
+
+#[test]
+fn a_port_already_taken_stops_start_up_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .env("JWT_SECRET", "0123456789abcdef0123456789abcdef")
+        .env("API_PASSWORD", "pw")
+        .env("AUTH_BIND_ADDR", &addr)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("auth-service: cannot listen on {addr}: ")),
+        "{stderr}"
+    );
+}

@@ -48,3 +48,24 @@ fn any_argument_is_refused_with_status_2() {
         assert!(err.contains("Usage:"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_port_already_taken_stops_start_up_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = test_support::run_to_end(
+        Command::new(env!("CARGO_BIN_EXE_solicitud-service"))
+            .env_clear()
+            .env("JWT_SECRET", "0123456789abcdef0123456789abcdef")
+            .env("SOLICITUD_BIND_ADDR", &addr)
+            .current_dir(std::env::temp_dir()),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("solicitud-service: cannot listen on {addr}: ")),
+        "{stderr}"
+    );
+}
