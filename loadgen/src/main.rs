@@ -122,6 +122,21 @@ async fn start(name: &str, vars: &[(&str, String)]) -> Service {
     }
 }
 
+/// Creates one solicitud on `service` (the one the GET scenarios read) and returns its id.
+async fn create_solicitud(client: &reqwest::Client, service: &Service, access: &str) -> u64 {
+    let created: Value = client
+        .post(service.url("/solicitud/"))
+        .bearer_auth(access)
+        .json(&json!({"origen": "A", "destino": "B", "fechaServicio": "2031-01-01T08:00:00Z", "pasajeros": 2, "motivo": "benchmark"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["datos"]["id"].as_u64().expect("solicitud created")
+}
+
 /// `VmRSS` or `VmHWM` of a process, in MiB.
 fn memory_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -845,39 +860,9 @@ async fn main() {
     let client = reqwest::Client::new();
     let admin = login(&client, &auth).await;
     let access = admin["accessToken"].as_str().unwrap().to_string();
-    let created: Value = client
-        .post(sol.url("/solicitud/"))
-        .bearer_auth(&access)
-        .json(&json!({"origen": "A", "destino": "B", "fechaServicio": "2031-01-01T08:00:00Z", "pasajeros": 2, "motivo": "benchmark"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["datos"]["id"].as_u64().expect("solicitud created");
-    let created_mem: Value = client
-        .post(sol_mem.url("/solicitud/"))
-        .bearer_auth(&access)
-        .json(&json!({"origen": "A", "destino": "B", "fechaServicio": "2031-01-01T08:00:00Z", "pasajeros": 2, "motivo": "benchmark"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id_mem = created_mem["datos"]["id"].as_u64().expect("solicitud created");
-    let created_off: Value = client
-        .post(sol_off.url("/solicitud/"))
-        .bearer_auth(&access)
-        .json(&json!({"origen": "A", "destino": "B", "fechaServicio": "2031-01-01T08:00:00Z", "pasajeros": 2, "motivo": "benchmark"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id_off = created_off["datos"]["id"].as_u64().expect("solicitud created");
+    let id = create_solicitud(&client, &sol, &access).await;
+    let id_mem = create_solicitud(&client, &sol_mem, &access).await;
+    let id_off = create_solicitud(&client, &sol_off, &access).await;
 
     // 2. Authenticated GET next to /health of the same process.
     let health = load_on(
