@@ -4,9 +4,10 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use crate::config::AllInOneConfig;
 use auth_service::app::StartError;
 use shared::SharedClock;
+
+use crate::config::AllInOneConfig;
 
 /// Both services' state, ready to serve on one listener.
 pub struct System {
