@@ -32,6 +32,12 @@ pub struct TestSystem {
 impl TestSystem {
     pub async fn spawn(kind: StoreKind) -> Self {
         let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+        Self::spawn_with(kind, prefix, &[]).await
+    }
+
+    /// On this key prefix (a second system on the same one sees the first one's data, as a restart
+    /// does), with more variables.
+    pub async fn spawn_with(kind: StoreKind, prefix: String, more: &[(&str, String)]) -> Self {
         let mut pairs = vec![
             ("JWT_SECRET".to_string(), SECRET.to_string()),
             ("API_PASSWORD".into(), ADMIN_PASSWORD.into()),
@@ -41,6 +47,7 @@ impl TestSystem {
         if kind == StoreKind::Redis {
             pairs.push(("REDIS_URL".into(), test_support::redis_url()));
         }
+        pairs.extend(more.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let config = AllInOneConfig::from_pairs(pairs).unwrap();
         let system = System::build(config, Arc::new(SystemClock)).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
