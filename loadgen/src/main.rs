@@ -80,13 +80,17 @@ async fn start(name: &str, vars: &[(&str, String)]) -> Service {
         .env_clear()
         .current_dir(std::env::temp_dir())
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        // The one knob passed through, for comparing runtime sizes: `TOKIO_WORKER_THREADS=1 bench/run`.
-        .envs(std::env::vars().filter(|(k, _)| k == "TOKIO_WORKER_THREADS"))
         .env("LOG_FORMAT", "json")
+        // Quiet by default: no line per request. `RUST_LOG=info bench/run` measures what a service
+        // with the default level costs (one JSON line per request on standard output, read by this
+        // process as a log collector would).
         .env(
             "RUST_LOG",
             "warn,auth_service=info,solicitud_service=info,shared::telemetry=info",
         )
+        // The knobs passed through: the runtime's size (`TOKIO_WORKER_THREADS=1 bench/run`) and the
+        // log level.
+        .envs(std::env::vars().filter(|(k, _)| k == "TOKIO_WORKER_THREADS" || k == "RUST_LOG"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -94,13 +98,18 @@ async fn start(name: &str, vars: &[(&str, String)]) -> Service {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        for line in lines.by_ref() {
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 if v["message"] == "listening" {
                     let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                    break;
                 }
             }
         }
+        // The rest is drained unread (with RUST_LOG=info, a line per request), so the service never
+        // blocks on a full pipe and this reader costs the machine little.
+        lines.for_each(drop);
     });
     let addr = rx
         .recv_timeout(Duration::from_secs(30))
