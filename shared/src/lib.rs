@@ -29,6 +29,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod log_writer;
 pub mod metrics;
 pub mod ops;
 pub mod rejection;

@@ -226,7 +226,7 @@ where
     }
     span.in_scope(|| {
         tracing::info!(
-            target: "http",
+            target: crate::log_writer::ACCESS_TARGET,
             service = service.name,
             method = %method,
             path = uri.path(),

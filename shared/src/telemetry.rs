@@ -6,15 +6,27 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 /// Installs the global subscriber. `RUST_LOG` refines the level (default `info`).
+///
+/// JSON lines are written by the `json-subscriber` crate, in tracing-subscriber's own JSON format
+/// (the event's fields flattened, `target`, the current `span` and the `spans` list), at a fraction of
+/// its cost: it keeps each span's fields serialized once, where tracing-subscriber parses them back
+/// for every line. With the default `info`, that line is written for every request, so its cost is
+/// part of every request's (BENCHMARKS.md, "Fourth pass").
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true);
     // A second init (as in tests) is harmless: the first subscriber stays.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => json_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(true)
+            .with_writer(crate::log_writer::LogWriter::stdout())
+            .flatten_event(true)
+            .try_init(),
+        LogFormat::Pretty => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(true)
+            .with_writer(crate::log_writer::LogWriter::stdout())
+            .try_init(),
     };
 }
 

@@ -165,9 +165,16 @@ impl ServiceProcess {
 
     /// Waits (at most `timeout`) for a log line containing `needle`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        self.wait_for_logs(|lines| lines.iter().any(|l| l.contains(needle)), timeout)
+    }
+
+    /// Waits (at most `timeout`) until the lines logged so far satisfy `done`. The services write
+    /// each request's line in batches, up to a tenth of a second after the response (see
+    /// `shared::log_writer`), so a test looking for request lines waits for them.
+    pub fn wait_for_logs(&self, done: impl Fn(&[String]) -> bool, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if lock(&self.logs).iter().any(|l| l.contains(needle)) {
+            if done(&lock(&self.logs)) {
                 return true;
             }
             if Instant::now() >= deadline {

@@ -717,22 +717,23 @@ async fn the_account_page_refreshes_an_expired_access_token_and_leaves_a_session
         assert!(Instant::now() < deadline, "the access token never expired");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let refreshes = |system: &ServiceProcess| {
-        system
-            .logs()
-            .iter()
+    let refreshes = |logs: &[String]| {
+        logs.iter()
             .filter(|l| {
                 let v: Value = serde_json::from_str(l).unwrap_or_default();
                 v["path"] == "/auth/refresh" && v["status"] == 200
             })
             .count()
     };
-    assert_eq!(refreshes(&system), 0);
+    // Seconds have passed since the page's last call: its request lines have all been written.
+    assert_eq!(refreshes(&system.logs()), 0);
 
     // The page's next call finds its token expired, refreshes the pair once and goes on.
     browser.click("boton-totp-iniciar").await;
     browser.wait_visible("totp-alta").await;
-    assert_eq!(refreshes(&system), 1);
+    // Request lines are written in batches, within a tenth of a second.
+    system.wait_for_logs(|logs| refreshes(logs) > 0, Duration::from_secs(5));
+    assert_eq!(refreshes(&system.logs()), 1);
     browser.click("boton-totp-cancelar").await;
     browser.wait_visible("totp-inactivo").await;
 

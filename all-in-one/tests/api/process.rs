@@ -92,20 +92,29 @@ fn the_seeds_own_clients_run_unchanged_against_the_one_process_mode() {
     let origin = format!("http://{}", service.addr());
     // The seed's user and password are .env.example's.
     let result = test_support::seed_clients::run_all(&origin, "api_user", "your-secure-password");
+    let served = |logs: &[String], (method, path): (&str, &str)| {
+        logs.iter().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            v["method"] == method && v["path"] == path && v["status"] == 200
+        })
+    };
+    let expected = [
+        ("POST", "/auth/login"),
+        ("GET", "/solicitud/"),
+        ("POST", "/auth/refresh"),
+    ];
+    // Request lines are written in batches: wait for them (or fail below, naming the missing one).
+    service.wait_for_logs(
+        |logs| expected.iter().all(|e| served(logs, *e)),
+        Duration::from_secs(5),
+    );
     let logs = service.logs();
     drop(service);
     let _ = std::fs::remove_dir_all(&dir);
     result.unwrap_or_else(|e| panic!("{e}"));
-    for (method, path) in [
-        ("POST", "/auth/login"),
-        ("GET", "/solicitud/"),
-        ("POST", "/auth/refresh"),
-    ] {
+    for (method, path) in expected {
         assert!(
-            logs.iter().any(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-                v["method"] == method && v["path"] == path && v["status"] == 200
-            }),
+            served(&logs, (method, path)),
             "{method} {path} not served: {logs:?}"
         );
     }

@@ -184,3 +184,57 @@ async fn the_seeds_flow_runs_across_both_services() {
 
     let _ = std::fs::remove_file(users);
 }
+
+/// The line every request leaves (`LOG_FORMAT=json`): one JSON object with the event's fields at the
+/// top, its target, and the request's id in the current span and in the span list, as operators'
+/// log queries read it.
+#[tokio::test]
+async fn each_request_leaves_one_json_line_carrying_its_request_id() {
+    let sol = start(
+        "solicitud-service",
+        &[
+            ("JWT_SECRET", SECRET.to_string()),
+            ("REDIS_URL", redis_url()),
+            ("REDIS_KEY_PREFIX", unique_prefix()),
+            ("SOLICITUD_BIND_ADDR", "127.0.0.1:0".to_string()),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let id = format!("log-shape-{}", uuid::Uuid::new_v4().simple());
+    let res = client
+        .get(sol.url("/solicitud/"))
+        .header("X-Request-Id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        sol.wait_for_log(&id, std::time::Duration::from_secs(5)),
+        "{:?}",
+        sol.logs()
+    );
+    let lines: Vec<Value> = sol
+        .logs()
+        .iter()
+        .filter(|l| l.contains(&id))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["target"], "http", "{line}");
+    assert_eq!(line["message"], "request", "{line}");
+    assert_eq!(line["service"], "solicitud-service", "{line}");
+    assert_eq!(line["method"], "GET", "{line}");
+    assert_eq!(line["path"], "/solicitud/", "{line}");
+    assert_eq!(line["status"], 401, "{line}");
+    assert!(line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{line}");
+    assert!(
+        line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{line}"
+    );
+    assert_eq!(line["span"]["name"], "request", "{line}");
+    assert_eq!(line["span"]["request_id"], id.as_str(), "{line}");
+    assert_eq!(line["spans"][0]["request_id"], id.as_str(), "{line}");
+    assert!(line.get("fields").is_none(), "the fields are flattened: {line}");
+}
