@@ -51,17 +51,19 @@ if s[8] == '2' then return {'revoked', 'sid'} end
 if s[8] ~= '0' then return {'revoked'} end
 local cutoff = redis.call('GET', KEYS[2])
 if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
-local u = redis.call('HMGET', KEYS[3], 'fp', 'active')
-if u[1] ~= s[2] or u[2] ~= '1' then
+-- The user's fingerprint, then the fields redis.rs's VIEW_FIELDS names, in its order ('active' 9th):
+-- one read serves the check and the answer.
+local u = redis.call('HMGET', KEYS[3], 'fp', 'id', 'ver', 'username', 'email', 'rol', 'hash', 'vo', 'active',
+  'config', 'reset')
+if u[1] ~= s[2] or u[9] ~= '1' then
   revoke()
   if KEYS[4] then return {'revoked'} end
   return {'revoked', 'sid'}
 end
 local function answer(kind, issued_at, refresh, access)
   local out = {kind, s[3], issued_at, refresh, access}
-  -- The fields redis.rs's VIEW_FIELDS names, in its order, values only ('' for an absent one).
-  for _, v in ipairs(redis.call('HMGET', KEYS[3], 'id', 'ver', 'username', 'email', 'rol', 'hash', 'vo', 'active',
-    'config', 'reset')) do out[#out + 1] = v or '' end
+  -- Values only, '' for an absent field.
+  for i = 2, 11 do out[#out + 1] = u[i] or '' end
   return out
 end
 -- A session started just after a cut-off may start a little ahead of now (create_session.lua): its

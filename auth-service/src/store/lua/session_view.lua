@@ -13,10 +13,12 @@ local s = redis.call('HMGET', KEYS[1], 'uid', 'fp', 'started', 'cur', 'rev')
 if not s[1] or s[5] ~= '0' or s[1] ~= uid then return {'revoked'} end
 local cutoff = redis.call('GET', KEYS[2])
 if cutoff and tonumber(s[3]) <= tonumber(cutoff) then return {'revoked'} end
-local u = redis.call('HMGET', KEYS[3], 'fp', 'active')
-if u[1] ~= s[2] or u[2] ~= '1' then return {'revoked'} end
+-- The user's fingerprint, then the fields redis.rs's VIEW_FIELDS names, in its order ('active' 9th):
+-- one read serves the check and the answer.
+local u = redis.call('HMGET', KEYS[3], 'fp', 'id', 'ver', 'username', 'email', 'rol', 'hash', 'vo', 'active',
+  'config', 'reset')
+if u[1] ~= s[2] or u[9] ~= '1' then return {'revoked'} end
 local out = {'active', s[4]}
--- The fields redis.rs's VIEW_FIELDS names, in its order, values only ('' for an absent one).
-for _, v in ipairs(redis.call('HMGET', KEYS[3], 'id', 'ver', 'username', 'email', 'rol', 'hash', 'vo', 'active',
-  'config', 'reset')) do out[#out + 1] = v or '' end
+-- Values only, '' for an absent field.
+for i = 2, 11 do out[#out + 1] = u[i] or '' end
 return out
