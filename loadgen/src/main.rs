@@ -9,7 +9,10 @@
 //!
 //! Every load scenario also reads the loaded service's CPU time (user + system, all threads, from
 //! `/proc/<pid>/stat`) before and after, and prints the service's CPU microseconds per request served:
-//! a figure that, unlike throughput, does not move much when other work shares the machine.
+//! a figure that, unlike throughput, does not move much when other work shares the machine. The
+//! request-cost scenarios also read the CPU Redis (`INFO cpu`), this loader and the whole machine
+//! (`/proc/stat`) used meanwhile: where a request's CPU goes, and so how far a throughput share of
+//! `/health` can go when the three share the cores.
 //!
 //! `--quick` runs every scenario for a fraction of a second at low concurrency: it proves the harness
 //! works (CI runs it) and asserts nothing about speed. `--tokens` runs only the request-cost scenarios
@@ -191,6 +194,30 @@ struct Run {
     latencies_us: Vec<u64>,
     /// CPU seconds the loaded service's process used during the run, when measured ([`load_on`]).
     cpu_s: Option<f64>,
+    /// Where the rest of the machine's CPU went meanwhile, when measured ([`load_costed`]).
+    others: Option<Others>,
+}
+
+/// The CPU seconds a run cost besides the loaded service's: what sets the throughput of a closed loop
+/// when everything shares the same cores.
+#[derive(Debug, Default, Clone, Copy)]
+struct Others {
+    /// Redis (`INFO cpu`: its main thread and its I/O threads, user + system).
+    redis_s: f64,
+    /// This process: the loader (HTTP client, JSON, the workers).
+    loader_s: f64,
+    /// Every core of the machine, busy (`/proc/stat`, all but idle and I/O wait).
+    machine_s: f64,
+}
+
+impl Others {
+    fn add(self, other: Others) -> Others {
+        Others {
+            redis_s: self.redis_s + other.redis_s,
+            loader_s: self.loader_s + other.loader_s,
+            machine_s: self.machine_s + other.machine_s,
+        }
+    }
 }
 
 impl Run {
@@ -208,6 +235,23 @@ impl Run {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };
+        self.others = match (self.others, run.others) {
+            (Some(a), Some(b)) => Some(a.add(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Microseconds of CPU per request served: the service, Redis, the loader, and the whole machine
+    /// (the three and anything else running), when measured.
+    fn budget_us(&self) -> Option<[f64; 4]> {
+        let (service, others) = (self.cpu_s?, self.others?);
+        let per = |s: f64| s * 1e6 / self.ok.max(1) as f64;
+        Some([
+            per(service),
+            per(others.redis_s),
+            per(others.loader_s),
+            per(others.machine_s),
+        ])
     }
 
     /// The service's CPU microseconds per request served, when measured.
@@ -292,6 +336,59 @@ async fn load_on(pid: u32, workers: Vec<Step>, duration: Duration) -> Run {
     let mut run = load(workers, duration, None).await;
     run.cpu_s = Some(cpu_seconds(pid) - before);
     run
+}
+
+/// [`load_on`], also measuring the CPU that Redis at `redis_url`, this loader and the whole machine
+/// used meanwhile ([`Others`]).
+async fn load_costed(pid: u32, redis_url: &str, workers: Vec<Step>, duration: Duration) -> Run {
+    let redis = redis_cpu_seconds(redis_url).await;
+    let loader = cpu_seconds(std::process::id());
+    let machine = machine_busy_seconds();
+    let mut run = load_on(pid, workers, duration).await;
+    run.others = Some(Others {
+        redis_s: redis_cpu_seconds(redis_url).await - redis,
+        loader_s: cpu_seconds(std::process::id()) - loader,
+        machine_s: machine_busy_seconds() - machine,
+    });
+    run
+}
+
+/// The machine's cores, as this process may use them.
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+}
+
+/// The CPU seconds Redis has used since it started, user + system (`INFO cpu`).
+async fn redis_cpu_seconds(url: &str) -> f64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| {
+            l.strip_prefix("used_cpu_sys:")
+                .or_else(|| l.strip_prefix("used_cpu_user:"))
+        })
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// CPU seconds every core of the machine has been busy since boot: the first line of `/proc/stat`,
+/// all but idle and I/O wait (guest time is already inside user time).
+fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| l.split_whitespace().filter_map(|t| t.parse().ok()).collect())
+        .unwrap_or_default();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| ticks.get(i)).sum();
+    busy / clock_ticks_per_second()
 }
 
 /// Sends a request and reads the whole body; `true` for a 2xx.
@@ -874,8 +971,9 @@ async fn main() {
     let id_off = create_solicitud(&client, &sol_off, &access).await;
 
     // 2. Authenticated GET next to /health of the same process.
-    let health = load_on(
+    let health = load_costed(
         sol.pid(),
+        &settings.redis_url,
         (0..c).map(|_| get_step(sol.url("/health"), None)).collect(),
         d,
     )
@@ -889,8 +987,9 @@ async fn main() {
     let (mut get, mut get_off) = (Run::default(), Run::default());
     for _ in 0..rounds {
         for (service, id, total) in [(&sol, id, &mut get), (&sol_off, id_off, &mut get_off)] {
-            let run = load_on(
+            let run = load_costed(
                 service.pid(),
+                &settings.redis_url,
                 (0..c)
                     .map(|_| get_step(service.url(&format!("/solicitud/{id}")), Some(access.clone())))
                     .collect(),
@@ -939,8 +1038,9 @@ async fn main() {
     );
 
     // The floor of a request at the auth service: its /health, next to the token endpoints below.
-    let auth_health = load_on(
+    let auth_health = load_costed(
         auth.pid(),
+        &settings.redis_url,
         (0..c).map(|_| get_step(auth.url("/health"), None)).collect(),
         d,
     )
@@ -961,7 +1061,7 @@ async fn main() {
     // 3. Refresh, a fresh token every request, with Redis and with the embedded store.
     let workers = refresh_workers(&auth, c).await;
     let before = redis_calls(&settings.redis_url).await;
-    let refresh = load_on(auth.pid(), workers, d).await;
+    let refresh = load_costed(auth.pid(), &settings.redis_url, workers, d).await;
     let executed = (redis_calls(&settings.redis_url).await - before) as f64 / refresh.ok.max(1) as f64;
     row(
         "POST /auth/refresh (Redis)",
@@ -986,8 +1086,9 @@ async fn main() {
     }
 
     // 4. Introspection.
-    let introspect = load_on(
+    let introspect = load_costed(
         auth.pid(),
+        &settings.redis_url,
         (0..c)
             .map(|_| post_step(auth.url("/auth/introspect"), json!({ "token": access })))
             .collect(),
@@ -1001,8 +1102,9 @@ async fn main() {
     );
 
     // 4b. The user behind an access token (one Redis round trip: the session and the user).
-    let me = load_on(
+    let me = load_costed(
         auth.pid(),
+        &settings.redis_url,
         (0..c)
             .map(|_| get_step(auth.url("/auth/me"), Some(access.clone())))
             .collect(),
@@ -1033,6 +1135,61 @@ async fn main() {
             per(&auth_health)
         ),
         "refresh ≤ 40 µs",
+    );
+    // Where each request's CPU goes. Every scenario keeps both cores busy (the loader, the service
+    // and Redis share them), so throughput is the cores over the machine's CPU per request, and a
+    // share of /health is bounded by what Redis and the loader cost, whatever the service does.
+    let budget = |run: &Run| run.budget_us().unwrap_or([f64::NAN; 4]);
+    let line = |name: &str, run: &Run| {
+        let [service, redis, loader, machine] = budget(run);
+        format!(
+            "{name} {service:.1} + {redis:.1} + {loader:.1} ({machine:.1}; {:.0}% of the cores busy)",
+            100.0 * machine * run.rps() / 1e6 / cores()
+        )
+    };
+    row(
+        "CPU per request, µs: service + Redis + loader (the whole machine)",
+        [
+            line("solicitud /health", &health),
+            line("GET /solicitud/{id} (Redis)", &get),
+            line("auth /health", &auth_health),
+            line("refresh", &refresh),
+            line("introspect", &introspect),
+            line("/auth/me", &me),
+        ]
+        .join("; "),
+        "",
+    );
+    // How far each share could go on this machine, with Redis and the loader as they are: were the
+    // endpoint to cost its service no more than its /health, and no more than its /health plus the one
+    // Redis round trip it needs (the solicitud GET on Redis less the same GET on the embedded store).
+    // The machine's CPU per /health over the endpoint's, with the service's part replaced.
+    let round_trip =
+        get.cpu_us_per_request().unwrap_or(f64::NAN) - get_mem.cpu_us_per_request().unwrap_or(f64::NAN);
+    let share_at = |run: &Run, service_us: f64| {
+        let [service, _, _, machine] = budget(run);
+        100.0 * budget(&health)[3] / (machine - service + service_us)
+    };
+    let shares = |name: &str, run: &Run, floor: &Run| {
+        let floor_us = budget(floor)[0];
+        format!(
+            "{name} {:.0}% (predicted {:.0}%; ceilings {:.0}%, {:.0}%)",
+            ratio(run),
+            share_at(run, budget(run)[0]),
+            share_at(run, floor_us),
+            share_at(run, floor_us + round_trip),
+        )
+    };
+    row(
+        "Share of /health, measured (predicted from the machine's CPU per request; ceilings were the endpoint to cost its service what its /health does, and that plus one Redis round trip)",
+        format!(
+            "{}; {}; {}; {}; one round trip {round_trip:.1} µs",
+            shares("refresh", &refresh, &auth_health),
+            shares("introspect", &introspect, &auth_health),
+            shares("/auth/me", &me, &auth_health),
+            shares("GET (Redis)", &get, &health),
+        ),
+        "",
     );
     if settings.tokens_only {
         print_table(&settings, &rows);
