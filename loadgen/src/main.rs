@@ -358,16 +358,22 @@ fn cores() -> f64 {
     std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
 }
 
-/// The CPU seconds Redis has used since it started, user + system (`INFO cpu`).
-async fn redis_cpu_seconds(url: &str) -> f64 {
+/// One section of `INFO` from the Redis at `url`.
+async fn redis_info(url: &str, section: &str) -> String {
     let client = redis::Client::open(url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("cpu")
+    redis::cmd("INFO")
+        .arg(section)
         .query_async(&mut conn)
         .await
-        .unwrap();
-    info.lines()
+        .unwrap()
+}
+
+/// The CPU seconds Redis has used since it started, user + system (`INFO cpu`).
+async fn redis_cpu_seconds(url: &str) -> f64 {
+    redis_info(url, "cpu")
+        .await
+        .lines()
         .filter_map(|l| {
             l.strip_prefix("used_cpu_sys:")
                 .or_else(|| l.strip_prefix("used_cpu_user:"))
@@ -466,14 +472,9 @@ async fn refresh_workers(auth: &Service, n: usize) -> Vec<Step> {
 
 /// Total calls of every command, from `INFO commandstats`.
 async fn redis_calls(url: &str) -> u64 {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
+    redis_info(url, "commandstats")
         .await
-        .unwrap();
-    info.lines()
+        .lines()
         .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
         .filter_map(|l| l.split("calls=").nth(1))
         .filter_map(|rest| rest.split(',').next())
@@ -692,13 +693,7 @@ fn common_vars(settings: &Settings, redis: bool) -> Vec<(&'static str, String)> 
 /// Calls of each command on the Redis at `port` (127.0.0.1), from `INFO commandstats`; commands run
 /// inside scripts are counted too.
 async fn command_calls(port: u16) -> std::collections::HashMap<String, u64> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let info = redis_info(&format!("redis://127.0.0.1:{port}"), "commandstats").await;
     let mut calls = std::collections::HashMap::new();
     for l in info.lines() {
         let Some((name, rest)) = l.strip_prefix("cmdstat_").and_then(|l| l.split_once(":calls=")) else {
