@@ -15,10 +15,8 @@
 
 use std::sync::OnceLock;
 
-use shared::routing::Route;
-use warp::filters::BoxedFilter;
+use shared::routing::{Route, Router};
 use warp::path::FullPath;
-use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 /// Where the gateway sends a request for a path.
@@ -64,9 +62,9 @@ const OWN: &[Route] = &[Route {
 pub fn table() -> &'static [Route] {
     static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let services = auth_service::routes::ROUTES
+        let services = auth_service::routes::table()
             .iter()
-            .chain(solicitud_service::routes::ROUTES)
+            .chain(solicitud_service::routes::table())
             .filter(|r| {
                 matches!(
                     destination(r.template),
@@ -91,17 +89,38 @@ fn towards(to: Destination) -> impl Filter<Extract = (), Error = Rejection> + Cl
 }
 
 /// Both services' routes behind the gateway's routing; every request gets an answer in the envelope.
-pub fn routes(
-    auth: auth_service::app::App,
-    solicitud: solicitud_service::app::App,
-) -> BoxedFilter<(Response,)> {
-    // Each service's filter answers everything it is given (its own 404, 405, 401, ...), so a request
-    // that passes `towards` never falls through to the next branch.
-    let to_auth = towards(Destination::Auth).and(auth_service::routes::routes(auth));
-    let to_solicitud = towards(Destination::Solicitud).and(solicitud_service::routes::routes(solicitud));
-    // The rest: GET /health, and the 404 envelope for any other path.
-    let own = shared::http::serve_table(OWN, shared::ops::health());
-    to_auth.or(to_solicitud).unify().or(own).unify().boxed()
+/// Each route of [`table`] is answered by the service that serves it, with that service's own filter
+/// ([`Router::filter_for_template`]); a path no route takes gets the 404 (or 405) of the service the
+/// gateway would send it to, or this process's own.
+pub fn router(auth: &auth_service::app::App, solicitud: &solicitud_service::app::App) -> Router {
+    let auth = auth_service::routes::router(auth);
+    let solicitud = solicitud_service::routes::router(solicitud);
+    let own = Router::new(OWN, vec![shared::ops::health()]);
+    let table = table();
+    let by_route = table
+        .iter()
+        .map(|route| {
+            let serving = match destination(route.template) {
+                Destination::Auth => &auth,
+                Destination::Solicitud => &solicitud,
+                Destination::Health | Destination::NotFound => &own,
+            };
+            serving
+                .filter_for_template(route.template)
+                .unwrap_or(serving.fallback())
+                .clone()
+        })
+        .collect();
+    // Each service's fallback answers everything it is given (its own 404, 405), so a request that
+    // passes `towards` never falls through to the next branch.
+    let fallback = towards(Destination::Auth)
+        .and(auth.fallback().clone())
+        .or(towards(Destination::Solicitud).and(solicitud.fallback().clone()))
+        .unify()
+        .or(own.fallback().clone())
+        .unify()
+        .boxed();
+    Router::from_parts(table, by_route, fallback)
 }
 
 #[cfg(test)]
@@ -162,7 +181,7 @@ mod tests {
         }
         assert_eq!(templates.iter().filter(|t| **t == "/health").count(), 1);
         let expected =
-            1 + auth_service::routes::ROUTES.len() - 4 + solicitud_service::routes::ROUTES.len() - 4;
+            1 + auth_service::routes::table().len() - 4 + solicitud_service::routes::table().len() - 4;
         assert_eq!(templates.len(), expected, "{templates:?}");
     }
 }

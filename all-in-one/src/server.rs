@@ -37,17 +37,15 @@ impl System {
             .map_err(|source| StartError::Bind { addr, source })?;
         // The auth half's configured users, applied before serving as auth-service does.
         let applied = self.auth.apply_configured_users();
+        self.auth.spawn_feed_sweeper();
         tracing::info!(
             store = self.auth.store.kind(),
             solicitud_store = self.solicitud.store.kind(),
             "all-in-one ready to serve: /auth, /v2/auth and /solicitud on one listener"
         );
         let server = shared::server::serve(
-            shared::server::ServiceInfo {
-                name: "all-in-one",
-                routes: crate::routes::table(),
-            },
-            crate::routes::routes(self.auth, self.solicitud),
+            shared::server::ServiceInfo { name: "all-in-one" },
+            crate::routes::router(&self.auth, &self.solicitud),
             listener,
             shutdown,
         );

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 
 use crate::audit::{self, Actor};
 use crate::identity::{normalize, Email, Username};
-use crate::limits::Limits;
+use crate::limits::{AccountKey, Limits};
 use crate::password_policy;
 use crate::passwords::{self, Passwords};
 use crate::refusal::Refusal;
@@ -484,11 +484,16 @@ impl Accounts {
         Ok(())
     }
 
-    /// Forgets the failed logins of a user's username and e-mail, so a locked account can log in.
+    /// Forgets the failed logins of a user's username and e-mail and their wrong codes, so a locked
+    /// account can log in.
     pub async fn unlock(&self, id: u64, actor: Actor) -> Result<(), Refusal> {
         let user = self.require(id).await?;
         self.limits
-            .forget(&[user.username.as_str(), user.email.as_str()])
+            .forget(&[
+                AccountKey::username(user.username.as_str()),
+                AccountKey::email(user.email.as_str()),
+                AccountKey::codes(user.id),
+            ])
             .await?;
         audit::record("account_unlocked", actor, &id.to_string(), "");
         Ok(())

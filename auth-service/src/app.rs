@@ -21,6 +21,11 @@ use crate::store::redis::RedisStore;
 use crate::store::Stores;
 use crate::users::Configured;
 
+/// How often the feed sweeper runs ([`App::spawn_feed_sweeper`]).
+const FEED_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an owed entry is left to the request that owes it before the sweeper appends it.
+const FEED_SWEEP_AFTER_MS: i64 = 5_000;
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -77,6 +82,34 @@ impl App {
     /// [`shared::revocation`]): it sees a logout as soon as this service records it.
     pub fn revocation_check(&self) -> shared::revocation::SharedRevocationCheck {
         self.sessions.clone()
+    }
+
+    /// On a Redis Cluster, appends every few seconds the revocation-feed entries that revocations
+    /// recorded as owed and nobody appended (an append that failed, a process that died between a
+    /// revocation and its append: see [`crate::store::redis`]). Every replica runs one; what two find
+    /// at once is appended twice, which backends take as once. Nothing to do on one Redis, Sentinel or
+    /// the embedded store, where a revocation and its entry are one write.
+    pub fn spawn_feed_sweeper(&self) {
+        let on_cluster = self
+            .config
+            .common
+            .redis
+            .as_ref()
+            .is_some_and(|target| target.is_cluster());
+        if !on_cluster {
+            return;
+        }
+        let feed = self.store.feed.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(FEED_SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                match feed.sweep_owed(FEED_SWEEP_AFTER_MS).await {
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "revocation feed sweep failed; retried at the next"),
+                }
+            }
+        });
     }
 
     /// Builds the state; the store is Redis when `REDIS_URL` is set, else the embedded one.

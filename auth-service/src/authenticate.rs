@@ -1,23 +1,30 @@
-//! Proving who you are: the one password step behind `POST /auth/login` and `POST /v2/auth/gettoken`,
-//! and the second-factor step that follows it, with the account lock applied the same way to both.
+//! Proving who you are: the one password step behind `POST /auth/login`, `POST /v2/auth/gettoken` and
+//! `POST /auth/password`, and the second-factor step that follows it, each under its account lock.
 //!
 //! The password step, in this order:
 //! 1. a password over [`MAX_PASSWORD_CHARS`] is refused before anything is counted or hashed;
 //! 2. a hashing permit is taken ([`Passwords::permit`]);
 //! 3. the request counts against its IP and the account's lock is checked ([`Limits::admit`]), with the
-//!    account named by the identifier as typed ([`AccountKey::of`]), known or not;
+//!    account named by the identifier as typed, in its kind ([`AccountKey::username`],
+//!    [`AccountKey::email`]), known or not;
 //! 4. one argon2 verification, against the dummy hash for an unknown or disabled user;
 //! 5. anything but a match of an active user who `belongs` (gettoken: the virtual operator) is one
-//!    failure, recorded before the permit is given back, and `INVALID_CREDENTIALS`.
+//!    failure, recorded before the permit is given back, and `INVALID_CREDENTIALS`; a match forgets
+//!    that account's failures (what it proved, and nothing else).
 //!
-//! The account's failures are forgotten only on a full success ([`Authenticator::succeeded`]): after
-//! the second factor when the user has MFA on. Second-factor codes ([`Authenticator::second_step`],
-//! [`Authenticator::inline_code`], and the codes that activate or disable MFA through
-//! [`Authenticator::code_attempt`]) are admitted by the same lock and counted as failures of the same
-//! account when wrong. This module is the only caller of [`Limits`]' account lock.
+//! Steps 4 and 5 run in a task of their own: a client that hangs up while its password is hashed
+//! still has its failure counted, and its permit is given back only after that, so hanging up is no
+//! way around the lock or the bound on hashes in flight.
+//!
+//! Second-factor codes ([`Authenticator::second_step`], [`Authenticator::inline_code`], and the codes
+//! that activate or disable MFA through [`Authenticator::code_attempt`]) are admitted by the user's
+//! code lock ([`AccountKey::codes`]), counted there when wrong and forgotten there when right. This
+//! module is the only caller of [`Limits`]' account locks.
 
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use tracing::Instrument;
 
 use crate::accounts::Accounts;
 use crate::limits::{AccountKey, Limits};
@@ -35,11 +42,9 @@ pub enum Identifier<'a> {
     Email(&'a str),
 }
 
-/// A correct password of an active user: the user, and the account whose failures a full success
-/// forgets.
+/// A correct password of an active user: the user, and the account it was proven for.
 pub struct PasswordProof {
     pub user: Arc<User>,
-    pub account: AccountKey,
 }
 
 /// See the module doc.
@@ -74,10 +79,10 @@ impl Authenticator {
                 max: MAX_PASSWORD_CHARS,
             });
         }
-        let typed = match identifier {
-            Identifier::Username(name) | Identifier::Email(name) => name,
+        let account = match identifier {
+            Identifier::Username(name) => AccountKey::username(name),
+            Identifier::Email(email) => AccountKey::email(email),
         };
-        let account = AccountKey::of(typed);
         let permit = self.passwords.permit().await.map_err(Refusal::internal)?;
         self.limits.admit(ip, &account).await?;
         // Looked up after the lock, known or not: one store round trip either way.
@@ -85,26 +90,38 @@ impl Authenticator {
             Identifier::Username(name) => self.users.by_username(name).await?,
             Identifier::Email(email) => self.users.by_email(email).await?,
         };
-        // A user without a password yet (a set-password token pending) verifies against the dummy.
-        let hash = user
-            .as_ref()
-            .filter(|u| u.active && !u.password_hash.is_empty())
-            .map(|u| u.password_hash.as_str());
-        let matched = self
-            .passwords
-            .verify(&permit, hash, password)
-            .await
-            .map_err(Refusal::internal)?;
-        match user {
-            Some(user) if matched && user.active && belongs(&user) => Ok(PasswordProof { user, account }),
-            _ => {
-                // Recorded while the permit is held: this is what bounds the hashes of a flood.
-                self.limits.failed(&account).await?;
-                drop(permit);
-                tracing::info!("login refused");
-                Err(Refusal::BadCredentials)
+        let user = user.filter(|u| u.active).filter(|u| belongs(u));
+        let (passwords, limits, password) =
+            (self.passwords.clone(), self.limits.clone(), password.to_owned());
+        let checked = tokio::spawn(
+            async move {
+                // A user without a password yet (a set-password token pending) verifies against the
+                // dummy, as an unknown, disabled or foreign one does.
+                let hash = user
+                    .as_ref()
+                    .filter(|u| !u.password_hash.is_empty())
+                    .map(|u| u.password_hash.as_str());
+                let matched = passwords
+                    .verify(&permit, hash, &password)
+                    .await
+                    .map_err(Refusal::internal)?;
+                match user {
+                    Some(user) if matched => {
+                        limits.succeeded(&account).await?;
+                        Ok(PasswordProof { user })
+                    }
+                    _ => {
+                        // Recorded while the permit is held: this is what bounds the hashes of a flood.
+                        limits.failed(&account).await?;
+                        drop(permit);
+                        tracing::info!("login refused");
+                        Err(Refusal::BadCredentials)
+                    }
+                }
             }
-        }
+            .in_current_span(),
+        );
+        checked.await.map_err(Refusal::internal)?
     }
 
     /// Whether the user must pass a second factor before getting tokens.
@@ -112,21 +129,28 @@ impl Authenticator {
         self.mfa.is_active(user).await
     }
 
-    /// A second-factor code sent with the password (gettoken's `otp`): a wrong one is a failure of the
-    /// account, like a wrong password.
+    /// A second-factor code sent with the password (gettoken's `otp`), under the user's code lock.
     pub async fn inline_code(&self, proof: &PasswordProof, code: &str) -> Result<(), Refusal> {
+        let account = AccountKey::codes(proof.user.id);
+        self.limits.check_lock(&account).await?;
         if self.mfa.check_code(&proof.user, code).await? {
-            return Ok(());
+            return self.limits.succeeded(&account).await;
         }
-        self.limits.failed(&proof.account).await?;
+        self.limits.failed(&account).await?;
         Err(Refusal::BadCode)
     }
 
     /// The second step of a login (`POST /auth/mfa/verify`): a live challenge with tries left and a
-    /// good code give back the user, whose account's failures are then forgotten.
-    pub async fn second_step(&self, mfa_token: &str, code: &str, ip: IpAddr) -> Result<Arc<User>, Refusal> {
+    /// good code give back the user and the cut-off the challenge saw, which the session it starts is
+    /// bound to ([`crate::sessions::Sessions::start`]).
+    pub async fn second_step(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        ip: IpAddr,
+    ) -> Result<(Arc<User>, i64), Refusal> {
         let (claims, user) = self.mfa.open_challenge(mfa_token).await?;
-        let account = AccountKey::of(user.username.as_str());
+        let account = AccountKey::codes(user.id);
         self.limits.admit(ip, &account).await?;
         self.mfa.try_challenge(&claims).await?;
         if !self.mfa.check_code(&user, code).await? {
@@ -140,18 +164,19 @@ impl Authenticator {
         }
         self.mfa.finish_challenge(&claims).await?;
         self.limits.succeeded(&account).await?;
-        Ok(user)
+        Ok((user, claims.co))
     }
 
-    /// A code check by a signed-in user (MFA activate, disable) under the account's lock: admitted
-    /// first, a wrong code counted as a failure, a success forgetting the failures.
+    /// A code check by a signed-in user (MFA activate, disable) under the user's code lock: admitted
+    /// first, a wrong code counted as a failure, a success forgetting the code failures (and only
+    /// those: see [`crate::limits`]).
     pub async fn code_attempt<T>(
         &self,
         ip: IpAddr,
         user: &User,
         attempt: impl std::future::Future<Output = Result<T, Refusal>>,
     ) -> Result<T, Refusal> {
-        let account = AccountKey::of(user.username.as_str());
+        let account = AccountKey::codes(user.id);
         self.limits.admit(ip, &account).await?;
         match attempt.await {
             Ok(value) => {
@@ -164,10 +189,5 @@ impl Authenticator {
             }
             Err(other) => Err(other),
         }
-    }
-
-    /// The login is complete: the account's failures are forgotten.
-    pub async fn succeeded(&self, proof: &PasswordProof) -> Result<(), Refusal> {
-        self.limits.succeeded(&proof.account).await
     }
 }

@@ -2,15 +2,23 @@
 //!
 //! - Per client IP: at most `RATE_LIMIT_IP_PER_MINUTE` requests a minute to login, refresh, MFA verify
 //!   and gettoken (a hit counter: every request counts).
-//! - Per account: at most `RATE_LIMIT_LOGIN_MAX_FAILURES` **failed** attempts (wrong password, wrong
-//!   second-factor code) in `RATE_LIMIT_LOGIN_WINDOW_SECONDS`, a window that starts with the first
-//!   failure. At that count the account is locked until the window ends: 429 for the right password
-//!   too, with `Retry-After` the time the window has left. A success forgets the failures. Only
-//!   failures count, so any number of simultaneous logins with the right password succeed.
+//! - Per account: at most `RATE_LIMIT_LOGIN_MAX_FAILURES` **failed** attempts in
+//!   `RATE_LIMIT_LOGIN_WINDOW_SECONDS`, a window that starts with the first failure. At that count the
+//!   account is locked until the window ends: 429 for the right password too, with `Retry-After` the
+//!   time the window has left. Only failures count, so any number of simultaneous logins with the
+//!   right password succeed.
 //!
-//! The account is named by [`AccountKey::of`]: a hash of the identifier as typed, under the one
-//! normalisation of [`crate::identity::normalize`], for known and unknown names alike, so the lock
-//! answers the same for every spelling whether the account exists or not.
+//! Each kind of failure has its own counter, and a success forgets only the counter of what it
+//! proved ([`AccountKey`]):
+//! - wrong passwords for a **username** (`/auth/login`, `POST /auth/password`) and wrong passwords
+//!   for an **e-mail** (gettoken) are counted apart, each under a hash of the identifier as typed
+//!   (under the one normalisation of [`crate::identity::normalize`]), for known and unknown names
+//!   alike, so the lock answers the same for every spelling whether the account exists or not; a
+//!   username spelled like someone's e-mail names another counter than that e-mail;
+//! - wrong second-factor codes are counted per user, whatever step sent them (the login's second
+//!   step, gettoken's `otp`, activating or disabling MFA). A right password forgets only its own
+//!   counter, a right code only the user's code counter: holding a session and a code proves nothing
+//!   about the password, so it cannot reset a password lock.
 //!
 //! How a flood of wrong passwords stays cheap: the lock is checked while holding one of the
 //! [`crate::passwords::Passwords`] hashing permits, and a failure is recorded before the permit is given
@@ -28,14 +36,30 @@ use crate::refusal::Refusal;
 use crate::store::keys;
 use crate::store::{Counter, Gate, LimitStore};
 
-/// The store key of one account's failure counter.
+/// The store key of one failure counter (see the module doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountKey(String);
 
 impl AccountKey {
-    /// The account an identifier (a username, or an e-mail at gettoken) names; see the module doc.
-    pub fn of(identifier: &str) -> Self {
+    /// The wrong passwords typed for a username.
+    pub fn username(typed: &str) -> Self {
+        Self::hashed("username", typed)
+    }
+
+    /// The wrong passwords typed for an e-mail (gettoken).
+    pub fn email(typed: &str) -> Self {
+        Self::hashed("email", typed)
+    }
+
+    /// The wrong second-factor codes of a user.
+    pub fn codes(user_id: u64) -> Self {
+        Self(keys::code_counter(user_id))
+    }
+
+    fn hashed(namespace: &str, identifier: &str) -> Self {
         let digest = Sha256::new_with_prefix(b"account:")
+            .chain_update(namespace.as_bytes())
+            .chain_update(b":")
             .chain_update(normalize(identifier).as_bytes())
             .finalize();
         Self(keys::account_counter(&hex::encode(&digest[..16])))
@@ -99,6 +123,15 @@ impl Limits {
         }
     }
 
+    /// Whether the account is locked, without counting anything (a code sent with a password that
+    /// was admitted already).
+    pub async fn check_lock(&self, account: &AccountKey) -> Result<(), Refusal> {
+        match self.store.gate(&[], &[self.failures(account)]).await? {
+            Gate::Open => Ok(()),
+            Gate::Limited { retry_after_ms } => Err(limited(retry_after_ms)),
+        }
+    }
+
     /// A wrong password or code: one more failure against the account. The failure that reaches the
     /// limit locks the account: one `login_locked` audit line (the account named by its hash only, as
     /// the name may not exist).
@@ -110,13 +143,13 @@ impl Limits {
         Ok(())
     }
 
-    /// Forgets the failures of the accounts these identifiers name (an admin's unlock).
-    pub async fn forget(&self, identifiers: &[&str]) -> Result<(), Refusal> {
-        let keys: Vec<String> = identifiers.iter().map(|i| AccountKey::of(i).0).collect();
+    /// Forgets the failures of these accounts (an admin's unlock).
+    pub async fn forget(&self, accounts: &[AccountKey]) -> Result<(), Refusal> {
+        let keys: Vec<String> = accounts.iter().map(|a| a.0.clone()).collect();
         Ok(self.store.reset(&keys).await?)
     }
 
-    /// A full success: the account's failures are forgotten.
+    /// A success: the failures of what it proved are forgotten.
     pub async fn succeeded(&self, account: &AccountKey) -> Result<(), Refusal> {
         Ok(self.store.reset(std::slice::from_ref(&account.0)).await?)
     }
@@ -128,15 +161,22 @@ mod tests {
 
     #[test]
     fn every_spelling_of_a_name_is_one_account() {
-        let key = AccountKey::of("maria");
+        let key = AccountKey::username("maria");
         for spelling in [
             "MARIA",
             " maria",
             "Maria\t",
             "\u{ff4d}\u{ff41}\u{ff52}\u{ff49}\u{ff41}",
         ] {
-            assert_eq!(AccountKey::of(spelling), key, "{spelling:?}");
+            assert_eq!(AccountKey::username(spelling), key, "{spelling:?}");
         }
-        assert_ne!(AccountKey::of("mario"), key);
+        assert_ne!(AccountKey::username("mario"), key);
+    }
+
+    #[test]
+    fn a_username_spelled_like_an_email_and_that_email_are_counted_apart() {
+        assert_ne!(AccountKey::username("b@x.io"), AccountKey::email("b@x.io"));
+        assert_ne!(AccountKey::username("b@x.io"), AccountKey::codes(7));
+        assert_eq!(AccountKey::email("B@X.io"), AccountKey::email("b@x.io"));
     }
 }

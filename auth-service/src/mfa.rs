@@ -24,7 +24,7 @@ use totp_rs::{Algorithm, Secret, TOTP};
 use crate::accounts::Accounts;
 use crate::refusal::Refusal;
 use crate::sealing::{MfaKey, SealError};
-use crate::store::{ChallengeStore, ChallengeTry, MfaStore, Stores};
+use crate::store::{ChallengeStore, ChallengeTry, MfaStore, RevocationStore, Stores};
 use crate::users::User;
 
 /// TOTP step, seconds.
@@ -146,6 +146,8 @@ pub fn normalize_recovery(code: &str) -> String {
 pub struct Mfa {
     store: Arc<dyn MfaStore>,
     challenges: Arc<dyn ChallengeStore>,
+    /// Read for the cut-off a challenge remembers.
+    revocations: Arc<dyn RevocationStore>,
     codec: Arc<TokenCodec>,
     users: Arc<Accounts>,
     key: MfaKey,
@@ -178,6 +180,7 @@ impl Mfa {
         Self {
             store: stores.mfa.clone(),
             challenges: stores.challenges.clone(),
+            revocations: stores.revocations.clone(),
             codec,
             users,
             key,
@@ -273,12 +276,16 @@ impl Mfa {
         Ok(used)
     }
 
-    /// The challenge an MFA user gets from a correct password.
-    pub fn challenge(&self, user: &User) -> Result<Challenge, Refusal> {
+    /// The challenge an MFA user gets from a correct password: bound to the credential it proved and
+    /// to the user's cut-off as it is now, so a password change or a logout-all voids it.
+    pub async fn challenge(&self, user: &User) -> Result<Challenge, Refusal> {
+        let cutoff = self.revocations.cutoff(&user.id.to_string()).await?;
         let now = self.codec.now_secs();
         let claims = MfaClaims {
             sub: user.id.to_string(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
+            fp: user.fingerprint(),
+            co: cutoff.unwrap_or(0),
             iat: now,
             nbf: now,
             exp: now + CHALLENGE_SECS,
@@ -293,7 +300,9 @@ impl Mfa {
         })
     }
 
-    /// The user behind a login challenge, if the token verifies and the user is still active.
+    /// The user behind a login challenge, if the token verifies and the user is still active with the
+    /// credential the challenge was issued for. (The session it leads to checks that again, with the
+    /// user's cut-off, in the store's one atomic step: [`crate::sessions::Sessions::start`].)
     pub async fn open_challenge(&self, mfa_token: &str) -> Result<(MfaClaims, Arc<User>), Refusal> {
         let claims = self
             .codec
@@ -303,7 +312,7 @@ impl Mfa {
             .users
             .by_sub(&claims.sub)
             .await?
-            .filter(|u| u.active)
+            .filter(|u| u.active && bool::from(u.fingerprint().as_bytes().ct_eq(claims.fp.as_bytes())))
             .ok_or(Refusal::Revoked)?;
         Ok((claims, user))
     }

@@ -29,6 +29,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> impl Future<Output = ()> {
         let applied = self.apply_configured_users();
+        self.spawn_feed_sweeper();
         tracing::info!(
             store = self.store.kind(),
             configured_users = self.accounts.configured().len(),
@@ -36,11 +37,8 @@ impl App {
             "auth-service ready to serve"
         );
         let serving = shared::server::serve(
-            shared::server::ServiceInfo {
-                name: "auth-service",
-                routes: crate::routes::ROUTES,
-            },
-            crate::routes::routes(self),
+            shared::server::ServiceInfo { name: "auth-service" },
+            crate::routes::router(&self),
             listener,
             shutdown,
         );

@@ -22,8 +22,12 @@ use crate::limits::limited;
 use crate::refusal::Refusal;
 use crate::store::{
     Counter, Gate, Generation, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation,
-    SessionStore, SessionView, StoreError, Stores,
+    SessionStart, SessionStore, SessionView, StoreError, Stores,
 };
+
+/// The longest a new session's answer waits for its start (see [`Sessions::start`]): the rest of
+/// the second of a cut-off. Longer means the store's clock stepped back, and nothing is waited for.
+const MAX_START_WAIT_MS: i64 = 1_000;
 use crate::users::User;
 
 /// A freshly issued (or re-issued) pair; `expires_in` is the access token's life in seconds.
@@ -68,25 +72,35 @@ impl Sessions {
         (self.codec.access_ttl_secs().max(self.codec.refresh_ttl_secs()) + JWT_LEEWAY_SECS) * 1000
     }
 
-    /// Starts a session for a user who has proven who they are.
-    pub async fn start(&self, user: &User) -> Result<TokenPair, Refusal> {
+    /// Starts a session for a user who has proven who they are: with the credential `user` holds
+    /// (read before its hash was checked), and, for a login finished by a second factor, the user's
+    /// cut-off its challenge saw (`None` otherwise). The store starts it only if the user, as stored
+    /// at that instant, is still active with that credential and had no session ended since
+    /// ([`SessionStore::create_session`]); the tokens carry the user as stored then. A session that must start after a cut-off made earlier in the same second (tokens carry
+    /// whole seconds) starts at the next second: its answer waits for that second, at most one, so
+    /// no token is ever dated in the future.
+    pub async fn start(&self, user: &User, cutoff_seen: Option<i64>) -> Result<(TokenPair, User), Refusal> {
         let sid = new_id();
         let refresh_jti = new_id();
         let access_jti = new_id();
-        let started_ms = self
-            .store
-            .create_session(&NewSession {
-                sid: sid.clone(),
-                uid: user.id.to_string(),
-                fingerprint: user.fingerprint(),
-                refresh_jti: refresh_jti.clone(),
-                access_jti: access_jti.clone(),
-                ttl_ms: self.record_ttl_ms(),
-            })
+        let (started_ms, user) = self
+            .begin(
+                user,
+                cutoff_seen.is_some(),
+                NewSession {
+                    sid: sid.clone(),
+                    uid: user.id.to_string(),
+                    fingerprint: user.fingerprint(),
+                    refresh_jti: refresh_jti.clone(),
+                    access_jti: access_jti.clone(),
+                    ttl_ms: self.record_ttl_ms(),
+                    cutoff_seen,
+                },
+            )
             .await?;
         tracing::info!(user_id = user.id, sid = %sid, "session started");
-        self.mint(
-            user,
+        let pair = self.mint(
+            &user,
             &sid,
             &Generation {
                 started_ms,
@@ -94,11 +108,51 @@ impl Sessions {
                 refresh_jti,
                 access_jti,
             },
-        )
+        )?;
+        Ok((pair, user))
+    }
+
+    /// Records a session; its start and the user as stored then, once that start is not ahead of now.
+    async fn begin(
+        &self,
+        user: &User,
+        challenged: bool,
+        session: NewSession,
+    ) -> Result<(i64, User), Refusal> {
+        match self.store.create_session(&session).await? {
+            SessionStart::Started {
+                started_ms,
+                now_ms,
+                user,
+            } => {
+                let ahead_ms = started_ms - now_ms;
+                if (1..=MAX_START_WAIT_MS).contains(&ahead_ms) {
+                    tokio::time::sleep(std::time::Duration::from_millis(ahead_ms as u64)).await;
+                } else if ahead_ms > MAX_START_WAIT_MS {
+                    tracing::warn!(
+                        ahead_ms,
+                        "a session starts ahead of the store's clock (a clock stepped back)"
+                    );
+                }
+                Ok((started_ms, User::from_record(*user)?))
+            }
+            SessionStart::Refused => {
+                tracing::info!(
+                    user_id = user.id,
+                    "session refused: the user changed since the credentials were checked"
+                );
+                Err(if challenged {
+                    Refusal::Revoked
+                } else {
+                    Refusal::BadCredentials
+                })
+            }
+        }
     }
 
     /// A session with only an access token of `ttl_secs` (capped by the absolute limit), whose claims
-    /// `wrap` may extend; for `/v2/auth/gettoken`. Returns the token and its `exp`.
+    /// `wrap` may extend (given the user as stored when it started); for `/v2/auth/gettoken`. Returns
+    /// the token and its `exp`.
     pub async fn start_access_only<S, F>(
         &self,
         user: &User,
@@ -107,28 +161,32 @@ impl Sessions {
     ) -> Result<(String, i64), Refusal>
     where
         S: Serialize,
-        F: FnOnce(AccessClaims) -> S,
+        F: FnOnce(AccessClaims, &User) -> S,
     {
         let sid = new_id();
         let access_jti = new_id();
-        let started_ms = self
-            .store
-            .create_session(&NewSession {
-                sid: sid.clone(),
-                uid: user.id.to_string(),
-                fingerprint: user.fingerprint(),
-                // Never issued: this session cannot be refreshed.
-                refresh_jti: new_id(),
-                access_jti: access_jti.clone(),
-                ttl_ms: (ttl_secs + JWT_LEEWAY_SECS) * 1000,
-            })
+        let (started_ms, user) = self
+            .begin(
+                user,
+                false,
+                NewSession {
+                    sid: sid.clone(),
+                    uid: user.id.to_string(),
+                    fingerprint: user.fingerprint(),
+                    // Never issued: this session cannot be refreshed.
+                    refresh_jti: new_id(),
+                    access_jti: access_jti.clone(),
+                    ttl_ms: (ttl_secs + JWT_LEEWAY_SECS) * 1000,
+                    cutoff_seen: None,
+                },
+            )
             .await?;
         let issued = started_ms.div_euclid(1000);
         let exp = issued + ttl_secs.min(self.absolute_secs);
-        let claims = self.access_claims(user, &sid, &access_jti, issued, exp);
+        let claims = self.access_claims(&user, &sid, &access_jti, issued, exp);
         let token = self
             .codec
-            .sign_as(TokenKind::Access, &wrap(claims))
+            .sign_as(TokenKind::Access, &wrap(claims, &user))
             .map_err(Refusal::internal)?;
         tracing::info!(user_id = user.id, sid = %sid, "access-only session started");
         Ok((token, exp))

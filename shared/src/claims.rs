@@ -90,6 +90,12 @@ pub struct RefreshClaims {
 pub struct MfaClaims {
     pub sub: String,
     pub jti: String,
+    /// The credential fingerprint the password step proved: the challenge is good only while the
+    /// user still has that credential (a new password, a reset, voids it).
+    pub fp: String,
+    /// The user's logout-all cut-off when the challenge was issued (ms; 0: none): the login it
+    /// completes starts a session only if no session of the user was ended since.
+    pub co: i64,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,

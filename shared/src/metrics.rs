@@ -234,16 +234,17 @@ pub fn method_label(method: &warp::http::Method) -> &'static str {
 /// `GET /metrics`
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub fn route() -> impl warp::Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+pub fn route() -> crate::routing::Endpoint {
     use warp::Filter;
-    warp::path!("metrics").and(warp::get()).map(|| {
+    let filter = warp::path!("metrics").and(warp::get()).map(|| {
         let mut response = warp::reply::Response::new(metrics().render().into());
         response.headers_mut().insert(
             warp::http::header::CONTENT_TYPE,
             warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
         );
         response
-    })
+    });
+    crate::routing::Endpoint::of::<__path_route>(filter)
 }
 
 #[cfg(test)]

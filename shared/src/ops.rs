@@ -5,10 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 use crate::envelope::{self, Envelope, ErrorBody, Status};
 use crate::http::into_reply;
+use crate::routing::Endpoint;
 use crate::store::StoreError;
 
 /// Adds the `bearer` (JWT) security scheme the services' OpenAPI documents refer to.
@@ -63,8 +64,8 @@ pub fn not_blank_pattern() -> String {
 /// `GET /health`: 200 whenever the process can answer.
 #[utoipa::path(get, path = "/health", tag = "ops",
     responses((status = 200, description = "The process is up", body = Envelope<Status>)))]
-pub fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("health").and(warp::get()).map(|| {
+pub fn health() -> Endpoint {
+    Endpoint::of::<__path_health>(warp::path!("health").and(warp::get()).map(|| {
         envelope::ok(
             "Servicio activo",
             Status {
@@ -72,8 +73,11 @@ pub fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone
                 store: None,
             },
         )
-    })
+    }))
 }
+
+/// What a `/ready` probe returns: answered when the service is ready.
+pub type Probe = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 
 /// `GET /ready`: 200 only when `ping` reaches the store (named `store` in the answer), else 503.
 #[utoipa::path(get, path = "/ready", tag = "ops",
@@ -81,47 +85,41 @@ pub fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone
         (status = 200, description = "The store answers", body = Envelope<Status>),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn ready<P, F>(
-    store: &'static str,
-    ping: P,
-) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone
+pub fn ready<P, F>(store: &'static str, ping: P) -> Endpoint
 where
     P: Fn() -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<(), StoreError>> + Send,
 {
-    warp::path!("ready")
-        .and(warp::get())
-        .then(move || {
-            let ping = ping.clone();
-            async move {
-                ping().await?;
-                Ok(envelope::ok(
-                    "Servicio listo",
-                    Status {
-                        status: "ready",
-                        store: Some(store),
-                    },
-                ))
-            }
-        })
-        .map(into_reply)
+    let filter = warp::path!("ready").and(warp::get()).then(move || {
+        let ping = ping.clone();
+        async move {
+            ping().await?;
+            Ok(envelope::ok(
+                "Servicio listo",
+                Status {
+                    status: "ready",
+                    store: Some(store),
+                },
+            ))
+        }
+    });
+    Endpoint::of::<__path_ready>(filter.map(into_reply))
 }
 
 /// `GET /openapi.json`: the service's document, serialised once when the route is built.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops",
     responses((status = 200, description = "This document", content_type = "application/json")))]
-pub fn openapi(
-    doc: utoipa::openapi::OpenApi,
-) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+pub fn openapi(doc: utoipa::openapi::OpenApi) -> Endpoint {
     let json: Arc<str> = doc.to_json().unwrap_or_else(|_| "{}".into()).into();
-    warp::path!("openapi.json").and(warp::get()).map(move || {
+    let filter = warp::path!("openapi.json").and(warp::get()).map(move || {
         let mut response = Response::new(json.to_string().into());
         response.headers_mut().insert(
             warp::http::header::CONTENT_TYPE,
             warp::http::HeaderValue::from_static("application/json"),
         );
         response
-    })
+    });
+    Endpoint::of::<__path_openapi>(filter)
 }
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ mod tests {
         }
         assert_eq!(
             answer("DELETE", "/items/", None).await,
-            (405, "METHOD_NOT_ALLOWED".into(), Some("GET, POST".into()))
+            (405, "METHOD_NOT_ALLOWED".into(), Some("GET, HEAD, POST".into()))
         );
     }
 

@@ -25,11 +25,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower_service::Service;
 use tracing::Instrument;
-use warp::filters::BoxedFilter;
-use warp::http::HeaderValue;
+use warp::http::{HeaderValue, Method};
 use warp::reply::Response;
 
 use crate::error::ApiError;
+use crate::routing::Router;
 use crate::wire::{BodyDeadline, PeerAddr, BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, MAX_HEADER_BYTES};
 
 /// hyper's read buffer: a hard stop far above [`MAX_HEADER_BYTES`].
@@ -63,11 +63,10 @@ impl Default for Limits {
 }
 
 /// What the server needs to know about the service it runs: its name (a log field and a metrics
-/// label) and its route table (the metrics `route` label).
+/// label).
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceInfo {
     pub name: &'static str,
-    pub routes: &'static [crate::routing::Route],
 }
 
 /// The request id of this request (see the module doc).
@@ -99,25 +98,26 @@ fn header_bytes(req: &hyper::Request<Incoming>) -> usize {
         .sum()
 }
 
-/// Serves `filter` on `listener` until `shutdown` completes, with the default [`Limits`].
+/// Serves `router` on `listener` until `shutdown` completes, with the default [`Limits`].
 pub async fn serve(
     service: ServiceInfo,
-    filter: BoxedFilter<(Response,)>,
+    router: Router,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve_with(service, filter, listener, shutdown, Limits::default()).await
+    serve_with(service, router, listener, shutdown, Limits::default()).await
 }
 
 /// [`serve`] with explicit limits.
 pub async fn serve_with(
     service: ServiceInfo,
-    filter: BoxedFilter<(Response,)>,
+    router: Router,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
     limits: Limits,
 ) {
     let graceful = GracefulShutdown::new();
+    let router = std::sync::Arc::new(router);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -132,9 +132,9 @@ pub async fn serve_with(
             },
             _ = &mut shutdown => break,
         };
-        let warp_service = warp::service(filter.clone());
+        let router = router.clone();
         let handler = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            handle(service, limits, peer, warp_service.clone(), req)
+            handle(service, limits, peer, router.clone(), req)
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -163,22 +163,25 @@ pub async fn serve_with(
     }
 }
 
-/// One request: id, limits, the filter, then the log line and the metrics.
-async fn handle<S>(
+/// One request: id, limits, the route's filter, then the log line and the metrics.
+async fn handle(
     service: ServiceInfo,
     limits: Limits,
     peer: SocketAddr,
-    mut warp_service: S,
+    router: std::sync::Arc<Router>,
     mut req: hyper::Request<Incoming>,
-) -> Result<Response, std::convert::Infallible>
-where
-    S: Service<hyper::Request<Incoming>, Response = Response, Error = std::convert::Infallible>,
-{
+) -> Result<Response, std::convert::Infallible> {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    // Matched once: the same answer serves the route table's 404/405 check and the metrics label.
-    let matched = crate::routing::Matched::find(service.routes, uri.path());
+    // Matched once: the same answer picks the route's filter, serves the route table's 404/405 check
+    // and labels the metrics.
+    let matched = crate::routing::Matched::find(router.table(), uri.path());
+    // HEAD is GET without the body (RFC 9110 §9.3.2): the GET endpoint answers, and hyper, which
+    // knows the request was HEAD, sends the status and headers only.
+    if method == Method::HEAD {
+        *req.method_mut() = Method::GET;
+    }
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -197,6 +200,7 @@ where
             .insert(BodyDeadline(limits.body_read_timeout));
         req.extensions_mut().insert(RequestId(request_id.clone()));
         req.extensions_mut().insert(matched);
+        let mut warp_service = warp::service(router.filter_for(matched.route).clone());
         let call = CURRENT_REQUEST_ID.scope(request_id.clone(), warp_service.call(req));
         match call.instrument(span.clone()).await {
             Ok(response) => response,

@@ -38,11 +38,16 @@
 //! resend a command whose connection dropped before the reply came; every script is written so that
 //! running it twice does what running it once does, or refuses safely (see each store's docs).
 //!
-//! Writes that must outlive a failover (a rotation, a revocation, a new session) go out with `WAIT 1`
-//! on Sentinel and Cluster deployments ([`RedisConn::invoke_durable`]): in the same round trip, the
-//! reply is held until a replica has the write (or [`REPLICA_WAIT`] has passed), so a primary that dies
-//! right after answering does not take an acknowledged rotation with it and a client's next refresh is
-//! not mistaken for reuse.
+//! Writes that must outlive a failover (a rotation, a revocation, a new session, a failure counted
+//! against a lock, a recovery code spent) go out with `WAIT 1` on Sentinel and Cluster deployments
+//! ([`RedisConn::invoke_durable`], [`RedisConn::query_durable`]): in the same round trip, the reply is
+//! held until a replica has the write, for at most [`REPLICA_WAIT`]. When no replica acknowledged it
+//! in that time the call fails ([`StoreError::Unavailable`], so 503): the write may stand on the
+//! primary alone, and a failover now would lose it, so it is never acknowledged to a client. Every such
+//! write is safe to send again (a retried rotation answers the same successor within the grace, a
+//! retried logout finds the session revoked), so the client's retry settles it. A deployment whose
+//! primary has no replica to fail over to cannot acknowledge these writes: it answers 503 until one
+//! is attached (the reason is logged), which is the point, as a failover would lose them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -60,8 +65,8 @@ use crate::error::ApiError;
 /// No store call may hold a request longer than this.
 pub const DEADLINE: Duration = Duration::from_secs(2);
 
-/// How long a durable write waits for a replica's acknowledgement before answering anyway.
-pub const REPLICA_WAIT: Duration = Duration::from_millis(250);
+/// How long a durable write waits for a replica's acknowledgement before failing (503).
+pub const REPLICA_WAIT: Duration = Duration::from_millis(500);
 
 /// The store did not answer, or answered nonsense: callers fail closed.
 #[derive(Debug, thiserror::Error)]
@@ -329,6 +334,27 @@ impl Call<'_> {
     }
 }
 
+/// `cmd`, then `WAIT 1` for at most [`REPLICA_WAIT`], in one pipeline.
+fn with_wait(cmd: Cmd) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.add_command(cmd)
+        .cmd("WAIT")
+        .arg(1)
+        .arg(REPLICA_WAIT.as_millis() as u64);
+    pipe
+}
+
+/// `WAIT`'s answer: how many replicas have the write. None: the write is not acknowledged.
+fn acknowledged_by_a_replica(replicas: i64) -> Result<(), StoreError> {
+    if replicas >= 1 {
+        return Ok(());
+    }
+    tracing::warn!("a write no replica acknowledged in time was refused (503): a failover would lose it");
+    Err(StoreError::Unavailable(
+        "no replica acknowledged the write".into(),
+    ))
+}
+
 fn is_noscript(e: &RedisError) -> bool {
     e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
 }
@@ -436,34 +462,40 @@ impl RedisConn {
 
     /// Like [`RedisConn::invoke`], for a write that must survive a failover: where there is a
     /// replica to fail over to (Sentinel, Cluster), the script and a `WAIT 1` go out together to the
-    /// same server, and the reply comes when a replica has the write or after [`REPLICA_WAIT`]. Still
-    /// one round trip; on one server it is [`RedisConn::invoke`].
+    /// same server, and the reply comes when a replica has the write; when none has it within
+    /// [`REPLICA_WAIT`], the call fails (see the module doc). Still one round trip; on one server it
+    /// is [`RedisConn::invoke`].
     pub async fn invoke_durable(&self, call: Call<'_>) -> Result<Value, StoreError> {
         if !self.connector.has_failover() {
             return self.invoke(call).await;
         }
         let call = &call;
-        self.call(|mut conn| async move {
-            let mut pipe = redis::pipe();
-            pipe.add_command(call.evalsha())
-                .cmd("WAIT")
-                .arg(1)
-                .arg(REPLICA_WAIT.as_millis() as u64)
-                .ignore();
-            match pipe.query_async::<Vec<Value>>(&mut conn).await {
-                Err(e) if is_noscript(&e) => {
-                    call.load().query_async::<Value>(&mut conn).await?;
-                    pipe.query_async::<Vec<Value>>(&mut conn).await
+        let (reply, acknowledged) = self
+            .call(|mut conn| async move {
+                let pipe = with_wait(call.evalsha());
+                match pipe.query_async::<(Value, i64)>(&mut conn).await {
+                    Err(e) if is_noscript(&e) => {
+                        call.load().query_async::<Value>(&mut conn).await?;
+                        pipe.query_async::<(Value, i64)>(&mut conn).await
+                    }
+                    other => other,
                 }
-                other => other,
-            }
-            .and_then(|mut replies| {
-                replies.pop().ok_or_else(|| {
-                    RedisError::from((redis::ErrorKind::UnexpectedReturnType, "empty pipeline reply"))
-                })
             })
-        })
-        .await
+            .await?;
+        acknowledged_by_a_replica(acknowledged)?;
+        Ok(reply)
+    }
+
+    /// One command that must survive a failover (see [`RedisConn::invoke_durable`]).
+    pub async fn query_durable<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        if !self.connector.has_failover() {
+            return self.query(cmd).await;
+        }
+        let (reply, acknowledged) = self
+            .call(|mut conn| async move { with_wait(cmd.clone()).query_async::<(T, i64)>(&mut conn).await })
+            .await?;
+        acknowledged_by_a_replica(acknowledged)?;
+        Ok(reply)
     }
 
     /// Runs one command.

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use shared::http::{into_reply, json_body};
-use shared::routing::Route;
+use shared::http::{into_reply, json_body, serve_table};
+use shared::routing::{Route, Router};
 use shared::server::{serve_with, Limits, ServiceInfo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -25,7 +25,7 @@ static ROUTES: &[Route] = &[
     },
 ];
 
-fn routes() -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+fn router() -> Router {
     let echo = warp::path!("echo")
         .and(warp::post())
         .and(json_body::<serde_json::Value>())
@@ -34,11 +34,12 @@ fn routes() -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         into_reply(Ok(shared::envelope::ok("lento", serde_json::Value::Null)))
     });
-    echo.or(slow)
-        .unify()
-        .recover(shared::rejection::recover)
-        .unify()
-        .boxed()
+    let none = warp::any().and_then(|| async { Err::<warp::reply::Response, _>(warp::reject::not_found()) });
+    Router::from_parts(
+        ROUTES,
+        vec![serve_table(ROUTES, echo), serve_table(ROUTES, slow)],
+        serve_table(ROUTES, none),
+    )
 }
 
 async fn start(limits: Limits) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
@@ -54,8 +55,8 @@ async fn start_named(
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(serve_with(
-        ServiceInfo { name, routes: ROUTES },
-        routes(),
+        ServiceInfo { name },
+        router(),
         listener,
         async {
             let _ = rx.await;
@@ -203,4 +204,50 @@ async fn requests_are_counted_by_route_template() {
             .get()
             >= 1
     );
+}
+
+#[tokio::test]
+async fn head_answers_a_get_routes_status_and_headers_without_the_body() {
+    let (addr, _stop, _) = start(Limits::default()).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"HEAD /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let reply = read_to_close(&mut stream).await;
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("cache-control: no-store"),
+        "{head}"
+    );
+    assert_eq!(body, "", "no body after the headers");
+    // The GET's own length is announced.
+    let get = reqwest::get(format!("http://{addr}/slow")).await.unwrap();
+    let length = get.headers()["content-length"].to_str().unwrap().to_string();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("content-length: {length}")),
+        "{head}"
+    );
+    // A route without GET refuses HEAD like any other method, and says what it takes.
+    let post_only = reqwest::Client::new()
+        .head(format!("http://{addr}/echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post_only.status().as_u16(), 405);
+    assert_eq!(post_only.headers()["allow"], "POST");
+    // And a 405 on a GET route lists HEAD beside GET.
+    let wrong = reqwest::Client::new()
+        .delete(format!("http://{addr}/slow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.headers()["allow"], "GET, HEAD");
 }

@@ -8,11 +8,9 @@ use serde::Deserialize;
 use shared::envelope::{self, Envelope, ErrorBody};
 use shared::http::{into_reply, json_body, live_access_claims, with_state};
 use shared::ops::BearerAuth;
-use shared::routing::Route;
+use shared::routing::{Endpoint, Router};
 use shared::{AccessClaims, ApiError, Rol};
-use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
-use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::app::App;
@@ -21,91 +19,47 @@ use crate::domain::{
 };
 use crate::store::{NewSolicitud, Transition};
 
-/// The route table: every path template and the methods it accepts. It answers 404 and 405 (with
-/// `Allow`) before any endpoint runs, and gives the metrics `route` label ([`shared::routing`]).
-pub const ROUTES: &[Route] = &[
-    Route {
-        template: "/health",
-        methods: &["GET"],
-    },
-    Route {
-        template: "/ready",
-        methods: &["GET"],
-    },
-    Route {
-        template: "/metrics",
-        methods: &["GET"],
-    },
-    Route {
-        template: "/openapi.json",
-        methods: &["GET"],
-    },
-    Route {
-        template: "/solicitud/",
-        methods: &["GET", "POST"],
-    },
-    Route {
-        template: "/solicitud/{id}",
-        methods: &["GET"],
-    },
-    Route {
-        template: "/solicitud/{id}/estado",
-        methods: &["PATCH"],
-    },
-];
-
-pub fn routes(app: App) -> BoxedFilter<(Response,)> {
-    let api = shared::ops::health()
-        .or(shared::metrics::route())
-        .unify()
-        .or(shared::ops::openapi(<ApiDoc as utoipa::OpenApi>::openapi()))
-        .unify()
-        .or(shared::ops::ready(app.store.kind(), {
-            let store = app.store.clone();
-            let feed = app.feed.clone();
-            move || {
-                let store = store.clone();
-                let feed = feed.clone();
-                async move {
-                    store.ping().await?;
-                    feed.as_ref().map_or(Ok(()), |feed| feed.ready())
-                }
-            }
-        }))
-        .unify()
-        .or(list(app.clone()))
-        .unify()
-        .or(create(app.clone()))
-        .unify()
-        .or(get_one(app.clone()))
-        .unify()
-        .or(set_estado(app))
-        .unify();
-    shared::http::serve_table(ROUTES, api)
+shared::endpoints! {
+    doc ApiDoc(
+        info(
+            title = "solicitud-service",
+            description = "Transport requests. Every route but the ops ones needs `Authorization: Bearer <access token>`, \
+                           verified locally. Every response is the `{exito, mensaje, datos}` / `{exito, mensaje, detalle, codigo}` envelope."
+        ),
+        modifiers(&BearerAuth),
+        tags((name = "solicitud", description = "Transport requests"), (name = "ops", description = "Health and readiness"))
+    );
+    fn endpoints(app: &App);
+    shared::ops::health[],
+    shared::ops::ready[app.store.kind(), ready_probe(app)],
+    shared::metrics::route[],
+    shared::ops::openapi[<ApiDoc as utoipa::OpenApi>::openapi()],
+    list[app.clone()],
+    create[app.clone()],
+    get_one[app.clone()],
+    set_estado[app.clone()],
 }
 
-/// The OpenAPI 3 document, generated from the annotations on the route functions and the types.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    info(
-        title = "solicitud-service",
-        description = "Transport requests. Every route but the ops ones needs `Authorization: Bearer <access token>`, \
-                       verified locally. Every response is the `{exito, mensaje, datos}` / `{exito, mensaje, detalle, codigo}` envelope."
-    ),
-    paths(
-        list,
-        create,
-        get_one,
-        set_estado,
-        shared::ops::health,
-        shared::ops::ready,
-        shared::metrics::route,
-        shared::ops::openapi
-    ),
-    modifiers(&BearerAuth),
-    tags((name = "solicitud", description = "Transport requests"), (name = "ops", description = "Health and readiness"))
-)]
-pub struct ApiDoc;
+/// Every endpoint of the service, by route, with the envelope for every rejection and the common
+/// headers ([`shared::routing::Router`]).
+pub fn router(app: &App) -> Router {
+    Router::new(table(), endpoints(app))
+}
+
+/// `/ready`'s check: the store answers and, when this process follows the revocation feed, the feed
+/// is current.
+fn ready_probe(app: &App) -> impl Fn() -> shared::ops::Probe + Clone + Send + Sync {
+    let store = app.store.clone();
+    let feed = app.feed.clone();
+    move || {
+        let store = store.clone();
+        let feed = feed.clone();
+        Box::pin(async move {
+            store.ping().await?;
+            feed.as_ref().map_or(Ok(()), |feed| feed.ready())
+        })
+    }
+}
 
 /// The verified access token, still standing by the app's revocation check.
 fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
@@ -119,17 +73,19 @@ fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Re
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
-fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("solicitud")
-        .and(warp::get())
-        .and(authenticated(&app))
-        .and(with_state(app))
-        .then(|claims: AccessClaims, app: App| async move {
-            let owner = (claims.rol != Rol::Admin).then_some(claims.username.as_str());
-            let items = app.store.list(owner).await?;
-            Ok::<_, ApiError>(envelope::ok("Solicitudes obtenidas", items))
-        })
-        .map(into_reply)
+fn list(app: App) -> Endpoint {
+    Endpoint::of::<__path_list>(
+        warp::path!("solicitud")
+            .and(warp::get())
+            .and(authenticated(&app))
+            .and(with_state(app))
+            .then(|claims: AccessClaims, app: App| async move {
+                let owner = (claims.rol != Rol::Admin).then_some(claims.username.as_str());
+                let items = app.store.list(owner).await?;
+                Ok::<_, ApiError>(envelope::ok("Solicitudes obtenidas", items))
+            })
+            .map(into_reply),
+    )
 }
 
 /// A new request. The schema of each field is its domain type's ([`Lugar`], [`FechaServicio`],
@@ -167,32 +123,34 @@ struct CreateRequest {
         (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
         (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
-fn create(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("solicitud")
-        .and(warp::post())
-        .and(authenticated(&app))
-        .and(json_body::<CreateRequest>())
-        .and(with_state(app))
-        .then(|claims: AccessClaims, body: CreateRequest, app: App| async move {
-            let now = app.clock.now_ms();
-            let new = NewSolicitud {
-                solicitante: claims.username,
-                origen: Lugar::parse("origen", &body.origen)?.into_inner(),
-                destino: Lugar::parse("destino", &body.destino)?.into_inner(),
-                fecha_servicio: FechaServicio::parse(&body.fecha_servicio, now)?.to_rfc3339(),
-                pasajeros: Pasajeros::parse(body.pasajeros)?.get(),
-                motivo: Motivo::parse(&body.motivo)?.into_inner(),
-                creada_en: timestamp(now),
-            };
-            let created = app.store.create(new).await?;
-            tracing::info!(id = created.id, "solicitud created");
-            Ok::<_, ApiError>(envelope::success(
-                StatusCode::CREATED,
-                "Solicitud creada",
-                created,
-            ))
-        })
-        .map(into_reply)
+fn create(app: App) -> Endpoint {
+    Endpoint::of::<__path_create>(
+        warp::path!("solicitud")
+            .and(warp::post())
+            .and(authenticated(&app))
+            .and(json_body::<CreateRequest>())
+            .and(with_state(app))
+            .then(|claims: AccessClaims, body: CreateRequest, app: App| async move {
+                let now = app.clock.now_ms();
+                let new = NewSolicitud {
+                    solicitante: claims.username,
+                    origen: Lugar::parse("origen", &body.origen)?.into_inner(),
+                    destino: Lugar::parse("destino", &body.destino)?.into_inner(),
+                    fecha_servicio: FechaServicio::parse(&body.fecha_servicio, now)?.to_rfc3339(),
+                    pasajeros: Pasajeros::parse(body.pasajeros)?.get(),
+                    motivo: Motivo::parse(&body.motivo)?.into_inner(),
+                    creada_en: timestamp(now),
+                };
+                let created = app.store.create(new).await?;
+                tracing::info!(id = created.id, "solicitud created");
+                Ok::<_, ApiError>(envelope::success(
+                    StatusCode::CREATED,
+                    "Solicitud creada",
+                    created,
+                ))
+            })
+            .map(into_reply),
+    )
 }
 
 /// A request the caller may see: an admin any, anyone else only their own (others are 404).
@@ -212,16 +170,18 @@ async fn visible(app: &App, claims: &AccessClaims, id: u64) -> Result<crate::dom
         (status = 404, description = "No such request, or someone else's", body = ErrorBody),
         (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
-fn get_one(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("solicitud" / u64)
-        .and(warp::get())
-        .and(authenticated(&app))
-        .and(with_state(app))
-        .then(|id: u64, claims: AccessClaims, app: App| async move {
-            let s = visible(&app, &claims, id).await?;
-            Ok::<_, ApiError>(envelope::ok("Solicitud obtenida", s))
-        })
-        .map(into_reply)
+fn get_one(app: App) -> Endpoint {
+    Endpoint::of::<__path_get_one>(
+        warp::path!("solicitud" / u64)
+            .and(warp::get())
+            .and(authenticated(&app))
+            .and(with_state(app))
+            .then(|id: u64, claims: AccessClaims, app: App| async move {
+                let s = visible(&app, &claims, id).await?;
+                Ok::<_, ApiError>(envelope::ok("Solicitud obtenida", s))
+            })
+            .map(into_reply),
+    )
 }
 
 /// The state asked for: only the ones a client may set ([`Estado::SETTABLE`]).
@@ -247,33 +207,35 @@ struct EstadoRequest {
         (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
         (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
-fn set_estado(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("solicitud" / u64 / "estado")
-        .and(warp::patch())
-        .and(authenticated(&app))
-        .and(json_body::<EstadoRequest>())
-        .and(with_state(app))
-        .then(
-            |id: u64, claims: AccessClaims, body: EstadoRequest, app: App| async move {
-                let current = visible(&app, &claims, id).await?;
-                check_transition(&current, &claims.username, claims.rol == Rol::Admin, body.estado)?;
-                let now = timestamp(app.clock.now_ms());
-                match app
-                    .store
-                    .transition(id, Estado::Pendiente, body.estado, &now)
-                    .await?
-                {
-                    Transition::Done(s) => {
-                        tracing::info!(id, estado = s.estado.as_str(), "solicitud decided");
-                        Ok(envelope::ok("Estado actualizado", s))
+fn set_estado(app: App) -> Endpoint {
+    Endpoint::of::<__path_set_estado>(
+        warp::path!("solicitud" / u64 / "estado")
+            .and(warp::patch())
+            .and(authenticated(&app))
+            .and(json_body::<EstadoRequest>())
+            .and(with_state(app))
+            .then(
+                |id: u64, claims: AccessClaims, body: EstadoRequest, app: App| async move {
+                    let current = visible(&app, &claims, id).await?;
+                    check_transition(&current, &claims.username, claims.rol == Rol::Admin, body.estado)?;
+                    let now = timestamp(app.clock.now_ms());
+                    match app
+                        .store
+                        .transition(id, Estado::Pendiente, body.estado, &now)
+                        .await?
+                    {
+                        Transition::Done(s) => {
+                            tracing::info!(id, estado = s.estado.as_str(), "solicitud decided");
+                            Ok(envelope::ok("Estado actualizado", s))
+                        }
+                        // Someone else decided it between our read and our write.
+                        Transition::Conflict(s) => Err(Refusal::NotPending(s.estado).into()),
+                        Transition::Missing => Err(ApiError::NotFound),
                     }
-                    // Someone else decided it between our read and our write.
-                    Transition::Conflict(s) => Err(Refusal::NotPending(s.estado).into()),
-                    Transition::Missing => Err(ApiError::NotFound),
-                }
-            },
-        )
-        .map(into_reply)
+                },
+            )
+            .map(into_reply),
+    )
 }
 
 /// The edge: each domain refusal in the envelope, with the text a client reads.

@@ -45,9 +45,8 @@ impl App {
             shared::server::serve(
                 shared::server::ServiceInfo {
                     name: "solicitud-service",
-                    routes: crate::routes::ROUTES,
                 },
-                crate::routes::routes(self),
+                crate::routes::router(&self),
                 listener,
                 shutdown,
             ),

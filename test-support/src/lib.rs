@@ -360,6 +360,33 @@ pub struct RedisProcess {
 }
 
 impl RedisProcess {
+    /// Waits (at most `timeout`) until `n` replicas are attached to this server and in sync
+    /// (`state=online` in `INFO replication`): before that, a write that waits for a replica's
+    /// acknowledgement is refused.
+    pub fn wait_for_replicas(&self, n: usize, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let info = redis_cli(self.port, &["INFO", "replication"]).unwrap_or_default();
+            let online = info
+                .lines()
+                .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+                .count();
+            if online >= n {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "{online} of {n} replicas in sync on {} after {timeout:?}: {info}",
+                        self.port
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Starts it and waits until it accepts connections.
     pub fn start(port: u16) -> io::Result<Self> {
         Self::start_with(port, &[])
@@ -528,6 +555,8 @@ pub struct ClusterProcess {
 
 struct ClusterNode {
     port: u16,
+    /// The node's cluster bus port.
+    bus: u16,
     /// None once killed.
     child: Option<Child>,
 }
@@ -621,11 +650,30 @@ impl ClusterProcess {
                     format!("redis-server must be installed (.ci/run installs it): {e}"),
                 )
             })?;
-        self.nodes.push(ClusterNode {
-            port,
-            child: Some(child),
-        });
+        match self.nodes.iter_mut().find(|n| n.port == port) {
+            Some(node) => node.child = Some(child),
+            None => self.nodes.push(ClusterNode {
+                port,
+                bus,
+                child: Some(child),
+            }),
+        }
         Ok(())
+    }
+
+    /// Starts a killed node again on its port, with its `nodes.conf`: it rejoins the cluster, as a
+    /// replica of the node that took over its slots (so that primary has a replica to acknowledge
+    /// its writes again). Nothing happens for a running node.
+    pub fn restart(&mut self, port: u16) -> io::Result<()> {
+        let Some(bus) = self
+            .nodes
+            .iter()
+            .find(|n| n.port == port && n.child.is_none())
+            .map(|n| n.bus)
+        else {
+            return Ok(());
+        };
+        self.spawn_node(port, bus)
     }
 
     /// `redis://127.0.0.1:<port>` of every node (killed ones included), comma-separated: the value

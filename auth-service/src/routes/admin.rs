@@ -11,9 +11,9 @@
 use serde::{Deserialize, Serialize};
 use shared::envelope::{self, Envelope, ErrorBody};
 use shared::http::{into_reply, json_body, with_state};
+use shared::routing::Endpoint;
 use shared::{ApiError, Rol};
 use warp::http::StatusCode;
-use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use super::{authenticated, Authenticated};
@@ -166,21 +166,23 @@ fn serde_urlencoded_page(raw: &str) -> Result<Page, ApiError> {
         (status = 422, description = "A bad `after` or `limit`", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("admin" / "users")
-        .and(warp::get())
-        .and(admin(app.clone()))
-        .and(page())
-        .and(with_state(app))
-        .then(|_auth: Authenticated, page: Page, app: App| async move {
-            let users = app
-                .accounts
-                .list(page.after.unwrap_or(0).unsigned_abs(), page.limit.unwrap_or(100))
-                .await?;
-            let users: Vec<AdminUser> = users.iter().map(AdminUser::from).collect();
-            Ok::<_, ApiError>(envelope::ok("Usuarios", users))
-        })
-        .map(into_reply)
+pub fn list(app: App) -> Endpoint {
+    Endpoint::of::<__path_list>(
+        warp::path!("admin" / "users")
+            .and(warp::get())
+            .and(admin(app.clone()))
+            .and(page())
+            .and(with_state(app))
+            .then(|_auth: Authenticated, page: Page, app: App| async move {
+                let users = app
+                    .accounts
+                    .list(page.after.unwrap_or(0).unsigned_abs(), page.limit.unwrap_or(100))
+                    .await?;
+                let users: Vec<AdminUser> = users.iter().map(AdminUser::from).collect();
+                Ok::<_, ApiError>(envelope::ok("Usuarios", users))
+            })
+            .map(into_reply),
+    )
 }
 
 /// `POST /admin/users`
@@ -194,32 +196,34 @@ pub fn list(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> +
         (status = 422, description = "A bad field, or a password that breaks the policy (the rule is named)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn create(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("admin" / "users")
-        .and(warp::post())
-        .and(admin(app.clone()))
-        .and(json_body::<CreateUser>())
-        .and(with_state(app))
-        .then(|auth: Authenticated, body: CreateUser, app: App| async move {
-            let new = NewUser {
-                username: body.username,
-                email: body.email,
-                rol: body.rol.unwrap_or(Rol::Usuario),
-                virtual_operator: body.virtual_operator,
-                password: body.password,
-            };
-            let (user, reset) = app.accounts.create(new, actor(&auth)).await?;
-            Ok::<_, ApiError>(envelope::success(
-                StatusCode::CREATED,
-                "Usuario creado",
-                Created {
-                    user: AdminUser::from(&user),
-                    set_password_token: reset.as_ref().map(|r| r.set_password_token.clone()),
-                    expires_in: reset.map(|r| r.expires_in),
-                },
-            ))
-        })
-        .map(into_reply)
+pub fn create(app: App) -> Endpoint {
+    Endpoint::of::<__path_create>(
+        warp::path!("admin" / "users")
+            .and(warp::post())
+            .and(admin(app.clone()))
+            .and(json_body::<CreateUser>())
+            .and(with_state(app))
+            .then(|auth: Authenticated, body: CreateUser, app: App| async move {
+                let new = NewUser {
+                    username: body.username,
+                    email: body.email,
+                    rol: body.rol.unwrap_or(Rol::Usuario),
+                    virtual_operator: body.virtual_operator,
+                    password: body.password,
+                };
+                let (user, reset) = app.accounts.create(new, actor(&auth)).await?;
+                Ok::<_, ApiError>(envelope::success(
+                    StatusCode::CREATED,
+                    "Usuario creado",
+                    Created {
+                        user: AdminUser::from(&user),
+                        set_password_token: reset.as_ref().map(|r| r.set_password_token.clone()),
+                        expires_in: reset.map(|r| r.expires_in),
+                    },
+                ))
+            })
+            .map(into_reply),
+    )
 }
 
 /// `GET /admin/users/{id}`
@@ -232,16 +236,18 @@ pub fn create(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn get(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("admin" / "users" / u64)
-        .and(warp::get())
-        .and(admin(app.clone()))
-        .and(with_state(app))
-        .then(|id: u64, _auth: Authenticated, app: App| async move {
-            let user = app.accounts.by_id(id).await?.ok_or(ApiError::NotFound)?;
-            Ok::<_, ApiError>(envelope::ok("Usuario", AdminUser::from(user.as_ref())))
-        })
-        .map(into_reply)
+pub fn get(app: App) -> Endpoint {
+    Endpoint::of::<__path_get>(
+        warp::path!("admin" / "users" / u64)
+            .and(warp::get())
+            .and(admin(app.clone()))
+            .and(with_state(app))
+            .then(|id: u64, _auth: Authenticated, app: App| async move {
+                let user = app.accounts.by_id(id).await?.ok_or(ApiError::NotFound)?;
+                Ok::<_, ApiError>(envelope::ok("Usuario", AdminUser::from(user.as_ref())))
+            })
+            .map(into_reply),
+    )
 }
 
 /// `PATCH /admin/users/{id}`
@@ -257,31 +263,35 @@ pub fn get(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + 
         (status = 422, description = "A bad field", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn patch(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("admin" / "users" / u64)
-        .and(warp::patch())
-        .and(admin(app.clone()))
-        .and(json_body::<PatchUser>())
-        .and(with_state(app))
-        .then(
-            |id: u64, auth: Authenticated, body: PatchUser, app: App| async move {
-                let demotes_self = body.rol.is_some_and(|r| r != Rol::Admin) || body.active == Some(false);
-                if id == auth.user.id && demotes_self {
-                    return Err(ApiError::Conflict(
-                        "Un administrador no puede desactivarse ni quitarse el rol admin a sí mismo.".into(),
-                    ));
-                }
-                let changes = Changes {
-                    rol: body.rol,
-                    email: body.email,
-                    virtual_operator: body.virtual_operator,
-                    active: body.active,
-                };
-                let user = app.accounts.change(id, changes, actor(&auth)).await?;
-                Ok(envelope::ok("Usuario actualizado", AdminUser::from(&user)))
-            },
-        )
-        .map(into_reply)
+pub fn patch(app: App) -> Endpoint {
+    Endpoint::of::<__path_patch>(
+        warp::path!("admin" / "users" / u64)
+            .and(warp::patch())
+            .and(admin(app.clone()))
+            .and(json_body::<PatchUser>())
+            .and(with_state(app))
+            .then(
+                |id: u64, auth: Authenticated, body: PatchUser, app: App| async move {
+                    let demotes_self =
+                        body.rol.is_some_and(|r| r != Rol::Admin) || body.active == Some(false);
+                    if id == auth.user.id && demotes_self {
+                        return Err(ApiError::Conflict(
+                            "Un administrador no puede desactivarse ni quitarse el rol admin a sí mismo."
+                                .into(),
+                        ));
+                    }
+                    let changes = Changes {
+                        rol: body.rol,
+                        email: body.email,
+                        virtual_operator: body.virtual_operator,
+                        active: body.active,
+                    };
+                    let user = app.accounts.change(id, changes, actor(&auth)).await?;
+                    Ok(envelope::ok("Usuario actualizado", AdminUser::from(&user)))
+                },
+            )
+            .map(into_reply),
+    )
 }
 
 /// What a password reset answers: the user (a password was given) or a set-password token.
@@ -304,24 +314,26 @@ pub enum Reset {
         (status = 422, description = "A password that breaks the policy (the rule is named)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn reset_password(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("admin" / "users" / u64 / "password")
-        .and(warp::post())
-        .and(admin(app.clone()))
-        .and(json_body::<ResetPassword>())
-        .and(with_state(app))
-        .then(
-            |id: u64, auth: Authenticated, body: ResetPassword, app: App| async move {
-                let reset = match body.password {
-                    Some(password) => Reset::User(AdminUser::from(
-                        &app.accounts.set_password(id, &password, actor(&auth)).await?,
-                    )),
-                    None => Reset::Token(app.accounts.issue_reset(id, actor(&auth)).await?),
-                };
-                Ok::<_, ApiError>(envelope::ok("Contraseña restablecida", reset))
-            },
-        )
-        .map(into_reply)
+pub fn reset_password(app: App) -> Endpoint {
+    Endpoint::of::<__path_reset_password>(
+        warp::path!("admin" / "users" / u64 / "password")
+            .and(warp::post())
+            .and(admin(app.clone()))
+            .and(json_body::<ResetPassword>())
+            .and(with_state(app))
+            .then(
+                |id: u64, auth: Authenticated, body: ResetPassword, app: App| async move {
+                    let reset = match body.password {
+                        Some(password) => Reset::User(AdminUser::from(
+                            &app.accounts.set_password(id, &password, actor(&auth)).await?,
+                        )),
+                        None => Reset::Token(app.accounts.issue_reset(id, actor(&auth)).await?),
+                    };
+                    Ok::<_, ApiError>(envelope::ok("Contraseña restablecida", reset))
+                },
+            )
+            .map(into_reply),
+    )
 }
 
 /// `POST /admin/users/{id}/unlock`
@@ -334,16 +346,18 @@ pub fn reset_password(app: App) -> impl Filter<Extract = (Response,), Error = Re
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn unlock(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("admin" / "users" / u64 / "unlock")
-        .and(warp::post())
-        .and(admin(app.clone()))
-        .and(with_state(app))
-        .then(|id: u64, auth: Authenticated, app: App| async move {
-            app.accounts.unlock(id, actor(&auth)).await?;
-            Ok::<_, ApiError>(envelope::ok("Cuenta desbloqueada", serde_json::Value::Null))
-        })
-        .map(into_reply)
+pub fn unlock(app: App) -> Endpoint {
+    Endpoint::of::<__path_unlock>(
+        warp::path!("admin" / "users" / u64 / "unlock")
+            .and(warp::post())
+            .and(admin(app.clone()))
+            .and(with_state(app))
+            .then(|id: u64, auth: Authenticated, app: App| async move {
+                app.accounts.unlock(id, actor(&auth)).await?;
+                Ok::<_, ApiError>(envelope::ok("Cuenta desbloqueada", serde_json::Value::Null))
+            })
+            .map(into_reply),
+    )
 }
 
 /// `POST /admin/users/{id}/logout-all`
@@ -356,17 +370,19 @@ pub fn unlock(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn logout_all(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("admin" / "users" / u64 / "logout-all")
-        .and(warp::post())
-        .and(admin(app.clone()))
-        .and(with_state(app))
-        .then(|id: u64, auth: Authenticated, app: App| async move {
-            app.accounts.end_sessions(id, actor(&auth)).await?;
-            Ok::<_, ApiError>(envelope::ok(
-                "Todas las sesiones del usuario cerradas",
-                serde_json::Value::Null,
-            ))
-        })
-        .map(into_reply)
+pub fn logout_all(app: App) -> Endpoint {
+    Endpoint::of::<__path_logout_all>(
+        warp::path!("admin" / "users" / u64 / "logout-all")
+            .and(warp::post())
+            .and(admin(app.clone()))
+            .and(with_state(app))
+            .then(|id: u64, auth: Authenticated, app: App| async move {
+                app.accounts.end_sessions(id, actor(&auth)).await?;
+                Ok::<_, ApiError>(envelope::ok(
+                    "Todas las sesiones del usuario cerradas",
+                    serde_json::Value::Null,
+                ))
+            })
+            .map(into_reply),
+    )
 }

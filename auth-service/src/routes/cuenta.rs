@@ -12,9 +12,10 @@
 //! no framing, Trusted Types required) and the headers below; `Cache-Control: no-store` and
 //! `nosniff` come with every answer of the service.
 
+use shared::routing::Endpoint;
 use warp::http::header::{HeaderValue, CONTENT_TYPE};
 use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 const PAGE: &str = include_str!("../../assets/cuenta/index.html");
 const SCRIPT: &str = include_str!("../../assets/cuenta/app.js");
@@ -55,28 +56,34 @@ fn file(body: &'static str, content_type: &'static str) -> Response {
     responses((status = 200, description = "The account page (HTML, not the envelope): log in, see who you are, \
         enrol or disable TOTP, change the password, log out here or everywhere. Built on the public API alone.",
         content_type = "text/html")))]
-pub fn page() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("cuenta")
-        .and(warp::get())
-        .map(|| file(PAGE, "text/html; charset=utf-8"))
+pub fn page() -> Endpoint {
+    Endpoint::of::<__path_page>(
+        warp::path!("cuenta")
+            .and(warp::get())
+            .map(|| file(PAGE, "text/html; charset=utf-8")),
+    )
 }
 
 /// `GET /cuenta/app.js`
 #[utoipa::path(get, path = "/cuenta/app.js", tag = "cuenta",
     responses((status = 200, description = "The account page's script", content_type = "text/javascript")))]
-pub fn script() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("cuenta" / "app.js")
-        .and(warp::get())
-        .map(|| file(SCRIPT, "text/javascript; charset=utf-8"))
+pub fn script() -> Endpoint {
+    Endpoint::of::<__path_script>(
+        warp::path!("cuenta" / "app.js")
+            .and(warp::get())
+            .map(|| file(SCRIPT, "text/javascript; charset=utf-8")),
+    )
 }
 
 /// `GET /cuenta/app.css`
 #[utoipa::path(get, path = "/cuenta/app.css", tag = "cuenta",
     responses((status = 200, description = "The account page's style sheet", content_type = "text/css")))]
-pub fn style() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("cuenta" / "app.css")
-        .and(warp::get())
-        .map(|| file(STYLE, "text/css; charset=utf-8"))
+pub fn style() -> Endpoint {
+    Endpoint::of::<__path_style>(
+        warp::path!("cuenta" / "app.css")
+            .and(warp::get())
+            .map(|| file(STYLE, "text/css; charset=utf-8")),
+    )
 }
 
 #[cfg(test)]

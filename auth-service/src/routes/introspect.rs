@@ -5,9 +5,9 @@
 
 use serde::Deserialize;
 use shared::http::{into_reply, json_body, with_state};
+use shared::routing::Endpoint;
 use shared::ApiError;
 use warp::http::HeaderValue;
-use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::app::App;
@@ -63,15 +63,17 @@ fn client(app: &App) -> impl Filter<Extract = (), Error = Rejection> + Clone {
         (status = 422, description = "A field is missing or of the wrong type", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn introspect(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "introspect")
-        .and(warp::post())
-        .and(client(&app))
-        .and(json_body::<IntrospectRequest>())
-        .and(with_state(app))
-        .then(|body: IntrospectRequest, app: App| async move {
-            let datos = app.sessions.introspect(&body.token).await?;
-            super::token_reply("Token inspeccionado", datos)
-        })
-        .map(into_reply)
+pub fn introspect(app: App) -> Endpoint {
+    Endpoint::of::<__path_introspect>(
+        warp::path!("auth" / "introspect")
+            .and(warp::post())
+            .and(client(&app))
+            .and(json_body::<IntrospectRequest>())
+            .and(with_state(app))
+            .then(|body: IntrospectRequest, app: App| async move {
+                let datos = app.sessions.introspect(&body.token).await?;
+                super::token_reply("Token inspeccionado", datos)
+            })
+            .map(into_reply),
+    )
 }

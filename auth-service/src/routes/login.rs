@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use shared::envelope::{Envelope, ErrorBody};
 use shared::http::{client_ip, into_reply, json_body, with_state};
 use shared::metrics::metrics;
+use shared::routing::Endpoint;
 use shared::ApiError;
 use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 use crate::app::App;
 use crate::authenticate::Identifier;
@@ -32,25 +33,27 @@ pub struct LoginRequest {
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn login(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "login")
-        .and(warp::post())
-        .and(json_body::<LoginRequest>())
-        .and(client_ip(app.config.trusted_proxies.clone()))
-        .and(with_state(app))
-        .then(handle)
-        .map(|result: Result<Response, ApiError>| {
-            if let Err(e) = &result {
-                let outcome = match e {
-                    ApiError::InvalidCredentials => "invalid_credentials",
-                    ApiError::RateLimited { .. } => "rate_limited",
-                    ApiError::Validation { .. } => "invalid_request",
-                    _ => "error",
-                };
-                metrics().logins.with_label_values(&[outcome]).inc();
-            }
-            into_reply(result)
-        })
+pub fn login(app: App) -> Endpoint {
+    Endpoint::of::<__path_login>(
+        warp::path!("auth" / "login")
+            .and(warp::post())
+            .and(json_body::<LoginRequest>())
+            .and(client_ip(app.config.trusted_proxies.clone()))
+            .and(with_state(app))
+            .then(handle)
+            .map(|result: Result<Response, ApiError>| {
+                if let Err(e) = &result {
+                    let outcome = match e {
+                        ApiError::InvalidCredentials => "invalid_credentials",
+                        ApiError::RateLimited { .. } => "rate_limited",
+                        ApiError::Validation { .. } => "invalid_request",
+                        _ => "error",
+                    };
+                    metrics().logins.with_label_values(&[outcome]).inc();
+                }
+                into_reply(result)
+            }),
+    )
 }
 
 /// Unknown user, disabled user, empty or wrong password: one argon2 verification and the same
@@ -62,21 +65,24 @@ async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, Ap
         .password(Identifier::Username(&body.username), &body.password, ip, |_| true)
         .await?;
     if app.authenticator.needs_second_factor(&proof.user).await? {
-        // The account's failures are forgotten only once the second step succeeds too.
         metrics().logins.with_label_values(&["mfa_required"]).inc();
         return super::token_reply(
             "Se requiere verificación MFA",
-            LoginOutcome::Mfa(app.mfa.challenge(&proof.user).map_err(ApiError::from)?),
+            LoginOutcome::Mfa(app.mfa.challenge(&proof.user).await.map_err(ApiError::from)?),
         );
     }
-    app.authenticator.succeeded(&proof).await?;
     metrics().logins.with_label_values(&["success"]).inc();
-    session_reply(&app, &proof.user).await
+    session_reply(&app, &proof.user, None).await
 }
 
-/// Starts a session and answers with the seed's login `datos`; the end of a login and of an MFA verify.
-pub(super) async fn session_reply(app: &App, user: &crate::users::User) -> Result<Response, ApiError> {
-    let pair = app.sessions.start(user).await?;
+/// Starts a session and answers with the seed's login `datos`; the end of a login and of an MFA verify
+/// (whose challenge saw the user's cut-off `cutoff_seen`, see [`crate::sessions::Sessions::start`]).
+pub(super) async fn session_reply(
+    app: &App,
+    user: &crate::users::User,
+    cutoff_seen: Option<i64>,
+) -> Result<Response, ApiError> {
+    let (pair, user) = app.sessions.start(user, cutoff_seen).await?;
     super::token_reply(
         "Autenticación exitosa",
         LoginOutcome::Tokens(LoginDatos {

@@ -2,9 +2,9 @@
 
 use shared::envelope::{self, Envelope, ErrorBody};
 use shared::http::{into_reply, with_state};
+use shared::routing::Endpoint;
 use shared::ApiError;
-use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 use super::{authenticated, Authenticated};
 use crate::app::App;
@@ -16,16 +16,18 @@ use crate::app::App;
         (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn logout(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "logout")
-        .and(warp::post())
-        .and(authenticated(app.clone()))
-        .and(with_state(app))
-        .then(|auth: Authenticated, app: App| async move {
-            app.sessions.logout(&auth.claims).await?;
-            Ok::<_, ApiError>(envelope::ok("Sesión cerrada", serde_json::Value::Null))
-        })
-        .map(into_reply)
+pub fn logout(app: App) -> Endpoint {
+    Endpoint::of::<__path_logout>(
+        warp::path!("auth" / "logout")
+            .and(warp::post())
+            .and(authenticated(app.clone()))
+            .and(with_state(app))
+            .then(|auth: Authenticated, app: App| async move {
+                app.sessions.logout(&auth.claims).await?;
+                Ok::<_, ApiError>(envelope::ok("Sesión cerrada", serde_json::Value::Null))
+            })
+            .map(into_reply),
+    )
 }
 
 /// `POST /auth/logout-all`
@@ -35,17 +37,19 @@ pub fn logout(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn logout_all(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "logout-all")
-        .and(warp::post())
-        .and(authenticated(app.clone()))
-        .and(with_state(app))
-        .then(|auth: Authenticated, app: App| async move {
-            app.sessions.logout_all(&auth.claims).await?;
-            Ok::<_, ApiError>(envelope::ok(
-                "Todas las sesiones cerradas",
-                serde_json::Value::Null,
-            ))
-        })
-        .map(into_reply)
+pub fn logout_all(app: App) -> Endpoint {
+    Endpoint::of::<__path_logout_all>(
+        warp::path!("auth" / "logout-all")
+            .and(warp::post())
+            .and(authenticated(app.clone()))
+            .and(with_state(app))
+            .then(|auth: Authenticated, app: App| async move {
+                app.sessions.logout_all(&auth.claims).await?;
+                Ok::<_, ApiError>(envelope::ok(
+                    "Todas las sesiones cerradas",
+                    serde_json::Value::Null,
+                ))
+            })
+            .map(into_reply),
+    )
 }

@@ -3,8 +3,8 @@
 use shared::envelope::{self, Envelope, ErrorBody};
 
 use crate::users::PublicUser;
-use warp::reply::Response;
-use warp::{Filter, Rejection};
+use shared::routing::Endpoint;
+use warp::Filter;
 
 use super::{authenticated, Authenticated};
 use crate::app::App;
@@ -16,9 +16,11 @@ use crate::app::App;
         (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn me(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "me")
-        .and(warp::get())
-        .and(authenticated(app))
-        .map(|auth: Authenticated| envelope::ok("Usuario autenticado", auth.user.public()))
+pub fn me(app: App) -> Endpoint {
+    Endpoint::of::<__path_me>(
+        warp::path!("auth" / "me")
+            .and(warp::get())
+            .and(authenticated(app))
+            .map(|auth: Authenticated| envelope::ok("Usuario autenticado", auth.user.public())),
+    )
 }

@@ -8,9 +8,9 @@ use shared::envelope::{self, Envelope, ErrorBody};
 use std::net::IpAddr;
 
 use shared::http::{client_ip, into_reply, json_body, with_state};
+use shared::routing::Endpoint;
 use shared::ApiError;
-use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 use super::{authenticated, Authenticated};
 use crate::app::App;
@@ -55,16 +55,18 @@ fn enrolment_allowed(app: &App) -> Result<Arc<Mfa>, ApiError> {
         (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn setup(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "mfa" / "setup")
-        .and(warp::post())
-        .and(authenticated(app.clone()))
-        .and(with_state(app))
-        .then(|auth: Authenticated, app: App| async move {
-            let enrolment = enrolment_allowed(&app)?.setup(&auth.user).await?;
-            Ok::<_, ApiError>(envelope::ok("Configuración MFA iniciada", enrolment))
-        })
-        .map(into_reply)
+pub fn setup(app: App) -> Endpoint {
+    Endpoint::of::<__path_setup>(
+        warp::path!("auth" / "mfa" / "setup")
+            .and(warp::post())
+            .and(authenticated(app.clone()))
+            .and(with_state(app))
+            .then(|auth: Authenticated, app: App| async move {
+                let enrolment = enrolment_allowed(&app)?.setup(&auth.user).await?;
+                Ok::<_, ApiError>(envelope::ok("Configuración MFA iniciada", enrolment))
+            })
+            .map(into_reply),
+    )
 }
 
 /// `POST /auth/mfa/activate`
@@ -80,29 +82,31 @@ pub fn setup(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> 
         (status = 429, description = "Too many code attempts (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "mfa" / "activate")
-        .and(warp::post())
-        .and(authenticated(app.clone()))
-        .and(json_body::<CodeRequest>())
-        .and(client_ip(app.config.trusted_proxies.clone()))
-        .and(with_state(app))
-        .then(
-            |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
-                let mfa = enrolment_allowed(&app)?;
-                let codes = app
-                    .authenticator
-                    .code_attempt(ip, &auth.user, mfa.activate(&auth.user, &body.code))
-                    .await?;
-                Ok::<_, ApiError>(envelope::ok(
-                    "MFA activado",
-                    RecoveryCodes {
-                        recovery_codes: codes,
-                    },
-                ))
-            },
-        )
-        .map(into_reply)
+pub fn activate(app: App) -> Endpoint {
+    Endpoint::of::<__path_activate>(
+        warp::path!("auth" / "mfa" / "activate")
+            .and(warp::post())
+            .and(authenticated(app.clone()))
+            .and(json_body::<CodeRequest>())
+            .and(client_ip(app.config.trusted_proxies.clone()))
+            .and(with_state(app))
+            .then(
+                |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
+                    let mfa = enrolment_allowed(&app)?;
+                    let codes = app
+                        .authenticator
+                        .code_attempt(ip, &auth.user, mfa.activate(&auth.user, &body.code))
+                        .await?;
+                    Ok::<_, ApiError>(envelope::ok(
+                        "MFA activado",
+                        RecoveryCodes {
+                            recovery_codes: codes,
+                        },
+                    ))
+                },
+            )
+            .map(into_reply),
+    )
 }
 
 /// `POST /auth/mfa/verify`: the second step of a login.
@@ -117,20 +121,22 @@ pub fn activate(app: App) -> impl Filter<Extract = (Response,), Error = Rejectio
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn verify(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "mfa" / "verify")
-        .and(warp::post())
-        .and(json_body::<VerifyRequest>())
-        .and(client_ip(app.config.trusted_proxies.clone()))
-        .and(with_state(app))
-        .then(|body: VerifyRequest, ip: IpAddr, app: App| async move {
-            let user = app
-                .authenticator
-                .second_step(&body.mfa_token, &body.code, ip)
-                .await?;
-            super::login::session_reply(&app, &user).await
-        })
-        .map(into_reply)
+pub fn verify(app: App) -> Endpoint {
+    Endpoint::of::<__path_verify>(
+        warp::path!("auth" / "mfa" / "verify")
+            .and(warp::post())
+            .and(json_body::<VerifyRequest>())
+            .and(client_ip(app.config.trusted_proxies.clone()))
+            .and(with_state(app))
+            .then(|body: VerifyRequest, ip: IpAddr, app: App| async move {
+                let (user, cutoff_seen) = app
+                    .authenticator
+                    .second_step(&body.mfa_token, &body.code, ip)
+                    .await?;
+                super::login::session_reply(&app, &user, Some(cutoff_seen)).await
+            })
+            .map(into_reply),
+    )
 }
 
 /// `POST /auth/mfa/disable`
@@ -146,20 +152,22 @@ pub fn verify(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         (status = 429, description = "Too many code attempts (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn disable(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "mfa" / "disable")
-        .and(warp::post())
-        .and(authenticated(app.clone()))
-        .and(json_body::<CodeRequest>())
-        .and(client_ip(app.config.trusted_proxies.clone()))
-        .and(with_state(app))
-        .then(
-            |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
-                app.authenticator
-                    .code_attempt(ip, &auth.user, app.mfa.disable(&auth.user, &body.code))
-                    .await?;
-                Ok::<_, ApiError>(envelope::ok("MFA desactivado", serde_json::Value::Null))
-            },
-        )
-        .map(into_reply)
+pub fn disable(app: App) -> Endpoint {
+    Endpoint::of::<__path_disable>(
+        warp::path!("auth" / "mfa" / "disable")
+            .and(warp::post())
+            .and(authenticated(app.clone()))
+            .and(json_body::<CodeRequest>())
+            .and(client_ip(app.config.trusted_proxies.clone()))
+            .and(with_state(app))
+            .then(
+                |auth: Authenticated, body: CodeRequest, ip: IpAddr, app: App| async move {
+                    app.authenticator
+                        .code_attempt(ip, &auth.user, app.mfa.disable(&auth.user, &body.code))
+                        .await?;
+                    Ok::<_, ApiError>(envelope::ok("MFA desactivado", serde_json::Value::Null))
+                },
+            )
+            .map(into_reply),
+    )
 }

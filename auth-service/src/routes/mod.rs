@@ -1,4 +1,6 @@
-//! The HTTP surface: one filter per endpoint, joined in [`routes`].
+//! The HTTP surface: one function per endpoint, each listed once in the [`shared::endpoints!`] list
+//! below, from which the OpenAPI document ([`ApiDoc`]), the route table ([`table`]) and the
+//! [`router`] come (see [`shared::routing`]).
 //!
 //! Each endpoint matches its path and method first, then extracts its body or token, then runs a
 //! handler that returns `Result<Response, ApiError>`, turned into a reply by
@@ -19,68 +21,73 @@ mod refusal;
 mod saphety;
 
 pub use cuenta::CONTENT_SECURITY_POLICY;
-pub use openapi::ApiDoc;
 
 use std::sync::Arc;
 
+use openapi::IntrospectionClientAuth;
 use shared::http::{access_claims, with_state};
-use shared::routing::Route;
+use shared::ops::BearerAuth;
+use shared::routing::Router;
 use shared::{AccessClaims, ApiError};
-use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::app::App;
 use crate::users::User;
 
-/// The route table: every path template and the methods it accepts. It answers 404 and 405 (with
-/// `Allow`) before any endpoint runs, and gives the metrics `route` label ([`shared::routing`]).
-pub const ROUTES: &[Route] = &[
-    get("/health"),
-    get("/ready"),
-    get("/metrics"),
-    get("/openapi.json"),
-    post("/auth/login"),
-    post("/auth/refresh"),
-    post("/auth/logout"),
-    post("/auth/logout-all"),
-    get("/auth/me"),
-    post("/auth/introspect"),
-    post("/auth/mfa/setup"),
-    post("/auth/mfa/activate"),
-    post("/auth/mfa/verify"),
-    post("/auth/mfa/disable"),
-    post("/v2/auth/gettoken"),
-    post("/auth/password"),
-    post("/auth/password/set"),
-    Route {
-        template: "/admin/users",
-        methods: &["GET", "POST"],
-    },
-    Route {
-        template: "/admin/users/{id}",
-        methods: &["GET", "PATCH"],
-    },
-    post("/admin/users/{id}/password"),
-    post("/admin/users/{id}/unlock"),
-    post("/admin/users/{id}/logout-all"),
-    // The account page: HTML, JavaScript and CSS, not the envelope (routes/cuenta.rs).
-    get("/cuenta"),
-    get("/cuenta/app.js"),
-    get("/cuenta/app.css"),
-];
-
-const fn get(template: &'static str) -> Route {
-    Route {
-        template,
-        methods: &["GET"],
-    }
+shared::endpoints! {
+    doc ApiDoc(
+        info(
+            title = "auth-service",
+            description = "Login, refresh rotation, revocation, TOTP MFA and the Saphety-compatible token endpoint. \
+                           Every `/auth/*` response is the `{exito, mensaje, datos}` / `{exito, mensaje, detalle, codigo}` envelope."
+        ),
+        modifiers(&BearerAuth, &IntrospectionClientAuth),
+        tags(
+            (name = "auth", description = "Tokens and sessions"),
+            (name = "mfa", description = "TOTP second factor"),
+            (name = "saphety", description = "SOVOS-Saphety compatible endpoint"),
+            (name = "admin", description = "Users managed live (Bearer token of an admin)"),
+            (name = "cuenta", description = "The self-service account page: HTML, JavaScript and CSS (not the envelope), built on the endpoints above"),
+            (name = "ops", description = "Health and readiness"),
+        )
+    );
+    fn endpoints(app: &App);
+    shared::ops::health[],
+    shared::ops::ready[app.store.kind(), ready_probe(app)],
+    shared::metrics::route[],
+    shared::ops::openapi[<ApiDoc as utoipa::OpenApi>::openapi()],
+    login::login[app.clone()],
+    refresh::refresh[app.clone()],
+    logout::logout[app.clone()],
+    logout::logout_all[app.clone()],
+    me::me[app.clone()],
+    introspect::introspect[app.clone()],
+    mfa::setup[app.clone()],
+    mfa::activate[app.clone()],
+    mfa::verify[app.clone()],
+    mfa::disable[app.clone()],
+    saphety::gettoken[app.clone()],
+    password::change[app.clone()],
+    password::set[app.clone()],
+    admin::list[app.clone()],
+    admin::create[app.clone()],
+    admin::get[app.clone()],
+    admin::patch[app.clone()],
+    admin::reset_password[app.clone()],
+    admin::unlock[app.clone()],
+    admin::logout_all[app.clone()],
+    cuenta::page[],
+    cuenta::script[],
+    cuenta::style[],
 }
 
-const fn post(template: &'static str) -> Route {
-    Route {
-        template,
-        methods: &["POST"],
+/// `/ready`'s check: the store answers.
+fn ready_probe(app: &App) -> impl Fn() -> shared::ops::Probe + Clone + Send + Sync {
+    let store = app.store.clone();
+    move || {
+        let store = store.clone();
+        Box::pin(async move { store.ping().await })
     }
 }
 
@@ -107,72 +114,8 @@ pub(crate) fn token_reply<T: serde::Serialize>(mensaje: &str, datos: T) -> Resul
     Ok(shared::envelope::ok(mensaje, datos))
 }
 
-/// The admin API, boxed on its own so the whole chain stays cheap to compile.
-fn admin_routes(app: App) -> BoxedFilter<(Response,)> {
-    admin::list(app.clone())
-        .or(admin::create(app.clone()))
-        .unify()
-        .or(admin::get(app.clone()))
-        .unify()
-        .or(admin::patch(app.clone()))
-        .unify()
-        .or(admin::reset_password(app.clone()))
-        .unify()
-        .or(admin::unlock(app.clone()))
-        .unify()
-        .or(admin::logout_all(app))
-        .unify()
-        .boxed()
-}
-
-/// Every endpoint of the service, with the envelope for every rejection and the common headers.
-pub fn routes(app: App) -> BoxedFilter<(Response,)> {
-    let api = shared::ops::health()
-        .or(shared::metrics::route())
-        .unify()
-        .or(shared::ops::openapi(<ApiDoc as utoipa::OpenApi>::openapi()))
-        .unify()
-        .or(shared::ops::ready(app.store.kind(), {
-            let store = app.store.clone();
-            move || {
-                let store = store.clone();
-                async move { store.ping().await }
-            }
-        }))
-        .unify()
-        .or(login::login(app.clone()))
-        .unify()
-        .or(refresh::refresh(app.clone()))
-        .unify()
-        .or(logout::logout(app.clone()))
-        .unify()
-        .or(logout::logout_all(app.clone()))
-        .unify()
-        .or(me::me(app.clone()))
-        .unify()
-        .or(introspect::introspect(app.clone()))
-        .unify()
-        .or(mfa::setup(app.clone()))
-        .unify()
-        .or(mfa::activate(app.clone()))
-        .unify()
-        .or(mfa::verify(app.clone()))
-        .unify()
-        .or(mfa::disable(app.clone()))
-        .unify()
-        .or(saphety::gettoken(app.clone()))
-        .unify()
-        .or(password::change(app.clone()))
-        .unify()
-        .or(password::set(app.clone()))
-        .unify()
-        .or(admin_routes(app))
-        .unify()
-        .or(cuenta::page())
-        .unify()
-        .or(cuenta::script())
-        .unify()
-        .or(cuenta::style())
-        .unify();
-    shared::http::serve_table(ROUTES, api)
+/// Every endpoint of the service, by route, with the envelope for every rejection and the common
+/// headers ([`shared::routing::Router`]).
+pub fn router(app: &App) -> Router {
+    Router::new(table(), endpoints(app))
 }

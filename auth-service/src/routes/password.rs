@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use shared::envelope::{self, Envelope, ErrorBody};
 use shared::http::{client_ip, into_reply, json_body, with_state};
+use shared::routing::Endpoint;
 use shared::ApiError;
 use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 use super::{authenticated, Authenticated};
 use crate::accounts::check_new_password;
@@ -45,15 +46,17 @@ pub struct SetPassword {
         (status = 429, description = "Too many wrong passwords for the account, as at login (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn change(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "password")
-        .and(warp::post())
-        .and(authenticated(app.clone()))
-        .and(json_body::<ChangePassword>())
-        .and(client_ip(app.config.trusted_proxies.clone()))
-        .and(with_state(app))
-        .then(handle_change)
-        .map(into_reply)
+pub fn change(app: App) -> Endpoint {
+    Endpoint::of::<__path_change>(
+        warp::path!("auth" / "password")
+            .and(warp::post())
+            .and(authenticated(app.clone()))
+            .and(json_body::<ChangePassword>())
+            .and(client_ip(app.config.trusted_proxies.clone()))
+            .and(with_state(app))
+            .then(handle_change)
+            .map(into_reply),
+    )
 }
 
 /// The current password goes through the login's password step (the same lock, limits and timing);
@@ -66,8 +69,7 @@ async fn handle_change(
 ) -> Result<Response, ApiError> {
     check_new_password("newPassword", &body.new_password)?;
     let me = auth.user.id;
-    let proof = app
-        .authenticator
+    app.authenticator
         .password(
             Identifier::Username(auth.user.username.as_str()),
             &body.current_password,
@@ -75,9 +77,8 @@ async fn handle_change(
             |user| user.id == me,
         )
         .await?;
-    app.authenticator.succeeded(&proof).await?;
     let user = app.accounts.change_own_password(me, &body.new_password).await?;
-    let pair = app.sessions.start(&user).await?;
+    let (pair, _) = app.sessions.start(&user, None).await?;
     super::token_reply("Contraseña actualizada", pair)
 }
 
@@ -89,14 +90,16 @@ async fn handle_change(
         (status = 422, description = "Unknown, used, replaced or expired token (`token`), or a new password that breaks the policy (the rule is named)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn set(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "password" / "set")
-        .and(warp::post())
-        .and(json_body::<SetPassword>())
-        .and(with_state(app))
-        .then(|body: SetPassword, app: App| async move {
-            app.accounts.redeem_reset(&body.token, &body.new_password).await?;
-            Ok::<_, ApiError>(envelope::ok("Contraseña establecida", serde_json::Value::Null))
-        })
-        .map(into_reply)
+pub fn set(app: App) -> Endpoint {
+    Endpoint::of::<__path_set>(
+        warp::path!("auth" / "password" / "set")
+            .and(warp::post())
+            .and(json_body::<SetPassword>())
+            .and(with_state(app))
+            .then(|body: SetPassword, app: App| async move {
+                app.accounts.redeem_reset(&body.token, &body.new_password).await?;
+                Ok::<_, ApiError>(envelope::ok("Contraseña establecida", serde_json::Value::Null))
+            })
+            .map(into_reply),
+    )
 }

@@ -4,9 +4,10 @@ use serde::Deserialize;
 use std::net::IpAddr;
 
 use shared::http::{client_ip, into_reply, json_body, with_state};
+use shared::routing::Endpoint;
 use shared::ApiError;
 use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 use crate::app::App;
 use crate::sessions::TokenPair;
@@ -29,14 +30,16 @@ pub struct RefreshRequest {
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
-pub fn refresh(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("auth" / "refresh")
-        .and(warp::post())
-        .and(json_body::<RefreshRequest>())
-        .and(client_ip(app.config.trusted_proxies.clone()))
-        .and(with_state(app))
-        .then(handle)
-        .map(into_reply)
+pub fn refresh(app: App) -> Endpoint {
+    Endpoint::of::<__path_refresh>(
+        warp::path!("auth" / "refresh")
+            .and(warp::post())
+            .and(json_body::<RefreshRequest>())
+            .and(client_ip(app.config.trusted_proxies.clone()))
+            .and(with_state(app))
+            .then(handle)
+            .map(into_reply),
+    )
 }
 
 #[tracing::instrument(name = "refresh", skip_all)]

@@ -6,10 +6,10 @@ use serde_json::Value;
 use std::net::IpAddr;
 
 use shared::http::{client_ip, json_bytes, parse_json_fields, with_state, JsonError};
+use shared::routing::Endpoint;
 use shared::ApiError;
 use warp::http::StatusCode;
-use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 use crate::app::App;
 use crate::authenticate::Identifier;
@@ -27,20 +27,22 @@ use crate::saphety::{
         (status = 429, description = "`TooManyRequests` (see `Retry-After`)", body = SaphetyEnvelope),
         (status = 503, description = "`ServiceUnavailable`", body = SaphetyEnvelope)
     ))]
-pub fn gettoken(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("v2" / "auth" / "gettoken")
-        .and(warp::post())
-        .and(json_bytes())
-        .and(client_ip(app.config.trusted_proxies.clone()))
-        .and(with_state(app))
-        .then(
-            |body: Result<BytesMut, ApiError>, ip: IpAddr, app: App| async move {
-                match handle(body, ip, &app).await {
-                    Ok(data) => saphety::success(&data),
-                    Err(failure) => failure.reply(),
-                }
-            },
-        )
+pub fn gettoken(app: App) -> Endpoint {
+    Endpoint::of::<__path_gettoken>(
+        warp::path!("v2" / "auth" / "gettoken")
+            .and(warp::post())
+            .and(json_bytes())
+            .and(client_ip(app.config.trusted_proxies.clone()))
+            .and(with_state(app))
+            .then(
+                |body: Result<BytesMut, ApiError>, ip: IpAddr, app: App| async move {
+                    match handle(body, ip, &app).await {
+                        Ok(data) => saphety::success(&data),
+                        Err(failure) => failure.reply(),
+                    }
+                },
+            ),
+    )
 }
 
 /// The edge for the use cases: each refusal in the Saphety envelope.
@@ -168,20 +170,21 @@ async fn handle(body: Result<BytesMut, ApiError>, ip: IpAddr, app: &App) -> Resu
         };
         app.authenticator.inline_code(&proof, code).await?;
     }
-    app.authenticator.succeeded(&proof).await?;
 
     let user = &proof.user;
     let config = &app.config;
     let (token, exp) = app
         .sessions
-        .start_access_only(user, config.common.jwt.saphety_ttl_secs, |access| SaphetyClaims {
-            given_name: user.username.as_str().to_string(),
-            unique_name: user.email.as_str().to_string(),
-            nameid: nameid(user.id),
-            language: config.saphety_language.clone(),
-            usertype: usertype(user.rol),
-            virtualoperator: user.virtual_operator.clone(),
-            access,
+        .start_access_only(user, config.common.jwt.saphety_ttl_secs, |access, user| {
+            SaphetyClaims {
+                given_name: user.username.as_str().to_string(),
+                unique_name: user.email.as_str().to_string(),
+                nameid: nameid(user.id),
+                language: config.saphety_language.clone(),
+                usertype: usertype(user.rol),
+                virtualoperator: user.virtual_operator.clone(),
+                access,
+            }
         })
         .await?;
     Ok(TokenData {

@@ -13,6 +13,12 @@
 //!   last tokens;
 //! - `P auth:{u:<uid>}:revoked:<jti>`: a revoked access token of the user, TTL = what was left of its life;
 //! - `P auth:{u:<uid>}:cutoff`: sessions started at or before this ms (Redis time) are revoked (logout-all);
+//! - `P auth:{u:<uid>}:issued`: the latest issue time (ms) of any of the user's tokens, which a
+//!   logout-all's cut-off covers; TTL = the life of a token issued then;
+//! - `P auth:{u:<uid>}:owed`: on a cluster, revocation-feed entries recorded with the revocation and
+//!   not yet appended (hash `<kind>:<value>` -> `<until>|<cut-off>`), TTL = the feed's life;
+//! - `P auth:owed`: on a cluster, the users who may owe feed entries (sorted set, scored by Redis time
+//!   when added), which the sweeper reads;
 //! - `P auth:{u:<uid>}:mfa`: hash `active` (sealed secret) and `last` (last accepted TOTP step), kept;
 //! - `P auth:{u:<uid>}:mfa-pending`: a sealed secret awaiting activation, with a TTL;
 //! - `P auth:{u:<uid>}:mfa-rc`: set of recovery-code HMACs;
@@ -24,7 +30,8 @@
 //! - `P auth:{users}:ids`: sorted set of every user id (score = id), for paging; `P auth:{users}:seq`: the
 //!   last id handed out;
 //! - `P auth:rl:<counter>`: rate-limit counters, TTL = their window; a counter is named by
-//!   [`ip_counter`] (`ip:<address>`) or [`account_counter`] (`fail:<hash of the account>`);
+//!   [`ip_counter`] (`ip:<address>`), [`account_counter`] (`fail:<hash of the kind and the account>`) or
+//!   [`code_counter`] (`codes:<uid>`);
 //! - `P auth:chal:<jti>`: hash `tries used` of a login challenge, TTL = the challenge's life;
 //! - `P auth:revocations`: the revocation feed, a stream trimmed by time whose key expires after the
 //!   longest access-token life without an entry (format: [`shared::revocation`], which backends read;
@@ -34,6 +41,11 @@
 /// The name of a client IP's request counter (under [`Keys::rate_limit`]).
 pub fn ip_counter(ip: std::net::IpAddr) -> String {
     format!("ip:{ip}")
+}
+
+/// The name of a user's wrong-code counter (under [`Keys::rate_limit`]).
+pub fn code_counter(user_id: u64) -> String {
+    format!("codes:{user_id}")
 }
 
 /// The name of an account's failure counter (under [`Keys::rate_limit`]), from its hash in hex.
@@ -91,6 +103,21 @@ impl Keys {
     /// A user's active MFA secret and last accepted step.
     pub fn mfa(&self, uid: &str) -> String {
         self.of_user(uid, "mfa")
+    }
+
+    /// The latest issue time of any of a user's tokens.
+    pub fn issued(&self, uid: &str) -> String {
+        self.of_user(uid, "issued")
+    }
+
+    /// A user's revocation-feed entries not yet appended (cluster).
+    pub fn owed(&self, uid: &str) -> String {
+        self.of_user(uid, "owed")
+    }
+
+    /// The users who may owe feed entries (cluster).
+    pub fn owed_index(&self) -> String {
+        format!("{}owed", self.base)
     }
 
     /// A user's MFA secret awaiting activation.

@@ -8,7 +8,10 @@
 //! With a file ([`MemoryStore::open`], `EMBEDDED_STORE_FILE`), the state is kept in a redb database:
 //! every operation that writes saves the whole state in one redb transaction (durable on return)
 //! before it answers, under the same lock, so a restart finds every user, session, revocation, MFA
-//! enrolment and counter as the last answer left them. A save that fails fails the operation (503).
+//! enrolment and counter as the last answer left them. A save that fails fails the operation (503)
+//! and undoes it: the state goes back to what the file holds (the last answer's), so memory never
+//! holds a change that was refused, which a later save would otherwise have made durable. Should the
+//! file not read back either, the store refuses everything (503) until restarted.
 //! Each save costs time in proportion to what is live (sessions, users): it is meant for one process
 //! on one machine, as the default, not for load; that is Redis's job. The revocation feed is not kept
 //! (a backend in the same process checks this store itself; one in another process needs Redis).
@@ -19,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -29,8 +33,8 @@ use shared::revocation::Revoked;
 
 use super::{
     ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, LimitStore,
-    MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView,
-    StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
+    MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore,
+    SessionView, StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
 };
 
 const SWEEP_EVERY: u64 = 1024;
@@ -74,6 +78,9 @@ struct Inner {
     sessions: HashMap<String, SessionRecord>,
     revoked_jtis: HashMap<String, i64>,
     cutoffs: HashMap<String, (i64, i64)>,
+    /// Per user: the latest issue time of any of its tokens (ms) and when that stops mattering.
+    #[serde(default)]
+    issued: HashMap<String, (i64, i64)>,
     mfa: HashMap<String, MfaEntry>,
     mfa_pending: HashMap<String, (String, i64)>,
     challenges: HashMap<String, Challenge>,
@@ -139,11 +146,30 @@ impl Inner {
         }
     }
 
-    /// Moves a user's cut-off to the end of the current second, or past every session started after
-    /// an earlier cut-off (they start at the next second), and appends it to the feed; as `cutoff.lua`.
+    /// The user's issue mark: the latest issue time of any of their tokens still alive.
+    fn issued_mark(&self, uid: &str, now: i64) -> Option<i64> {
+        self.issued
+            .get(uid)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(at, _)| *at)
+    }
+
+    /// Raises the user's issue mark to `at` (kept for `ttl_ms`), as `issued.lua`.
+    fn raise_issued(&mut self, uid: &str, at: i64, ttl_ms: i64, now: i64) {
+        let mark = self.issued_mark(uid, now);
+        if mark.is_none_or(|m| at > m) {
+            self.issued.insert(uid.to_string(), (at, now + ttl_ms));
+        }
+    }
+
+    /// Moves a user's cut-off to the end of the second of the later of now and the user's issue mark
+    /// (never back), and appends it to the feed; as `cutoff.lua`.
     fn cut_off(&mut self, uid: &str, ttl_ms: i64, now: i64, life_ms: i64) -> i64 {
-        let from = self.cutoff(uid, now).map_or(now, |c| now.max(c + 1));
-        let at = from.div_euclid(1000) * 1000 + 999;
+        let from = self.issued_mark(uid, now).map_or(now, |m| now.max(m));
+        let mut at = from.div_euclid(1000) * 1000 + 999;
+        if let Some(current) = self.cutoff(uid, now) {
+            at = at.max(current);
+        }
         self.cutoffs.insert(uid.to_string(), (at, now + ttl_ms));
         self.feed_append(
             now,
@@ -173,6 +199,7 @@ impl Inner {
             self.sessions.retain(|_, s| s.expires_ms > now);
             self.revoked_jtis.retain(|_, exp| *exp > now);
             self.cutoffs.retain(|_, (_, exp)| *exp > now);
+            self.issued.retain(|_, (_, exp)| *exp > now);
             self.mfa_pending.retain(|_, (_, exp)| *exp > now);
             self.challenges.retain(|_, c| c.expires_ms > now);
             self.counters.retain(|_, (_, exp)| *exp > now);
@@ -189,6 +216,10 @@ pub struct MemoryStore {
     feed_life_ms: i64,
     /// Where the state is kept, if anywhere.
     file: Option<StateFile>,
+    /// Set when a failed save could not be undone (the file did not read back): everything fails.
+    broken: AtomicBool,
+    /// Tests only: how many of the next saves fail ([`MemoryStore::fail_next_saves`]).
+    failing_saves: AtomicUsize,
 }
 
 /// The redb database the state is saved in: one table, one row.
@@ -242,6 +273,8 @@ impl MemoryStore {
             clock,
             feed_life_ms: super::DEFAULT_FEED_LIFE_MS,
             file: None,
+            broken: AtomicBool::new(false),
+            failing_saves: AtomicUsize::new(0),
         }
     }
 
@@ -257,15 +290,42 @@ impl MemoryStore {
             clock,
             feed_life_ms: super::DEFAULT_FEED_LIFE_MS,
             file: Some(file),
+            broken: AtomicBool::new(false),
+            failing_saves: AtomicUsize::new(0),
         })
     }
 
-    /// Saves the state, when a file is configured; the end of every operation that writes.
+    /// Tests only: the next `n` saves fail as a full disk would, so a test can show a refused write
+    /// leaves nothing behind. Nothing in the service calls it.
+    #[doc(hidden)]
+    pub fn fail_next_saves(&self, n: usize) {
+        self.failing_saves.store(n, Ordering::SeqCst);
+    }
+
+    /// The lock, for an operation that writes: [`Write::commit`] saves, or undoes the operation.
+    fn write(&self) -> Result<Write<'_>, StoreError> {
+        let inner = self.lock()?;
+        let feed_mark = (inner.feed.len(), inner.feed_last);
+        Ok(Write {
+            inner,
+            store: self,
+            feed_mark,
+        })
+    }
+
+    /// Saves the state, when a file is configured.
     fn save(&self, inner: &Inner) -> Result<(), StoreError> {
-        match &self.file {
-            Some(file) => file.save(inner),
-            None => Ok(()),
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let failing = self
+            .failing_saves
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(file_error("injected save failure"));
         }
+        file.save(inner)
     }
 
     /// How long revocation-feed entries are kept (ms): the longest access-token life plus leeway.
@@ -275,6 +335,11 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "embedded store: a failed save could not be undone; restart the service".into(),
+            ));
+        }
         // A poisoned lock means a panic mid-update; refuse rather than trust half-written state.
         self.inner
             .lock()
@@ -293,6 +358,56 @@ impl MemoryStore {
     }
 }
 
+/// The lock of an operation that writes: the operation changes the state through it, then
+/// [`Write::commit`] saves, and a save that fails undoes the operation (see the module doc).
+struct Write<'a> {
+    inner: std::sync::MutexGuard<'a, Inner>,
+    store: &'a MemoryStore,
+    /// The feed's length and last id before the operation (the feed is not in the file).
+    feed_mark: (usize, EntryId),
+}
+
+impl std::ops::Deref for Write<'_> {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Write<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.inner
+    }
+}
+
+impl Write<'_> {
+    /// Saves the state; on failure, puts back what the file holds and the feed as it was.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        let Err(e) = self.store.save(&self.inner) else {
+            return Ok(());
+        };
+        let restored = match &self.store.file {
+            Some(file) => file.load().map(Option::unwrap_or_default),
+            None => Ok(Inner::default()),
+        };
+        match restored {
+            Ok(mut state) => {
+                let (len, last) = self.feed_mark;
+                state.feed = std::mem::take(&mut self.inner.feed);
+                state.feed.truncate(len);
+                state.feed_last = last;
+                *self.inner = state;
+            }
+            Err(load) => {
+                tracing::error!(error = %load, "embedded store: a failed save could not be undone");
+                self.store.broken.store(true, Ordering::SeqCst);
+            }
+        }
+        Err(e)
+    }
+}
+
 #[async_trait]
 impl StoreHealth for MemoryStore {
     fn kind(&self) -> &'static str {
@@ -306,10 +421,17 @@ impl StoreHealth for MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
+    async fn create_session(&self, s: &NewSession) -> Result<SessionStart, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
-        let started_ms = match inner.cutoff(&s.uid, now) {
+        let mut inner = self.write()?;
+        let Some(user) = inner.session_user(&s.uid, &s.fingerprint) else {
+            return Ok(SessionStart::Refused);
+        };
+        let cutoff = inner.cutoff(&s.uid, now);
+        if s.cutoff_seen.is_some_and(|seen| cutoff.unwrap_or(0) != seen) {
+            return Ok(SessionStart::Refused);
+        }
+        let started_ms = match cutoff {
             Some(cutoff) if now <= cutoff => cutoff + 1,
             _ => now,
         };
@@ -326,17 +448,22 @@ impl SessionStore for MemoryStore {
                 expires_ms: now + s.ttl_ms,
             },
         );
+        inner.raise_issued(&s.uid, started_ms, s.ttl_ms, now);
         inner.wrote(now);
-        self.save(&inner)?;
-        Ok(started_ms)
+        inner.commit()?;
+        Ok(SessionStart::Started {
+            started_ms,
+            now_ms: now,
+            user: Box::new(user),
+        })
     }
 
     async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         if let Some(gate) = &r.gate {
             if let Some(retry_after_ms) = inner.hit(gate, now) {
-                self.save(&inner)?;
+                inner.commit()?;
                 return Ok(RotateOutcome::Limited { retry_after_ms });
             }
         }
@@ -345,7 +472,7 @@ impl SessionStore for MemoryStore {
             return Ok(RotateOutcome::Revoked);
         };
         if record.revoked || record.uid != r.uid || cutoff.is_some_and(|c| record.started_ms <= c) {
-            self.save(&inner)?;
+            inner.commit()?;
             return Ok(RotateOutcome::Revoked);
         }
         let user = inner.session_user(&r.uid, &record.fingerprint);
@@ -356,7 +483,7 @@ impl SessionStore for MemoryStore {
         let Some(user) = user else {
             entry.revoked = true;
             inner.feed_append(now, life, Revoked::Session(r.sid.clone()), now + life);
-            self.save(&inner)?;
+            inner.commit()?;
             return Ok(RotateOutcome::Revoked);
         };
         if r.presented_jti == record.current.0 {
@@ -367,8 +494,9 @@ impl SessionStore for MemoryStore {
             entry.current = (r.new_refresh_jti.clone(), r.new_access_jti.clone());
             entry.rotated_ms = now;
             entry.expires_ms = now + r.ttl_ms;
+            inner.raise_issued(&r.uid, issued_ms, r.ttl_ms, now);
             inner.wrote(now);
-            self.save(&inner)?;
+            inner.commit()?;
             return Ok(RotateOutcome::Rotated(
                 Generation {
                     started_ms: record.started_ms,
@@ -381,7 +509,7 @@ impl SessionStore for MemoryStore {
         }
         let within_grace = r.grace_ms > 0 && now - record.rotated_ms <= r.grace_ms;
         if record.previous.as_deref() == Some(r.presented_jti.as_str()) && within_grace {
-            self.save(&inner)?;
+            inner.commit()?;
             return Ok(RotateOutcome::Replayed(
                 Generation {
                     started_ms: record.started_ms,
@@ -394,7 +522,7 @@ impl SessionStore for MemoryStore {
         }
         entry.revoked = true;
         inner.feed_append(now, life, Revoked::Session(r.sid.clone()), now + life);
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(RotateOutcome::Reused)
     }
 
@@ -431,7 +559,7 @@ impl RevocationStore for MemoryStore {
     async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let life = self.feed_life_ms;
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         let live = |s: &&mut SessionRecord| s.expires_ms > now && s.uid == uid;
         let was_live = match inner.sessions.get_mut(sid).filter(live) {
             Some(s) => !std::mem::replace(&mut s.revoked, true),
@@ -445,16 +573,21 @@ impl RevocationStore for MemoryStore {
             inner.feed_append(now, life, Revoked::Token(jti.to_string()), now + ttl_ms);
         }
         inner.wrote(now);
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(())
+    }
+
+    async fn cutoff(&self, uid: &str) -> Result<Option<i64>, StoreError> {
+        let now = self.clock.now_ms();
+        Ok(self.lock()?.cutoff(uid, now))
     }
 
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         let at = inner.cut_off(uid, ttl_ms, now, self.feed_life_ms);
         inner.wrote(now);
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(at)
     }
 }
@@ -499,7 +632,7 @@ impl UserStore for MemoryStore {
         username_key: &str,
         email_key: &str,
     ) -> Result<Result<UserRecord, Taken>, StoreError> {
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         if inner.users_by_username.contains_key(username_key) {
             return Ok(Err(Taken::Username));
         }
@@ -533,7 +666,7 @@ impl UserStore for MemoryStore {
                 email_key: email_key.to_string(),
             },
         );
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(Ok(record))
     }
 
@@ -545,7 +678,7 @@ impl UserStore for MemoryStore {
         end_sessions: Option<i64>,
     ) -> Result<UserUpdate, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         let Some(stored) = inner.users.get(&user.id).cloned() else {
             return Ok(UserUpdate::Missing);
         };
@@ -580,7 +713,7 @@ impl UserStore for MemoryStore {
             inner.wrote(now);
             at
         });
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(UserUpdate::Updated {
             user: Box::new(record),
             cutoff_ms,
@@ -606,6 +739,11 @@ impl FeedStore for MemoryStore {
             .cloned()
             .collect())
     }
+
+    async fn sweep_owed(&self, _older_than_ms: i64) -> Result<usize, StoreError> {
+        // A revocation and its feed entry are one step under the lock: nothing is ever owed.
+        Ok(0)
+    }
 }
 
 #[async_trait]
@@ -625,7 +763,7 @@ impl MfaStore for MemoryStore {
 
     async fn mfa_set_pending(&self, uid: &str, sealed: &str, ttl_ms: i64) -> Result<bool, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         if inner.mfa.get(uid).is_some_and(|m| m.active.is_some()) {
             return Ok(false);
         }
@@ -633,7 +771,7 @@ impl MfaStore for MemoryStore {
             .mfa_pending
             .insert(uid.to_string(), (sealed.to_string(), now + ttl_ms));
         inner.wrote(now);
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(true)
     }
 
@@ -645,7 +783,7 @@ impl MfaStore for MemoryStore {
         recovery: &[String],
     ) -> Result<bool, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         let pending_matches = inner
             .mfa_pending
             .get(uid)
@@ -658,16 +796,16 @@ impl MfaStore for MemoryStore {
         entry.last_step = Some(step);
         entry.recovery = recovery.iter().cloned().collect();
         inner.mfa_pending.remove(uid);
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(true)
     }
 
     async fn mfa_accept_step(&self, uid: &str, step: i64) -> Result<bool, StoreError> {
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         match inner.mfa.get_mut(uid) {
             Some(entry) if entry.active.is_some() && entry.last_step.is_none_or(|last| step > last) => {
                 entry.last_step = Some(step);
-                self.save(&inner)?;
+                inner.commit()?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -675,22 +813,22 @@ impl MfaStore for MemoryStore {
     }
 
     async fn mfa_use_recovery(&self, uid: &str, hash: &str) -> Result<bool, StoreError> {
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         let removed = inner
             .mfa
             .get_mut(uid)
             .is_some_and(|entry| entry.recovery.remove(hash));
         if removed {
-            self.save(&inner)?;
+            inner.commit()?;
         }
         Ok(removed)
     }
 
     async fn mfa_disable(&self, uid: &str) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         inner.mfa.remove(uid);
         inner.mfa_pending.remove(uid);
-        self.save(&inner)
+        inner.commit()
     }
 }
 
@@ -703,7 +841,7 @@ impl ChallengeStore for MemoryStore {
         ttl_ms: i64,
     ) -> Result<ChallengeTry, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         let challenge = inner.challenges.entry(jti.to_string()).or_default();
         if challenge.expires_ms <= now {
             *challenge = Challenge {
@@ -722,20 +860,20 @@ impl ChallengeStore for MemoryStore {
             ChallengeTry::Allowed
         };
         inner.wrote(now);
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(outcome)
     }
 
     async fn mfa_challenge_finish(&self, jti: &str, ttl_ms: i64) -> Result<bool, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         let challenge = inner.challenges.entry(jti.to_string()).or_default();
         if challenge.used && challenge.expires_ms > now {
             return Ok(false);
         }
         challenge.used = true;
         challenge.expires_ms = now + ttl_ms;
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(true)
     }
 }
@@ -744,7 +882,7 @@ impl ChallengeStore for MemoryStore {
 impl LimitStore for MemoryStore {
     async fn gate(&self, hits: &[Counter], locks: &[Counter]) -> Result<Gate, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         let mut gate = Gate::Open;
         for counter in hits {
             if let Some(retry_after_ms) = inner.hit(counter, now) {
@@ -761,29 +899,29 @@ impl LimitStore for MemoryStore {
             }
         }
         inner.wrote(now);
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(gate)
     }
 
     async fn fail(&self, counters: &[Counter]) -> Result<u64, StoreError> {
         let now = self.clock.now_ms();
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         let mut most = 0;
         for counter in counters {
             inner.hit(counter, now);
             most = most.max(inner.counters.get(&counter.key).map_or(0, |(n, _)| *n));
         }
         inner.wrote(now);
-        self.save(&inner)?;
+        inner.commit()?;
         Ok(most)
     }
 
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
+        let mut inner = self.write()?;
         for key in keys {
             inner.counters.remove(key);
         }
-        self.save(&inner)
+        inner.commit()
     }
 }
 
@@ -819,6 +957,7 @@ mod tests {
                     refresh_jti: "r".into(),
                     access_jti: "a".into(),
                     ttl_ms: 1_000,
+                    cutoff_seen: None,
                 })
                 .await?;
         }

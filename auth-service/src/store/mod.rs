@@ -116,12 +116,32 @@ pub const DEFAULT_FEED_LIFE_MS: i64 = (2 * 3600 + shared::config::JWT_LEEWAY_SEC
 pub struct NewSession {
     pub sid: String,
     pub uid: String,
-    /// The user's credential fingerprint at login ([`UserRecord::fingerprint`]).
+    /// The credential fingerprint the login proved ([`UserRecord::fingerprint`]): the session starts
+    /// only if the user's record still has it (no new password since the hash was checked).
     pub fingerprint: String,
     pub refresh_jti: String,
     pub access_jti: String,
     /// How long the record must live: until the last of its tokens expires.
     pub ttl_ms: i64,
+    /// The user's cut-off as it was when the credentials were proven (0: none), for a login finished
+    /// by a second factor: the session does not start if the user's sessions were ended (logout-all,
+    /// a weakening change) since. `None`: no such condition (the credentials were proven just now).
+    pub cutoff_seen: Option<i64>,
+}
+
+/// What starting a session did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStart {
+    /// Started at `started_ms` (the store's time, possibly just ahead of `now_ms` when the user's
+    /// sessions were ended earlier in the same second), for the user as stored at that instant.
+    Started {
+        started_ms: i64,
+        now_ms: i64,
+        user: Box<UserRecord>,
+    },
+    /// The user is gone or disabled, has another credential than the one proven, or had every
+    /// session ended since it was proven: nothing was written.
+    Refused,
 }
 
 /// A rate-limit counter: at most `limit` hits per fixed window of `window_ms`, counted together by
@@ -233,10 +253,11 @@ pub trait StoreHealth: Send + Sync + 'static {
 /// Sessions and their refresh-token rotation.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// Records a new session. Returns its start (ms): the store's now, or just after the user's last
-    /// logout-all if that is not earlier (same millisecond, or the store's clock stepped back), so a
-    /// new session is never born revoked.
-    async fn create_session(&self, session: &NewSession) -> Result<i64, StoreError>;
+    /// Records a new session, if its user, as stored at this very instant, is active and still has
+    /// the proven credential (and had no session ended since it was proven). Its start (ms) is the
+    /// store's now, or just after the user's cut-off if that is not earlier, so a new session is
+    /// never born revoked; it raises the user's issue mark ([`RevocationStore::revoke_user`]).
+    async fn create_session(&self, session: &NewSession) -> Result<SessionStart, StoreError>;
 
     /// The atomic check-and-rotate of a refresh token; a rotation is stamped with the store's now, and
     /// the grace is measured on that same clock. The gate, if any, is counted exactly as
@@ -260,10 +281,18 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// `jti_ttl_ms`.
     async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
 
-    /// Revokes every session of `uid` started until now (the store's time); remembered for `ttl_ms`.
-    /// The cut-off is the last millisecond of the store's current second (tokens carry whole seconds),
-    /// and never moves back. Returns the cut-off in force (ms).
+    /// Revokes every session of `uid` started until now; remembered for `ttl_ms`. The cut-off covers
+    /// every token issued so far: it is the last millisecond of the second of the later of the store's
+    /// now and the user's issue mark (the latest issue time of any of the user's tokens, kept by
+    /// session starts and rotations, so a clock that stepped back since cannot let older tokens
+    /// escape). Tokens carry whole seconds, hence the end of the second. It never moves back, and
+    /// moves forward only as far as that: logging out everywhere twice in one second ends the same
+    /// sessions at the same cut-off. Returns the cut-off in force (ms).
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError>;
+
+    /// The user's cut-off in force (ms), if any: what a login challenge remembers, so that the
+    /// session it leads to starts only if no session was ended since ([`NewSession::cutoff_seen`]).
+    async fn cutoff(&self, uid: &str) -> Result<Option<i64>, StoreError>;
 }
 
 /// The users, shared by every replica.
@@ -308,6 +337,12 @@ pub trait FeedStore: Send + Sync + 'static {
     /// At most `count` entries after `after`, oldest first; entries past the feed life are gone.
     async fn feed_after(&self, after: EntryId, count: usize)
         -> Result<Vec<(EntryId, FeedEntry)>, StoreError>;
+
+    /// Appends the feed entries that revocations recorded as owed and nobody appended yet (a Redis
+    /// Cluster's second step failed, or its process died), for users who owe them since at least
+    /// `older_than_ms`; a no-op where revocation and entry are one atomic write. Returns how many
+    /// users it looked at. Every replica runs it every few seconds.
+    async fn sweep_owed(&self, older_than_ms: i64) -> Result<usize, StoreError>;
 }
 
 /// Rate-limit and failure counters, counted together by every replica.

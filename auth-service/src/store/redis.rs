@@ -33,12 +33,21 @@
 //!   the IP is marked *hot* on this replica until its window ends: its next refreshes count the gate
 //!   first and rotate only if it is open, exactly as on one Redis. So the limit is exact after the
 //!   first refusal and overshoots by at most the refreshes already in flight when it was crossed.
-//! - **The revocation feed** is one stream in a slot of its own, appended right after the script that
-//!   revokes (a logout, reuse detected, a session of a disabled user, logout-all, a user update that
-//!   ends sessions): one more round trip, on those paths only. A session revoked this way is marked
-//!   `rev` '2' (revoked, entry owed) until its entry is written, then '1'; when the append fails the
-//!   request fails (503) and the next attempt on that session appends it again. So no revocation is
-//!   left out of the feed, and an entry appears twice at worst (harmless: backends apply it once).
+//! - **The revocation feed** is one stream in a slot of its own, so the script that revokes (a logout,
+//!   reuse detected, a session of a disabled user, logout-all, a user update that ends sessions)
+//!   cannot append to it. It records the entry as *owed* instead, in the user's own slot, in the same
+//!   atomic step as the revocation (`P auth:{u:<uid>}:owed`, `lua/revoked.lua`); the store then
+//!   appends what the user owes and clears it (one or two more round trips, on those paths only).
+//!   Before a logout, logout-all or update that ends sessions, the user is added to the index of
+//!   users who may owe entries (`P auth:owed`); a sweeper ([`RedisStore::sweep_owed`], run every few
+//!   seconds by every replica) appends whatever the indexed users still owe. And every rotation and
+//!   session check of a user answers whether the user owes anything, which is then appended. So an
+//!   append that fails (the request answers 503), or a process that dies between the two steps,
+//!   loses nothing: the entry reaches the feed at the next sweep or the user's next request, whichever
+//!   comes first. An entry appears twice at worst (harmless: backends apply it once). The one path
+//!   that adds a user to the index only after its revocation is reuse detected during a refresh (it
+//!   is not known before the script runs): should the process die between the two, the entry waits
+//!   for the user's next request.
 //! - **Users.** A user's record is in the user's slot; the username and e-mail indexes and the id list
 //!   are under `{users}`. The record is the truth and an index entry a pointer to it: a lookup reads the
 //!   entry, then the record, and answers only if the record still claims that username or e-mail.
@@ -60,7 +69,8 @@
 //! a key already moved is skipped. Until it is done, no operation runs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::collections::HashMap as Map;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -71,8 +81,8 @@ use shared::store::{from_value, Call, Lua, RedisConn, Rename};
 use super::keys::{legacy, Keys};
 use super::{
     ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, LimitStore,
-    MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStore, SessionView,
-    StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
+    MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore,
+    SessionView, StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
 };
 
 /// One script: the files of `lua/` named, in order (the fragments it needs first: `now` defines
@@ -83,22 +93,29 @@ macro_rules! lua {
     };
 }
 
-const CREATE: &str = lua!("now", "create_session");
-const ROTATE: &str = lua!("now", "counter", "feed", "rotate");
+const CREATE: &str = lua!("now", "issued", "create_session");
+const ROTATE: &str = lua!("now", "counter", "feed", "revoked", "issued", "rotate");
 const VIEW: &str = lua!("session_view");
-const REVOKE_SESSION: &str = lua!("now", "feed", "revoke_session");
-const REVOKE_USER: &str = lua!("now", "feed", "cutoff", "revoke_user");
+const REVOKE_SESSION: &str = lua!("now", "feed", "revoked", "revoke_session");
+const REVOKE_USER: &str = lua!("now", "feed", "revoked", "cutoff", "revoke_user");
 const USER_FIND: &str = lua!("user_find");
 const USERS_AFTER: &str = lua!("users_after");
 const USER_CREATE: &str = lua!("user_create");
-const USER_UPDATE: &str = lua!("now", "feed", "cutoff", "user_update");
+const USER_UPDATE: &str = lua!("now", "feed", "revoked", "cutoff", "user_update");
 const USER_GET: &str = lua!("user_get");
 const USER_PUT_NEW: &str = lua!("user_put_new");
-const USER_SET: &str = lua!("now", "feed", "cutoff", "user_set");
+const USER_SET: &str = lua!("now", "feed", "revoked", "cutoff", "user_set");
 const USERS_CLAIM: &str = lua!("users_claim");
 const USERS_RELEASE: &str = lua!("users_release");
-const FEED_ADD: &str = lua!("now", "feed", "feed_add");
-const SESSION_FED: &str = lua!("session_fed");
+const FEED_ADD: &str = lua!("feed", "feed_add");
+const OWED_CLEAR: &str = lua!("owed_clear");
+const OWED_INDEX: &str = lua!("now", "owed_index");
+
+/// The marker a session script's reply ends with, on a cluster, when the user owes feed entries.
+const OWED: &str = "~owed";
+
+/// How many indexed users one sweep looks at.
+const SWEEP_BATCH: usize = 100;
 
 /// The most IPs remembered as hot (see the module doc); past it, the expired ones go, then all.
 const HOT_IPS_MAX: usize = 10_000;
@@ -132,7 +149,8 @@ pub struct RedisStore {
     users_claim: Lua,
     users_release: Lua,
     feed_add: Lua,
-    session_fed: Lua,
+    owed_clear: Lua,
+    owed_index: Lua,
     gate: Lua,
     fail: Lua,
     mfa_record: Lua,
@@ -150,6 +168,8 @@ pub struct RedisStore {
     time_offset_ms: AtomicI64,
     /// How long feed entries are kept (ms): the longest access-token life plus leeway.
     feed_life_ms: i64,
+    /// Tests only: how many of the next feed appends fail ([`RedisStore::fail_next_feed_appends`]).
+    failing_appends: AtomicUsize,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -187,7 +207,8 @@ impl RedisStore {
             users_claim: Lua::new(USERS_CLAIM),
             users_release: Lua::new(USERS_RELEASE),
             feed_add: Lua::new(FEED_ADD),
-            session_fed: Lua::new(SESSION_FED),
+            owed_clear: Lua::new(OWED_CLEAR),
+            owed_index: Lua::new(OWED_INDEX),
             gate: Lua::new(GATE),
             fail: Lua::new(FAIL),
             mfa_record: Lua::new(MFA_RECORD),
@@ -201,6 +222,7 @@ impl RedisStore {
             hot: Mutex::new(HashMap::new()),
             time_offset_ms: AtomicI64::new(0),
             feed_life_ms: super::DEFAULT_FEED_LIFE_MS,
+            failing_appends: AtomicUsize::new(0),
         })
     }
 
@@ -216,6 +238,13 @@ impl RedisStore {
     #[doc(hidden)]
     pub fn advance_time_ms(&self, ms: i64) {
         self.time_offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// Tests only: the next `n` appends of owed entries to the feed fail as an unreachable node
+    /// would (a cluster's second step; see the module doc). Nothing in the service calls it.
+    #[doc(hidden)]
+    pub fn fail_next_feed_appends(&self, n: usize) {
+        self.failing_appends.store(n, Ordering::SeqCst);
     }
 
     fn time_offset_ms(&self) -> i64 {
@@ -237,6 +266,12 @@ impl RedisStore {
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         self.layout().await?;
         self.redis.query(cmd).await
+    }
+
+    /// One command that must survive a failover ([`RedisConn::query_durable`]).
+    async fn query_durable<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        self.layout().await?;
+        self.redis.query_durable(cmd).await
     }
 
     /// Renames keys of the layout before hash tags, once (see the module doc).
@@ -283,17 +318,74 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Cluster only: appends feed entries `(kind, value, ms in force, cut-off or "")` in a call of
+    /// Cluster only: appends feed entries `(kind, value, until ms, cut-off or "")` in a call of
     /// their own (see the module doc).
-    async fn append_feed(&self, entries: &[(&str, &str, i64, &str)]) -> Result<(), StoreError> {
+    async fn append_feed(&self, entries: &[(&str, &str, &str, &str)]) -> Result<(), StoreError> {
+        let failing = self
+            .failing_appends
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(StoreError::Unavailable("injected feed append failure".into()));
+        }
         let mut call = self.feed_add.prepare_invoke();
         call.key(self.keys.revocation_feed())
-            .arg(self.time_offset_ms())
+            .arg(0)
             .arg(self.feed_life_ms);
-        for (kind, value, ms, cutoff) in entries {
-            call.arg(*kind).arg(*value).arg((*ms).max(1)).arg(*cutoff);
+        for (kind, value, until, cutoff) in entries {
+            call.arg(*kind).arg(*value).arg(*until).arg(*cutoff);
         }
         self.invoke_durable(call).await.map(|_| ())
+    }
+
+    /// Cluster only: adds the user to the index of users who may owe feed entries (before a
+    /// revocation that owes one, so the sweeper finds it whatever happens next).
+    async fn index_owed(&self, uid: &str) -> Result<(), StoreError> {
+        let mut call = self.owed_index.prepare_invoke();
+        call.key(self.keys.owed_index())
+            .arg("add")
+            .arg(uid)
+            .arg(self.time_offset_ms());
+        self.invoke_durable(call).await.map(|_| ())
+    }
+
+    /// Cluster only: appends every entry the user owes to the feed, then forgets those entries.
+    /// Returns how many are still owed (a revocation recorded meanwhile).
+    async fn drain_owed(&self, uid: &str) -> Result<u64, StoreError> {
+        let owed: Map<String, String> = self.query(redis::cmd("HGETALL").arg(self.keys.owed(uid))).await?;
+        if owed.is_empty() {
+            return Ok(0);
+        }
+        let mut entries: Vec<(&str, &str, &str, &str)> = owed
+            .iter()
+            .filter_map(|(field, value)| {
+                let (kind, what) = field.split_once(':')?;
+                let (until, cutoff) = value.split_once('|')?;
+                Some((kind, what, until, cutoff))
+            })
+            .collect();
+        // In the order one Redis appends them: a session (or user) before the token of it.
+        entries.sort_by_key(|(kind, ..)| match *kind {
+            "sid" => 0,
+            "sub" => 1,
+            _ => 2,
+        });
+        self.append_feed(&entries).await?;
+        let mut clear = self.owed_clear.prepare_invoke();
+        clear.key(self.keys.owed(uid)).arg_pairs(owed.iter());
+        from_value::<u64>(self.invoke_durable(clear).await?)
+    }
+
+    /// Cluster only: a session script's reply without its trailing owed marker; when the marker was
+    /// there, the user's owed entries are appended first (a failure fails the request, and the
+    /// entries stay owed for the next attempt or the sweeper).
+    async fn settle_owed(&self, uid: &str, mut parts: Vec<String>) -> Result<Vec<String>, StoreError> {
+        if parts.last().is_some_and(|p| p == OWED) {
+            parts.pop();
+            self.index_owed(uid).await?;
+            self.drain_owed(uid).await?;
+        }
+        Ok(parts)
     }
 
     /// Cluster only: whether this gate counter was found over its limit and its window has not ended.
@@ -494,9 +586,10 @@ impl RedisStore {
         call.key(self.keys.session(&r.uid, &r.sid))
             .key(self.keys.cutoff(&r.uid))
             .key(self.keys.user(&r.uid))
+            .key(self.keys.issued(&r.uid))
             .arg(self.time_offset_ms())
             .arg(&r.uid)
-            .arg("")
+            .arg(if fused { "0" } else { "1" })
             .arg(&r.presented_jti)
             .arg(r.grace_ms)
             .arg(&r.new_refresh_jti)
@@ -504,7 +597,9 @@ impl RedisStore {
             .arg(r.ttl_ms.max(1))
             .arg(&r.sid)
             .arg(self.feed_life_ms);
-        if fused {
+        if !fused {
+            call.key(self.keys.owed(&r.uid));
+        } else {
             call.key(self.keys.revocation_feed());
             if let Some(gate) = &r.gate {
                 call.key(self.keys.rate_limit(&gate.key))
@@ -516,9 +611,14 @@ impl RedisStore {
     }
 
     /// A refresh on a cluster: the rotation and the gate in calls of their own (see the module doc).
+    /// A rotation that committed is always delivered: withholding it would lose it (the presented
+    /// token is already replaced), so a gate call that fails or refuses after it is logged, not
+    /// answered.
     async fn rotate_split(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
-        let rotation =
-            async { from_value::<Vec<String>>(self.invoke_durable(self.rotate_call(r, false)).await?) };
+        let rotation = async {
+            let parts = from_value::<Vec<String>>(self.invoke_durable(self.rotate_call(r, false)).await?)?;
+            self.settle_owed(&r.uid, parts).await
+        };
         let parts = match &r.gate {
             None => rotation.await?,
             Some(gate) if self.is_hot(&gate.key) => {
@@ -531,60 +631,55 @@ impl RedisStore {
             Some(gate) => {
                 let gated = async { from_value::<i64>(self.invoke(self.gate_call(gate, true)).await?) };
                 let (parts, ttl) = tokio::join!(rotation, gated);
-                let parts = parts?;
-                if let Gate::Limited { retry_after_ms } = gate_of(ttl?) {
-                    self.mark_hot(&gate.key, retry_after_ms);
-                    let outcome = rotate_outcome(&parts)?;
-                    if !matches!(outcome, RotateOutcome::Rotated(..) | RotateOutcome::Replayed(..)) {
-                        self.feed_if_revoked(r, &parts).await?;
-                        return Ok(RotateOutcome::Limited { retry_after_ms });
+                let outcome = rotate_outcome(&parts?)?;
+                let committed = matches!(outcome, RotateOutcome::Rotated(..) | RotateOutcome::Replayed(..));
+                return match ttl.map(gate_of) {
+                    Ok(Gate::Limited { retry_after_ms }) => {
+                        self.mark_hot(&gate.key, retry_after_ms);
+                        Ok(if committed {
+                            outcome
+                        } else {
+                            RotateOutcome::Limited { retry_after_ms }
+                        })
                     }
-                    return Ok(outcome);
-                }
-                parts
+                    Ok(Gate::Open) => Ok(outcome),
+                    Err(e) if committed => {
+                        tracing::warn!(error = %e, "refresh: the per-IP gate did not answer; the committed rotation is delivered");
+                        Ok(outcome)
+                    }
+                    Err(e) => Err(e),
+                };
             }
         };
-        self.feed_if_revoked(r, &parts).await?;
         rotate_outcome(&parts)
-    }
-
-    /// Cluster only: a rotation reply that ends with 'sid' revoked the session (now, or earlier with
-    /// its feed entry not known written): the entry goes out now, then the session is marked fed.
-    async fn feed_if_revoked(&self, r: &Rotation, parts: &[String]) -> Result<(), StoreError> {
-        if matches!(parts, [kind, sid] if (kind == "reused" || kind == "revoked") && sid == "sid") {
-            self.session_feed(&r.uid, &r.sid, None).await?;
-        }
-        Ok(())
-    }
-
-    /// Cluster only: appends a revoked session's `sid` entry (and a revoked token's `jti` entry, if
-    /// given), then marks the session's entry written (see `revoke_session.lua`).
-    async fn session_feed(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
-        let mut entries = vec![("sid", sid, self.feed_life_ms, "")];
-        if let Some((jti, ttl_ms)) = jti {
-            entries.push(("jti", jti, ttl_ms, ""));
-        }
-        self.append_feed(&entries).await?;
-        let mut inv = self.session_fed.prepare_invoke();
-        inv.key(self.keys.session(uid, sid));
-        self.invoke_durable(inv).await.map(|_| ())
     }
 }
 
 #[async_trait]
 impl SessionStore for RedisStore {
-    async fn create_session(&self, s: &NewSession) -> Result<i64, StoreError> {
+    async fn create_session(&self, s: &NewSession) -> Result<SessionStart, StoreError> {
         let mut inv = self.create.prepare_invoke();
         inv.key(self.keys.session(&s.uid, &s.sid))
             .key(self.keys.cutoff(&s.uid))
+            .key(self.keys.user(&s.uid))
+            .key(self.keys.issued(&s.uid))
             .arg(self.time_offset_ms())
             .arg(&s.uid)
             .arg(&s.fingerprint)
             .arg(&s.refresh_jti)
             .arg(&s.access_jti)
-            .arg(s.ttl_ms.max(1));
-        let reply: String = from_value(self.invoke_durable(inv).await?)?;
-        int(&reply)
+            .arg(s.ttl_ms.max(1))
+            .arg(s.cutoff_seen.map_or(String::new(), |seen| seen.to_string()));
+        let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
+        match parts.as_slice() {
+            [kind] if kind == "refused" => Ok(SessionStart::Refused),
+            [kind, started, now, user @ ..] if kind == "started" => Ok(SessionStart::Started {
+                started_ms: int(started)?,
+                now_ms: int(now)?,
+                user: Box::new(view_record(user)?),
+            }),
+            _ => Err(StoreError::Protocol("unexpected create_session reply".into())),
+        }
     }
 
     async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
@@ -609,7 +704,13 @@ impl SessionStore for RedisStore {
             inv.key(self.keys.revoked_jti(uid, jti));
         }
         inv.arg(uid);
-        let parts = from_value::<Vec<String>>(self.invoke(inv).await?)?;
+        if self.cluster {
+            inv.key(self.keys.owed(uid)).arg("1");
+        }
+        let mut parts = from_value::<Vec<String>>(self.invoke(inv).await?)?;
+        if self.cluster {
+            parts = self.settle_owed(uid, parts).await?;
+        }
         match parts.as_slice() {
             [state] if state == "revoked" => Ok(SessionView::Revoked),
             [state, cur, user @ ..] if state == "active" => Ok(SessionView::Active {
@@ -625,46 +726,58 @@ impl SessionStore for RedisStore {
 impl RevocationStore for RedisStore {
     async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
         let jti = jti.filter(|(_, ttl_ms)| *ttl_ms > 0);
+        if self.cluster {
+            self.index_owed(uid).await?;
+        }
         let mut inv = self.revoke_session.prepare_invoke();
         inv.key(self.keys.session(uid, sid))
             .key(self.keys.revoked_jti(uid, jti.map_or("", |(jti, _)| jti)))
+            .key(if self.cluster {
+                self.keys.owed(uid)
+            } else {
+                self.keys.revocation_feed()
+            })
             .arg(self.time_offset_ms())
             .arg(sid)
             .arg(self.feed_life_ms)
             .arg(jti.map_or("", |(jti, _)| jti))
-            .arg(jti.map_or(1, |(_, ttl_ms)| ttl_ms));
-        if !self.cluster {
-            inv.key(self.keys.revocation_feed());
-            return self.invoke_durable(inv).await.map(|_| ());
-        }
-        // The revocation, then its feed entries: the logout succeeds when both are written, and a
-        // retry appends what an interrupted one owed.
+            .arg(jti.map_or(1, |(_, ttl_ms)| ttl_ms))
+            .arg(if self.cluster { "1" } else { "0" });
         let owed = from_value::<i64>(self.invoke_durable(inv).await?)? == 1;
-        match (owed, jti) {
-            (true, jti) => self.session_feed(uid, sid, jti).await,
-            (false, Some((jti, ttl_ms))) => self.append_feed(&[("jti", jti, ttl_ms, "")]).await,
-            (false, None) => Ok(()),
+        if owed {
+            // The revocation is in; its feed entries go out now, or at the sweep if this fails.
+            self.drain_owed(uid).await?;
         }
+        Ok(())
+    }
+
+    async fn cutoff(&self, uid: &str) -> Result<Option<i64>, StoreError> {
+        let cutoff: Option<String> = self.query(redis::cmd("GET").arg(self.keys.cutoff(uid))).await?;
+        cutoff.map(|c| int(&c)).transpose()
     }
 
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
+        if self.cluster {
+            self.index_owed(uid).await?;
+        }
         let mut inv = self.revoke_user.prepare_invoke();
         inv.key(self.keys.cutoff(uid))
+            .key(self.keys.issued(uid))
+            .key(if self.cluster {
+                self.keys.owed(uid)
+            } else {
+                self.keys.revocation_feed()
+            })
             .arg(self.time_offset_ms())
             .arg(ttl_ms.max(1))
             .arg(uid)
-            .arg(self.feed_life_ms);
-        if !self.cluster {
-            inv.key(self.keys.revocation_feed());
-        }
+            .arg(self.feed_life_ms)
+            .arg(if self.cluster { "1" } else { "0" });
         let reply: String = from_value(self.invoke_durable(inv).await?)?;
-        let cutoff = int(&reply)?;
         if self.cluster {
-            // The entry carries the cut-off the script chose: after it.
-            self.append_feed(&[("sub", uid, self.feed_life_ms, &reply)])
-                .await?;
+            self.drain_owed(uid).await?;
         }
-        Ok(cutoff)
+        int(&reply)
     }
 }
 
@@ -794,6 +907,7 @@ impl UserStore for RedisStore {
             .key(self.keys.users_by_email())
             .key(self.keys.cutoff(&uid))
             .key(self.keys.revocation_feed())
+            .key(self.keys.issued(&uid))
             .arg(self.time_offset_ms())
             .arg(&uid)
             .arg(user.version)
@@ -992,13 +1106,19 @@ impl RedisStore {
                 return Ok(UserUpdate::Taken(taken));
             }
         }
+        if end_sessions.is_some() {
+            self.index_owed(&uid).await?;
+        }
         let mut inv = self.user_set.prepare_invoke();
         inv.key(self.keys.user(&uid))
             .key(self.keys.cutoff(&uid))
+            .key(self.keys.issued(&uid))
+            .key(self.keys.owed(&uid))
             .arg(self.time_offset_ms())
             .arg(&uid)
             .arg(user.version)
-            .arg(end_sessions.map_or(0, |ms| ms.max(1)));
+            .arg(end_sessions.map_or(0, |ms| ms.max(1)))
+            .arg(self.feed_life_ms);
         inv.arg_pairs(user_fields(user, username_key, email_key));
         let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
         let outcome = updated(user, &parts)?;
@@ -1033,17 +1153,47 @@ impl RedisStore {
             cutoff_ms: Some(_), ..
         } = &outcome
         {
-            if let [_, _, cutoff] = parts.as_slice() {
-                self.append_feed(&[("sub", &uid, self.feed_life_ms, cutoff)])
-                    .await?;
-            }
+            self.drain_owed(&uid).await?;
         }
         Ok(outcome)
     }
 }
 
+impl RedisStore {
+    /// Cluster only: appends what the users indexed at least `older_than_ms` ago still owe, and
+    /// drops them from the index once they owe nothing (see the module doc). Returns how many users
+    /// it looked at.
+    async fn sweep(&self, older_than_ms: i64) -> Result<usize, StoreError> {
+        let mut due = self.owed_index.prepare_invoke();
+        due.key(self.keys.owed_index())
+            .arg("due")
+            .arg(older_than_ms.max(0))
+            .arg(self.time_offset_ms())
+            .arg(SWEEP_BATCH);
+        let flat: Vec<String> = from_value(self.invoke(due).await?)?;
+        let mut seen = 0;
+        for pair in flat.chunks(2) {
+            let [uid, score] = pair else { continue };
+            seen += 1;
+            if self.drain_owed(uid).await? == 0 {
+                let mut done = self.owed_index.prepare_invoke();
+                done.key(self.keys.owed_index()).arg("done").arg(uid).arg(score);
+                self.invoke_durable(done).await?;
+            }
+        }
+        Ok(seen)
+    }
+}
+
 #[async_trait]
 impl FeedStore for RedisStore {
+    async fn sweep_owed(&self, older_than_ms: i64) -> Result<usize, StoreError> {
+        if !self.cluster {
+            return Ok(0);
+        }
+        self.sweep(older_than_ms).await
+    }
+
     async fn feed_after(
         &self,
         after: EntryId,
@@ -1123,7 +1273,7 @@ impl MfaStore for RedisStore {
 
     async fn mfa_use_recovery(&self, uid: &str, hash: &str) -> Result<bool, StoreError> {
         let removed: i64 = self
-            .query(redis::cmd("SREM").arg(self.keys.mfa_recovery(uid)).arg(hash))
+            .query_durable(redis::cmd("SREM").arg(self.keys.mfa_recovery(uid)).arg(hash))
             .await?;
         Ok(removed == 1)
     }
@@ -1152,7 +1302,7 @@ impl ChallengeStore for RedisStore {
         inv.key(self.keys.challenge(jti))
             .arg(max_tries)
             .arg(ttl_ms.max(1));
-        let reply: String = from_value(self.invoke(inv).await?)?;
+        let reply: String = from_value(self.invoke_durable(inv).await?)?;
         match reply.as_str() {
             "allowed" => Ok(ChallengeTry::Allowed),
             "exhausted" => Ok(ChallengeTry::Exhausted),
@@ -1213,11 +1363,11 @@ impl LimitStore for RedisStore {
         if self.cluster {
             let calls = counters
                 .chunks(1)
-                .map(|one| async move { from_value::<u64>(self.invoke(fail_call(one)).await?) });
+                .map(|one| async move { from_value::<u64>(self.invoke_durable(fail_call(one)).await?) });
             let counts = futures::future::try_join_all(calls).await?;
             return Ok(counts.into_iter().max().unwrap_or(0));
         }
-        from_value::<u64>(self.invoke(fail_call(counters)).await?)
+        from_value::<u64>(self.invoke_durable(fail_call(counters)).await?)
     }
 
     async fn reset(&self, keys: &[String]) -> Result<(), StoreError> {

@@ -108,7 +108,7 @@ async fn other_paths_under_cuenta_are_404_and_other_methods_405_in_the_envelope(
     for path in ["/cuenta", "/cuenta/app.js", "/cuenta/app.css"] {
         let res = app.client.post(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 405, "{path}");
-        assert_eq!(res.headers()["allow"], "GET");
+        assert_eq!(res.headers()["allow"], "GET, HEAD");
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["codigo"], "METHOD_NOT_ALLOWED", "{path}: {body}");
     }

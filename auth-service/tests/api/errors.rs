@@ -212,8 +212,8 @@ async fn a_405_carries_allow_with_the_paths_methods() {
         (Method::DELETE, "/auth/login", "POST"),
         (trace.clone(), "/auth/login", "POST"),
         (Method::PUT, "/v2/auth/gettoken", "POST"),
-        (trace.clone(), "/auth/me", "GET"),
-        (Method::POST, "/health", "GET"),
+        (trace.clone(), "/auth/me", "GET, HEAD"),
+        (Method::POST, "/health", "GET, HEAD"),
     ] {
         let res = app
             .client

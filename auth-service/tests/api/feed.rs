@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_service::store::redis::RedisStore;
-use auth_service::store::{NewSession, RevocationStore, SessionStore};
+use auth_service::store::{NewSession, RevocationStore, SessionStart, SessionStore, UserRecord, UserStore};
 use serde_json::json;
 use shared::revocation::feed::{FeedSettings, RevocationFeed};
 use shared::SystemClock;
@@ -101,18 +101,40 @@ async fn the_readmes_python_consumer_refuses_what_the_feed_revokes() {
     };
     let prefix = unique_prefix();
     let store = RedisStore::new(&redis_url(), &prefix).unwrap();
+    let ana = store
+        .create_user(
+            &UserRecord {
+                id: 1,
+                username: "ana".into(),
+                email: "ana@example.com".into(),
+                rol: "usuario".into(),
+                password_hash: "h".into(),
+                virtual_operator: "saphety".into(),
+                active: true,
+                version: 0,
+                config: String::new(),
+                reset: String::new(),
+            },
+            "ana",
+            "ana@example.com",
+        )
+        .await
+        .unwrap()
+        .unwrap();
     for sid in ["s1", "s2", "s3"] {
-        store
+        let started = store
             .create_session(&NewSession {
                 sid: sid.into(),
                 uid: "1".into(),
-                fingerprint: "fp".into(),
+                fingerprint: ana.fingerprint(),
                 refresh_jti: format!("{sid}-r"),
                 access_jti: format!("{sid}-a"),
                 ttl_ms: 3_600_000,
+                cutoff_seen: None,
             })
             .await
             .unwrap();
+        assert!(matches!(started, SessionStart::Started { .. }), "{started:?}");
     }
     // Before the consumer starts: read at its boot.
     store

@@ -40,7 +40,8 @@ fn build_routes() -> BoxedFilter<(Response,)> {
         ("RATE_LIMIT_LOGIN_MAX_FAILURES", "1000000"),
     ])
     .unwrap();
-    auth_service::routes::routes(App::build(config, Arc::new(ManualClock::starting_now())).unwrap())
+    auth_service::routes::router(&App::build(config, Arc::new(ManualClock::starting_now())).unwrap())
+        .as_filter()
 }
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -358,3 +358,37 @@ async fn the_lock_is_per_identifier_so_it_cannot_tell_which_e_mail_belongs_to_wh
     assert_eq!(gettoken(&app, "admin@example.com", "wrong").await.0, 400);
     assert_eq!(gettoken(&app, "admin@example.com", ADMIN_PASSWORD).await.0, 200);
 }
+
+#[tokio::test]
+async fn a_username_spelled_like_another_users_email_does_not_share_her_lock() {
+    let app = TestApp::spawn().await;
+    let (admin, _) = app.login_tokens().await;
+    let password = "una clave bastante larga 2026";
+    for (username, email) in [("b@x.io", "a@x.io"), ("bea", "b@x.io")] {
+        let res = app
+            .client
+            .post(app.url("/admin/users"))
+            .bearer_auth(&admin)
+            .json(&json!({"username": username, "email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read(res).await.0, 201);
+    }
+    // Five wrong gettokens for Bea's e-mail lock her gettoken...
+    let gettoken = |password: &str| {
+        app.client
+            .post(app.url("/v2/auth/gettoken"))
+            .json(&json!({"username": "b@x.io", "password": password, "virtual_operator": "saphety"}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(gettoken("wrong").await.unwrap().status().as_u16(), 400);
+    }
+    assert_eq!(gettoken(password).await.unwrap().status().as_u16(), 429);
+    // ...and not the other user whose username is spelled like it, whose right password does not
+    // unlock her (before, one counter served both: his logins reset her lock, and her failures
+    // locked him).
+    assert_eq!(app.post_login("b@x.io", password).await.0, 200);
+    assert_eq!(gettoken(password).await.unwrap().status().as_u16(), 429);
+}

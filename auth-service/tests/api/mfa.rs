@@ -402,3 +402,65 @@ async fn the_challenge_token_fails_a_plain_decode_with_the_secret() {
         "an MFA token passed for an access token"
     );
 }
+
+#[tokio::test]
+async fn a_right_code_never_forgets_wrong_passwords() {
+    let app = TestApp::spawn().await;
+    let (access, _) = app.login_tokens_as(MARIA, MARIA_PASSWORD).await;
+    // Someone holding Maria's access token guesses her password four times...
+    for _ in 0..4 {
+        assert_eq!(app.post_login(MARIA, "guess").await.0, 422);
+    }
+    // ...then proves a code of their own (turning MFA on). Before, that success reset the password
+    // counter, so the guesses never reached the lock.
+    app.enrol(&access).await;
+    assert_eq!(app.post_login(MARIA, "guess").await.0, 422);
+    let (status, body) = app.post_login(MARIA, MARIA_PASSWORD).await;
+    assert_eq!((status, codigo(&body)), (429, "RATE_LIMITED"), "{body}");
+}
+
+#[tokio::test]
+async fn a_challenge_from_before_a_password_change_is_refused() {
+    let app = TestApp::spawn().await;
+    let mfa = maria_enrolled(&app).await;
+    let stale = app.challenge().await;
+    // Maria (or whoever holds her new password) changes it, from a full login.
+    let fresh = app.challenge().await;
+    let (status, body) = app.verify(&fresh, &code_at(&mfa.totp, app.now())).await;
+    assert_eq!(status, 200, "{body}");
+    let (access, _) = tokens(&body);
+    let res = app
+        .client
+        .post(app.url("/auth/password"))
+        .bearer_auth(&access)
+        .json(&json!({"currentPassword": MARIA_PASSWORD, "newPassword": "otra clave muy larga 2026"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(res).await.0, 200);
+    app.next_step();
+    // The challenge the old password earned no longer completes a login, with a good code or not.
+    let (status, body) = app.verify(&stale, &code_at(&mfa.totp, app.now())).await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"), "{body}");
+}
+
+#[tokio::test]
+async fn a_challenge_from_before_a_logout_all_is_refused() {
+    let app = TestApp::spawn().await;
+    let mfa = maria_enrolled(&app).await;
+    let first = app.challenge().await;
+    let (status, body) = app.verify(&first, &code_at(&mfa.totp, app.now())).await;
+    assert_eq!(status, 200, "{body}");
+    let (access, _) = tokens(&body);
+    app.next_step();
+    let stale = app.challenge().await;
+    assert_eq!(app.post_bearer("/auth/logout-all", &access).await.0, 200);
+    let (status, body) = app.verify(&stale, &code_at(&mfa.totp, app.now())).await;
+    assert_eq!((status, codigo(&body)), (401, "TOKEN_REVOKED"), "{body}");
+    // A challenge earned after the logout-all works.
+    app.clock.advance_secs(1);
+    app.next_step();
+    let after = app.challenge().await;
+    let (status, body) = app.verify(&after, &code_at(&mfa.totp, app.now())).await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -1,6 +1,7 @@
 //! Redis Sentinel: a primary, a replica and three sentinels of the test's own; the primary is killed
 //! while the service serves a refresh chain, and the service follows the new primary without a
-//! restart: nothing but 503 during the switch, and the chain, the session and the user survive.
+//! restart: nothing but 503 during the switch (and until a replica attaches to the promoted one: writes
+//! wait for a replica), and the chain, the session and the user survive.
 
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,9 @@ async fn the_service_follows_a_sentinel_failover_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // Writes wait for a replica's acknowledgement: the replica must be in sync first.
+    primary.wait_for_replicas(1, Duration::from_secs(20)).unwrap();
+
     let mut auth = start_auth(&[
         ("JWT_SECRET", SECRET.to_string()),
         ("API_PASSWORD", ADMIN_PASSWORD.to_string()),
@@ -95,6 +99,19 @@ async fn the_service_follows_a_sentinel_failover_without_a_restart() {
 
     drop(primary);
     let killed = Instant::now();
+    // Once the replica is promoted it has no replica of its own, and a write none acknowledges is
+    // refused (503: a failover now would lose it). A new replica attaches, as an operator's would.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while primary_port(sentinels[0].port) != Some(replica.port) {
+        assert!(Instant::now() < deadline, "no new primary after 45 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let new_replica_of = replica.port.to_string();
+    let _new_replica = RedisProcess::start_with(
+        free_port().unwrap(),
+        &["--replicaof", "127.0.0.1", &new_replica_of],
+    )
+    .unwrap();
     let mut outcomes = Vec::new();
     let access;
     loop {

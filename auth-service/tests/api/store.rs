@@ -8,7 +8,7 @@ use auth_service::store::memory::MemoryStore;
 use auth_service::store::redis::RedisStore;
 use auth_service::store::{
     fingerprint, Counter, Gate, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation,
-    SessionStore, SessionView, StoreHealth, Stores, Taken, UserRecord, UserUpdate,
+    SessionStart, SessionStore, SessionView, StoreHealth, Stores, Taken, UserRecord, UserUpdate,
 };
 use auth_service::store::{EntryId, FeedEntry, DEFAULT_FEED_LIFE_MS};
 use futures::future::join_all;
@@ -17,6 +17,20 @@ use shared::{Clock, ManualClock};
 use crate::helpers::{redis_url, unique_prefix};
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// A session start that must have happened: its start (ms).
+trait Started {
+    fn started(self) -> i64;
+}
+
+impl Started for SessionStart {
+    fn started(self) -> i64 {
+        match self {
+            SessionStart::Started { started_ms, .. } => started_ms,
+            SessionStart::Refused => panic!("the session was refused"),
+        }
+    }
+}
 
 /// A store, and a way to move its time (the embedded store's clock; Redis's test offset).
 struct Fixture {
@@ -116,6 +130,7 @@ fn session(sid: &str, uid: &str) -> NewSession {
         refresh_jti: format!("{sid}-r0"),
         access_jti: format!("{sid}-a0"),
         ttl_ms: HOUR_MS,
+        cutoff_seen: None,
     }
 }
 
@@ -159,14 +174,16 @@ async fn new_session_is_active(f: Fixture) {
         .sessions
         .create_session(&session("s1", "1"))
         .await
-        .unwrap();
+        .unwrap()
+        .started();
     assert!(started > 1_577_836_800_000, "the store's now, in ms: {started}");
     let next = f
         .store
         .sessions
         .create_session(&session("s0", "1"))
         .await
-        .unwrap();
+        .unwrap()
+        .started();
     assert!(next >= started, "{next} < {started}");
     match f
         .store
@@ -207,7 +224,12 @@ async fn new_session_is_active(f: Fixture) {
 conformance!(rotation_replay_and_reuse, rotation_replay_reuse);
 async fn rotation_replay_reuse(f: Fixture) {
     let s = &f.store;
-    let started = s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    let started = s
+        .sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
     f.advance_ms(1000);
     let RotateOutcome::Rotated(rotated, rotated_user) = s
         .sessions
@@ -262,7 +284,11 @@ async fn rotation_replay_reuse(f: Fixture) {
 conformance!(a_used_successor_ends_the_grace, used_successor_ends_grace);
 async fn used_successor_ends_grace(f: Fixture) {
     let s = &f.store;
-    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
     assert!(matches!(
         s.sessions
             .rotate(&rotation("s1", "s1-r0", "g1", 10_000))
@@ -289,7 +315,11 @@ async fn used_successor_ends_grace(f: Fixture) {
 conformance!(grace_zero_means_one_use, grace_zero);
 async fn grace_zero(f: Fixture) {
     let s = &f.store;
-    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
     assert!(matches!(
         s.sessions
             .rotate(&rotation("s1", "s1-r0", "g1", 0))
@@ -309,7 +339,11 @@ async fn grace_zero(f: Fixture) {
 conformance!(concurrent_rotations_rotate_once, concurrent_rotations);
 async fn concurrent_rotations(f: Fixture) {
     let s = &f.store;
-    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
     let attempts: Vec<Rotation> = (0..50)
         .map(|i| rotation("s1", "s1-r0", &format!("c{i}"), 10_000))
         .collect();
@@ -328,7 +362,11 @@ async fn concurrent_rotations(f: Fixture) {
 conformance!(a_changed_credential_revokes_the_session, changed_credential);
 async fn changed_credential(f: Fixture) {
     let s = &f.store;
-    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
     let stored = s.users.user(1).await.unwrap().unwrap();
     let changed = UserRecord {
         password_hash: "new-password".into(),
@@ -357,8 +395,16 @@ async fn changed_credential(f: Fixture) {
 conformance!(revoking_a_session_and_a_jti, revoke_session);
 async fn revoke_session(f: Fixture) {
     let s = &f.store;
-    s.sessions.create_session(&session("s1", "1")).await.unwrap();
-    s.sessions.create_session(&session("s2", "1")).await.unwrap();
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
+    s.sessions
+        .create_session(&session("s2", "1"))
+        .await
+        .unwrap()
+        .started();
     s.revocations
         .revoke_session("1", "s1", Some(("s2-a0", HOUR_MS)))
         .await
@@ -388,8 +434,16 @@ async fn revoke_session(f: Fixture) {
 conformance!(revoking_a_user_ends_earlier_sessions_only, revoke_user);
 async fn revoke_user(f: Fixture) {
     let s = &f.store;
-    s.sessions.create_session(&session("s1", "1")).await.unwrap();
-    s.sessions.create_session(&session("other", "2")).await.unwrap();
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
+    s.sessions
+        .create_session(&session("other", "2"))
+        .await
+        .unwrap()
+        .started();
     let cutoff = s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
     assert_eq!(
         s.sessions.session_view("s1", "1", Some("x")).await.unwrap(),
@@ -402,7 +456,12 @@ async fn revoke_user(f: Fixture) {
     // A session started in the cut-off's millisecond or earlier (the store's clock stepped back) is
     // moved just after it: never born revoked.
     f.advance_ms(-1000);
-    let started = s.sessions.create_session(&session("s2", "1")).await.unwrap();
+    let started = s
+        .sessions
+        .create_session(&session("s2", "1"))
+        .await
+        .unwrap()
+        .started();
     assert_eq!(started, cutoff + 1);
     assert!(matches!(
         s.sessions.session_view("s2", "1", Some("x")).await.unwrap(),
@@ -428,7 +487,11 @@ async fn redis_keeps_everything_with_a_ttl() {
     let store = RedisStore::new(&redis_url(), &prefix)
         .unwrap()
         .with_feed_life_ms(HOUR_MS);
-    store.create_session(&session("s1", "1")).await.unwrap();
+    auth_service::store::UserStore::create_user(&store, &user(1, "uno"), "uno", "uno@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    store.create_session(&session("s1", "1")).await.unwrap().started();
     store
         .revoke_session("1", "s1", Some(("j1", 60_000)))
         .await
@@ -445,7 +508,13 @@ async fn redis_keeps_everything_with_a_ttl() {
     let marker = auth_service::store::keys::Keys::new(&prefix).layout();
     assert!(keys.contains(&marker), "{keys:?}");
     keys.retain(|k| *k != marker);
-    assert_eq!(keys.len(), 4, "session, jti, cut-off and the feed: {keys:?}");
+    // The user's record and the user indexes are kept for good: users are not state that expires.
+    keys.retain(|k| !k.ends_with(":user") && !k.contains("{users}"));
+    assert_eq!(
+        keys.len(),
+        5,
+        "session, jti, cut-off, issue mark and the feed: {keys:?}"
+    );
     for key in keys {
         let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
         assert!(ttl > 0 && ttl <= HOUR_MS, "{key} has TTL {ttl}");
@@ -665,7 +734,11 @@ async fn on_redis_gate_and_rotate_both_give_a_counter_without_ttl_its_window_bac
 conformance!(a_refresh_view_ignores_access_token_revocations, refresh_view);
 async fn refresh_view(f: Fixture) {
     let s = &f.store;
-    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
     s.revocations
         .revoke_session("1", "other", Some(("s1-a0", HOUR_MS)))
         .await
@@ -721,7 +794,11 @@ async fn every_revocation_in_the_feed(f: Fixture) {
     let s = &f.store;
     assert!(feed(&f).await.is_empty());
     for sid in ["s1", "s2", "s3"] {
-        s.sessions.create_session(&session(sid, "1")).await.unwrap();
+        s.sessions
+            .create_session(&session(sid, "1"))
+            .await
+            .unwrap()
+            .started();
     }
     // Logout: the session and its access token.
     s.revocations
@@ -790,7 +867,12 @@ async fn cut_off_is_end_of_second(f: Fixture) {
     );
     // A login in the cut-off's second starts at the next second, and its rotations are never issued
     // before its start (their iat stays past the cut-off).
-    let started = s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    let started = s
+        .sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
     assert_eq!(started, cutoff + 1);
     let RotateOutcome::Rotated(generation, _) = s
         .sessions
@@ -928,7 +1010,11 @@ async fn updates_cas(f: Fixture) {
 conformance!(a_weakening_update_ends_the_users_sessions, weakening_update);
 async fn weakening_update(f: Fixture) {
     let s = &f.store;
-    s.sessions.create_session(&session("s1", "1")).await.unwrap();
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
     let read = s.users.user(1).await.unwrap().unwrap();
     let renamed = UserRecord {
         virtual_operator: "acme".into(),
@@ -949,7 +1035,11 @@ async fn weakening_update(f: Fixture) {
     assert_eq!(kinds(&feed(&f).await), ["sub:1"], "and the feed says so");
     // A disabled user: a session started after the cut-off is not good either, and its rotation
     // revokes it.
-    s.sessions.create_session(&session("s2", "1")).await.unwrap();
+    s.sessions
+        .create_session(&session("s2", "1"))
+        .await
+        .unwrap()
+        .started();
     assert!(matches!(
         s.sessions.session_view("s2", "1", None).await.unwrap(),
         SessionView::Active { .. }
@@ -993,12 +1083,14 @@ async fn the_embedded_store_keeps_its_state_in_its_file() {
             .sessions
             .create_session(&session("s1", "1"))
             .await
-            .unwrap();
+            .unwrap()
+            .started();
         f.store
             .sessions
             .create_session(&session("s2", "1"))
             .await
-            .unwrap();
+            .unwrap()
+            .started();
         f.store.revocations.revoke_session("1", "s1", None).await.unwrap();
         f.store
             .limits
@@ -1049,6 +1141,230 @@ async fn the_embedded_store_keeps_its_state_in_its_file() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+conformance!(
+    a_session_starts_only_for_the_user_as_proven,
+    session_start_rechecks_the_user
+);
+async fn session_start_rechecks_the_user(f: Fixture) {
+    let s = &f.store;
+    let SessionStart::Started {
+        started_ms,
+        now_ms,
+        user,
+    } = s.sessions.create_session(&session("s1", "1")).await.unwrap()
+    else {
+        panic!("refused");
+    };
+    assert_eq!(started_ms, now_ms, "no cut-off: it starts now");
+    assert_eq!(user.username, "uno", "the user as stored comes with it");
+    // A new password committed while the login's hash ran: the fingerprint it proved is the old one,
+    // so nothing starts (before, a session started and its tokens outlived the change at backends).
+    let stored = s.users.user(1).await.unwrap().unwrap();
+    let changed = UserRecord {
+        password_hash: "h2".into(),
+        email: "uno.nuevo@example.com".into(),
+        ..stored
+    };
+    assert!(matches!(
+        update(&f, &changed, None).await,
+        UserUpdate::Updated { .. }
+    ));
+    assert_eq!(
+        s.sessions.create_session(&session("s2", "1")).await.unwrap(),
+        SessionStart::Refused
+    );
+    assert_eq!(
+        s.sessions.session_view("s2", "1", None).await.unwrap(),
+        SessionView::Revoked,
+        "nothing was written"
+    );
+    // With the credential as it is now it starts, for the user as changed.
+    let mut proven = session("s3", "1");
+    proven.fingerprint = fingerprint("h2");
+    let SessionStart::Started { user, .. } = s.sessions.create_session(&proven).await.unwrap() else {
+        panic!("refused");
+    };
+    assert_eq!(user.email, "uno.nuevo@example.com");
+    // A disable committed meanwhile: refused.
+    let stored = s.users.user(1).await.unwrap().unwrap();
+    let disabled = UserRecord {
+        active: false,
+        ..stored
+    };
+    assert!(matches!(
+        update(&f, &disabled, None).await,
+        UserUpdate::Updated { .. }
+    ));
+    let mut late = session("s4", "1");
+    late.fingerprint = fingerprint("h2");
+    assert_eq!(
+        s.sessions.create_session(&late).await.unwrap(),
+        SessionStart::Refused
+    );
+    // A login challenge issued before the user's sessions were ended (it saw no cut-off, or an older
+    // one) starts nothing; one that saw the cut-off in force does.
+    assert_eq!(s.revocations.cutoff("2").await.unwrap(), None);
+    let cutoff = s.revocations.revoke_user("2", HOUR_MS).await.unwrap();
+    assert_eq!(s.revocations.cutoff("2").await.unwrap(), Some(cutoff));
+    let mut challenged = session("s5", "2");
+    challenged.cutoff_seen = Some(0);
+    assert_eq!(
+        s.sessions.create_session(&challenged).await.unwrap(),
+        SessionStart::Refused
+    );
+    challenged.cutoff_seen = Some(cutoff);
+    assert!(matches!(
+        s.sessions.create_session(&challenged).await.unwrap(),
+        SessionStart::Started { .. }
+    ));
+}
+
+conformance!(
+    logging_out_everywhere_again_moves_the_cut_off_only_as_needed,
+    cut_off_moves_only_as_needed
+);
+async fn cut_off_moves_only_as_needed(f: Fixture) {
+    let s = &f.store;
+    let first = s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
+    let mut last = first;
+    for _ in 0..6 {
+        last = s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
+    }
+    // Seven logout-alls with no login between: the cut-off is the end of the second they ran in (two
+    // seconds at most, should the calls straddle one), not one second further per call.
+    assert!(last - first <= 1000, "the cut-off ran ahead: {first} -> {last}");
+    // A login 1.1 s later starts now, not in the future (its tokens' `nbf` is not ahead).
+    f.advance_ms(1100);
+    let SessionStart::Started {
+        started_ms, now_ms, ..
+    } = s.sessions.create_session(&session("s1", "1")).await.unwrap()
+    else {
+        panic!("refused");
+    };
+    assert!(started_ms > last);
+    assert_eq!(started_ms, now_ms, "started in the future");
+    // A login in the second of a cut-off starts at the next one (tokens carry whole seconds), and the
+    // next logout-all covers it.
+    let cutoff = s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
+    let started = s
+        .sessions
+        .create_session(&session("s2", "1"))
+        .await
+        .unwrap()
+        .started();
+    assert_eq!(started, cutoff + 1);
+    let again = s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
+    assert!(again >= started);
+    assert_eq!(
+        s.sessions.session_view("s2", "1", None).await.unwrap(),
+        SessionView::Revoked
+    );
+}
+
+conformance!(
+    a_cut_off_covers_tokens_issued_under_a_clock_that_was_ahead,
+    cut_off_covers_a_clock_that_was_ahead
+);
+async fn cut_off_covers_a_clock_that_was_ahead(f: Fixture) {
+    let s = &f.store;
+    // The store's clock runs a minute ahead (a primary whose clock is wrong), then steps back (a
+    // failover to a primary whose clock is right, an NTP step).
+    f.advance_ms(60_000);
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
+    f.advance_ms(1000);
+    let RotateOutcome::Rotated(generation, _) = s
+        .sessions
+        .rotate(&rotation("s1", "s1-r0", "g1", 0))
+        .await
+        .unwrap()
+    else {
+        panic!("not rotated");
+    };
+    f.advance_ms(-61_000);
+    let cutoff = s.revocations.revoke_user("1", HOUR_MS).await.unwrap();
+    assert!(
+        cutoff >= generation.issued_ms,
+        "the cut-off {cutoff} does not cover a token issued at {}",
+        generation.issued_ms
+    );
+    assert_eq!(
+        s.sessions.session_view("s1", "1", Some("g1-a")).await.unwrap(),
+        SessionView::Revoked
+    );
+    let entries = feed(&f).await;
+    match entries.last().map(|e| &e.revoked) {
+        Some(shared::revocation::Revoked::User { cutoff_ms, .. }) => assert_eq!(*cutoff_ms, cutoff),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_write_whose_save_fails_is_undone_in_the_embedded_store() {
+    let dir = std::env::temp_dir().join(format!("embedded-undo-{}", uuid::Uuid::new_v4().simple()));
+    let path = dir.join("state.redb");
+    let clock = ManualClock::starting_now();
+    let open = |clock: &ManualClock| Arc::new(MemoryStore::open(Arc::new(clock.clone()), &path).unwrap());
+    let memory = open(&clock);
+    let f = Fixture {
+        store: Stores::of(memory.clone()),
+        advance: Box::new(|_| {}),
+    };
+    seed_users(&f).await;
+    let s = &f.store;
+    s.sessions
+        .create_session(&session("s1", "1"))
+        .await
+        .unwrap()
+        .started();
+    let entries = feed(&f).await.len();
+    // A logout whose save fails answers an error, and leaves nothing behind: the session stands and the
+    // feed has no entry for it. Before, the revocation stood in memory and the next save kept it.
+    memory.fail_next_saves(1);
+    assert!(s.revocations.revoke_session("1", "s1", None).await.is_err());
+    assert!(matches!(
+        s.sessions.session_view("s1", "1", None).await.unwrap(),
+        SessionView::Active { .. }
+    ));
+    assert_eq!(feed(&f).await.len(), entries);
+    // A disable whose save fails: the user stays active, and the next write (saved) does not save it.
+    let stored = s.users.user(2).await.unwrap().unwrap();
+    memory.fail_next_saves(1);
+    let disabled = UserRecord {
+        active: false,
+        ..stored
+    };
+    assert!(s
+        .users
+        .update_user(&disabled, "dos", "dos@example.com", Some(HOUR_MS))
+        .await
+        .is_err());
+    s.sessions
+        .create_session(&session("s2", "1"))
+        .await
+        .unwrap()
+        .started();
+    assert!(s.users.user(2).await.unwrap().unwrap().active);
+    // The retry is saved; after a restart everything is as the answers said.
+    s.revocations.revoke_session("1", "s1", None).await.unwrap();
+    drop(f);
+    drop(memory);
+    let reopened = Stores::of(open(&clock));
+    assert_eq!(
+        reopened.sessions.session_view("s1", "1", None).await.unwrap(),
+        SessionView::Revoked
+    );
+    assert!(matches!(
+        reopened.sessions.session_view("s2", "1", None).await.unwrap(),
+        SessionView::Active { .. }
+    ));
+    assert!(reopened.users.user(2).await.unwrap().unwrap().active);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The same suite on a Sentinel topology
 
@@ -1084,6 +1400,9 @@ fn all_checks() -> Vec<(&'static str, Check)> {
         concurrent_creates,
         updates_cas,
         weakening_update,
+        session_start_rechecks_the_user,
+        cut_off_moves_only_as_needed,
+        cut_off_covers_a_clock_that_was_ahead,
     ];
     let source = include_str!("store.rs");
     let declared = source.matches("\nconformance!(").count();
@@ -1117,8 +1436,11 @@ async fn the_whole_suite_passes_on_a_sentinel_primary() {
 
     let primary = RedisProcess::start(free_port().unwrap()).unwrap();
     let primary_port = primary.port.to_string();
-    let _replica =
+    let replica =
         RedisProcess::start_with(free_port().unwrap(), &["--replicaof", "127.0.0.1", &primary_port]).unwrap();
+    primary
+        .wait_for_replicas(1, std::time::Duration::from_secs(20))
+        .unwrap();
     let sentinels: Vec<SentinelProcess> = (0..3)
         .map(|_| SentinelProcess::start(free_port().unwrap(), "conformance", primary.port).unwrap())
         .collect();
@@ -1130,6 +1452,20 @@ async fn the_whole_suite_passes_on_a_sentinel_primary() {
         master: "conformance".into(),
     };
     run_all_checks_on(&target, "sentinels' primary").await;
+    // With its replica gone, a write that must survive a failover is not acknowledged (503): the
+    // primary alone has it, and a failover now would lose it. Before, `WAIT`'s answer was ignored and
+    // the write acknowledged all the same.
+    drop(replica);
+    let store = RedisStore::to(&target, &unique_prefix()).unwrap();
+    let err = auth_service::store::UserStore::create_user(&store, &user(1, "uno"), "uno", "uno@example.com")
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("no replica acknowledged")),
+        "{err:?}"
+    );
 }
 
 /// Every check of the `conformance!` suite, once more, on a real Redis Cluster of 3 primaries and 3
@@ -1142,6 +1478,92 @@ async fn the_whole_suite_passes_on_a_redis_cluster() {
         nodes: cluster.seeds().split(',').map(str::to_string).collect(),
     };
     run_all_checks_on(&target, "cluster").await;
+    owed_entries_reach_the_feed_whatever_fails(&target).await;
+}
+
+/// On a cluster a revocation's feed entry is a second call: make that call fail after each kind of
+/// revocation (a logout, a logout-all, an update that ends sessions) and show the entry still arrives,
+/// through the sweeper or the user's next request. Before, the retry was refused (the session already
+/// revoked, nothing left to change) and the entry was lost for good.
+async fn owed_entries_reach_the_feed_whatever_fails(target: &shared::store::RedisTarget) {
+    let store = Arc::new(RedisStore::to(target, &unique_prefix()).unwrap());
+    let f = Fixture {
+        store: Stores::of(store.clone()),
+        advance: Box::new(|_| {}),
+    };
+    seed_users(&f).await;
+    let s = &f.store;
+    for sid in ["s1", "s2", "s3"] {
+        s.sessions
+            .create_session(&session(sid, "1"))
+            .await
+            .unwrap()
+            .started();
+    }
+    // A logout whose append fails: 503 for the client, the revocation stands, the entry is owed.
+    store.fail_next_feed_appends(1);
+    assert!(s
+        .revocations
+        .revoke_session("1", "s1", Some(("s1-a0", HOUR_MS)))
+        .await
+        .is_err());
+    assert!(!kinds(&feed(&f).await).contains(&"sid:s1".to_string()));
+    // The client's retry finds nothing left to revoke; the sweeper appends what is owed.
+    s.revocations.revoke_session("1", "s1", None).await.unwrap();
+    assert!(!kinds(&feed(&f).await).contains(&"sid:s1".to_string()));
+    assert!(s.feed.sweep_owed(0).await.unwrap() >= 1);
+    let appended = kinds(&feed(&f).await);
+    assert!(appended.contains(&"sid:s1".to_string()), "{appended:?}");
+    assert!(appended.contains(&"jti:s1-a0".to_string()), "{appended:?}");
+    // A logout-all whose append fails: the next request of the user (any session's check) appends it.
+    store.fail_next_feed_appends(1);
+    assert!(s.revocations.revoke_user("2", HOUR_MS).await.is_err());
+    assert!(!kinds(&feed(&f).await).contains(&"sub:2".to_string()));
+    s.sessions.session_view("nope", "2", None).await.unwrap();
+    assert!(kinds(&feed(&f).await).contains(&"sub:2".to_string()));
+    // An admin's disable whose append fails: the sweeper appends the cut-off.
+    let stored = s.users.user(7).await.unwrap().unwrap();
+    store.fail_next_feed_appends(1);
+    let disabled = UserRecord {
+        active: false,
+        ..stored
+    };
+    assert!(f
+        .store
+        .users
+        .update_user(&disabled, "siete", "siete@example.com", Some(HOUR_MS))
+        .await
+        .is_err());
+    assert!(!kinds(&feed(&f).await).contains(&"sub:7".to_string()));
+    s.feed.sweep_owed(0).await.unwrap();
+    assert!(kinds(&feed(&f).await).contains(&"sub:7".to_string()));
+    // Reuse detected during a refresh, its append failing: the session's next attempt appends it.
+    s.sessions
+        .rotate(&rotation("s2", "s2-r0", "g1", 0))
+        .await
+        .unwrap();
+    store.fail_next_feed_appends(1);
+    assert!(s
+        .sessions
+        .rotate(&rotation("s2", "s2-r0", "g2", 0))
+        .await
+        .is_err());
+    assert_eq!(
+        s.sessions
+            .rotate(&rotation("s2", "s2-r0", "g3", 0))
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
+    assert!(kinds(&feed(&f).await).contains(&"sid:s2".to_string()));
+    assert_eq!(
+        s.sessions.session_view("s1", "1", None).await.unwrap(),
+        SessionView::Revoked
+    );
+    // Once appended, nothing is owed: a sweep finds nothing more to append.
+    let before = feed(&f).await.len();
+    s.feed.sweep_owed(0).await.unwrap();
+    assert_eq!(feed(&f).await.len(), before);
 }
 
 /// The name a key had in the layout before hash tags (`P auth:<kind>:<id>`).
@@ -1176,7 +1598,11 @@ async fn the_layout_before_hash_tags_is_renamed_on_first_use() {
         .unwrap();
     let uid = bob.id.to_string();
     for sid in ["live", "gone"] {
-        earlier.create_session(&session(sid, &uid)).await.unwrap();
+        earlier
+            .create_session(&session(sid, &uid))
+            .await
+            .unwrap()
+            .started();
     }
     earlier
         .revoke_session(&uid, "gone", Some(("gone-a0", HOUR_MS)))
@@ -1195,7 +1621,8 @@ async fn the_layout_before_hash_tags_is_renamed_on_first_use() {
         .unwrap();
     let keys = Keys::new(&prefix);
     for key in &all {
-        if *key == keys.layout() {
+        // The layout marker, and the issue mark, which versions that wrote the old layout never had.
+        if *key == keys.layout() || key.ends_with(":issued") {
             let _: () = redis::cmd("DEL").arg(key).query_async(&mut conn).await.unwrap();
         } else if old_name(key) != *key {
             let _: () = redis::cmd("RENAME")

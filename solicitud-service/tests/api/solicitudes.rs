@@ -319,9 +319,9 @@ async fn health_ready_unknown_routes_and_methods_answer_in_the_envelope() {
     let (status, body) = read(app.client.get(app.url("/nada")).send().await.unwrap()).await;
     assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
     for (method, path, allow) in [
-        (reqwest::Method::DELETE, "/solicitud/", "GET, POST"),
-        (reqwest::Method::PUT, "/solicitud/", "GET, POST"),
-        (reqwest::Method::PATCH, "/solicitud/7", "GET"),
+        (reqwest::Method::DELETE, "/solicitud/", "GET, HEAD, POST"),
+        (reqwest::Method::PUT, "/solicitud/", "GET, HEAD, POST"),
+        (reqwest::Method::PATCH, "/solicitud/7", "GET, HEAD"),
         (reqwest::Method::GET, "/solicitud/7/estado", "PATCH"),
     ] {
         let res = app

@@ -1,11 +1,13 @@
--- revoke_user: ends every session of a user started until now (logout-all): the cut-off moves to the
--- end of Redis's current second, never back, and the feed gets a `sub` entry.
--- Needs now.lua, feed.lua and cutoff.lua before it.
+-- revoke_user: ends every session of a user issued so far (logout-all): the cut-off moves as
+-- cutoff.lua says, and a `sub` entry goes to the feed, or on a cluster to the user's owed entries.
+-- Needs now.lua, feed.lua, revoked.lua and cutoff.lua before it.
 -- KEYS[1]  user's cut-off  (keys::cutoff)
--- KEYS[2]  revocation feed (keys::revocation_feed), absent on a cluster (the store appends the entry)
+-- KEYS[2]  issue mark      (keys::issued)
+-- KEYS[3]  where revocations go: the feed (keys::revocation_feed), or on a cluster keys::owed
 -- ARGV[1]  offset          test-only time offset (ms), 0 in production
 -- ARGV[2]  ttl_ms          how long the cut-off is remembered
 -- ARGV[3]  uid
 -- ARGV[4]  life            the feed's life (ms): the longest access-token life plus leeway
+-- ARGV[5]  cluster         '1' when KEYS[3] is the owed entries
 -- Returns the cut-off in force (ms, decimal string).
-return cut_off(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[2], ARGV[4])
+return cut_off(KEYS[1], KEYS[2], KEYS[3], ARGV[5] == '1', ARGV[1], ARGV[3], ARGV[2], ARGV[4])

@@ -1,11 +1,13 @@
 -- user_update: writes a user over the version the caller read, moving the uniqueness indexes when the
 -- username or e-mail changes, and, when asked, ends every session of the user as revoke_user does
--- (cut-off and feed entry) in the same step. Needs now.lua, feed.lua and cutoff.lua before it.
+-- (cut-off and feed entry) in the same step. Needs now.lua, feed.lua, revoked.lua and cutoff.lua before
+-- it.
 -- KEYS[1]  record         (keys::user)
 -- KEYS[2]  usernames      (keys::users_by_username)
 -- KEYS[3]  e-mails        (keys::users_by_email)
 -- KEYS[4]  user's cut-off (keys::cutoff)
 -- KEYS[5]  revocation feed (keys::revocation_feed)
+-- KEYS[6]  issue mark     (keys::issued)
 -- ARGV[1]  offset         test-only time offset (ms), 0 in production
 -- ARGV[2]  uid
 -- ARGV[3]  version        the version the caller read
@@ -39,6 +41,6 @@ local new_ver = string.format('%d', tonumber(ver) + 1)
 redis.call('HSET', KEYS[1], 'ver', new_ver, unpack(fields))
 local cutoff = ''
 if tonumber(ARGV[6]) > 0 then
-  cutoff = cut_off(KEYS[4], KEYS[5], ARGV[1], uid, ARGV[6], ARGV[7])
+  cutoff = cut_off(KEYS[4], KEYS[6], KEYS[5], false, ARGV[1], uid, ARGV[6], ARGV[7])
 end
 return {'updated', new_ver, cutoff}
