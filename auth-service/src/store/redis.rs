@@ -170,6 +170,8 @@ pub struct RedisStore {
     feed_life_ms: i64,
     /// Tests only: how many of the next feed appends fail ([`RedisStore::fail_next_feed_appends`]).
     failing_appends: AtomicUsize,
+    /// Tests only: how many of the next gate calls fail ([`RedisStore::fail_next_gate_calls`]).
+    failing_gates: AtomicUsize,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -223,6 +225,7 @@ impl RedisStore {
             time_offset_ms: AtomicI64::new(0),
             feed_life_ms: super::DEFAULT_FEED_LIFE_MS,
             failing_appends: AtomicUsize::new(0),
+            failing_gates: AtomicUsize::new(0),
         })
     }
 
@@ -245,6 +248,13 @@ impl RedisStore {
     #[doc(hidden)]
     pub fn fail_next_feed_appends(&self, n: usize) {
         self.failing_appends.store(n, Ordering::SeqCst);
+    }
+
+    /// Tests only: the next `n` gate calls of a cluster's refresh (the per-IP counter, in a slot of
+    /// its own) fail as an unreachable node would. Nothing in the service calls it.
+    #[doc(hidden)]
+    pub fn fail_next_gate_calls(&self, n: usize) {
+        self.failing_gates.store(n, Ordering::SeqCst);
     }
 
     fn time_offset_ms(&self) -> i64 {
@@ -321,11 +331,7 @@ impl RedisStore {
     /// Cluster only: appends feed entries `(kind, value, until ms, cut-off or "")` in a call of
     /// their own (see the module doc).
     async fn append_feed(&self, entries: &[(&str, &str, &str, &str)]) -> Result<(), StoreError> {
-        let failing = self
-            .failing_appends
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
+        if injected(&self.failing_appends) {
             return Err(StoreError::Unavailable("injected feed append failure".into()));
         }
         let mut call = self.feed_add.prepare_invoke();
@@ -416,6 +422,13 @@ impl RedisStore {
             .arg(counter.window_ms.max(1));
         call
     }
+}
+
+/// Tests only: whether this call is one a test asked to fail (counts it down).
+fn injected(failing: &AtomicUsize) -> bool {
+    failing
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 /// A gate's verdict from its reply (-1: open, else ms left).
@@ -629,7 +642,12 @@ impl RedisStore {
                 rotation.await?
             }
             Some(gate) => {
-                let gated = async { from_value::<i64>(self.invoke(self.gate_call(gate, true)).await?) };
+                let gated = async {
+                    if injected(&self.failing_gates) {
+                        return Err(StoreError::Unavailable("injected gate failure".into()));
+                    }
+                    from_value::<i64>(self.invoke(self.gate_call(gate, true)).await?)
+                };
                 let (parts, ttl) = tokio::join!(rotation, gated);
                 let outcome = rotate_outcome(&parts?)?;
                 let committed = matches!(outcome, RotateOutcome::Rotated(..) | RotateOutcome::Replayed(..));

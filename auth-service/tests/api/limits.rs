@@ -392,3 +392,31 @@ async fn a_username_spelled_like_another_users_email_does_not_share_her_lock() {
     assert_eq!(app.post_login("b@x.io", password).await.0, 200);
     assert_eq!(gettoken(password).await.unwrap().status().as_u16(), 429);
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_while_its_password_is_hashed_is_still_counted() {
+    let app = TestApp::spawn().await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let before = app.app.passwords.hashes_run();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Five wrong passwords whose hash started, each from a client gone before it ended (a request
+    // dropped before its hash starts is neither hashed nor counted, which is fine). Before, the
+    // request's future was dropped with the hash in flight and the failure was never recorded.
+    while app.app.passwords.hashes_run() < before + 5 {
+        assert!(std::time::Instant::now() < deadline, "no hash started");
+        let res = impatient
+            .post(app.url("/auth/login"))
+            .json(&json!({"username": MARIA, "password": "guess"}))
+            .send()
+            .await;
+        assert!(res.is_err(), "the client gave up before the hash ended: {res:?}");
+    }
+    assert_eq!(app.app.passwords.hashes_run(), before + 5);
+    // Each hash's failure is recorded when it ends, client or no client.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (status, body) = app.post_login(MARIA, MARIA_PASSWORD).await;
+    assert_eq!((status, codigo(&body)), (429, "RATE_LIMITED"), "{body}");
+}

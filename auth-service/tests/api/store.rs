@@ -1560,6 +1560,30 @@ async fn owed_entries_reach_the_feed_whatever_fails(target: &shared::store::Redi
         s.sessions.session_view("s1", "1", None).await.unwrap(),
         SessionView::Revoked
     );
+    // A rotation that committed is delivered even when the per-IP gate, sent beside it to another node,
+    // fails: withheld, the client's retry would be reuse (with the grace at 0) and end the session.
+    s.sessions
+        .create_session(&session("s4", "1"))
+        .await
+        .unwrap()
+        .started();
+    store.fail_next_gate_calls(1);
+    let gated = Rotation {
+        gate: Some(Counter {
+            key: "ip:192.0.2.1".into(),
+            limit: 100,
+            window_ms: 60_000,
+        }),
+        ..rotation("s4", "s4-r0", "g4", 0)
+    };
+    assert!(matches!(
+        s.sessions.rotate(&gated).await.unwrap(),
+        RotateOutcome::Rotated(..)
+    ));
+    assert!(matches!(
+        s.sessions.rotate(&rotation("s4", "g4-r", "g5", 0)).await.unwrap(),
+        RotateOutcome::Rotated(..)
+    ));
     // Once appended, nothing is owed: a sweep finds nothing more to append.
     let before = feed(&f).await.len();
     s.feed.sweep_owed(0).await.unwrap();
