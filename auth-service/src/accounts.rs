@@ -128,6 +128,14 @@ pub fn check_new_password(field: &'static str, password: &str) -> Result<(), Ref
     password_policy::check(password).map_err(|rule| Refusal::WeakPassword { field, rule })
 }
 
+/// An admin acting on their own password through the admin API.
+fn refuse_own(id: u64, actor: Actor) -> Result<(), Refusal> {
+    match actor {
+        Actor::User(me) if me == id => Err(Refusal::OwnPasswordThroughAdmin),
+        _ => Ok(()),
+    }
+}
+
 fn secret_hash(secret: &str) -> String {
     hex::encode(
         Sha256::new_with_prefix(b"set-password:")
@@ -328,6 +336,7 @@ impl Accounts {
                 UserUpdate::Stale => continue,
                 UserUpdate::Missing => return Err(Refusal::UnknownUser),
                 UserUpdate::Taken(which) => return Err(Refusal::Taken(which)),
+                UserUpdate::LastAdmin => return Err(Refusal::LastAdmin),
             }
         }
         Err(Refusal::Store(crate::store::StoreError::Unavailable(
@@ -357,6 +366,10 @@ impl Accounts {
                 if let Some(active) = changes.active.filter(|a| *a != user.active) {
                     user.active = active;
                     weakens |= !active;
+                    if !active {
+                        // A pending set-password token dies with the account's access.
+                        user.reset.clear();
+                    }
                     events.push(if active { "user_enabled" } else { "user_disabled" });
                 }
                 if let Some(email) = email.clone().filter(|e| e.as_str() != user.email.as_str()) {
@@ -379,7 +392,11 @@ impl Accounts {
     }
 
     /// Sets a user's password (held to the policy) and ends their sessions.
+    /// An admin's own password is not theirs to set here: a stolen admin token must not become a
+    /// permanent takeover ([`Refusal::OwnPasswordThroughAdmin`]; theirs goes through
+    /// `POST /auth/password`, with the current one).
     pub async fn set_password(&self, id: u64, password: &str, actor: Actor) -> Result<User, Refusal> {
+        refuse_own(id, actor)?;
         check_new_password("password", password)?;
         let user = self.store_password(id, password).await?;
         audit::record(
@@ -407,7 +424,9 @@ impl Accounts {
 
     /// Clears a user's password, ends their sessions, and hands back a one-time set-password token
     /// (replacing any earlier one).
+    /// Refused for an admin's own account, as [`Accounts::set_password`] is.
     pub async fn issue_reset(&self, id: u64, actor: Actor) -> Result<ResetToken, Refusal> {
+        refuse_own(id, actor)?;
         let (token, stored) = self.reset_token(id);
         self.update(id, |user| {
             user.password_hash.clear();
@@ -435,6 +454,9 @@ impl Accounts {
         let presented = secret_hash(secret);
         let now = self.clock.now_ms();
         let good = |user: &User| {
+            if !user.active {
+                return false;
+            }
             let Some((hash, expires)) = user.reset.split_once(':') else {
                 return false;
             };
@@ -561,6 +583,7 @@ impl Accounts {
                     }
                     UserUpdate::Stale | UserUpdate::Missing => continue,
                     UserUpdate::Taken(which) => return Err(ApplyError::Taken(c.label.clone(), which)),
+                    UserUpdate::LastAdmin => return Err(ApplyError::LastAdmin(c.label.clone())),
                 }
             }
             if !applied {
@@ -580,6 +603,9 @@ pub enum ApplyError {
     /// Another user already has this entry's e-mail (or id): the configuration must change.
     #[error("{0}: its {1:?} already belongs to another user")]
     Taken(String, Taken),
+    /// The entry would leave no active admin (it demotes or disables the last one).
+    #[error("{0}: it would leave no active admin; keep one admin active (here or in the store)")]
+    LastAdmin(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }

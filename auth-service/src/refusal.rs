@@ -48,6 +48,13 @@ pub enum Refusal {
     /// A field that is well-formed JSON but not acceptable; `field` is named in the answer.
     #[error("bad {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// The change would leave no active admin.
+    #[error("the last active admin")]
+    LastAdmin,
+    /// An admin acting on their own password through the admin API (their own goes through
+    /// `POST /auth/password`, with the current one).
+    #[error("an admin's own password, through the admin API")]
+    OwnPasswordThroughAdmin,
     /// A set-password token that is unknown, used, replaced or expired.
     #[error("set-password token refused")]
     BadResetToken,

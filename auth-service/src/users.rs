@@ -74,7 +74,7 @@ impl User {
         Ok(Self {
             id: record.id,
             username: Username::parse(&record.username).map_err(|_| bad("username"))?,
-            email: Email::parse(&record.email).map_err(|_| bad("e-mail"))?,
+            email: Email::stored(&record.email),
             rol: Rol::parse(&record.rol).ok_or_else(|| bad("rol"))?,
             password_hash: record.password_hash,
             virtual_operator: record.virtual_operator,

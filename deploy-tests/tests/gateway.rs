@@ -627,6 +627,9 @@ async fn the_seeds_own_clients_run_unchanged_through_the_gateway() {
     let Some(nginx) = nginx_or_skip("the_seeds_own_clients_run_unchanged_through_the_gateway") else {
         return;
     };
+    if !test_support::seed_clients::seeds_present("the_seeds_own_clients_run_unchanged_through_the_gateway") {
+        return;
+    }
     let (auth, sol, _workdir) = start_services(&[]);
     let gateway = start_gateway(&nginx, auth.addr(), sol.addr());
     let base = gateway.base.clone();
@@ -783,4 +786,37 @@ async fn the_one_process_system_routes_every_request_as_the_gateway_does() {
     );
     assert_eq!(outcome(client.get(format!("{one}/health"))).await.0, 200);
     server.abort();
+}
+
+/// HEAD through the gateway: every GET route of both services, and the gateway's own `/health`,
+/// answer HEAD with the GET's status and no body (before, the services answered 405 and the gateway
+/// passed it on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_goes_through_the_gateway_as_get_does() {
+    let Some(nginx) = nginx_or_skip("head_goes_through_the_gateway_as_get_does") else {
+        return;
+    };
+    let (auth, sol, _workdir) = start_services(&[]);
+    let gateway = start_gateway(&nginx, auth.addr(), sol.addr());
+    let base = &gateway.base;
+    let c = client_from(CLIENT_A);
+    for path in [
+        "/health",
+        "/cuenta",
+        "/cuenta/app.css",
+        "/auth/me",
+        "/solicitud/",
+        "/solicitud/3",
+    ] {
+        let get = c.get(format!("{base}{path}")).send().await.unwrap();
+        let head = c.head(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_ne!(head.status(), 405, "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has a body");
+    }
 }

@@ -1188,6 +1188,27 @@ wait "$pid""#;
     }
 }
 
+/// Whether this run is CI's (`CI` set to anything but empty, `0` or `false`): there, a test whose tool
+/// or input is missing fails instead of printing a `SKIPPED` line.
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+/// An input that lives outside this repository (the seed documents, the Compose schema, beside it on
+/// our own machines): the path in `var` when set, else `default`. When nothing is there, `test`
+/// prints `SKIPPED <test>: <what> not found at <path> (set <var>)` and gets `None`, so a fresh clone's
+/// `cargo test --workspace` passes; on CI ([`on_ci`]) it fails instead, naming the variable.
+pub fn outside_input(test: &str, what: &str, var: &str, default: PathBuf) -> Option<PathBuf> {
+    let path = std::env::var_os(var).map_or(default, PathBuf::from);
+    if path.exists() {
+        return Some(path);
+    }
+    let message = format!("{what} not found at {} (set {var})", path.display());
+    assert!(!on_ci(), "{test}: {message}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {message}");
+    None
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -106,13 +106,23 @@ pub struct SeedProgram {
 pub fn seeds_dir() -> PathBuf {
     std::env::var_os("SEEDS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("..")
-                .join("shared")
-                .join("seeds")
-        })
+        .unwrap_or_else(default_seeds_dir)
+}
+
+/// Where the seeds are on our own machines: `../shared/seeds` beside the repository.
+fn default_seeds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("..")
+        .join("shared")
+        .join("seeds")
+}
+
+/// Whether the seed documents are at hand, for `test`: when they are not (a clone without the project's
+/// `shared/` beside it), `test` prints a `SKIPPED` line naming `SEEDS_DIR` and should return; on CI
+/// it fails instead ([`crate::outside_input`]).
+pub fn seeds_present(test: &str) -> bool {
+    crate::outside_input(test, "the seed documents", "SEEDS_DIR", default_seeds_dir()).is_some()
 }
 
 /// The text of the seed that holds the client code (found by content, not by file name).

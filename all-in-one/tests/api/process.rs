@@ -88,6 +88,11 @@ fn start_as_the_readme_says() -> (ServiceProcess, PathBuf) {
 
 #[test]
 fn the_seeds_own_clients_run_unchanged_against_the_one_process_mode() {
+    if !test_support::seed_clients::seeds_present(
+        "the_seeds_own_clients_run_unchanged_against_the_one_process_mode",
+    ) {
+        return;
+    }
     let (service, dir) = start_as_the_readme_says();
     let origin = format!("http://{}", service.addr());
     // The seed's user and password are .env.example's.

@@ -202,3 +202,43 @@ async fn each_kind_of_path_gets_the_gateways_answer() {
     let (_, _, body) = system.send("GET", "/health", None, None).await;
     assert_eq!(body["datos"]["status"], "up", "{body}");
 }
+
+/// RFC 9110 §9.3.2: every GET resource answers HEAD with the GET's status and headers and no body,
+/// and `Allow` lists HEAD beside GET (before, HEAD was 405 everywhere).
+#[tokio::test]
+async fn head_answers_every_get_route_as_get_does_without_a_body() {
+    let system = TestSystem::spawn(StoreKind::Memory).await;
+    for path in [
+        "/health",
+        "/cuenta",
+        "/cuenta/app.js",
+        "/auth/me",
+        "/solicitud/",
+        "/solicitud/7",
+        "/nowhere",
+    ] {
+        let get = system.client.get(system.url(path)).send().await.unwrap();
+        let head = system.client.head(system.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        for header in ["content-type", "content-length", "cache-control"] {
+            assert_eq!(
+                head.headers().get(header),
+                get.headers().get(header),
+                "HEAD {path}: {header}"
+            );
+        }
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has a body");
+    }
+    let (status, headers, _) = system.send("POST", "/cuenta", None, None).await;
+    assert_eq!((status, headers["allow"].to_str().unwrap()), (405, "GET, HEAD"));
+    let head = system
+        .client
+        .head(system.url("/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (head.status().as_u16(), head.headers()["allow"].to_str().unwrap()),
+        (405, "POST")
+    );
+}

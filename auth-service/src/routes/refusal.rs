@@ -48,6 +48,12 @@ impl From<Refusal> for ApiError {
                 ),
             ),
             Refusal::Invalid { field, reason } => ApiError::validation(field, reason),
+            Refusal::LastAdmin => ApiError::Conflict(
+                "Debe quedar al menos un administrador activo: este cambio no dejaría ninguno.".into(),
+            ),
+            Refusal::OwnPasswordThroughAdmin => ApiError::Conflict(
+                "Un administrador cambia su propia contraseña en POST /auth/password, con la contraseña actual.".into(),
+            ),
             Refusal::BadResetToken => ApiError::validation(
                 "token",
                 "El token para establecer la contraseña no es válido, ya se usó o expiró.",

@@ -27,6 +27,8 @@
 //!   `nk`/`ek` the normalised username and e-mail it is indexed under), kept;
 //! - `P auth:{users}:name`, `P auth:{users}:email`: hashes from the normalised username / e-mail to the
 //!   user id: the uniqueness indexes, kept;
+//! - `P auth:{users}:admins`: set of the ids of the active admins, of which a write may never leave
+//!   none; `P auth:{users}:admins-built`: set once that set was built from the records;
 //! - `P auth:{users}:ids`: sorted set of every user id (score = id), for paging; `P auth:{users}:seq`: the
 //!   last id handed out;
 //! - `P auth:rl:<counter>`: rate-limit counters, TTL = their window; a counter is named by
@@ -169,6 +171,16 @@ impl Keys {
     /// Every user id, for paging.
     pub fn user_ids(&self) -> String {
         self.of_users("ids")
+    }
+
+    /// The ids of the active admins: there is always at least one (see `lua/admins.lua`).
+    pub fn admins(&self) -> String {
+        self.of_users("admins")
+    }
+
+    /// Set once [`Keys::admins`] has been built from the records.
+    pub fn admins_built(&self) -> String {
+        self.of_users("admins-built")
     }
 
     /// The last id handed out.

@@ -692,6 +692,15 @@ impl UserStore for MemoryStore {
         if owner(&inner.users_by_email, email_key) {
             return Ok(UserUpdate::Taken(Taken::Email));
         }
+        let active_admin = |u: &UserRecord| u.rol == "admin" && u.active;
+        let others = inner
+            .users
+            .values()
+            .filter(|u| u.record.id != user.id && active_admin(&u.record))
+            .count();
+        if active_admin(&stored.record) && !active_admin(user) && others == 0 {
+            return Ok(UserUpdate::LastAdmin);
+        }
         inner.users_by_username.remove(&stored.username_key);
         inner.users_by_email.remove(&stored.email_key);
         inner.users_by_username.insert(username_key.to_string(), user.id);

@@ -105,6 +105,8 @@ pub enum UserUpdate {
     Stale,
     Missing,
     Taken(Taken),
+    /// The user is the last active admin, and the write would leave none: nothing was written.
+    LastAdmin,
 }
 
 /// The feed life of a store the service has not configured: the longest access token the service can
@@ -319,7 +321,9 @@ pub trait UserStore: Send + Sync + 'static {
     ) -> Result<Result<UserRecord, Taken>, StoreError>;
 
     /// Writes `user` (same id; the username and e-mail may change, checked for uniqueness) if the
-    /// stored version is still `user.version`. With `end_sessions` (how long the cut-off is
+    /// stored version is still `user.version`, and unless it turns the last active admin into
+    /// anything else ([`UserUpdate::LastAdmin`], decided in the same atomic step: two admins demoting
+    /// each other at once leave one). With `end_sessions` (how long the cut-off is
     /// remembered, ms), every session of the user started until now ends in the same step, as
     /// [`RevocationStore::revoke_user`] does (feed entry included).
     async fn update_user(

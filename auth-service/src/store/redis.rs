@@ -100,8 +100,10 @@ const REVOKE_SESSION: &str = lua!("now", "feed", "revoked", "revoke_session");
 const REVOKE_USER: &str = lua!("now", "feed", "revoked", "cutoff", "revoke_user");
 const USER_FIND: &str = lua!("user_find");
 const USERS_AFTER: &str = lua!("users_after");
-const USER_CREATE: &str = lua!("user_create");
-const USER_UPDATE: &str = lua!("now", "feed", "revoked", "cutoff", "user_update");
+const USER_CREATE: &str = lua!("admins", "user_create");
+const USER_UPDATE: &str = lua!("now", "feed", "revoked", "cutoff", "admins", "user_update");
+const ADMINS_BUILD: &str = lua!("admins_build");
+const ADMINS_TAKE: &str = lua!("admins", "admins_take");
 const USER_GET: &str = lua!("user_get");
 const USER_PUT_NEW: &str = lua!("user_put_new");
 const USER_SET: &str = lua!("now", "feed", "revoked", "cutoff", "user_set");
@@ -151,6 +153,8 @@ pub struct RedisStore {
     feed_add: Lua,
     owed_clear: Lua,
     owed_index: Lua,
+    admins_build: Lua,
+    admins_take: Lua,
     gate: Lua,
     fail: Lua,
     mfa_record: Lua,
@@ -211,6 +215,8 @@ impl RedisStore {
             feed_add: Lua::new(FEED_ADD),
             owed_clear: Lua::new(OWED_CLEAR),
             owed_index: Lua::new(OWED_INDEX),
+            admins_build: Lua::new(ADMINS_BUILD),
+            admins_take: Lua::new(ADMINS_TAKE),
             gate: Lua::new(GATE),
             fail: Lua::new(FAIL),
             mfa_record: Lua::new(MFA_RECORD),
@@ -296,8 +302,59 @@ impl RedisStore {
         if !self.cluster {
             self.rename_legacy_keys().await?;
         }
+        self.build_admins().await?;
         self.layout_ready.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Builds the set of active admins from the records, once per deployment (a store written before
+    /// the set existed): in one script on one Redis or Sentinel; in steps on a cluster, where the
+    /// records are in slots of their own (an admin demoted by another replica while a cluster's set
+    /// is built may be counted: the only window, once, at the first start of this version).
+    async fn build_admins(&self) -> Result<(), StoreError> {
+        let keys = &self.keys;
+        if !self.cluster {
+            let (before, after) = keys.user_affixes();
+            let mut inv = self.admins_build.prepare_invoke();
+            inv.key(keys.user_ids())
+                .key(keys.admins())
+                .key(keys.admins_built())
+                .arg(before)
+                .arg(after);
+            self.redis.invoke_durable(inv).await?;
+            return Ok(());
+        }
+        let built: Option<String> = self
+            .redis
+            .query(redis::cmd("GET").arg(keys.admins_built()))
+            .await?;
+        if built.is_some() {
+            return Ok(());
+        }
+        let ids: Vec<String> = self
+            .redis
+            .query(redis::cmd("ZRANGE").arg(keys.user_ids()).arg(0).arg(-1))
+            .await?;
+        for id in ids {
+            let fields: Vec<Option<String>> = self
+                .redis
+                .query(redis::cmd("HMGET").arg(keys.user(&id)).arg("rol").arg("active"))
+                .await?;
+            if matches!(fields.as_slice(), [Some(rol), Some(active)] if rol == "admin" && active == "1") {
+                self.admins_call(&id, "put").await?;
+            }
+        }
+        self.redis
+            .query_durable::<()>(redis::cmd("SET").arg(keys.admins_built()).arg("1"))
+            .await
+    }
+
+    /// Cluster: takes a user out of the set of active admins unless it is the last (`take`:
+    /// `false` then), or puts one in (`put`). See `lua/admins_take.lua`.
+    async fn admins_call(&self, uid: &str, op: &str) -> Result<bool, StoreError> {
+        let mut inv = self.admins_take.prepare_invoke();
+        inv.key(self.keys.admins()).arg(uid).arg(op);
+        Ok(from_value::<i64>(self.redis.invoke_durable(inv).await?)? == 1)
     }
 
     async fn rename_legacy_keys(&self) -> Result<(), StoreError> {
@@ -888,6 +945,7 @@ impl UserStore for RedisStore {
             .key(self.keys.users_by_email())
             .key(self.keys.user_ids())
             .key(self.keys.user_seq())
+            .key(self.keys.admins())
             .arg(before)
             .arg(username_key)
             .arg(email_key)
@@ -926,6 +984,7 @@ impl UserStore for RedisStore {
             .key(self.keys.cutoff(&uid))
             .key(self.keys.revocation_feed())
             .key(self.keys.issued(&uid))
+            .key(self.keys.admins())
             .arg(self.time_offset_ms())
             .arg(&uid)
             .arg(user.version)
@@ -937,6 +996,7 @@ impl UserStore for RedisStore {
         let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
         match parts.as_slice() {
             [kind, which] if kind == "taken" => Ok(UserUpdate::Taken(taken(which)?)),
+            [kind] if kind == "last_admin" => Ok(UserUpdate::LastAdmin),
             _ => updated(user, &parts),
         }
     }
@@ -1085,11 +1145,16 @@ impl RedisStore {
         };
         let uid = id.to_string();
         match self.claim(&uid, username_key, email_key).await {
-            Ok(None) => Ok(Ok(UserRecord {
-                id,
-                version: 1,
-                ..user.clone()
-            })),
+            Ok(None) => {
+                if user.rol == "admin" && user.active {
+                    self.admins_call(&uid, "put").await?;
+                }
+                Ok(Ok(UserRecord {
+                    id,
+                    version: 1,
+                    ..user.clone()
+                }))
+            }
             refused => {
                 // Not created after all: the record goes again (nothing points at it).
                 self.query::<i64>(redis::cmd("DEL").arg(self.keys.user(&uid)))
@@ -1119,9 +1184,22 @@ impl RedisStore {
         let old_name = field(&stored, "nk").unwrap_or_default().to_string();
         let old_email = field(&stored, "ek").unwrap_or_default().to_string();
         let renamed = old_name != username_key || old_email != email_key;
+        // The set of active admins first (it may refuse), put back should the write not happen.
+        let was_admin = field(&stored, "rol") == Some("admin") && field(&stored, "active") == Some("1");
+        let will_admin = user.rol == "admin" && user.active;
+        let demotes = was_admin && !will_admin;
+        if demotes && !self.admins_call(&uid, "take").await? {
+            return Ok(UserUpdate::LastAdmin);
+        }
         if renamed {
-            if let Some(taken) = self.claim(&uid, username_key, email_key).await? {
-                return Ok(UserUpdate::Taken(taken));
+            match self.claim(&uid, username_key, email_key).await {
+                Ok(None) => {}
+                refused => {
+                    if demotes {
+                        self.admins_call(&uid, "put").await?;
+                    }
+                    return refused.map(|taken| UserUpdate::Taken(taken.unwrap_or(Taken::Username)));
+                }
             }
         }
         if end_sessions.is_some() {
@@ -1138,8 +1216,17 @@ impl RedisStore {
             .arg(end_sessions.map_or(0, |ms| ms.max(1)))
             .arg(self.feed_life_ms);
         inv.arg_pairs(user_fields(user, username_key, email_key));
-        let parts: Vec<String> = from_value(self.invoke_durable(inv).await?)?;
-        let outcome = updated(user, &parts)?;
+        let written = from_value::<Vec<String>>(self.invoke_durable(inv).await?)
+            .and_then(|parts| updated(user, &parts));
+        let written_for_sure = matches!(written, Ok(UserUpdate::Updated { .. }));
+        let not_written = matches!(written, Ok(UserUpdate::Stale | UserUpdate::Missing));
+        let promoted = will_admin && !was_admin && written_for_sure;
+        if (demotes && not_written) || promoted {
+            self.admins_call(&uid, "put").await?;
+        }
+        // A write whose answer was lost may have happened: the admin stays out of the set, which can
+        // only refuse a later demotion that was allowed, never allow one that was not.
+        let outcome = written?;
         if renamed {
             let (gone_name, gone_email) = match outcome {
                 // The old entries, where they changed.

@@ -1365,6 +1365,93 @@ async fn a_write_whose_save_fails_is_undone_in_the_embedded_store() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+conformance!(the_last_active_admin_stays_whatever_writes_race, last_admin_stays);
+async fn last_admin_stays(f: Fixture) {
+    let s = &f.store;
+    let admin = |id: u64, name: &str| UserRecord {
+        rol: "admin".into(),
+        ..user(id, name)
+    };
+    for (id, name) in [(10, "ana"), (11, "beto")] {
+        create(&f, &admin(id, name)).await.unwrap();
+    }
+    // Two admins demote each other at the same instant: one write wins, the other is refused.
+    for round in 0..5 {
+        let f = &f;
+        let demote = |id: u64| async move {
+            let stored = f.store.users.user(id).await.unwrap().unwrap();
+            let demoted = UserRecord {
+                rol: "usuario".into(),
+                ..stored
+            };
+            update(f, &demoted, Some(HOUR_MS)).await
+        };
+        let (a, b) = tokio::join!(demote(10), demote(11));
+        let outcomes = [a, b];
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| matches!(o, UserUpdate::Updated { .. }))
+                .count(),
+            1,
+            "round {round}: {outcomes:?}"
+        );
+        assert!(
+            outcomes.contains(&UserUpdate::LastAdmin),
+            "round {round}: {outcomes:?}"
+        );
+        // The one left is the last: disabling it is refused too.
+        let left = if matches!(outcomes[0], UserUpdate::Updated { .. }) {
+            11
+        } else {
+            10
+        };
+        let stored = s.users.user(left).await.unwrap().unwrap();
+        assert_eq!(stored.rol, "admin");
+        let disabled = UserRecord {
+            active: false,
+            ..stored
+        };
+        assert_eq!(update(f, &disabled, Some(HOUR_MS)).await, UserUpdate::LastAdmin);
+        // Promote the demoted one again for the next round (a promotion is never refused).
+        let other = if left == 10 { 11 } else { 10 };
+        let stored = s.users.user(other).await.unwrap().unwrap();
+        let promoted = UserRecord {
+            rol: "admin".into(),
+            ..stored
+        };
+        assert!(matches!(
+            update(f, &promoted, None).await,
+            UserUpdate::Updated { .. }
+        ));
+    }
+    // Any number of admins disabling each other at once: at least one stays.
+    for (id, name) in [(12, "carla"), (13, "dora"), (14, "eva")] {
+        create(&f, &admin(id, name)).await.unwrap();
+    }
+    let f = &f;
+    let disable = |id: u64| async move {
+        let stored = f.store.users.user(id).await.unwrap().unwrap();
+        let disabled = UserRecord {
+            active: false,
+            ..stored
+        };
+        update(f, &disabled, Some(HOUR_MS)).await
+    };
+    let outcomes = join_all((10..=14).map(disable)).await;
+    let done = outcomes
+        .iter()
+        .filter(|o| matches!(o, UserUpdate::Updated { .. }))
+        .count();
+    assert_eq!(done, 4, "{outcomes:?}");
+    let mut active_admins = 0;
+    for id in 10..=14 {
+        let u = s.users.user(id).await.unwrap().unwrap();
+        active_admins += usize::from(u.rol == "admin" && u.active);
+    }
+    assert_eq!(active_admins, 1);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The same suite on a Sentinel topology
 
@@ -1403,6 +1490,7 @@ fn all_checks() -> Vec<(&'static str, Check)> {
         session_start_rechecks_the_user,
         cut_off_moves_only_as_needed,
         cut_off_covers_a_clock_that_was_ahead,
+        last_admin_stays,
     ];
     let source = include_str!("store.rs");
     let declared = source.matches("\nconformance!(").count();
@@ -1645,8 +1733,9 @@ async fn the_layout_before_hash_tags_is_renamed_on_first_use() {
         .unwrap();
     let keys = Keys::new(&prefix);
     for key in &all {
-        // The layout marker, and the issue mark, which versions that wrote the old layout never had.
-        if *key == keys.layout() || key.ends_with(":issued") {
+        // The layout marker, the issue mark and the set of admins, which versions that wrote the old
+        // layout never had.
+        if *key == keys.layout() || key.ends_with(":issued") || key.contains("{users}:admins") {
             let _: () = redis::cmd("DEL").arg(key).query_async(&mut conn).await.unwrap();
         } else if old_name(key) != *key {
             let _: () = redis::cmd("RENAME")

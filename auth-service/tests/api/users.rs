@@ -951,3 +951,198 @@ async fn configuration_applies_again_only_when_its_entry_changes() {
     assert_eq!(c.get_me(&admin).await.0, 401, "sessions of the old password end");
     assert_eq!(c.post_login(ADMIN, ADMIN_PASSWORD).await.0, 422);
 }
+
+#[tokio::test]
+async fn a_pending_set_password_token_dies_with_a_disable() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/admin/users",
+            &admin,
+            Some(json!({"username": "pendiente", "email": "pendiente@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["datos"]["user"]["id"].as_u64().unwrap();
+    let token = body["datos"]["setPasswordToken"].as_str().unwrap().to_string();
+    let path = format!("/admin/users/{id}");
+    let (status, _) = app
+        .admin("PATCH", &path, &admin, Some(json!({"active": false})))
+        .await;
+    assert_eq!(status, 200);
+    let set = json!({"token": token, "newPassword": STRONG});
+    // Disabled: the token is void (before, it was redeemed with 200)...
+    let (status, body) = app.post_json("/auth/password/set", set.clone()).await;
+    assert_eq!((status, codigo(&body)), (422, "VALIDATION_ERROR"), "{body}");
+    // ...and stays void once the user is enabled again: no login with a password set through it.
+    let (status, _) = app
+        .admin("PATCH", &path, &admin, Some(json!({"active": true})))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app.post_json("/auth/password/set", set).await;
+    assert_eq!((status, codigo(&body)), (422, "VALIDATION_ERROR"), "{body}");
+    assert_eq!(app.post_login("pendiente", STRONG).await.0, 422);
+}
+
+#[tokio::test]
+async fn an_admin_sets_their_own_password_at_auth_password_only() {
+    let app = TestApp::spawn().await;
+    let (admin, _) = app.login_tokens().await;
+    let (_, me) = app.get_me(&admin).await;
+    let path = format!("/admin/users/{}/password", me["datos"]["id"].as_u64().unwrap());
+    // Neither set (a stolen admin token would become a permanent takeover) nor cleared.
+    for body in [json!({"password": "taken over for good 2026"}), json!({})] {
+        let (status, answer) = app.admin("POST", &path, &admin, Some(body)).await;
+        assert_eq!((status, codigo(&answer)), (409, "CONFLICT"), "{answer}");
+        assert!(
+            answer["detalle"].as_str().unwrap().contains("/auth/password"),
+            "{answer}"
+        );
+    }
+    assert_eq!(app.get_me(&admin).await.0, 200, "nothing changed");
+    assert_eq!(app.post_login(ADMIN, ADMIN_PASSWORD).await.0, 200);
+}
+
+#[tokio::test]
+async fn two_admins_demoting_or_disabling_each_other_at_once_leave_one_admin() {
+    for kind in [StoreKind::Redis, StoreKind::Memory] {
+        for round in 0..5 {
+            let app = TestApp::spawn_with(kind, &[]).await;
+            let boot = admin_token(&app).await;
+            let (_, me) = app.get_me(&boot).await;
+            let boot_id = me["datos"]["id"].as_u64().unwrap();
+            let mut admins = Vec::new();
+            for name in ["ana", "beto"] {
+                let (status, body) = app
+                    .admin(
+                        "POST",
+                        "/admin/users",
+                        &boot,
+                        Some(json!({"username": name, "email": format!("{name}@example.com"), "rol": "admin", "password": STRONG})),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{body}");
+                let id = body["datos"]["user"]["id"].as_u64().unwrap();
+                admins.push((id, app.login_tokens_as(name, STRONG).await.0));
+            }
+            // Ana retires every other admin (the bootstrap one, the users file's): Ana and Beto are the
+            // only admins.
+            let (_, list) = app.admin("GET", "/admin/users", &admins[0].1, None).await;
+            let others: Vec<u64> = list["datos"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|u| u["rol"] == "admin" && u["active"] == true)
+                .map(|u| u["id"].as_u64().unwrap())
+                .filter(|id| *id != admins[0].0 && *id != admins[1].0)
+                .collect();
+            assert!(others.contains(&boot_id));
+            for id in others {
+                let (status, body) = app
+                    .admin(
+                        "PATCH",
+                        &format!("/admin/users/{id}"),
+                        &admins[0].1,
+                        Some(json!({"rol": "usuario"})),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+            }
+            // Then each demotes (or disables) the other at the same instant.
+            let change = if round % 2 == 0 {
+                json!({"rol": "usuario"})
+            } else {
+                json!({"active": false})
+            };
+            let (beto, ana) = (
+                format!("/admin/users/{}", admins[1].0),
+                format!("/admin/users/{}", admins[0].0),
+            );
+            let (a, b) = tokio::join!(
+                app.admin("PATCH", &beto, &admins[0].1, Some(change.clone())),
+                app.admin("PATCH", &ana, &admins[1].1, Some(change.clone())),
+            );
+            let statuses = [a.0, b.0];
+            assert_eq!(
+                statuses.iter().filter(|s| **s == 200).count(),
+                1,
+                "{kind:?} round {round}: {a:?} {b:?}"
+            );
+            // The other is refused: 409, or 401 when the winner's change (which ends the loser's
+            // sessions) landed before the loser's token was checked.
+            assert!(
+                statuses.iter().all(|s| matches!(s, 200 | 409 | 401)),
+                "{kind:?} round {round}: {a:?} {b:?}"
+            );
+            let winner = if a.0 == 200 { &admins[0].1 } else { &admins[1].1 };
+            let (status, list) = app.admin("GET", "/admin/users", winner, None).await;
+            assert_eq!(status, 200, "{list}");
+            let active_admins = list["datos"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|u| u["rol"] == "admin" && u["active"] == true)
+                .count();
+            assert_eq!(active_admins, 1, "{kind:?} round {round}: {list}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_email_that_browsers_would_refuse_is_refused_on_every_path() {
+    use shared::config::FromVars;
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app).await;
+    let hostile = "\"><img/src=x/onerror=alert(1)>@evil.co";
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/admin/users",
+            &admin,
+            Some(json!({"username": "eve", "email": hostile, "password": STRONG})),
+        )
+        .await;
+    assert_eq!((status, codigo(&body)), (422, "VALIDATION_ERROR"), "{body}");
+    assert!(body["detalle"].as_str().unwrap().contains("email"), "{body}");
+    let (_, me) = app.get_me(&admin).await;
+    let (status, body) = app
+        .admin(
+            "PATCH",
+            &format!("/admin/users/{}", me["datos"]["id"].as_u64().unwrap()),
+            &admin,
+            Some(json!({"email": "a b@x.io"})),
+        )
+        .await;
+    assert_eq!((status, codigo(&body)), (422, "VALIDATION_ERROR"), "{body}");
+    // The bootstrap user's e-mail and a users file entry stop the start, naming them.
+    let config = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("JWT_SECRET", SECRET), ("API_PASSWORD", ADMIN_PASSWORD)];
+        all.extend_from_slice(pairs);
+        auth_service::config::AuthConfig::from_pairs(all).map(|_| ())
+    };
+    let err = config(&[("API_USER_EMAIL", "<b>@x.io")]).unwrap_err().to_string();
+    assert!(err.contains("API_USER_EMAIL"), "{err}");
+    let dir = std::env::temp_dir().join(format!("users-email-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("users.toml");
+    let hash = auth_service::passwords::hash_password(STRONG).unwrap();
+    std::fs::write(
+        &file,
+        format!("[[users]]\nusername = \"eve\"\nemail = '{hostile}'\nrol = \"usuario\"\npassword_hash = \"{hash}\"\n"),
+    )
+    .unwrap();
+    let config = auth_service::config::AuthConfig::from_pairs([
+        ("JWT_SECRET", SECRET),
+        ("API_PASSWORD", ADMIN_PASSWORD),
+        ("USERS_FILE", file.to_str().unwrap()),
+    ])
+    .unwrap();
+    let err = auth_service::app::App::build(config, std::sync::Arc::new(shared::ManualClock::starting_now()))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("eve") || err.contains("users[0]"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
