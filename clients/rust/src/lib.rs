@@ -23,7 +23,7 @@
 //! let response = client.get("/solicitud/").await?; // one refresh for every task sharing a clone of client
 //! println!("{}", response.text().await?);
 //! client.post("/solicitud/", &serde_json::json!({"origen": "Bogotá", "destino": "Tunja",
-//!     "fechaServicio": "2026-12-01T08:00:00Z", "pasajeros": 2, "motivo": "Audiencia"})).await?;
+//!     "fechaServicio": "2030-01-15T08:00:00Z", "pasajeros": 2, "motivo": "Audiencia"})).await?;
 //! client.logout().await?;
 //! # Ok(()) }
 //! ```
