@@ -1,6 +1,6 @@
 #!/bin/sh
 # Writes a .env for a real deployment: .env.example with fresh random secrets in place of its
-# placeholders (JWT_SECRET, MFA_ENCRYPTION_KEY, and a generated password for the bootstrap admin,
+# placeholders (JWT_SECRET, MFA_ENCRYPTION_KEY, KEY_ENCRYPTION_KEY, and a generated password for the bootstrap admin,
 # API_PASSWORD), readable by its owner only. The admin password is printed once, here; it is in .env
 # and nowhere else, so keep it in your password manager.
 #
@@ -33,6 +33,7 @@ random_base64() {
 
 jwt_secret=$(random_base64 48)
 mfa_key=$(random_base64 32)
+key_encryption_key=$(random_base64 32)
 # 18 bytes: 24 characters of the URL-safe alphabet (no quoting needed anywhere).
 admin_password=$(random_base64 18 | tr '+/' '-_')
 
@@ -42,9 +43,10 @@ trap 'rm -f "$tmp"' EXIT
 # `|` as the sed delimiter: base64 has no `|`.
 sed -e "s|^JWT_SECRET=.*|JWT_SECRET=$jwt_secret|" \
     -e "s|^MFA_ENCRYPTION_KEY=.*|MFA_ENCRYPTION_KEY=$mfa_key|" \
+    -e "s|^KEY_ENCRYPTION_KEY=.*|KEY_ENCRYPTION_KEY=$key_encryption_key|" \
     -e "s|^API_PASSWORD=.*|API_PASSWORD=$admin_password|" \
     "$example" > "$tmp"
-for name in JWT_SECRET MFA_ENCRYPTION_KEY API_PASSWORD; do
+for name in JWT_SECRET MFA_ENCRYPTION_KEY KEY_ENCRYPTION_KEY API_PASSWORD; do
     grep -q "^$name=." "$tmp" || { echo "new-env: $example has no $name= line" >&2; exit 1; }
 done
 mv "$tmp" "$out"

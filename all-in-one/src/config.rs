@@ -46,6 +46,8 @@ impl FromVars for AllInOneConfig {
                         feed_enabled: false,
                         feed_redis_url: None,
                         feed: Default::default(),
+                        // Tokens verify with the auth half's own keys (System::build).
+                        public_keys: None,
                     },
                     bind_addr,
                 },

@@ -4,7 +4,7 @@
 //!
 //! | path | goes to |
 //! |---|---|
-//! | `/auth/...`, `/v2/auth/...`, `/admin/...` | the auth service's routes (which answer 404/405 for what they lack) |
+//! | `/auth/...`, `/v2/auth/...`, `/admin/...`, `/.well-known/...` | the auth service's routes (which answer 404/405 for what they lack) |
 //! | `/cuenta`, `/cuenta/...` | the auth service's account page (its files; 404 for anything else under it) |
 //! | `/solicitud`, `/solicitud/...` | the solicitud service's routes |
 //! | `/health` | this process: `GET` answers 200 while it runs |
@@ -37,6 +37,7 @@ pub fn destination(path: &str) -> Destination {
     if path.starts_with("/auth/")
         || path.starts_with("/v2/auth/")
         || path.starts_with("/admin/")
+        || path.starts_with("/.well-known/")
         || path == "/cuenta"
         || path.starts_with("/cuenta/")
     {
@@ -142,6 +143,8 @@ mod tests {
             ("/cuenta/app.js", Destination::Auth),
             ("/cuenta/nada", Destination::Auth),
             ("/cuentas", Destination::NotFound),
+            ("/.well-known/jwks.json", Destination::Auth),
+            ("/.well-known", Destination::NotFound),
             ("/solicitud", Destination::Solicitud),
             ("/solicitud/", Destination::Solicitud),
             ("/solicitud/7/estado", Destination::Solicitud),
@@ -168,6 +171,7 @@ mod tests {
             "/auth/login",
             "/auth/mfa/verify",
             "/v2/auth/gettoken",
+            "/.well-known/jwks.json",
             "/cuenta",
             "/cuenta/app.js",
             "/cuenta/app.css",

@@ -21,6 +21,7 @@ impl System {
     pub fn build(config: AllInOneConfig, clock: SharedClock) -> Result<Self, StartError> {
         let auth = auth_service::app::App::build(config.auth, clock.clone())?;
         let solicitud = solicitud_service::app::App::build(config.solicitud, clock)?
+            .with_codec(auth.codec())
             .with_revocation_check(auth.revocation_check());
         Ok(Self { auth, solicitud })
     }
@@ -35,6 +36,7 @@ impl System {
         let (listener, local) = shared::server::listen(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        self.auth.load_signing_keys().await?;
         // The auth half's configured users, applied before serving as auth-service does.
         let applied = self.auth.apply_configured_users();
         self.auth.spawn_feed_sweeper();

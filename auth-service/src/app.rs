@@ -14,8 +14,9 @@ use crate::config::AuthConfig;
 use crate::limits::Limits;
 use crate::mfa::Mfa;
 use crate::passwords::{PasswordError, Passwords};
-use crate::sealing::MfaKey;
+use crate::sealing::SealingKey;
 use crate::sessions::Sessions;
+use crate::signing::{KeyError, SigningKeys};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::Stores;
@@ -25,6 +26,84 @@ use crate::users::Configured;
 const FEED_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long an owed entry is left to the request that owes it before the sweeper appends it.
 const FEED_SWEEP_AFTER_MS: i64 = 5_000;
+
+/// The signing keys of an asymmetric `JWT_ALGORITHM`: one from `JWT_PRIVATE_KEY_FILE`, or generated
+/// ones sealed with `KEY_ENCRYPTION_KEY` (without it, on the embedded store: a key kept beside
+/// `EMBEDDED_STORE_FILE`, or one for this process alone); none with an HMAC algorithm.
+fn signing_keys(
+    config: &AuthConfig,
+    store: &Stores,
+    codec: &Arc<TokenCodec>,
+    clock: &SharedClock,
+) -> Result<Option<SigningKeys>, StartError> {
+    let jwt = &config.common.jwt;
+    if shared::token::is_hmac(jwt.algorithm) {
+        return Ok(None);
+    }
+    let lead = std::time::Duration::from_secs(config.jwks_cache_secs);
+    if let Some(pem) = &config.private_key_pem {
+        return SigningKeys::from_file(
+            store.keys.clone(),
+            jwt.algorithm,
+            pem.expose(),
+            codec.clone(),
+            clock.clone(),
+            lead,
+        )
+        .map(Some)
+        .map_err(|e| ConfigError::new("JWT_PRIVATE_KEY_FILE", e).into());
+    }
+    let sealer = match (&config.key_encryption_key, &config.embedded_store_file) {
+        (Some(key), _) => key.clone(),
+        (None, Some(file)) if config.common.redis.is_none() => {
+            let mut path = file.clone().into_os_string();
+            path.push(".key-encryption-key");
+            SealingKey::kept_in(std::path::Path::new(&path))
+                .map_err(|e| ConfigError::new("EMBEDDED_STORE_FILE", e))?
+        }
+        (None, _) => {
+            tracing::warn!("KEY_ENCRYPTION_KEY is not set: signing keys are sealed with a per-process key");
+            SealingKey::random()
+        }
+    };
+    let longest = jwt.access_ttl_secs.max(jwt.saphety_ttl_secs) + JWT_LEEWAY_SECS;
+    Ok(Some(SigningKeys::in_store(
+        store.keys.clone(),
+        sealer,
+        std::time::Duration::from_secs(config.key_rotation_secs),
+        vec![jwt.algorithm],
+        codec.clone(),
+        clock.clone(),
+        lead,
+        std::time::Duration::from_secs(longest.max(0) as u64),
+    )))
+}
+
+impl App {
+    /// Reads the signing keys (making the first when there is none) and keeps them current, before
+    /// serving. Keys that do not open under `KEY_ENCRYPTION_KEY` stop the start, naming it; a store
+    /// that does not answer within a few seconds does not (the keys are read in the background, and
+    /// nothing is signed nor the service ready until they are).
+    pub async fn load_signing_keys(&self) -> Result<(), StartError> {
+        let Some(keys) = &self.signing else {
+            return Ok(());
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(3), keys.reload()).await {
+            Ok(Err(KeyError::Unseal { kid })) => {
+                return Err(ConfigError::new(
+                    "KEY_ENCRYPTION_KEY",
+                    format!("does not open the signing key {kid} in the store: it is not the key the signing keys were sealed with"),
+                )
+                .into())
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "the signing keys cannot be read yet; retrying"),
+            Ok(Ok(())) => tracing::info!(kid = %self.codec.current_kid().unwrap_or_default(), "signing keys loaded"),
+            Err(_) => tracing::warn!("the store did not answer for the signing keys yet; retrying"),
+        }
+        keys.spawn();
+        Ok(())
+    }
+}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -74,10 +153,18 @@ pub struct AppState {
     pub(crate) mfa: Arc<Mfa>,
     /// Who may call `/auth/introspect`; anyone when none is configured.
     pub(crate) introspection_clients: Arc<IntrospectionClients>,
+    /// The asymmetric signing keys and the published JWKS (an asymmetric `JWT_ALGORITHM`).
+    pub signing: Option<Arc<SigningKeys>>,
     pub clock: SharedClock,
 }
 
 impl App {
+    /// The codec that signs and verifies this service's tokens (a backend in the same process verifies
+    /// with it: the `all-in-one` binary).
+    pub fn codec(&self) -> Arc<TokenCodec> {
+        self.codec.clone()
+    }
+
     /// The sessions as a revocation source for a backend in the same process (see
     /// [`shared::revocation`]): it sees a logout as soon as this service records it.
     pub fn revocation_check(&self) -> shared::revocation::SharedRevocationCheck {
@@ -169,14 +256,14 @@ impl App {
             (None, Some(file)) if config.common.redis.is_none() => {
                 let mut path = file.clone().into_os_string();
                 path.push(".mfa-key");
-                MfaKey::kept_in(std::path::Path::new(&path))
+                SealingKey::kept_in(std::path::Path::new(&path))
                     .map_err(|e| ConfigError::new("EMBEDDED_STORE_FILE", e))?
             }
             (None, _) => {
                 tracing::warn!(
                     "MFA_ENCRYPTION_KEY is not set: MFA secrets are sealed with a per-process key"
                 );
-                MfaKey::random()
+                SealingKey::random()
             }
         };
         let mfa = Arc::new(Mfa::new(
@@ -194,8 +281,10 @@ impl App {
             mfa.clone(),
         ));
         let introspection_clients = Arc::new(IntrospectionClients::new(&config.introspection_clients));
+        let signing = signing_keys(&config, &store, &codec, &clock)?.map(Arc::new);
         Ok(Self(Arc::new(AppState {
             introspection_clients,
+            signing,
             config: Arc::new(config),
             codec,
             store,

@@ -1,6 +1,7 @@
 //! The command line: `auth-service` runs the server; `auth-service hash-password` prints the PHC hash
 //! of a password for `USERS_FILE`; `auth-service users ...` manages users in the configured store
-//! (see [`crate::operator`]). Parsed by clap, so `--help` and `--version` answer and exit 0, and
+//! (see [`crate::operator`]); `auth-service keys list|rotate` shows and rotates the signing keys. Parsed
+//! by clap, so `--help` and `--version` answer and exit 0, and
 //! an unknown subcommand or flag is refused with clap's usage error (exit status 2) instead of
 //! starting the server.
 //!
@@ -41,6 +42,19 @@ pub enum Command {
     /// stopped), with the service's own environment; no token needed.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The asymmetric signing keys in the configured store (JWT_ALGORITHM EdDSA, ES256 or RS256).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `auth-service keys ...`.
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum KeysCommand {
+    /// List the keys: the one that signs, the next (published, not yet signing) and the retiring ones.
+    List,
+    /// Add a new key now: published at once, it signs after JWKS_CACHE_SECONDS; the one it replaces
+    /// stays published until its last token expires.
+    Rotate,
 }
 
 /// `auth-service users ...`.

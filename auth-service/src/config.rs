@@ -55,6 +55,14 @@ shared::declare_vars! {
         "Clients allowed to call POST /auth/introspect, as client_id:secret pairs, comma-separated (HTTP Basic).";
     RATE_LIMIT_IP_PER_MINUTE: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("120"),
         "Requests per client IP per minute to login, refresh, MFA verify and gettoken.";
+    KEY_ENCRYPTION_KEY: Kind::Key, WhenUnset::Nothing,
+        "With EdDSA, ES256 or RS256: 32 random bytes in standard base64 that seal the signing keys' private halves in the store (every replica the same; required with Redis).";
+    JWT_PRIVATE_KEY_FILE: Kind::Path, WhenUnset::Nothing,
+        "Or one signing key of your own: a PKCS#8 PEM private key of JWT_ALGORITHM's kind (never rotated here).";
+    JWT_KEY_ROTATION_DAYS: Kind::Whole { min: 1, max: 366, unit: "days" }, WhenUnset::Default("30"),
+        "Generated signing keys are replaced after this many days (the old one stays published until its last token expires).";
+    JWKS_CACHE_SECONDS: Kind::Whole { min: 1, max: 86400, unit: "seconds" }, WhenUnset::Default("300"),
+        "How long backends may cache GET /.well-known/jwks.json (its max-age); a new key is published that long before it signs.";
 }
 
 /// Every variable the auth service reads: the shared ones, then its own.
@@ -84,7 +92,7 @@ pub struct AuthConfig {
     /// Whether users may enrol in MFA (`MFA_ENABLED`, default true).
     pub mfa_enabled: bool,
     /// Encrypts TOTP secrets at rest; `None` with the embedded store means a per-process random key.
-    pub mfa_encryption_key: Option<crate::sealing::MfaKey>,
+    pub mfa_encryption_key: Option<crate::sealing::SealingKey>,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
     pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
     pub rate_limit_login_max_failures: u64,
@@ -98,6 +106,13 @@ pub struct AuthConfig {
     pub saphety_language: String,
     /// Who may call `/auth/introspect` (HTTP Basic); empty: anyone, as before.
     pub introspection_clients: Vec<(String, Secret)>,
+    /// Seals the signing keys' private halves in the store (asymmetric `JWT_ALGORITHM`).
+    pub key_encryption_key: Option<crate::sealing::SealingKey>,
+    /// One operator-managed signing key (PKCS#8 PEM text), instead of generated ones.
+    pub private_key_pem: Option<Secret>,
+    pub key_rotation_secs: u64,
+    /// The JWKS's `max-age`, and how long a new key is published before it signs.
+    pub jwks_cache_secs: u64,
 }
 
 impl FromVars for AuthConfig {
@@ -159,7 +174,7 @@ impl FromVars for AuthConfig {
         // At most 10 (the declared bound): fits.
         let mfa_valid_window = r.whole(&MFA_VALID_WINDOW).unwrap_or_default() as u8;
         let mfa_enabled = r.flag(&MFA_ENABLED).unwrap_or(true);
-        let mfa_encryption_key = r.parse_with(&MFA_ENCRYPTION_KEY, crate::sealing::MfaKey::from_base64);
+        let mfa_encryption_key = r.parse_with(&MFA_ENCRYPTION_KEY, crate::sealing::SealingKey::from_base64);
         if mfa_enabled && !r.is_set(&MFA_ENCRYPTION_KEY) && common.redis.is_some() {
             r.error(
                 &MFA_ENCRYPTION_KEY,
@@ -181,6 +196,56 @@ impl FromVars for AuthConfig {
         let rate_limit_login_window_secs = r.whole(&RATE_LIMIT_LOGIN_WINDOW_SECONDS).unwrap_or_default();
         let rate_limit_ip_per_minute = r.whole(&RATE_LIMIT_IP_PER_MINUTE).unwrap_or_default();
         let introspection_clients = r.credentials(&INTROSPECTION_CLIENTS);
+
+        let algorithm = common.jwt.algorithm;
+        let asymmetric = !shared::token::is_hmac(algorithm);
+        if asymmetric && common.jwt.secret.expose().is_empty() && !r.is_set(&shared::config::JWT_SECRET) {
+            r.error(
+                &shared::config::JWT_SECRET,
+                format!(
+                    "is not set; auth-service signs refresh and MFA tokens with it whatever JWT_ALGORITHM is; {}",
+                    shared::config::SECRET_HOWTO
+                ),
+            );
+        }
+        let key_encryption_key = r.parse_with(&KEY_ENCRYPTION_KEY, crate::sealing::SealingKey::from_base64);
+        let private_key_pem =
+            r.text(&JWT_PRIVATE_KEY_FILE)
+                .and_then(|path| match std::fs::read_to_string(&path) {
+                    Ok(text) => match crate::signing::from_pem(algorithm, &text) {
+                        Ok(_) => Some(Secret::new(&text)),
+                        Err(e) if asymmetric => {
+                            r.error(&JWT_PRIVATE_KEY_FILE, format!("{path} {e}"));
+                            None
+                        }
+                        Err(_) => None,
+                    },
+                    Err(e) => {
+                        r.error(&JWT_PRIVATE_KEY_FILE, format!("cannot read {path}: {e}"));
+                        None
+                    }
+                });
+        if !asymmetric && r.is_set(&JWT_PRIVATE_KEY_FILE) {
+            r.error(
+                &JWT_PRIVATE_KEY_FILE,
+                format!("is set, but JWT_ALGORITHM={algorithm:?} signs with JWT_SECRET: set JWT_ALGORITHM to the key's (EdDSA, ES256 or RS256)"),
+            );
+        }
+        if asymmetric
+            && !r.is_set(&JWT_PRIVATE_KEY_FILE)
+            && !r.is_set(&KEY_ENCRYPTION_KEY)
+            && common.redis.is_some()
+        {
+            r.error(
+                &KEY_ENCRYPTION_KEY,
+                format!(
+                    "is required with JWT_ALGORITHM={algorithm:?} and Redis: it seals the signing keys every \
+                     replica shares; {KEY_HOWTO} (or give one key in JWT_PRIVATE_KEY_FILE)"
+                ),
+            );
+        }
+        let key_rotation_secs = r.whole(&JWT_KEY_ROTATION_DAYS).unwrap_or(30) * 86_400;
+        let jwks_cache_secs = r.whole(&JWKS_CACHE_SECONDS).unwrap_or(300);
 
         r.finish(Self {
             common,
@@ -204,6 +269,10 @@ impl FromVars for AuthConfig {
             default_virtual_operator,
             saphety_language,
             introspection_clients,
+            key_encryption_key,
+            private_key_pem,
+            key_rotation_secs,
+            jwks_cache_secs,
         })
     }
 }
@@ -280,14 +349,19 @@ mod tests {
         let names: std::collections::BTreeSet<&str> = variables().map(|v| v.name).collect();
         assert_eq!(names.len(), variables().count(), "a variable declared twice");
         // Only the required ones set: every default parses and passes its checks.
-        let required: Vec<(&str, &str)> = variables()
+        let mut required: Vec<(&str, &str)> = variables()
             .filter(|v| v.default == WhenUnset::Required)
             .map(|v| (v.name, if v.kind == Kind::Secret { SECRET } else { "pw" }))
             .collect();
         assert_eq!(
             required.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            ["JWT_SECRET", "API_PASSWORD"]
+            ["API_PASSWORD"]
         );
+        // JWT_SECRET is optional in the shared table (a verifier on published keys has none) but the
+        // auth service always signs refresh tokens with it, so it is required here.
+        let missing = AuthConfig::from_pairs(required.clone()).expect_err("no JWT_SECRET");
+        assert_eq!(missing.vars(), ["JWT_SECRET"]);
+        required.push(("JWT_SECRET", SECRET));
         assert!(AuthConfig::from_pairs(required).is_ok());
     }
 

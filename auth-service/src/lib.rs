@@ -21,7 +21,8 @@
 //! - [`saphety`]: the SOVOS-Saphety compatible `POST /v2/auth/gettoken` shapes.
 //! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
 //! - [`schemas`]: OpenAPI schemas of fields whose rules the derive cannot say.
-//! - [`sealing`]: the key that keeps MFA secrets at rest.
+//! - [`sealing`]: keys that keep secrets at rest (MFA secrets, signing keys).
+//! - [`signing`]: the asymmetric signing keys, their rotation, and the published JWKS.
 //! - [`store`]: the shared state: Redis, or the embedded store.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -49,5 +50,6 @@ mod schemas;
 mod sealing;
 mod server;
 mod sessions;
+pub mod signing;
 pub mod store;
 pub mod users;

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Some(Command::HashPassword) => auth_service::cli::hash_password(),
         Some(Command::Users(command)) => users(command),
+        Some(Command::Keys(command)) => keys(command),
         None => serve(),
     }
 }
@@ -33,6 +34,12 @@ async fn users(command: auth_service::cli::UsersCommand) -> ExitCode {
     // Only warnings and the audit trail, on standard error; results go to standard output.
     shared::telemetry::start_cli();
     auth_service::operator::run(command).await
+}
+
+#[tokio::main]
+async fn keys(command: auth_service::cli::KeysCommand) -> ExitCode {
+    shared::telemetry::start_cli();
+    auth_service::operator::keys(command).await
 }
 
 #[tokio::main]

@@ -23,7 +23,7 @@ use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::accounts::Accounts;
 use crate::refusal::Refusal;
-use crate::sealing::{MfaKey, SealError};
+use crate::sealing::{SealError, SealingKey};
 use crate::store::{ChallengeStore, ChallengeTry, MfaStore, RevocationStore, Stores};
 use crate::users::User;
 
@@ -51,7 +51,7 @@ pub enum MfaError {
 }
 
 /// The stored form of a recovery code: bound to the user, case and dashes ignored.
-fn recovery_hash(key: &MfaKey, uid: &str, code: &str) -> String {
+fn recovery_hash(key: &SealingKey, uid: &str, code: &str) -> String {
     key.mac(uid, normalize_recovery(code).as_bytes())
 }
 
@@ -150,7 +150,7 @@ pub struct Mfa {
     revocations: Arc<dyn RevocationStore>,
     codec: Arc<TokenCodec>,
     users: Arc<Accounts>,
-    key: MfaKey,
+    key: SealingKey,
     issuer: String,
     window: u8,
 }
@@ -173,7 +173,7 @@ impl Mfa {
         stores: &Stores,
         codec: Arc<TokenCodec>,
         users: Arc<Accounts>,
-        key: MfaKey,
+        key: SealingKey,
         issuer: String,
         window: u8,
     ) -> Self {
@@ -399,7 +399,7 @@ mod tests {
         assert_eq!(codes.len(), 10);
         let unique: std::collections::HashSet<_> = codes.iter().collect();
         assert_eq!(unique.len(), 10);
-        let key = MfaKey::random();
+        let key = SealingKey::random();
         for c in &codes {
             assert!(!looks_like_totp(c));
             assert_eq!(

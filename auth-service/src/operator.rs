@@ -18,7 +18,7 @@ use shared::{Rol, SystemClock};
 use crate::accounts::NewUser;
 use crate::app::App;
 use crate::audit::Actor;
-use crate::cli::UsersCommand;
+use crate::cli::{KeysCommand, UsersCommand};
 use crate::config::AuthConfig;
 use crate::refusal::Refusal;
 use crate::users::User;
@@ -61,6 +61,84 @@ pub async fn run(command: UsersCommand) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Runs one `keys` command against the configured store: 0 done, 2 refused (an HMAC algorithm, a key
+/// file), 1 the store or the configuration failed.
+pub async fn keys(command: KeysCommand) -> ExitCode {
+    let config = match AuthConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("auth-service keys: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let algorithm = config.common.jwt.algorithm;
+    if config.common.redis.is_none() && config.embedded_store_file.is_none() {
+        eprintln!("auth-service keys: no store to read: set REDIS_URL (or EMBEDDED_STORE_FILE, with the server stopped)");
+        return ExitCode::from(1);
+    }
+    let app = match App::build(config, Arc::new(SystemClock)) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("auth-service keys: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(signing) = &app.signing else {
+        eprintln!("auth-service keys: JWT_ALGORITHM={algorithm:?} signs with JWT_SECRET: there are no keys to show or rotate");
+        return ExitCode::from(2);
+    };
+    if let Err(e) = signing.reload().await {
+        eprintln!("auth-service keys: {e}");
+        return ExitCode::from(1);
+    }
+    if command == KeysCommand::Rotate {
+        match signing.rotate(algorithm).await {
+            Ok(record) => println!(
+                "added key {} ({}); it signs in {} s, once every backend's copy of the key set has it",
+                record.kid,
+                record.alg,
+                signing.publish_lead().as_secs()
+            ),
+            Err(e @ crate::signing::KeyError::Key(_)) => {
+                eprintln!("auth-service keys: {e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("auth-service keys: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    match signing.list().await {
+        Ok(keys) => {
+            println!("kid\talg\tstate\tcreated\tsigns_from");
+            for k in keys {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    k.kid,
+                    k.alg,
+                    k.state,
+                    time_of(k.created_ms),
+                    time_of(k.activate_ms)
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("auth-service keys: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A time in ms as RFC 3339 (UTC).
+fn time_of(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
 }
 
 fn explain(refusal: &Refusal) -> String {

@@ -1,6 +1,7 @@
-//! The key that keeps MFA secrets at rest: TOTP secrets sealed with ChaCha20-Poly1305 (the user id as
-//! associated data, so a ciphertext cannot be moved to another user) and recovery codes stored as
-//! HMAC-SHA256, both under `MFA_ENCRYPTION_KEY`.
+//! Keys that keep secrets at rest, sealed with ChaCha20-Poly1305 with associated data naming what each
+//! belongs to, so a ciphertext cannot be moved to another owner: MFA secrets (the user id; recovery codes
+//! are stored as HMAC-SHA256 under the same key) under `MFA_ENCRYPTION_KEY`, and the private halves of
+//! signing keys (the key id) under `KEY_ENCRYPTION_KEY` ([`crate::signing`]).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -13,23 +14,23 @@ use sha2::Sha256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("MFA_ENCRYPTION_KEY must be 32 bytes in standard base64")]
+    #[error("the key must be 32 bytes in standard base64")]
     BadKey,
-    #[error("a stored MFA secret cannot be decrypted (wrong MFA_ENCRYPTION_KEY?)")]
+    #[error("a sealed secret cannot be opened (the wrong key?)")]
     Decrypt,
 }
 
 /// The key that seals TOTP secrets and keys recovery-code hashes.
 #[derive(Clone)]
-pub struct MfaKey([u8; 32]);
+pub struct SealingKey([u8; 32]);
 
-impl std::fmt::Debug for MfaKey {
+impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MfaKey([redacted])")
+        f.write_str("SealingKey([redacted])")
     }
 }
 
-impl MfaKey {
+impl SealingKey {
     /// From `MFA_ENCRYPTION_KEY` (standard base64 of 32 bytes).
     pub fn from_base64(value: &str) -> Result<Self, SealError> {
         let bytes = STANDARD.decode(value.trim()).map_err(|_| SealError::BadKey)?;
@@ -133,11 +134,14 @@ mod tests {
 
     #[test]
     fn sealed_secrets_open_only_for_their_user_and_key() {
-        let key = MfaKey::random();
+        let key = SealingKey::random();
         let sealed = key.seal("7", b"0123456789abcdefghij").unwrap();
         assert_eq!(key.open("7", &sealed).unwrap(), b"0123456789abcdefghij");
         assert!(key.open("8", &sealed).is_err(), "bound to the user");
-        assert!(MfaKey::random().open("7", &sealed).is_err(), "bound to the key");
+        assert!(
+            SealingKey::random().open("7", &sealed).is_err(),
+            "bound to the key"
+        );
         assert_ne!(
             key.seal("7", b"0123456789abcdefghij").unwrap(),
             sealed,
@@ -147,8 +151,8 @@ mod tests {
 
     #[test]
     fn keys_must_be_32_bytes_of_base64() {
-        assert!(MfaKey::from_base64(&STANDARD.encode([1u8; 32])).is_ok());
-        assert!(MfaKey::from_base64(&STANDARD.encode([1u8; 16])).is_err());
-        assert!(MfaKey::from_base64("not base64!").is_err());
+        assert!(SealingKey::from_base64(&STANDARD.encode([1u8; 32])).is_ok());
+        assert!(SealingKey::from_base64(&STANDARD.encode([1u8; 16])).is_err());
+        assert!(SealingKey::from_base64("not base64!").is_err());
     }
 }

@@ -18,6 +18,7 @@ impl App {
         let (listener, local) = shared::server::listen(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        self.load_signing_keys().await?;
         Ok((local, self.serve(listener, shutdown)))
     }
 
@@ -33,7 +34,7 @@ impl App {
         tracing::info!(
             store = self.store.kind(),
             configured_users = self.accounts.configured().len(),
-            kid = self.codec.current_kid().unwrap_or("-"),
+            kid = self.codec.current_kid().as_deref().unwrap_or("-"),
             "auth-service ready to serve"
         );
         let serving = shared::server::serve(

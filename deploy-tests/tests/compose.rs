@@ -380,6 +380,19 @@ fn the_four_services_are_wired_for_production() {
         sol.get("SOLICITUD_BIND_ADDR").map(String::as_str),
         Some("0.0.0.0:8002")
     );
+    // Asymmetric tokens: solicitud-service verifies with auth-service's published keys and holds no
+    // secret that could mint one.
+    assert_eq!(auth.get("JWT_ALGORITHM").map(String::as_str), Some("EdDSA"));
+    assert_eq!(sol.get("JWT_ALGORITHM"), auth.get("JWT_ALGORITHM"));
+    assert_eq!(
+        sol.get("JWT_JWKS_URL").map(String::as_str),
+        Some("http://auth-service:8001/.well-known/jwks.json")
+    );
+    assert_eq!(
+        sol.get("JWT_SECRET").map(String::as_str),
+        Some(""),
+        "solicitud-service is handed .env's JWT_SECRET"
+    );
 
     // The gateway: the one published port, started once both services are healthy.
     let gateway = service(&compose, "gateway");
@@ -599,9 +612,10 @@ fn assert_nothing_secret_in(file: &str) {
     let text = read(file);
     let compose = yaml_to_json(&text);
     for (name, s) in compose["services"].as_object().expect("services") {
-        for key in environment(s).keys() {
+        for (key, value) in environment(s) {
+            // Set to nothing, a secret's name withholds .env's value from that service.
             assert!(
-                !looks_like_a_secret_name(key),
+                !looks_like_a_secret_name(&key) || value.is_empty(),
                 "{name} sets {key} in {file}; secrets belong in .env"
             );
         }
@@ -1711,7 +1725,12 @@ fn new_env_writes_fresh_secrets_that_production_accepts_and_keeps_an_existing_fi
         example.keys().collect::<Vec<_>>(),
         "the same variables"
     );
-    for name in ["JWT_SECRET", "API_PASSWORD", "MFA_ENCRYPTION_KEY"] {
+    for name in [
+        "JWT_SECRET",
+        "API_PASSWORD",
+        "MFA_ENCRYPTION_KEY",
+        "KEY_ENCRYPTION_KEY",
+    ] {
         assert_ne!(values[name], example[name], "{name} is still the example's");
         assert!(
             values[name].len() >= 24,

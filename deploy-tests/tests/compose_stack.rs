@@ -304,6 +304,7 @@ fn seed_clients_gettoken_and_a_solicitud(stack: &mut Stack) {
         test_support::seed_clients::run_all(ORIGIN, ADMIN, &stack.password).unwrap_or_else(|e| panic!("{e}"));
     }
     the_readmes_curl_walk(stack);
+    tokens_verify_with_the_published_keys_alone(stack);
 
     let password = stack.password.clone();
     let r = stack.post(
@@ -339,6 +340,48 @@ fn seed_clients_gettoken_and_a_solicitud(stack: &mut Stack) {
         r.body
     );
     println!("compose: the seed's clients, gettoken, a solicitud created and approved");
+}
+
+/// The stack signs with Ed25519 (docker-compose.yml's JWT_ALGORITHM): the gateway serves the public
+/// keys, cacheable and without a private member, and an access token verifies with them alone; the
+/// solicitud service (which holds no JWT_SECRET here) accepts it.
+fn tokens_verify_with_the_published_keys_alone(stack: &mut Stack) {
+    let rq = stack.client.get(format!("{ORIGIN}/.well-known/jwks.json"));
+    let r = stack.send(rq);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cache = r.headers["cache-control"]
+        .to_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(cache.starts_with("public, max-age="), "{cache}");
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(r.body.clone()).unwrap();
+    assert!(!set.keys.is_empty(), "{}", r.body);
+    for key in r.body["keys"].as_array().unwrap() {
+        assert_eq!(
+            (&key["kty"], &key["crv"]),
+            (&json!("OKP"), &json!("Ed25519")),
+            "{key}"
+        );
+        for private in ["d", "p", "q", "k"] {
+            assert!(key.get(private).is_none(), "{key} carries {private}");
+        }
+    }
+    let (access, _) = stack.login_pair();
+    let header = jsonwebtoken::decode_header(&access).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+    let kid = header.kid.expect("a kid");
+    let jwk = set.find(&kid).unwrap_or_else(|| panic!("{kid} is not published"));
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&["solicitud-transporte-api"]);
+    validation.set_issuer(&["auth-service"]);
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let claims = jsonwebtoken::decode::<Value>(&access, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], json!("1"), "the bootstrap admin: {claims}");
+    let r = stack.get_bearer("/solicitud/", &access);
+    assert_eq!(r.status, 200, "{}", r.body);
+    println!("compose: EdDSA tokens, verified with the published keys alone");
 }
 
 /// The README's curl walk as written, through the gateway, with the stack's admin password in place of

@@ -731,6 +731,10 @@ async fn the_one_process_system_routes_every_request_as_the_gateway_does() {
         ("GET", "/cuenta/nada", None),
         ("POST", "/cuenta", Some("{}")),
         ("GET", "/cuentas", None),
+        ("GET", "/.well-known/jwks.json", None),
+        ("POST", "/.well-known/jwks.json", Some("{}")),
+        ("GET", "/.well-known/nope", None),
+        ("GET", "/.well-known", None),
     ];
     for (method, path, body) in cases {
         let request = |base: &str| {

@@ -192,12 +192,12 @@ declare_vars! {
         "development | production (production refuses the placeholders above).";
     LOG_FORMAT: Kind::OneOf(&["pretty", "json"]), WhenUnset::Default("pretty"),
         "pretty | json";
-    JWT_SECRET: Kind::Secret, WhenUnset::Required,
-        "Signs every token. At least 32 bytes.";
+    JWT_SECRET: Kind::Secret, WhenUnset::Nothing,
+        "Signs every token with an HS* algorithm; with EdDSA, ES256 or RS256 only auth-service's refresh and MFA tokens, and a backend verifying with the JWKS needs none. At least 32 bytes.";
     JWT_PREVIOUS_SECRETS: Kind::Secrets, WhenUnset::Nothing,
         "Secrets that no longer sign but still verify, comma-separated";
-    JWT_ALGORITHM: Kind::OneOf(&["HS256", "HS384", "HS512"]), WhenUnset::Default("HS256"),
-        "HS256 (default), HS384 or HS512";
+    JWT_ALGORITHM: Kind::OneOf(&["HS256", "HS384", "HS512", "EdDSA", "ES256", "RS256"]), WhenUnset::Default("HS256"),
+        "HS256 (default), HS384, HS512, or an asymmetric one: EdDSA (Ed25519), ES256, RS256 (backends verify with the public keys, GET /.well-known/jwks.json)";
     JWT_ACCESS_TOKEN_EXP_VALUE: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("60"),
         "Access token lifetime: value and unit (minutes | hours).";
     JWT_ACCESS_TOKEN_EXP_UNIT: Kind::OneOf(&["minutes", "hours"]), WhenUnset::Default("minutes"),
@@ -238,6 +238,19 @@ declare_vars! {
         "How long the feed may go unconfirmed (Redis unreachable) before requests are refused, in seconds.";
     REVOCATION_FEED_WHEN_STALE: Kind::OneOf(&["fail-closed", "allow"]), WhenUnset::Default("fail-closed"),
         "Past that bound: fail-closed (503) or allow (accept unchecked, with a warning and a metric).";
+    JWT_JWKS_URL: Kind::Url(&["http://"]), WhenUnset::Nothing,
+        "With EdDSA, ES256 or RS256: where the auth service publishes its public keys (e.g. http://auth-service:8001/.well-known/jwks.json), fetched at start and again for a key not seen yet.";
+    JWT_PUBLIC_KEYS_FILE: Kind::Path, WhenUnset::Nothing,
+        "Or a file holding that set (a JWKS), read at start: for a backend that cannot reach the auth service.";
+}
+
+/// Where a backend gets the public keys of asymmetric access tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKeys {
+    /// `JWT_JWKS_URL`: fetched, cached, fetched again on an unknown `kid`.
+    Url(String),
+    /// `JWT_PUBLIC_KEYS_FILE`: read once at start.
+    File(std::path::PathBuf),
 }
 
 /// How a backend verifies revocations: follow the feed with these settings, or not at all.
@@ -248,6 +261,8 @@ pub struct VerifierConfig {
     /// `REVOCATION_FEED_REDIS_URL`: where the feed is, when not in `REDIS_URL`'s Redis.
     pub feed_redis_url: Option<Secret>,
     pub feed: crate::revocation::feed::FeedSettings,
+    /// Where the public keys of asymmetric access tokens are; required with one, refused without.
+    pub public_keys: Option<PublicKeys>,
 }
 
 impl VerifierConfig {
@@ -266,8 +281,9 @@ impl VerifierConfig {
         }
     }
 
-    /// Reads the [`VERIFIER`] variables, leaving every problem in `r`.
-    pub fn read(r: &mut Reader<'_>) -> Self {
+    /// Reads the [`VERIFIER`] variables, leaving every problem in `r`; `algorithm` is the access
+    /// tokens' (an asymmetric one needs `JWT_JWKS_URL` or `JWT_PUBLIC_KEYS_FILE`).
+    pub fn read(r: &mut Reader<'_>, algorithm: Algorithm) -> Self {
         use crate::revocation::feed::{FeedSettings, WhenStale};
         let feed_enabled = r.flag(&REVOCATION_FEED_ENABLED).unwrap_or(true);
         let feed_redis_url = r.secret(&REVOCATION_FEED_REDIS_URL);
@@ -276,6 +292,43 @@ impl VerifierConfig {
             Some("allow") => WhenStale::Allow,
             _ => WhenStale::FailClosed,
         };
+        let url = r.secret(&JWT_JWKS_URL).map(|u| u.expose().to_string());
+        let file = r.text(&JWT_PUBLIC_KEYS_FILE).map(std::path::PathBuf::from);
+        let public_keys = match (url, file) {
+            (Some(_), Some(_)) => {
+                r.error(
+                    &JWT_PUBLIC_KEYS_FILE,
+                    "is set together with JWT_JWKS_URL: set one of them (the URL, or a file holding the set)",
+                );
+                None
+            }
+            (Some(url), None) => Some(PublicKeys::Url(url)),
+            (None, Some(file)) => Some(PublicKeys::File(file)),
+            (None, None) => None,
+        };
+        let asymmetric = !crate::token::is_hmac(algorithm);
+        if asymmetric && public_keys.is_none() && !r.is_set(&JWT_PUBLIC_KEYS_FILE) {
+            r.error(
+                &JWT_JWKS_URL,
+                format!(
+                    "is not set, and JWT_ALGORITHM={algorithm:?} signs with a private key only the auth service holds: \
+                     set JWT_JWKS_URL to its JWKS (http://<auth-service>:8001/.well-known/jwks.json) or \
+                     JWT_PUBLIC_KEYS_FILE to a copy of it"
+                ),
+            );
+        }
+        if !asymmetric {
+            if let Some(source) = &public_keys {
+                let var = match source {
+                    PublicKeys::Url(_) => &JWT_JWKS_URL,
+                    PublicKeys::File(_) => &JWT_PUBLIC_KEYS_FILE,
+                };
+                r.error(
+                    var,
+                    format!("is set, but JWT_ALGORITHM={algorithm:?} is an HMAC algorithm, verified with JWT_SECRET: set JWT_ALGORITHM to the auth service's (EdDSA, ES256 or RS256)"),
+                );
+            }
+        }
         Self {
             feed_enabled,
             feed_redis_url,
@@ -283,6 +336,7 @@ impl VerifierConfig {
                 max_staleness: std::time::Duration::from_secs(secs),
                 when_stale,
             },
+            public_keys,
         }
     }
 }
@@ -770,7 +824,20 @@ impl CommonConfig {
             _ => LogFormat::Pretty,
         };
 
+        let algorithm = match r.choice(&JWT_ALGORITHM) {
+            Some("HS384") => Algorithm::HS384,
+            Some("HS512") => Algorithm::HS512,
+            Some("EdDSA") => Algorithm::EdDSA,
+            Some("ES256") => Algorithm::ES256,
+            Some("RS256") => Algorithm::RS256,
+            _ => Algorithm::HS256,
+        };
+        // Every service needs the secret with an HMAC algorithm; with an asymmetric one the auth
+        // service still does (refresh and MFA tokens) and says so, a backend does not.
         let secret = r.secret(&JWT_SECRET).unwrap_or_else(|| Secret::new(""));
+        if secret.expose().is_empty() && crate::token::is_hmac(algorithm) && !r.is_set(&JWT_SECRET) {
+            r.error(&JWT_SECRET, format!("is not set; {SECRET_HOWTO}"));
+        }
         if secret.expose() == DEV_PLACEHOLDER_SECRET {
             if app_env == AppEnv::Production {
                 r.error(
@@ -785,12 +852,6 @@ impl CommonConfig {
             );
         }
         let previous_secrets = r.secrets(&JWT_PREVIOUS_SECRETS);
-
-        let algorithm = match r.choice(&JWT_ALGORITHM) {
-            Some("HS384") => Algorithm::HS384,
-            Some("HS512") => Algorithm::HS512,
-            _ => Algorithm::HS256,
-        };
 
         let access_ttl_secs = lifetime(r, &JWT_ACCESS_TOKEN_EXP_VALUE, &JWT_ACCESS_TOKEN_EXP_UNIT);
         let refresh_ttl_secs = lifetime(r, &JWT_REFRESH_TOKEN_EXP_VALUE, &JWT_REFRESH_TOKEN_EXP_UNIT);
@@ -1057,19 +1118,25 @@ mod tests {
     }
 
     #[test]
-    fn only_hmac_algorithms_are_allowed() {
-        for bad in ["none", "RS256", "ES256", "HS1"] {
+    fn only_the_listed_algorithms_are_allowed() {
+        for bad in ["none", "RS384", "ES384", "PS256", "HS1", "Ed25519"] {
             assert_eq!(
                 failing_var(&[("JWT_SECRET", GOOD), ("JWT_ALGORITHM", bad)]),
                 "JWT_ALGORITHM"
             );
         }
-        for good in ["HS256", "HS384", "HS512", "hs512"] {
+        for good in [
+            "HS256", "HS384", "HS512", "hs512", "EdDSA", "ES256", "RS256", "eddsa",
+        ] {
             assert_eq!(
                 failing_var(&[("JWT_SECRET", GOOD), ("JWT_ALGORITHM", good)]),
                 "accepted"
             );
         }
+        // With an asymmetric algorithm the common settings need no secret (a backend verifying with
+        // the published keys holds none); with an HMAC one they do.
+        assert_eq!(failing_var(&[("JWT_ALGORITHM", "EdDSA")]), "accepted");
+        assert_eq!(failing_var(&[("JWT_ALGORITHM", "HS384")]), "JWT_SECRET");
     }
 
     #[test]

@@ -19,8 +19,9 @@ use ipnet::IpNet;
 
 use crate::claims::{AccessClaims, TokenKind};
 use crate::error::ApiError;
+use crate::jwks::AccessVerifier;
 use crate::revocation::SharedRevocationCheck;
-use crate::token::{TokenCodec, TokenError};
+use crate::token::TokenError;
 use crate::wire::{BodyDeadline, PeerAddr, BODY_LIMIT, BODY_READ_TIMEOUT};
 
 /// Hands a clone of `state` to the handler; state is a cheap handle with an `Arc` inside.
@@ -262,14 +263,20 @@ pub fn token_error(kind: TokenKind, err: TokenError) -> ApiError {
 ///     .map(|claims: AccessClaims| format!("hola, {}", claims.username));
 /// # let _ = hello;
 /// ```
+///
+/// It takes the codec, or an [`AccessVerifier`] (a backend that follows a JWKS, with its cache of
+/// verified tokens).
 pub fn access_claims(
-    codec: Arc<TokenCodec>,
+    verifier: impl Into<AccessVerifier>,
 ) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
+    let verifier = verifier.into();
     bearer_token().and_then(move |token: String| {
-        let codec = codec.clone();
+        let verifier = verifier.clone();
         async move {
-            codec
-                .verify::<AccessClaims>(&token)
+            verifier
+                .verify(&token)
+                .await
+                .map(|claims| AccessClaims::clone(&claims))
                 .map_err(|e| warp::reject::custom(token_error(TokenKind::Access, e)))
         }
     })
@@ -279,10 +286,10 @@ pub fn access_claims(
 /// [`access_claims`], then the revocation seam ([`crate::revocation`]): 401 TOKEN_REVOKED for a
 /// revoked token, 503 SERVICE_UNAVAILABLE when the check cannot tell.
 pub fn live_access_claims(
-    codec: Arc<TokenCodec>,
+    verifier: impl Into<AccessVerifier>,
     revocations: SharedRevocationCheck,
 ) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
-    access_claims(codec).and_then(move |claims: AccessClaims| {
+    access_claims(verifier).and_then(move |claims: AccessClaims| {
         let revocations = revocations.clone();
         async move {
             match revocations.check(&claims).await {
@@ -352,9 +359,17 @@ pub fn security_header_map() -> HeaderMap {
     headers
 }
 
-/// [`security_header_map`] on every reply of a filter.
-pub fn security_headers() -> warp::filters::reply::WithHeaders {
-    warp::reply::with::headers(security_header_map())
+/// [`security_header_map`] added to a response, but for a `Cache-Control` its endpoint chose (the
+/// public key set, which backends may cache): then neither that nor `Pragma` is touched.
+pub fn add_security_headers(response: &mut warp::reply::Response) {
+    static HEADERS: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+    let chose_caching = response.headers().contains_key(warp::http::header::CACHE_CONTROL);
+    for (name, value) in HEADERS.get_or_init(security_header_map) {
+        let caching = name == warp::http::header::CACHE_CONTROL || name == warp::http::header::PRAGMA;
+        if !(caching && chose_caching) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
 }
 
 /// A service's endpoints behind [`crate::routing::known`] (404 and 405 decided by its route table),
@@ -368,8 +383,11 @@ pub fn serve_table(
         .and(endpoints)
         .recover(crate::rejection::recover)
         .unify()
-        .with(security_headers())
-        .map(warp::Reply::into_response)
+        .map(|reply| {
+            let mut response = warp::Reply::into_response(reply);
+            add_security_headers(&mut response);
+            response
+        })
         .boxed()
 }
 
@@ -579,6 +597,7 @@ mod tests {
         use crate::revocation::{RevocationCheck, RevocationError, SignatureOnly};
         use crate::store::StoreError;
         use crate::SystemClock;
+        use crate::TokenCodec;
 
         /// Answers as told: `None` stands, `Some(true)` revoked, `Some(false)` unavailable.
         struct Fixed(Option<bool>);

@@ -7,6 +7,7 @@
 //! - [`token`]: signing and verification with a pinned algorithm, `kid` selection and strict claims.
 //! - [`envelope`]: the `{exito, mensaje, datos}` success body.
 //! - [`error`]: the error catalogue: one enum, one mapping to status, mensaje and codigo.
+//! - [`jwks`]: JSON Web Key Sets: the public keys the auth service publishes, and a backend's copy.
 //! - [`http`]: warp filters: state, size-limited JSON bodies, the Bearer access token, security headers.
 //! - [`metrics`]: the Prometheus registry and `GET /metrics`.
 //! - [`ops`]: `/health`, `/ready` and `/openapi.json`, the same in both services.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod http;
+pub mod jwks;
 pub mod log_writer;
 pub mod metrics;
 pub mod ops;

@@ -1,10 +1,12 @@
 //! Signing and verification of every token the services exchange.
 //!
 //! Verification is deliberately strict:
-//! - the algorithm is pinned to the configured one (an allow-list of one), so `none` in any spelling,
-//!   another HMAC size or an asymmetric algorithm all fail;
+//! - the algorithm is pinned per kind of token (an allow-list of one: the configured `JWT_ALGORITHM`
+//!   for access tokens; HMAC for refresh and MFA tokens), so `none` in any spelling, another HMAC size,
+//!   an HMAC token under a public key ("algorithm confusion") and every other algorithm all fail;
 //! - the key is never taken from the token: `jwk`, `jku`, `x5u`, `x5c` and `crit` headers are refused,
-//!   and `kid` must name the current secret or one of the listed previous secrets;
+//!   and `kid` must name a key of the kind's [`KeyRing`] (the current secret or a listed previous one;
+//!   with an asymmetric algorithm, a published public key);
 //! - `exp`, `nbf`, `iss`, `aud`, `sub` and `typ` are required; `exp`/`nbf` are checked against the
 //!   injected [`Clock`](crate::Clock) with [`JWT_LEEWAY_SECS`] of leeway, and `typ` must be the kind asked
 //!   for;
@@ -13,11 +15,18 @@
 //!   leeway) is refused even with a good signature: defence in depth should the secret leak to a
 //!   system that mints tokens of its own.
 //!
+//! With an asymmetric `JWT_ALGORITHM` (EdDSA, ES256, RS256) the access tokens' keys are not derived from
+//! the secret: the auth service installs its signing key and the public keys it publishes
+//! ([`TokenCodec::set_access_keys`]), and a backend the public keys of the set it fetched
+//! ([`crate::jwks`]), so the key ring of access tokens can change while the service runs.
+//!
 //! Only access tokens are for backends. Refresh and MFA tokens carry the auth service's own audience
 //! (its issuer) and are signed with keys derived from the secret for that purpose alone (HKDF-SHA256,
 //! a distinct label per kind; previous secrets derive theirs the same way), so a backend that holds
 //! `JWT_SECRET` and checks only signature, `iss` and `aud` can never take one for an access token
 //! (RFC 8725 §2.8, §3.12).
+
+use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -68,50 +77,101 @@ fn key_bytes(secret: &[u8], kind: TokenKind) -> Vec<u8> {
     okm.to_vec()
 }
 
+/// Whether `algorithm` is one of the HMAC ones (a shared secret signs and verifies).
+pub fn is_hmac(algorithm: Algorithm) -> bool {
+    matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// The key a ring signs with: its `kid` goes in the header.
+struct SigningKey {
+    header: Header,
+    key: EncodingKey,
+}
+
+/// A key a ring verifies with, found by its `kid`.
 struct VerifyingKey {
     kid: String,
     key: DecodingKey,
 }
 
+/// The keys of one kind of token: at most one that signs, any number that verify (the signing one,
+/// keys being retired, keys published before they sign).
+#[derive(Default)]
+pub struct KeyRing {
+    signing: Option<SigningKey>,
+    verifying: Vec<VerifyingKey>,
+}
+
+impl KeyRing {
+    /// A ring that signs with `signing` (`kid`, key) under `algorithm`, if given, and verifies with
+    /// `verifying` (`kid`, key).
+    pub fn new(
+        algorithm: Algorithm,
+        signing: Option<(String, EncodingKey)>,
+        verifying: Vec<(String, DecodingKey)>,
+    ) -> Self {
+        Self {
+            signing: signing.map(|(kid, key)| {
+                let mut header = Header::new(algorithm);
+                header.kid = Some(kid);
+                SigningKey { header, key }
+            }),
+            verifying: verifying
+                .into_iter()
+                .map(|(kid, key)| VerifyingKey { kid, key })
+                .collect(),
+        }
+    }
+
+    /// The `kid`s this ring verifies.
+    pub fn kids(&self) -> Vec<&str> {
+        self.verifying.iter().map(|k| k.kid.as_str()).collect()
+    }
+
+    /// The ring of an HMAC kind: the current secret (signs and verifies) and the previous ones (verify).
+    fn of_secrets(settings: &JwtSettings, kind: TokenKind, algorithm: Algorithm) -> Self {
+        let current = key_bytes(settings.secret.expose().as_bytes(), kind);
+        let mut verifying = vec![(kid_for(&current), DecodingKey::from_secret(&current))];
+        for previous in &settings.previous_secrets {
+            let bytes = key_bytes(previous.expose().as_bytes(), kind);
+            verifying.push((kid_for(&bytes), DecodingKey::from_secret(&bytes)));
+        }
+        Self::new(
+            algorithm,
+            Some((kid_for(&current), EncodingKey::from_secret(&current))),
+            verifying,
+        )
+    }
+}
+
 /// Everything about one kind of token: how it is signed, verified and bounded.
 struct KindKeys {
-    header: Header,
-    signing: EncodingKey,
-    verifying: Vec<VerifyingKey>,
+    /// The one algorithm tokens of this kind may carry.
+    algorithm: Algorithm,
+    /// Swapped whole when the keys change (a rotation, a fetched set); read by every sign and verify.
+    ring: RwLock<Arc<KeyRing>>,
     audience: String,
     /// The longest `exp - iat` the service issues for this kind.
     max_lifetime_secs: i64,
 }
 
 impl KindKeys {
-    fn new(settings: &JwtSettings, kind: TokenKind, audience: &str, max_lifetime_secs: i64) -> Self {
-        let current = key_bytes(settings.secret.expose().as_bytes(), kind);
-        let mut header = Header::new(settings.algorithm);
-        header.kid = Some(kid_for(&current));
-        let mut verifying = vec![VerifyingKey {
-            kid: kid_for(&current),
-            key: DecodingKey::from_secret(&current),
-        }];
-        for previous in &settings.previous_secrets {
-            let bytes = key_bytes(previous.expose().as_bytes(), kind);
-            verifying.push(VerifyingKey {
-                kid: kid_for(&bytes),
-                key: DecodingKey::from_secret(&bytes),
-            });
-        }
+    fn new(algorithm: Algorithm, ring: KeyRing, audience: &str, max_lifetime_secs: i64) -> Self {
         Self {
-            header,
-            signing: EncodingKey::from_secret(&current),
-            verifying,
+            algorithm,
+            ring: RwLock::new(Arc::new(ring)),
             audience: audience.to_string(),
             max_lifetime_secs,
         }
     }
+
+    fn ring(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.ring.read().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
-/// Signs with the current secret and verifies with it or any listed previous secret.
+/// Signs with the current key of each kind and verifies with any key of its ring.
 pub struct TokenCodec {
-    algorithm: Algorithm,
     /// Indexed by [`kind_index`].
     kinds: [KindKeys; 3],
     clock: SharedClock,
@@ -131,35 +191,60 @@ fn kind_index(kind: TokenKind) -> usize {
 impl std::fmt::Debug for TokenCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let access = &self.kinds[0];
+        let ring = access.ring();
         f.debug_struct("TokenCodec")
-            .field("alg", &self.algorithm)
-            .field("kid", &access.header.kid)
-            .field(
-                "verifying_kids",
-                &access
-                    .verifying
-                    .iter()
-                    .map(|k| k.kid.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("alg", &access.algorithm)
+            .field("kid", &self.current_kid())
+            .field("verifying_kids", &ring.kids())
             .finish_non_exhaustive()
     }
 }
 
 impl TokenCodec {
+    /// Refresh and MFA tokens are always HMAC under keys derived from `JWT_SECRET` (the configured
+    /// HMAC algorithm, or HS256 when access tokens are asymmetric). Access tokens: the same with an
+    /// HMAC `JWT_ALGORITHM`; with an asymmetric one, no key until one is installed
+    /// ([`TokenCodec::set_access_keys`]).
     pub fn new(settings: &JwtSettings, clock: SharedClock) -> Self {
         let longest_access = settings.access_ttl_secs.max(settings.saphety_ttl_secs);
+        let hmac = if is_hmac(settings.algorithm) {
+            settings.algorithm
+        } else {
+            Algorithm::HS256
+        };
+        let has_secret = !settings.secret.expose().is_empty();
+        let secret_ring = |kind| {
+            if has_secret {
+                KeyRing::of_secrets(settings, kind, hmac)
+            } else {
+                KeyRing::default()
+            }
+        };
+        let access_ring = if is_hmac(settings.algorithm) {
+            secret_ring(TokenKind::Access)
+        } else {
+            KeyRing::default()
+        };
         Self {
-            algorithm: settings.algorithm,
             kinds: [
-                KindKeys::new(settings, TokenKind::Access, &settings.audience, longest_access),
                 KindKeys::new(
-                    settings,
-                    TokenKind::Refresh,
+                    settings.algorithm,
+                    access_ring,
+                    &settings.audience,
+                    longest_access,
+                ),
+                KindKeys::new(
+                    hmac,
+                    secret_ring(TokenKind::Refresh),
                     &settings.issuer,
                     settings.refresh_ttl_secs,
                 ),
-                KindKeys::new(settings, TokenKind::Mfa, &settings.issuer, MFA_CHALLENGE_SECS),
+                KindKeys::new(
+                    hmac,
+                    secret_ring(TokenKind::Mfa),
+                    &settings.issuer,
+                    MFA_CHALLENGE_SECS,
+                ),
             ],
             clock,
             access_ttl_secs: settings.access_ttl_secs,
@@ -170,6 +255,27 @@ impl TokenCodec {
 
     fn keys(&self, kind: TokenKind) -> &KindKeys {
         &self.kinds[kind_index(kind)]
+    }
+
+    /// The algorithm access tokens are signed and verified with (`JWT_ALGORITHM`).
+    pub fn access_algorithm(&self) -> Algorithm {
+        self.keys(TokenKind::Access).algorithm
+    }
+
+    /// Installs the keys of access tokens: the one that signs from now on (the auth service's) and
+    /// every public key that verifies (a backend installs a fetched set, without a signing key).
+    pub fn set_access_keys(&self, ring: KeyRing) {
+        let keys = self.keys(TokenKind::Access);
+        *keys.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+    }
+
+    /// Whether a key with this `kid` verifies access tokens now.
+    pub fn knows_access_kid(&self, kid: &str) -> bool {
+        self.keys(TokenKind::Access)
+            .ring()
+            .verifying
+            .iter()
+            .any(|k| k.kid == kid)
     }
 
     pub fn clock(&self) -> &SharedClock {
@@ -203,13 +309,17 @@ impl TokenCodec {
         &self.keys(kind).audience
     }
 
-    /// The `kid` new access tokens carry.
-    pub fn current_kid(&self) -> Option<&str> {
-        self.keys(TokenKind::Access).header.kid.as_deref()
+    /// The `kid` new access tokens carry (none while no signing key is installed).
+    pub fn current_kid(&self) -> Option<String> {
+        self.keys(TokenKind::Access)
+            .ring()
+            .signing
+            .as_ref()
+            .and_then(|s| s.header.kid.clone())
     }
 
-    /// Signs claims with the current secret's key for their kind. HMAC signing of serialisable claims
-    /// does not fail in practice; the error is still passed up rather than unwrapped.
+    /// Signs claims with the current key for their kind. Signing serialisable claims does not fail in
+    /// practice (but for an asymmetric access key not yet installed); the error is passed up.
     pub fn sign<C: Claims + Serialize>(&self, claims: &C) -> Result<String, jsonwebtoken::errors::Error> {
         self.sign_as(C::KIND, claims)
     }
@@ -220,8 +330,11 @@ impl TokenCodec {
         kind: TokenKind,
         claims: &C,
     ) -> Result<String, jsonwebtoken::errors::Error> {
-        let keys = self.keys(kind);
-        encode(&keys.header, claims, &keys.signing)
+        let ring = self.keys(kind).ring();
+        let signing = ring.signing.as_ref().ok_or_else(|| {
+            jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)
+        })?;
+        encode(&signing.header, claims, &signing.key)
     }
 
     /// Verifies a token of kind `C::KIND`, returning its claims.
@@ -237,8 +350,9 @@ impl TokenCodec {
         else {
             return Err(TokenError::Invalid("not three segments"));
         };
+        let keys = self.keys(C::KIND);
         let header = decode_header(token).map_err(|_| TokenError::Invalid("malformed header"))?;
-        if header.alg != self.algorithm {
+        if header.alg != keys.algorithm {
             return Err(TokenError::Invalid("algorithm not allowed"));
         }
         if header.jwk.is_some() || header.jku.is_some() || header.x5u.is_some() || header.x5c.is_some() {
@@ -248,15 +362,15 @@ impl TokenCodec {
             return Err(TokenError::Invalid("critical header"));
         }
         let kid = header.kid.as_deref().ok_or(TokenError::Invalid("no kid"))?;
-        let keys = self.keys(C::KIND);
-        let key = keys
+        let ring = keys.ring();
+        let key = ring
             .verifying
             .iter()
             .find(|k| k.kid == kid)
-            .ok_or(TokenError::Invalid("unknown kid"))?;
+            .ok_or(TokenError::Invalid(UNKNOWN_KID))?;
 
         let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        let signed = jsonwebtoken::crypto::verify(signature, message, &key.key, self.algorithm)
+        let signed = jsonwebtoken::crypto::verify(signature, message, &key.key, keys.algorithm)
             .map_err(|_| TokenError::Invalid("malformed signature"))?;
         if !signed {
             return Err(TokenError::Invalid("bad signature"));
@@ -292,6 +406,10 @@ impl TokenCodec {
         Ok(claims)
     }
 }
+
+/// Why [`TokenCodec::verify`] refused a token whose `kid` no key of the ring has: a backend following
+/// a JWKS fetches the set again on it ([`crate::jwks`]), at most once per few seconds.
+pub const UNKNOWN_KID: &str = "unknown kid";
 
 /// Builds a [`TokenCodec`] for tests from just a secret, with the defaults of the contract.
 #[doc(hidden)]

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use shared::config::ConfigError;
+use shared::config::PublicKeys;
+use shared::jwks::{ring_of, AccessVerifier, JwksFollower};
 use shared::revocation::feed::RevocationFeed;
 use shared::revocation::{SharedRevocationCheck, SignatureOnly};
 use shared::{SharedClock, TokenCodec};
@@ -17,6 +19,11 @@ use crate::store::SharedStore;
 pub struct App {
     pub config: Arc<SolicitudConfig>,
     pub codec: Arc<TokenCodec>,
+    /// Verifies access tokens: with the codec's keys, the JWKS it follows (`JWT_JWKS_URL`), and a cache
+    /// of tokens already verified (asymmetric algorithms).
+    pub verifier: AccessVerifier,
+    /// The public key set followed, when `JWT_JWKS_URL` is set; started by [`App::bind`].
+    pub jwks: Option<JwksFollower>,
     pub store: SharedStore,
     pub clock: SharedClock,
     /// Asked about every verified access token: the revocation feed when this process follows one,
@@ -53,6 +60,23 @@ impl App {
             ),
             None => None,
         };
+        let codec = Arc::new(TokenCodec::new(&config.common.jwt, clock.clone()));
+        let jwks = match &config.verifier.public_keys {
+            Some(PublicKeys::Url(url)) => Some(JwksFollower::new(url, codec.clone())),
+            Some(PublicKeys::File(path)) => {
+                let bad =
+                    |e: String| ConfigError::new("JWT_PUBLIC_KEYS_FILE", format!("{}: {e}", path.display()));
+                let document = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+                let (ring, count) = ring_of(&document, codec.access_algorithm()).map_err(bad)?;
+                if count == 0 {
+                    return Err(bad(format!("holds no {:?} key", codec.access_algorithm())));
+                }
+                codec.set_access_keys(ring);
+                None
+            }
+            None => None,
+        };
+        let verifier = AccessVerifier::new(codec.clone(), jwks.clone());
         let revocations: SharedRevocationCheck = match &feed {
             Some(feed) => Arc::new(feed.clone()),
             None => Arc::new(SignatureOnly),
@@ -61,7 +85,9 @@ impl App {
             revocations,
             feed,
             in_process_revocations: false,
-            codec: Arc::new(TokenCodec::new(&config.common.jwt, clock.clone())),
+            codec,
+            verifier,
+            jwks,
             config: Arc::new(config),
             store,
             clock,
@@ -71,6 +97,15 @@ impl App {
     /// The same state, asking `revocations` whether each verified token still stands (the
     /// `all-in-one` binary hands it the auth service's sessions, so a logout counts at once); no feed
     /// is followed then.
+    /// The same state, verifying with `codec` (the `all-in-one` binary hands it the auth service's own,
+    /// so asymmetric tokens verify with the keys that sign them, without fetching the set).
+    pub fn with_codec(mut self, codec: Arc<TokenCodec>) -> Self {
+        self.verifier = AccessVerifier::new(codec.clone(), None);
+        self.codec = codec;
+        self.jwks = None;
+        self
+    }
+
     pub fn with_revocation_check(mut self, revocations: SharedRevocationCheck) -> Self {
         self.revocations = revocations;
         self.feed = None;

@@ -36,7 +36,7 @@ impl FromVars for SolicitudConfig {
     fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
         let mut r = Reader::new(vars);
         let common = CommonConfig::read(&mut r);
-        let verifier = VerifierConfig::read(&mut r);
+        let verifier = VerifierConfig::read(&mut r, common.jwt.algorithm);
         let bind_addr = r
             .address(&SOLICITUD_BIND_ADDR)
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));

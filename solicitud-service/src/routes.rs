@@ -51,11 +51,14 @@ pub fn router(app: &App) -> Router {
 fn ready_probe(app: &App) -> impl Fn() -> shared::ops::Probe + Clone + Send + Sync {
     let store = app.store.clone();
     let feed = app.feed.clone();
+    let jwks = app.jwks.clone();
     move || {
         let store = store.clone();
         let feed = feed.clone();
+        let jwks = jwks.clone();
         Box::pin(async move {
             store.ping().await?;
+            jwks.as_ref().map_or(Ok(()), |jwks| jwks.ready())?;
             feed.as_ref().map_or(Ok(()), |feed| feed.ready())
         })
     }
@@ -63,7 +66,7 @@ fn ready_probe(app: &App) -> impl Fn() -> shared::ops::Probe + Clone + Send + Sy
 
 /// The verified access token, still standing by the app's revocation check.
 fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
-    live_access_claims(app.codec.clone(), app.revocations.clone())
+    live_access_claims(app.verifier.clone(), app.revocations.clone())
 }
 
 /// `GET /solicitud/`: an admin sees every request, anyone else their own.

@@ -14,6 +14,10 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
         let (listener, local) = shared::server::listen(addr).await?;
+        if let Some(jwks) = &self.jwks {
+            jwks.spawn();
+            tracing::info!("verifying access tokens with the auth service's published keys (JWKS)");
+        }
         let has_redis = self.config.common.redis.is_some();
         match (
             &self.feed,

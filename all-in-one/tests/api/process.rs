@@ -65,8 +65,9 @@ fn a_bad_configuration_is_reported_all_at_once_with_exit_2() {
     assert_eq!(
         vars,
         [
-            "JWT_SECRET",
+            // The algorithm first: whether JWT_SECRET is needed depends on it.
             "JWT_ALGORITHM",
+            "JWT_SECRET",
             "API_PASSWORD",
             "ALL_IN_ONE_BIND_ADDR"
         ],

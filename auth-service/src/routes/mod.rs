@@ -10,6 +10,7 @@
 mod admin;
 mod cuenta;
 mod introspect;
+mod jwks;
 pub(crate) mod login;
 mod logout;
 mod me;
@@ -50,6 +51,7 @@ shared::endpoints! {
             (name = "admin", description = "Users managed live (Bearer token of an admin)"),
             (name = "cuenta", description = "The self-service account page: HTML, JavaScript and CSS (not the envelope), built on the endpoints above"),
             (name = "ops", description = "Health and readiness"),
+            (name = "keys", description = "The public keys of asymmetric tokens"),
         )
     );
     fn endpoints(app: &App);
@@ -80,14 +82,20 @@ shared::endpoints! {
     cuenta::page[],
     cuenta::script[],
     cuenta::style[],
+    jwks::jwks[app.clone()],
 }
 
-/// `/ready`'s check: the store answers.
+/// `/ready`'s check: the store answers, and the signing keys are loaded (an asymmetric algorithm).
 fn ready_probe(app: &App) -> impl Fn() -> shared::ops::Probe + Clone + Send + Sync {
     let store = app.store.clone();
+    let signing = app.signing.clone();
     move || {
         let store = store.clone();
-        Box::pin(async move { store.ping().await })
+        let signing = signing.clone();
+        Box::pin(async move {
+            store.ping().await?;
+            signing.as_ref().map_or(Ok(()), |keys| keys.ready())
+        })
     }
 }
 

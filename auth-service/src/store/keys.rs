@@ -27,6 +27,8 @@
 //!   `nk`/`ek` the normalised username and e-mail it is indexed under), kept;
 //! - `P auth:{users}:name`, `P auth:{users}:email`: hashes from the normalised username / e-mail to the
 //!   user id: the uniqueness indexes, kept;
+//! - `P auth:{keys}:signing`: hash of the signing keys (kid -> record JSON, with the private key sealed)
+//!   and `~newest:<alg>` -> the newest kid of each algorithm; kept, pruned by the service;
 //! - `P auth:{users}:admins`: set of the ids of the active admins, of which a write may never leave
 //!   none; `P auth:{users}:admins-built`: set once that set was built from the records;
 //! - `P auth:{users}:ids`: sorted set of every user id (score = id), for paging; `P auth:{users}:seq`: the
@@ -171,6 +173,11 @@ impl Keys {
     /// Every user id, for paging.
     pub fn user_ids(&self) -> String {
         self.of_users("ids")
+    }
+
+    /// The signing keys (one hash, one slot: adding one is atomic on a cluster too).
+    pub fn signing_keys(&self) -> String {
+        format!("{}{{keys}}:signing", self.base)
     }
 
     /// The ids of the active admins: there is always at least one (see `lua/admins.lua`).

@@ -32,9 +32,10 @@ use shared::SharedClock;
 use shared::revocation::Revoked;
 
 use super::{
-    ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, LimitStore,
-    MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore,
-    SessionView, StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
+    ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, KeyStore,
+    LimitStore, MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStart,
+    SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore,
+    UserUpdate,
 };
 
 const SWEEP_EVERY: u64 = 1024;
@@ -89,6 +90,11 @@ struct Inner {
     users_by_username: HashMap<String, u64>,
     users_by_email: HashMap<String, u64>,
     user_seq: u64,
+    /// Signing keys by kid, and the newest kid of each algorithm.
+    #[serde(default)]
+    signing_keys: BTreeMap<String, SigningKeyRecord>,
+    #[serde(default)]
+    newest_keys: HashMap<String, String>,
     /// The revocation feed, oldest first; not kept in the file.
     #[serde(skip)]
     feed: VecDeque<(EntryId, FeedEntry)>,
@@ -837,6 +843,32 @@ impl MfaStore for MemoryStore {
         let mut inner = self.write()?;
         inner.mfa.remove(uid);
         inner.mfa_pending.remove(uid);
+        inner.commit()
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        Ok(self.lock()?.signing_keys.values().cloned().collect())
+    }
+
+    async fn add_signing_key(&self, key: &SigningKeyRecord, after: Option<&str>) -> Result<bool, StoreError> {
+        let mut inner = self.write()?;
+        if inner.newest_keys.get(&key.alg).map(String::as_str) != after {
+            return Ok(false);
+        }
+        inner.newest_keys.insert(key.alg.clone(), key.kid.clone());
+        inner.signing_keys.insert(key.kid.clone(), key.clone());
+        inner.commit()?;
+        Ok(true)
+    }
+
+    async fn remove_signing_keys(&self, kids: &[String]) -> Result<(), StoreError> {
+        let mut inner = self.write()?;
+        for kid in kids {
+            inner.signing_keys.remove(kid);
+        }
         inner.commit()
     }
 }

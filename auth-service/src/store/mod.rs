@@ -394,6 +394,38 @@ pub trait MfaStore: Send + Sync + 'static {
     async fn mfa_disable(&self, uid: &str) -> Result<(), StoreError>;
 }
 
+/// A key that signs tokens (an asymmetric `JWT_ALGORITHM`'s, an ID token's), as kept in the store: its
+/// public JWK, and its private key sealed under `KEY_ENCRYPTION_KEY` ([`crate::signing`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    /// The RFC 7638 thumbprint of its public key.
+    pub kid: String,
+    /// `EdDSA`, `ES256` or `RS256`.
+    pub alg: String,
+    pub created_ms: i64,
+    /// It signs from then on (published before, for the JWKS cache lifetime).
+    pub activate_ms: i64,
+    /// The public JWK (JSON), as published.
+    pub public_jwk: String,
+    /// The private key (DER), sealed with the key id as associated data.
+    pub sealed: String,
+}
+
+/// The signing keys every replica shares.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// Every signing key stored, in no particular order.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// Adds `key` if the newest key of its algorithm is still `after` (`None`: there is none yet), in
+    /// one atomic step; `false` when another was added first (two replicas rotating at once add one
+    /// key, not two).
+    async fn add_signing_key(&self, key: &SigningKeyRecord, after: Option<&str>) -> Result<bool, StoreError>;
+
+    /// Forgets keys no token can name any more.
+    async fn remove_signing_keys(&self, kids: &[String]) -> Result<(), StoreError>;
+}
+
 /// Login challenges (the MFA second step): tries counted, one success.
 #[async_trait]
 pub trait ChallengeStore: Send + Sync + 'static {
@@ -420,6 +452,7 @@ pub struct Stores {
     pub limits: Arc<dyn LimitStore>,
     pub mfa: Arc<dyn MfaStore>,
     pub challenges: Arc<dyn ChallengeStore>,
+    pub keys: Arc<dyn KeyStore>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -434,6 +467,7 @@ impl Stores {
             + LimitStore
             + MfaStore
             + ChallengeStore
+            + KeyStore
             + StoreHealth,
     {
         Self {
@@ -444,6 +478,7 @@ impl Stores {
             limits: store.clone(),
             mfa: store.clone(),
             challenges: store.clone(),
+            keys: store.clone(),
             health: store,
         }
     }

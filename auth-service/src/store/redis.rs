@@ -80,9 +80,10 @@ use shared::store::{from_value, Call, Lua, RedisConn, Rename};
 
 use super::keys::{legacy, Keys};
 use super::{
-    ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, LimitStore,
-    MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore,
-    SessionView, StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
+    ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, KeyStore,
+    LimitStore, MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStart,
+    SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore,
+    UserUpdate,
 };
 
 /// One script: the files of `lua/` named, in order (the fragments it needs first: `now` defines
@@ -103,6 +104,7 @@ const USERS_AFTER: &str = lua!("users_after");
 const USER_CREATE: &str = lua!("admins", "user_create");
 const USER_UPDATE: &str = lua!("now", "feed", "revoked", "cutoff", "admins", "user_update");
 const ADMINS_BUILD: &str = lua!("admins_build");
+const KEYS_ADD: &str = lua!("keys_add");
 const ADMINS_TAKE: &str = lua!("admins", "admins_take");
 const USER_GET: &str = lua!("user_get");
 const USER_PUT_NEW: &str = lua!("user_put_new");
@@ -154,6 +156,7 @@ pub struct RedisStore {
     owed_clear: Lua,
     owed_index: Lua,
     admins_build: Lua,
+    keys_add: Lua,
     admins_take: Lua,
     gate: Lua,
     fail: Lua,
@@ -216,6 +219,7 @@ impl RedisStore {
             owed_clear: Lua::new(OWED_CLEAR),
             owed_index: Lua::new(OWED_INDEX),
             admins_build: Lua::new(ADMINS_BUILD),
+            keys_add: Lua::new(KEYS_ADD),
             admins_take: Lua::new(ADMINS_TAKE),
             gate: Lua::new(GATE),
             fail: Lua::new(FAIL),
@@ -1392,6 +1396,45 @@ impl MfaStore for RedisStore {
         )
         .await
         .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl KeyStore for RedisStore {
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let all: Map<String, String> = self
+            .query(redis::cmd("HGETALL").arg(self.keys.signing_keys()))
+            .await?;
+        all.iter()
+            .filter(|(field, _)| !field.starts_with('~'))
+            .map(|(_, json)| {
+                serde_json::from_str(json)
+                    .map_err(|e| StoreError::Protocol(format!("a signing key record does not parse: {e}")))
+            })
+            .collect()
+    }
+
+    async fn add_signing_key(&self, key: &SigningKeyRecord, after: Option<&str>) -> Result<bool, StoreError> {
+        let record = serde_json::to_string(key).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let mut inv = self.keys_add.prepare_invoke();
+        inv.key(self.keys.signing_keys())
+            .arg(&key.alg)
+            .arg(after.unwrap_or(""))
+            .arg(&key.kid)
+            .arg(record);
+        Ok(from_value::<i64>(self.invoke_durable(inv).await?)? == 1)
+    }
+
+    async fn remove_signing_keys(&self, kids: &[String]) -> Result<(), StoreError> {
+        if kids.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(self.keys.signing_keys());
+        for kid in kids {
+            cmd.arg(kid);
+        }
+        self.query_durable::<i64>(&cmd).await.map(|_| ())
     }
 }
 

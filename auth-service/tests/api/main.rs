@@ -12,6 +12,7 @@ mod errors;
 mod feed;
 mod fuzz;
 mod helpers;
+mod jwks;
 mod limits;
 mod login;
 mod logout;

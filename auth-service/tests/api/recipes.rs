@@ -24,10 +24,15 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// The fenced `lang` block of the README's "Verifying tokens in other languages" section.
 fn recipe(lang: &str) -> String {
+    recipe_in("Verifying tokens in other languages", lang)
+}
+
+/// The fenced `lang` block of the README section titled `title`.
+fn recipe_in(title: &str, lang: &str) -> String {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
     let start = readme
-        .find("\n## Verifying tokens in other languages\n")
-        .expect("README.md has a section \"Verifying tokens in other languages\"");
+        .find(&format!("\n## {title}\n"))
+        .unwrap_or_else(|| panic!("README.md has a section \"{title}\""));
     let section = &readme[start + 1..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
     let fence = format!("\n```{lang}\n");
@@ -76,7 +81,7 @@ fn python_with_pyjwt() -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let installed = |python: &Path| {
         run(
-            Command::new(python).args(["-c", "import jwt; print(jwt.__version__)"]),
+            Command::new(python).args(["-c", "import jwt, cryptography; print(jwt.__version__)"]),
             RUN_LIMIT,
         )
         .is_ok_and(|v| v.trim() == PYJWT)
@@ -92,7 +97,8 @@ fn python_with_pyjwt() -> Result<PathBuf, String> {
                 "install",
                 "-q",
                 "--disable-pip-version-check",
-                &format!("pyjwt=={PYJWT}"),
+                // [crypto]: cryptography, for the asymmetric algorithms of the JWKS recipe.
+                &format!("pyjwt[crypto]=={PYJWT}"),
             ]),
             INSTALL_LIMIT,
         )?;
@@ -308,4 +314,143 @@ fn the_recipes_pin_the_algorithm_and_check_iss_aud_typ_with_a_small_leeway() {
     ] {
         assert!(js.contains(needle), "js recipe lacks {needle}");
     }
+}
+
+/// The tokens the JWKS recipes are given, from an auth-service signing with EdDSA, and its set's URL.
+async fn jwks_tokens() -> (TestApp, Vec<(&'static str, String)>) {
+    let app = TestApp::spawn_with(StoreKind::Memory, &[("JWT_ALGORITHM", "EdDSA")]).await;
+    let now_ms = app.clock.now_ms();
+    app.clock.set_ms(now_ms - 2 * 3600 * 1000);
+    let (expired, _) = app.login_tokens().await;
+    app.clock.set_ms(now_ms);
+    let (access, refresh) = app.login_tokens().await;
+    let now = now_ms / 1000;
+    // Algorithm confusion: HS256 with the secret the deployment still holds (for refresh tokens).
+    let hs256 = forge(
+        &hs256_header(SECRET),
+        &access_claims(now),
+        SECRET,
+        Algorithm::HS256,
+    );
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({ "alg": "none", "typ": "JWT", "kid": claims_kid(&access) })),
+        b64(&access_claims(now))
+    );
+    let tokens = vec![
+        ("access", access),
+        ("refresh", refresh),
+        ("expired", expired),
+        ("hs256", hs256),
+        ("alg_none", alg_none),
+    ];
+    (app, tokens)
+}
+
+/// The `kid` of a token's header.
+fn claims_kid(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+fn assert_jwks_verdicts(lang: &str, output: &str) {
+    let v = verdicts(output);
+    assert_eq!(v.len(), 5, "{lang}: {output}");
+    assert_eq!(v["access"], "ok 1 access", "{lang}: {output}");
+    for name in ["refresh", "expired", "hs256", "alg_none"] {
+        assert!(v[name].starts_with("refused "), "{lang}: {name} passed: {output}");
+    }
+}
+
+const PYTHON_JWKS_DRIVER: &str = r#"
+import json, sys
+from recipe import verify_access_token
+
+for name, token in json.load(open(sys.argv[1])):
+    try:
+        claims = verify_access_token(token)
+        print(name, "ok", claims["sub"], claims["typ"])
+    except Exception as e:
+        print(name, "refused", type(e).__name__, str(e).replace("\n", " "))
+"#;
+
+const NODE_JWKS_DRIVER: &str = r#"
+import { readFileSync } from "node:fs";
+import { verifyAccessToken } from "./recipe.mjs";
+
+for (const [name, token] of JSON.parse(readFileSync(process.argv[2], "utf8"))) {
+  try {
+    const claims = await verifyAccessToken(token);
+    console.log(name, "ok", claims.sub, claims.typ);
+  } catch (e) {
+    console.log(name, "refused", e.code ?? e.name, String(e.message).replace(/\n/g, " "));
+  }
+}
+"#;
+
+const JWKS_SECTION: &str = "Verifying tokens with the published keys (JWKS)";
+
+#[tokio::test]
+async fn the_readmes_pyjwkclient_recipe_verifies_with_the_published_keys_only() {
+    let test = "the README's PyJWKClient recipe";
+    let code = recipe_in(JWKS_SECTION, "python");
+    let python = match tokio::task::spawn_blocking(python_with_pyjwt).await.unwrap() {
+        Ok(python) => python,
+        Err(why) => return skip(test, &format!("PyJWT could not be installed: {why}")),
+    };
+    let (app, tokens) = jwks_tokens().await;
+    let dir = scratch(&std::env::temp_dir(), "recipe-jwks-python");
+    std::fs::write(dir.join("recipe.py"), code).unwrap();
+    std::fs::write(dir.join("driver.py"), PYTHON_JWKS_DRIVER).unwrap();
+    std::fs::write(dir.join("tokens.json"), serde_json::to_vec(&tokens).unwrap()).unwrap();
+    let url = app.url("/.well-known/jwks.json");
+    let output = tokio::task::spawn_blocking(move || {
+        let out = run(
+            Command::new(python)
+                .arg(dir.join("driver.py"))
+                .arg(dir.join("tokens.json"))
+                .env_clear()
+                .env("JWT_JWKS_URL", url)
+                .env("JWT_ALGORITHM", "EdDSA"),
+            RUN_LIMIT,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_jwks_verdicts("python", &output);
+}
+
+#[tokio::test]
+async fn the_readmes_remote_jwks_recipe_verifies_with_the_published_keys_only() {
+    let test = "the README's jose createRemoteJWKSet recipe";
+    let code = recipe_in(JWKS_SECTION, "js");
+    let modules = match tokio::task::spawn_blocking(node_modules_with_jose).await.unwrap() {
+        Ok(dir) => dir,
+        Err(why) => return skip(test, &format!("jose could not be installed: {why}")),
+    };
+    let (app, tokens) = jwks_tokens().await;
+    let dir = scratch(&modules, "run-jwks");
+    std::fs::write(dir.join("recipe.mjs"), code).unwrap();
+    std::fs::write(dir.join("driver.mjs"), NODE_JWKS_DRIVER).unwrap();
+    std::fs::write(dir.join("tokens.json"), serde_json::to_vec(&tokens).unwrap()).unwrap();
+    let url = app.url("/.well-known/jwks.json");
+    let output = tokio::task::spawn_blocking(move || {
+        let out = run(
+            Command::new("node")
+                .arg(dir.join("driver.mjs"))
+                .arg(dir.join("tokens.json"))
+                .env_clear()
+                .env("JWT_JWKS_URL", url)
+                .env("JWT_ALGORITHM", "EdDSA"),
+            RUN_LIMIT,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_jwks_verdicts("node", &output);
 }

@@ -1452,6 +1452,63 @@ async fn last_admin_stays(f: Fixture) {
     assert_eq!(active_admins, 1);
 }
 
+conformance!(
+    signing_keys_are_added_one_per_turn_and_removed,
+    signing_key_records
+);
+async fn signing_key_records(f: Fixture) {
+    use auth_service::store::SigningKeyRecord;
+    let keys = &f.store.keys;
+    let key = |kid: &str, alg: &str, activate_ms: i64| SigningKeyRecord {
+        kid: kid.into(),
+        alg: alg.into(),
+        created_ms: 1,
+        activate_ms,
+        public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
+        sealed: "sealed".into(),
+    };
+    assert!(keys.signing_keys().await.unwrap().is_empty());
+    assert!(keys.add_signing_key(&key("a", "EdDSA", 1), None).await.unwrap());
+    assert!(
+        !keys.add_signing_key(&key("b", "EdDSA", 2), None).await.unwrap(),
+        "another key was added first"
+    );
+    assert!(keys
+        .add_signing_key(&key("b", "EdDSA", 2), Some("a"))
+        .await
+        .unwrap());
+    assert!(
+        keys.add_signing_key(&key("r", "RS256", 1), None).await.unwrap(),
+        "one chain per algorithm"
+    );
+    // Five replicas rotating at once after "b": one key is added.
+    let attempts = ["c1", "c2", "c3", "c4", "c5"].map(|kid| key(kid, "EdDSA", 3));
+    let added = join_all(attempts.iter().map(|k| keys.add_signing_key(k, Some("b")))).await;
+    assert_eq!(
+        added.iter().filter(|r| *r.as_ref().unwrap()).count(),
+        1,
+        "{added:?}"
+    );
+    keys.remove_signing_keys(&["a".to_string()]).await.unwrap();
+    let mut kids: Vec<String> = keys
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    kids.sort();
+    assert_eq!(kids.len(), 3, "{kids:?}");
+    assert_eq!(&kids[..1], ["b"]);
+    assert!(kids.contains(&"r".to_string()));
+    let stored = keys.signing_keys().await.unwrap();
+    assert_eq!(
+        stored.iter().find(|k| k.kid == "b"),
+        Some(&key("b", "EdDSA", 2)),
+        "kept as given"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The same suite on a Sentinel topology
 
@@ -1491,6 +1548,7 @@ fn all_checks() -> Vec<(&'static str, Check)> {
         cut_off_moves_only_as_needed,
         cut_off_covers_a_clock_that_was_ahead,
         last_admin_stays,
+        signing_key_records,
     ];
     let source = include_str!("store.rs");
     let declared = source.matches("\nconformance!(").count();

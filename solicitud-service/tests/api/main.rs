@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod e2e;
 mod helpers;
+mod jwks;
 mod openapi;
 mod revocation;
 mod solicitudes;
