@@ -259,7 +259,7 @@ pub fn get(app: App) -> Endpoint {
         (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "E-mail already taken, or an admin disabling or demoting themself", body = ErrorBody),
+        (status = 409, description = "E-mail already taken, an admin disabling or demoting themself, or the change would leave no active admin", body = ErrorBody),
         (status = 422, description = "A bad field", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
@@ -312,6 +312,7 @@ pub enum Reset {
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "A password that breaks the policy (the rule is named)", body = ErrorBody),
+        (status = 409, description = "The admin's own password: changed only at POST /auth/password, with the current one", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
 pub fn reset_password(app: App) -> Endpoint {
