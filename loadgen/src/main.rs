@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
@@ -468,6 +469,69 @@ async fn refresh_workers(auth: &Service, n: usize) -> Vec<Step> {
         ));
     }
     workers
+}
+
+/// The GET and the refresh with EdDSA access tokens and with HS256 ones, in alternating rounds (the
+/// HS256 pair is the one already running: `auth`, `sol` and its solicitud `id`, read with `access`).
+/// Returns (GET EdDSA, GET HS256, refresh EdDSA, refresh HS256).
+async fn eddsa_next_to_hs256(
+    settings: &Settings,
+    auth: &Service,
+    sol: &Service,
+    id: u64,
+    access: &str,
+) -> (Run, Run, Run, Run) {
+    let mut auth_vars = common_vars(settings, true);
+    auth_vars.push(("JWT_ALGORITHM", "EdDSA".to_string()));
+    // Any 32 bytes seal the generated key's private half in the store.
+    auth_vars.push(("KEY_ENCRYPTION_KEY", MFA_KEY.to_string()));
+    let prefix = auth_vars
+        .iter()
+        .find(|(k, _)| *k == "REDIS_KEY_PREFIX")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let auth_ed = start("auth-service", &auth_vars).await;
+    // The backend holds no secret: only the JWKS URL.
+    let mut sol_vars = with_prefix(common_vars(settings, true), &prefix);
+    sol_vars.retain(|(k, _)| *k != "JWT_SECRET");
+    sol_vars.push(("JWT_ALGORITHM", "EdDSA".to_string()));
+    sol_vars.push(("JWT_JWKS_URL", auth_ed.url("/.well-known/jwks.json")));
+    let sol_ed = start("solicitud-service", &sol_vars).await;
+    let client = reqwest::Client::new();
+    let access_ed = login(&client, &auth_ed).await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let header = access_ed.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "EdDSA", "the EdDSA service signed with {header}");
+    let id_ed = create_solicitud(&client, &sol_ed, &access_ed).await;
+
+    let (c, d) = (settings.concurrency, settings.duration);
+    let rounds = if settings.quick { 1 } else { 2 };
+    let (mut get_ed, mut get_hs, mut refresh_ed, mut refresh_hs) =
+        (Run::default(), Run::default(), Run::default(), Run::default());
+    for _ in 0..rounds {
+        for (service, id, token, total) in [
+            (&sol_ed, id_ed, &access_ed, &mut get_ed),
+            (sol, id, &access.to_string(), &mut get_hs),
+        ] {
+            let workers = (0..c)
+                .map(|_| get_step(service.url(&format!("/solicitud/{id}")), Some(token.clone())))
+                .collect();
+            total.add(load_costed(service.pid(), &settings.redis_url, workers, d / 2).await);
+        }
+        for (service, total) in [(&auth_ed, &mut refresh_ed), (auth, &mut refresh_hs)] {
+            let workers = refresh_workers(service, c).await;
+            total.add(load_costed(service.pid(), &settings.redis_url, workers, d / 2).await);
+        }
+    }
+    (get_ed, get_hs, refresh_ed, refresh_hs)
 }
 
 /// Total calls of every command, from `INFO commandstats`.
@@ -1186,6 +1250,39 @@ async fn main() {
         ),
         "",
     );
+    // 4c. Asymmetric keys next to HS256: an auth-service signing access tokens with Ed25519 and a
+    // solicitud-service verifying them with the set it fetched from that service's JWKS, against the
+    // HS256 pair above, in alternating rounds. The GET costs the backend one Ed25519 verification per
+    // token and then a cache lookup; a refresh signs its access token with Ed25519 (its refresh token
+    // stays HMAC).
+    let (get_ed, get_hs, refresh_ed, refresh_hs) =
+        eddsa_next_to_hs256(&settings, &auth, &sol, id, &access).await;
+    let per = |run: &Run| run.cpu_us_per_request().unwrap_or(f64::NAN);
+    row(
+        "GET /solicitud/{id}, EdDSA token (JWKS) next to HS256: service CPU per request",
+        format!(
+            "EdDSA {:.1} µs, HS256 {:.1} µs = {:.2}x ({} / {})",
+            per(&get_ed),
+            per(&get_hs),
+            per(&get_ed) / per(&get_hs),
+            get_ed.summary_cpu(),
+            get_hs.summary_cpu()
+        ),
+        "≤ 1.3x",
+    );
+    row(
+        "POST /auth/refresh, EdDSA access tokens next to HS256: service CPU per request",
+        format!(
+            "EdDSA {:.1} µs, HS256 {:.1} µs = {:.2}x ({} / {})",
+            per(&refresh_ed),
+            per(&refresh_hs),
+            per(&refresh_ed) / per(&refresh_hs),
+            refresh_ed.summary_cpu(),
+            refresh_hs.summary_cpu()
+        ),
+        "≤ 1.3x",
+    );
+
     if settings.tokens_only {
         print_table(&settings, &rows);
         return;

@@ -1,5 +1,10 @@
 //! In-process cost of signing and verifying an access token (`cargo bench -p shared --bench tokens`).
 //! Target: verification ≤ 5 µs, with the revocation check against a 100,000-entry deny set included.
+//! Then each asymmetric `JWT_ALGORITHM` next to HS256: sign, verify, and a backend's verification of a
+//! token it has seen before (the verified-token cache of [`AccessVerifier`]).
+//!
+//! The keys under `benches/keys/` were made for this benchmark alone (`openssl genpkey`, then DER as
+//! jsonwebtoken reads it: PKCS#8 for Ed25519 and P-256, PKCS#1 for RSA) and sign nothing anywhere else.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -7,8 +12,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use shared::jwks::{public_jwk, AccessVerifier};
 use shared::revocation::deny::DenySet;
 use shared::revocation::{FeedEntry, Revoked};
+use shared::token::KeyRing;
 use shared::{AccessClaims, Clock, Rol, SystemClock, TokenCodec, TokenKind};
 
 fn claims(codec: &TokenCodec) -> AccessClaims {
@@ -25,7 +33,9 @@ fn claims(codec: &TokenCodec) -> AccessClaims {
         typ: TokenKind::Access,
         username: "api_user".into(),
         email: "api_user@example.com".into(),
-        rol: Rol::Admin,
+        rol: Some(Rol::Admin),
+        client_id: None,
+        scope: None,
     }
 }
 
@@ -76,5 +86,70 @@ fn tokens(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, tokens);
+/// A codec that signs access tokens with `key` under `algorithm` and verifies them with its public half,
+/// as the auth service's does once it has installed its key.
+fn asymmetric_codec(algorithm: Algorithm, key: EncodingKey) -> TokenCodec {
+    let mut settings = shared::token::test_settings("benchmark-secret-0123456789abcdef-0123456789");
+    settings.algorithm = algorithm;
+    let codec = TokenCodec::new(&settings, Arc::new(SystemClock));
+    let kid = format!("bench-{algorithm:?}");
+    let jwk = public_jwk(&key, algorithm, &kid).unwrap();
+    let public = DecodingKey::from_jwk(&jwk).unwrap();
+    codec.set_access_keys(KeyRing::new(
+        algorithm,
+        Some((kid.clone(), key)),
+        vec![(kid, public)],
+    ));
+    codec
+}
+
+fn algorithms(c: &mut Criterion) {
+    let hs256 = TokenCodec::new(
+        &shared::token::test_settings("benchmark-secret-0123456789abcdef-0123456789"),
+        Arc::new(SystemClock),
+    );
+    let codecs = [
+        ("HS256", hs256),
+        (
+            "EdDSA",
+            asymmetric_codec(
+                Algorithm::EdDSA,
+                EncodingKey::from_ed_der(include_bytes!("keys/ed25519.pk8.der")),
+            ),
+        ),
+        (
+            "ES256",
+            asymmetric_codec(
+                Algorithm::ES256,
+                EncodingKey::from_ec_der(include_bytes!("keys/p256.pk8.der")),
+            ),
+        ),
+        (
+            "RS256",
+            asymmetric_codec(
+                Algorithm::RS256,
+                EncodingKey::from_rsa_der(include_bytes!("keys/rsa2048.pkcs1.der")),
+            ),
+        ),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    for (name, codec) in codecs {
+        let claims = claims(&codec);
+        let token = codec.sign(&claims).unwrap();
+        c.bench_function(&format!("sign {name}"), |b| {
+            b.iter(|| codec.sign(black_box(&claims)).unwrap())
+        });
+        c.bench_function(&format!("verify {name}"), |b| {
+            b.iter(|| codec.verify::<AccessClaims>(black_box(&token)).unwrap())
+        });
+        // A backend's path: the verified-token cache (asymmetric algorithms only; HS256 verifies).
+        let verifier = AccessVerifier::from(Arc::new(codec));
+        runtime.block_on(verifier.verify(&token)).unwrap();
+        c.bench_function(&format!("verify {name}, token seen before (backend)"), |b| {
+            b.iter(|| runtime.block_on(verifier.verify(black_box(&token))).unwrap())
+        });
+    }
+}
+
+criterion_group!(benches, tokens, algorithms);
 criterion_main!(benches);
