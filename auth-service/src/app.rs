@@ -13,6 +13,7 @@ use crate::clients::IntrospectionClients;
 use crate::config::AuthConfig;
 use crate::limits::Limits;
 use crate::mfa::Mfa;
+use crate::oauth::registry::{ConfiguredClient, Registry};
 use crate::passwords::{PasswordError, Passwords};
 use crate::sealing::SealingKey;
 use crate::sessions::Sessions;
@@ -77,6 +78,12 @@ fn signing_keys(
         lead,
         std::time::Duration::from_secs(longest.max(0) as u64),
     )))
+}
+
+/// The longest an access token lives, plus leeway (ms): how long revocations are remembered and fed.
+fn feed_life_ms(config: &AuthConfig) -> i64 {
+    let jwt = &config.common.jwt;
+    (jwt.access_ttl_secs.max(jwt.saphety_ttl_secs) + JWT_LEEWAY_SECS) * 1000
 }
 
 impl App {
@@ -155,6 +162,12 @@ pub struct AppState {
     pub(crate) introspection_clients: Arc<IntrospectionClients>,
     /// The asymmetric signing keys and the published JWKS (an asymmetric `JWT_ALGORITHM`).
     pub signing: Option<Arc<SigningKeys>>,
+    /// The OAuth 2.0 clients, in the store.
+    pub registry: Registry,
+    /// The grants of `/oauth2/token`.
+    pub(crate) token_endpoint: Arc<crate::oauth::token::TokenEndpoint>,
+    /// The clients `CLIENTS_FILE` declares, applied to the store at start.
+    pub configured_clients: Arc<[ConfiguredClient]>,
     pub clock: SharedClock,
 }
 
@@ -201,8 +214,7 @@ impl App {
 
     /// Builds the state; the store is Redis when `REDIS_URL` is set, else the embedded one.
     pub fn build(config: AuthConfig, clock: SharedClock) -> Result<Self, StartError> {
-        let jwt = &config.common.jwt;
-        let feed_life_ms = (jwt.access_ttl_secs.max(jwt.saphety_ttl_secs) + JWT_LEEWAY_SECS) * 1000;
+        let feed_life_ms = feed_life_ms(&config);
         let store = match &config.common.redis {
             Some(target) => Stores::of(Arc::new(
                 RedisStore::to(target, &config.common.redis_key_prefix)
@@ -282,9 +294,27 @@ impl App {
         ));
         let introspection_clients = Arc::new(IntrospectionClients::new(&config.introspection_clients));
         let signing = signing_keys(&config, &store, &codec, &clock)?.map(Arc::new);
+        let configured_clients: Arc<[ConfiguredClient]> = match &config.clients_file {
+            Some(path) => crate::oauth::registry::configured(path)?.into(),
+            None => Arc::new([]),
+        };
+        let registry = Registry::new(
+            store.clients.clone(),
+            store.revocations.clone(),
+            clock.clone(),
+            feed_life_ms(&config),
+        );
+        let token_endpoint = Arc::new(crate::oauth::token::TokenEndpoint::new(
+            registry.clone(),
+            limits.clone(),
+            codec.clone(),
+        ));
         Ok(Self(Arc::new(AppState {
             introspection_clients,
             signing,
+            registry,
+            token_endpoint,
+            configured_clients,
             config: Arc::new(config),
             codec,
             store,

@@ -45,6 +45,56 @@ pub enum Command {
     /// The asymmetric signing keys in the configured store (JWT_ALGORITHM EdDSA, ES256 or RS256).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage OAuth 2.0 clients in the configured store, as the admin API does (no token needed).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+/// `auth-service clients ...`.
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum ClientsCommand {
+    /// List every client.
+    List,
+    /// Register a client. A confidential one's secret is printed once: keep it then.
+    Add {
+        /// A name people recognise (shown on the consent screen).
+        client_name: String,
+        /// Generated when left out.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// A grant it may use (authorization_code, refresh_token, client_credentials); repeatable.
+        /// authorization_code when left out.
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Space-separated scopes it may ask for.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Where the authorization endpoint may send it back; repeatable.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Where logout may send it back; repeatable.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// client_secret_basic (default), client_secret_post, or none (a public client).
+        #[arg(long)]
+        token_endpoint_auth_method: Option<String>,
+        /// No consent screen.
+        #[arg(long)]
+        first_party: bool,
+    },
+    /// Disable a client: it gets no more tokens, and every token it holds is revoked.
+    Disable { client_id: String },
+    /// Enable a disabled client.
+    Enable { client_id: String },
+    /// Give a confidential client a new secret (printed once); the previous one stays valid for
+    /// --keep-previous-seconds (0: it stops now and the client's tokens are revoked).
+    RotateSecret {
+        client_id: String,
+        #[arg(long, default_value_t = crate::oauth::registry::DEFAULT_PREVIOUS_SECRET_SECS)]
+        keep_previous_seconds: i64,
+    },
+    /// Print a new secret and the client_secret_hash line for a CLIENTS_FILE entry; touches no store.
+    NewSecret,
 }
 
 /// `auth-service keys ...`.

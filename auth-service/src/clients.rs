@@ -76,7 +76,7 @@ impl IntrospectionClients {
 }
 
 /// `Basic <base64(id:secret)>`, the scheme case-insensitive (RFC 7617); the id may not hold a colon.
-fn parse_basic(value: &[u8]) -> Option<(String, String)> {
+pub(crate) fn parse_basic(value: &[u8]) -> Option<(String, String)> {
     let value = std::str::from_utf8(value).ok()?.trim();
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

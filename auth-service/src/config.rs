@@ -25,6 +25,8 @@ shared::declare_vars! {
         "The bootstrap administrator's email";
     USERS_FILE: Kind::Path, WhenUnset::Nothing,
         "More users: a TOML file of [[users]] tables";
+    CLIENTS_FILE: Kind::Path, WhenUnset::Nothing,
+        "OAuth 2.0 clients: a TOML file of [[clients]] tables";
     EMBEDDED_STORE_FILE: Kind::Path, WhenUnset::Nothing,
         "Without REDIS_URL: the file the embedded store keeps its state in (users, sessions, revocations), so a restart keeps them";
     JWT_REFRESH_RETRY_GRACE_SECONDS: Kind::Whole { min: 0, max: 300, unit: "seconds" }, WhenUnset::Default("10"),
@@ -81,6 +83,8 @@ pub struct AuthConfig {
     pub api_user_email: String,
     /// More users, from a TOML file of `[[users]]` tables.
     pub users_file: Option<PathBuf>,
+    /// OAuth 2.0 clients, from a TOML file of `[[clients]]` tables.
+    pub clients_file: Option<PathBuf>,
     /// Where the embedded store keeps its state; `None`: in memory only.
     pub embedded_store_file: Option<PathBuf>,
     /// How long the successor of a just-rotated refresh token is handed out again (0: never).
@@ -113,6 +117,14 @@ pub struct AuthConfig {
     pub key_rotation_secs: u64,
     /// The JWKS's `max-age`, and how long a new key is published before it signs.
     pub jwks_cache_secs: u64,
+}
+
+impl AuthConfig {
+    /// Whether the OAuth 2.0 endpoints are served: `JWT_ISSUER` is an issuer URL
+    /// ([`shared::config::issuer_is_url`]).
+    pub fn oauth_enabled(&self) -> bool {
+        shared::config::issuer_is_url(&self.common.jwt.issuer)
+    }
 }
 
 impl FromVars for AuthConfig {
@@ -162,6 +174,7 @@ impl FromVars for AuthConfig {
             r.error(&API_USER_EMAIL, e);
         }
         let users_file = r.text(&USERS_FILE).map(PathBuf::from);
+        let clients_file = r.text(&CLIENTS_FILE).map(PathBuf::from);
         let embedded_store_file = r.text(&EMBEDDED_STORE_FILE).map(PathBuf::from);
         let refresh_retry_grace_secs = r.whole(&JWT_REFRESH_RETRY_GRACE_SECONDS).unwrap_or_default();
         // At most a year of hours (the declared bound): no overflow.
@@ -254,6 +267,7 @@ impl FromVars for AuthConfig {
             api_password,
             api_user_email,
             users_file,
+            clients_file,
             embedded_store_file,
             refresh_retry_grace_secs,
             session_absolute_timeout_secs: (session_hours * 3600) as i64,

@@ -15,6 +15,7 @@
 //! - [`users`], [`passwords`]: who a user is, the users configuration declares, and argon2id.
 //! - [`accounts`]: users managed live in the store (lookups, the admin API's use cases, set-password
 //!   tokens, password changes, configuration applied at start).
+//! - [`oauth`]: the OAuth 2.0 side: the client registry (`CLIENTS_FILE`, `/admin/clients`, the CLI).
 //! - [`operator`]: `auth-service users ...`, the operators' command line for users.
 //! - [`audit`]: the audit trail of admin actions and security events.
 //! - [`password_policy`]: what a new password must be (length, not a common one).
@@ -40,6 +41,7 @@ pub mod config;
 mod identity;
 mod limits;
 mod mfa;
+pub mod oauth;
 pub mod operator;
 mod password_policy;
 pub mod passwords;

@@ -51,6 +51,11 @@ impl AccountKey {
         Self::hashed("email", typed)
     }
 
+    /// The wrong secrets presented for an OAuth client at the token endpoint.
+    pub fn client(client_id: &str) -> Self {
+        Self::hashed("client", client_id)
+    }
+
     /// The wrong second-factor codes of a user.
     pub fn codes(user_id: u64) -> Self {
         Self(keys::code_counter(user_id))

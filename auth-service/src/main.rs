@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Some(Command::HashPassword) => auth_service::cli::hash_password(),
         Some(Command::Users(command)) => users(command),
         Some(Command::Keys(command)) => keys(command),
+        Some(Command::Clients(command)) => clients(command),
         None => serve(),
     }
 }
@@ -40,6 +41,12 @@ async fn users(command: auth_service::cli::UsersCommand) -> ExitCode {
 async fn keys(command: auth_service::cli::KeysCommand) -> ExitCode {
     shared::telemetry::start_cli();
     auth_service::operator::keys(command).await
+}
+
+#[tokio::main]
+async fn clients(command: auth_service::cli::ClientsCommand) -> ExitCode {
+    shared::telemetry::start_cli();
+    auth_service::operator::clients(command).await
 }
 
 #[tokio::main]

@@ -18,7 +18,7 @@ use shared::{Rol, SystemClock};
 use crate::accounts::NewUser;
 use crate::app::App;
 use crate::audit::Actor;
-use crate::cli::{KeysCommand, UsersCommand};
+use crate::cli::{ClientsCommand, KeysCommand, UsersCommand};
 use crate::config::AuthConfig;
 use crate::refusal::Refusal;
 use crate::users::User;
@@ -133,6 +133,141 @@ pub async fn keys(command: KeysCommand) -> ExitCode {
     }
 }
 
+/// Runs one `clients` command against the configured store, through the registry the admin API uses:
+/// 0 done, 2 refused (no such client, a bad field, a taken id), 1 the store or the configuration failed.
+pub async fn clients(command: ClientsCommand) -> ExitCode {
+    if command == ClientsCommand::NewSecret {
+        let fresh = crate::oauth::registry::new_secret();
+        println!("client_secret: {}", fresh.secret);
+        println!(
+            "client_secret_hash = \"{}:{}\"",
+            fresh.stored.salt, fresh.stored.hash
+        );
+        return ExitCode::SUCCESS;
+    }
+    let config = match AuthConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("auth-service clients: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if config.common.redis.is_none() && config.embedded_store_file.is_none() {
+        eprintln!(
+            "auth-service clients: no store to change: set REDIS_URL (or EMBEDDED_STORE_FILE, with the \
+             server stopped), as the server is configured"
+        );
+        return ExitCode::from(1);
+    }
+    let app = match App::build(config, Arc::new(SystemClock)) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("auth-service clients: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = app.registry.apply_configuration(&app.configured_clients).await {
+        eprintln!("auth-service clients: cannot apply CLIENTS_FILE: {e}");
+        return ExitCode::from(1);
+    }
+    match execute_clients(&app, command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Refusal::Store(e)) => {
+            eprintln!("auth-service clients: the store does not answer: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("auth-service clients: {}", explain(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn execute_clients(app: &App, command: ClientsCommand) -> Result<(), Refusal> {
+    use crate::oauth::registry::{ClientChanges, ClientMetadata};
+    let registry = &app.registry;
+    match command {
+        ClientsCommand::NewSecret => {}
+        ClientsCommand::List => {
+            println!("client_id\tclient_name\tactive\tgrant_types\tscope\ttoken_endpoint_auth_method");
+            for c in registry.list().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    c.client_id,
+                    c.client_name,
+                    c.active,
+                    c.grant_types.join(","),
+                    c.scope,
+                    c.token_endpoint_auth_method
+                );
+            }
+        }
+        ClientsCommand::Add {
+            client_name,
+            client_id,
+            grant_types,
+            scope,
+            redirect_uris,
+            post_logout_redirect_uris,
+            token_endpoint_auth_method,
+            first_party,
+        } => {
+            let metadata = ClientMetadata {
+                client_id,
+                client_name: Some(client_name),
+                redirect_uris,
+                post_logout_redirect_uris,
+                grant_types: (!grant_types.is_empty()).then_some(grant_types),
+                scope,
+                token_endpoint_auth_method,
+                id_token_signed_response_alg: None,
+                first_party,
+                client_secret_hash: None,
+                active: None,
+            };
+            let created = registry.create(&metadata, Actor::Cli).await?;
+            println!(
+                "created client {} (scope: {})",
+                created.client.client_id, created.client.scope
+            );
+            if let Some(secret) = created.secret {
+                println!("client_secret (shown this once): {}", secret.secret);
+            }
+        }
+        ClientsCommand::Disable { client_id } => {
+            let changes = ClientChanges {
+                active: Some(false),
+                ..Default::default()
+            };
+            registry.change(&client_id, &changes, Actor::Cli).await?;
+            println!("{client_id} disabled; every token it held is revoked");
+        }
+        ClientsCommand::Enable { client_id } => {
+            let changes = ClientChanges {
+                active: Some(true),
+                ..Default::default()
+            };
+            registry.change(&client_id, &changes, Actor::Cli).await?;
+            println!("{client_id} enabled");
+        }
+        ClientsCommand::RotateSecret {
+            client_id,
+            keep_previous_seconds,
+        } => {
+            let (_, secret) = registry
+                .rotate_secret(&client_id, keep_previous_seconds, Actor::Cli)
+                .await?;
+            println!("client_secret (shown this once): {}", secret.secret);
+            if keep_previous_seconds > 0 {
+                println!("the previous secret stays valid for {keep_previous_seconds} s");
+            } else {
+                println!("the previous secret is no longer valid; every token the client held is revoked");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A time in ms as RFC 3339 (UTC).
 fn time_of(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -144,6 +279,7 @@ fn time_of(ms: i64) -> String {
 fn explain(refusal: &Refusal) -> String {
     match refusal {
         Refusal::UnknownUser => "no such user".into(),
+        Refusal::UnknownClient => "no such client".into(),
         Refusal::Taken(which) => format!("that {which:?} is already taken").to_lowercase(),
         Refusal::WeakPassword { rule, .. } => format!("the password {rule} (rule {})", rule.name()),
         Refusal::Invalid { reason, .. } => reason.clone(),

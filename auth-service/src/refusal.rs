@@ -55,6 +55,15 @@ pub enum Refusal {
     /// `POST /auth/password`, with the current one).
     #[error("an admin's own password, through the admin API")]
     OwnPasswordThroughAdmin,
+    /// No OAuth client with that `client_id`.
+    #[error("no such client")]
+    UnknownClient,
+    /// A `client_id` already registered.
+    #[error("client_id already taken")]
+    ClientIdTaken,
+    /// A secret asked for a public client, which has none.
+    #[error("a public client has no secret")]
+    PublicClient,
     /// A set-password token that is unknown, used, replaced or expired.
     #[error("set-password token refused")]
     BadResetToken,

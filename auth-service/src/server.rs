@@ -53,17 +53,39 @@ impl App {
     /// to be awaited before serving: it waits for the store a few seconds at most; if the store has
     /// not answered by then, serving starts anyway (requests fail closed meanwhile) and the users are
     /// applied in the background, retried every second.
+    /// The clients of `CLIENTS_FILE` are applied the same way.
     pub fn apply_configured_users(&self) -> impl Future<Output = ()> + Send + 'static {
-        let accounts = self.accounts.clone();
+        let app = self.clone();
         async move {
-            let first = tokio::time::timeout(std::time::Duration::from_secs(3), apply_once(&accounts)).await;
+            let first = tokio::time::timeout(std::time::Duration::from_secs(3), apply_all(&app)).await;
             if !matches!(first, Ok(true)) {
                 tokio::spawn(async move {
-                    while !apply_once(&accounts).await {
+                    while !apply_all(&app).await {
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
                 });
             }
+        }
+    }
+}
+
+/// The configured users, then the configured clients; `true` when both are done.
+async fn apply_all(app: &App) -> bool {
+    apply_once(&app.accounts).await && apply_clients(app).await
+}
+
+/// Applies the configured clients once; `true` when done.
+async fn apply_clients(app: &App) -> bool {
+    match app.registry.apply_configuration(&app.configured_clients).await {
+        Ok(done) => {
+            for client_id in done {
+                tracing::info!(client_id = %client_id, "configured client applied");
+            }
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot apply the configured clients yet; retrying");
+            false
         }
     }
 }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::limits::limited;
 use crate::refusal::Refusal;
 use crate::store::{
-    Counter, Gate, Generation, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation,
+    ClientStore, Counter, Gate, Generation, LimitStore, NewSession, RevocationStore, RotateOutcome, Rotation,
     SessionStart, SessionStore, SessionView, StoreError, Stores,
 };
 
@@ -44,6 +44,8 @@ pub struct TokenPair {
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
     revocations: Arc<dyn RevocationStore>,
+    /// Machine clients' tokens are live while their client is active.
+    clients: Arc<dyn ClientStore>,
     /// The per-IP gate of a refresh whose token does not verify (a good one is gated inside `rotate`).
     limits: Arc<dyn LimitStore>,
     codec: Arc<TokenCodec>,
@@ -60,6 +62,7 @@ impl Sessions {
         Self {
             store: stores.sessions.clone(),
             revocations: stores.revocations.clone(),
+            clients: stores.clients.clone(),
             limits: stores.limits.clone(),
             codec,
             grace_ms: (grace_secs as i64) * 1000,
@@ -205,7 +208,9 @@ impl Sessions {
             typ: TokenKind::Access,
             username: user.username.as_str().to_string(),
             email: user.email.as_str().to_string(),
-            rol: user.rol,
+            rol: Some(user.rol),
+            client_id: None,
+            scope: None,
         }
     }
 
@@ -301,7 +306,14 @@ impl Sessions {
 
     /// The user behind an access token whose session is still good; the revocation-aware check.
     /// One store round trip: the session, the token, and the user as stored now.
+    /// A machine client's token (no `rol`) is no person's: refused here, as invalid.
     pub async fn check_access(&self, claims: &AccessClaims) -> Result<Arc<User>, Refusal> {
+        if claims.rol.is_none() {
+            return Err(Refusal::Token(
+                TokenKind::Access,
+                TokenError::Invalid("a client's token"),
+            ));
+        }
         match self
             .store
             .session_view(&claims.sid, &claims.sub, Some(&claims.jti))
@@ -310,6 +322,17 @@ impl Sessions {
             SessionView::Active { user, .. } => Ok(Arc::new(User::from_record(*user)?)),
             SessionView::Revoked => Err(Refusal::Revoked),
         }
+    }
+
+    /// Whether a machine client's token is still good: its client is active, and no cut-off of its
+    /// `sub` (a disable, a secret ended at once) covers its issue time.
+    pub async fn check_client_token(&self, claims: &AccessClaims) -> Result<(), Refusal> {
+        let active = self.clients.client(&claims.sub).await?.is_some_and(|c| c.active);
+        let cutoff = self.revocations.cutoff(&claims.sub).await?;
+        if !active || cutoff.is_some_and(|c| claims.iat.saturating_mul(1000) <= c) {
+            return Err(Refusal::Revoked);
+        }
+        Ok(())
     }
 
     /// Ends the session of this access token (and the token itself).
@@ -337,6 +360,13 @@ impl Sessions {
     /// user it does not answer.
     pub async fn introspect(&self, token: &str) -> Result<Introspection, Refusal> {
         if let Ok(claims) = self.codec.verify::<AccessClaims>(token) {
+            if claims.rol.is_none() {
+                return Ok(match self.check_client_token(&claims).await {
+                    Ok(()) => Introspection::access(claims),
+                    Err(Refusal::Revoked) => Introspection::inactive(),
+                    Err(e) => return Err(e),
+                });
+            }
             return Ok(
                 match self
                     .store
@@ -406,8 +436,12 @@ impl Introspection {
 impl shared::revocation::RevocationCheck for Sessions {
     async fn check(&self, claims: &AccessClaims) -> Result<(), shared::revocation::RevocationError> {
         use shared::revocation::RevocationError;
-        match self.check_access(claims).await {
-            Ok(_) => Ok(()),
+        let checked = match claims.rol {
+            Some(_) => self.check_access(claims).await.map(|_| ()),
+            None => self.check_client_token(claims).await,
+        };
+        match checked {
+            Ok(()) => Ok(()),
             Err(Refusal::Store(e)) => Err(RevocationError::Unavailable(e)),
             // check_access refuses only in these two ways; anything else fails closed all the same.
             Err(Refusal::Revoked) => Err(RevocationError::Revoked),

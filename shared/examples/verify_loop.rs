@@ -23,7 +23,9 @@ fn main() {
             typ: TokenKind::Access,
             username: "api_user".into(),
             email: "api_user@example.com".into(),
-            rol: Rol::Admin,
+            rol: Some(Rol::Admin),
+            client_id: None,
+            scope: None,
         })
         .unwrap();
     let n: usize = std::env::args()

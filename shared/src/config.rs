@@ -863,6 +863,14 @@ impl CommonConfig {
         let saphety_minutes = r.whole(&SAPHETY_TOKEN_EXP_MINUTES).unwrap_or_default();
 
         let issuer = r.text(&JWT_ISSUER).unwrap_or_default();
+        if issuer.contains("://") && !issuer_is_url(&issuer) {
+            r.error(
+                &JWT_ISSUER,
+                "looks like a URL but is not one an OpenID Provider may be: use https://host[/path], or \
+                 http:// on localhost or a loopback address, without query or fragment (or a plain name \
+                 such as auth-service, with the OAuth 2.0 endpoints off)",
+            );
+        }
         let audience = r.text(&JWT_AUDIENCE).unwrap_or_default();
 
         let redis = redis_target(r);
@@ -913,6 +921,25 @@ impl CommonConfig {
 /// The Redis topology: at most one of `REDIS_URL`, `REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`. Cluster
 /// needs `redis://host:port` seed nodes and a prefix without braces; Sentinel needs
 /// `REDIS_SENTINEL_MASTER` and `host:port` addresses.
+/// Whether `issuer` is an issuer URL (OIDC Discovery §3, RFC 8414 §2): `https`, or `http` on
+/// `localhost` or a loopback address, with no query, fragment or user. With one, auth-service serves
+/// the OAuth 2.0 endpoints.
+pub fn issuer_is_url(issuer: &str) -> bool {
+    let Ok(url) = url::Url::parse(issuer) else {
+        return false;
+    };
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return false;
+    }
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain("localhost"))) => true,
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
 fn redis_target(r: &mut Reader<'_>) -> Option<crate::store::RedisTarget> {
     use crate::store::RedisTarget;
     let chosen: Vec<&VarSpec> = [&REDIS_URL, &REDIS_CLUSTER_NODES, &REDIS_SENTINELS]

@@ -64,9 +64,30 @@ pub fn json_bytes() -> impl Filter<Extract = (Result<BytesMut, ApiError>,), Erro
         )
 }
 
+/// The raw body of any request, size-limited and with the deadline of every body, and its
+/// `Content-Type`: for endpoints that speak another format than the envelope (the OAuth 2.0 ones take
+/// forms and answer RFC 6749 errors).
+pub fn raw_body(
+) -> impl Filter<Extract = (Option<HeaderValue>, Result<BytesMut, ApiError>), Error = Rejection> + Clone {
+    optional_header("content-length")
+        .and(optional_header("content-type"))
+        .and(warp::ext::optional::<BodyDeadline>())
+        .and(warp::body::stream())
+        .then(
+            |length: Option<HeaderValue>,
+             kind: Option<HeaderValue>,
+             deadline: Option<BodyDeadline>,
+             body| async move {
+                let deadline = deadline.map_or(BODY_READ_TIMEOUT, |d| d.0);
+                (kind, read_limited(length.as_ref(), body, deadline).await)
+            },
+        )
+        .untuple_one()
+}
+
 /// One request header's value, if present: a reference-counted copy of that value only (not the
 /// whole header map).
-fn optional_header(
+pub fn optional_header(
     name: &'static str,
 ) -> impl Filter<Extract = (Option<HeaderValue>,), Error = Infallible> + Clone {
     warp::header::value(name)
@@ -633,7 +654,9 @@ mod tests {
                     typ: TokenKind::Access,
                     username: "maria".into(),
                     email: "maria@example.com".into(),
-                    rol: Rol::Usuario,
+                    rol: Some(Rol::Usuario),
+                    client_id: None,
+                    scope: None,
                 })
                 .unwrap()
         }

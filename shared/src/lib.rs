@@ -43,7 +43,7 @@ pub mod telemetry;
 pub mod token;
 pub mod wire;
 
-pub use claims::{AccessClaims, MfaClaims, RefreshClaims, Rol, TokenKind};
+pub use claims::{AccessClaims, MfaClaims, Principal, RefreshClaims, Rol, TokenKind};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::ApiError;
 pub use token::{TokenCodec, TokenError};

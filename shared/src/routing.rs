@@ -28,7 +28,8 @@ use warp::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-/// One path template (`{name}` matches one all-digit segment) and the methods it accepts.
+/// One path template and the methods it accepts: `{id}` matches one all-digit segment, any other
+/// `{name}` (`{client_id}`) one non-empty segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub template: &'static str,
@@ -46,8 +47,10 @@ impl Route {
                 (None, None) => return true,
                 (Some(p), Some(s)) => {
                     let variable = p.starts_with('{') && p.ends_with('}');
-                    let ok = if variable {
+                    let ok = if variable && p == "{id}" {
                         !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+                    } else if variable {
+                        !s.is_empty()
                     } else {
                         p == s
                     };
@@ -464,6 +467,10 @@ mod tests {
             template: "/solicitud/{id}/estado",
             methods: &["PATCH"],
         },
+        Route {
+            template: "/admin/clients/{client_id}",
+            methods: &["GET", "PATCH"],
+        },
     ];
 
     fn template(path: &str) -> Option<&'static str> {
@@ -479,6 +486,15 @@ mod tests {
         assert_eq!(template("/solicitud/abc"), None);
         assert_eq!(template("/solicitud/42/estado/x"), None);
         assert_eq!(template("/etc/passwd"), None);
+        assert_eq!(
+            template("/admin/clients/billing-app"),
+            Some("/admin/clients/{client_id}")
+        );
+        assert_eq!(
+            template("/admin/clients/"),
+            None,
+            "an empty segment is no client_id"
+        );
     }
 
     static OTHER: &[Route] = &[Route {

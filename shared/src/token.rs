@@ -337,6 +337,18 @@ impl TokenCodec {
         encode(&signing.header, claims, &signing.key)
     }
 
+    /// Signs an access token of the token endpoint: RFC 9068's header `typ: at+jwt`, the key and
+    /// algorithm of every access token.
+    pub fn sign_at_jwt<C: Serialize>(&self, claims: &C) -> Result<String, jsonwebtoken::errors::Error> {
+        let ring = self.keys(TokenKind::Access).ring();
+        let signing = ring.signing.as_ref().ok_or_else(|| {
+            jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)
+        })?;
+        let mut header = signing.header.clone();
+        header.typ = Some("at+jwt".into());
+        encode(&header, claims, &signing.key)
+    }
+
     /// Verifies a token of kind `C::KIND`, returning its claims.
     ///
     /// jsonwebtoken parses the header and checks the signature (constant-time HMAC); the claims are
@@ -392,6 +404,9 @@ impl TokenCodec {
         }
         if claims.sub().is_empty() {
             return Err(TokenError::Invalid("empty subject"));
+        }
+        if !claims.well_formed() {
+            return Err(TokenError::Invalid("claims that do not hang together"));
         }
         let now = self.clock.now_secs();
         if claims.nbf() > now + JWT_LEEWAY_SECS {

@@ -35,7 +35,9 @@ fn claims(sub: &str, sid: &str, jti: &str) -> AccessClaims {
         typ: TokenKind::Access,
         username: "u".into(),
         email: "u@example.com".into(),
-        rol: Rol::Usuario,
+        rol: Some(Rol::Usuario),
+        client_id: None,
+        scope: None,
     }
 }
 

@@ -9,7 +9,7 @@ use shared::envelope::{self, Envelope, ErrorBody};
 use shared::http::{into_reply, json_body, live_access_claims, with_state};
 use shared::ops::BearerAuth;
 use shared::routing::{Endpoint, Router};
-use shared::{AccessClaims, ApiError, Rol};
+use shared::{AccessClaims, ApiError, Principal, Rol};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
@@ -69,10 +69,37 @@ fn authenticated(app: &App) -> impl Filter<Extract = (AccessClaims,), Error = Re
     live_access_claims(app.verifier.clone(), app.revocations.clone())
 }
 
+/// A token with a `scope` claim must carry `scope` for this (403 otherwise); a token without one (the
+/// seed's) keeps the role rules alone.
+fn require(claims: &AccessClaims, scope: &str) -> Result<(), ApiError> {
+    match claims.has_scope(scope) {
+        Some(false) => Err(ApiError::Forbidden),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the caller sees every request: an admin, or a machine client (its scope decides what it
+/// may do with them).
+fn sees_all(claims: &AccessClaims) -> bool {
+    match claims.principal() {
+        Principal::Person { rol, .. } => rol == Rol::Admin,
+        Principal::Client { .. } => true,
+    }
+}
+
+/// Whom a request the caller creates belongs to: the person's username, or the client's id.
+fn owner(claims: &AccessClaims) -> &str {
+    match claims.principal() {
+        Principal::Person { username, .. } => username,
+        Principal::Client { client_id } => client_id,
+    }
+}
+
 /// `GET /solicitud/`: an admin sees every request, anyone else their own.
 #[utoipa::path(get, path = "/solicitud/", tag = "solicitud", security(("bearer" = [])),
     responses(
-        (status = 200, description = "The requests the caller may see", body = Envelope<Vec<Solicitud>>),
+        (status = 200, description = "The requests the caller may see (every one for an admin or a machine client)", body = Envelope<Vec<Solicitud>>),
+        (status = 403, description = "A token with a `scope` claim without `solicitud:read`", body = ErrorBody),
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
@@ -83,7 +110,8 @@ fn list(app: App) -> Endpoint {
             .and(authenticated(&app))
             .and(with_state(app))
             .then(|claims: AccessClaims, app: App| async move {
-                let owner = (claims.rol != Rol::Admin).then_some(claims.username.as_str());
+                require(&claims, "solicitud:read")?;
+                let owner = (!sees_all(&claims)).then_some(owner(&claims));
                 let items = app.store.list(owner).await?;
                 Ok::<_, ApiError>(envelope::ok("Solicitudes obtenidas", items))
             })
@@ -120,6 +148,7 @@ struct CreateRequest {
 #[utoipa::path(post, path = "/solicitud/", tag = "solicitud", security(("bearer" = [])), request_body = CreateRequest,
     responses(
         (status = 201, description = "Created, `estado: pendiente`", body = Envelope<Solicitud>),
+        (status = 403, description = "A token with a `scope` claim without `solicitud:write`", body = ErrorBody),
         (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
@@ -134,9 +163,10 @@ fn create(app: App) -> Endpoint {
             .and(json_body::<CreateRequest>())
             .and(with_state(app))
             .then(|claims: AccessClaims, body: CreateRequest, app: App| async move {
+                require(&claims, "solicitud:write")?;
                 let now = app.clock.now_ms();
                 let new = NewSolicitud {
-                    solicitante: claims.username,
+                    solicitante: owner(&claims).to_string(),
                     origen: Lugar::parse("origen", &body.origen)?.into_inner(),
                     destino: Lugar::parse("destino", &body.destino)?.into_inner(),
                     fecha_servicio: FechaServicio::parse(&body.fecha_servicio, now)?.to_rfc3339(),
@@ -159,7 +189,7 @@ fn create(app: App) -> Endpoint {
 /// A request the caller may see: an admin any, anyone else only their own (others are 404).
 async fn visible(app: &App, claims: &AccessClaims, id: u64) -> Result<crate::domain::Solicitud, ApiError> {
     match app.store.get(id).await? {
-        Some(s) if claims.rol == Rol::Admin || s.solicitante == claims.username => Ok(s),
+        Some(s) if sees_all(claims) || s.solicitante == owner(claims) => Ok(s),
         _ => Err(ApiError::NotFound),
     }
 }
@@ -169,6 +199,7 @@ async fn visible(app: &App, claims: &AccessClaims, id: u64) -> Result<crate::dom
     params(("id" = u64, Path, description = "The request's id")),
     responses(
         (status = 200, description = "The request", body = Envelope<Solicitud>),
+        (status = 403, description = "A token with a `scope` claim without `solicitud:read`", body = ErrorBody),
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         (status = 404, description = "No such request, or someone else's", body = ErrorBody),
         (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
@@ -180,6 +211,7 @@ fn get_one(app: App) -> Endpoint {
             .and(authenticated(&app))
             .and(with_state(app))
             .then(|id: u64, claims: AccessClaims, app: App| async move {
+                require(&claims, "solicitud:read")?;
                 let s = visible(&app, &claims, id).await?;
                 Ok::<_, ApiError>(envelope::ok("Solicitud obtenida", s))
             })
@@ -203,7 +235,7 @@ struct EstadoRequest {
         (status = 200, description = "The request in its new state", body = Envelope<Solicitud>),
         (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
-        (status = 403, description = "A usuario approving or rejecting, or cancelling someone else's", body = ErrorBody),
+        (status = 403, description = "A usuario approving or rejecting, or cancelling someone else's; a token with a `scope` claim without `solicitud:admin` (approve, reject) or `solicitud:write` (cancel)", body = ErrorBody),
         (status = 404, description = "No such request, or someone else's", body = ErrorBody),
         (status = 409, description = "No longer pending (`CONFLICT`)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
@@ -219,8 +251,23 @@ fn set_estado(app: App) -> Endpoint {
             .and(with_state(app))
             .then(
                 |id: u64, claims: AccessClaims, body: EstadoRequest, app: App| async move {
+                    // Approving or rejecting needs `solicitud:admin` (and, for a person, the admin
+                    // role); cancelling needs `solicitud:write` (and to be the owner).
+                    let deciding = body.estado != Estado::Cancelada;
+                    require(
+                        &claims,
+                        if deciding {
+                            "solicitud:admin"
+                        } else {
+                            "solicitud:write"
+                        },
+                    )?;
                     let current = visible(&app, &claims, id).await?;
-                    check_transition(&current, &claims.username, claims.rol == Rol::Admin, body.estado)?;
+                    let admin = match claims.principal() {
+                        Principal::Person { rol, .. } => rol == Rol::Admin,
+                        Principal::Client { .. } => claims.has_scope("solicitud:admin") == Some(true),
+                    };
+                    check_transition(&current, owner(&claims), admin, body.estado)?;
                     let now = timestamp(app.clock.now_ms());
                     match app
                         .store

@@ -110,7 +110,7 @@ pub struct Page {
 }
 
 /// The Bearer access token of an active admin.
-fn admin(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
+pub(super) fn admin(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
     authenticated(app).and_then(|auth: Authenticated| async move {
         if auth.user.rol == Rol::Admin {
             Ok(auth)
@@ -120,7 +120,7 @@ fn admin(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection>
     })
 }
 
-fn actor(auth: &Authenticated) -> Actor {
+pub(super) fn actor(auth: &Authenticated) -> Actor {
     Actor::User(auth.user.id)
 }
 

@@ -8,6 +8,7 @@
 //! [`shared::rejection::recover`].
 
 mod admin;
+mod admin_clients;
 mod cuenta;
 mod introspect;
 mod jwks;
@@ -15,6 +16,7 @@ pub(crate) mod login;
 mod logout;
 mod me;
 mod mfa;
+mod oauth;
 mod openapi;
 mod password;
 mod refresh;
@@ -48,10 +50,11 @@ shared::endpoints! {
             (name = "auth", description = "Tokens and sessions"),
             (name = "mfa", description = "TOTP second factor"),
             (name = "saphety", description = "SOVOS-Saphety compatible endpoint"),
-            (name = "admin", description = "Users managed live (Bearer token of an admin)"),
+            (name = "admin", description = "Users and OAuth 2.0 clients managed live (Bearer token of an admin)"),
             (name = "cuenta", description = "The self-service account page: HTML, JavaScript and CSS (not the envelope), built on the endpoints above"),
             (name = "ops", description = "Health and readiness"),
             (name = "keys", description = "The public keys of asymmetric tokens"),
+            (name = "oauth2", description = "OAuth 2.0 (RFC 6749 formats, not the envelope); on when JWT_ISSUER is a URL"),
         )
     );
     fn endpoints(app: &App);
@@ -79,10 +82,16 @@ shared::endpoints! {
     admin::reset_password[app.clone()],
     admin::unlock[app.clone()],
     admin::logout_all[app.clone()],
+    admin_clients::list[app.clone()],
+    admin_clients::create[app.clone()],
+    admin_clients::get[app.clone()],
+    admin_clients::patch[app.clone()],
+    admin_clients::new_secret[app.clone()],
     cuenta::page[],
     cuenta::script[],
     cuenta::style[],
     jwks::jwks[app.clone()],
+    oauth::token[app.clone()],
 }
 
 /// `/ready`'s check: the store answers, and the signing keys are loaded (an asymmetric algorithm).

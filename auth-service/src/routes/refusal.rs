@@ -58,6 +58,11 @@ impl From<Refusal> for ApiError {
                 "token",
                 "El token para establecer la contraseña no es válido, ya se usó o expiró.",
             ),
+            Refusal::UnknownClient => ApiError::NotFound,
+            Refusal::ClientIdTaken => ApiError::Conflict("El client_id ya está registrado.".into()),
+            Refusal::PublicClient => ApiError::Conflict(
+                "Un cliente público (token_endpoint_auth_method 'none') no tiene secreto.".into(),
+            ),
             Refusal::Store(e) => ApiError::from(e),
             Refusal::Internal(e) => ApiError::Internal(e),
         }

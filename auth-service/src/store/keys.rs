@@ -180,6 +180,12 @@ impl Keys {
         format!("{}{{keys}}:signing", self.base)
     }
 
+    /// The OAuth 2.0 clients (one hash, one slot): `client_id` -> record (JSON), `~v:<client_id>` -> its
+    /// version, so a write compares and sets in one step on a cluster too.
+    pub fn oauth_clients(&self) -> String {
+        format!("{}{{clients}}:oauth", self.base)
+    }
+
     /// The ids of the active admins: there is always at least one (see `lua/admins.lua`).
     pub fn admins(&self) -> String {
         self.of_users("admins")

@@ -32,10 +32,10 @@ use shared::SharedClock;
 use shared::revocation::Revoked;
 
 use super::{
-    ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, KeyStore,
-    LimitStore, MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStart,
-    SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore,
-    UserUpdate,
+    ChallengeStore, ChallengeTry, ClientRecord, ClientStore, Counter, EntryId, FeedEntry, FeedStore, Gate,
+    Generation, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome,
+    Rotation, SessionStart, SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken,
+    UserRecord, UserStore, UserUpdate,
 };
 
 const SWEEP_EVERY: u64 = 1024;
@@ -95,6 +95,9 @@ struct Inner {
     signing_keys: BTreeMap<String, SigningKeyRecord>,
     #[serde(default)]
     newest_keys: HashMap<String, String>,
+    /// OAuth 2.0 clients by `client_id`.
+    #[serde(default)]
+    clients: BTreeMap<String, ClientRecord>,
     /// The revocation feed, oldest first; not kept in the file.
     #[serde(skip)]
     feed: VecDeque<(EntryId, FeedEntry)>,
@@ -870,6 +873,30 @@ impl KeyStore for MemoryStore {
             inner.signing_keys.remove(kid);
         }
         inner.commit()
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.lock()?.clients.get(client_id).cloned())
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        Ok(self.lock()?.clients.values().cloned().collect())
+    }
+
+    async fn put_client(&self, client: &ClientRecord) -> Result<Option<ClientRecord>, StoreError> {
+        let mut inner = self.write()?;
+        let stored = inner.clients.get(&client.client_id).map_or(0, |c| c.version);
+        if stored != client.version {
+            return Ok(None);
+        }
+        let mut written = client.clone();
+        written.version = stored + 1;
+        inner.clients.insert(written.client_id.clone(), written.clone());
+        inner.commit()?;
+        Ok(Some(written))
     }
 }
 

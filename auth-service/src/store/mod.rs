@@ -3,7 +3,8 @@
 //! challenges.
 //!
 //! One small trait per capability ([`UserStore`], [`SessionStore`], [`RevocationStore`], [`FeedStore`],
-//! [`LimitStore`], [`MfaStore`], [`ChallengeStore`], and [`StoreHealth`] for `/ready`), each implemented
+//! [`LimitStore`], [`MfaStore`], [`ChallengeStore`], [`KeyStore`], [`ClientStore`], and [`StoreHealth`]
+//! for `/ready`), each implemented
 //! by both stores, which pass the
 //! same conformance suite (`tests/api/store.rs`): [`redis::RedisStore`] (production) and
 //! [`memory::MemoryStore`] (embedded, when `REDIS_URL` is empty; one lock per operation, kept in a file
@@ -426,6 +427,58 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn remove_signing_keys(&self, kids: &[String]) -> Result<(), StoreError>;
 }
 
+/// One valid secret of an OAuth client, as kept: never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecret {
+    /// The random key of [`StoredSecret::hash`] (hex).
+    pub salt: String,
+    /// HMAC-SHA256 of the secret under `salt` (hex); see [`crate::oauth::registry`].
+    pub hash: String,
+    /// When it stops being valid (ms, the service's clock); 0: until replaced.
+    pub expires_ms: i64,
+}
+
+/// An OAuth 2.0 client as the store keeps it: its RFC 7591 metadata, the hashes of its valid secrets
+/// (two during a rotation), whether it is active, and the version every write compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    /// Space-separated, as RFC 7591 writes it.
+    pub scope: String,
+    /// `client_secret_basic`, `client_secret_post`, or `none` (a public client).
+    pub token_endpoint_auth_method: String,
+    pub id_token_signed_response_alg: String,
+    pub first_party: bool,
+    pub active: bool,
+    pub secrets: Vec<StoredSecret>,
+    /// The client's cut-off when it was last enabled or its secret ended at once (ms, the store's
+    /// time; 0: none): its new tokens are dated after it, so none is born revoked.
+    #[serde(default)]
+    pub tokens_after_ms: i64,
+    /// Bumped by every write; [`ClientStore::put_client`] writes only over the version it was given.
+    pub version: u64,
+    /// A digest of the `CLIENTS_FILE` entry last applied to this client; empty for one made live.
+    pub config: String,
+}
+
+/// The OAuth 2.0 clients, shared by every replica.
+#[async_trait]
+pub trait ClientStore: Send + Sync + 'static {
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
+
+    /// Every client, by `client_id`.
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// Writes `client` if the stored version is still `client.version` (0: no client of that id is
+    /// stored: a create), in one atomic step. Returns the record as stored (its version one more), or
+    /// `None` when the version was not the stored one (another write came first, or the id is taken).
+    async fn put_client(&self, client: &ClientRecord) -> Result<Option<ClientRecord>, StoreError>;
+}
+
 /// Login challenges (the MFA second step): tries counted, one success.
 #[async_trait]
 pub trait ChallengeStore: Send + Sync + 'static {
@@ -453,6 +506,7 @@ pub struct Stores {
     pub mfa: Arc<dyn MfaStore>,
     pub challenges: Arc<dyn ChallengeStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub clients: Arc<dyn ClientStore>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -468,6 +522,7 @@ impl Stores {
             + MfaStore
             + ChallengeStore
             + KeyStore
+            + ClientStore
             + StoreHealth,
     {
         Self {
@@ -479,6 +534,7 @@ impl Stores {
             mfa: store.clone(),
             challenges: store.clone(),
             keys: store.clone(),
+            clients: store.clone(),
             health: store,
         }
     }

@@ -80,10 +80,10 @@ use shared::store::{from_value, Call, Lua, RedisConn, Rename};
 
 use super::keys::{legacy, Keys};
 use super::{
-    ChallengeStore, ChallengeTry, Counter, EntryId, FeedEntry, FeedStore, Gate, Generation, KeyStore,
-    LimitStore, MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome, Rotation, SessionStart,
-    SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore,
-    UserUpdate,
+    ChallengeStore, ChallengeTry, ClientRecord, ClientStore, Counter, EntryId, FeedEntry, FeedStore, Gate,
+    Generation, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome,
+    Rotation, SessionStart, SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken,
+    UserRecord, UserStore, UserUpdate,
 };
 
 /// One script: the files of `lua/` named, in order (the fragments it needs first: `now` defines
@@ -105,6 +105,7 @@ const USER_CREATE: &str = lua!("admins", "user_create");
 const USER_UPDATE: &str = lua!("now", "feed", "revoked", "cutoff", "admins", "user_update");
 const ADMINS_BUILD: &str = lua!("admins_build");
 const KEYS_ADD: &str = lua!("keys_add");
+const CLIENT_PUT: &str = lua!("client_put");
 const ADMINS_TAKE: &str = lua!("admins", "admins_take");
 const USER_GET: &str = lua!("user_get");
 const USER_PUT_NEW: &str = lua!("user_put_new");
@@ -157,6 +158,7 @@ pub struct RedisStore {
     owed_index: Lua,
     admins_build: Lua,
     keys_add: Lua,
+    client_put: Lua,
     admins_take: Lua,
     gate: Lua,
     fail: Lua,
@@ -220,6 +222,7 @@ impl RedisStore {
             owed_index: Lua::new(OWED_INDEX),
             admins_build: Lua::new(ADMINS_BUILD),
             keys_add: Lua::new(KEYS_ADD),
+            client_put: Lua::new(CLIENT_PUT),
             admins_take: Lua::new(ADMINS_TAKE),
             gate: Lua::new(GATE),
             fail: Lua::new(FAIL),
@@ -1435,6 +1438,53 @@ impl KeyStore for RedisStore {
             cmd.arg(kid);
         }
         self.query_durable::<i64>(&cmd).await.map(|_| ())
+    }
+}
+
+fn client_of(json: &str) -> Result<ClientRecord, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Protocol(format!("a client record does not parse: {e}")))
+}
+
+#[async_trait]
+impl ClientStore for RedisStore {
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        if client_id.starts_with('~') {
+            return Ok(None);
+        }
+        let json: Option<String> = self
+            .query(redis::cmd("HGET").arg(self.keys.oauth_clients()).arg(client_id))
+            .await?;
+        json.as_deref().map(client_of).transpose()
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let all: Map<String, String> = self
+            .query(redis::cmd("HGETALL").arg(self.keys.oauth_clients()))
+            .await?;
+        let mut clients = all
+            .iter()
+            .filter(|(field, _)| !field.starts_with('~'))
+            .map(|(_, json)| client_of(json))
+            .collect::<Result<Vec<_>, _>>()?;
+        clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(clients)
+    }
+
+    async fn put_client(&self, client: &ClientRecord) -> Result<Option<ClientRecord>, StoreError> {
+        if client.client_id.starts_with('~') {
+            return Ok(None);
+        }
+        let mut stored = client.clone();
+        stored.version = client.version + 1;
+        let record = serde_json::to_string(&stored).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        let mut inv = self.client_put.prepare_invoke();
+        inv.key(self.keys.oauth_clients())
+            .arg(&client.client_id)
+            .arg(client.version)
+            .arg(record);
+        let version = from_value::<u64>(self.invoke_durable(inv).await?)?;
+        Ok((version == stored.version).then_some(stored))
     }
 }
 

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod clients;
 mod cluster;
 mod config;
 mod cuenta;
@@ -17,6 +18,7 @@ mod limits;
 mod login;
 mod logout;
 mod mfa;
+mod oauth;
 mod openapi;
 mod ops;
 mod process;

@@ -1868,3 +1868,80 @@ async fn the_layout_before_hash_tags_is_renamed_on_first_use() {
     );
     assert!(now.contains(&keys.layout()));
 }
+
+// ---------------------------------------------------------------------------------------------------
+// OAuth 2.0 clients
+
+fn client_record(id: &str) -> auth_service::store::ClientRecord {
+    auth_service::store::ClientRecord {
+        client_id: id.into(),
+        client_name: "Billing".into(),
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["client_credentials".into()],
+        scope: "solicitud:read".into(),
+        token_endpoint_auth_method: "client_secret_basic".into(),
+        id_token_signed_response_alg: "RS256".into(),
+        first_party: false,
+        active: true,
+        secrets: vec![auth_service::store::StoredSecret {
+            salt: "00".repeat(16),
+            hash: "11".repeat(32),
+            expires_ms: 0,
+        }],
+        tokens_after_ms: 0,
+        version: 0,
+        config: String::new(),
+    }
+}
+
+conformance!(clients_are_written_over_the_version_read, clients_cas);
+async fn clients_cas(f: Fixture) {
+    let clients = &f.store.clients;
+    assert_eq!(clients.client("billing").await.unwrap(), None);
+    let created = clients
+        .put_client(&client_record("billing"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(created.version, 1);
+    assert_eq!(clients.client("billing").await.unwrap(), Some(created.clone()));
+    // A second create of the same id finds it taken.
+    assert_eq!(clients.put_client(&client_record("billing")).await.unwrap(), None);
+
+    let mut changed = created.clone();
+    changed.active = false;
+    let written = clients.put_client(&changed).await.unwrap().unwrap();
+    assert_eq!((written.version, written.active), (2, false));
+    // A write over the version it read before that change is stale: nothing written.
+    let mut stale = created.clone();
+    stale.scope = "solicitud:admin".into();
+    assert_eq!(clients.put_client(&stale).await.unwrap(), None);
+    assert_eq!(clients.client("billing").await.unwrap(), Some(written.clone()));
+
+    // Concurrent writers over one version: exactly one wins.
+    let attempts = (0..10).map(|i| {
+        let mut r = written.clone();
+        r.client_name = format!("writer {i}");
+        let clients = clients.clone();
+        async move { clients.put_client(&r).await.unwrap() }
+    });
+    let won = join_all(attempts).await.into_iter().flatten().count();
+    assert_eq!(won, 1);
+
+    clients
+        .put_client(&client_record("alpha"))
+        .await
+        .unwrap()
+        .unwrap();
+    let ids: Vec<String> = clients
+        .clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, ["alpha", "billing"]);
+    // The version fields of the Redis hash are no clients.
+    assert_eq!(clients.client("~v:billing").await.unwrap(), None);
+}

@@ -90,7 +90,9 @@ mod tests {
             typ: TokenKind::Access,
             username: "u".into(),
             email: "u@example.com".into(),
-            rol: Rol::Usuario,
+            rol: Some(Rol::Usuario),
+            client_id: None,
+            scope: None,
         }
     }
 

@@ -113,7 +113,51 @@ impl TestApp {
                 typ: TokenKind::Access,
                 username: username.into(),
                 email: format!("{username}@example.com"),
+                rol: Some(rol),
+                client_id: None,
+                scope: None,
+            })
+            .unwrap()
+    }
+
+    /// An access token as the token endpoint issues one: a machine client's (`rol` `None`) or a
+    /// person's with `scope`, valid for an hour.
+    pub fn scoped_token(&self, person: Option<(&str, Rol)>, scope: &str) -> String {
+        let now = self.clock.now_secs();
+        let (sub, sid, username, email, rol, client_id) = match person {
+            Some((username, rol)) => (
+                username.len().to_string(),
+                "test-session".to_string(),
+                username.to_string(),
+                format!("{username}@example.com"),
+                Some(rol),
+                "some-app".to_string(),
+            ),
+            None => (
+                "billing-service".to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                None,
+                "billing-service".to_string(),
+            ),
+        };
+        self.codec
+            .sign(&AccessClaims {
+                sub,
+                jti: uuid::Uuid::new_v4().to_string(),
+                sid,
+                iat: now,
+                nbf: now,
+                exp: now + 3600,
+                iss: self.codec.issuer().into(),
+                aud: self.codec.audience().into(),
+                typ: TokenKind::Access,
+                username,
+                email,
                 rol,
+                client_id: Some(client_id),
+                scope: Some(scope.into()),
             })
             .unwrap()
     }

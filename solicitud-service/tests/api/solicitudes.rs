@@ -432,3 +432,145 @@ async fn an_integral_float_is_a_passenger_count() {
         "{got}"
     );
 }
+
+#[tokio::test]
+async fn scopes_decide_what_a_token_with_a_scope_may_do_on_top_of_the_role_rules() {
+    let app = TestApp::spawn(StoreKind::Memory).await;
+    let marias = app.create(&app.maria()).await;
+    let estado = |e: &str| json!({ "estado": e });
+
+    // A machine client reading: every solicitud with solicitud:read, nothing without it.
+    let reader = app.scoped_token(None, "solicitud:read");
+    let (status, body) = app.get("/solicitud/", &reader).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["datos"].as_array().unwrap().len(),
+        1,
+        "a client reads every solicitud"
+    );
+    assert_eq!(app.get(&format!("/solicitud/{marias}"), &reader).await.0, 200);
+    let (status, body) = app.post("/solicitud/", &reader, valid_request()).await;
+    assert_eq!((status, codigo(&body)), (403, "FORBIDDEN"), "no solicitud:write");
+    let (status, _) = app
+        .patch(
+            &format!("/solicitud/{marias}/estado"),
+            &reader,
+            estado("aprobada"),
+        )
+        .await;
+    assert_eq!(status, 403, "no solicitud:admin");
+
+    // A writer creates as itself, and may cancel only its own.
+    let writer = app.scoped_token(None, "solicitud:read solicitud:write");
+    let (status, body) = app.post("/solicitud/", &writer, valid_request()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["datos"]["solicitante"], "billing-service");
+    let own = body["datos"]["id"].as_u64().unwrap();
+    let (status, _) = app
+        .patch(
+            &format!("/solicitud/{marias}/estado"),
+            &writer,
+            estado("cancelada"),
+        )
+        .await;
+    assert_eq!(status, 403, "someone else's");
+    let (status, body) = app
+        .patch(&format!("/solicitud/{own}/estado"), &writer, estado("cancelada"))
+        .await;
+    assert_eq!(
+        (status, body["datos"]["estado"].as_str()),
+        (200, Some("cancelada")),
+        "{body}"
+    );
+
+    // solicitud:admin decides; a write-only token reads nothing.
+    let decider = app.scoped_token(None, "solicitud:admin");
+    let (status, body) = app
+        .patch(
+            &format!("/solicitud/{marias}/estado"),
+            &decider,
+            estado("aprobada"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["datos"]["estado"].as_str()),
+        (200, Some("aprobada")),
+        "{body}"
+    );
+    assert_eq!(
+        app.get("/solicitud/", &app.scoped_token(None, "solicitud:write"))
+            .await
+            .0,
+        403
+    );
+
+    // A person's token with a scope: the scope and the role both.
+    let admin_read_only = app.scoped_token(Some(("admin", Rol::Admin)), "openid solicitud:read");
+    let other = app.create(&app.pedro()).await;
+    let (status, _) = app
+        .patch(
+            &format!("/solicitud/{other}/estado"),
+            &admin_read_only,
+            estado("rechazada"),
+        )
+        .await;
+    assert_eq!(status, 403, "an admin whose token lacks solicitud:admin");
+    let maria_admin_scope = app.scoped_token(Some(("maria", Rol::Usuario)), "solicitud:read solicitud:admin");
+    let (status, _) = app
+        .patch(
+            &format!("/solicitud/{other}/estado"),
+            &maria_admin_scope,
+            estado("rechazada"),
+        )
+        .await;
+    assert_eq!(status, 404, "a usuario sees only their own, scope or not");
+    let (status, body) = app.get("/solicitud/", &maria_admin_scope).await;
+    assert_eq!(status, 200);
+    assert!(body["datos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["solicitante"] == "maria"));
+
+    // The seed's tokens (no scope) keep the role rules alone.
+    assert_eq!(app.get("/solicitud/", &app.maria()).await.0, 200);
+    assert_eq!(
+        app.post("/solicitud/", &app.maria(), valid_request()).await.0,
+        201
+    );
+}
+
+#[tokio::test]
+async fn a_token_that_is_neither_a_persons_nor_a_clients_is_invalid() {
+    let app = TestApp::spawn(StoreKind::Memory).await;
+    let now = app.clock.now_secs();
+    let kid = shared::token::kid_for(SECRET.as_bytes());
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid);
+    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let base = json!({"jti": "j", "iat": now, "nbf": now, "exp": now + 60, "iss": "auth-service",
+                      "aud": "solicitud-transporte-api", "typ": "access"});
+    let with = |extra: Value| {
+        let mut claims = base.clone();
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    };
+    for claims in [
+        // No rol and no client: nobody.
+        json!({"sub": "2", "sid": "s", "username": "maria", "email": "m@example.com"}),
+        // A client whose sub is not its client_id.
+        json!({"sub": "1", "client_id": "billing", "scope": "solicitud:read"}),
+        // A client token without scope.
+        json!({"sub": "billing", "client_id": "billing"}),
+        // A client token that also names a person.
+        json!({"sub": "billing", "client_id": "billing", "scope": "solicitud:read", "username": "maria"}),
+        // A rol without a session.
+        json!({"sub": "2", "username": "maria", "email": "m@example.com", "rol": "admin"}),
+    ] {
+        let (status, body) = app.get("/solicitud/", &with(claims.clone())).await;
+        assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"), "{claims}");
+    }
+}

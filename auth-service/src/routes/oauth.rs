@@ -1,0 +1,257 @@
+//! The OAuth 2.0 endpoints, in the standards' own formats rather than the envelope: form-encoded
+//! requests, RFC 6749 §5.1 answers and §5.2 errors (`{"error","error_description"}`), always with
+//! `Cache-Control: no-store`. Served only when `JWT_ISSUER` is a URL (see
+//! [`crate::config::AuthConfig::oauth_enabled`]); otherwise they answer 404 like any unknown path.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use bytes::BytesMut;
+use serde::Serialize;
+use shared::http::{client_ip, optional_header, raw_body, with_state};
+use shared::routing::Endpoint;
+use shared::ApiError;
+use warp::http::{HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use crate::app::App;
+use crate::oauth::token::{AuthMethod, Credentials, OAuthError};
+
+/// The RFC 6749 §5.2 error body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`; `slow_down` (429) over a rate limit;
+    /// `temporarily_unavailable` (503) when the store does not answer.
+    error: &'static str,
+    error_description: String,
+}
+
+/// RFC 6749 §5.1 answer of `/oauth2/token`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenAnswer {
+    /// An RFC 9068 JWT (header `typ: at+jwt`).
+    access_token: String,
+    /// `Bearer`.
+    token_type: String,
+    /// Seconds.
+    expires_in: i64,
+    /// The scopes granted, space-separated.
+    scope: String,
+}
+
+/// The endpoints exist only when the issuer is a URL.
+fn enabled(app: &App) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    let on = app.config.oauth_enabled();
+    warp::any()
+        .and_then(move || async move {
+            if on {
+                Ok(())
+            } else {
+                Err(warp::reject::custom(ApiError::NotFound))
+            }
+        })
+        .untuple_one()
+}
+
+fn json_reply(status: StatusCode, body: &impl Serialize) -> Response {
+    let mut response = warp::reply::with_status(warp::reply::json(body), status).into_response();
+    let headers = response.headers_mut();
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("pragma", HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The RFC 6749 §5.2 answer of an error.
+fn error_reply(error: OAuthError) -> Response {
+    let (status, code) = match &error {
+        OAuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        OAuthError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+        OAuthError::UnauthorizedClient(_) => (StatusCode::BAD_REQUEST, "unauthorized_client"),
+        OAuthError::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        OAuthError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
+        OAuthError::SlowDown { .. } => (StatusCode::TOO_MANY_REQUESTS, "slow_down"),
+        OAuthError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+        OAuthError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    };
+    let description = match &error {
+        OAuthError::InvalidClient => "client authentication failed".to_string(),
+        OAuthError::Store(_) => "the service cannot reach its store; try again".to_string(),
+        OAuthError::Internal(e) => {
+            tracing::error!(error = %e, "token endpoint failed");
+            "internal error".to_string()
+        }
+        other => other.to_string(),
+    };
+    if let OAuthError::Store(e) = &error {
+        tracing::warn!(error = %e, "token endpoint: the store does not answer");
+    }
+    let mut response = json_reply(
+        status,
+        &OAuthErrorBody {
+            error: code,
+            error_description: description,
+        },
+    );
+    match error {
+        OAuthError::InvalidClient => {
+            response.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Basic realm=\"oauth2\", charset=\"UTF-8\""),
+            );
+        }
+        OAuthError::SlowDown { retry_after_secs } => {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert("retry-after", v);
+            }
+        }
+        _ => {}
+    }
+    response
+}
+
+/// The parameters of a form body (RFC 6749 §3.2: `application/x-www-form-urlencoded`, each at most
+/// once).
+fn form(
+    content_type: Option<&HeaderValue>,
+    body: Result<BytesMut, ApiError>,
+) -> Result<HashMap<String, String>, OAuthError> {
+    let is_form = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded (RFC 6749 §3.2)".into(),
+        ));
+    }
+    let body = body.map_err(|e| OAuthError::InvalidRequest(format!("the body could not be read: {e}")))?;
+    let mut params = HashMap::new();
+    for (name, value) in form_urlencoded::parse(&body) {
+        if params.insert(name.to_string(), value.to_string()).is_some() {
+            return Err(OAuthError::InvalidRequest(format!(
+                "parameter {name} appears more than once"
+            )));
+        }
+    }
+    Ok(params)
+}
+
+/// One side of `Basic` credentials, form-decoded as RFC 6749 §2.3.1 asks.
+fn form_decoded(part: &str) -> String {
+    form_urlencoded::parse(format!("v={part}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The client's credentials: `Authorization: Basic`, or `client_id` and `client_secret` in the form;
+/// never both (RFC 6749 §2.3).
+fn credentials(
+    authorization: Option<&HeaderValue>,
+    params: &mut HashMap<String, String>,
+) -> Result<Credentials, OAuthError> {
+    let posted = params.remove("client_secret");
+    match (authorization, posted) {
+        (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
+            "client credentials both in Authorization and in the body".into(),
+        )),
+        (Some(header), None) => {
+            let (id, secret) =
+                crate::clients::parse_basic(header.as_bytes()).ok_or(OAuthError::InvalidClient)?;
+            let client_id = form_decoded(&id);
+            if params
+                .get("client_id")
+                .is_some_and(|posted_id| *posted_id != client_id)
+            {
+                return Err(OAuthError::InvalidRequest(
+                    "client_id differs from the authenticated client".into(),
+                ));
+            }
+            Ok(Credentials {
+                client_id,
+                secret: form_decoded(&secret),
+                method: AuthMethod::Basic,
+            })
+        }
+        (None, Some(secret)) => Ok(Credentials {
+            client_id: params
+                .get("client_id")
+                .cloned()
+                .ok_or(OAuthError::InvalidClient)?,
+            secret,
+            method: AuthMethod::Post,
+        }),
+        (None, None) => Err(OAuthError::InvalidClient),
+    }
+}
+
+async fn token_grant(
+    app: &App,
+    ip: IpAddr,
+    authorization: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    body: Result<BytesMut, ApiError>,
+) -> Result<Response, OAuthError> {
+    let mut params = form(content_type.as_ref(), body)?;
+    let grant_type = params
+        .get("grant_type")
+        .cloned()
+        .ok_or_else(|| OAuthError::InvalidRequest("grant_type is missing".into()))?;
+    if !crate::oauth::registry::GRANT_TYPES.contains(&grant_type.as_str()) {
+        return Err(OAuthError::UnsupportedGrantType);
+    }
+    let credentials = credentials(authorization.as_ref(), &mut params)?;
+    let client = app.token_endpoint.authenticate(ip, &credentials).await?;
+    if !client.grant_types.contains(&grant_type) {
+        return Err(OAuthError::UnauthorizedClient(format!(
+            "this client may not use {grant_type}"
+        )));
+    }
+    match grant_type.as_str() {
+        "client_credentials" => {
+            let answer = app
+                .token_endpoint
+                .client_credentials(&client, params.get("scope").map(String::as_str))
+                .await?;
+            Ok(json_reply(StatusCode::OK, &answer))
+        }
+        // Issued by the authorization endpoint, which this build does not have yet.
+        _ => Err(OAuthError::UnsupportedGrantType),
+    }
+}
+
+/// `POST /oauth2/token`
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`grant_type=client_credentials` and an optional `scope`; the client authenticates with HTTP Basic (`client_secret_basic`) or `client_id` and `client_secret` in the form (`client_secret_post`), whichever it registered"),
+    responses(
+        (status = 200, description = "An RFC 9068 access token (RFC 6749 §5.1); `Cache-Control: no-store`", body = TokenAnswer),
+        (status = 400, description = "`invalid_request` (not a form, a parameter twice, two authentication methods), `unsupported_grant_type`, `unauthorized_client`, `invalid_scope`", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`", body = OAuthErrorBody),
+        (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
+        (status = 429, description = "`slow_down`: too many requests from this IP, or too many wrong secrets for this client; `Retry-After`", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: the store does not answer", body = OAuthErrorBody)
+    ))]
+pub fn token(app: App) -> Endpoint {
+    Endpoint::of::<__path_token>(
+        warp::path!("oauth2" / "token")
+            .and(warp::post())
+            .and(enabled(&app))
+            .and(client_ip(app.config.trusted_proxies.clone()))
+            .and(optional_header("authorization"))
+            .and(raw_body())
+            .and(with_state(app))
+            .then(
+                |ip: IpAddr,
+                 authorization: Option<HeaderValue>,
+                 content_type: Option<HeaderValue>,
+                 body: Result<BytesMut, ApiError>,
+                 app: App| async move {
+                    token_grant(&app, ip, authorization, content_type, body)
+                        .await
+                        .unwrap_or_else(error_reply)
+                },
+            ),
+    )
+}
