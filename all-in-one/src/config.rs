@@ -20,6 +20,21 @@ pub fn variables() -> impl Iterator<Item = &'static VarSpec> {
     auth_service::config::variables().chain(ALL_IN_ONE)
 }
 
+/// `vars` with `JWT_ISSUER` set to `http://localhost:<port of ALL_IN_ONE_BIND_ADDR>` when it is unset
+/// or empty: one command runs an OpenID Provider whose issuer is where a browser on this machine
+/// reaches it, so the OAuth 2.0 endpoints are on out of the box. An issuer set by the operator stands.
+fn with_default_issuer(vars: &RawVars) -> RawVars {
+    let mut vars = vars.clone();
+    if vars.get("jwt_issuer").is_none_or(|v| v.trim().is_empty()) {
+        let port = vars
+            .get("all_in_one_bind_addr")
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+            .map_or(8000, |a| a.port());
+        vars.insert("jwt_issuer".into(), format!("http://localhost:{port}"));
+    }
+    vars
+}
+
 /// Both services' settings, from one environment.
 #[derive(Debug, Clone)]
 pub struct AllInOneConfig {
@@ -32,6 +47,7 @@ pub struct AllInOneConfig {
 impl FromVars for AllInOneConfig {
     /// Reads [`variables`], every problem reported at once.
     fn from_vars(vars: &RawVars) -> Result<Self, ConfigErrors> {
+        let vars = &with_default_issuer(vars);
         let auth = AuthConfig::from_vars(vars);
         let mut r = Reader::new(vars);
         let bind_addr = r
@@ -68,6 +84,32 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn its_issuer_is_where_it_listens_unless_one_is_set() {
+        let issuer = |pairs: &[(&str, &str)]| {
+            AllInOneConfig::from_pairs(
+                [
+                    ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                    ("API_PASSWORD", "a long enough password 42"),
+                ]
+                .iter()
+                .chain(pairs)
+                .copied(),
+            )
+            .map(|c| c.auth.common.jwt.issuer)
+            .ok()
+        };
+        assert_eq!(issuer(&[]).as_deref(), Some("http://localhost:8000"));
+        assert_eq!(
+            issuer(&[("ALL_IN_ONE_BIND_ADDR", "127.0.0.1:9100")]).as_deref(),
+            Some("http://localhost:9100")
+        );
+        assert_eq!(
+            issuer(&[("JWT_ISSUER", "auth-service")]).as_deref(),
+            Some("auth-service")
+        );
+    }
 
     #[test]
     fn it_listens_on_port_8000_by_default_with_the_auth_services_settings() {

@@ -4,7 +4,7 @@
 //!
 //! | path | goes to |
 //! |---|---|
-//! | `/auth/...`, `/v2/auth/...`, `/admin/...`, `/.well-known/...` | the auth service's routes (which answer 404/405 for what they lack) |
+//! | `/auth/...`, `/v2/auth/...`, `/admin/...`, `/oauth2/...`, `/.well-known/...` | the auth service's routes (which answer 404/405 for what they lack) |
 //! | `/cuenta`, `/cuenta/...` | the auth service's account page (its files; 404 for anything else under it) |
 //! | `/solicitud`, `/solicitud/...` | the solicitud service's routes |
 //! | `/health` | this process: `GET` answers 200 while it runs |
@@ -30,13 +30,14 @@ pub enum Destination {
     NotFound,
 }
 
-/// Where the gateway sends `path` (its `location` blocks: three prefixes and the account page's exact
+/// Where the gateway sends `path` (its `location` blocks: five prefixes and the account page's exact
 /// path and prefix for the auth service, an exact path and a prefix for the solicitud service, its own
 /// `/health`, 404 for the rest).
 pub fn destination(path: &str) -> Destination {
     if path.starts_with("/auth/")
         || path.starts_with("/v2/auth/")
         || path.starts_with("/admin/")
+        || path.starts_with("/oauth2/")
         || path.starts_with("/.well-known/")
         || path == "/cuenta"
         || path.starts_with("/cuenta/")
@@ -144,7 +145,10 @@ mod tests {
             ("/cuenta/nada", Destination::Auth),
             ("/cuentas", Destination::NotFound),
             ("/.well-known/jwks.json", Destination::Auth),
+            ("/.well-known/openid-configuration", Destination::Auth),
             ("/.well-known", Destination::NotFound),
+            ("/oauth2/token", Destination::Auth),
+            ("/oauth2", Destination::NotFound),
             ("/solicitud", Destination::Solicitud),
             ("/solicitud/", Destination::Solicitud),
             ("/solicitud/7/estado", Destination::Solicitud),
@@ -172,6 +176,11 @@ mod tests {
             "/auth/mfa/verify",
             "/v2/auth/gettoken",
             "/.well-known/jwks.json",
+            "/.well-known/openid-configuration",
+            "/oauth2/token",
+            "/oauth2/revoke",
+            "/oauth2/introspect",
+            "/admin/clients/{client_id}",
             "/cuenta",
             "/cuenta/app.js",
             "/cuenta/app.css",

@@ -324,14 +324,34 @@ impl Sessions {
         }
     }
 
-    /// Whether a machine client's token is still good: its client is active, and no cut-off of its
-    /// `sub` (a disable, a secret ended at once) covers its issue time.
+    /// Whether a machine client's token is still good: its client is active, no cut-off of its
+    /// `sub` (a disable, a secret ended at once) covers its issue time, and it was not revoked by
+    /// itself (`/oauth2/revoke`).
     pub async fn check_client_token(&self, claims: &AccessClaims) -> Result<(), Refusal> {
-        let active = self.clients.client(&claims.sub).await?.is_some_and(|c| c.active);
-        let cutoff = self.revocations.cutoff(&claims.sub).await?;
-        if !active || cutoff.is_some_and(|c| claims.iat.saturating_mul(1000) <= c) {
+        let (client, cutoff, revoked) = futures::try_join!(
+            self.clients.client(&claims.sub),
+            self.revocations.cutoff(&claims.sub),
+            self.revocations.token_revoked(&claims.sub, &claims.jti),
+        )?;
+        let active = client.is_some_and(|c| c.active);
+        if !active || revoked || cutoff.is_some_and(|c| claims.iat.saturating_mul(1000) <= c) {
             return Err(Refusal::Revoked);
         }
+        Ok(())
+    }
+
+    /// Revokes one access token by itself (`/oauth2/revoke`): its `jti` until it expires, fed to
+    /// every backend. A person's token ends its whole session, as a logout does.
+    pub async fn revoke_access(&self, claims: &AccessClaims) -> Result<(), Refusal> {
+        if claims.rol.is_some() {
+            return self.logout(claims).await;
+        }
+        let remaining_ms = (claims.exp - self.codec.now_secs() + JWT_LEEWAY_SECS) * 1000;
+        // No session: only the token (a client's tokens have no session record to mark).
+        self.revocations
+            .revoke_session(&claims.sub, "", Some((&claims.jti, remaining_ms)))
+            .await?;
+        metrics().revocations.with_label_values(&["oauth_revoke"]).inc();
         Ok(())
     }
 

@@ -23,6 +23,8 @@ use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{json, Value};
 
 const ORIGIN: &str = "http://127.0.0.1:8000";
+/// docker-compose.yml's JWT_ISSUER: where a browser on this machine reaches the gateway.
+const ISSUER: &str = "http://localhost:8000";
 const ADMIN: &str = "api_user";
 
 struct Stack {
@@ -152,7 +154,13 @@ impl Stack {
         let body: Value =
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"));
         // Whatever token the stack hands out is a secret from here on.
-        for key in ["accessToken", "refreshToken", "access_token", "mfaToken"] {
+        for key in [
+            "accessToken",
+            "refreshToken",
+            "access_token",
+            "mfaToken",
+            "client_secret",
+        ] {
             for holder in [&body["datos"], &body["ResultData"]] {
                 if let Some(t) = holder[key].as_str() {
                     self.secrets.insert(t.to_string());
@@ -278,6 +286,7 @@ fn the_compose_stack_end_to_end() {
     stack.wait_all_healthy();
 
     seed_clients_gettoken_and_a_solicitud(&mut stack);
+    machine_clients_through_the_gateway(&mut stack);
     let kept = state_to_keep(&mut stack);
     three_replicas_share_one_chain_its_reuse_and_the_lock(&mut stack);
 
@@ -373,7 +382,7 @@ fn tokens_verify_with_the_published_keys_alone(stack: &mut Stack) {
     let jwk = set.find(&kid).unwrap_or_else(|| panic!("{kid} is not published"));
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_audience(&["solicitud-transporte-api"]);
-    validation.set_issuer(&["auth-service"]);
+    validation.set_issuer(&[ISSUER]);
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let claims = jsonwebtoken::decode::<Value>(&access, &key, &validation)
         .unwrap()
@@ -382,6 +391,68 @@ fn tokens_verify_with_the_published_keys_alone(stack: &mut Stack) {
     let r = stack.get_bearer("/solicitud/", &access);
     assert_eq!(r.status, 200, "{}", r.body);
     println!("compose: EdDSA tokens, verified with the published keys alone");
+}
+
+/// OAuth 2.0 through the gateway: discovery names the issuer, an admin registers a machine client, its
+/// client_credentials token reads solicitudes but may not create one, and once the client is disabled
+/// solicitud-service refuses the token (the revocation feed).
+fn machine_clients_through_the_gateway(stack: &mut Stack) {
+    let rq = stack
+        .client
+        .get(format!("{ORIGIN}/.well-known/openid-configuration"));
+    let r = stack.send(rq);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["issuer"], ISSUER);
+    assert_eq!(r.body["token_endpoint"], format!("{ISSUER}/oauth2/token"));
+    let (admin, _) = stack.login_pair();
+    let rq = stack
+        .client
+        .post(format!("{ORIGIN}/admin/clients"))
+        .bearer_auth(&admin)
+        .json(&json!({"client_id": "compose-reports", "client_name": "Reports",
+                      "grant_types": ["client_credentials"], "scope": "solicitud:read"}));
+    let r = stack.send(rq);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let secret = r.body["datos"]["client_secret"].as_str().unwrap().to_string();
+    let rq = stack
+        .client
+        .post(format!("{ORIGIN}/oauth2/token"))
+        .basic_auth("compose-reports", Some(&secret))
+        .form(&[("grant_type", "client_credentials")]);
+    let r = stack.send(rq);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.body["access_token"].as_str().unwrap().to_string();
+    let r = stack.get_bearer("/solicitud/", &token);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rq = stack
+        .client
+        .post(format!("{ORIGIN}/solicitud/"))
+        .bearer_auth(&token)
+        .json(&new_solicitud());
+    let r = stack.send(rq);
+    assert_eq!(r.status, 403, "solicitud:read only: {}", r.body);
+    let rq = stack
+        .client
+        .patch(format!("{ORIGIN}/admin/clients/compose-reports"))
+        .bearer_auth(&admin)
+        .json(&json!({"active": false}));
+    assert_eq!(stack.send(rq).status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = stack.get_bearer("/solicitud/", &token);
+        if r.status == 401 {
+            assert_eq!(r.body["codigo"], "TOKEN_REVOKED", "{}", r.body);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {}: {}",
+            r.status,
+            r.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    println!("compose: a machine client's token through the gateway, refused once the client is disabled");
 }
 
 /// The README's curl walk as written, through the gateway, with the stack's admin password in place of

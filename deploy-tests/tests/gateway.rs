@@ -330,6 +330,8 @@ fn start_services(extra: &[(&str, &str)]) -> (ServiceProcess, ServiceProcess, Te
     let prefix = format!("{}:", unique("deploy-tests"));
     let common = vec![
         ("JWT_SECRET", SECRET.to_string()),
+        // The one-command mode's default issuer, so both systems serve the OAuth 2.0 endpoints alike.
+        ("JWT_ISSUER", "http://localhost:8000".to_string()),
         ("REDIS_URL", redis_url()),
         ("REDIS_KEY_PREFIX", prefix),
         // Short lifetimes: what this test leaves in Redis expires within minutes.
@@ -735,6 +737,11 @@ async fn the_one_process_system_routes_every_request_as_the_gateway_does() {
         ("POST", "/.well-known/jwks.json", Some("{}")),
         ("GET", "/.well-known/nope", None),
         ("GET", "/.well-known", None),
+        ("GET", "/.well-known/openid-configuration", None),
+        ("POST", "/oauth2/token", Some("{}")),
+        ("GET", "/oauth2/token", None),
+        ("GET", "/oauth2", None),
+        ("GET", "/oauth2/nope", None),
     ];
     for (method, path, body) in cases {
         let request = |base: &str| {

@@ -92,6 +92,10 @@ shared::endpoints! {
     cuenta::style[],
     jwks::jwks[app.clone()],
     oauth::token[app.clone()],
+    oauth::revoke[app.clone()],
+    oauth::introspect[app.clone()],
+    oauth::openid_configuration[app.clone()],
+    oauth::authorization_server[app.clone()],
 }
 
 /// `/ready`'s check: the store answers, and the signing keys are loaded (an asymmetric algorithm).

@@ -187,6 +187,21 @@ fn credentials(
     }
 }
 
+/// The confidential client a request authenticates as (RFC 6749 §2.3), with the form's parameters
+/// left.
+async fn client_of(
+    app: &App,
+    ip: IpAddr,
+    authorization: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    body: Result<BytesMut, ApiError>,
+) -> Result<(crate::store::ClientRecord, HashMap<String, String>), OAuthError> {
+    let mut params = form(content_type.as_ref(), body)?;
+    let credentials = credentials(authorization.as_ref(), &mut params)?;
+    let client = app.token_endpoint.authenticate(ip, &credentials).await?;
+    Ok((client, params))
+}
+
 async fn token_grant(
     app: &App,
     ip: IpAddr,
@@ -204,6 +219,7 @@ async fn token_grant(
     }
     let credentials = credentials(authorization.as_ref(), &mut params)?;
     let client = app.token_endpoint.authenticate(ip, &credentials).await?;
+    params.remove("client_id");
     if !client.grant_types.contains(&grant_type) {
         return Err(OAuthError::UnauthorizedClient(format!(
             "this client may not use {grant_type}"
@@ -234,24 +250,206 @@ async fn token_grant(
         (status = 503, description = "`temporarily_unavailable`: the store does not answer", body = OAuthErrorBody)
     ))]
 pub fn token(app: App) -> Endpoint {
-    Endpoint::of::<__path_token>(
-        warp::path!("oauth2" / "token")
-            .and(warp::post())
+    Endpoint::of::<__path_token>(form_request(&app, "token").then(
+        |ip, authorization, content_type, body, app: App| async move {
+            token_grant(&app, ip, authorization, content_type, body)
+                .await
+                .unwrap_or_else(error_reply)
+        },
+    ))
+}
+
+/// What every OAuth 2.0 form endpoint takes: its path under `/oauth2/`, `POST`, the endpoints on, the
+/// client's IP, its `Authorization` header, and the body with its `Content-Type`.
+fn form_request(
+    app: &App,
+    segment: &'static str,
+) -> impl Filter<
+    Extract = (
+        IpAddr,
+        Option<HeaderValue>,
+        Option<HeaderValue>,
+        Result<BytesMut, ApiError>,
+        App,
+    ),
+    Error = Rejection,
+> + Clone {
+    warp::path("oauth2")
+        .and(warp::path(segment))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(enabled(app))
+        .and(client_ip(app.config.trusted_proxies.clone()))
+        .and(optional_header("authorization"))
+        .and(raw_body())
+        .and(with_state(app.clone()))
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): an access token issued to the authenticated client is revoked
+/// (fed to every backend); an unknown, expired or already revoked token is no error (200). A token of
+/// another client, or a person's token from the seed's endpoints: `unauthorized_client`.
+async fn revoke_token(
+    app: &App,
+    ip: IpAddr,
+    authorization: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    body: Result<BytesMut, ApiError>,
+) -> Result<Response, OAuthError> {
+    let (client, params) = client_of(app, ip, authorization, content_type, body).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    if let Ok(claims) = app.codec.verify::<shared::AccessClaims>(token) {
+        if claims.client_id.as_deref() != Some(client.client_id.as_str()) {
+            return Err(OAuthError::UnauthorizedClient(
+                "the token was not issued to this client".into(),
+            ));
+        }
+        app.sessions.revoke_access(&claims).await?;
+        crate::audit::record(
+            "token_revoked",
+            crate::audit::Actor::Anonymous,
+            &claims.sub,
+            &client.client_id,
+        );
+    }
+    Ok(json_reply(StatusCode::OK, &serde_json::json!({})))
+}
+
+/// `POST /oauth2/introspect` (RFC 7662): whether a token is live right now, and its claims, for an
+/// authenticated client; `token_type` is `Bearer` for an access token.
+async fn introspect_token(
+    app: &App,
+    ip: IpAddr,
+    authorization: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    body: Result<BytesMut, ApiError>,
+) -> Result<Response, OAuthError> {
+    let (_client, params) = client_of(app, ip, authorization, content_type, body).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    let introspection = app.sessions.introspect(token).await?;
+    let mut answer = serde_json::to_value(&introspection).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    if answer["typ"] == "access" {
+        answer["token_type"] = serde_json::Value::from("Bearer");
+    }
+    Ok(json_reply(StatusCode::OK, &answer))
+}
+
+/// RFC 7009's answer: an empty JSON object.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Empty {}
+
+/// RFC 7662's answer: `active`, and when it is true the token's claims (`sub`, `client_id`, `scope`,
+/// `exp`, `iat`, `iss`, `aud`, `jti`, `token_type`, and a person's `username`, `email`, `rol`, `sid`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IntrospectionAnswer {
+    active: bool,
+}
+
+/// `POST /oauth2/revoke`
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`token` (and an optional `token_type_hint`); the client authenticates as at the token endpoint"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (an unknown or expired token is no error, RFC 7009 §2.2)", body = Empty),
+        (status = 400, description = "`invalid_request` (not a form, no `token`), `unauthorized_client` (another client's token)", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`", body = OAuthErrorBody),
+        (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
+        (status = 429, description = "`slow_down`, with `Retry-After`", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: the store does not answer", body = OAuthErrorBody)
+    ))]
+pub fn revoke(app: App) -> Endpoint {
+    Endpoint::of::<__path_revoke>(form_request(&app, "revoke").then(
+        |ip, authorization, content_type, body, app: App| async move {
+            revoke_token(&app, ip, authorization, content_type, body)
+                .await
+                .unwrap_or_else(error_reply)
+        },
+    ))
+}
+
+/// `POST /oauth2/introspect`
+#[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth2",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`token` (and an optional `token_type_hint`); the client authenticates as at the token endpoint"),
+    responses(
+        (status = 200, description = "`{active: false}`, or `{active: true}` and the token's claims", body = IntrospectionAnswer),
+        (status = 400, description = "`invalid_request` (not a form, no `token`)", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`", body = OAuthErrorBody),
+        (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
+        (status = 429, description = "`slow_down`, with `Retry-After`", body = OAuthErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: the store does not answer", body = OAuthErrorBody)
+    ))]
+pub fn introspect(app: App) -> Endpoint {
+    Endpoint::of::<__path_introspect>(form_request(&app, "introspect").then(
+        |ip, authorization, content_type, body, app: App| async move {
+            introspect_token(&app, ip, authorization, content_type, body)
+                .await
+                .unwrap_or_else(error_reply)
+        },
+    ))
+}
+
+/// `GET /.well-known/openid-configuration` and `GET /.well-known/oauth-authorization-server`: the
+/// server's metadata (OIDC Discovery 1.0, RFC 8414), naming only what this build implements.
+fn metadata(app: &App) -> serde_json::Value {
+    let issuer = app.config.common.jwt.issuer.trim_end_matches('/').to_string();
+    let at = |path: &str| format!("{issuer}{path}");
+    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let mut doc = serde_json::json!({
+        "issuer": app.config.common.jwt.issuer,
+        "token_endpoint": at("/oauth2/token"),
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": [],
+        "scopes_supported": ["solicitud:read", "solicitud:write", "solicitud:admin"],
+        "revocation_endpoint": at("/oauth2/revoke"),
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint": at("/oauth2/introspect"),
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+    });
+    if app.signing.is_some() {
+        doc["jwks_uri"] = serde_json::Value::from(at("/.well-known/jwks.json"));
+    }
+    doc
+}
+
+fn discovery_reply(app: &App) -> Response {
+    let mut response = warp::reply::json(&metadata(app)).into_response();
+    response
+        .headers_mut()
+        .insert("cache-control", HeaderValue::from_static("public, max-age=300"));
+    response
+}
+
+/// `GET /.well-known/openid-configuration`
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth2",
+    responses(
+        (status = 200, description = "The server's metadata (OIDC Discovery 1.0 / RFC 8414): only what is implemented", content_type = "application/json"),
+        (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody)
+    ))]
+pub fn openid_configuration(app: App) -> Endpoint {
+    Endpoint::of::<__path_openid_configuration>(
+        warp::path!(".well-known" / "openid-configuration")
+            .and(warp::get())
             .and(enabled(&app))
-            .and(client_ip(app.config.trusted_proxies.clone()))
-            .and(optional_header("authorization"))
-            .and(raw_body())
             .and(with_state(app))
-            .then(
-                |ip: IpAddr,
-                 authorization: Option<HeaderValue>,
-                 content_type: Option<HeaderValue>,
-                 body: Result<BytesMut, ApiError>,
-                 app: App| async move {
-                    token_grant(&app, ip, authorization, content_type, body)
-                        .await
-                        .unwrap_or_else(error_reply)
-                },
-            ),
+            .map(|app: App| discovery_reply(&app)),
+    )
+}
+
+/// `GET /.well-known/oauth-authorization-server`
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth2",
+    responses(
+        (status = 200, description = "The same metadata (RFC 8414)", content_type = "application/json"),
+        (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody)
+    ))]
+pub fn authorization_server(app: App) -> Endpoint {
+    Endpoint::of::<__path_authorization_server>(
+        warp::path!(".well-known" / "oauth-authorization-server")
+            .and(warp::get())
+            .and(enabled(&app))
+            .and(with_state(app))
+            .map(|app: App| discovery_reply(&app)),
     )
 }

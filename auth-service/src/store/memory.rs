@@ -591,6 +591,15 @@ impl RevocationStore for MemoryStore {
         Ok(self.lock()?.cutoff(uid, now))
     }
 
+    async fn token_revoked(&self, _uid: &str, jti: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        Ok(self
+            .lock()?
+            .revoked_jtis
+            .get(jti)
+            .is_some_and(|until| *until > now))
+    }
+
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.write()?;

@@ -296,6 +296,10 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// The user's cut-off in force (ms), if any: what a login challenge remembers, so that the
     /// session it leads to starts only if no session was ended since ([`NewSession::cutoff_seen`]).
     async fn cutoff(&self, uid: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Whether access token `jti` of `uid` is revoked by itself ([`RevocationStore::revoke_session`]
+    /// with a `jti`): what a token without a session (a machine client's) is checked against.
+    async fn token_revoked(&self, uid: &str, jti: &str) -> Result<bool, StoreError>;
 }
 
 /// The users, shared by every replica.

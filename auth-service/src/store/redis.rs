@@ -838,6 +838,13 @@ impl RevocationStore for RedisStore {
         cutoff.map(|c| int(&c)).transpose()
     }
 
+    async fn token_revoked(&self, uid: &str, jti: &str) -> Result<bool, StoreError> {
+        let found: i64 = self
+            .query(redis::cmd("EXISTS").arg(self.keys.revoked_jti(uid, jti)))
+            .await?;
+        Ok(found == 1)
+    }
+
     async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
         if self.cluster {
             self.index_owed(uid).await?;

@@ -327,3 +327,155 @@ async fn with_a_plain_issuer_the_oauth_endpoints_are_off() {
     let (status, body) = read(res).await;
     assert_eq!((status, codigo(&body)), (404, "NOT_FOUND"));
 }
+
+#[tokio::test]
+async fn a_client_revokes_and_introspects_tokens_with_its_credentials() {
+    let app = oauth_app(StoreKind::Redis).await;
+    let secret = app.register(billing()).await;
+    let mut other = billing();
+    other["client_id"] = json!("other");
+    let other_secret = app.register(other).await;
+    let grant = [("grant_type", "client_credentials")];
+    let (_, body, _) = app.token_request(Some(("billing", &secret)), &grant).await;
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let post = |path: &str, id: &str, secret: &str, form: Vec<(&str, &str)>| {
+        let req = app
+            .client
+            .post(app.url(path))
+            .basic_auth(id, Some(secret))
+            .form(&form);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let no_store = res
+                .headers()
+                .get("cache-control")
+                .is_some_and(|v| v == "no-store");
+            (status, res.json::<Value>().await.unwrap(), no_store)
+        }
+    };
+
+    // Introspection (RFC 7662): any authenticated client; the claims of a live token.
+    let (status, body, no_store) = post(
+        "/oauth2/introspect",
+        "other",
+        &other_secret,
+        vec![("token", &token)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(no_store);
+    assert_eq!(
+        (
+            body["active"].clone(),
+            body["client_id"].clone(),
+            body["token_type"].clone()
+        ),
+        (json!(true), json!("billing"), json!("Bearer"))
+    );
+    assert_eq!(body["scope"], "solicitud:read solicitud:write");
+    let (status, body, _) = post(
+        "/oauth2/introspect",
+        "other",
+        &other_secret,
+        vec![("token", "garbage")],
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"active": false})));
+    let (status, body, _) = post("/oauth2/introspect", "other", "wrong", vec![("token", &token)]).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+
+    // Revocation (RFC 7009): only the client the token was issued to; junk is no error.
+    let (status, body, _) = post("/oauth2/revoke", "other", &other_secret, vec![("token", &token)]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+    assert_eq!(
+        app.introspect(&token).await["active"],
+        true,
+        "another client's revoke did nothing"
+    );
+    let (status, _, _) = post("/oauth2/revoke", "billing", &secret, vec![("token", "garbage")]).await;
+    assert_eq!(status, 200);
+    let (status, body, _) = post(
+        "/oauth2/revoke",
+        "billing",
+        &secret,
+        vec![("token", &token), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({})));
+    assert_eq!(app.introspect(&token).await["active"], false);
+    let entries = app
+        .app
+        .store
+        .feed
+        .feed_after(auth_service::store::EntryId::ZERO, 100)
+        .await
+        .unwrap();
+    let jti = claims_of(&token)["jti"].as_str().unwrap().to_string();
+    assert!(
+        entries
+            .iter()
+            .any(|(_, e)| e.revoked == shared::revocation::Revoked::Token(jti.clone())),
+        "the revocation is fed to backends"
+    );
+    // Another token of the same client is untouched.
+    let (_, body, _) = app.token_request(Some(("billing", &secret)), &grant).await;
+    assert_eq!(
+        app.introspect(body["access_token"].as_str().unwrap()).await["active"],
+        true
+    );
+    let (status, body, _) = post("/oauth2/revoke", "billing", &secret, vec![]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+}
+
+#[tokio::test]
+async fn discovery_names_exactly_what_is_implemented() {
+    let app = oauth_app(StoreKind::Memory).await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let (status, doc) = read(app.client.get(app.url(path)).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(doc["issuer"], ISSUER);
+        assert_eq!(doc["token_endpoint"], format!("{ISSUER}/oauth2/token"));
+        assert_eq!(doc["revocation_endpoint"], format!("{ISSUER}/oauth2/revoke"));
+        assert_eq!(
+            doc["introspection_endpoint"],
+            format!("{ISSUER}/oauth2/introspect")
+        );
+        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            doc["token_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post"])
+        );
+        // Nothing this build does not have: no authorization endpoint, no ID tokens, no keys to
+        // publish with HMAC tokens.
+        for absent in [
+            "authorization_endpoint",
+            "userinfo_endpoint",
+            "jwks_uri",
+            "id_token_signing_alg_values_supported",
+        ] {
+            assert!(doc.get(absent).is_none(), "{absent} in {doc}");
+        }
+    }
+    let eddsa = TestApp::spawn_with(
+        StoreKind::Memory,
+        &[("JWT_ISSUER", ISSUER), ("JWT_ALGORITHM", "EdDSA")],
+    )
+    .await;
+    let (_, doc) = read(
+        eddsa
+            .client
+            .get(eddsa.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(doc["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
+}

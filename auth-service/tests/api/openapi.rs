@@ -41,7 +41,8 @@ async fn valid(app: &TestApp, method: &str, path: &str) -> (Option<String>, Opti
 
 #[tokio::test]
 async fn every_documented_route_answers_with_a_documented_status() {
-    let app = TestApp::spawn().await;
+    // With an issuer URL: the OAuth 2.0 endpoints are on.
+    let app = TestApp::spawn_with(StoreKind::Redis, &[("JWT_ISSUER", "http://localhost:8000")]).await;
     let res = app.client.get(app.url("/openapi.json")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
     let doc: Value = res.json().await.unwrap();
@@ -91,7 +92,7 @@ async fn every_documented_route_answers_with_a_documented_status() {
 /// offers exactly the table's methods on each path; an unknown path is 404 whatever the method.
 #[tokio::test]
 async fn the_route_table_decides_404_405_and_allow_and_matches_the_document() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(StoreKind::Redis, &[("JWT_ISSUER", "http://localhost:8000")]).await;
     let doc: Value = app
         .client
         .get(app.url("/openapi.json"))
@@ -120,7 +121,7 @@ async fn the_route_table_decides_404_405_and_allow_and_matches_the_document() {
             route.template
         );
 
-        let path = route.template.replace("{id}", "1");
+        let path = route.template.replace("{id}", "1").replace("{client_id}", "some-client");
         for method in methods {
             let res = app
                 .client

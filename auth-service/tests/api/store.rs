@@ -1549,6 +1549,7 @@ fn all_checks() -> Vec<(&'static str, Check)> {
         cut_off_covers_a_clock_that_was_ahead,
         last_admin_stays,
         signing_key_records,
+        clients_cas,
     ];
     let source = include_str!("store.rs");
     let declared = source.matches("\nconformance!(").count();
