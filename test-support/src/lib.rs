@@ -1209,6 +1209,88 @@ pub fn outside_input(test: &str, what: &str, var: &str, default: PathBuf) -> Opt
     None
 }
 
+/// A tool a test needs could not be had: a visible `SKIPPED` line, or on CI ([`on_ci`]) a failure
+/// saying why.
+pub fn skip(test: &str, why: &str) {
+    assert!(!on_ci(), "{test}: {why}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// Runs a command to its end within `limit`; its standard output, or what went wrong.
+fn output_of(command: &mut Command, limit: Duration) -> Result<String, String> {
+    let what = format!("{command:?}");
+    let out = run_to_end(command, limit).map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// How long installing a test's Python or Node packages may take.
+const INSTALL_LIMIT: Duration = Duration::from_secs(300);
+
+/// The python of a virtual environment at `venv` holding exactly `pins` (`name==version`), made once
+/// and reused while `probe` (a Python statement) runs and prints `expect`.
+pub fn python_venv(venv: &Path, pins: &[&str], probe: &str, expect: &str) -> Result<PathBuf, String> {
+    let python = venv.join("bin/python");
+    let installed = |python: &Path| {
+        output_of(Command::new(python).args(["-c", probe]), Duration::from_secs(60))
+            .is_ok_and(|v| v.trim() == expect)
+    };
+    if !installed(&python) {
+        output_of(
+            Command::new("python3").args(["-m", "venv"]).arg(venv),
+            INSTALL_LIMIT,
+        )
+        .map_err(|e| format!("python3 -m venv (Debian: apt-get install python3-venv): {e}"))?;
+        output_of(
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "--disable-pip-version-check"])
+                .args(pins),
+            INSTALL_LIMIT,
+        )?;
+        if !installed(&python) {
+            return Err(format!("{pins:?} are not importable in {}", venv.display()));
+        }
+    }
+    Ok(python)
+}
+
+/// A directory whose `node_modules` holds `package` at `version` (installed there once with npm).
+pub fn node_modules(dir: &Path, package: &str, version: &str) -> Result<PathBuf, String> {
+    let manifest = dir.join("node_modules").join(package).join("package.json");
+    let installed = || {
+        std::fs::read_to_string(&manifest)
+            .ok()
+            .is_some_and(|t| t.contains(&format!("\"version\": \"{version}\"")))
+    };
+    if !installed() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        output_of(
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(dir)
+                .arg(format!("{package}@{version}")),
+            INSTALL_LIMIT,
+        )
+        .map_err(|e| format!("npm (Debian: apt-get install npm): {e}"))?;
+        if !installed() {
+            return Err(format!("{package} {version} is not in {}", dir.display()));
+        }
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// Runs `command` to its end (a minute at most): its standard output, or a panic saying what failed.
+pub fn run_script(command: &mut Command) -> String {
+    output_of(command, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

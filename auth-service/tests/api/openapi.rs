@@ -121,7 +121,10 @@ async fn the_route_table_decides_404_405_and_allow_and_matches_the_document() {
             route.template
         );
 
-        let path = route.template.replace("{id}", "1").replace("{client_id}", "some-client");
+        let path = route
+            .template
+            .replace("{id}", "1")
+            .replace("{client_id}", "some-client");
         for method in methods {
             let res = app
                 .client

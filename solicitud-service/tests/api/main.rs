@@ -8,6 +8,7 @@ mod config;
 mod e2e;
 mod helpers;
 mod jwks;
+mod oauth_clients;
 mod openapi;
 mod revocation;
 mod solicitudes;
