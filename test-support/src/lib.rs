@@ -1286,9 +1286,9 @@ pub fn node_modules(dir: &Path, package: &str, version: &str) -> Result<PathBuf,
     Ok(dir.to_path_buf())
 }
 
-/// Runs `command` to its end (a minute at most): its standard output, or a panic saying what failed.
-pub fn run_script(command: &mut Command) -> String {
-    output_of(command, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"))
+/// Runs `command` to its end (a minute at most): its standard output, or what failed.
+pub fn run_script(command: &mut Command) -> Result<String, String> {
+    output_of(command, Duration::from_secs(60))
 }
 
 #[cfg(test)]

@@ -64,7 +64,8 @@ fn deploy() -> Deployment {
         Command::new(binary("auth-service"))
             .args(["clients", "new-secret"])
             .env_clear(),
-    );
+    )
+    .unwrap();
     let secret = made
         .lines()
         .find_map(|l| l.strip_prefix("client_secret: "))
@@ -231,6 +232,7 @@ async fn authlib_gets_client_credentials_tokens_that_solicitud_service_honours()
                 .arg(secret)
                 .env_clear(),
         )
+        .unwrap_or_else(|e| panic!("{e}"))
     })
     .await
     .unwrap();
@@ -258,6 +260,7 @@ async fn openid_client_discovers_and_gets_client_credentials_tokens_that_solicit
     let (issuer, secret, run) = (d.issuer.clone(), d.secret.clone(), script.clone());
     let out = tokio::task::spawn_blocking(move || {
         run_script(Command::new("node").arg(run).arg(issuer).arg(secret).env_clear())
+            .unwrap_or_else(|e| panic!("{e}"))
     })
     .await
     .unwrap();
