@@ -87,3 +87,30 @@ export declare class APIClient {
   logout(): Promise<void>;
   gettoken(username: string, password: string, virtualOperator?: string, otp?: string): Promise<SaphetyToken>;
 }
+
+export interface ClientCredentialsOptions {
+  /** Space-separated scopes to ask for; all the client's `solicitud:*` scopes when left out. */
+  scope?: string;
+  /** `client_secret_basic` (default) or `client_secret_post`: the method the client registered. */
+  authMethod?: 'client_secret_basic' | 'client_secret_post';
+  fetch?: typeof fetch;
+  now?: () => number;
+  refreshBufferMs?: number;
+  allowInsecureHttp?: boolean;
+  logger?: (message: string) => void;
+}
+
+/** A machine client's session: OAuth 2.0 client_credentials, the token cached and renewed once. */
+export declare class ClientCredentialsClient {
+  constructor(baseURL: string, clientId: string, clientSecret: string, options?: ClientCredentialsOptions);
+  readonly baseURL: string;
+  readonly clientId: string;
+  readonly scope: string | null;
+  readonly authMethod: string;
+  readonly accessToken: string | null;
+  fetchToken(): Promise<string>;
+  getHeaders(): Promise<{ Authorization: string; 'Content-Type': string }>;
+  request(method: string, endpoint: string, init?: RequestInit): Promise<Response>;
+  get(endpoint: string, init?: RequestInit): Promise<Response>;
+  post(endpoint: string, data?: unknown, init?: RequestInit): Promise<Response>;
+}

@@ -383,3 +383,133 @@ export class APIClient {
     this.#logger?.(message);
   }
 }
+
+/**
+ * A machine client's session: OAuth 2.0 `client_credentials` at `/oauth2/token` (HTTP Basic, or the
+ * form with `authMethod: 'client_secret_post'`). The token is kept until shortly before it expires
+ * (the guide's 5-minute buffer, or half its life if that is shorter) and renewed once for any number
+ * of concurrent callers; a 401 that says it expired or was revoked gets one new token and one retry.
+ * The same `getHeaders`, `request`, `get` and `post` as `APIClient`. Never logs the secret or a token.
+ */
+export class ClientCredentialsClient {
+  #secret;
+  #fetch;
+  #now;
+  #buffer;
+  #logger;
+  #token = null; // { accessToken, expiresAt, scope }
+  #flight = null;
+
+  constructor(baseURL, clientId, clientSecret, options = {}) {
+    const url = new URL(baseURL);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new TypeError(`baseURL must be an http(s) URL, got ${baseURL}`);
+    }
+    if (url.protocol === 'http:' && !options.allowInsecureHttp && !isLoopback(url.hostname)) {
+      throw new InsecureTransport(
+        `refusing to send a client secret over plain HTTP to ${url.hostname}: use https, or pass allowInsecureHttp: true`,
+      );
+    }
+    this.baseURL = baseURL.replace(/\/+$/, '');
+    this.clientId = clientId;
+    this.#secret = clientSecret;
+    this.scope = options.scope ?? null;
+    this.authMethod = options.authMethod ?? 'client_secret_basic';
+    this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.#now = options.now ?? Date.now;
+    this.#buffer = options.refreshBufferMs ?? REFRESH_BUFFER_MS;
+    this.#logger = options.logger ?? null;
+  }
+
+  get accessToken() {
+    return this.#token?.accessToken ?? null;
+  }
+
+  toJSON() {
+    return { baseURL: this.baseURL, clientId: this.clientId };
+  }
+
+  /** Headers with a token that has more than the buffer left (a new one first if needed). */
+  async getHeaders() {
+    const token = this.#token;
+    if (!token || this.#now() >= token.expiresAt - Math.min(this.#buffer, token.lifetimeMs / 2)) {
+      await this.#renew(token?.accessToken ?? null);
+    }
+    return { Authorization: `Bearer ${this.#token.accessToken}`, 'Content-Type': 'application/json' };
+  }
+
+  /** Gets a new token now (sharing one already being fetched). */
+  async fetchToken() {
+    await this.#renew(this.#token?.accessToken ?? null);
+    return this.#token.accessToken;
+  }
+
+  async request(method, endpoint, init = {}) {
+    const send = async () => {
+      const headers = { ...(await this.getHeaders()), ...(init.headers ?? {}) };
+      const response = await this.#fetch(`${this.baseURL}${endpoint}`, { ...init, method, headers });
+      this.#log(`${method} ${endpoint} -> ${response.status}`);
+      return { response, used: headers.Authorization.slice('Bearer '.length) };
+    };
+    const { response, used } = await send();
+    if (response.status === 401) {
+      const body = await readJson(response.clone());
+      if (SESSION_OVER.has(body.codigo)) {
+        await this.#renew(used);
+        return (await send()).response;
+      }
+    }
+    return response;
+  }
+
+  get(endpoint, init = {}) {
+    return this.request('GET', endpoint, init);
+  }
+
+  post(endpoint, data, init = {}) {
+    return this.request('POST', endpoint, { ...init, body: data === undefined ? undefined : JSON.stringify(data) });
+  }
+
+  /** Single flight: one token request at a time; a caller holding an older token than the current one
+   * just uses the current one. */
+  async #renew(stale) {
+    if (this.#flight) return this.#flight;
+    if (stale !== null && this.#token && this.#token.accessToken !== stale) return undefined;
+    this.#flight = this.#fetchToken().finally(() => {
+      this.#flight = null;
+    });
+    return this.#flight;
+  }
+
+  async #fetchToken() {
+    const form = new URLSearchParams({ grant_type: 'client_credentials' });
+    if (this.scope) form.set('scope', this.scope);
+    const headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    if (this.authMethod === 'client_secret_post') {
+      form.set('client_id', this.clientId);
+      form.set('client_secret', this.#secret);
+    } else {
+      // RFC 6749 §2.3.1: each part form-encoded before Basic.
+      const part = (v) => encodeURIComponent(v).replace(/%20/g, '+');
+      headers.Authorization = `Basic ${btoa(`${part(this.clientId)}:${part(this.#secret)}`)}`;
+    }
+    const started = this.#now();
+    const response = await this.#fetch(`${this.baseURL}/oauth2/token`, { method: 'POST', headers, body: form });
+    this.#log(`POST /oauth2/token -> ${response.status}`);
+    const body = await readJson(response);
+    if (response.status === 200 && body.access_token) {
+      const lifetimeMs = (body.expires_in ?? 0) * 1000;
+      this.#token = { accessToken: body.access_token, expiresAt: started + lifetimeMs, lifetimeMs, scope: body.scope ?? null };
+      return;
+    }
+    const message = body.error_description ?? body.error ?? `HTTP ${response.status}`;
+    if (response.status === 429) {
+      throw new RateLimited(message, { retryAfter: retryAfter(response), codigo: body.error ?? null });
+    }
+    throw new AuthError(message, { status: response.status, codigo: body.error ?? null });
+  }
+
+  #log(message) {
+    this.#logger?.(message);
+  }
+}

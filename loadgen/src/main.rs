@@ -423,6 +423,41 @@ fn post_step(url: String, body: Value) -> Step {
     })
 }
 
+/// A worker that asks `/oauth2/token` for a client_credentials token over and over (HTTP Basic).
+fn client_credentials_step(url: String, client_id: String, secret: String) -> Step {
+    Box::new(move |client: &reqwest::Client| {
+        let req = client
+            .post(&url)
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")]);
+        Box::pin(succeeded(req))
+    })
+}
+
+/// Registers a machine client through the admin API; its secret.
+async fn register_client(
+    client: &reqwest::Client,
+    auth: &Service,
+    admin_access: &str,
+    client_id: &str,
+) -> String {
+    let body: Value = client
+        .post(auth.url("/admin/clients"))
+        .bearer_auth(admin_access)
+        .json(&json!({"client_id": client_id, "client_name": "loadgen",
+                      "grant_types": ["client_credentials"], "scope": "solicitud:read"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["datos"]["client_secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the client was not registered: {body}"))
+        .to_string()
+}
+
 /// A worker that refreshes its own session over and over, each time with the token it just got.
 fn refresh_chain_step(url: String, first: String) -> Step {
     let current = Arc::new(std::sync::Mutex::new(first));
@@ -736,6 +771,8 @@ async fn propagation(client: &reqwest::Client, auth: &Service, sol: &Service, n:
 fn common_vars(settings: &Settings, redis: bool) -> Vec<(&'static str, String)> {
     let mut vars = vec![
         ("JWT_SECRET", SECRET.to_string()),
+        // An issuer URL: the OAuth 2.0 endpoints are on (the client_credentials scenario).
+        ("JWT_ISSUER", "http://localhost:8000".to_string()),
         ("API_PASSWORD", PASSWORD.to_string()),
         ("MFA_ENCRYPTION_KEY", MFA_KEY.to_string()),
         (
@@ -1143,6 +1180,29 @@ async fn main() {
             "",
         );
     }
+
+    // 3b. A machine client's token (client_credentials): one keyed hash of its secret, no session.
+    let secret = register_client(&client, &auth, &access, "loadgen").await;
+    let issuance = load_costed(
+        auth.pid(),
+        &settings.redis_url,
+        (0..c)
+            .map(|_| client_credentials_step(auth.url("/oauth2/token"), "loadgen".into(), secret.clone()))
+            .collect(),
+        d,
+    )
+    .await;
+    let per_token = issuance.cpu_us_per_request().unwrap_or(f64::NAN);
+    let per_refresh = refresh.cpu_us_per_request().unwrap_or(f64::NAN);
+    row(
+        "POST /oauth2/token, client_credentials (Redis), next to POST /auth/refresh",
+        format!(
+            "{}; {per_token:.1} µs of auth-service CPU per token against {per_refresh:.1} per refresh = {:.2}x",
+            issuance.summary_cpu(),
+            per_token / per_refresh
+        ),
+        "no more CPU than a refresh",
+    );
 
     // 4. Introspection.
     let introspect = load_costed(

@@ -27,6 +27,7 @@
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod crypto_provider;
 pub mod envelope;
 pub mod error;
 pub mod http;

@@ -206,6 +206,7 @@ impl TokenCodec {
     /// HMAC `JWT_ALGORITHM`; with an asymmetric one, no key until one is installed
     /// ([`TokenCodec::set_access_keys`]).
     pub fn new(settings: &JwtSettings, clock: SharedClock) -> Self {
+        crate::crypto_provider::install();
         let longest_access = settings.access_ttl_secs.max(settings.saphety_ttl_secs);
         let hmac = if is_hmac(settings.algorithm) {
             settings.algorithm
