@@ -78,6 +78,19 @@ fn require(claims: &AccessClaims, scope: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The verified access token of a caller allowed `scope` ([`require`]), checked before the body is
+/// read: a caller who may not create learns nothing of what a valid body is.
+fn scoped(
+    app: &App,
+    scope: &'static str,
+) -> impl Filter<Extract = (AccessClaims,), Error = Rejection> + Clone {
+    authenticated(app).and_then(move |claims: AccessClaims| async move {
+        require(&claims, scope)
+            .map(|()| claims)
+            .map_err(warp::reject::custom)
+    })
+}
+
 /// Whether the caller sees every request: an admin, or a machine client (its scope decides what it
 /// may do with them).
 fn sees_all(claims: &AccessClaims) -> bool {
@@ -107,10 +120,9 @@ fn list(app: App) -> Endpoint {
     Endpoint::of::<__path_list>(
         warp::path!("solicitud")
             .and(warp::get())
-            .and(authenticated(&app))
+            .and(scoped(&app, "solicitud:read"))
             .and(with_state(app))
             .then(|claims: AccessClaims, app: App| async move {
-                require(&claims, "solicitud:read")?;
                 let owner = (!sees_all(&claims)).then_some(owner(&claims));
                 let items = app.store.list(owner).await?;
                 Ok::<_, ApiError>(envelope::ok("Solicitudes obtenidas", items))
@@ -159,11 +171,10 @@ fn create(app: App) -> Endpoint {
     Endpoint::of::<__path_create>(
         warp::path!("solicitud")
             .and(warp::post())
-            .and(authenticated(&app))
+            .and(scoped(&app, "solicitud:write"))
             .and(json_body::<CreateRequest>())
             .and(with_state(app))
             .then(|claims: AccessClaims, body: CreateRequest, app: App| async move {
-                require(&claims, "solicitud:write")?;
                 let now = app.clock.now_ms();
                 let new = NewSolicitud {
                     solicitante: owner(&claims).to_string(),
@@ -208,10 +219,9 @@ fn get_one(app: App) -> Endpoint {
     Endpoint::of::<__path_get_one>(
         warp::path!("solicitud" / u64)
             .and(warp::get())
-            .and(authenticated(&app))
+            .and(scoped(&app, "solicitud:read"))
             .and(with_state(app))
             .then(|id: u64, claims: AccessClaims, app: App| async move {
-                require(&claims, "solicitud:read")?;
                 let s = visible(&app, &claims, id).await?;
                 Ok::<_, ApiError>(envelope::ok("Solicitud obtenida", s))
             })

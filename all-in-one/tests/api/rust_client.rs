@@ -636,3 +636,88 @@ async fn rust_client_plain_http_to_a_host_that_is_not_this_machine_is_refused_un
     assert_eq!(allowed.get("/solicitud/").await.unwrap().status(), 200);
     assert_eq!(service.requests("POST", "/auth/login", Some(200)).await, 1);
 }
+
+/// A machine client (`ClientCredentials`): fifty tasks share one token request, the scope asked for is
+/// what the token carries, `client_secret_post` works for a client registered with it, and a disabled
+/// client's token is refused and no new one is given (`invalid_client`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rust_client_credentials_share_one_token_and_stop_when_the_client_is_disabled() {
+    let service = start(&[]);
+    let login = post(
+        &service.origin,
+        "/auth/login",
+        json!({"username": USER, "password": PASSWORD}),
+        None,
+    )
+    .await;
+    let admin = login["datos"]["accessToken"].as_str().unwrap().to_string();
+    let register = |metadata: Value| {
+        let (origin, admin) = (service.origin.clone(), admin.clone());
+        async move {
+            let created = post(&origin, "/admin/clients", metadata, Some(&admin)).await;
+            assert_eq!(created["exito"], true, "{created}");
+            created["datos"]["client_secret"].as_str().unwrap().to_string()
+        }
+    };
+    let secret = register(json!({"client_id": "rs-reports", "client_name": "Reports",
+        "grant_types": ["client_credentials"], "scope": "solicitud:read solicitud:write"}))
+    .await;
+    let client = solicitud_auth::ClientCredentials::with(
+        &service.origin,
+        "rs-reports",
+        &secret,
+        Some("solicitud:read"),
+        false,
+        false,
+    )
+    .unwrap();
+    assert!(!format!("{client:?}").contains(&secret), "the secret never shows");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get("/solicitud/").await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), 200);
+    }
+    assert_eq!(service.requests("POST", "/oauth2/token", Some(200)).await, 1);
+    let created = client.post("/solicitud/", &json!({"origen": "A"})).await.unwrap();
+    assert_eq!(created.status(), 403, "read-only, as asked");
+
+    let poster_secret = register(json!({"client_id": "rs-poster", "client_name": "Poster",
+        "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}))
+    .await;
+    let poster = solicitud_auth::ClientCredentials::with(
+        &service.origin,
+        "rs-poster",
+        &poster_secret,
+        None,
+        true,
+        false,
+    )
+    .unwrap();
+    assert_eq!(poster.get("/solicitud/").await.unwrap().status(), 200);
+
+    let disabled = reqwest::Client::new()
+        .patch(format!("{}/admin/clients/rs-reports", service.origin))
+        .bearer_auth(&admin)
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    match client.get("/solicitud/").await {
+        Err(Error::Api {
+            status: 401, codigo, ..
+        }) => assert_eq!(codigo.as_deref(), Some("invalid_client")),
+        other => panic!("a disabled client got {other:?}"),
+    }
+    let wrong =
+        solicitud_auth::ClientCredentials::new(&service.origin, "rs-poster", "not-the-secret").unwrap();
+    assert!(matches!(wrong.token().await, Err(Error::Api { status: 401, .. })));
+    assert!(matches!(
+        solicitud_auth::ClientCredentials::new("http://auth.example", "x", "y"),
+        Err(Error::InsecureHttp { .. })
+    ));
+}

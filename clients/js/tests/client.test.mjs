@@ -6,6 +6,8 @@ import { test } from 'node:test';
 
 import {
   APIClient,
+  AuthError,
+  ClientCredentialsClient,
   InsecureTransport,
   InvalidCredentials,
   MemoryStorage,
@@ -14,7 +16,7 @@ import {
   SaphetyError,
   SessionExpired,
 } from '../index.js';
-import { EMAIL, PASSWORD, USER, enrolMfa, lossyProxy, startService } from './support.mjs';
+import { EMAIL, PASSWORD, USER, enrolMfa, lossyProxy, post, startService } from './support.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -238,4 +240,57 @@ test('no session and no credentials is SessionExpired without a request', async 
   const client = new APIClient('http://127.0.0.1:9', null, null, { fetch: () => fetched++ });
   await assert.rejects(client.getHeaders(), SessionExpired);
   assert.equal(fetched, 0);
+});
+
+/** Registers a machine client through the admin API; its secret. */
+async function registerClient(origin, metadata) {
+  const login = await post(origin, '/auth/login', { username: USER, password: PASSWORD });
+  const created = await post(origin, '/admin/clients', metadata, login.datos.accessToken);
+  assert.equal(created.exito, true, JSON.stringify(created));
+  return { secret: created.datos.client_secret, admin: login.datos.accessToken };
+}
+
+test('a machine client gets one token for fifty concurrent calls, a new one near its expiry, and none once disabled', async (t) => {
+  const service = await startService(t);
+  if (!service) return;
+  const { secret, admin } = await registerClient(service.origin, {
+    client_id: 'js-reports',
+    client_name: 'Reports',
+    grant_types: ['client_credentials'],
+    scope: 'solicitud:read solicitud:write',
+  });
+  const c = clock();
+  const client = new ClientCredentialsClient(service.origin, 'js-reports', secret, { scope: 'solicitud:read', now: c.now });
+  const responses = await Promise.all(Array.from({ length: 50 }, () => client.get('/solicitud/')));
+  assert.deepEqual(responses.map((r) => r.status), Array(50).fill(200));
+  assert.equal(await service.requests('POST', '/oauth2/token', 200), 1);
+  // Read-only, as asked: a create is refused.
+  const created = await client.post('/solicitud/', {
+    origen: 'A', destino: 'B', fechaServicio: '2099-01-01T08:00:00Z', pasajeros: 1, motivo: 'm',
+  });
+  assert.equal(created.status, 403);
+  // Inside the buffer of its expiry: a new token, once.
+  const first = client.accessToken;
+  c.offset = 56 * 60 * 1000;
+  await Promise.all(Array.from({ length: 10 }, () => client.get('/solicitud/')));
+  assert.notEqual(client.accessToken, first);
+  assert.equal(await service.requests('POST', '/oauth2/token', 200), 2);
+  // The form method, as a client registered for it uses.
+  const { secret: postSecret } = await registerClient(service.origin, {
+    client_id: 'js-poster', client_name: 'Poster', grant_types: ['client_credentials'],
+    token_endpoint_auth_method: 'client_secret_post',
+  });
+  const poster = new ClientCredentialsClient(service.origin, 'js-poster', postSecret, { authMethod: 'client_secret_post' });
+  assert.equal((await poster.get('/solicitud/')).status, 200);
+  // Disabled: its token is refused, and the token endpoint refuses it a new one.
+  const r = await fetch(`${service.origin}/admin/clients/js-reports`, {
+    method: 'PATCH',
+    headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ active: false }),
+  });
+  assert.equal(r.status, 200);
+  await assert.rejects(client.get('/solicitud/'), (e) => e instanceof AuthError && e.codigo === 'invalid_client' && e.status === 401);
+  const wrong = new ClientCredentialsClient(service.origin, 'js-poster', 'not-the-secret', { authMethod: 'client_secret_post' });
+  await assert.rejects(wrong.fetchToken(), (e) => e instanceof AuthError && e.codigo === 'invalid_client');
+  assert.throws(() => new ClientCredentialsClient('http://auth.example', 'x', 'y'), InsecureTransport);
 });

@@ -14,6 +14,8 @@ from support import EMAIL, PASSWORD, USER, LossyProxy, Service, enrol_mfa, post
 
 from solicitud_auth import (
     APIClient,
+    AuthError,
+    ClientCredentialsClient,
     InsecureTransport,
     InvalidCredentials,
     MemoryStorage,
@@ -275,3 +277,69 @@ class Transport(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MachineClients(ServiceTest):
+    def register(self, metadata: Dict[str, object]) -> str:
+        login = post(self.origin, "/auth/login", {"username": USER, "password": PASSWORD})
+        self.admin = login["datos"]["accessToken"]
+        created = post(self.origin, "/admin/clients", metadata, self.admin)
+        self.assertTrue(created["exito"], created)
+        return created["datos"]["client_secret"]
+
+    def test_fifty_threads_share_one_token_a_new_one_comes_near_expiry_and_none_once_disabled(self) -> None:
+        import requests
+
+        secret = self.register(
+            {"client_id": "py-reports", "client_name": "Reports", "grant_types": ["client_credentials"],
+             "scope": "solicitud:read solicitud:write"}
+        )
+        clock = Clock()
+        client = ClientCredentialsClient(self.origin, "py-reports", secret, scope="solicitud:read", clock=clock)
+        barrier = threading.Barrier(50)
+        statuses: List[int] = []
+        errors: List[BaseException] = []
+
+        def call() -> None:
+            try:
+                barrier.wait()
+                statuses.append(client.get("/solicitud/").status_code)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=call) for _ in range(50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(statuses, [200] * 50)
+        self.assertEqual(self.service.requests("POST", "/oauth2/token", 200), 1)
+        # Read-only, as asked.
+        self.assertEqual(client.post("/solicitud/", {"origen": "A"}).status_code, 403)
+        first = client.access_token
+        clock.offset = 56 * 60
+        self.assertEqual(client.get("/solicitud/").status_code, 200)
+        self.assertNotEqual(client.access_token, first)
+        self.assertEqual(self.service.requests("POST", "/oauth2/token", 200), 2)
+        # client_secret_post, for a client registered with it.
+        poster_secret = self.register(
+            {"client_id": "py-poster", "client_name": "Poster", "grant_types": ["client_credentials"],
+             "token_endpoint_auth_method": "client_secret_post"}
+        )
+        poster = ClientCredentialsClient(self.origin, "py-poster", poster_secret, auth_method="client_secret_post")
+        self.assertEqual(poster.get("/solicitud/").status_code, 200)
+        # Disabled: its token is refused and no new one is given.
+        r = requests.patch(
+            f"{self.origin}/admin/clients/py-reports", json={"active": False},
+            headers={"Authorization": f"Bearer {self.admin}"}, timeout=10,
+        )
+        self.assertEqual(r.status_code, 200)
+        with self.assertRaises(AuthError) as refused:
+            client.get("/solicitud/")
+        self.assertEqual((refused.exception.status, refused.exception.codigo), (401, "invalid_client"))
+        with self.assertRaises(AuthError) as wrong:
+            ClientCredentialsClient(self.origin, "py-poster", "wrong", auth_method="client_secret_post").fetch_token()
+        self.assertEqual(wrong.exception.codigo, "invalid_client")
+        with self.assertRaises(InsecureTransport):
+            ClientCredentialsClient("http://auth.example", "x", "y")

@@ -662,7 +662,7 @@ fn is_session_over(codigo: &str) -> bool {
 }
 
 /// This machine: `localhost` and its subdomains, `127.0.0.0/8`, `::1` (also IPv4-mapped).
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')

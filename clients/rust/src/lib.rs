@@ -32,6 +32,7 @@
 //!
 //! - [`client`]: [`Client`] and its [`ClientBuilder`].
 //! - [`tokens`]: [`Tokens`], the [`TokenStorage`] trait and [`MemoryStorage`].
+//! - [`machine`]: [`ClientCredentials`], a backend's own OAuth 2.0 client (`client_credentials`).
 //! - [`error`]: [`Error`], one variant per way a step can fail.
 //!
 //! The client runs on Tokio (as `reqwest` does). It speaks plain HTTP only unless the app enables a TLS
@@ -42,10 +43,12 @@
 
 pub mod client;
 pub mod error;
+pub mod machine;
 pub mod tokens;
 
 pub use client::{Client, ClientBuilder, REFRESH_BUFFER};
 pub use error::Error;
+pub use machine::ClientCredentials;
 pub use reqwest::{Method, Response, StatusCode};
 pub use tokens::{MemoryStorage, TokenStorage, Tokens};
 

@@ -17,12 +17,15 @@ What it does that the guide's client does not:
 - handles the MFA step (an ``mfa_code`` callback, or :meth:`APIClient.verify_mfa`);
 - refuses plain HTTP to a host other than this machine unless ``allow_insecure_http=True``;
 - never logs a token; keeps them in a pluggable :class:`TokenStorage` (memory by default);
-- speaks the Saphety-compatible ``POST /v2/auth/gettoken`` (:meth:`APIClient.gettoken`).
+- speaks the Saphety-compatible ``POST /v2/auth/gettoken`` (:meth:`APIClient.gettoken`);
+- and, for a backend with an OAuth 2.0 client of its own, :class:`ClientCredentialsClient`: the
+  ``client_credentials`` token cached until shortly before it expires and fetched once for all threads.
 """
 
 from ._client import (
     APIClient,
     AuthError,
+    ClientCredentialsClient,
     InsecureTransport,
     InvalidCredentials,
     MemoryStorage,
@@ -39,6 +42,7 @@ from ._client import (
 __all__ = [
     "APIClient",
     "AuthError",
+    "ClientCredentialsClient",
     "InsecureTransport",
     "InvalidCredentials",
     "MemoryStorage",

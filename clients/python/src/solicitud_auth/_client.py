@@ -450,3 +450,155 @@ def _retry_after(response: requests.Response) -> Optional[int]:
         return int(response.headers.get("Retry-After", ""))
     except ValueError:
         return None
+
+
+# --- machine clients ----------------------------------------------------------------------------
+
+
+@dataclass
+class _ClientToken:
+    access_token: str
+    expires_at: float
+    lifetime: float
+    scope: Optional[str]
+
+
+class ClientCredentialsClient:
+    """A machine client's session: OAuth 2.0 ``client_credentials`` at ``/oauth2/token``.
+
+    The token is kept until shortly before it expires (the guide's 5-minute buffer, or half its life
+    if that is shorter) and fetched once for any number of threads; a 401 that says it expired or was
+    revoked gets one new token and one retry. ``auth_method`` is the one the client registered:
+    ``client_secret_basic`` (HTTP Basic, the default) or ``client_secret_post``. The same
+    ``get_headers``, ``request``, ``get`` and ``post`` as :class:`APIClient`; never logs the secret or
+    a token. A refused token request raises :class:`AuthError` whose ``codigo`` is the RFC 6749
+    ``error`` (``invalid_client``, ``invalid_scope``, ...), or :class:`RateLimited`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        scope: Optional[str] = None,
+        auth_method: str = "client_secret_basic",
+        allow_insecure_http: bool = False,
+        session: Optional[requests.Session] = None,
+        timeout: float = 30.0,
+        refresh_buffer: timedelta = REFRESH_BUFFER,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+            raise InsecureTransport(
+                f"refusing to send a client secret over plain HTTP to {parts.hostname}: use https, "
+                "or pass allow_insecure_http=True"
+            )
+        if auth_method not in ("client_secret_basic", "client_secret_post"):
+            raise ValueError(f"auth_method must be client_secret_basic or client_secret_post, not {auth_method!r}")
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self._secret = client_secret
+        self.scope = scope
+        self.auth_method = auth_method
+        self._http = session if session is not None else requests.Session()
+        self._timeout = timeout
+        self._buffer = refresh_buffer.total_seconds()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._flight: Optional[_Flight] = None
+        self._token: Optional[_ClientToken] = None
+
+    def __repr__(self) -> str:
+        return f"ClientCredentialsClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
+
+    @property
+    def access_token(self) -> Optional[str]:
+        token = self._token
+        return token.access_token if token else None
+
+    def fetch_token(self) -> str:
+        """A new token now (sharing one already being fetched)."""
+        current = self._token
+        self._renew(current.access_token if current else None)
+        assert self._token is not None
+        return self._token.access_token
+
+    def get_headers(self) -> Dict[str, str]:
+        token = self._token
+        if token is None or self._clock() >= token.expires_at - min(self._buffer, token.lifetime / 2):
+            self._renew(token.access_token if token else None)
+        assert self._token is not None
+        return {"Authorization": f"Bearer {self._token.access_token}", "Content-Type": "application/json"}
+
+    def _renew(self, stale: Optional[str]) -> None:
+        """Single flight, as :meth:`APIClient._refresh`: one thread asks, the others wait for it."""
+        with self._lock:
+            flight = self._flight
+            leader = flight is None
+            if leader:
+                if stale is not None and self._token is not None and self._token.access_token != stale:
+                    return
+                flight = self._flight = _Flight()
+        assert flight is not None
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return
+        try:
+            self._token = self._ask()
+        except BaseException as e:
+            flight.error = e
+            raise
+        finally:
+            with self._lock:
+                self._flight = None
+            flight.done.set()
+
+    def _ask(self) -> _ClientToken:
+        form = {"grant_type": "client_credentials"}
+        if self.scope:
+            form["scope"] = self.scope
+        auth = None
+        if self.auth_method == "client_secret_post":
+            form.update(client_id=self.client_id, client_secret=self._secret)
+        else:
+            # RFC 6749 §2.3.1: each part form-encoded, then HTTP Basic.
+            from urllib.parse import quote_plus
+
+            auth = (quote_plus(self.client_id), quote_plus(self._secret))
+        started = self._clock()
+        response = self._http.post(f"{self.base_url}/oauth2/token", data=form, auth=auth, timeout=self._timeout)
+        log.debug("POST /oauth2/token -> %s", response.status_code)
+        body = _json(response)
+        if response.status_code == 200 and body.get("access_token"):
+            lifetime = float(body.get("expires_in") or 0)
+            return _ClientToken(body["access_token"], started + lifetime, lifetime, body.get("scope"))
+        message = body.get("error_description") or body.get("error") or f"HTTP {response.status_code}"
+        if response.status_code == 429:
+            retry = response.headers.get("Retry-After")
+            raise RateLimited(message, int(retry) if retry and retry.isdigit() else None, codigo=body.get("error"))
+        raise AuthError(message, response.status_code, body.get("error"))
+
+    def request(self, method: str, endpoint: str, **kwargs: Any) -> requests.Response:
+        extra = kwargs.pop("headers", None) or {}
+        kwargs.setdefault("timeout", self._timeout)
+        headers = {**self.get_headers(), **extra}
+        used = headers["Authorization"][len("Bearer ") :]
+        response = self._http.request(method, f"{self.base_url}{endpoint}", headers=headers, **kwargs)
+        log.debug("%s %s -> %s", method, endpoint, response.status_code)
+        if response.status_code == 401 and _json(response).get("codigo") in _SESSION_OVER:
+            self._renew(used)
+            headers = {**self.get_headers(), **extra}
+            response = self._http.request(method, f"{self.base_url}{endpoint}", headers=headers, **kwargs)
+        return response
+
+    def get(self, endpoint: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", endpoint, **kwargs)
+
+    def post(self, endpoint: str, data: Any = None, **kwargs: Any) -> requests.Response:
+        return self.request("POST", endpoint, json=data, **kwargs)
