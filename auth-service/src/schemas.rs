@@ -102,3 +102,95 @@ pub fn operator_or_null_schema() -> Object {
 pub fn new_password_or_null_schema() -> Object {
     or_null(new_password_schema())
 }
+
+// --- OAuth 2.0 clients (the admin API) ----------------------------------------------------------
+
+use utoipa::openapi::schema::{Array, ArrayBuilder};
+
+fn one_of_strings(values: &[&str]) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+fn array_or_null(mut array: Array) -> Array {
+    array.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::Array, Type::Null]);
+    array
+}
+
+/// A `client_id`: 1 to 64 letters, digits, `.`, `_`, `-`, not all digits (those are user ids).
+pub fn client_id_schema() -> Object {
+    or_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .pattern(Some("^[A-Za-z0-9._-]*[A-Za-z._-][A-Za-z0-9._-]*$"))
+            .build(),
+    )
+}
+
+/// A client's name: 1 to 100 characters, not only white space.
+pub fn client_name_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(100))
+        .pattern(Some(shared::ops::not_blank_pattern()))
+        .build()
+}
+
+/// [`client_name_schema`] or `null`.
+pub fn client_name_or_null_schema() -> Object {
+    or_null(client_name_schema())
+}
+
+/// Redirect URIs: `https` ones, or `http` on this machine (the service also takes a native app's
+/// private scheme, `com.example.app:/cb`, which this pattern leaves out).
+pub fn redirect_uris_schema() -> Array {
+    let uri = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(
+            "^(https://[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,20}){0,3}|http://(localhost|127\\.0\\.0\\.1))(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$",
+        ))
+        .build();
+    ArrayBuilder::new().items(uri).max_items(Some(20)).build()
+}
+
+/// [`redirect_uris_schema`] or `null`.
+pub fn redirect_uris_or_null_schema() -> Array {
+    array_or_null(redirect_uris_schema())
+}
+
+/// Grant types: at least one, each once.
+pub fn grant_types_schema() -> Array {
+    array_or_null(
+        ArrayBuilder::new()
+            .items(one_of_strings(&crate::oauth::registry::GRANT_TYPES))
+            .min_items(Some(1))
+            .unique_items(true)
+            .build(),
+    )
+}
+
+/// Space-separated scopes, each one of [`crate::oauth::registry::SCOPES`].
+pub fn scope_schema() -> Object {
+    let one = crate::oauth::registry::SCOPES.join("|");
+    or_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(format!("^({one})( ({one}))*$")))
+            .build(),
+    )
+}
+
+/// `client_secret_basic`, `client_secret_post` or `none`.
+pub fn auth_method_schema() -> Object {
+    or_null(one_of_strings(&crate::oauth::registry::AUTH_METHODS))
+}
+
+/// `RS256`, `ES256` or `EdDSA`.
+pub fn id_token_alg_schema() -> Object {
+    or_null(one_of_strings(&crate::oauth::registry::ID_TOKEN_ALGS))
+}

@@ -36,6 +36,14 @@ def refused_for_shape(body):
             "(common_password)" in detalle or "token para establecer la contraseña" in detalle
         ):
             return None
+        # An OAuth client's rules between fields (authorization_code needs a redirect URI, a public
+        # client has no client_credentials, a client keeps its type), which a schema per field cannot
+        # say: each refusal names its rule.
+        if codigo == "VALIDATION_ERROR" and any(
+            f"({rule})" in detalle
+            for rule in ("redirect_uris_required", "public_client_grant", "client_type_change")
+        ):
+            return None
         return f"{codigo}: {detalle}"
     errors = body.get("Errors")
     if isinstance(errors, list):

@@ -193,6 +193,9 @@ fn check(record: &ClientRecord) -> Result<(), Refusal> {
             ));
         }
     }
+    if record.scope.trim().is_empty() {
+        return Err(invalid("scope", "El campo 'scope' necesita al menos un scope."));
+    }
     for scope in record.scope.split_whitespace() {
         one_of("scope", scope, &SCOPES)?;
     }
@@ -210,14 +213,14 @@ fn check(record: &ClientRecord) -> Result<(), Refusal> {
     if public && record.grant_types.iter().any(|g| g == "client_credentials") {
         return Err(invalid(
             "grant_types",
-            "El campo 'grant_types' no puede incluir 'client_credentials' en un cliente público (token_endpoint_auth_method 'none').",
+            "El campo 'grant_types' no puede incluir 'client_credentials' en un cliente público (token_endpoint_auth_method 'none') (public_client_grant).",
         ));
     }
     let code = record.grant_types.iter().any(|g| g == "authorization_code");
     if code && record.redirect_uris.is_empty() {
         return Err(invalid(
             "redirect_uris",
-            "El campo 'redirect_uris' necesita al menos una URI en un cliente con 'authorization_code'.",
+            "El campo 'redirect_uris' necesita al menos una URI en un cliente con 'authorization_code' (redirect_uris_required).",
         ));
     }
     for uri in &record.redirect_uris {
@@ -510,7 +513,7 @@ impl Registry {
                     if (v == "none") != (record.token_endpoint_auth_method == "none") {
                         return Err(invalid(
                             "token_endpoint_auth_method",
-                            "El campo 'token_endpoint_auth_method' no puede pasar un cliente de confidencial a público ni al revés: registre otro.",
+                            "El campo 'token_endpoint_auth_method' no puede pasar un cliente de confidencial a público ni al revés: registre otro (client_type_change).",
                         ));
                     }
                     record.token_endpoint_auth_method = v;

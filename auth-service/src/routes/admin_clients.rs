@@ -66,20 +66,28 @@ impl AdminClient {
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
     /// Generated when left out.
+    #[schema(schema_with = crate::schemas::client_id_schema)]
     client_id: Option<String>,
+    #[schema(schema_with = crate::schemas::client_name_schema)]
     client_name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::redirect_uris_schema)]
     redirect_uris: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::redirect_uris_schema)]
     post_logout_redirect_uris: Vec<String>,
     /// `["authorization_code"]` when left out.
+    #[schema(schema_with = crate::schemas::grant_types_schema)]
     grant_types: Option<Vec<String>>,
     /// Space-separated; `solicitud:read` for a client whose only grant is `client_credentials`, else
     /// `openid profile email`, when left out.
+    #[schema(schema_with = crate::schemas::scope_schema)]
     scope: Option<String>,
     /// `client_secret_basic` (default), `client_secret_post`, or `none` (a public client).
+    #[schema(schema_with = crate::schemas::auth_method_schema)]
     token_endpoint_auth_method: Option<String>,
     /// `RS256` (default), `ES256` or `EdDSA`.
+    #[schema(schema_with = crate::schemas::id_token_alg_schema)]
     id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     first_party: bool,
@@ -90,12 +98,19 @@ pub struct NewClient {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchClient {
+    #[schema(schema_with = crate::schemas::client_name_or_null_schema)]
     client_name: Option<String>,
+    #[schema(schema_with = crate::schemas::redirect_uris_or_null_schema)]
     redirect_uris: Option<Vec<String>>,
+    #[schema(schema_with = crate::schemas::redirect_uris_or_null_schema)]
     post_logout_redirect_uris: Option<Vec<String>>,
+    #[schema(schema_with = crate::schemas::grant_types_schema)]
     grant_types: Option<Vec<String>>,
+    #[schema(schema_with = crate::schemas::scope_schema)]
     scope: Option<String>,
+    #[schema(schema_with = crate::schemas::auth_method_schema)]
     token_endpoint_auth_method: Option<String>,
+    #[schema(schema_with = crate::schemas::id_token_alg_schema)]
     id_token_signed_response_alg: Option<String>,
     first_party: Option<bool>,
     active: Option<bool>,
@@ -107,7 +122,26 @@ pub struct PatchClient {
 pub struct NewSecretRequest {
     /// How long the previous secret stays valid (0 to 2,592,000 s; 86,400 when left out). 0 ends it
     /// now and revokes every token of the client, as for a leaked secret.
+    #[schema(minimum = 0, maximum = 2_592_000)]
+    #[serde(default, deserialize_with = "whole_seconds")]
     keep_previous_seconds: Option<i64>,
+}
+
+/// A JSON number that is a whole number, however written (`569` or `569.0`, as JSON Schema's
+/// `integer` allows); `null` is none. Out of `i64`'s range saturates, and the range check refuses it.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid type: floating point `{n}`, expected a whole number of seconds"
+        ))),
+    }
 }
 
 /// A client and its secret, shown this once.
