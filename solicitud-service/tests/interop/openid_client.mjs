@@ -10,7 +10,7 @@ async function fetch(clientId, auth, parameters) {
   try {
     const config = await client.discovery(new URL(issuer), clientId, undefined, auth, options);
     const tokens = await client.clientCredentialsGrant(config, parameters);
-    return { access_token: tokens.access_token, scope: tokens.scope, expires_in: tokens.expiresIn(), token_type: tokens.token_type };
+    return { access_token: tokens.access_token, scope: tokens.scope, expires_in: tokens.expires_in, token_type: tokens.token_type };
   } catch (e) {
     // A 401 with WWW-Authenticate comes as a challenge error: the RFC 6749 body is in its response.
     if (e.code === 'OAUTH_WWW_AUTHENTICATE_CHALLENGE' && e.response) {
