@@ -285,6 +285,14 @@ fn form_request(
         .and(with_state(app.clone()))
 }
 
+/// The `token` of a revocation or an introspection (RFC 7009 §2.1, RFC 7662 §2.1).
+fn token_param(params: &HashMap<String, String>) -> Result<&str, OAuthError> {
+    params
+        .get("token")
+        .map(String::as_str)
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))
+}
+
 /// `POST /oauth2/revoke` (RFC 7009): an access token issued to the authenticated client is revoked
 /// (fed to every backend); an unknown, expired or already revoked token is no error (200). A token of
 /// another client, or a person's token from the seed's endpoints: `unauthorized_client`.
@@ -296,9 +304,7 @@ async fn revoke_token(
     body: Result<BytesMut, ApiError>,
 ) -> Result<Response, OAuthError> {
     let (client, params) = client_of(app, ip, authorization, content_type, body).await?;
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    let token = token_param(&params)?;
     if let Ok(claims) = app.codec.verify::<shared::AccessClaims>(token) {
         if claims.client_id.as_deref() != Some(client.client_id.as_str()) {
             return Err(OAuthError::UnauthorizedClient(
@@ -326,9 +332,7 @@ async fn introspect_token(
     body: Result<BytesMut, ApiError>,
 ) -> Result<Response, OAuthError> {
     let (_client, params) = client_of(app, ip, authorization, content_type, body).await?;
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    let token = token_param(&params)?;
     let introspection = app.sessions.introspect(token).await?;
     let mut answer = serde_json::to_value(&introspection).map_err(|e| OAuthError::Internal(e.to_string()))?;
     if answer["typ"] == "access" {

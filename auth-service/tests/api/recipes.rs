@@ -3,24 +3,23 @@
 //! token, an expired access token, a token whose `typ` is not `access`, and an `alg: none` token are
 //! refused, each for its own reason.
 //!
-//! PyJWT and jose are installed once into the target directory (`recipes-venv`, `recipes-node`), as
-//! `deploy-tests/schemathesis/run.sh` does for schemathesis. Without `python3` or `npm` (or without the
+//! PyJWT and jose are installed once into the target directory (`recipes-venv`, `recipes-node`, by
+//! `test_support::python_venv` and `node_modules`), as `deploy-tests/schemathesis/run.sh` does for
+//! schemathesis. Without `python3` or `npm` (or without the
 //! registry) the test prints a SKIPPED line and passes, except on CI, where it fails saying why.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use serde_json::json;
+
+use test_support::skip;
 
 use crate::helpers::{access_claims, b64, forge, hs256_header, Clock, StoreKind, TestApp, SECRET};
 
 const PYJWT: &str = "2.10.1";
 const JOSE: &str = "6.2.18";
-const INSTALL_LIMIT: Duration = Duration::from_secs(300);
-const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// The fenced `lang` block of the README's "Verifying tokens in other languages" section.
 fn recipe(lang: &str) -> String {
@@ -49,91 +48,20 @@ fn target_dir() -> PathBuf {
     bin.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
-fn on_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
-}
-
-/// A tool could not be had: a visible SKIPPED line (fails on CI).
-fn skip(test: &str, why: &str) {
-    assert!(!on_ci(), "{test}: {why}");
-    // Straight to stderr, so the line shows in a passing run.
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-}
-
-/// Runs a command to its end; its stdout, or what went wrong.
-fn run(command: &mut Command, limit: Duration) -> Result<String, String> {
-    let what = format!("{command:?}");
-    let out = test_support::run_to_end(command, limit).map_err(|e| format!("{what}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{what} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// The venv's python with PyJWT installed.
 fn python_with_pyjwt() -> Result<PathBuf, String> {
-    let venv = target_dir().join("recipes-venv");
-    let python = venv.join("bin/python");
-    let installed = |python: &Path| {
-        run(
-            Command::new(python).args(["-c", "import jwt, cryptography; print(jwt.__version__)"]),
-            RUN_LIMIT,
-        )
-        .is_ok_and(|v| v.trim() == PYJWT)
-    };
-    if !installed(&python) {
-        run(
-            Command::new("python3").args(["-m", "venv"]).arg(&venv),
-            INSTALL_LIMIT,
-        )
-        .map_err(|e| format!("python3 -m venv (Debian: apt-get install python3-venv): {e}"))?;
-        run(
-            Command::new(venv.join("bin/pip")).args([
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                // [crypto]: cryptography, for the asymmetric algorithms of the JWKS recipe.
-                &format!("pyjwt[crypto]=={PYJWT}"),
-            ]),
-            INSTALL_LIMIT,
-        )?;
-        if !installed(&python) {
-            return Err(format!("PyJWT {PYJWT} is not importable in {}", venv.display()));
-        }
-    }
-    Ok(python)
+    test_support::python_venv(
+        &target_dir().join("recipes-venv"),
+        // [crypto]: cryptography, for the asymmetric algorithms of the JWKS recipe.
+        &[&format!("pyjwt[crypto]=={PYJWT}")],
+        "import jwt, cryptography; print(jwt.__version__)",
+        PYJWT,
+    )
 }
 
 /// A directory whose `node_modules` holds jose.
 fn node_modules_with_jose() -> Result<PathBuf, String> {
-    let dir = target_dir().join("recipes-node");
-    let manifest = dir.join("node_modules/jose/package.json");
-    let installed = || {
-        std::fs::read_to_string(&manifest)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|m| m["version"] == JOSE)
-    };
-    if !installed() {
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        run(
-            Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-                .arg(&dir)
-                .arg(format!("jose@{JOSE}")),
-            INSTALL_LIMIT,
-        )
-        .map_err(|e| format!("npm (Debian: apt-get install npm): {e}"))?;
-        if !installed() {
-            return Err(format!("jose {JOSE} is not in {}", dir.display()));
-        }
-    }
-    Ok(dir)
+    test_support::node_modules(&target_dir().join("recipes-node"), "jose", JOSE)
 }
 
 /// The tokens each recipe is given, by name, from a running auth-service (and two forged with the
@@ -241,13 +169,12 @@ async fn the_readmes_python_recipe_accepts_only_a_live_access_token() {
         serde_json::to_vec(&tokens().await).unwrap(),
     )
     .unwrap();
-    let output = run(
+    let output = test_support::run_script(
         Command::new(python)
             .arg(dir.join("driver.py"))
             .arg(dir.join("tokens.json"))
             .env_clear()
             .env("JWT_SECRET", SECRET),
-        RUN_LIMIT,
     );
     let _ = std::fs::remove_dir_all(&dir);
     let output = output.unwrap();
@@ -274,13 +201,12 @@ async fn the_readmes_node_recipe_accepts_only_a_live_access_token() {
         serde_json::to_vec(&tokens().await).unwrap(),
     )
     .unwrap();
-    let output = run(
+    let output = test_support::run_script(
         Command::new("node")
             .arg(dir.join("driver.mjs"))
             .arg(dir.join("tokens.json"))
             .env_clear()
             .env("JWT_SECRET", SECRET),
-        RUN_LIMIT,
     );
     let _ = std::fs::remove_dir_all(&dir);
     let output = output.unwrap();
@@ -404,14 +330,13 @@ async fn the_readmes_pyjwkclient_recipe_verifies_with_the_published_keys_only() 
     std::fs::write(dir.join("tokens.json"), serde_json::to_vec(&tokens).unwrap()).unwrap();
     let url = app.url("/.well-known/jwks.json");
     let output = tokio::task::spawn_blocking(move || {
-        let out = run(
+        let out = test_support::run_script(
             Command::new(python)
                 .arg(dir.join("driver.py"))
                 .arg(dir.join("tokens.json"))
                 .env_clear()
                 .env("JWT_JWKS_URL", url)
                 .env("JWT_ALGORITHM", "EdDSA"),
-            RUN_LIMIT,
         );
         let _ = std::fs::remove_dir_all(&dir);
         out
@@ -437,14 +362,13 @@ async fn the_readmes_remote_jwks_recipe_verifies_with_the_published_keys_only() 
     std::fs::write(dir.join("tokens.json"), serde_json::to_vec(&tokens).unwrap()).unwrap();
     let url = app.url("/.well-known/jwks.json");
     let output = tokio::task::spawn_blocking(move || {
-        let out = run(
+        let out = test_support::run_script(
             Command::new("node")
                 .arg(dir.join("driver.mjs"))
                 .arg(dir.join("tokens.json"))
                 .env_clear()
                 .env("JWT_JWKS_URL", url)
                 .env("JWT_ALGORITHM", "EdDSA"),
-            RUN_LIMIT,
         );
         let _ = std::fs::remove_dir_all(&dir);
         out
