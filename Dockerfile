@@ -11,6 +11,11 @@
 # release so the binary's glibc matches.
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
+# Where the runtime image takes its binary from: `build` (stage 2, compiled here: the default) or
+# `prebuilt` (stage 2b: `.prebuilt/<service>` in the build context, release binaries compiled on a
+# Debian ${DEBIAN_RELEASE} host). CI uses `prebuilt` with the binaries its benchmark stage builds anyway,
+# so the workspace is compiled in release mode once per run, not twice (deploy-tests/compose/run.sh).
+ARG BINARIES=build
 
 # --- 1. The workspace's skeleton: every Cargo.toml and Cargo.lock, with a stand-in for each crate's
 #        library, binaries and build script (`src/lib.rs`, `src/main.rs`, `src/bin/**`, `build.rs`,
@@ -49,6 +54,12 @@ COPY . .
 RUN find . -name '*.rs' -not -path './target/*' -exec touch {} + \
  && cargo build --release --locked -p auth-service -p solicitud-service
 
+# --- 2b. Or binaries compiled outside (BINARIES=prebuilt). Only the stage BINARIES names is built.
+FROM scratch AS prebuilt
+COPY .prebuilt/ /src/target/release/
+
+FROM ${BINARIES} AS binaries
+
 # --- 3. The runtime image: Debian slim, curl for the health check, a non-root user, one binary.
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 RUN apt-get update \
@@ -64,7 +75,7 @@ RUN case "$SERVICE" in \
         solicitud-service) echo 8002 ;; \
         *) echo "SERVICE must be auth-service or solicitud-service, not '$SERVICE'" >&2; exit 1 ;; \
     esac > /etc/service-port
-COPY --from=build /src/target/release/${SERVICE} /usr/local/bin/${SERVICE}
+COPY --from=binaries /src/target/release/${SERVICE} /usr/local/bin/${SERVICE}
 RUN ln -s "${SERVICE}" /usr/local/bin/service
 # The services read .env from their working directory when present; this one holds none (.dockerignore
 # keeps .env out of the image). Configuration comes from the environment (docker-compose.yml: env_file).
