@@ -1,5 +1,9 @@
-//! Proving who you are: the one password step behind `POST /auth/login`, `POST /v2/auth/gettoken` and
-//! `POST /auth/password`, and the second-factor step that follows it, each under its account lock.
+//! Proving who you are: the one sign-in behind `POST /auth/login` (+ `/auth/mfa/verify`) and
+//! `POST /v2/auth/gettoken` ([`Authenticator::sign_in`], [`Authenticator::second_step`]), and the
+//! password step it starts with, which `POST /auth/password` also uses, each under its account lock.
+//! The endpoints differ only in how the second factor arrives (a step of its own, or with the
+//! password: [`Authenticator::sign_in_with_code`]) and in what they issue once the user is
+//! [`Proven`]: a session (a token pair) or gettoken's access token.
 //!
 //! The password step, in this order:
 //! 1. a password over [`MAX_PASSWORD_CHARS`] is refused before anything is counted or hashed;
@@ -28,7 +32,7 @@ use tracing::Instrument;
 
 use crate::accounts::Accounts;
 use crate::limits::{AccountKey, Limits};
-use crate::mfa::Mfa;
+use crate::mfa::{Challenge, Mfa};
 use crate::passwords::{Passwords, MAX_PASSWORD_CHARS};
 use crate::refusal::Refusal;
 use crate::users::User;
@@ -45,6 +49,22 @@ pub enum Identifier<'a> {
 /// A correct password of an active user: the user, and the account it was proven for.
 pub struct PasswordProof {
     pub user: Arc<User>,
+}
+
+/// Where a sign-in stands after a correct password.
+pub enum SignIn {
+    /// Every factor the user has is proven.
+    Proven(Proven),
+    /// The user has MFA on: the challenge that the second step answers.
+    Challenge(Challenge),
+}
+
+/// A user who passed every factor they have: what a session or a token may be issued to.
+pub struct Proven {
+    pub user: Arc<User>,
+    /// The user's cut-off as the MFA challenge saw it, for a sign-in in two steps: the session it
+    /// starts is bound to it ([`crate::sessions::Sessions::start`]).
+    pub cutoff_seen: Option<i64>,
 }
 
 /// See the module doc.
@@ -124,13 +144,50 @@ impl Authenticator {
         checked.await.map_err(Refusal::internal)?
     }
 
-    /// Whether the user must pass a second factor before getting tokens.
-    pub async fn needs_second_factor(&self, user: &User) -> Result<bool, Refusal> {
-        self.mfa.is_active(user).await
+    /// A sign-in in two steps: the password step, then, for a user with MFA on, a challenge that
+    /// [`Authenticator::second_step`] finishes (`/auth/login` then `/auth/mfa/verify`).
+    pub async fn sign_in(
+        &self,
+        identifier: Identifier<'_>,
+        password: &str,
+        ip: IpAddr,
+        belongs: impl FnOnce(&User) -> bool,
+    ) -> Result<SignIn, Refusal> {
+        let proof = self.password(identifier, password, ip, belongs).await?;
+        if self.mfa.is_active(&proof.user).await? {
+            return Ok(SignIn::Challenge(self.mfa.challenge(&proof.user).await?));
+        }
+        Ok(SignIn::Proven(Proven {
+            user: proof.user,
+            cutoff_seen: None,
+        }))
+    }
+
+    /// A sign-in in one step, the code sent with the password (gettoken's `otp`): the password step,
+    /// then, for a user with MFA on, that code under the user's code lock. No code for such a user is
+    /// [`Refusal::SecondFactorRequired`], answered after the password was proven (gettoken's contract
+    /// tells a right password without a code from a wrong one).
+    pub async fn sign_in_with_code(
+        &self,
+        identifier: Identifier<'_>,
+        password: &str,
+        code: Option<&str>,
+        ip: IpAddr,
+        belongs: impl FnOnce(&User) -> bool,
+    ) -> Result<Proven, Refusal> {
+        let proof = self.password(identifier, password, ip, belongs).await?;
+        if self.mfa.is_active(&proof.user).await? {
+            let code = code.ok_or(Refusal::SecondFactorRequired)?;
+            self.inline_code(&proof, code).await?;
+        }
+        Ok(Proven {
+            user: proof.user,
+            cutoff_seen: None,
+        })
     }
 
     /// A second-factor code sent with the password (gettoken's `otp`), under the user's code lock.
-    pub async fn inline_code(&self, proof: &PasswordProof, code: &str) -> Result<(), Refusal> {
+    async fn inline_code(&self, proof: &PasswordProof, code: &str) -> Result<(), Refusal> {
         let account = AccountKey::codes(proof.user.id);
         self.limits.check_lock(&account).await?;
         if self.mfa.check_code(&proof.user, code).await? {
@@ -140,15 +197,9 @@ impl Authenticator {
         Err(Refusal::BadCode)
     }
 
-    /// The second step of a login (`POST /auth/mfa/verify`): a live challenge with tries left and a
-    /// good code give back the user and the cut-off the challenge saw, which the session it starts is
-    /// bound to ([`crate::sessions::Sessions::start`]).
-    pub async fn second_step(
-        &self,
-        mfa_token: &str,
-        code: &str,
-        ip: IpAddr,
-    ) -> Result<(Arc<User>, i64), Refusal> {
+    /// The second step of a sign-in (`POST /auth/mfa/verify`): a live challenge with tries left and a
+    /// good code prove the user, with the cut-off the challenge saw.
+    pub async fn second_step(&self, mfa_token: &str, code: &str, ip: IpAddr) -> Result<Proven, Refusal> {
         let (claims, user) = self.mfa.open_challenge(mfa_token).await?;
         let account = AccountKey::codes(user.id);
         self.limits.admit(ip, &account).await?;
@@ -164,7 +215,10 @@ impl Authenticator {
         }
         self.mfa.finish_challenge(&claims).await?;
         self.limits.succeeded(&account).await?;
-        Ok((user, claims.co))
+        Ok(Proven {
+            user,
+            cutoff_seen: Some(claims.co),
+        })
     }
 
     /// A code check by a signed-in user (MFA activate, disable) under the user's code lock: admitted

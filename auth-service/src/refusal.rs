@@ -18,6 +18,10 @@ pub enum Refusal {
     /// Refused before hashing: longer passwords are never truncated.
     #[error("password longer than {max} characters")]
     PasswordTooLong { max: usize },
+    /// A correct password of a user with MFA on, and no code where the code comes with the password
+    /// (gettoken's `otp`).
+    #[error("a second factor is required")]
+    SecondFactorRequired,
     /// A wrong, reused or expired TOTP or recovery code, or a spent challenge.
     #[error("wrong, reused or expired code")]
     BadCode,

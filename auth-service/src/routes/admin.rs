@@ -16,10 +16,9 @@ use shared::{ApiError, Rol};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-use super::{authenticated, Authenticated};
+use super::access::{actor, admin, Authenticated};
 use crate::accounts::{Changes, NewUser, ResetToken};
 use crate::app::App;
-use crate::audit::Actor;
 use crate::users::User;
 
 /// A user as the admin API shows one (never a hash or a token).
@@ -107,21 +106,6 @@ pub struct Page {
     /// At most this many (1..=500, default 100).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
-}
-
-/// The Bearer access token of an active admin.
-pub(super) fn admin(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
-    authenticated(app).and_then(|auth: Authenticated| async move {
-        if auth.user.rol == Rol::Admin {
-            Ok(auth)
-        } else {
-            Err(warp::reject::custom(ApiError::Forbidden))
-        }
-    })
-}
-
-pub(super) fn actor(auth: &Authenticated) -> Actor {
-    Actor::User(auth.user.id)
 }
 
 /// The query of `GET /admin/users`; a bad one is 422 naming the parameter.

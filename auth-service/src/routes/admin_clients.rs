@@ -11,8 +11,7 @@ use shared::ApiError;
 use warp::http::StatusCode;
 use warp::Filter;
 
-use super::admin::{actor, admin};
-use super::Authenticated;
+use super::access::{actor, admin, Authenticated};
 use crate::app::App;
 use crate::oauth::registry::{ClientChanges, ClientMetadata, DEFAULT_PREVIOUS_SECRET_SECS};
 use crate::store::ClientRecord;

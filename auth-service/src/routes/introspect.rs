@@ -10,6 +10,7 @@ use shared::ApiError;
 use warp::http::HeaderValue;
 use warp::{Filter, Rejection};
 
+use super::reply::token_reply;
 use crate::app::App;
 use shared::envelope::{Envelope, ErrorBody};
 
@@ -72,7 +73,7 @@ pub fn introspect(app: App) -> Endpoint {
             .and(with_state(app))
             .then(|body: IntrospectRequest, app: App| async move {
                 let datos = app.sessions.introspect(&body.token).await?;
-                super::token_reply("Token inspeccionado", datos)
+                token_reply("Token inspeccionado", datos)
             })
             .map(into_reply),
     )

@@ -1,6 +1,6 @@
 //! `POST /auth/login`: username and password for a token pair.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::net::IpAddr;
 
 use shared::envelope::{Envelope, ErrorBody};
@@ -11,10 +11,9 @@ use shared::ApiError;
 use warp::reply::Response;
 use warp::Filter;
 
+use super::reply::{session_reply, token_reply, LoginOutcome};
 use crate::app::App;
-use crate::authenticate::Identifier;
-use crate::sessions::TokenPair;
-use crate::users::PublicUser;
+use crate::authenticate::{Identifier, SignIn};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
@@ -60,50 +59,18 @@ pub fn login(app: App) -> Endpoint {
 /// 422 INVALID_CREDENTIALS for all of them ([`crate::authenticate`]).
 #[tracing::instrument(name = "login", skip_all)]
 async fn handle(body: LoginRequest, ip: IpAddr, app: App) -> Result<Response, ApiError> {
-    let proof = app
+    let signed_in = app
         .authenticator
-        .password(Identifier::Username(&body.username), &body.password, ip, |_| true)
+        .sign_in(Identifier::Username(&body.username), &body.password, ip, |_| true)
         .await?;
-    if app.authenticator.needs_second_factor(&proof.user).await? {
-        metrics().logins.with_label_values(&["mfa_required"]).inc();
-        return super::token_reply(
-            "Se requiere verificación MFA",
-            LoginOutcome::Mfa(app.mfa.challenge(&proof.user).await.map_err(ApiError::from)?),
-        );
+    match signed_in {
+        SignIn::Challenge(challenge) => {
+            metrics().logins.with_label_values(&["mfa_required"]).inc();
+            token_reply("Se requiere verificación MFA", LoginOutcome::Mfa(challenge))
+        }
+        SignIn::Proven(proven) => {
+            metrics().logins.with_label_values(&["success"]).inc();
+            session_reply(&app, &proven).await
+        }
     }
-    metrics().logins.with_label_values(&["success"]).inc();
-    session_reply(&app, &proof.user, None).await
-}
-
-/// Starts a session and answers with the seed's login `datos`; the end of a login and of an MFA verify
-/// (whose challenge saw the user's cut-off `cutoff_seen`, see [`crate::sessions::Sessions::start`]).
-pub(super) async fn session_reply(
-    app: &App,
-    user: &crate::users::User,
-    cutoff_seen: Option<i64>,
-) -> Result<Response, ApiError> {
-    let (pair, user) = app.sessions.start(user, cutoff_seen).await?;
-    super::token_reply(
-        "Autenticación exitosa",
-        LoginOutcome::Tokens(LoginDatos {
-            pair,
-            user: user.public(),
-        }),
-    )
-}
-
-/// What a correct password gets: tokens, or (MFA on) a challenge. For the OpenAPI document.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum LoginOutcome<'a> {
-    Tokens(LoginDatos<'a>),
-    Mfa(crate::mfa::Challenge),
-}
-
-/// The seed's login `datos`: the pair's fields, then `user`.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LoginDatos<'a> {
-    #[serde(flatten)]
-    pub pair: TokenPair,
-    pub user: PublicUser<'a>,
 }

@@ -6,7 +6,7 @@ use shared::routing::Endpoint;
 use shared::ApiError;
 use warp::Filter;
 
-use super::{authenticated, Authenticated};
+use super::access::{authenticated, Authenticated};
 use crate::app::App;
 
 /// `POST /auth/logout`

@@ -6,7 +6,7 @@ use crate::users::PublicUser;
 use shared::routing::Endpoint;
 use warp::Filter;
 
-use super::{authenticated, Authenticated};
+use super::access::{authenticated, Authenticated};
 use crate::app::App;
 
 /// `GET /auth/me`

@@ -12,10 +12,10 @@ use shared::routing::Endpoint;
 use shared::ApiError;
 use warp::Filter;
 
-use super::{authenticated, Authenticated};
+use super::access::{authenticated, Authenticated};
+use super::reply::{session_reply, LoginDatos};
 use crate::app::App;
 use crate::mfa::{Enrolment, Mfa};
-use crate::routes::login::LoginDatos;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CodeRequest {
@@ -129,11 +129,11 @@ pub fn verify(app: App) -> Endpoint {
             .and(client_ip(app.config.trusted_proxies.clone()))
             .and(with_state(app))
             .then(|body: VerifyRequest, ip: IpAddr, app: App| async move {
-                let (user, cutoff_seen) = app
+                let proven = app
                     .authenticator
                     .second_step(&body.mfa_token, &body.code, ip)
                     .await?;
-                super::login::session_reply(&app, &user, Some(cutoff_seen)).await
+                session_reply(&app, &proven).await
             })
             .map(into_reply),
     )

@@ -7,12 +7,13 @@
 //! [`shared::http::into_reply`]. Only "no route matched" and extraction failures reach
 //! [`shared::rejection::recover`].
 
+mod access;
 mod admin;
 mod admin_clients;
 mod cuenta;
 mod introspect;
 mod jwks;
-pub(crate) mod login;
+mod login;
 mod logout;
 mod me;
 mod mfa;
@@ -21,22 +22,16 @@ mod openapi;
 mod password;
 mod refresh;
 mod refusal;
+mod reply;
 mod saphety;
 
 pub use cuenta::CONTENT_SECURITY_POLICY;
 
-use std::sync::Arc;
-
 use openapi::IntrospectionClientAuth;
-use shared::http::{access_claims, with_state};
 use shared::ops::BearerAuth;
 use shared::routing::Router;
-use shared::{AccessClaims, ApiError};
-use warp::reply::Response;
-use warp::{Filter, Rejection};
 
 use crate::app::App;
-use crate::users::User;
 
 shared::endpoints! {
     doc ApiDoc(
@@ -110,29 +105,6 @@ fn ready_probe(app: &App) -> impl Fn() -> shared::ops::Probe + Clone + Send + Sy
             signing.as_ref().map_or(Ok(()), |keys| keys.ready())
         })
     }
-}
-
-/// An access token whose signature, claims and session all check out.
-pub struct Authenticated {
-    pub claims: AccessClaims,
-    pub user: Arc<User>,
-}
-
-/// The Bearer access token, verified and checked against the store (revocation-aware).
-pub fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
-    access_claims(app.codec.clone()).and(with_state(app)).and_then(
-        |claims: AccessClaims, app: App| async move {
-            match app.sessions.check_access(&claims).await {
-                Ok(user) => Ok(Authenticated { claims, user }),
-                Err(e) => Err(warp::reject::custom(ApiError::from(e))),
-            }
-        },
-    )
-}
-
-/// A successful reply that carries tokens.
-pub(crate) fn token_reply<T: serde::Serialize>(mensaje: &str, datos: T) -> Result<Response, ApiError> {
-    Ok(shared::envelope::ok(mensaje, datos))
 }
 
 /// Every endpoint of the service, by route, with the envelope for every rejection and the common

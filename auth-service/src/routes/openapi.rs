@@ -1,6 +1,5 @@
 //! What the OpenAPI document needs beyond the endpoints' annotations: the introspection clients'
-//! security scheme. The document itself is derived from the one list of endpoints in
-//! [`super::endpoints`].
+//! security scheme. The document itself is derived from the one list of endpoints in `routes/mod.rs`.
 
 /// Adds the `introspection_client` (HTTP Basic) security scheme `/auth/introspect` refers to.
 pub struct IntrospectionClientAuth;

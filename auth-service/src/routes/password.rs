@@ -11,7 +11,8 @@ use shared::ApiError;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{authenticated, Authenticated};
+use super::access::{authenticated, Authenticated};
+use super::reply::token_reply;
 use crate::accounts::check_new_password;
 use crate::app::App;
 use crate::authenticate::Identifier;
@@ -79,7 +80,7 @@ async fn handle_change(
         .await?;
     let user = app.accounts.change_own_password(me, &body.new_password).await?;
     let (pair, _) = app.sessions.start(&user, None).await?;
-    super::token_reply("Contraseña actualizada", pair)
+    token_reply("Contraseña actualizada", pair)
 }
 
 /// `POST /auth/password/set`

@@ -9,6 +9,7 @@ use shared::ApiError;
 use warp::reply::Response;
 use warp::Filter;
 
+use super::reply::token_reply;
 use crate::app::App;
 use crate::sessions::TokenPair;
 use shared::envelope::{Envelope, ErrorBody};
@@ -48,5 +49,5 @@ async fn handle(body: RefreshRequest, ip: IpAddr, app: App) -> Result<Response, 
         .sessions
         .refresh(&body.refresh_token, Some(app.limits.ip_counter(ip)))
         .await?;
-    super::token_reply("Token renovado", pair)
+    token_reply("Token renovado", pair)
 }

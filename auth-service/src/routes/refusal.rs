@@ -19,6 +19,10 @@ impl From<Refusal> for ApiError {
                 format!("El campo 'password' admite como máximo {max} caracteres."),
             ),
             Refusal::BadCode => ApiError::MfaInvalid,
+            // No envelope endpoint takes the code with the password today (they answer a challenge).
+            Refusal::SecondFactorRequired => {
+                ApiError::validation("code", "Se requiere el código MFA del usuario.")
+            }
             Refusal::MfaAlreadyActive => ApiError::Conflict(
                 "MFA ya está activo para este usuario; desactívelo antes de configurarlo de nuevo.".into(),
             ),

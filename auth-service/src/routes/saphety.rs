@@ -17,6 +17,7 @@ use crate::refusal::Refusal;
 use crate::saphety::{
     self, expires, nameid, usertype, Failure, GetTokenRequest, SaphetyClaims, SaphetyEnvelope, TokenData,
 };
+use crate::users::User;
 
 /// `POST /v2/auth/gettoken`
 #[utoipa::path(post, path = "/v2/auth/gettoken", tag = "saphety", request_body = GetTokenRequest,
@@ -55,6 +56,7 @@ impl From<Refusal> for Failure {
                 code: "TooLong",
             },
             Refusal::BadCode => Failure::MfaInvalid,
+            Refusal::SecondFactorRequired => Failure::MfaRequired,
             Refusal::Limited { retry_after_secs } => Failure::TooManyRequests { retry_after_secs },
             other => Failure::from(ApiError::from(other)),
         }
@@ -158,18 +160,11 @@ async fn handle(body: Result<BytesMut, ApiError>, ip: IpAddr, app: &App) -> Resu
 
     // Unknown e-mail, disabled user, wrong password, wrong operator: one hash, one answer, one failure.
     let operator = operator.trim();
+    let belongs = |user: &User| user.virtual_operator.eq_ignore_ascii_case(operator);
     let proof = app
         .authenticator
-        .password(Identifier::Email(email), password, ip, |user| {
-            user.virtual_operator.eq_ignore_ascii_case(operator)
-        })
+        .sign_in_with_code(Identifier::Email(email), password, otp, ip, belongs)
         .await?;
-    if app.authenticator.needs_second_factor(&proof.user).await? {
-        let Some(code) = otp else {
-            return Err(Failure::MfaRequired);
-        };
-        app.authenticator.inline_code(&proof, code).await?;
-    }
 
     let user = &proof.user;
     let config = &app.config;

@@ -1,0 +1,46 @@
+//! Who is calling: the Bearer filters every route that needs a signed-in person uses. Beside the route
+//! files, below them: they import from here, never from `routes/mod.rs`.
+
+use std::sync::Arc;
+
+use shared::http::{access_claims, with_state};
+use shared::{AccessClaims, ApiError, Rol};
+use warp::{Filter, Rejection};
+
+use crate::app::App;
+use crate::audit::Actor;
+use crate::users::User;
+
+/// An access token whose signature, claims and session all check out.
+pub struct Authenticated {
+    pub claims: AccessClaims,
+    pub user: Arc<User>,
+}
+
+/// The Bearer access token, verified and checked against the store (revocation-aware).
+pub fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
+    access_claims(app.codec.clone()).and(with_state(app)).and_then(
+        |claims: AccessClaims, app: App| async move {
+            match app.sessions.check_access(&claims).await {
+                Ok(user) => Ok(Authenticated { claims, user }),
+                Err(e) => Err(warp::reject::custom(ApiError::from(e))),
+            }
+        },
+    )
+}
+
+/// The Bearer access token of an active admin; anyone else 403.
+pub fn admin(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
+    authenticated(app).and_then(|auth: Authenticated| async move {
+        if auth.user.rol == Rol::Admin {
+            Ok(auth)
+        } else {
+            Err(warp::reject::custom(ApiError::Forbidden))
+        }
+    })
+}
+
+/// Who an audit line names for a change made through the admin API.
+pub fn actor(auth: &Authenticated) -> Actor {
+    Actor::User(auth.user.id)
+}
