@@ -1237,6 +1237,7 @@ const INSTALL_LIMIT: Duration = Duration::from_secs(300);
 /// The python of a virtual environment at `venv` holding exactly `pins` (`name==version`), made once
 /// and reused while `probe` (a Python statement) runs and prints `expect`.
 pub fn python_venv(venv: &Path, pins: &[&str], probe: &str, expect: &str) -> Result<PathBuf, String> {
+    let _one_at_a_time = install_lock(venv)?;
     let python = venv.join("bin/python");
     let installed = |python: &Path| {
         output_of(Command::new(python).args(["-c", probe]), Duration::from_secs(60))
@@ -1261,6 +1262,21 @@ pub fn python_venv(venv: &Path, pins: &[&str], probe: &str, expect: &str) -> Res
     Ok(python)
 }
 
+/// Held while one test checks or installs the packages in `dir`: tests of one binary, and of several
+/// binaries at once, share a directory, and one that saw it half-made (a venv without its `pip` yet)
+/// would fail. An exclusive lock on `<dir>.lock`, given back when dropped (or when the process ends).
+fn install_lock(dir: &Path) -> Result<std::fs::File, String> {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".lock");
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    let file = std::fs::File::create(PathBuf::from(name)).map_err(|e| e.to_string())?;
+    file.lock()
+        .map_err(|e| format!("locking {}: {e}", dir.display()))?;
+    Ok(file)
+}
+
 /// A directory whose `node_modules` holds `package` at `version` (installed there once with npm).
 pub fn node_modules(dir: &Path, package: &str, version: &str) -> Result<PathBuf, String> {
     let manifest = dir.join("node_modules").join(package).join("package.json");
@@ -1269,6 +1285,7 @@ pub fn node_modules(dir: &Path, package: &str, version: &str) -> Result<PathBuf,
             .ok()
             .is_some_and(|t| t.contains(&format!("\"version\": \"{version}\"")))
     };
+    let _one_at_a_time = install_lock(dir)?;
     if !installed() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         output_of(
