@@ -6,8 +6,8 @@
 #      already answers;
 #   2. a copy of the repository (what git tracks, plus untracked files it does not ignore), so nothing
 #      is written into the checkout; there, `sh deploy/new-env.sh` writes a .env with fresh secrets and
-#      prints the admin password, exactly as the README tells an operator;
-#   3. the README's `docker compose up --build -d`, then the checks;
+#      prints the admin password, exactly as docs/operating.md tells an operator;
+#   3. docs/operating.md's `docker compose up --build -d`, then the checks;
 #   4. always, even when a check fails: `docker compose down -v`, the copy removed, and the engine
 #      stopped if this script started it.
 #
