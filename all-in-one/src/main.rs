@@ -41,17 +41,51 @@ async fn serve() -> ExitCode {
     };
     start(&config.auth.common);
     let addr = config.bind_addr;
+    let admin = config.auth.api_user.clone();
     let system = match System::build(config, Arc::new(SystemClock)) {
         Ok(system) => system,
         Err(e) => return refuse_start(NAME, e),
     };
-    run_until_stopped(NAME, system.bind(addr, shutdown_signal()).await).await
+    let bound = system.bind(addr, shutdown_signal()).await;
+    if let Ok((bound_addr, _)) = &bound {
+        for line in next_steps(bound_addr.port(), &admin) {
+            tracing::info!("{line}");
+        }
+    }
+    run_until_stopped(NAME, bound).await
+}
+
+/// What a newcomer does next, said once the listener is up: where the account page is, who to log
+/// in as, and where the API and its documentation are.
+fn next_steps(port: u16, admin: &str) -> [String; 3] {
+    let origin = format!("http://localhost:{port}");
+    [
+        format!(
+            "open {origin}/cuenta and log in as {admin} with API_PASSWORD from .env (the account page: MFA, password, sessions)"
+        ),
+        format!(
+            "or call the API: curl -s {origin}/auth/login -H 'Content-Type: application/json' -d '{{\"username\":\"{admin}\",\"password\":\"...\"}}'; {origin}/admin/users with that admin's token"
+        ),
+        format!("every endpoint: {origin}/openapi.json and docs/integrating.md; the README has a curl walk"),
+    ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn the_start_says_where_the_account_page_is_and_who_to_log_in_as() {
+        let lines = next_steps(8123, "root_admin").join("\n");
+        assert!(lines.contains("http://localhost:8123/cuenta"), "{lines}");
+        assert!(lines.contains("log in as root_admin"), "{lines}");
+        assert!(lines.contains("http://localhost:8123/admin/users"), "{lines}");
+        assert!(
+            !lines.contains("your-secure-password"),
+            "a password in a log line: {lines}"
+        );
+    }
 
     #[test]
     fn the_command_line_is_well_formed_and_takes_no_arguments() {

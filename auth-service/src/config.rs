@@ -51,8 +51,8 @@ shared::declare_vars! {
         "Concurrent argon2 computations (each holds ~19 MiB). Default: the number of CPUs.";
     RATE_LIMIT_LOGIN_MAX_FAILURES: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("5"),
         "Failed credential attempts (a wrong password or code) per account";
-    RATE_LIMIT_LOGIN_WINDOW_SECONDS: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("900"),
-        "Failed credential attempts (a wrong password or code) per account";
+    RATE_LIMIT_LOGIN_WINDOW_SECONDS: Kind::Whole { min: 1, max: u64::MAX, unit: "seconds" }, WhenUnset::Default("900"),
+        "The window those failures are counted in, from the first one";
     INTROSPECTION_CLIENTS: Kind::Credentials, WhenUnset::Nothing,
         "Clients allowed to call POST /auth/introspect, as client_id:secret pairs, comma-separated (HTTP Basic).";
     RATE_LIMIT_IP_PER_MINUTE: Kind::Whole { min: 1, max: u64::MAX, unit: "" }, WhenUnset::Default("120"),

@@ -1706,7 +1706,7 @@ fn new_env(out: &Path, force: bool) -> std::process::Output {
     cmd.output().expect("sh runs deploy/new-env.sh")
 }
 
-/// The README's one command for a deployment's .env: fresh secrets that production accepts, the admin
+/// docs/operating.md's one command for a deployment's .env: fresh secrets that production accepts, the admin
 /// password printed once, the file readable by its owner only, and an existing file never replaced
 /// unless asked.
 #[test]

@@ -896,6 +896,11 @@ impl CommonConfig {
             }
         }
         let redis_key_prefix = r.text(&REDIS_KEY_PREFIX).unwrap_or_default();
+        for (name, closest) in unknown_variables(r.raw) {
+            warnings.push(format!(
+                "{name} is set, but no service reads it: did you mean {closest}? (.env.example lists every variable)"
+            ));
+        }
 
         Self {
             app_env,
@@ -918,9 +923,43 @@ impl CommonConfig {
     }
 }
 
-/// The Redis topology: at most one of `REDIS_URL`, `REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`. Cluster
-/// needs `redis://host:port` seed nodes and a prefix without braces; Sentinel needs
-/// `REDIS_SENTINEL_MASTER` and `host:port` addresses.
+/// `.env.example`, which lists every variable of the workspace and nothing else (deploy-tests checks
+/// both ways against the declarations): what a variable read by no service is compared with.
+const ENV_EXAMPLE: &str = include_str!("../../.env.example");
+
+/// The variables that are set but read by no service and look like one that is (a typo, or another
+/// product's name for a setting: `JWT_ACCESS_TOKEN_EXPIRES`), each with the closest known name. Names
+/// unlike all of ours (`PATH`, `HOSTNAME`, `RUST_LOG`) are left alone.
+pub fn unknown_variables(vars: &RawVars) -> Vec<(String, &'static str)> {
+    let known: Vec<&'static str> = ENV_EXAMPLE
+        .lines()
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name.trim()))
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .collect();
+    let first_word = |name: &str| name.split('_').next().unwrap_or_default().to_string();
+    let mut unknown: Vec<(String, &'static str)> = vars
+        .keys()
+        .map(|name| name.to_ascii_uppercase())
+        .filter(|name| !known.contains(&name.as_str()))
+        .filter_map(|name| {
+            let (closest, score) = known
+                .iter()
+                .map(|k| (*k, strsim::jaro_winkler(&name, k)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))?;
+            // Very like a known name, or somewhat like one of the same family (JWT_, REDIS_, MFA_...).
+            let alike = score >= 0.9 || (score >= 0.75 && first_word(&name) == first_word(closest));
+            alike.then_some((name, closest))
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
 /// Whether `issuer` is an issuer URL (OIDC Discovery §3, RFC 8414 §2): `https`, or `http` on
 /// `localhost` or a loopback address, with no query, fragment or user. With one, auth-service serves
 /// the OAuth 2.0 endpoints.
@@ -940,6 +979,9 @@ pub fn issuer_is_url(issuer: &str) -> bool {
     }
 }
 
+/// The Redis topology: at most one of `REDIS_URL`, `REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`. Cluster
+/// needs `redis://host:port` seed nodes and a prefix without braces; Sentinel needs
+/// `REDIS_SENTINEL_MASTER` and `host:port` addresses.
 fn redis_target(r: &mut Reader<'_>) -> Option<crate::store::RedisTarget> {
     use crate::store::RedisTarget;
     let chosen: Vec<&VarSpec> = [&REDIS_URL, &REDIS_CLUSTER_NODES, &REDIS_SENTINELS]
@@ -1089,6 +1131,47 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_variable_no_service_reads_that_looks_like_ours_is_named_with_the_closest_known_one() {
+        let vars = from_pairs([
+            ("JWT_ACCESS_TOKEN_EXPIRES", "3600"),
+            ("REDIS_URI", "redis://x"),
+            ("RATE_LIMIT_LOGIN_WINDOW_SECS", "60"),
+            // Ours, and names of the machine or of other tools: nothing to say.
+            ("JWT_SECRET", GOOD),
+            ("PATH", "/usr/bin"),
+            ("HOSTNAME", "abc"),
+            ("RUST_LOG", "info"),
+            ("CARGO_TARGET_DIR", "/tmp/t"),
+            ("HOME", "/root"),
+        ]);
+        let unknown = unknown_variables(&vars);
+        let names: Vec<&str> = unknown.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "JWT_ACCESS_TOKEN_EXPIRES",
+                "RATE_LIMIT_LOGIN_WINDOW_SECS",
+                "REDIS_URI"
+            ]
+        );
+        // _VALUE and _UNIT are as close as each other to the first.
+        assert!(unknown[0].1.starts_with("JWT_ACCESS_TOKEN_EXP_"), "{unknown:?}");
+        assert_eq!(unknown[1].1, "RATE_LIMIT_LOGIN_WINDOW_SECONDS");
+        assert_eq!(unknown[2].1, "REDIS_URL");
+        // And the start goes on, with a warning that names both.
+        let config = load(&[("JWT_SECRET", GOOD), ("JWT_ACCESS_TOKEN_EXPIRES", "3600")]).unwrap();
+        assert!(
+            config
+                .warnings
+                .iter()
+                .any(|w| w.contains("JWT_ACCESS_TOKEN_EXPIRES")
+                    && w.contains("did you mean JWT_ACCESS_TOKEN_EXP_")),
+            "{:?}",
+            config.warnings
+        );
+    }
 
     fn load(pairs: &[(&str, &str)]) -> Result<CommonConfig, ConfigErrors> {
         CommonConfig::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))

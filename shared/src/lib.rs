@@ -49,8 +49,8 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::ApiError;
 pub use token::{TokenCodec, TokenError};
 
-/// The README's Rust examples are compiled as doctests, so the "Verifying tokens in your own service"
-/// section cannot drift from the crate.
+/// docs/integrating.md's Rust examples are compiled as doctests, so its "Verifying tokens in your own
+/// service" section cannot drift from the crate.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../../docs/integrating.md")]
 pub struct ReadmeDoctests;

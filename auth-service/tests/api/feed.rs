@@ -1,4 +1,4 @@
-//! The revocation feed from a backend's side: the README's Python consumer, run unchanged against
+//! The revocation feed from a backend's side: docs/integrating.md's Python consumer, run unchanged against
 //! revocations this store writes; and a soak that shows a follower's memory stays flat.
 
 use std::io::{BufRead, BufReader, Write};
@@ -62,13 +62,15 @@ fn python_with_redis() -> Option<PathBuf> {
     None
 }
 
-/// The README's Python block under "Following the feed from Python", exactly as written.
+/// docs/integrating.md's Python block under "Following the feed from Python", exactly as written.
 fn readme_consumer() -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/integrating.md"))
+            .unwrap();
     let section = readme
         .split("**Following the feed from Python**")
         .nth(1)
-        .expect("the README has lost its Python consumer");
+        .expect("docs/integrating.md has lost its Python consumer");
     let block = section.split("```python\n").nth(1).expect("no python block");
     block.split("\n```").next().unwrap().to_string() + "\n"
 }

@@ -1,4 +1,4 @@
-//! The README's "Verifying tokens in other languages" recipes, taken from README.md as written, run
+//! docs/integrating.md's "Verifying tokens in other languages" recipes, taken from the page as written, run
 //! with PyJWT and jose against tokens of a running auth-service: an access token passes; a refresh
 //! token, an expired access token, a token whose `typ` is not `access`, and an `alg: none` token are
 //! refused, each for its own reason.
@@ -21,17 +21,19 @@ use crate::helpers::{access_claims, b64, forge, hs256_header, Clock, StoreKind, 
 const PYJWT: &str = "2.10.1";
 const JOSE: &str = "6.2.18";
 
-/// The fenced `lang` block of the README's "Verifying tokens in other languages" section.
+/// The fenced `lang` block of docs/integrating.md's "Verifying tokens in other languages" section.
 fn recipe(lang: &str) -> String {
     recipe_in("Verifying tokens in other languages", lang)
 }
 
-/// The fenced `lang` block of the README section titled `title`.
+/// The fenced `lang` block of the docs/integrating.md section titled `title`.
 fn recipe_in(title: &str, lang: &str) -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/integrating.md"))
+            .unwrap();
     let start = readme
         .find(&format!("\n## {title}\n"))
-        .unwrap_or_else(|| panic!("README.md has a section \"{title}\""));
+        .unwrap_or_else(|| panic!("docs/integrating.md has a section \"{title}\""));
     let section = &readme[start + 1..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
     let fence = format!("\n```{lang}\n");

@@ -28,7 +28,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! (The README's "Clients" section shows this example as written here; a test keeps the two equal.)
+//! (docs/integrating.md's "Clients" section shows this example as written here; a test keeps the two equal.)
 //!
 //! - [`client`]: [`Client`] and its [`ClientBuilder`].
 //! - [`tokens`]: [`Tokens`], the [`TokenStorage`] trait and [`MemoryStorage`].
@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn the_readme_shows_the_compiled_example() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../docs/integrating.md");
         let clients = &readme[readme.find("## Clients").unwrap()..];
         let shown = block(clients, "```rust,ignore");
         let source = include_str!("lib.rs");

@@ -16,7 +16,7 @@
 //!   logged-out token costs a hash lookup, not a call to the auth service.
 //!
 //! The entry format ([`FeedEntry`], [`EntryId`]) is what the auth service writes and any backend, in
-//! any language, reads (the README documents it for Python).
+//! any language, reads (docs/integrating.md documents it for Python).
 //!
 //! An entry of the feed is a stream entry with these fields (all values are text):
 //!
