@@ -11,10 +11,10 @@
 # release so the binary's glibc matches.
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
-# Where the runtime image takes its binary from: `build` (stage 2, compiled here: the default) or
-# `prebuilt` (stage 2b: `.prebuilt/<service>` in the build context, release binaries compiled on a
-# Debian ${DEBIAN_RELEASE} host). CI uses `prebuilt` with the binaries its benchmark stage builds anyway,
-# so the workspace is compiled in release mode once per run, not twice (deploy-tests/compose/run.sh).
+# Where the runtime image takes its binary from: `build` (stage 2, compiled here in release mode: the
+# default) or `prebuilt` (stage 2b: `.prebuilt/<service>` in the build context, compiled on a Debian
+# ${DEBIAN_RELEASE} host). CI uses `prebuilt` with the binaries its test stage built, so a run compiles
+# the workspace no extra time for its images (deploy-tests/compose/run.sh).
 ARG BINARIES=build
 
 # --- 1. The workspace's skeleton: every Cargo.toml and Cargo.lock, with a stand-in for each crate's

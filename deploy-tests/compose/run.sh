@@ -11,11 +11,12 @@
 #   4. always, even when a check fails: `docker compose down -v`, the copy removed, and the engine
 #      stopped if this script started it.
 #
-# COMPOSE_PREBUILT=<dir> (CI sets it to the release build its benchmark stage uses): the images take
-# <dir>/auth-service and <dir>/solicitud-service, compiled on this Debian bookworm host, instead of
-# compiling the workspace again inside the image (the Dockerfile's BINARIES=prebuilt, through a
-# docker-compose.override.yml written into the copy, which `docker compose up` reads by itself).
-# Everything else is the same: the runtime stage, the compose file, the checks.
+# COMPOSE_PREBUILT=<dir> (CI sets it to the debug build its test stage made): the images take
+# <dir>/auth-service and <dir>/solicitud-service (stripped of their debug information), compiled on
+# this Debian bookworm host, instead of compiling the workspace again inside the image (the
+# Dockerfile's BINARIES=prebuilt, through a docker-compose.override.yml written into the copy, which
+# `docker compose up` reads by itself). Everything else is the same: the runtime stage, the compose
+# file, the checks.
 #
 # Needs root (the engine), openssl and curl (the TLS check). Takes 5-10 minutes the first time on two
 # cores (the image build compiles the workspace in release mode), a few minutes after.
@@ -67,7 +68,7 @@ if [ -n "${COMPOSE_PREBUILT:-}" ]; then
     mkdir -p .prebuilt
     for service in auth-service solicitud-service; do
         [ -x "$COMPOSE_PREBUILT/$service" ] || { log "COMPOSE_PREBUILT has no $service binary"; exit 1; }
-        cp "$COMPOSE_PREBUILT/$service" .prebuilt/
+        strip -o ".prebuilt/$service" "$COMPOSE_PREBUILT/$service"
     done
     cat > docker-compose.override.yml <<'EOF'
 services:

@@ -26,7 +26,9 @@ if ! "$venv/bin/st" --version 2>/dev/null | grep -q "version $st_version\$"; the
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$st_version"
 fi
 
-cargo build -q -p auth-service -p solicitud-service
+# The targets `cargo test --workspace` builds (the same features, so after the test suite nothing is
+# compiled again; `-p auth-service -p solicitud-service` alone would rebuild much of the workspace).
+cargo build -q --workspace --bins --tests
 
 work=$(mktemp -d)
 pids=()
