@@ -1062,7 +1062,17 @@ fn the_cluster_init_script_creates_the_cluster_once_and_then_only_waits_for_it()
         assert!(info.contains("cluster_state:ok\n"), "{}: {info}", node.port);
         assert!(info.contains("cluster_known_nodes:6\n"), "{}: {info}", node.port);
     }
-    let created = topology();
+    // cluster_state:ok comes before every node has heard that the other three are replicas (gossip,
+    // a beat later on a loaded machine): wait for the first node's view to say so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let created = loop {
+        let view = topology();
+        if view.iter().filter(|l| l.contains(" slave ")).count() == 3 || std::time::Instant::now() > deadline
+        {
+            break view;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert_eq!(created.len(), 6, "{created:#?}");
     assert_eq!(
         created.iter().filter(|l| l.contains(" master ")).count(),
