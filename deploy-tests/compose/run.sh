@@ -81,7 +81,7 @@ services:
       args:
         BINARIES: prebuilt
 EOF
-    log "the images take the release binaries in $COMPOSE_PREBUILT"
+    log "the images take the binaries in $COMPOSE_PREBUILT"
 fi
 
 log "[$(elapsed)] docker compose up --build -d"
