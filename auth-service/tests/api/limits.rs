@@ -414,7 +414,9 @@ async fn a_client_that_hangs_up_while_its_password_is_hashed_is_still_counted() 
             .await;
         assert!(res.is_err(), "the client gave up before the hash ended: {res:?}");
     }
-    assert_eq!(app.app.passwords.hashes_run(), before + 5);
+    // A request the client dropped just as the fifth hash started may still start a sixth (the server
+    // had not yet got to it when the loop looked): at least five, each counted.
+    assert!(app.app.passwords.hashes_run() >= before + 5);
     // Each hash's failure is recorded when it ends, client or no client.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (status, body) = app.post_login(MARIA, MARIA_PASSWORD).await;
