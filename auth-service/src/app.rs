@@ -38,11 +38,12 @@ fn signing_keys(
     clock: &SharedClock,
 ) -> Result<Option<SigningKeys>, StartError> {
     let jwt = &config.common.jwt;
-    if shared::token::is_hmac(jwt.algorithm) {
+    let hmac_access = shared::token::is_hmac(jwt.algorithm);
+    if hmac_access && !config.oauth_enabled() {
         return Ok(None);
     }
     let lead = std::time::Duration::from_secs(config.jwks_cache_secs);
-    if let Some(pem) = &config.private_key_pem {
+    if let Some(pem) = config.private_key_pem.as_ref().filter(|_| !hmac_access) {
         return SigningKeys::from_file(
             store.keys.clone(),
             jwt.algorithm,
@@ -62,17 +63,34 @@ fn signing_keys(
             SealingKey::kept_in(std::path::Path::new(&path))
                 .map_err(|e| ConfigError::new("EMBEDDED_STORE_FILE", e))?
         }
+        (None, _) if hmac_access => SealingKey::derived(
+            jwt.secret.expose().as_bytes(),
+            b"auth-service id-token key sealing v1",
+        ),
         (None, _) => {
             tracing::warn!("KEY_ENCRYPTION_KEY is not set: signing keys are sealed with a per-process key");
             SealingKey::random()
         }
     };
+    // The access tokens' algorithm, if asymmetric; and, with the OpenID Provider on, every algorithm
+    // an ID token may be signed with (RS256 first: OIDC's default, whatever signs access tokens).
+    let mut algorithms: Vec<jsonwebtoken::Algorithm> = Vec::new();
+    if !hmac_access {
+        algorithms.push(jwt.algorithm);
+    }
+    if config.oauth_enabled() {
+        for alg in crate::oauth::id_token::ALGORITHMS {
+            if !algorithms.contains(&alg) {
+                algorithms.push(alg);
+            }
+        }
+    }
     let longest = jwt.access_ttl_secs.max(jwt.saphety_ttl_secs) + JWT_LEEWAY_SECS;
     Ok(Some(SigningKeys::in_store(
         store.keys.clone(),
         sealer,
         std::time::Duration::from_secs(config.key_rotation_secs),
-        vec![jwt.algorithm],
+        algorithms,
         codec.clone(),
         clock.clone(),
         lead,
@@ -166,6 +184,10 @@ pub struct AppState {
     pub registry: Registry,
     /// The grants of `/oauth2/token`.
     pub(crate) token_endpoint: Arc<crate::oauth::token::TokenEndpoint>,
+    /// The authorization code flow: requests, codes, consents, ID tokens.
+    pub(crate) provider: Arc<crate::oauth::authorize::Provider>,
+    /// The hosted login page's browser sessions.
+    pub(crate) browsers: Arc<crate::oauth::browser::Browsers>,
     /// The clients `CLIENTS_FILE` declares, applied to the store at start.
     pub configured_clients: Arc<[ConfiguredClient]>,
     pub clock: SharedClock,
@@ -309,11 +331,28 @@ impl App {
             limits.clone(),
             codec.clone(),
         ));
+        let provider = Arc::new(crate::oauth::authorize::Provider::new(
+            registry.clone(),
+            store.grants.clone(),
+            sessions.clone(),
+            accounts.clone(),
+            signing.clone(),
+            codec.clone(),
+            clock.clone(),
+            config.session_absolute_timeout_secs,
+        ));
+        let browsers = Arc::new(crate::oauth::browser::Browsers::new(
+            store.grants.clone(),
+            sessions.clone(),
+            config.session_absolute_timeout_secs,
+        ));
         Ok(Self(Arc::new(AppState {
             introspection_clients,
             signing,
             registry,
             token_endpoint,
+            provider,
+            browsers,
             configured_clients,
             config: Arc::new(config),
             codec,

@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
 use shared::config::JWT_LEEWAY_SECS;
@@ -92,12 +94,45 @@ pub fn enrolment(totp: &TOTP) -> Result<Enrolment, MfaError> {
         "{}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECS}",
         totp.get_url()
     );
-    let png = qrcodegen_image::draw_base64(&otpauth_url).map_err(MfaError::Totp)?;
+    let png = qr_png(&otpauth_url).map_err(MfaError::Totp)?;
     Ok(Enrolment {
         secret: Secret::Raw(totp.secret.clone()).to_encoded().to_string(),
         otpauth_url,
-        qr_code: format!("data:image/png;base64,{png}"),
+        qr_code: format!("data:image/png;base64,{}", BASE64.encode(png)),
     })
+}
+
+/// Pixels per QR module, and modules of quiet zone on each side (ISO/IEC 18004 asks for four).
+const QR_SCALE: usize = 8;
+const QR_QUIET: usize = 4;
+
+/// `text` as a QR code (error correction M) in a black-on-white 8-bit grayscale PNG.
+fn qr_png(text: &str) -> Result<Vec<u8>, String> {
+    let qr = qrcodegen::QrCode::encode_text(text, qrcodegen::QrCodeEcc::Medium).map_err(|e| e.to_string())?;
+    let modules = usize::try_from(qr.size()).map_err(|e| e.to_string())?;
+    let side = (modules + 2 * QR_QUIET) * QR_SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for y in 0..modules {
+        for x in 0..modules {
+            // Both coordinates are below `qr.size()`, an i32.
+            if !qr.get_module(x as i32, y as i32) {
+                continue;
+            }
+            for row in 0..QR_SCALE {
+                let start = ((y + QR_QUIET) * QR_SCALE + row) * side + (x + QR_QUIET) * QR_SCALE;
+                pixels[start..start + QR_SCALE].fill(0);
+            }
+        }
+    }
+    let side = u32::try_from(side).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&pixels).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 /// Whether `code` is a 6-digit TOTP code (anything else is tried as a recovery code).
@@ -417,6 +452,27 @@ mod tests {
         let e = enrolment(&t).unwrap();
         assert_eq!(e.secret.len(), 32, "160 bits in base32");
         assert!(e.otpauth_url.starts_with("otpauth://totp/ONI_Justicia:maria?"));
-        assert!(e.qr_code.starts_with("data:image/png;base64,"));
+        let png = BASE64
+            .decode(e.qr_code.strip_prefix("data:image/png;base64,").unwrap())
+            .unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        assert_eq!(frame.width, frame.height);
+        let qr = qrcodegen::QrCode::encode_text(&e.otpauth_url, qrcodegen::QrCodeEcc::Medium).unwrap();
+        let side = (qr.size() as usize + 2 * QR_QUIET) * QR_SCALE;
+        assert_eq!(frame.width as usize, side);
+        // Every module's centre pixel is dark exactly where the QR code has a dark module; the quiet
+        // zone is white.
+        for y in 0..qr.size() {
+            for x in 0..qr.size() {
+                let (px, py) = (
+                    (x as usize + QR_QUIET) * QR_SCALE + QR_SCALE / 2,
+                    (y as usize + QR_QUIET) * QR_SCALE + QR_SCALE / 2,
+                );
+                assert_eq!(pixels[py * side + px] == 0, qr.get_module(x, y), "module {x},{y}");
+            }
+        }
+        assert!(pixels[..side * QR_QUIET * QR_SCALE].iter().all(|&p| p == 255));
     }
 }

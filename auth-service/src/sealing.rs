@@ -38,6 +38,16 @@ impl SealingKey {
         Ok(Self(key))
     }
 
+    /// A key derived from `secret` for `purpose` alone (HMAC-SHA256 of the purpose under the
+    /// secret): with an HMAC `JWT_ALGORITHM` and no `KEY_ENCRYPTION_KEY`, the ID-token keys are sealed
+    /// under `JWT_SECRET`, which every replica holds (and which mints access tokens anyway).
+    pub fn derived(secret: &[u8], purpose: &[u8]) -> Self {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(purpose);
+        Self(mac.finalize().into_bytes().into())
+    }
+
     /// A random key for one process (the embedded store forgets everything on restart anyway).
     pub fn random() -> Self {
         let mut key = [0u8; 32];

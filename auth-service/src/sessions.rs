@@ -53,8 +53,18 @@ pub struct Sessions {
     absolute_secs: i64,
 }
 
-fn new_id() -> String {
+/// A new random id (a session's, a token's `jti`).
+pub fn new_id() -> String {
     Uuid::new_v4().simple().to_string()
+}
+
+/// The OAuth 2.0 client a session's tokens are issued to at `/oauth2/token`, and the scope they carry:
+/// its access tokens are RFC 9068's (`typ: at+jwt`, `client_id`, `scope`) and its refresh tokens are
+/// refreshed only by that client ([`Sessions::refresh_for`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub client_id: String,
+    pub scope: String,
 }
 
 impl Sessions {
@@ -83,7 +93,72 @@ impl Sessions {
     /// whole seconds) starts at the next second: its answer waits for that second, at most one, so
     /// no token is ever dated in the future.
     pub async fn start(&self, user: &User, cutoff_seen: Option<i64>) -> Result<(TokenPair, User), Refusal> {
+        self.start_bound(user, cutoff_seen, new_id(), None).await
+    }
+
+    /// A session whose tokens go to an OAuth 2.0 client (an authorization code's exchange), under
+    /// the `sid` chosen when the code was issued (so a replayed code can end it, RFC 6749 §4.1.2).
+    pub async fn start_for_client(
+        &self,
+        user: &User,
+        sid: String,
+        binding: &Binding,
+    ) -> Result<(TokenPair, User), Refusal> {
+        self.start_bound(user, None, sid, Some(binding)).await
+    }
+
+    /// A browser session of the hosted login page: a session record that no token descends from
+    /// (its refresh and access `jti`s are never issued), living the absolute session limit, ended by
+    /// everything that ends sessions (logout-all, a disable, a new password). Returns its `sid` and
+    /// start (ms).
+    pub async fn start_browser(
+        &self,
+        user: &User,
+        cutoff_seen: Option<i64>,
+    ) -> Result<(String, i64), Refusal> {
         let sid = new_id();
+        let (started_ms, _) = self
+            .begin(
+                user,
+                cutoff_seen.is_some(),
+                NewSession {
+                    sid: sid.clone(),
+                    uid: user.id.to_string(),
+                    fingerprint: user.fingerprint(),
+                    refresh_jti: new_id(),
+                    access_jti: new_id(),
+                    ttl_ms: (self.absolute_secs + JWT_LEEWAY_SECS) * 1000,
+                    cutoff_seen,
+                },
+            )
+            .await?;
+        tracing::info!(user_id = user.id, sid = %sid, "browser session started");
+        Ok((sid, started_ms))
+    }
+
+    /// The user of a session, as stored now, if the session is still good (not ended, the user
+    /// active with the credential it started with): a browser session's check.
+    pub async fn live_user(&self, sid: &str, uid: &str) -> Result<Option<User>, Refusal> {
+        match self.store.session_view(sid, uid, None).await? {
+            SessionView::Active { user, .. } => Ok(Some(User::from_record(*user)?)),
+            SessionView::Revoked => Ok(None),
+        }
+    }
+
+    /// Ends session `sid` of user `uid` (a browser session, or one of its descendants).
+    pub async fn end(&self, uid: &str, sid: &str) -> Result<(), Refusal> {
+        self.revocations.revoke_session(uid, sid, None).await?;
+        metrics().revocations.with_label_values(&["logout"]).inc();
+        Ok(())
+    }
+
+    async fn start_bound(
+        &self,
+        user: &User,
+        cutoff_seen: Option<i64>,
+        sid: String,
+        binding: Option<&Binding>,
+    ) -> Result<(TokenPair, User), Refusal> {
         let refresh_jti = new_id();
         let access_jti = new_id();
         let (started_ms, user) = self
@@ -111,6 +186,7 @@ impl Sessions {
                 refresh_jti,
                 access_jti,
             },
+            binding,
         )?;
         Ok((pair, user))
     }
@@ -215,7 +291,13 @@ impl Sessions {
     }
 
     /// The pair of a generation; the same inputs always give the same bytes.
-    fn mint(&self, user: &User, sid: &str, generation: &Generation) -> Result<TokenPair, Refusal> {
+    fn mint(
+        &self,
+        user: &User,
+        sid: &str,
+        generation: &Generation,
+        binding: Option<&Binding>,
+    ) -> Result<TokenPair, Refusal> {
         let issued = generation.issued_ms.div_euclid(1000);
         let absolute_end = generation.started_ms.div_euclid(1000) + self.absolute_secs;
         let access_exp = (issued + self.codec.access_ttl_secs()).min(absolute_end);
@@ -223,7 +305,11 @@ impl Sessions {
         if access_exp <= issued || refresh_exp <= issued {
             return Err(Refusal::Token(TokenKind::Refresh, TokenError::Expired));
         }
-        let access = self.access_claims(user, sid, &generation.access_jti, issued, access_exp);
+        let mut access = self.access_claims(user, sid, &generation.access_jti, issued, access_exp);
+        if let Some(b) = binding {
+            access.client_id = Some(b.client_id.clone());
+            access.scope = Some(b.scope.clone());
+        }
         let refresh = RefreshClaims {
             sub: user.id.to_string(),
             jti: generation.refresh_jti.clone(),
@@ -234,9 +320,15 @@ impl Sessions {
             iss: self.codec.issuer().to_string(),
             aud: self.codec.audience_for(TokenKind::Refresh).to_string(),
             typ: TokenKind::Refresh,
+            client_id: binding.map(|b| b.client_id.clone()),
+            scope: binding.map(|b| b.scope.clone()),
+        };
+        let access_token = match binding {
+            Some(_) => self.codec.sign_at_jwt(&access),
+            None => self.codec.sign(&access),
         };
         Ok(TokenPair {
-            access_token: self.codec.sign(&access).map_err(Refusal::internal)?,
+            access_token: access_token.map_err(Refusal::internal)?,
             refresh_token: self.codec.sign(&refresh).map_err(Refusal::internal)?,
             token_type: "Bearer",
             expires_in: access_exp - issued,
@@ -249,6 +341,19 @@ impl Sessions {
     /// `gate` (the caller's per-IP counter) is counted in the same atomic step as the rotation, so a
     /// good refresh costs one store round trip; a token that does not verify is counted separately.
     pub async fn refresh(&self, refresh_token: &str, gate: Option<Counter>) -> Result<TokenPair, Refusal> {
+        self.refresh_for(refresh_token, gate, None).await
+    }
+
+    /// [`Sessions::refresh`] of a token bound to `client` (`/oauth2/token`), or, with `None`, of
+    /// one bound to no client (`/auth/refresh`): a token of another binding is refused as invalid
+    /// before anything rotates, so a client's refresh token never yields the seed's scope-less
+    /// tokens, nor another client's.
+    pub async fn refresh_for(
+        &self,
+        refresh_token: &str,
+        gate: Option<Counter>,
+        client: Option<&str>,
+    ) -> Result<TokenPair, Refusal> {
         let refreshes = &metrics().refreshes;
         let claims = match self.codec.verify::<RefreshClaims>(refresh_token) {
             Ok(claims) => claims,
@@ -262,6 +367,21 @@ impl Sessions {
                 return Err(Refusal::Token(TokenKind::Refresh, e));
             }
         };
+        if claims.client_id.as_deref() != client {
+            refreshes.with_label_values(&["invalid"]).inc();
+            return Err(Refusal::Token(
+                TokenKind::Refresh,
+                TokenError::Invalid("issued to another client"),
+            ));
+        }
+        let binding = claims
+            .client_id
+            .as_ref()
+            .zip(claims.scope.as_ref())
+            .map(|(client_id, scope)| Binding {
+                client_id: client_id.clone(),
+                scope: scope.clone(),
+            });
         let outcome = self
             .store
             .rotate(&Rotation {
@@ -285,9 +405,13 @@ impl Sessions {
         refreshes.with_label_values(&[label]).inc();
         match outcome {
             RotateOutcome::Limited { retry_after_ms } => Err(limited(retry_after_ms)),
-            RotateOutcome::Rotated(generation, user) | RotateOutcome::Replayed(generation, user) => {
-                self.mint(&User::from_record(user)?, &claims.sid, &generation)
-            }
+            RotateOutcome::Rotated(generation, user) | RotateOutcome::Replayed(generation, user) => self
+                .mint(
+                    &User::from_record(user)?,
+                    &claims.sid,
+                    &generation,
+                    binding.as_ref(),
+                ),
             RotateOutcome::Reused => {
                 metrics().reuse_detected.inc();
                 metrics().revocations.with_label_values(&["reuse"]).inc();

@@ -120,7 +120,7 @@ impl std::fmt::Debug for SigningKeys {
 }
 
 /// The JWT name of an algorithm, as stored.
-fn alg_name(algorithm: Algorithm) -> &'static str {
+pub fn alg_name(algorithm: Algorithm) -> &'static str {
     match algorithm {
         Algorithm::EdDSA => "EdDSA",
         Algorithm::ES256 => "ES256",
@@ -129,7 +129,7 @@ fn alg_name(algorithm: Algorithm) -> &'static str {
     }
 }
 
-fn alg_of(name: &str) -> Option<Algorithm> {
+pub fn alg_of(name: &str) -> Option<Algorithm> {
     match name {
         "EdDSA" => Some(Algorithm::EdDSA),
         "ES256" => Some(Algorithm::ES256),
@@ -298,6 +298,13 @@ impl SigningKeys {
     /// The key that signs `algorithm` tokens now, if any.
     pub fn signer(&self, algorithm: Algorithm) -> Option<Signer> {
         self.loaded().signers.get(alg_name(algorithm)).cloned()
+    }
+
+    /// The published key `kid` names, to verify a token of this service with (an `id_token_hint`).
+    pub fn verifying_key(&self, kid: &str) -> Option<(Algorithm, DecodingKey)> {
+        let loaded = self.loaded();
+        let (_, algorithm, jwk) = loaded.public.iter().find(|(k, _, _)| k == kid)?;
+        DecodingKey::from_jwk(jwk).ok().map(|key| (*algorithm, key))
     }
 
     /// Whether every algorithm has a key that signs (for `/ready`).

@@ -119,6 +119,10 @@ impl AccessClaims {
 }
 
 /// The claims of a refresh token: no profile, only what rotation needs.
+///
+/// One issued at `/oauth2/token` is bound to its client: it carries the `client_id` and the `scope`
+/// its access tokens get, and is refreshed only there, by that client; the seed's (`/auth/login`)
+/// carry neither and are refreshed only at `/auth/refresh`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefreshClaims {
     pub sub: String,
@@ -130,6 +134,10 @@ pub struct RefreshClaims {
     pub iss: String,
     pub aud: String,
     pub typ: TokenKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// The claims of the five-minute challenge a user with MFA gets instead of tokens.

@@ -32,6 +32,10 @@ pub enum OAuthError {
     InvalidClient,
     #[error("unauthorized_client: {0}")]
     UnauthorizedClient(String),
+    /// A code or refresh token that is unknown, expired, used, revoked, another client's, or whose
+    /// PKCE verifier or redirect URI does not match.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
     #[error("invalid_scope: {0}")]
@@ -62,6 +66,8 @@ pub enum AuthMethod {
     Basic,
     /// `client_id` and `client_secret` in the form.
     Post,
+    /// A public client: `client_id` alone (its proof is PKCE).
+    None,
 }
 
 impl AuthMethod {
@@ -69,6 +75,7 @@ impl AuthMethod {
         match self {
             AuthMethod::Basic => "client_secret_basic",
             AuthMethod::Post => "client_secret_post",
+            AuthMethod::None => "none",
         }
     }
 }
@@ -122,6 +129,16 @@ impl TokenEndpoint {
         credentials: &Credentials,
     ) -> Result<ClientRecord, OAuthError> {
         let account = AccountKey::client(&credentials.client_id);
+        if credentials.method == AuthMethod::None {
+            self.limits.admit(ip, &account).await?;
+            return match self.registry.get(&credentials.client_id).await? {
+                Some(c) if c.active && c.token_endpoint_auth_method == "none" => Ok(c),
+                _ => {
+                    self.limits.failed(&account).await?;
+                    Err(OAuthError::InvalidClient)
+                }
+            };
+        }
         // The limits and the client's record in parallel: one round trip's wait, not two. A client
         // over a limit is refused before its secret is looked at.
         let (admitted, client) = tokio::join!(

@@ -1,4 +1,5 @@
-//! Who is calling: the Bearer filters every route that needs a signed-in person uses. Beside the route
+//! Who is calling: the Bearer filters every route that needs a signed-in person uses, and whether the
+//! OAuth 2.0 endpoints are on at all. Beside the route
 //! files, below them: they import from here, never from `routes/mod.rs`.
 
 use std::sync::Arc;
@@ -43,4 +44,19 @@ pub fn admin(app: App) -> impl Filter<Extract = (Authenticated,), Error = Reject
 /// Who an audit line names for a change made through the admin API.
 pub fn actor(auth: &Authenticated) -> Actor {
     Actor::User(auth.user.id)
+}
+
+/// Passes when the OAuth 2.0 and OpenID Connect endpoints are on (`JWT_ISSUER` is a URL, see
+/// [`crate::config::AuthConfig::oauth_enabled`]); otherwise a 404 like any unknown path.
+pub fn oauth_enabled(app: &App) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    let on = app.config.oauth_enabled();
+    warp::any()
+        .and_then(move || async move {
+            if on {
+                Ok(())
+            } else {
+                Err(warp::reject::custom(ApiError::NotFound))
+            }
+        })
+        .untuple_one()
 }

@@ -10,6 +10,7 @@
 mod access;
 mod admin;
 mod admin_clients;
+mod authorize;
 mod cuenta;
 mod introspect;
 mod jwks;
@@ -19,11 +20,13 @@ mod me;
 mod mfa;
 mod oauth;
 mod openapi;
+mod pages;
 mod password;
 mod refresh;
 mod refusal;
 mod reply;
 mod saphety;
+mod userinfo;
 
 pub use cuenta::CONTENT_SECURITY_POLICY;
 
@@ -91,6 +94,15 @@ shared::endpoints! {
     oauth::introspect[app.clone()],
     oauth::openid_configuration[app.clone()],
     oauth::authorization_server[app.clone()],
+    authorize::authorize_get[app.clone()],
+    authorize::authorize_post[app.clone()],
+    authorize::login_get[app.clone()],
+    authorize::login_post[app.clone()],
+    authorize::consent_post[app.clone()],
+    authorize::logout_get[app.clone()],
+    authorize::logout_post[app.clone()],
+    userinfo::userinfo_get[app.clone()],
+    userinfo::userinfo_post[app.clone()],
 }
 
 /// `/ready`'s check: the store answers, and the signing keys are loaded (an asymmetric algorithm).

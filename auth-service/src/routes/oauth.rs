@@ -15,6 +15,7 @@ use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use super::access::oauth_enabled;
 use crate::app::App;
 use crate::oauth::token::{AuthMethod, Credentials, OAuthError};
 
@@ -41,20 +42,6 @@ pub struct TokenAnswer {
     scope: String,
 }
 
-/// The endpoints exist only when the issuer is a URL.
-fn enabled(app: &App) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    let on = app.config.oauth_enabled();
-    warp::any()
-        .and_then(move || async move {
-            if on {
-                Ok(())
-            } else {
-                Err(warp::reject::custom(ApiError::NotFound))
-            }
-        })
-        .untuple_one()
-}
-
 fn json_reply(status: StatusCode, body: &impl Serialize) -> Response {
     let mut response = warp::reply::with_status(warp::reply::json(body), status).into_response();
     let headers = response.headers_mut();
@@ -69,6 +56,7 @@ fn error_reply(error: OAuthError) -> Response {
         OAuthError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         OAuthError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
         OAuthError::UnauthorizedClient(_) => (StatusCode::BAD_REQUEST, "unauthorized_client"),
+        OAuthError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
         OAuthError::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
         OAuthError::InvalidScope(_) => (StatusCode::BAD_REQUEST, "invalid_scope"),
         OAuthError::SlowDown { .. } => (StatusCode::TOO_MANY_REQUESTS, "slow_down"),
@@ -183,7 +171,15 @@ fn credentials(
             secret,
             method: AuthMethod::Post,
         }),
-        (None, None) => Err(OAuthError::InvalidClient),
+        // A public client names itself only (RFC 6749 §2.3: its proof is PKCE).
+        (None, None) => Ok(Credentials {
+            client_id: params
+                .get("client_id")
+                .cloned()
+                .ok_or(OAuthError::InvalidClient)?,
+            secret: String::new(),
+            method: AuthMethod::None,
+        }),
     }
 }
 
@@ -233,7 +229,31 @@ async fn token_grant(
                 .await?;
             Ok(json_reply(StatusCode::OK, &answer))
         }
-        // Issued by the authorization endpoint, which this build does not have yet.
+        "authorization_code" => {
+            let code = params
+                .get("code")
+                .ok_or_else(|| OAuthError::InvalidRequest("code is missing".into()))?;
+            let answer = app
+                .provider
+                .exchange(
+                    &client,
+                    code,
+                    params.get("redirect_uri").map(String::as_str),
+                    params.get("code_verifier").map(String::as_str),
+                )
+                .await?;
+            Ok(json_reply(StatusCode::OK, &answer))
+        }
+        "refresh_token" => {
+            let token = params
+                .get("refresh_token")
+                .ok_or_else(|| OAuthError::InvalidRequest("refresh_token is missing".into()))?;
+            let answer = app
+                .provider
+                .refresh(&client, token, params.get("scope").map(String::as_str))
+                .await?;
+            Ok(json_reply(StatusCode::OK, &answer))
+        }
         _ => Err(OAuthError::UnsupportedGrantType),
     }
 }
@@ -278,7 +298,7 @@ fn form_request(
         .and(warp::path(segment))
         .and(warp::path::end())
         .and(warp::post())
-        .and(enabled(app))
+        .and(oauth_enabled(app))
         .and(client_ip(app.config.trusted_proxies.clone()))
         .and(optional_header("authorization"))
         .and(raw_body())
@@ -318,6 +338,20 @@ async fn revoke_token(
             &claims.sub,
             &client.client_id,
         );
+    } else if let Ok(claims) = app.codec.verify::<shared::RefreshClaims>(token) {
+        // A refresh token of the client ends its session (RFC 7009 §2.1).
+        if claims.client_id.as_deref() != Some(client.client_id.as_str()) {
+            return Err(OAuthError::UnauthorizedClient(
+                "the token was not issued to this client".into(),
+            ));
+        }
+        app.sessions.end(&claims.sub, &claims.sid).await?;
+        crate::audit::record(
+            "token_revoked",
+            crate::audit::Actor::Anonymous,
+            &claims.sub,
+            &client.client_id,
+        );
     }
     Ok(json_reply(StatusCode::OK, &serde_json::json!({})))
 }
@@ -331,7 +365,11 @@ async fn introspect_token(
     content_type: Option<HeaderValue>,
     body: Result<BytesMut, ApiError>,
 ) -> Result<Response, OAuthError> {
-    let (_client, params) = client_of(app, ip, authorization, content_type, body).await?;
+    let (client, params) = client_of(app, ip, authorization, content_type, body).await?;
+    if client.token_endpoint_auth_method == "none" {
+        // RFC 7662 §2.1: introspection is for clients that authenticate.
+        return Err(OAuthError::InvalidClient);
+    }
     let token = token_param(&params)?;
     let introspection = app.sessions.introspect(token).await?;
     let mut answer = serde_json::to_value(&introspection).map_err(|e| OAuthError::Internal(e.to_string()))?;
@@ -402,13 +440,24 @@ fn metadata(app: &App) -> serde_json::Value {
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     let mut doc = serde_json::json!({
         "issuer": app.config.common.jwt.issuer,
+        "authorization_endpoint": at("/oauth2/authorize"),
         "token_endpoint": at("/oauth2/token"),
-        "token_endpoint_auth_methods_supported": auth_methods,
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": [],
-        "scopes_supported": ["solicitud:read", "solicitud:write", "solicitud:admin"],
+        "userinfo_endpoint": at("/oauth2/userinfo"),
+        "end_session_endpoint": at("/oauth2/logout"),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "grant_types_supported": crate::oauth::registry::GRANT_TYPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": app.provider.id_token_algorithms(),
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "scopes_supported": crate::oauth::registry::SCOPES,
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "at_hash",
+            "preferred_username", "rol", "email", "email_verified"],
+        "authorization_response_iss_parameter_supported": true,
         "revocation_endpoint": at("/oauth2/revoke"),
-        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": at("/oauth2/introspect"),
         "introspection_endpoint_auth_methods_supported": auth_methods,
     });
@@ -436,7 +485,7 @@ pub fn openid_configuration(app: App) -> Endpoint {
     Endpoint::of::<__path_openid_configuration>(
         warp::path!(".well-known" / "openid-configuration")
             .and(warp::get())
-            .and(enabled(&app))
+            .and(oauth_enabled(&app))
             .and(with_state(app))
             .map(|app: App| discovery_reply(&app)),
     )
@@ -452,7 +501,7 @@ pub fn authorization_server(app: App) -> Endpoint {
     Endpoint::of::<__path_authorization_server>(
         warp::path!(".well-known" / "oauth-authorization-server")
             .and(warp::get())
-            .and(enabled(&app))
+            .and(oauth_enabled(&app))
             .and(with_state(app))
             .map(|app: App| discovery_reply(&app)),
     )

@@ -40,6 +40,9 @@
 //! - `P auth:revocations`: the revocation feed, a stream trimmed by time whose key expires after the
 //!   longest access-token life without an entry (format: [`shared::revocation`], which backends read;
 //!   its name comes from [`shared::revocation::feed_key`] so writer and readers agree);
+//! - `P auth:grant:<kind>:<id>`: hash `v n` of an OpenID Provider record (`v` its value, `n` how often
+//!   it was redeemed), TTL = its life; `P auth:grant-set:<kind>:<id>`: a set of ids (the sessions of a
+//!   browser session), TTL = the longest life of what was added;
 //! - `P auth:layout`: `2` once the keys of the layout before hash tags have been renamed.
 
 /// The name of a client IP's request counter (under [`Keys::rate_limit`]).
@@ -142,6 +145,16 @@ impl Keys {
     /// A login challenge's tries and use.
     pub fn challenge(&self, jti: &str) -> String {
         self.key("chal", jti)
+    }
+
+    /// An OpenID Provider record ([`super::GrantKind`]).
+    pub fn grant(&self, kind: super::GrantKind, id: &str) -> String {
+        self.key("grant", &format!("{}:{id}", kind.as_str()))
+    }
+
+    /// A set of ids of the OpenID Provider ([`super::GrantKind::Descendants`]).
+    pub fn grant_set(&self, kind: super::GrantKind, id: &str) -> String {
+        self.key("grant-set", &format!("{}:{id}", kind.as_str()))
     }
 
     /// The revocation feed backends follow.
@@ -289,6 +302,14 @@ mod tests {
         assert_eq!(keys.user_ids(), "p:auth:{users}:ids");
         assert_eq!(keys.user_seq(), "p:auth:{users}:seq");
         assert_eq!(keys.layout(), "p:auth:layout");
+        assert_eq!(
+            keys.grant(super::super::GrantKind::Code, "h"),
+            "p:auth:grant:code:h"
+        );
+        assert_eq!(
+            keys.grant_set(super::super::GrantKind::Descendants, "s"),
+            "p:auth:grant-set:desc:s"
+        );
     }
 
     #[test]

@@ -498,6 +498,74 @@ pub trait ChallengeStore: Send + Sync + 'static {
     async fn mfa_challenge_finish(&self, jti: &str, ttl_ms: i64) -> Result<bool, StoreError>;
 }
 
+/// What a record of the OpenID Provider is ([`GrantStore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantKind {
+    /// An authorization request waiting for its login or consent, by a random id.
+    Request,
+    /// An authorization code, by the SHA-256 of the code: single use ([`GrantStore::redeem_grant`]).
+    Code,
+    /// A browser session, by the SHA-256 of its cookie.
+    Browser,
+    /// A user's consent to a client's scopes, by `<uid>:<client_id>`.
+    Consent,
+    /// A set: the sessions started from one browser session (by its `sid`), ended with it.
+    Descendants,
+}
+
+impl GrantKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::Request => "req",
+            GrantKind::Code => "code",
+            GrantKind::Browser => "browser",
+            GrantKind::Consent => "consent",
+            GrantKind::Descendants => "desc",
+        }
+    }
+}
+
+/// What redeeming a single-use grant found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// Its first redemption: the value.
+    Fresh(String),
+    /// Redeemed before (a replay): the value, so what it was exchanged for can be revoked.
+    Replayed(String),
+    /// No such grant (never made, or expired).
+    Missing,
+}
+
+/// The OpenID Provider's short-lived records (see [`GrantKind`]): a value under a kind and an id,
+/// with a lifetime, and sets of ids. Values are opaque here (JSON made by [`crate::oauth`]).
+#[async_trait]
+pub trait GrantStore: Send + Sync + 'static {
+    /// Keeps `value` as grant `kind`/`id` for `ttl_ms`, replacing any before (unredeemed).
+    async fn put_grant(&self, kind: GrantKind, id: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError>;
+
+    /// A grant's value, if it is there.
+    async fn grant(&self, kind: GrantKind, id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Redeems a grant in one atomic step: the first call gets [`Redeemed::Fresh`], every later one
+    /// (until it expires) [`Redeemed::Replayed`]; two at once get one of each.
+    async fn redeem_grant(&self, kind: GrantKind, id: &str) -> Result<Redeemed, StoreError>;
+
+    /// Forgets a grant (and a set of that kind and id).
+    async fn drop_grant(&self, kind: GrantKind, id: &str) -> Result<(), StoreError>;
+
+    /// Adds `member` to set `kind`/`id`, which then lives at least `ttl_ms` more.
+    async fn add_to_set(
+        &self,
+        kind: GrantKind,
+        id: &str,
+        member: &str,
+        ttl_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The members of set `kind`/`id` (none when it is not there).
+    async fn set_members(&self, kind: GrantKind, id: &str) -> Result<Vec<String>, StoreError>;
+}
+
 /// Every capability, each from the same implementation; built once in [`crate::app::App::build`] and
 /// cheap to clone. Callers keep only the fields they use.
 #[derive(Clone)]
@@ -511,6 +579,7 @@ pub struct Stores {
     pub challenges: Arc<dyn ChallengeStore>,
     pub keys: Arc<dyn KeyStore>,
     pub clients: Arc<dyn ClientStore>,
+    pub grants: Arc<dyn GrantStore>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -527,6 +596,7 @@ impl Stores {
             + ChallengeStore
             + KeyStore
             + ClientStore
+            + GrantStore
             + StoreHealth,
     {
         Self {
@@ -539,6 +609,7 @@ impl Stores {
             challenges: store.clone(),
             keys: store.clone(),
             clients: store.clone(),
+            grants: store.clone(),
             health: store,
         }
     }

@@ -19,6 +19,7 @@ mod login;
 mod logout;
 mod mfa;
 mod oauth;
+mod oidc;
 mod openapi;
 mod ops;
 mod process;

@@ -8,8 +8,8 @@ use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::helpers::*;
 
-struct Enrolled {
-    totp: TOTP,
+pub(crate) struct Enrolled {
+    pub(crate) totp: TOTP,
     secret_b32: String,
     recovery: Vec<String>,
 }
@@ -19,17 +19,17 @@ fn totp_from(secret_b32: &str) -> TOTP {
     TOTP::new_unchecked(Algorithm::SHA1, 6, 0, 30, bytes, None, String::new())
 }
 
-fn code_at(totp: &TOTP, secs: i64) -> String {
+pub(crate) fn code_at(totp: &TOTP, secs: i64) -> String {
     totp.generate(secs as u64)
 }
 
 impl TestApp {
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.clock.now_secs()
     }
 
     /// Moves to the start of the next 30 s step, so a fresh code is not a replay of the last one.
-    fn next_step(&self) {
+    pub(crate) fn next_step(&self) {
         let now = self.now();
         self.clock.advance_secs(30 - now.rem_euclid(30));
     }
@@ -76,7 +76,7 @@ impl TestApp {
     }
 }
 
-async fn maria_enrolled(app: &TestApp) -> Enrolled {
+pub(crate) async fn maria_enrolled(app: &TestApp) -> Enrolled {
     let (access, _) = app.login_tokens_as(MARIA, MARIA_PASSWORD).await;
     app.enrol(&access).await
 }

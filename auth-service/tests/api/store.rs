@@ -1946,3 +1946,101 @@ async fn clients_cas(f: Fixture) {
     // The version fields of the Redis hash are no clients.
     assert_eq!(clients.client("~v:billing").await.unwrap(), None);
 }
+
+conformance!(a_grant_is_kept_redeemed_once_and_dropped, grants);
+async fn grants(f: Fixture) {
+    use auth_service::store::{GrantKind, Redeemed};
+    let g = &f.store.grants;
+    assert_eq!(g.grant(GrantKind::Request, "r").await.unwrap(), None);
+    g.put_grant(GrantKind::Request, "r", "{\"a\":1}", 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        g.grant(GrantKind::Request, "r").await.unwrap().as_deref(),
+        Some("{\"a\":1}")
+    );
+    // The same id under another kind is another record.
+    assert_eq!(g.grant(GrantKind::Code, "r").await.unwrap(), None);
+
+    // A code: one redemption, then replays that still show the value; two at once get one each.
+    assert_eq!(
+        g.redeem_grant(GrantKind::Code, "c").await.unwrap(),
+        Redeemed::Missing
+    );
+    g.put_grant(GrantKind::Code, "c", "v", 60_000).await.unwrap();
+    let both = join_all([
+        g.redeem_grant(GrantKind::Code, "c"),
+        g.redeem_grant(GrantKind::Code, "c"),
+    ])
+    .await;
+    let both: Vec<Redeemed> = both.into_iter().map(Result::unwrap).collect();
+    assert!(both.contains(&Redeemed::Fresh("v".into())), "{both:?}");
+    assert!(both.contains(&Redeemed::Replayed("v".into())), "{both:?}");
+    assert_eq!(
+        g.redeem_grant(GrantKind::Code, "c").await.unwrap(),
+        Redeemed::Replayed("v".into())
+    );
+
+    // Sets: members accumulate, dropping the grant drops its set.
+    g.add_to_set(GrantKind::Descendants, "b", "s1", 60_000)
+        .await
+        .unwrap();
+    g.add_to_set(GrantKind::Descendants, "b", "s2", 60_000)
+        .await
+        .unwrap();
+    g.add_to_set(GrantKind::Descendants, "b", "s2", 60_000)
+        .await
+        .unwrap();
+    let mut members = g.set_members(GrantKind::Descendants, "b").await.unwrap();
+    members.sort();
+    assert_eq!(members, ["s1", "s2"]);
+    g.drop_grant(GrantKind::Descendants, "b").await.unwrap();
+    assert!(g
+        .set_members(GrantKind::Descendants, "b")
+        .await
+        .unwrap()
+        .is_empty());
+    g.drop_grant(GrantKind::Request, "r").await.unwrap();
+    assert_eq!(g.grant(GrantKind::Request, "r").await.unwrap(), None);
+}
+
+/// Lifetimes are the store's own (Redis TTLs): checked on the embedded store's clock here, and on
+/// Redis by the TTL each write sets.
+#[tokio::test]
+async fn grants_expire_with_their_lifetime() {
+    use auth_service::store::{GrantKind, GrantStore, Redeemed};
+    let f = memory();
+    let g = &f.store.grants;
+    g.put_grant(GrantKind::Code, "c", "v", 1_000).await.unwrap();
+    g.add_to_set(GrantKind::Descendants, "b", "s", 1_000)
+        .await
+        .unwrap();
+    f.advance_ms(1_001);
+    assert_eq!(
+        g.redeem_grant(GrantKind::Code, "c").await.unwrap(),
+        Redeemed::Missing
+    );
+    assert!(g
+        .set_members(GrantKind::Descendants, "b")
+        .await
+        .unwrap()
+        .is_empty());
+
+    let prefix = unique_prefix();
+    let redis = RedisStore::new(&redis_url(), &prefix).unwrap();
+    redis.put_grant(GrantKind::Code, "c", "v", 5_000).await.unwrap();
+    redis
+        .add_to_set(GrantKind::Descendants, "b", "s", 5_000)
+        .await
+        .unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys = Keys::new(&prefix);
+    for key in [
+        keys.grant(GrantKind::Code, "c"),
+        keys.grant_set(GrantKind::Descendants, "b"),
+    ] {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
+        assert!((1..=5_000).contains(&ttl), "{key}: {ttl}");
+    }
+}

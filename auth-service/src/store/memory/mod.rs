@@ -23,6 +23,7 @@
 // One file per capability, each implementing its traits for [`MemoryStore`]; the state they share
 // (`Inner`, behind one lock) and its file are here.
 mod feed;
+mod grants;
 mod limits;
 mod mfa;
 mod registry;
@@ -42,9 +43,9 @@ use shared::revocation::Revoked;
 
 use super::{
     ChallengeStore, ChallengeTry, ClientRecord, ClientStore, Counter, EntryId, FeedEntry, FeedStore, Gate,
-    Generation, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome,
-    Rotation, SessionStart, SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken,
-    UserRecord, UserStore, UserUpdate,
+    Generation, GrantKind, GrantStore, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession,
+    RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore, SessionView, SigningKeyRecord,
+    StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
 };
 
 const SWEEP_EVERY: u64 = 1024;
@@ -72,6 +73,14 @@ struct MfaEntry {
 struct Challenge {
     tries: u32,
     used: bool,
+    expires_ms: i64,
+}
+
+/// An OpenID Provider record: its value, how often it was redeemed, when it expires.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Grant {
+    value: String,
+    redeemed: u64,
     expires_ms: i64,
 }
 
@@ -107,6 +116,11 @@ struct Inner {
     /// OAuth 2.0 clients by `client_id`.
     #[serde(default)]
     clients: BTreeMap<String, ClientRecord>,
+    /// The OpenID Provider's records and sets, by `<kind>:<id>`.
+    #[serde(default)]
+    grants: HashMap<String, Grant>,
+    #[serde(default)]
+    grant_sets: HashMap<String, (HashSet<String>, i64)>,
     /// The revocation feed, oldest first; not kept in the file.
     #[serde(skip)]
     feed: VecDeque<(EntryId, FeedEntry)>,
@@ -221,6 +235,8 @@ impl Inner {
             self.mfa_pending.retain(|_, (_, exp)| *exp > now);
             self.challenges.retain(|_, c| c.expires_ms > now);
             self.counters.retain(|_, (_, exp)| *exp > now);
+            self.grants.retain(|_, g| g.expires_ms > now);
+            self.grant_sets.retain(|_, (_, exp)| *exp > now);
         }
     }
 }

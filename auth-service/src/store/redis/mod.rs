@@ -72,6 +72,7 @@
 // [`RedisStore`]; what they share (the scripts, the connection, the counters tests inject failures
 // through) is here.
 mod feed;
+mod grants;
 mod layout;
 mod limits;
 mod mfa;
@@ -92,9 +93,9 @@ use shared::store::{from_value, Call, Lua, RedisConn, Rename};
 use super::keys::{legacy, Keys};
 use super::{
     ChallengeStore, ChallengeTry, ClientRecord, ClientStore, Counter, EntryId, FeedEntry, FeedStore, Gate,
-    Generation, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession, RevocationStore, RotateOutcome,
-    Rotation, SessionStart, SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken,
-    UserRecord, UserStore, UserUpdate,
+    Generation, GrantKind, GrantStore, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession,
+    RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore, SessionView, SigningKeyRecord,
+    StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
 };
 
 /// One script: the files of `lua/` named, in order (the fragments it needs first: `now` defines
@@ -143,6 +144,9 @@ const MFA_ACTIVATE: &str = lua!("mfa_activate");
 const MFA_ACCEPT_STEP: &str = lua!("mfa_accept_step");
 const CHALLENGE_TRY: &str = lua!("challenge_try");
 const CHALLENGE_FINISH: &str = lua!("challenge_finish");
+const GRANT_PUT: &str = lua!("grant_put");
+const GRANT_REDEEM: &str = lua!("grant_redeem");
+const GRANT_ADD: &str = lua!("grant_add");
 
 /// See the module doc.
 pub struct RedisStore {
@@ -179,6 +183,9 @@ pub struct RedisStore {
     mfa_accept_step: Lua,
     challenge_try: Lua,
     challenge_finish: Lua,
+    grant_put: Lua,
+    grant_redeem: Lua,
+    grant_add: Lua,
     /// Set once keys of the layout before hash tags are renamed (see the module doc).
     layout_ready: AtomicBool,
     layout_lock: tokio::sync::Mutex<()>,
@@ -243,6 +250,9 @@ impl RedisStore {
             mfa_accept_step: Lua::new(MFA_ACCEPT_STEP),
             challenge_try: Lua::new(CHALLENGE_TRY),
             challenge_finish: Lua::new(CHALLENGE_FINISH),
+            grant_put: Lua::new(GRANT_PUT),
+            grant_redeem: Lua::new(GRANT_REDEEM),
+            grant_add: Lua::new(GRANT_ADD),
             layout_ready: AtomicBool::new(false),
             layout_lock: tokio::sync::Mutex::new(()),
             hot: Mutex::new(HashMap::new()),

@@ -1,0 +1,111 @@
+//! The hosted login page's browser sessions: single sign-on across clients.
+//!
+//! A browser that signs in on the page gets a cookie holding 256 random bits; the store keeps, under
+//! the cookie's SHA-256 ([`GrantKind::Browser`]), which session it is: a session record like any login's
+//! ([`crate::sessions::Sessions::start_browser`]), so whatever ends sessions ends it too (logout-all, a
+//! disabled user, a new password), checked on every use ([`Browsers::current`]). It lives the absolute
+//! session limit. Logging out (`/oauth2/logout`) ends it and every session its codes started.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::authorize::{hashed, random_token};
+use crate::authenticate::Proven;
+use crate::refusal::Refusal;
+use crate::sessions::Sessions;
+use crate::store::{GrantKind, GrantStore};
+use crate::users::User;
+
+/// What a browser session's cookie names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserSession {
+    /// Its session record.
+    pub sid: String,
+    pub uid: String,
+    /// When the user signed in (s).
+    pub auth_time: i64,
+    /// How (RFC 8176).
+    pub amr: Vec<String>,
+}
+
+/// See the module doc.
+pub struct Browsers {
+    grants: Arc<dyn GrantStore>,
+    sessions: Arc<Sessions>,
+    life_ms: i64,
+}
+
+impl Browsers {
+    pub fn new(grants: Arc<dyn GrantStore>, sessions: Arc<Sessions>, absolute_secs: i64) -> Self {
+        Self {
+            grants,
+            sessions,
+            life_ms: absolute_secs.saturating_mul(1000),
+        }
+    }
+
+    /// How long the cookie may live (s).
+    pub fn life_secs(&self) -> i64 {
+        self.life_ms / 1000
+    }
+
+    /// Starts a browser session for a user who just signed in (with a second factor when `mfa`):
+    /// its cookie's value and what it names.
+    pub async fn start(&self, proven: &Proven, mfa: bool) -> Result<(String, BrowserSession), Refusal> {
+        let (sid, started_ms) = self
+            .sessions
+            .start_browser(&proven.user, proven.cutoff_seen)
+            .await?;
+        let amr = if mfa {
+            vec!["pwd".to_string(), "otp".to_string(), "mfa".to_string()]
+        } else {
+            vec!["pwd".to_string()]
+        };
+        let session = BrowserSession {
+            sid,
+            uid: proven.user.id.to_string(),
+            auth_time: started_ms.div_euclid(1000),
+            amr,
+        };
+        let cookie = random_token();
+        let value = serde_json::to_string(&session).map_err(Refusal::internal)?;
+        self.grants
+            .put_grant(GrantKind::Browser, &hashed(&cookie), &value, self.life_ms)
+            .await?;
+        Ok((cookie, session))
+    }
+
+    /// The live browser session a cookie names, with its user as stored now; `None` for no cookie, an
+    /// unknown one, or a session that has ended.
+    pub async fn current(&self, cookie: Option<&str>) -> Result<Option<(BrowserSession, User)>, Refusal> {
+        let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
+            return Ok(None);
+        };
+        let Some(value) = self.grants.grant(GrantKind::Browser, &hashed(cookie)).await? else {
+            return Ok(None);
+        };
+        let Ok(session) = serde_json::from_str::<BrowserSession>(&value) else {
+            return Ok(None);
+        };
+        Ok(self
+            .sessions
+            .live_user(&session.sid, &session.uid)
+            .await?
+            .map(|user| (session, user)))
+    }
+
+    /// Ends the browser session of a cookie (its record and its session); what it was, if anything.
+    pub async fn end(&self, cookie: &str) -> Result<Option<BrowserSession>, Refusal> {
+        let id = hashed(cookie);
+        let Some(value) = self.grants.grant(GrantKind::Browser, &id).await? else {
+            return Ok(None);
+        };
+        let session = serde_json::from_str::<BrowserSession>(&value).ok();
+        if let Some(s) = &session {
+            self.sessions.end(&s.uid, &s.sid).await?;
+        }
+        self.grants.drop_grant(GrantKind::Browser, &id).await?;
+        Ok(session)
+    }
+}

@@ -1,0 +1,908 @@
+//! OpenID Connect: the authorization code flow with PKCE through the hosted login page, as a browser
+//! drives it (cookies kept, redirects not followed), the code exchange, ID tokens checked against the
+//! published JWKS, userinfo, refresh bound to the client, SSO, logout, and every refusal the contract
+//! names. (Relying parties nobody here wrote drive the same flow in `deploy-tests/oidc`.)
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{claims_of, read, StoreKind, TestApp, MARIA, MARIA_PASSWORD};
+use crate::mfa::{code_at, maria_enrolled};
+
+const ISSUER: &str = "http://localhost:8000";
+const CB: &str = "http://localhost:9999/cb";
+const BYE: &str = "http://localhost:9999/bye";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+async fn oidc_app(kind: StoreKind) -> TestApp {
+    TestApp::spawn_with(kind, &[("JWT_ISSUER", ISSUER)]).await
+}
+
+/// A client registered through the admin API; its secret (empty for a public one).
+async fn register(app: &TestApp, metadata: Value) -> String {
+    let token = app.login_tokens().await.0;
+    let res = app
+        .client
+        .post(app.url("/admin/clients"))
+        .bearer_auth(token)
+        .json(&metadata)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 201, "{body}");
+    body["datos"]["client_secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn web_client(id: &str, first_party: bool) -> Value {
+    json!({"client_id": id, "client_name": format!("App {id}"),
+           "grant_types": ["authorization_code", "refresh_token"],
+           "redirect_uris": [CB], "post_logout_redirect_uris": [BYE],
+           "scope": "openid profile email solicitud:read", "first_party": first_party})
+}
+
+/// A browser: keeps cookies, does not follow redirects.
+struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+/// An answer as the browser saw it.
+struct Seen {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Seen {
+    fn location(&self) -> String {
+        self.headers
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The query parameters of the redirect.
+    fn redirect_params(&self) -> HashMap<String, String> {
+        let url = url::Url::parse(&self.location()).unwrap();
+        url.query_pairs().into_owned().collect()
+    }
+
+    /// The value of the form field `name`.
+    fn field(&self, name: &str) -> Option<String> {
+        let at = self.body.find(&format!("name=\"{name}\""))?;
+        let start = self.body[..at].rfind("<input")?;
+        let end = at + self.body[at..].find('>')?;
+        let tag = &self.body[start..end];
+        let v = tag.find("value=\"")? + 7;
+        Some(tag[v..v + tag[v..].find('"')?].to_string())
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn seen(&mut self, res: reqwest::Response) -> Seen {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        for set in headers.get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if set.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        let body = res.text().await.unwrap();
+        Seen {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path_and_query: &str) -> Seen {
+        let res = self
+            .http
+            .get(self.app.url(path_and_query))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.seen(res).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Seen {
+        let res = self
+            .http
+            .post(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.seen(res).await
+    }
+
+    /// `GET /oauth2/authorize` for `client_id` with PKCE, `state` and `nonce`, plus `extra`.
+    async fn authorize(&mut self, client_id: &str, extra: &[(&str, &str)]) -> Seen {
+        let challenge = challenge(VERIFIER);
+        let mut params: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", CB),
+            ("scope", "openid profile email"),
+            ("state", "st-123"),
+            ("nonce", "n-456"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        for (k, v) in extra {
+            params.retain(|(n, _)| n != k);
+            params.push((k, v));
+        }
+        let query = serde_urlencoded::to_string(&params).unwrap();
+        self.get(&format!("/oauth2/authorize?{query}")).await
+    }
+
+    /// Submits the login form of `page`.
+    async fn log_in(&mut self, page: &Seen, username: &str, password: &str) -> Seen {
+        let (csrf, req) = (page.field("csrf").unwrap(), page.field("req").unwrap());
+        self.post(
+            "/oauth2/login",
+            &[
+                ("csrf", &csrf),
+                ("req", &req),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// From the authorization request to the code, signing in as maria.
+    async fn code_for(&mut self, client_id: &str) -> String {
+        let page = self.authorize(client_id, &[]).await;
+        if page.status == 303 {
+            // Signed in already (SSO).
+            return page.redirect_params()["code"].clone();
+        }
+        assert_eq!(page.status, 200, "{}", page.body);
+        let done = self.log_in(&page, MARIA, MARIA_PASSWORD).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        done.redirect_params()["code"].clone()
+    }
+}
+
+/// The token endpoint, as a confidential client with HTTP Basic.
+async fn token(app: &TestApp, client: (&str, &str), form: &[(&str, &str)]) -> (u16, Value) {
+    let res = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(client.0, Some(client.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn exchange(app: &TestApp, client: (&str, &str), code: &str, verifier: &str) -> (u16, Value) {
+    token(
+        app,
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CB),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+/// An ID token verified against the published JWKS, as a relying party would.
+async fn verified_id_token(app: &TestApp, id_token: &str, audience: &str) -> Value {
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the ID token's key is published");
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[ISSUER]);
+    jsonwebtoken::decode::<Value>(id_token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .unwrap()
+        .claims
+}
+
+async fn userinfo(app: &TestApp, access: &str) -> (u16, Value) {
+    let res = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn whole_flow(kind: StoreKind) {
+    let app = oidc_app(kind).await;
+    let secret = register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+
+    let page = browser.authorize("web", &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("form-action 'self' http://localhost:9999"), "{csp}");
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert!(page.body.contains("autocomplete=\"current-password\""));
+    assert!(page.body.contains("App web"));
+
+    let done = browser.log_in(&page, MARIA, MARIA_PASSWORD).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location().starts_with(CB));
+    let params = done.redirect_params();
+    assert_eq!(params["state"], "st-123");
+    assert_eq!(params["iss"], ISSUER);
+    let sso = done
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("sso="))
+        .expect("a browser session cookie");
+    assert!(sso.contains("HttpOnly") && sso.contains("SameSite=Lax"), "{sso}");
+
+    let (status, body) = exchange(&app, ("web", &secret), &params["code"], VERIFIER).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "openid email profile");
+    let access = body["access_token"].as_str().unwrap();
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(access.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["typ"], "at+jwt", "RFC 9068");
+    let at = claims_of(access);
+    assert_eq!(at["client_id"], "web");
+    assert_eq!(at["username"], MARIA);
+    assert_eq!(at["scope"], "openid email profile");
+
+    let id = verified_id_token(&app, body["id_token"].as_str().unwrap(), "web").await;
+    assert_eq!(id["sub"], at["sub"]);
+    assert_eq!(id["nonce"], "n-456");
+    assert_eq!(id["amr"], json!(["pwd"]));
+    assert_eq!(id["preferred_username"], MARIA);
+    assert_eq!(id["email"], "maria@example.com");
+    assert!(id["auth_time"].as_i64().unwrap() <= id["iat"].as_i64().unwrap());
+    assert!(id["sid"].as_str().is_some_and(|s| !s.is_empty()));
+    let expected_at_hash = URL_SAFE_NO_PAD.encode(&Sha256::digest(access.as_bytes())[..16]);
+    assert_eq!(id["at_hash"], expected_at_hash);
+    let jwt_header = jsonwebtoken::decode_header(body["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(jwt_header.alg, jsonwebtoken::Algorithm::RS256, "RS256 by default");
+
+    let (status, info) = userinfo(&app, access).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["sub"], at["sub"]);
+    assert_eq!(info["preferred_username"], MARIA);
+    assert_eq!(info["email_verified"], false);
+
+    // Refresh at the token endpoint: rotated, bound to the client.
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let (status, refreshed) = token(
+        &app,
+        ("web", &secret),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(
+        claims_of(refreshed["access_token"].as_str().unwrap())["scope"],
+        "openid email profile"
+    );
+    assert_ne!(refreshed["refresh_token"], body["refresh_token"]);
+
+    // The seed's refresh endpoint refuses a client's refresh token (and nothing rotated).
+    let (status, seed) = app
+        .post_refresh(refreshed["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 401, "{seed}");
+    let (status, again) = token(
+        &app,
+        ("web", &secret),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refreshed["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+}
+
+#[tokio::test]
+async fn the_code_flow_signs_in_on_the_page_and_gives_verified_tokens_on_redis() {
+    whole_flow(StoreKind::Redis).await;
+}
+
+#[tokio::test]
+async fn the_code_flow_signs_in_on_the_page_and_gives_verified_tokens_on_the_embedded_store() {
+    whole_flow(StoreKind::Memory).await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_refused_to_another_client_and_the_seeds_to_every_client() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let web = register(&app, web_client("web", true)).await;
+    let other = register(&app, web_client("other", true)).await;
+    let mut browser = Browser::new(&app);
+    let code = browser.code_for("web").await;
+    let (_, body) = exchange(&app, ("web", &web), &code, VERIFIER).await;
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let (status, err) = token(
+        &app,
+        ("other", &other),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{err}"
+    );
+    let (_, seed_refresh) = app.login_tokens_as(MARIA, MARIA_PASSWORD).await;
+    let (status, err) = token(
+        &app,
+        ("web", &web),
+        &[("grant_type", "refresh_token"), ("refresh_token", &seed_refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{err}"
+    );
+    // Neither refusal rotated anything: the client's own refresh still works.
+    let (status, ok) = token(
+        &app,
+        ("web", &web),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(status, 200, "{ok}");
+}
+
+#[tokio::test]
+async fn a_second_app_signs_in_without_a_password_and_logout_ends_both() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let a = register(&app, web_client("app-a", true)).await;
+    let b = register(&app, web_client("app-b", true)).await;
+    let mut browser = Browser::new(&app);
+    let code = browser.code_for("app-a").await;
+    let (_, tokens_a) = exchange(&app, ("app-a", &a), &code, VERIFIER).await;
+
+    // SSO: straight to the code.
+    let sso = browser.authorize("app-b", &[]).await;
+    assert_eq!(sso.status, 303, "{}", sso.body);
+    let (status, tokens_b) = exchange(&app, ("app-b", &b), &sso.redirect_params()["code"], VERIFIER).await;
+    assert_eq!(status, 200, "{tokens_b}");
+    let id_b = verified_id_token(&app, tokens_b["id_token"].as_str().unwrap(), "app-b").await;
+    let id_a = claims_of(tokens_a["id_token"].as_str().unwrap());
+    assert_eq!(id_a["sid"], id_b["sid"], "one browser session");
+    assert_eq!(id_a["auth_time"], id_b["auth_time"]);
+
+    // prompt=login asks again even with a session.
+    let again = browser.authorize("app-b", &[("prompt", "login")]).await;
+    assert_eq!(again.status, 200);
+    assert!(again.field("password").is_some() || again.body.contains("current-password"));
+
+    // Logout with the ID token as hint: at once, to the registered address, with the state.
+    let query = serde_urlencoded::to_string([
+        ("id_token_hint", tokens_a["id_token"].as_str().unwrap()),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "bye-1"),
+    ])
+    .unwrap();
+    let out = browser.get(&format!("/oauth2/logout?{query}")).await;
+    assert_eq!(out.status, 303, "{}", out.body);
+    assert_eq!(out.location(), format!("{BYE}?state=bye-1"));
+    assert!(!browser.cookies.contains_key("sso"), "the cookie is cleared");
+    for access in [&tokens_a["access_token"], &tokens_b["access_token"]] {
+        let (status, _) = userinfo(&app, access.as_str().unwrap()).await;
+        assert_eq!(status, 401, "what the browser session's codes gave ends with it");
+    }
+    let fresh = browser.authorize("app-a", &[("prompt", "none")]).await;
+    assert_eq!(fresh.redirect_params()["error"], "login_required");
+}
+
+#[tokio::test]
+async fn logout_without_a_hint_asks_first_and_refuses_an_unregistered_return_address() {
+    let app = oidc_app(StoreKind::Redis).await;
+    register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    browser.code_for("web").await;
+    let evil = serde_urlencoded::to_string([
+        ("client_id", "web"),
+        ("post_logout_redirect_uri", "https://evil.example/"),
+    ])
+    .unwrap();
+    let refused = browser.get(&format!("/oauth2/logout?{evil}")).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.headers.get("location").is_none());
+
+    let ask = browser.get("/oauth2/logout").await;
+    assert_eq!(ask.status, 200);
+    let csrf = ask.field("csrf").unwrap();
+    let forged = browser.post("/oauth2/logout", &[("confirm", "yes")]).await;
+    assert_eq!(forged.status, 403, "a confirmation without its CSRF token");
+    assert!(browser.cookies.contains_key("sso"));
+    let done = browser
+        .post("/oauth2/logout", &[("confirm", "yes"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Has cerrado la sesión"));
+    let after = browser.authorize("web", &[("prompt", "none")]).await;
+    assert_eq!(after.redirect_params()["error"], "login_required");
+}
+
+#[tokio::test]
+async fn an_unregistered_redirect_uri_gets_an_error_page_and_never_a_redirect() {
+    let app = oidc_app(StoreKind::Redis).await;
+    register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    for (client, uri) in [
+        ("web", "https://evil.example/cb"),
+        ("web", "http://localhost:9999/cb/../evil"),
+        ("nobody", CB),
+    ] {
+        let seen = browser
+            .authorize(client, &[("redirect_uri", uri), ("response_type", "token")])
+            .await;
+        assert_eq!(seen.status, 400, "{client} {uri}");
+        assert!(seen.headers.get("location").is_none());
+        assert!(seen.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+    }
+    // A registered URI: the errors go back to it.
+    let seen = browser.authorize("web", &[("response_type", "token")]).await;
+    assert_eq!(seen.status, 303);
+    assert_eq!(seen.redirect_params()["error"], "unsupported_response_type");
+    assert_eq!(seen.redirect_params()["state"], "st-123");
+    let seen = browser
+        .authorize("web", &[("code_challenge_method", "plain")])
+        .await;
+    assert_eq!(seen.redirect_params()["error"], "invalid_request");
+    let seen = browser
+        .authorize("web", &[("scope", "openid solicitud:admin")])
+        .await;
+    assert_eq!(seen.redirect_params()["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn a_code_used_twice_revokes_what_the_first_exchange_gave() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    let code = browser.code_for("web").await;
+    let (status, first) = exchange(&app, ("web", &secret), &code, VERIFIER).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, _) = userinfo(&app, first["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    let (status, second) = exchange(&app, ("web", &secret), &code, VERIFIER).await;
+    assert_eq!(
+        (status, second["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{second}"
+    );
+    let (status, _) = userinfo(&app, first["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 401, "the first exchange's access token is revoked");
+    let (status, refreshed) = token(
+        &app,
+        ("web", &secret),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "and its refresh token: {refreshed}");
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_another_clients_code_or_an_expired_code_is_invalid_grant() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(&app, web_client("web", true)).await;
+    let other = register(&app, web_client("other", true)).await;
+    let mut browser = Browser::new(&app);
+
+    let code = browser.code_for("web").await;
+    let wrong = "x".repeat(43);
+    let (status, body) = exchange(&app, ("web", &secret), &code, &wrong).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, _) = exchange(&app, ("web", &secret), &code, VERIFIER).await;
+    assert_eq!(status, 400, "a code is spent by its first exchange, good or not");
+
+    let code = browser.code_for("web").await;
+    let (status, body) = exchange(&app, ("other", &other), &code, VERIFIER).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+
+    let code = browser.code_for("web").await;
+    app.clock.advance_secs(61);
+    let (status, body) = exchange(&app, ("web", &secret), &code, VERIFIER).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_public_client_must_use_pkce_and_authenticates_with_its_id_alone() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(
+        &app,
+        json!({"client_id": "spa", "client_name": "SPA", "token_endpoint_auth_method": "none",
+               "grant_types": ["authorization_code", "refresh_token"], "redirect_uris": [CB],
+               "scope": "openid profile", "first_party": true}),
+    )
+    .await;
+    assert!(secret.is_empty(), "a public client has no secret");
+    let mut browser = Browser::new(&app);
+    let seen = browser
+        .authorize(
+            "spa",
+            &[
+                ("scope", "openid"),
+                ("code_challenge", ""),
+                ("code_challenge_method", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        seen.redirect_params()["error"],
+        "invalid_request",
+        "{}",
+        seen.location()
+    );
+
+    let page = browser.authorize("spa", &[("scope", "openid profile")]).await;
+    let done = browser.log_in(&page, MARIA, MARIA_PASSWORD).await;
+    let code = done.redirect_params()["code"].clone();
+    let res = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "spa"),
+            ("code", &code),
+            ("redirect_uri", CB),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = (res.status().as_u16(), res.json::<Value>().await.unwrap());
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id_token"].is_string());
+}
+
+#[tokio::test]
+async fn prompt_none_without_a_session_is_login_required() {
+    let app = oidc_app(StoreKind::Redis).await;
+    register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    let seen = browser.authorize("web", &[("prompt", "none")]).await;
+    assert_eq!(seen.status, 303);
+    let params = seen.redirect_params();
+    assert_eq!(params["error"], "login_required");
+    assert_eq!(params["state"], "st-123");
+    assert_eq!(params["iss"], ISSUER);
+}
+
+#[tokio::test]
+async fn a_login_form_without_its_csrf_token_is_refused() {
+    let app = oidc_app(StoreKind::Redis).await;
+    register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.authorize("web", &[]).await;
+    let req = page.field("req").unwrap();
+    for csrf in [None, Some("forged-token-forged-token-forged-token-abcd")] {
+        let mut form = vec![
+            ("req", req.as_str()),
+            ("username", MARIA),
+            ("password", MARIA_PASSWORD),
+        ];
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        let seen = browser.post("/oauth2/login", &form).await;
+        assert_eq!(seen.status, 403, "{}", seen.body);
+        assert!(!browser.cookies.contains_key("sso"));
+    }
+    // Without the cookie either (another site's form): refused.
+    let mut stranger = Browser::new(&app);
+    let csrf = page.field("csrf").unwrap();
+    let seen = stranger
+        .post(
+            "/oauth2/login",
+            &[
+                ("csrf", &csrf),
+                ("req", &req),
+                ("username", MARIA),
+                ("password", MARIA_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(seen.status, 403);
+}
+
+#[tokio::test]
+async fn a_third_party_app_asks_consent_once_and_a_refusal_is_access_denied() {
+    let app = oidc_app(StoreKind::Redis).await;
+    register(&app, web_client("partner", false)).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.authorize("partner", &[]).await;
+    let consent = browser.log_in(&page, MARIA, MARIA_PASSWORD).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(consent.body.contains("¿Permitir el acceso?"));
+    let (csrf, req) = (consent.field("csrf").unwrap(), consent.field("req").unwrap());
+    let denied = browser
+        .post(
+            "/oauth2/login/consent",
+            &[("csrf", &csrf), ("req", &req), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(denied.status, 303);
+    assert_eq!(denied.redirect_params()["error"], "access_denied");
+    assert_eq!(denied.redirect_params()["state"], "st-123");
+
+    let ask = browser.authorize("partner", &[]).await;
+    assert!(ask.body.contains("¿Permitir el acceso?"), "still no consent");
+    let none = browser.authorize("partner", &[("prompt", "none")]).await;
+    assert_eq!(none.redirect_params()["error"], "consent_required");
+    let (csrf, req) = (ask.field("csrf").unwrap(), ask.field("req").unwrap());
+    let allowed = browser
+        .post(
+            "/oauth2/login/consent",
+            &[("csrf", &csrf), ("req", &req), ("decision", "allow")],
+        )
+        .await;
+    assert_eq!(allowed.status, 303);
+    assert!(allowed.redirect_params().contains_key("code"));
+    let remembered = browser.authorize("partner", &[]).await;
+    assert_eq!(remembered.status, 303, "consent is remembered");
+    let wider = browser
+        .authorize("partner", &[("scope", "openid profile email solicitud:read")])
+        .await;
+    assert_eq!(wider.status, 200, "a wider scope asks again");
+}
+
+#[tokio::test]
+async fn wrong_passwords_a_disabled_user_and_a_locked_account_get_clear_messages() {
+    let app = oidc_app(StoreKind::Redis).await;
+    register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.authorize("web", &[("login_hint", MARIA)]).await;
+    assert_eq!(
+        page.field("username").as_deref(),
+        Some(MARIA),
+        "login_hint fills the username"
+    );
+    let wrong = browser.log_in(&page, MARIA, "not-her-password").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Usuario o contraseña incorrectos."));
+    let disabled = browser
+        .log_in(&wrong, crate::helpers::BLOCKED, crate::helpers::BLOCKED_PASSWORD)
+        .await;
+    assert_eq!(
+        disabled.status, 401,
+        "a disabled user is refused like a wrong password"
+    );
+    assert!(disabled.body.contains("Usuario o contraseña incorrectos."));
+    let mut last = disabled;
+    for _ in 0..5 {
+        last = browser.log_in(&last, MARIA, "not-her-password").await;
+    }
+    assert_eq!(last.status, 429, "{}", last.body);
+    assert!(
+        last.body.contains("Inténtalo de nuevo dentro de"),
+        "{}",
+        last.body
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_browser_session() {
+    let app = oidc_app(StoreKind::Redis).await;
+    register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    browser.code_for("web").await;
+    let sso = browser.authorize("web", &[("prompt", "none")]).await;
+    assert!(sso.redirect_params().contains_key("code"));
+    let admin = app.login_tokens().await.0;
+    let users: Value = app
+        .client
+        .get(app.url("/admin/users"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let maria = users["datos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == MARIA)
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let res = app
+        .client
+        .patch(app.url(&format!("/admin/users/{maria}")))
+        .bearer_auth(&admin)
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let after = browser.authorize("web", &[("prompt", "none")]).await;
+    assert_eq!(after.redirect_params()["error"], "login_required");
+}
+
+#[tokio::test]
+async fn a_user_with_mfa_passes_the_second_step_on_the_page() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(&app, web_client("web", true)).await;
+    let enrolled = maria_enrolled(&app).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.authorize("web", &[]).await;
+    let step = browser.log_in(&page, MARIA, MARIA_PASSWORD).await;
+    assert_eq!(step.status, 200, "{}", step.body);
+    assert!(step
+        .body
+        .contains("autocomplete=\"one-time-code\" inputmode=\"numeric\""));
+    let (csrf, req, mfa) = (
+        step.field("csrf").unwrap(),
+        step.field("req").unwrap(),
+        step.field("mfa").unwrap(),
+    );
+    let wrong = browser
+        .post(
+            "/oauth2/login",
+            &[("csrf", &csrf), ("req", &req), ("mfa", &mfa), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Código incorrecto"));
+    let code = code_at(&enrolled.totp, app.now());
+    let done = browser
+        .post(
+            "/oauth2/login",
+            &[("csrf", &csrf), ("req", &req), ("mfa", &mfa), ("code", &code)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let (status, body) = exchange(&app, ("web", &secret), &done.redirect_params()["code"], VERIFIER).await;
+    assert_eq!(status, 200, "{body}");
+    let id = claims_of(body["id_token"].as_str().unwrap());
+    assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]));
+}
+
+#[tokio::test]
+async fn discovery_names_every_endpoint_and_the_id_token_keys_are_published() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let doc: Value = app
+        .client
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (name, path) in [
+        ("authorization_endpoint", "/oauth2/authorize"),
+        ("token_endpoint", "/oauth2/token"),
+        ("userinfo_endpoint", "/oauth2/userinfo"),
+        ("end_session_endpoint", "/oauth2/logout"),
+        ("jwks_uri", "/.well-known/jwks.json"),
+    ] {
+        assert_eq!(doc[name], format!("{ISSUER}{path}"), "{name}");
+    }
+    assert_eq!(doc["response_types_supported"], json!(["code"]));
+    assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["RS256", "ES256", "EdDSA"])
+    );
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert!(algs.contains(&alg), "{algs:?}");
+    }
+    for key in jwks["keys"].as_array().unwrap() {
+        for private in ["d", "p", "q", "k"] {
+            assert!(key.get(private).is_none());
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_oidc_endpoints_are_off_without_an_issuer_url() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/oauth2/authorize",
+        "/oauth2/login",
+        "/oauth2/logout",
+        "/oauth2/userinfo",
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+}
