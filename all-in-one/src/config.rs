@@ -35,6 +35,10 @@ fn with_default_issuer(vars: &RawVars) -> RawVars {
     vars
 }
 
+/// The demo OpenID Connect client of the one-command mode (a public client, `demo`, redirecting to
+/// `http://localhost:3000/callback`), applied when `CLIENTS_FILE` is unset.
+pub const DEMO_CLIENTS: &str = include_str!("../../deploy/demo-clients.toml");
+
 /// Both services' settings, from one environment.
 #[derive(Debug, Clone)]
 pub struct AllInOneConfig {
@@ -54,7 +58,7 @@ impl FromVars for AllInOneConfig {
             .address(&ALL_IN_ONE_BIND_ADDR)
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         match (auth, r.finish(bind_addr)) {
-            (Ok(auth), Ok(bind_addr)) => Ok(Self {
+            (Ok(mut auth), Ok(bind_addr)) => Ok(Self {
                 solicitud: SolicitudConfig {
                     common: auth.common.clone(),
                     // Revocations are checked in this process's own store: no feed to follow.
@@ -67,7 +71,12 @@ impl FromVars for AllInOneConfig {
                     },
                     bind_addr,
                 },
-                auth,
+                auth: {
+                    if auth.clients_file.is_none() {
+                        auth.builtin_clients = Some(DEMO_CLIENTS);
+                    }
+                    auth
+                },
                 bind_addr,
             }),
             (auth, own) => {

@@ -318,7 +318,12 @@ impl App {
         let signing = signing_keys(&config, &store, &codec, &clock)?.map(Arc::new);
         let configured_clients: Arc<[ConfiguredClient]> = match &config.clients_file {
             Some(path) => crate::oauth::registry::configured(path)?.into(),
-            None => Arc::new([]),
+            None => match config.builtin_clients {
+                Some(text) => {
+                    crate::oauth::registry::configured_from("the built-in demo clients", text)?.into()
+                }
+                None => Arc::new([]),
+            },
         };
         let registry = Registry::new(
             store.clients.clone(),

@@ -85,6 +85,9 @@ pub struct AuthConfig {
     pub users_file: Option<PathBuf>,
     /// OAuth 2.0 clients, from a TOML file of `[[clients]]` tables.
     pub clients_file: Option<PathBuf>,
+    /// Clients declared in the same format when `CLIENTS_FILE` is unset: the one-command mode's demo
+    /// client (`deploy/demo-clients.toml`, built into the all-in-one binary); none otherwise.
+    pub builtin_clients: Option<&'static str>,
     /// Where the embedded store keeps its state; `None`: in memory only.
     pub embedded_store_file: Option<PathBuf>,
     /// How long the successor of a just-rotated refresh token is handed out again (0: never).
@@ -268,6 +271,7 @@ impl FromVars for AuthConfig {
             api_user_email,
             users_file,
             clients_file,
+            builtin_clients: None,
             embedded_store_file,
             refresh_retry_grace_secs,
             session_absolute_timeout_secs: (session_hours * 3600) as i64,

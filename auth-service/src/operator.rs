@@ -221,6 +221,7 @@ async fn execute_clients(app: &App, command: ClientsCommand) -> Result<(), Refus
                 scope,
                 token_endpoint_auth_method,
                 id_token_signed_response_alg: None,
+                backchannel_logout_uri: None,
                 first_party,
                 client_secret_hash: None,
                 active: None,

@@ -158,6 +158,18 @@ pub fn redirect_uris_schema() -> Array {
     ArrayBuilder::new().items(uri).max_items(Some(20)).build()
 }
 
+/// A back-channel logout URI (`http`, a path and a query), or `null`; `""` removes one in a `PATCH`.
+pub fn backchannel_uri_schema() -> Object {
+    or_null(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(
+                "^$|^http://[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,20}){0,3}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*(\\?[A-Za-z0-9._~=&-]*)?$",
+            ))
+            .build(),
+    )
+}
+
 /// [`redirect_uris_schema`] or `null`.
 pub fn redirect_uris_or_null_schema() -> Array {
     array_or_null(redirect_uris_schema())

@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use test_support::ServiceProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_all-in-one");
-const SECRET: &str = "cuenta-browser-test-secret-0123456789abcdef";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const SECRET: &str = "cuenta-browser-test-secret-0123456789abcdef";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "a brand new passphrase for maria";
 /// How long the page may take to show the result of an action.
 const WAIT: Duration = Duration::from_secs(15);
@@ -29,12 +29,12 @@ const WAIT: Duration = Duration::from_secs(15);
 // ---------------------------------------------------------------------------------------------------
 // Finding the browser
 
-fn on_ci() -> bool {
+pub(crate) fn on_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
 }
 
 /// `var` when set (a path; not a file = not installed), else the first `names` on PATH, else /usr/bin.
-fn find_binary(var: &str, names: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_binary(var: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(given) = std::env::var_os(var) {
         return Some(PathBuf::from(given)).filter(|p| p.is_file());
     }
@@ -52,7 +52,7 @@ fn find_binary(var: &str, names: &[&str]) -> Option<PathBuf> {
 }
 
 /// (chromium, chromedriver), or None and a SKIPPED line; on CI their absence fails the test.
-fn chromium_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn chromium_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
     let chromium = find_binary("CHROMIUM", &["chromium", "chromium-browser"]);
     let driver = find_binary("CHROMEDRIVER", &["chromedriver"]);
     match (chromium, driver) {
@@ -72,7 +72,7 @@ fn chromium_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
             let _ = writeln!(
                 std::io::stderr(),
                 "SKIPPED {test}: {missing} not installed (apt-get install chromium chromium-driver); \
-                 the account page was not run in a browser"
+                 the browser test was not run"
             );
             None
         }
@@ -83,14 +83,14 @@ fn chromium_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
 // The browser
 
 /// chromedriver on a free port and one headless Chromium session; both end when dropped.
-struct Browser {
+pub(crate) struct Browser {
     client: Option<Client>,
     driver: Child,
     profile: PathBuf,
 }
 
 impl Browser {
-    async fn start(chromium: &Path, chromedriver: &Path) -> Self {
+    pub(crate) async fn start(chromium: &Path, chromedriver: &Path) -> Self {
         let port = test_support::free_port().unwrap();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
@@ -137,7 +137,7 @@ impl Browser {
         browser
     }
 
-    fn c(&self) -> &Client {
+    pub(crate) fn c(&self) -> &Client {
         self.client.as_ref().unwrap()
     }
 
@@ -157,7 +157,7 @@ impl Browser {
         .await;
     }
 
-    async fn js(&self, script: &str) -> Value {
+    pub(crate) async fn js(&self, script: &str) -> Value {
         self.c().execute(script, vec![]).await.unwrap()
     }
 
@@ -204,13 +204,13 @@ impl Browser {
             .unwrap()
     }
 
-    async fn type_into(&self, id: &str, text: &str) {
+    pub(crate) async fn type_into(&self, id: &str, text: &str) {
         let field = self.c().find(Locator::Id(id)).await.unwrap();
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
 
-    async fn click(&self, id: &str) {
+    pub(crate) async fn click(&self, id: &str) {
         self.c()
             .find(Locator::Id(id))
             .await
@@ -283,7 +283,7 @@ impl Drop for Browser {
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -294,7 +294,7 @@ fn is_root() -> bool {
 // The system and TOTP
 
 /// The all-in-one binary on the embedded store, with a user `maria` (rol usuario) besides the admin.
-fn start_system(extra: &[(&str, &str)]) -> ServiceProcess {
+pub(crate) fn start_system(extra: &[(&str, &str)]) -> ServiceProcess {
     let mut vars = vec![
         ("JWT_SECRET", SECRET.to_string()),
         ("API_PASSWORD", PASSWORD.to_string()),
@@ -305,7 +305,7 @@ fn start_system(extra: &[(&str, &str)]) -> ServiceProcess {
     ServiceProcess::start(BIN, &vars).unwrap_or_else(|e| panic!("all-in-one did not start: {e}"))
 }
 
-async fn api(
+pub(crate) async fn api(
     system: &ServiceProcess,
     method: &str,
     path: &str,
@@ -326,7 +326,7 @@ async fn api(
 }
 
 /// The admin creates `maria` through the admin API, as an operator would.
-async fn create_maria(system: &ServiceProcess) {
+pub(crate) async fn create_maria(system: &ServiceProcess) {
     let admin = api_session(system, "api_user", PASSWORD).await;
     let (status, created) = api(
         system,
@@ -340,7 +340,7 @@ async fn create_maria(system: &ServiceProcess) {
 }
 
 /// An access token of a session of `username` opened through the API (no second factor).
-async fn api_session(system: &ServiceProcess, username: &str, password: &str) -> String {
+pub(crate) async fn api_session(system: &ServiceProcess, username: &str, password: &str) -> String {
     let (status, body) = api(
         system,
         "POST",
@@ -357,15 +357,15 @@ async fn me_status(system: &ServiceProcess, access: &str) -> (u16, Value) {
     api(system, "GET", "/auth/me", Some(access), None).await
 }
 
-fn now_step() -> u64 {
+pub(crate) fn now_step() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 30
 }
 
 /// The TOTP of the base32 secret the page shows (spaces ignored), as authenticator apps compute it.
-struct Authenticator(totp_rs::TOTP);
+pub(crate) struct Authenticator(totp_rs::TOTP);
 
 impl Authenticator {
-    fn from_page(shown: &str) -> Self {
+    pub(crate) fn from_page(shown: &str) -> Self {
         let secret: String = shown.split_whitespace().collect();
         let bytes = totp_rs::Secret::Encoded(secret.clone())
             .to_bytes()
@@ -382,7 +382,7 @@ impl Authenticator {
         ))
     }
 
-    fn at(&self, step: u64) -> String {
+    pub(crate) fn at(&self, step: u64) -> String {
         self.0.generate(step * 30)
     }
 

@@ -7,6 +7,7 @@ mod clients;
 mod cuenta;
 mod helpers;
 mod process;
+mod relying_party;
 mod revocation;
 mod routing;
 mod rust_client;

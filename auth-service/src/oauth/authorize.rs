@@ -162,6 +162,8 @@ pub struct Provider {
     clock: SharedClock,
     /// The absolute session limit (ms): how long a browser session and its descendants are listed.
     absolute_ms: i64,
+    /// Back-channel logout requests (five seconds at most each).
+    http: reqwest::Client,
 }
 
 /// One parameter, at most once (RFC 6749 §3.1).
@@ -203,6 +205,11 @@ impl Provider {
             codec,
             clock,
             absolute_ms: absolute_secs.saturating_mul(1000),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -583,7 +590,7 @@ impl Provider {
             .add_to_set(
                 GrantKind::Descendants,
                 &record.bsid,
-                &record.sid,
+                &format!("{} {}", record.sid, client.client_id),
                 self.absolute_ms,
             )
             .await?;
@@ -639,7 +646,7 @@ impl Provider {
             at_hash: Some(id_token::at_hash(algorithm, &pair.access_token)),
             profile: Profile::of(user, &record.scope),
         };
-        id_token::sign(keys, alg, &claims).map_err(|e| OAuthError::Internal(e.to_string()))
+        id_token::sign(keys, alg, "JWT", &claims).map_err(|e| OAuthError::Internal(e.to_string()))
     }
 
     /// `grant_type=refresh_token` for an authenticated `client` (RFC 6749 §6): the rotation of
@@ -700,19 +707,87 @@ impl Provider {
             .map(|data| data.claims)
     }
 
-    /// Ends a browser session's descendants: the sessions its codes started.
+    /// Ends a browser session's descendants (the sessions its codes started), and tells each of
+    /// their clients that registered a `backchannel_logout_uri` (OIDC Back-Channel Logout 1.0: a
+    /// logout token naming the browser session's `sid`, posted in the background; a client that does
+    /// not answer is logged, and its tokens are revoked all the same).
     pub async fn end_descendants(&self, browser: &BrowserSession) -> Result<(), Refusal> {
-        let sids = self
+        let members = self
             .grants
             .set_members(GrantKind::Descendants, &browser.sid)
             .await?;
-        for sid in sids {
-            self.sessions.end(&browser.uid, &sid).await?;
+        let mut clients = BTreeSet::new();
+        for member in &members {
+            let (sid, client_id) = member.split_once(' ').unwrap_or((member.as_str(), ""));
+            self.sessions.end(&browser.uid, sid).await?;
+            if !client_id.is_empty() {
+                clients.insert(client_id.to_string());
+            }
         }
         self.grants
             .drop_grant(GrantKind::Descendants, &browser.sid)
             .await?;
+        for client_id in clients {
+            let Some(client) = self.registry.get(&client_id).await? else {
+                continue;
+            };
+            if client.backchannel_logout_uri.is_empty() {
+                continue;
+            }
+            match self.logout_token(&client, browser) {
+                Ok(token) => self.post_logout_token(client.backchannel_logout_uri.clone(), client_id, token),
+                Err(e) => tracing::error!(client_id = %client_id, error = %e, "logout token not signed"),
+            }
+        }
         Ok(())
+    }
+
+    /// OIDC Back-Channel Logout §2.4: `iss`, `aud`, `iat`, `exp`, `jti`, `sub`, `sid` and the logout
+    /// event; never a `nonce`.
+    fn logout_token(
+        &self,
+        client: &ClientRecord,
+        browser: &BrowserSession,
+    ) -> Result<String, id_token::IdTokenError> {
+        let keys = self
+            .signing
+            .as_ref()
+            .ok_or_else(|| id_token::IdTokenError::NoKey(client.id_token_signed_response_alg.clone()))?;
+        let now = self.codec.now_secs();
+        let claims = serde_json::json!({
+            "iss": self.codec.issuer(),
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": new_id(),
+            "sub": browser.uid,
+            "sid": browser.sid,
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        });
+        id_token::sign(keys, &client.id_token_signed_response_alg, "logout+jwt", &claims)
+    }
+
+    fn post_logout_token(&self, uri: String, client_id: String, token: String) {
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            let sent = http
+                .post(&uri)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("logout_token={token}"))
+                .send()
+                .await;
+            match sent {
+                Ok(res) if res.status().is_success() => {
+                    tracing::info!(client_id = %client_id, "back-channel logout delivered")
+                }
+                Ok(res) => {
+                    tracing::warn!(client_id = %client_id, status = res.status().as_u16(), "back-channel logout refused by the client")
+                }
+                Err(e) => {
+                    tracing::warn!(client_id = %client_id, error = %e, "back-channel logout not delivered")
+                }
+            }
+        });
     }
 
     /// The users of the sign-in flows.

@@ -93,15 +93,21 @@ pub enum IdTokenError {
     Sign(String),
 }
 
-/// Signs `claims` with the current key of `alg` (a registered `id_token_signed_response_alg`).
-pub fn sign(keys: &SigningKeys, alg: &str, claims: &IdClaims) -> Result<String, IdTokenError> {
+/// Signs `claims` (an ID token's with `typ` `JWT`, a logout token's with `logout+jwt`) with the
+/// current key of `alg` (a registered `id_token_signed_response_alg`).
+pub fn sign<C: Serialize>(
+    keys: &SigningKeys,
+    alg: &str,
+    typ: &str,
+    claims: &C,
+) -> Result<String, IdTokenError> {
     let algorithm = crate::signing::alg_of(alg).ok_or_else(|| IdTokenError::NoKey(alg.to_string()))?;
     let signer = keys
         .signer(algorithm)
         .ok_or_else(|| IdTokenError::NoKey(alg.to_string()))?;
     let mut header = Header::new(algorithm);
     header.kid = Some(signer.kid.clone());
-    header.typ = Some("JWT".into());
+    header.typ = Some(typ.into());
     jsonwebtoken::encode(&header, claims, &signer.key).map_err(|e| IdTokenError::Sign(e.to_string()))
 }
 

@@ -82,6 +82,8 @@ pub struct ClientMetadata {
     pub token_endpoint_auth_method: Option<String>,
     /// `RS256` when left out (OIDC Core §3.1.3.7).
     pub id_token_signed_response_alg: Option<String>,
+    /// OIDC Back-Channel Logout 1.0's `backchannel_logout_uri`.
+    pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub first_party: bool,
     /// Only in `CLIENTS_FILE`: the hash `auth-service clients new-secret` prints beside a new secret.
@@ -101,6 +103,8 @@ pub struct ClientChanges {
     pub scope: Option<String>,
     pub token_endpoint_auth_method: Option<String>,
     pub id_token_signed_response_alg: Option<String>,
+    /// An empty string removes it.
+    pub backchannel_logout_uri: Option<String>,
     pub first_party: Option<bool>,
     pub active: Option<bool>,
 }
@@ -151,6 +155,29 @@ fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), Refusal> {
         _ => Err(bad(
             "use https, http en loopback o un esquema propio con punto (com.ejemplo.app)",
         )),
+    }
+}
+
+/// A back-channel logout URI (OIDC Back-Channel Logout §2.2): absolute, no fragment, and `http`:
+/// logout tokens are posted server to server, and this build's HTTP client has no TLS (a relying
+/// party on the same network, or a local proxy in front of an https one).
+fn check_backchannel_uri(uri: &str) -> Result<(), Refusal> {
+    let bad = |why: &str| {
+        invalid(
+            "backchannel_logout_uri",
+            format!("La URI '{uri}' de 'backchannel_logout_uri' no es válida: {why}."),
+        )
+    };
+    let parsed = url::Url::parse(uri).map_err(|_| bad("no es una URI absoluta"))?;
+    if parsed.fragment().is_some() {
+        return Err(bad("no puede llevar fragmento (#)"));
+    }
+    match parsed.scheme() {
+        "http" if parsed.host().is_some() => Ok(()),
+        "https" => Err(bad(
+            "este servicio envía el cierre de sesión por canal trasero solo por http (red interna)",
+        )),
+        _ => Err(bad("use http")),
     }
 }
 
@@ -225,6 +252,9 @@ fn check(record: &ClientRecord) -> Result<(), Refusal> {
     }
     for uri in &record.redirect_uris {
         check_redirect_uri("redirect_uris", uri)?;
+    }
+    if !record.backchannel_logout_uri.is_empty() {
+        check_backchannel_uri(&record.backchannel_logout_uri)?;
     }
     for uri in &record.post_logout_redirect_uris {
         check_redirect_uri("post_logout_redirect_uris", uri)?;
@@ -342,6 +372,7 @@ fn record_of(metadata: &ClientMetadata) -> ClientRecord {
             .id_token_signed_response_alg
             .clone()
             .unwrap_or_else(|| "RS256".into()),
+        backchannel_logout_uri: metadata.backchannel_logout_uri.clone().unwrap_or_default(),
         first_party: metadata.first_party,
         active: metadata.active.unwrap_or(true),
         secrets: Vec::new(),
@@ -354,9 +385,15 @@ fn record_of(metadata: &ClientMetadata) -> ClientRecord {
 /// The clients of `CLIENTS_FILE` (TOML `[[clients]]`); a bad file or entry stops the start naming it.
 pub fn configured(path: &Path) -> Result<Vec<ConfiguredClient>, ConfigError> {
     let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("CLIENTS_FILE", format!("cannot read {name}: {e}")))?;
+    configured_from(&name, &text)
+}
+
+/// The clients a `CLIENTS_FILE` text declares; `name` says where it comes from in errors.
+pub fn configured_from(name: &str, text: &str) -> Result<Vec<ConfiguredClient>, ConfigError> {
     let bad = |reason: String| ConfigError::new("CLIENTS_FILE", reason);
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read {name}: {e}")))?;
-    let file: ClientsFile = toml::from_str(&text).map_err(|e| bad(format!("{name}: {e}")))?;
+    let file: ClientsFile = toml::from_str(text).map_err(|e| bad(format!("{name}: {e}")))?;
     let mut seen = HashSet::new();
     let mut clients = Vec::new();
     for (i, metadata) in file.clients.iter().enumerate() {
@@ -507,6 +544,7 @@ impl Registry {
                 if let Some(v) = c.client_name { record.client_name = v; }
                 if let Some(v) = c.redirect_uris { record.redirect_uris = v; }
                 if let Some(v) = c.post_logout_redirect_uris { record.post_logout_redirect_uris = v; }
+                if let Some(v) = c.backchannel_logout_uri { record.backchannel_logout_uri = v; }
                 if let Some(v) = c.grant_types { record.grant_types = v; }
                 if let Some(v) = c.scope { record.scope = v.split_whitespace().collect::<Vec<_>>().join(" "); }
                 if let Some(v) = c.token_endpoint_auth_method {

@@ -29,6 +29,8 @@ pub struct AdminClient {
     pub scope: String,
     pub token_endpoint_auth_method: String,
     pub id_token_signed_response_alg: String,
+    /// OIDC Back-Channel Logout; empty when none.
+    pub backchannel_logout_uri: String,
     pub first_party: bool,
     pub active: bool,
     /// How many secrets are valid now (two while a rotation's previous one lasts).
@@ -54,6 +56,7 @@ impl AdminClient {
             scope: c.scope,
             token_endpoint_auth_method: c.token_endpoint_auth_method,
             id_token_signed_response_alg: c.id_token_signed_response_alg,
+            backchannel_logout_uri: c.backchannel_logout_uri,
             first_party: c.first_party,
             active: c.active,
         }
@@ -88,6 +91,10 @@ pub struct NewClient {
     /// `RS256` (default), `ES256` or `EdDSA`.
     #[schema(schema_with = crate::schemas::id_token_alg_schema)]
     id_token_signed_response_alg: Option<String>,
+    /// OIDC Back-Channel Logout 1.0: where logout tokens go when a browser session this client signed
+    /// in through ends (`https`, or `http` on loopback).
+    #[schema(schema_with = crate::schemas::backchannel_uri_schema)]
+    backchannel_logout_uri: Option<String>,
     #[serde(default)]
     first_party: bool,
 }
@@ -111,6 +118,9 @@ pub struct PatchClient {
     token_endpoint_auth_method: Option<String>,
     #[schema(schema_with = crate::schemas::id_token_alg_schema)]
     id_token_signed_response_alg: Option<String>,
+    /// `""` removes it.
+    #[schema(schema_with = crate::schemas::backchannel_uri_schema)]
+    backchannel_logout_uri: Option<String>,
     first_party: Option<bool>,
     active: Option<bool>,
 }
@@ -209,6 +219,7 @@ pub fn create(app: App) -> Endpoint {
                     scope: body.scope,
                     token_endpoint_auth_method: body.token_endpoint_auth_method,
                     id_token_signed_response_alg: body.id_token_signed_response_alg,
+                    backchannel_logout_uri: body.backchannel_logout_uri,
                     first_party: body.first_party,
                     client_secret_hash: None,
                     active: None,
@@ -280,6 +291,7 @@ pub fn patch(app: App) -> Endpoint {
                         scope: body.scope,
                         token_endpoint_auth_method: body.token_endpoint_auth_method,
                         id_token_signed_response_alg: body.id_token_signed_response_alg,
+                        backchannel_logout_uri: body.backchannel_logout_uri,
                         first_party: body.first_party,
                         active: body.active,
                     };

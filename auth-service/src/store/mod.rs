@@ -456,6 +456,10 @@ pub struct ClientRecord {
     /// `client_secret_basic`, `client_secret_post`, or `none` (a public client).
     pub token_endpoint_auth_method: String,
     pub id_token_signed_response_alg: String,
+    /// OIDC Back-Channel Logout 1.0: where a logout token is sent when a browser session this client
+    /// signed in through ends (empty: none).
+    #[serde(default)]
+    pub backchannel_logout_uri: String,
     pub first_party: bool,
     pub active: bool,
     pub secrets: Vec<StoredSecret>,

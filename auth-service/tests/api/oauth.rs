@@ -447,21 +447,31 @@ async fn discovery_names_exactly_what_is_implemented() {
             doc["introspection_endpoint"],
             format!("{ISSUER}/oauth2/introspect")
         );
-        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post", "none"])
+        );
+        // Introspection is for clients that authenticate (RFC 7662 §2.1).
+        assert_eq!(
+            doc["introspection_endpoint_auth_methods_supported"],
             json!(["client_secret_basic", "client_secret_post"])
         );
-        // Nothing this build does not have: no authorization endpoint, no ID tokens, no keys to
-        // publish with HMAC tokens.
+        // Only what is implemented: no implicit or hybrid flow, no request objects, no `plain` PKCE.
+        assert_eq!(doc["response_types_supported"], json!(["code"]));
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         for absent in [
-            "authorization_endpoint",
-            "userinfo_endpoint",
-            "jwks_uri",
-            "id_token_signing_alg_values_supported",
+            "request_parameter_supported",
+            "registration_endpoint",
+            "pushed_authorization_request_endpoint",
         ] {
             assert!(doc.get(absent).is_none(), "{absent} in {doc}");
         }
+        // ID tokens are signed with published keys even when access tokens are HS256.
+        assert_eq!(doc["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
     }
     let eddsa = TestApp::spawn_with(
         StoreKind::Memory,

@@ -906,3 +906,200 @@ async fn the_oidc_endpoints_are_off_without_an_issuer_url() {
         assert_eq!(res.status(), 404, "{path}");
     }
 }
+
+/// openid-client, the version the relying-party test pins.
+const OPENID_CLIENT: &str = "6.9.1";
+const DRIVER: &str = include_str!("openid_client_driver.mjs");
+
+fn openid_client_modules() -> Result<std::path::PathBuf, String> {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_auth-service"));
+    let target = bin.parent().and_then(std::path::Path::parent).unwrap();
+    test_support::node_modules(&target.join("oidc-node"), "openid-client", OPENID_CLIENT)
+}
+
+/// Runs the driver in `dir` (beside its node_modules) with `args`; its JSON answer.
+fn drive(dir: &std::path::Path, args: &[&str]) -> Value {
+    let out = test_support::run_script(
+        std::process::Command::new("node")
+            .arg(dir.join("driver.mjs"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default()),
+    )
+    .unwrap();
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// A relying party nobody here wrote: discovery, the authorization URL with PKCE, the code
+/// exchange with its ID token validated (signature against the JWKS, nonce, state, `iss` of the
+/// response), userinfo, a refresh and a revocation, each by openid-client.
+#[tokio::test]
+async fn openid_client_signs_in_refreshes_and_revokes() {
+    let test = "openid-client relying party";
+    let modules = match tokio::task::spawn_blocking(openid_client_modules).await.unwrap() {
+        Ok(dir) => dir,
+        Err(why) => return test_support::skip(test, &format!("openid-client could not be installed: {why}")),
+    };
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(&app, web_client("node-rp", true)).await;
+    let dir = modules.join(format!("run-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("driver.mjs"), DRIVER).unwrap();
+    let base = app.url("");
+    let args = |mode: &'static str| {
+        vec![
+            mode.to_string(),
+            base.clone(),
+            "node-rp".to_string(),
+            secret.clone(),
+        ]
+    };
+
+    let dir2 = dir.clone();
+    let mut start = args("start");
+    start.push(CB.to_string());
+    let started = tokio::task::spawn_blocking(move || {
+        drive(&dir2, &start.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let url = started["url"].as_str().unwrap();
+    let path = url
+        .strip_prefix(ISSUER)
+        .expect("the authorization endpoint of the discovery document");
+    let mut browser = Browser::new(&app);
+    let page = browser.get(path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let done = browser.log_in(&page, MARIA, MARIA_PASSWORD).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let callback = done.location();
+    std::fs::write(dir.join("state.json"), started.to_string()).unwrap();
+
+    let dir2 = dir.clone();
+    let mut finish = args("finish");
+    finish.push(dir.join("state.json").to_string_lossy().into_owned());
+    finish.push(callback);
+    let finished = tokio::task::spawn_blocking(move || {
+        drive(&dir2, &finish.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let claims = &finished["claims"];
+    assert_eq!(claims["iss"], ISSUER, "{finished}");
+    assert_eq!(claims["aud"], "node-rp");
+    assert_eq!(claims["preferred_username"], MARIA);
+    assert_eq!(finished["userinfo"]["sub"], claims["sub"]);
+    assert_eq!(finished["userinfo"]["email"], "maria@example.com");
+    assert_eq!(finished["refreshed"]["has_refresh_token"], true);
+    assert!(
+        finished["revoked"].as_str().unwrap().starts_with("refused"),
+        "{finished}"
+    );
+}
+
+/// One HTTP request received on a fresh loopback port (answered 200): its body.
+async fn one_request() -> (String, tokio::sync::oneshot::Receiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/backchannel",
+        listener.local_addr().unwrap().port()
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if seen.len() >= end + 4 + length {
+                    socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .unwrap();
+                    let _ = tx.send(text[end + 4..].to_string());
+                    return;
+                }
+            }
+            if n == 0 {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn logout_sends_a_backchannel_logout_token_to_each_client_the_session_signed_in() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let (uri, received) = one_request().await;
+    let mut metadata = web_client("bc", true);
+    metadata["backchannel_logout_uri"] = json!(uri);
+    let secret = register(&app, metadata).await;
+    let mut browser = Browser::new(&app);
+    let code = browser.code_for("bc").await;
+    let (_, tokens) = exchange(&app, ("bc", &secret), &code, VERIFIER).await;
+    let id = claims_of(tokens["id_token"].as_str().unwrap());
+    let hint =
+        serde_urlencoded::to_string([("id_token_hint", tokens["id_token"].as_str().unwrap())]).unwrap();
+    let out = browser.get(&format!("/oauth2/logout?{hint}")).await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), received)
+        .await
+        .expect("a logout token within the timeout")
+        .unwrap();
+    let token: String = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("a logout_token form field");
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let mut checked = verified_id_token(&app, &token, "bc").await;
+    assert_eq!(checked["sid"], id["sid"]);
+    assert_eq!(checked["sub"], id["sub"]);
+    assert!(checked["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(checked.as_object_mut().unwrap().remove("nonce").is_none());
+}
+
+#[tokio::test]
+async fn a_backchannel_uri_must_be_plain_http() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let token = app.login_tokens().await.0;
+    for bad in [
+        "https://rp.example/bc",
+        "ftp://rp.example/bc",
+        "http://rp.example/bc#x",
+    ] {
+        let mut metadata = web_client("x", true);
+        metadata["backchannel_logout_uri"] = json!(bad);
+        let res = app
+            .client
+            .post(app.url("/admin/clients"))
+            .bearer_auth(&token)
+            .json(&metadata)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(res).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+        assert!(
+            body["detalle"]
+                .as_str()
+                .unwrap()
+                .contains("backchannel_logout_uri"),
+            "{body}"
+        );
+    }
+}

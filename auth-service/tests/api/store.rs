@@ -1550,6 +1550,7 @@ fn all_checks() -> Vec<(&'static str, Check)> {
         last_admin_stays,
         signing_key_records,
         clients_cas,
+        grants,
     ];
     let source = include_str!("store.rs");
     let declared = source.matches("\nconformance!(").count();
@@ -1883,6 +1884,7 @@ fn client_record(id: &str) -> auth_service::store::ClientRecord {
         scope: "solicitud:read".into(),
         token_endpoint_auth_method: "client_secret_basic".into(),
         id_token_signed_response_alg: "RS256".into(),
+        backchannel_logout_uri: String::new(),
         first_party: false,
         active: true,
         secrets: vec![auth_service::store::StoredSecret {
