@@ -458,6 +458,198 @@ async fn register_client(
         .to_string()
 }
 
+/// The OpenID Connect client of the code-flow scenarios: confidential, first-party (no consent).
+const WEB_CLIENT: &str = "loadgen-web";
+const WEB_CALLBACK: &str = "http://localhost:9/cb";
+
+/// Registers [`WEB_CLIENT`]; its secret.
+async fn register_web_client(client: &reqwest::Client, auth: &Service, admin_access: &str) -> String {
+    let body: Value = client
+        .post(auth.url("/admin/clients"))
+        .bearer_auth(admin_access)
+        .json(&json!({"client_id": WEB_CLIENT, "client_name": "loadgen web",
+                      "grant_types": ["authorization_code", "refresh_token"],
+                      "redirect_uris": [WEB_CALLBACK], "scope": "openid profile",
+                      "first_party": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["datos"]["client_secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the web client was not registered: {body}"))
+        .to_string()
+}
+
+/// A client that keeps redirects for the caller to read.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn authorize_url(auth: &Service) -> String {
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", WEB_CLIENT),
+        ("redirect_uri", WEB_CALLBACK),
+        ("scope", "openid profile"),
+        ("state", "s"),
+        ("nonce", "n"),
+    ])
+    .unwrap();
+    auth.url(&format!("/oauth2/authorize?{query}"))
+}
+
+/// The value of the hidden field `name` of a page of the hosted login page.
+fn field(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+    html[at..at + html[at..].find('"').unwrap()].to_string()
+}
+
+/// Signs the admin in on the hosted login page, as a browser: the browser session's cookie.
+async fn browser_session(auth: &Service) -> String {
+    let http = no_redirects();
+    let page = http.get(authorize_url(auth)).send().await.unwrap();
+    let csrf_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|v| {
+            v.to_str()
+                .ok()?
+                .strip_prefix("csrf=")?
+                .split(';')
+                .next()
+                .map(String::from)
+        })
+        .unwrap();
+    let html = page.text().await.unwrap();
+    let done = http
+        .post(auth.url("/oauth2/login"))
+        .header("cookie", format!("csrf={csrf_cookie}"))
+        .form(&[
+            ("csrf", field(&html, "csrf")),
+            ("req", field(&html, "req")),
+            ("username", "api_user".to_string()),
+            ("password", PASSWORD.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.status().as_u16(),
+        303,
+        "the hosted login page did not sign in"
+    );
+    done.headers()
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|v| {
+            v.to_str()
+                .ok()?
+                .strip_prefix("sso=")?
+                .split(';')
+                .next()
+                .map(String::from)
+        })
+        .unwrap()
+}
+
+/// One authorization code, for a browser signed in already (single sign-on: one GET).
+async fn code_of(http: &reqwest::Client, authorize: &str, sso: &str) -> Option<String> {
+    let res = http
+        .get(authorize)
+        .header("cookie", format!("sso={sso}"))
+        .send()
+        .await
+        .ok()?;
+    let location = res.headers().get("location")?.to_str().ok()?;
+    let url = reqwest::Url::parse(location).ok()?;
+    let code = url.query_pairs().find(|(k, _)| k == "code")?.1.into_owned();
+    Some(code)
+}
+
+/// A worker that gets a code (the authorization endpoint, signed in already) and exchanges it at the
+/// token endpoint, over and over: two requests per exchange.
+fn code_exchange_step(auth: &Service, sso: String, secret: String) -> Step {
+    let (authorize, token) = (authorize_url(auth), auth.url("/oauth2/token"));
+    let http = no_redirects();
+    Box::new(move |_: &reqwest::Client| {
+        let (http, authorize, token, sso, secret) = (
+            http.clone(),
+            authorize.clone(),
+            token.clone(),
+            sso.clone(),
+            secret.clone(),
+        );
+        Box::pin(async move {
+            let Some(code) = code_of(&http, &authorize, &sso).await else {
+                return false;
+            };
+            let req = http.post(&token).basic_auth(WEB_CLIENT, Some(&secret)).form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", WEB_CALLBACK),
+            ]);
+            succeeded(req).await
+        })
+    })
+}
+
+/// `n` workers refreshing, at the token endpoint, sessions of [`WEB_CLIENT`] from code exchanges.
+async fn oauth_refresh_workers(auth: &Service, sso: &str, secret: &str, n: usize) -> Vec<Step> {
+    let http = no_redirects();
+    let (authorize, token) = (authorize_url(auth), auth.url("/oauth2/token"));
+    let mut workers = Vec::new();
+    for _ in 0..n {
+        let code = code_of(&http, &authorize, sso).await.unwrap();
+        let body: Value = http
+            .post(&token)
+            .basic_auth(WEB_CLIENT, Some(secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", WEB_CALLBACK),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let current = Arc::new(std::sync::Mutex::new(
+            body["refresh_token"].as_str().unwrap().to_string(),
+        ));
+        let (token, secret) = (token.clone(), secret.to_string());
+        workers.push(Box::new(move |client: &reqwest::Client| {
+            let refresh = current.lock().unwrap().clone();
+            let req = client.post(&token).basic_auth(WEB_CLIENT, Some(&secret)).form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+            ]);
+            let current = current.clone();
+            Box::pin(async move {
+                let Ok(res) = req.send().await else { return false };
+                let Ok(body) = res.json::<Value>().await else {
+                    return false;
+                };
+                match body["refresh_token"].as_str() {
+                    Some(next) => {
+                        *current.lock().unwrap() = next.to_string();
+                        true
+                    }
+                    None => false,
+                }
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+        }) as Step);
+    }
+    workers
+}
+
 /// A worker that refreshes its own session over and over, each time with the token it just got.
 fn refresh_chain_step(url: String, first: String) -> Step {
     let current = Arc::new(std::sync::Mutex::new(first));
@@ -1202,6 +1394,43 @@ async fn main() {
             per_token / per_refresh
         ),
         "no more CPU than a refresh",
+    );
+
+    // 3c. OpenID Connect: code exchanges (the authorization endpoint for a signed-in browser, then
+    // the token endpoint: a session, an access and a refresh token, an RS256 ID token), and the token
+    // endpoint's refresh next to /auth/refresh.
+    let web_secret = register_web_client(&client, &auth, &access).await;
+    let sso = browser_session(&auth).await;
+    let exchanges = load_costed(
+        auth.pid(),
+        &settings.redis_url,
+        (0..c)
+            .map(|_| code_exchange_step(&auth, sso.clone(), web_secret.clone()))
+            .collect(),
+        d,
+    )
+    .await;
+    row(
+        "Code exchanges: GET /oauth2/authorize (signed in) + POST /oauth2/token, authorization_code (Redis)",
+        format!("{} (CPU per exchange, both requests)", exchanges.summary_cpu()),
+        "",
+    );
+    let oauth_refresh = load_costed(
+        auth.pid(),
+        &settings.redis_url,
+        oauth_refresh_workers(&auth, &sso, &web_secret, c).await,
+        d,
+    )
+    .await;
+    let per_oauth_refresh = oauth_refresh.cpu_us_per_request().unwrap_or(f64::NAN);
+    row(
+        "POST /oauth2/token, refresh_token (Redis), next to POST /auth/refresh",
+        format!(
+            "{}; {per_oauth_refresh:.1} µs of auth-service CPU per refresh against {per_refresh:.1} = {:.2}x",
+            oauth_refresh.summary_cpu(),
+            per_oauth_refresh / per_refresh
+        ),
+        "within 1.2x",
     );
 
     // 4. Introspection.

@@ -245,6 +245,46 @@
     $('copiado').textContent = '';
   }
 
+  /** One row of a list of connections: a text and a button that runs `action`. */
+  function connectionRow(text, label, action) {
+    const row = document.createElement('li');
+    const what = document.createElement('span');
+    what.textContent = text;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'secundario';
+    button.textContent = label;
+    wire(button, action);
+    row.append(what, button);
+    return row;
+  }
+
+  /** The apps with access and the signed-in browsers, from the API. */
+  async function loadConnections() {
+    const [apps, browsers] = await Promise.all([authed('GET', '/auth/apps'), authed('GET', '/auth/browsers')]);
+    $('lista-apps').replaceChildren(...apps.map((a) => connectionRow(
+      (a.clientName || a.clientId) + ' — ' + a.scope,
+      'Retirar el acceso',
+      async () => {
+        await authed('DELETE', '/auth/apps/' + encodeURIComponent(a.clientId));
+        await loadConnections();
+        notify('exito', 'Acceso retirado', (a.clientName || a.clientId) + ' ya no tiene acceso a su cuenta.');
+      },
+    )));
+    $('apps-vacio').hidden = apps.length > 0;
+    $('lista-navegadores').replaceChildren(...browsers.map((b) => connectionRow(
+      'Desde el ' + new Date(b.authTime * 1000).toLocaleString('es') +
+        (b.amr.includes('mfa') ? ' (con verificación en dos pasos)' : ''),
+      'Cerrar la sesión',
+      async () => {
+        await authed('DELETE', '/auth/browsers/' + encodeURIComponent(b.id));
+        await loadConnections();
+        notify('exito', 'Sesión del navegador cerrada', 'Las aplicaciones que entraron con ella también la cerraron.');
+      },
+    )));
+    $('navegadores-vacio').hidden = browsers.length > 0;
+  }
+
   /** Forgets the tokens and everything shown about the user, and shows the login. */
   function endSession() {
     session = null;
@@ -255,6 +295,8 @@
     }
     hideEnrolment();
     hideRecoveryCodes();
+    $('lista-apps').replaceChildren();
+    $('lista-navegadores').replaceChildren();
     for (const id of ['clave-actual', 'clave-nueva', 'clave-repetir', 'mfa-codigo', 'totp-codigo-desactivar']) {
       $(id).value = '';
     }
@@ -278,6 +320,7 @@
     hideRecoveryCodes();
     renderTotp();
     show('cuenta');
+    await loadConnections();
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -476,8 +476,44 @@ impl Provider {
         Ok(!request.scope.split(' ').all(|s| granted.contains(s)))
     }
 
+    /// The clients a user consented to, with the scopes granted (for `/cuenta`).
+    pub async fn consents(&self, uid: &str) -> Result<Vec<(ClientRecord, String)>, StoreError> {
+        let mut found = Vec::new();
+        for client_id in self.grants.set_members(GrantKind::UserConsents, uid).await? {
+            let Some(scope) = self
+                .grants
+                .grant(GrantKind::Consent, &format!("{uid}:{client_id}"))
+                .await?
+            else {
+                continue;
+            };
+            if let Some(client) = self.registry.get(&client_id).await? {
+                found.push((client, scope));
+            }
+        }
+        found.sort_by(|a, b| a.0.client_id.cmp(&b.0.client_id));
+        Ok(found)
+    }
+
+    /// Withdraws a client's access: the consent is forgotten (the next sign-in asks again) and every
+    /// session the client holds of the user ends (its tokens are revoked and fed). Whether there was
+    /// a consent.
+    pub async fn withdraw(&self, uid: &str, client_id: &str) -> Result<bool, Refusal> {
+        let id = format!("{uid}:{client_id}");
+        let had = self.grants.grant(GrantKind::Consent, &id).await?.is_some();
+        self.grants.drop_grant(GrantKind::Consent, &id).await?;
+        for sid in self.grants.set_members(GrantKind::ClientSessions, &id).await? {
+            self.sessions.end(uid, &sid).await?;
+        }
+        self.grants.drop_grant(GrantKind::ClientSessions, &id).await?;
+        Ok(had)
+    }
+
     /// Remembers that the user let `client_id` have `scope` (with what was granted before).
     pub async fn consent(&self, uid: &str, client_id: &str, scope: &str) -> Result<(), StoreError> {
+        self.grants
+            .add_to_set(GrantKind::UserConsents, uid, client_id, CONSENT_LIFE_MS)
+            .await?;
         let id = format!("{uid}:{client_id}");
         let before = self
             .grants
@@ -591,6 +627,14 @@ impl Provider {
                 GrantKind::Descendants,
                 &record.bsid,
                 &format!("{} {}", record.sid, client.client_id),
+                self.absolute_ms,
+            )
+            .await?;
+        self.grants
+            .add_to_set(
+                GrantKind::ClientSessions,
+                &format!("{}:{}", record.uid, client.client_id),
+                &record.sid,
                 self.absolute_ms,
             )
             .await?;

@@ -70,10 +70,32 @@ impl Browsers {
         };
         let cookie = random_token();
         let value = serde_json::to_string(&session).map_err(Refusal::internal)?;
+        let id = hashed(&cookie);
         self.grants
-            .put_grant(GrantKind::Browser, &hashed(&cookie), &value, self.life_ms)
+            .put_grant(GrantKind::Browser, &id, &value, self.life_ms)
+            .await?;
+        self.grants
+            .add_to_set(GrantKind::UserBrowsers, &session.uid, &id, self.life_ms)
             .await?;
         Ok((cookie, session))
+    }
+
+    /// A user's live browser sessions, by id (the store's id: the cookie's SHA-256), newest first.
+    pub async fn of_user(&self, uid: &str) -> Result<Vec<(String, BrowserSession)>, Refusal> {
+        let mut found = Vec::new();
+        for id in self.grants.set_members(GrantKind::UserBrowsers, uid).await? {
+            let Some(value) = self.grants.grant(GrantKind::Browser, &id).await? else {
+                continue;
+            };
+            let Ok(session) = serde_json::from_str::<BrowserSession>(&value) else {
+                continue;
+            };
+            if session.uid == uid && self.sessions.live_user(&session.sid, uid).await?.is_some() {
+                found.push((id, session));
+            }
+        }
+        found.sort_by_key(|f| std::cmp::Reverse(f.1.auth_time));
+        Ok(found)
     }
 
     /// The live browser session a cookie names, with its user as stored now; `None` for no cookie, an
@@ -95,17 +117,29 @@ impl Browsers {
             .map(|user| (session, user)))
     }
 
+    /// Ends the browser session `id` of user `uid` (from `/cuenta`); what it was, if it was theirs.
+    pub async fn end_by_id(&self, uid: &str, id: &str) -> Result<Option<BrowserSession>, Refusal> {
+        self.end_id(id, Some(uid)).await
+    }
+
     /// Ends the browser session of a cookie (its record and its session); what it was, if anything.
     pub async fn end(&self, cookie: &str) -> Result<Option<BrowserSession>, Refusal> {
-        let id = hashed(cookie);
-        let Some(value) = self.grants.grant(GrantKind::Browser, &id).await? else {
+        self.end_id(&hashed(cookie), None).await
+    }
+
+    /// Ends browser session `id` (its session and its record), if it is `owner`'s when one is named.
+    async fn end_id(&self, id: &str, owner: Option<&str>) -> Result<Option<BrowserSession>, Refusal> {
+        let Some(value) = self.grants.grant(GrantKind::Browser, id).await? else {
             return Ok(None);
         };
         let session = serde_json::from_str::<BrowserSession>(&value).ok();
+        if owner.is_some_and(|uid| session.as_ref().is_none_or(|s| s.uid != uid)) {
+            return Ok(None);
+        }
         if let Some(s) = &session {
             self.sessions.end(&s.uid, &s.sid).await?;
         }
-        self.grants.drop_grant(GrantKind::Browser, &id).await?;
+        self.grants.drop_grant(GrantKind::Browser, id).await?;
         Ok(session)
     }
 }

@@ -19,9 +19,17 @@ pub struct Authenticated {
 }
 
 /// The Bearer access token, verified and checked against the store (revocation-aware).
+///
+/// Only a token of this service's own sign-in: one issued to an OAuth client (`client_id`, from
+/// `/oauth2/token`) is the app's, for the resources its scopes name and `/oauth2/userinfo`, never for
+/// the account and admin API (a third-party app the user let see their profile must not change
+/// their password or, for an admin, manage users): 403.
 pub fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
     access_claims(app.codec.clone()).and(with_state(app)).and_then(
         |claims: AccessClaims, app: App| async move {
+            if claims.client_id.is_some() {
+                return Err(warp::reject::custom(ApiError::Forbidden));
+            }
             match app.sessions.check_access(&claims).await {
                 Ok(user) => Ok(Authenticated { claims, user }),
                 Err(e) => Err(warp::reject::custom(ApiError::from(e))),

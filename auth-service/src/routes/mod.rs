@@ -11,6 +11,7 @@ mod access;
 mod admin;
 mod admin_clients;
 mod authorize;
+mod connected;
 mod cuenta;
 mod introspect;
 mod jwks;
@@ -103,6 +104,10 @@ shared::endpoints! {
     authorize::logout_post[app.clone()],
     userinfo::userinfo_get[app.clone()],
     userinfo::userinfo_post[app.clone()],
+    connected::apps[app.clone()],
+    connected::withdraw[app.clone()],
+    connected::browsers[app.clone()],
+    connected::end_browser[app.clone()],
 }
 
 /// `/ready`'s check: the store answers, and the signing keys are loaded (an asymmetric algorithm).

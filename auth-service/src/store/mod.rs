@@ -515,6 +515,13 @@ pub enum GrantKind {
     Consent,
     /// A set: the sessions started from one browser session (by its `sid`), ended with it.
     Descendants,
+    /// A set: the `client_id`s a user consented to (by the user id), for `/cuenta`.
+    UserConsents,
+    /// A set: a user's browser sessions (by the user id; members are [`GrantKind::Browser`] ids).
+    UserBrowsers,
+    /// A set: the sessions a client holds of a user (by `<uid>:<client_id>`), ended when the user
+    /// withdraws the client's access.
+    ClientSessions,
 }
 
 impl GrantKind {
@@ -525,6 +532,9 @@ impl GrantKind {
             GrantKind::Browser => "browser",
             GrantKind::Consent => "consent",
             GrantKind::Descendants => "desc",
+            GrantKind::UserConsents => "uconsents",
+            GrantKind::UserBrowsers => "ubrowsers",
+            GrantKind::ClientSessions => "csessions",
         }
     }
 }

@@ -1103,3 +1103,107 @@ async fn a_backchannel_uri_must_be_plain_http() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_apps_token_is_refused_by_the_account_and_admin_api() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.authorize("web", &[]).await;
+    let done = browser
+        .log_in(&page, crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let (_, tokens) = exchange(&app, ("web", &secret), &done.redirect_params()["code"], VERIFIER).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(claims_of(access)["rol"], "admin");
+    for path in ["/auth/me", "/admin/users", "/auth/apps"] {
+        let (status, body) = app.get_bearer(path, access).await;
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    let (status, _) = app.post_bearer("/auth/logout-all", access).await;
+    assert_eq!(status, 403);
+    let (status, _) = userinfo(&app, access).await;
+    assert_eq!(status, 200, "userinfo is what the token is for");
+}
+
+#[tokio::test]
+async fn the_account_lists_and_withdraws_apps_and_ends_signed_in_browsers() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(&app, web_client("partner", false)).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.authorize("partner", &[]).await;
+    let consent = browser.log_in(&page, MARIA, MARIA_PASSWORD).await;
+    let (csrf, req) = (consent.field("csrf").unwrap(), consent.field("req").unwrap());
+    let allowed = browser
+        .post(
+            "/oauth2/login/consent",
+            &[("csrf", &csrf), ("req", &req), ("decision", "allow")],
+        )
+        .await;
+    let (_, tokens) = exchange(
+        &app,
+        ("partner", &secret),
+        &allowed.redirect_params()["code"],
+        VERIFIER,
+    )
+    .await;
+    let (maria, _) = app.login_tokens_as(MARIA, MARIA_PASSWORD).await;
+
+    let (status, apps) = app.get_bearer("/auth/apps", &maria).await;
+    assert_eq!(status, 200, "{apps}");
+    assert_eq!(
+        apps["datos"],
+        json!([{"clientId": "partner", "clientName": "App partner", "scope": "email openid profile"}])
+    );
+    let (status, browsers) = app.get_bearer("/auth/browsers", &maria).await;
+    assert_eq!(status, 200, "{browsers}");
+    let list = browsers["datos"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{browsers}");
+    assert_eq!(list[0]["amr"], json!(["pwd"]));
+
+    // Withdrawing the app: its tokens end, and it must ask again.
+    let res = app
+        .client
+        .delete(app.url("/auth/apps/partner"))
+        .bearer_auth(&maria)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, _) = userinfo(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 401, "the app's token is revoked");
+    let ask = browser.authorize("partner", &[]).await;
+    assert!(ask.body.contains("¿Permitir el acceso?"), "consent asked again");
+    let res = app
+        .client
+        .delete(app.url("/auth/apps/partner"))
+        .bearer_auth(&maria)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "nothing left to withdraw");
+
+    // Ending the browser session from the account: that browser is signed out.
+    let id = list[0]["id"].as_str().unwrap();
+    let (other, _) = app.login_tokens().await;
+    let res = app
+        .client
+        .delete(app.url(&format!("/auth/browsers/{id}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "another user's browser is not theirs to end");
+    let res = app
+        .client
+        .delete(app.url(&format!("/auth/browsers/{id}")))
+        .bearer_auth(&maria)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let after = browser.authorize("partner", &[("prompt", "none")]).await;
+    assert_eq!(after.redirect_params()["error"], "login_required");
+    let (_, browsers) = app.get_bearer("/auth/browsers", &maria).await;
+    assert_eq!(browsers["datos"], json!([]));
+}
