@@ -240,6 +240,7 @@ async fn execute_clients(app: &App, command: ClientsCommand) -> Result<(), Refus
                 active: Some(false),
                 ..Default::default()
             };
+            app.provider.end_client_sessions(&client_id).await?;
             registry.change(&client_id, &changes, Actor::Cli).await?;
             println!("{client_id} disabled; every token it held is revoked");
         }

@@ -509,6 +509,23 @@ impl Provider {
         Ok(had)
     }
 
+    /// Ends every session a client holds of anyone (its tokens revoked and fed): a disabled client's.
+    pub async fn end_client_sessions(&self, client_id: &str) -> Result<(), Refusal> {
+        for member in self
+            .grants
+            .set_members(GrantKind::AllClientSessions, client_id)
+            .await?
+        {
+            if let Some((uid, sid)) = member.split_once(' ') {
+                self.sessions.end(uid, sid).await?;
+            }
+        }
+        self.grants
+            .drop_grant(GrantKind::AllClientSessions, client_id)
+            .await?;
+        Ok(())
+    }
+
     /// Remembers that the user let `client_id` have `scope` (with what was granted before).
     pub async fn consent(&self, uid: &str, client_id: &str, scope: &str) -> Result<(), StoreError> {
         self.grants
@@ -632,6 +649,14 @@ impl Provider {
             .await?;
         self.grants
             .add_to_set(
+                GrantKind::AllClientSessions,
+                &client.client_id,
+                &format!("{} {}", record.uid, record.sid),
+                self.absolute_ms,
+            )
+            .await?;
+        self.grants
+            .add_to_set(
                 GrantKind::ClientSessions,
                 &format!("{}:{}", record.uid, client.client_id),
                 &record.sid,
@@ -702,17 +727,18 @@ impl Provider {
         refresh_token: &str,
         scope: Option<&str>,
     ) -> Result<CodeTokens, OAuthError> {
+        // The scope the token was granted: what its successor's access token carries.
+        let granted = self
+            .codec
+            .verify::<shared::RefreshClaims>(refresh_token)
+            .ok()
+            .and_then(|c| c.scope)
+            .unwrap_or_default();
         let pair = self
             .sessions
             .refresh_for(refresh_token, None, Some(&client.client_id))
             .await
             .map_err(refused)?;
-        let granted = self
-            .codec
-            .verify::<shared::AccessClaims>(&pair.access_token)
-            .ok()
-            .and_then(|c| c.scope)
-            .unwrap_or_default();
         if let Some(asked) = scope {
             if let Some(extra) = asked
                 .split(' ')

@@ -27,7 +27,9 @@ pub struct Authenticated {
 pub fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
     access_claims(app.codec.clone()).and(with_state(app)).and_then(
         |claims: AccessClaims, app: App| async move {
-            if claims.client_id.is_some() {
+            // A person's token issued to an app; a machine client's own token is no person's at all
+            // and is refused as invalid by the session check below (401), as before.
+            if claims.client_id.is_some() && claims.rol.is_some() {
                 return Err(warp::reject::custom(ApiError::Forbidden));
             }
             match app.sessions.check_access(&claims).await {

@@ -295,6 +295,10 @@ pub fn patch(app: App) -> Endpoint {
                         first_party: body.first_party,
                         active: body.active,
                     };
+                    if changes.active == Some(false) {
+                        // Before the write: a failure leaves the sessions ended rather than alive.
+                        app.provider.end_client_sessions(&client_id).await?;
+                    }
                     let client = app.registry.change(&client_id, &changes, actor(&auth)).await?;
                     Ok::<_, ApiError>(envelope::ok(
                         "Cliente actualizado",

@@ -522,6 +522,9 @@ pub enum GrantKind {
     /// A set: the sessions a client holds of a user (by `<uid>:<client_id>`), ended when the user
     /// withdraws the client's access.
     ClientSessions,
+    /// A set: every session a client holds (by `client_id`; members `<uid> <sid>`), ended when the
+    /// client is disabled.
+    AllClientSessions,
 }
 
 impl GrantKind {
@@ -535,6 +538,7 @@ impl GrantKind {
             GrantKind::UserConsents => "uconsents",
             GrantKind::UserBrowsers => "ubrowsers",
             GrantKind::ClientSessions => "csessions",
+            GrantKind::AllClientSessions => "allsessions",
         }
     }
 }

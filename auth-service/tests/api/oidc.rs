@@ -1207,3 +1207,31 @@ async fn the_account_lists_and_withdraws_apps_and_ends_signed_in_browsers() {
     let (_, browsers) = app.get_bearer("/auth/browsers", &maria).await;
     assert_eq!(browsers["datos"], json!([]));
 }
+
+#[tokio::test]
+async fn disabling_a_client_revokes_the_tokens_it_holds_of_people() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    let code = browser.code_for("web").await;
+    let (_, tokens) = exchange(&app, ("web", &secret), &code, VERIFIER).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&app, access).await.0, 200);
+    let admin = app.login_tokens().await.0;
+    let res = app
+        .client
+        .patch(app.url("/admin/clients/web"))
+        .bearer_auth(&admin)
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        userinfo(&app, access).await.0,
+        401,
+        "the person's token the client held is revoked"
+    );
+    let introspected = app.introspect(tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(introspected["active"], false, "{introspected}");
+}
