@@ -146,26 +146,23 @@ pub fn client_name_or_null_schema() -> Object {
     or_null(client_name_schema())
 }
 
-/// Redirect URIs: `https` ones, or `http` on this machine (the service also takes a native app's
-/// private scheme, `com.example.app:/cb`, which this pattern leaves out).
+/// Redirect URIs: `https` ones, `http` on this machine, or a native app's private-use scheme; the
+/// pattern the service itself holds them to ([`crate::oauth::registry::REDIRECT_URI_PATTERN`]).
 pub fn redirect_uris_schema() -> Array {
     let uri = ObjectBuilder::new()
         .schema_type(Type::String)
-        .pattern(Some(
-            "^(https://[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,20}){0,3}|http://(localhost|127\\.0\\.0\\.1))(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$",
-        ))
+        .pattern(Some(crate::oauth::registry::REDIRECT_URI_PATTERN))
         .build();
     ArrayBuilder::new().items(uri).max_items(Some(20)).build()
 }
 
-/// A back-channel logout URI (`http`, a path and a query), or `null`; `""` removes one in a `PATCH`.
+/// A back-channel logout URI, or `null`; `""` removes one in a `PATCH`
+/// ([`crate::oauth::registry::BACKCHANNEL_URI_PATTERN`]).
 pub fn backchannel_uri_schema() -> Object {
     or_null(
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some(
-                "^$|^http://[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,20}){0,3}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*(\\?[A-Za-z0-9._~=&-]*)?$",
-            ))
+            .pattern(Some(crate::oauth::registry::BACKCHANNEL_URI_PATTERN))
             .build(),
     )
 }

@@ -1,11 +1,13 @@
-//! jsonwebtoken's cryptography, with each Ed25519 and P-256 signing key parsed once.
+//! jsonwebtoken's cryptography, with each Ed25519, P-256 and RSA signing key parsed once.
 //!
 //! jsonwebtoken builds a new signer from the key's DER on every `encode`. For Ed25519 and P-256 that
 //! derives the public key again: a scalar multiplication, as costly as the signature itself, so every
-//! access token cost two. This provider is jsonwebtoken's own RustCrypto one (every verifier and key
-//! utility, and every other signer) but for those two signers, which it keeps parsed by their DER, a
-//! handful at most (the keys being rotated in and out). The signatures are the same bytes the
-//! default provider makes: the conformance of both is checked in this module's test.
+//! access token cost two; for RSA (the RS256 ID tokens) it parses the key and recomputes and checks
+//! its CRT values. This provider is jsonwebtoken's own RustCrypto one (every verifier and key
+//! utility, and every other signer) but for those three signers, which it keeps parsed by their DER,
+//! a handful at most (the keys being rotated in and out). RSA signs with blinding, as the default
+//! does. The signatures are the same bytes the default provider makes (Ed25519 and PKCS#1 v1.5 are
+//! deterministic): the conformance of both is checked in this module's test.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,6 +25,7 @@ const MAX_KEYS: usize = 16;
 enum Parsed {
     Ed25519(Arc<ed25519_dalek::SigningKey>),
     P256(Arc<p256::ecdsa::SigningKey>),
+    Rs256(Arc<rsa::pkcs1v15::SigningKey<sha2::Sha256>>),
 }
 
 struct CachedSigner(Parsed);
@@ -35,6 +38,10 @@ impl ed25519_dalek::ed25519::signature::Signer<Vec<u8>> for CachedSigner {
                 let signature: p256::ecdsa::Signature = key.try_sign(msg)?;
                 signature.to_bytes().to_vec()
             }
+            Parsed::Rs256(key) => {
+                use rsa::signature::{RandomizedSigner, SignatureEncoding};
+                key.try_sign_with_rng(&mut rand::thread_rng(), msg)?.to_vec()
+            }
         })
     }
 }
@@ -44,6 +51,7 @@ impl JwtSigner for CachedSigner {
         match self.0 {
             Parsed::Ed25519(_) => Algorithm::EdDSA,
             Parsed::P256(_) => Algorithm::ES256,
+            Parsed::Rs256(_) => Algorithm::RS256,
         }
     }
 }
@@ -64,12 +72,18 @@ fn parse(algorithm: Algorithm, der: &[u8]) -> Option<Parsed> {
         Algorithm::ES256 => p256::ecdsa::SigningKey::from_pkcs8_der(der)
             .ok()
             .map(|k| Parsed::P256(Arc::new(k))),
+        Algorithm::RS256 => {
+            use rsa::pkcs1::DecodeRsaPrivateKey;
+            rsa::RsaPrivateKey::from_pkcs1_der(der)
+                .ok()
+                .map(|k| Parsed::Rs256(Arc::new(rsa::pkcs1v15::SigningKey::new(k))))
+        }
         _ => None,
     }
 }
 
 fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
-    if !matches!(algorithm, Algorithm::EdDSA | Algorithm::ES256) {
+    if !matches!(algorithm, Algorithm::EdDSA | Algorithm::ES256 | Algorithm::RS256) {
         return (DEFAULT_PROVIDER.signer_factory)(algorithm, key);
     }
     let id = (*algorithm, key.as_bytes().to_vec());
@@ -110,10 +124,13 @@ mod tests {
     #[test]
     fn cached_signers_make_tokens_the_default_provider_verifies() {
         install();
-        for algorithm in [Algorithm::EdDSA, Algorithm::ES256] {
+        for algorithm in [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256] {
             let key = match algorithm {
                 Algorithm::EdDSA => {
                     EncodingKey::from_ed_der(include_bytes!("../benches/keys/ed25519.pk8.der"))
+                }
+                Algorithm::RS256 => {
+                    EncodingKey::from_rsa_der(include_bytes!("../benches/keys/rsa2048.pkcs1.der"))
                 }
                 _ => EncodingKey::from_ec_der(include_bytes!("../benches/keys/p256.pk8.der")),
             };
@@ -129,8 +146,9 @@ mod tests {
                     .claims;
                 assert_eq!(claims["n"], 1, "{algorithm:?}");
             }
-            // Ed25519 signatures are deterministic: the same bytes as the default provider's.
-            if algorithm == Algorithm::EdDSA {
+            // Ed25519 and PKCS#1 v1.5 signatures are deterministic: the same bytes as the default
+            // provider's.
+            if algorithm != Algorithm::ES256 {
                 let message = b"header.claims";
                 let ours = jsonwebtoken::crypto::sign(message, &key, algorithm).unwrap();
                 let theirs = (DEFAULT_PROVIDER.signer_factory)(&algorithm, &key)
@@ -142,6 +160,6 @@ mod tests {
                 );
             }
         }
-        assert!(cache().lock().unwrap().len() >= 2);
+        assert!(cache().lock().unwrap().len() >= 3);
     }
 }

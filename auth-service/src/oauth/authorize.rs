@@ -726,6 +726,7 @@ impl Provider {
         client: &ClientRecord,
         refresh_token: &str,
         scope: Option<&str>,
+        gate: crate::store::Counter,
     ) -> Result<CodeTokens, OAuthError> {
         // The scope the token was granted: what its successor's access token carries.
         let granted = self
@@ -736,7 +737,7 @@ impl Provider {
             .unwrap_or_default();
         let pair = self
             .sessions
-            .refresh_for(refresh_token, None, Some(&client.client_id))
+            .refresh_for(refresh_token, Some(gate), Some(&client.client_id))
             .await
             .map_err(refused)?;
         if let Some(asked) = scope {

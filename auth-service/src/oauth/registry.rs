@@ -14,7 +14,7 @@
 //! cut-off of that `sub` ([`crate::store::RevocationStore::revoke_user`]), which the revocation feed
 //! carries to every backend. A `client_id` is therefore never all digits: those are user ids.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -134,10 +134,64 @@ pub fn check_client_id(id: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// A port, 1 to 65535.
+macro_rules! port {
+    () => {
+        "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+    };
+}
+
+/// What a redirect URI may look like: `https` on a domain name, `http` on a loopback host, or a
+/// native app's private-use scheme (`com.example.app:/cb`); a path of unreserved characters and an
+/// optional query. The OpenAPI document publishes this very pattern and [`check_redirect_uri`]
+/// holds every URI to it, so what the document calls invalid is refused.
+pub const REDIRECT_URI_PATTERN: &str = concat!(
+    "^((https://[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,20}){0,3}|http://(localhost|127\\.0\\.0\\.1|\\[::1\\]))",
+    "(:",
+    port!(),
+    ")?(/[A-Za-z0-9._~-]*)*(\\?[A-Za-z0-9._~=&-]*)?",
+    "|[a-z][a-z0-9]{0,20}(\\.[a-z][a-z0-9]{0,20}){1,3}:/([A-Za-z0-9._~-]+/?)*)$"
+);
+
+/// What a back-channel logout URI may look like: `http` (see [`check_backchannel_uri`]) on a host
+/// name or 127.0.0.1, a path and an optional query; or empty (none).
+pub const BACKCHANNEL_URI_PATTERN: &str = concat!(
+    "^$|^http://([a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,20}){0,3}|127\\.0\\.0\\.1)(:",
+    port!(),
+    ")?(/[A-Za-z0-9._~-]*)*(\\?[A-Za-z0-9._~=&-]*)?$"
+);
+
+/// Whether `value` matches `pattern` (each compiled once).
+fn matches(pattern: &'static str, value: &str) -> bool {
+    static COMPILED: std::sync::OnceLock<std::sync::Mutex<HashMap<&'static str, regex::Regex>>> =
+        std::sync::OnceLock::new();
+    let mut compiled = COMPILED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    match compiled.get(pattern) {
+        Some(re) => re.is_match(value),
+        None => match regex::Regex::new(pattern) {
+            Ok(re) => {
+                let is = re.is_match(value);
+                compiled.insert(pattern, re);
+                is
+            }
+            Err(_) => false,
+        },
+    }
+}
+
 /// A redirect URI: absolute, without a fragment (RFC 6749 §3.1.2), `https`, or `http` on a loopback
-/// host (RFC 8252 §7.3), or a private-use scheme of a native app (`com.example.app:/cb`, RFC 8252 §7.1).
+/// host (RFC 8252 §7.3), or a private-use scheme of a native app (`com.example.app:/cb`, RFC 8252 §7.1);
+/// and of the shape [`REDIRECT_URI_PATTERN`] says.
 fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), Refusal> {
     let bad = |why: &str| invalid(field, format!("La URI '{uri}' de '{field}' no es válida: {why}."));
+    if !matches(REDIRECT_URI_PATTERN, uri) {
+        return Err(bad(
+            "use https en un dominio, http en localhost o 127.0.0.1, o un esquema propio con punto              (com.ejemplo.app:/ruta), con una ruta de letras, dígitos y . _ ~ - y, si acaso, una consulta",
+        ));
+    }
     let parsed = url::Url::parse(uri).map_err(|_| bad("no es una URI absoluta"))?;
     if parsed.fragment().is_some() {
         return Err(bad("no puede llevar fragmento (#)"));
@@ -168,6 +222,11 @@ fn check_backchannel_uri(uri: &str) -> Result<(), Refusal> {
             format!("La URI '{uri}' de 'backchannel_logout_uri' no es válida: {why}."),
         )
     };
+    if !matches(BACKCHANNEL_URI_PATTERN, uri) {
+        return Err(bad(
+            "use http en un nombre de máquina o 127.0.0.1, con una ruta de letras, dígitos y . _ ~ - y, si acaso, una consulta",
+        ));
+    }
     let parsed = url::Url::parse(uri).map_err(|_| bad("no es una URI absoluta"))?;
     if parsed.fragment().is_some() {
         return Err(bad("no puede llevar fragmento (#)"));
@@ -447,7 +506,14 @@ pub struct Registry {
     cutoff_ttl_ms: i64,
     /// Compared against when a `client_id` is unknown, so both cost the same.
     decoy: Arc<StoredSecret>,
+    /// Records read for [`Registry::authenticate_recent`], with when they were read (ms).
+    recent: Arc<std::sync::Mutex<HashMap<String, (Option<ClientRecord>, i64)>>>,
 }
+
+/// How old a record [`Registry::authenticate_recent`] may use is (ms).
+pub const RECENT_MS: i64 = 1_000;
+/// Records kept for it at most; past that the cache starts over.
+const RECENT_MAX: usize = 4_096;
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -468,7 +534,57 @@ impl Registry {
             clock,
             cutoff_ttl_ms,
             decoy: Arc::new(new_secret().stored),
+            recent: Arc::default(),
         }
+    }
+
+    /// [`Registry::authenticate`] against the client's record as read at most [`RECENT_MS`] ago by
+    /// this process: for the `refresh_token` grant, whose rotation is the store call that decides
+    /// (a disabled client's sessions are ended before it is disabled, so a record a moment old never
+    /// lets a refresh through that the store would refuse). A secret ended at once stops working
+    /// here within that second.
+    pub async fn authenticate_recent(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let now = self.clock.now_ms();
+        let client = self.recent_record(client_id, now).await?;
+        Ok(self.matching(client, secret, now))
+    }
+
+    /// A public client (`token_endpoint_auth_method` `none`) that is active, from a record at most
+    /// [`RECENT_MS`] old; for the `refresh_token` grant.
+    pub async fn authenticate_recent_public(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let now = self.clock.now_ms();
+        Ok(self
+            .recent_record(client_id, now)
+            .await?
+            .filter(|c| c.active && c.token_endpoint_auth_method == "none"))
+    }
+
+    /// The client's record as this process read it at most [`RECENT_MS`] ago, or read now.
+    async fn recent_record(&self, client_id: &str, now: i64) -> Result<Option<ClientRecord>, StoreError> {
+        let cached = {
+            let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            recent
+                .get(client_id)
+                .filter(|(_, at)| now - *at < RECENT_MS && *at <= now)
+                .map(|(record, _)| record.clone())
+        };
+        if let Some(record) = cached {
+            return Ok(record);
+        }
+        let record = self.get(client_id).await?;
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= RECENT_MAX {
+            recent.clear();
+        }
+        recent.insert(client_id.to_string(), (record.clone(), now));
+        Ok(record)
     }
 
     pub async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -491,11 +607,17 @@ impl Registry {
     ) -> Result<Option<ClientRecord>, StoreError> {
         let client = self.get(client_id).await?;
         let now = self.clock.now_ms();
+        Ok(self.matching(client, secret, now))
+    }
+
+    /// `client` if it is active, confidential and `secret` is one of its live secrets; the decoy is
+    /// compared when there is no client or no secret, so every answer costs the same.
+    fn matching(&self, client: Option<ClientRecord>, secret: &str, now: i64) -> Option<ClientRecord> {
         let decoy = std::slice::from_ref(self.decoy.as_ref());
         let secrets = client.as_ref().map_or(decoy, |c| c.secrets.as_slice());
         let secrets = if secrets.is_empty() { decoy } else { secrets };
         let matched = secret_matches(secrets, secret, now);
-        Ok(client.filter(|c| matched && c.active && !c.secrets.is_empty()))
+        client.filter(|c| matched && c.active && !c.secrets.is_empty())
     }
 
     /// Creates a client from `metadata` (a confidential one gets a secret, returned this once).
@@ -807,6 +929,47 @@ mod tests {
                 ..machine.clone()
             };
             assert!(ok(m).is_ok(), "{good}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_are_held_to_the_pattern_the_openapi_document_publishes() {
+        for good in [
+            "https://app.example.com/cb",
+            "https://app.example.com:8443/a/b?x=1&y=z",
+            "http://localhost:37123/protected/redirect_uri",
+            "http://127.0.0.1/cb",
+            "http://[::1]:9000/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(check_redirect_uri("redirect_uris", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://localhost/*",
+            "https://app.example.com/cb#frag",
+            "http://app.example.com/cb",
+            "javascript:/alert(1)",
+            "https://user@app.example.com/cb",
+            "http://localhost:70000/cb",
+            "https://APP.example.com/cb",
+            "https://app.example.com/a b",
+        ] {
+            assert!(check_redirect_uri("redirect_uris", bad).is_err(), "{bad}");
+        }
+        assert!(check_backchannel_uri("http://rp:8080/oidc/redirect_uri?logout=backchannel").is_ok());
+        assert!(check_backchannel_uri("http://127.0.0.1:9/bc").is_ok());
+        for bad in [
+            "https://rp.example/bc",
+            "http://rp/bc#x",
+            "http://rp/b c",
+            "http://10.0.0.1/bc",
+        ] {
+            assert!(check_backchannel_uri(bad).is_err(), "{bad}");
         }
     }
 }

@@ -157,6 +157,38 @@ impl TokenEndpoint {
         }
     }
 
+    /// The client of a `refresh_token` grant: the record as read at most a second ago
+    /// ([`Registry::authenticate_recent`]); a public client by its id. Nothing is counted for a good
+    /// client here: the request's IP is counted inside the rotation, as at `/auth/refresh`, so a
+    /// refresh costs one store round trip. A wrong secret counts as a failure of the client (and is
+    /// refused with the wait once the client is locked), as at any grant.
+    pub async fn authenticate_for_refresh(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<ClientRecord, OAuthError> {
+        let account = AccountKey::client(&credentials.client_id);
+        let client = match credentials.method {
+            AuthMethod::None => {
+                self.registry
+                    .authenticate_recent_public(&credentials.client_id)
+                    .await?
+            }
+            method => self
+                .registry
+                .authenticate_recent(&credentials.client_id, &credentials.secret)
+                .await?
+                .filter(|c| c.token_endpoint_auth_method == method.registered_name()),
+        };
+        match client {
+            Some(c) => Ok(c),
+            None => {
+                self.limits.failed(&account).await?;
+                self.limits.check_lock(&account).await?;
+                Err(OAuthError::InvalidClient)
+            }
+        }
+    }
+
     /// `grant_type=client_credentials` for an authenticated client, with the `scope` it asked for.
     pub async fn client_credentials(
         &self,

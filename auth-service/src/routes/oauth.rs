@@ -214,7 +214,12 @@ async fn token_grant(
         return Err(OAuthError::UnsupportedGrantType);
     }
     let credentials = credentials(authorization.as_ref(), &mut params)?;
-    let client = app.token_endpoint.authenticate(ip, &credentials).await?;
+    // A refresh is counted inside its rotation (one store round trip, as at `/auth/refresh`).
+    let client = if grant_type == "refresh_token" {
+        app.token_endpoint.authenticate_for_refresh(&credentials).await?
+    } else {
+        app.token_endpoint.authenticate(ip, &credentials).await?
+    };
     params.remove("client_id");
     if !client.grant_types.contains(&grant_type) {
         return Err(OAuthError::UnauthorizedClient(format!(
@@ -250,7 +255,12 @@ async fn token_grant(
                 .ok_or_else(|| OAuthError::InvalidRequest("refresh_token is missing".into()))?;
             let answer = app
                 .provider
-                .refresh(&client, token, params.get("scope").map(String::as_str))
+                .refresh(
+                    &client,
+                    token,
+                    params.get("scope").map(String::as_str),
+                    app.limits.ip_counter(ip),
+                )
                 .await?;
             Ok(json_reply(StatusCode::OK, &answer))
         }

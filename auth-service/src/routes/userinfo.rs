@@ -103,10 +103,10 @@ async fn userinfo(app: App, authorization: Option<HeaderValue>) -> Response {
 }
 
 /// `GET /oauth2/userinfo`
+// No `security` here: the endpoints answer 404 before any token while the OAuth 2.0 endpoints are off.
 #[utoipa::path(get, path = "/oauth2/userinfo", tag = "oauth2",
-    security(("bearer" = [])),
     responses(
-        (status = 200, description = "`sub` and the claims of the token's scopes: `preferred_username` and `rol` (profile), `email` and `email_verified` (email)", body = UserInfo),
+        (status = 200, description = "`sub` and the claims of the token's scopes: `preferred_username` and `rol` (profile), `email` and `email_verified` (email); the token in `Authorization: Bearer`", body = UserInfo),
         (status = 401, description = "No token, or one that is not valid or was revoked (`WWW-Authenticate: Bearer`)", content_type = "application/json"),
         (status = 403, description = "`insufficient_scope`: not a person's token with `openid`", content_type = "application/json"),
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
@@ -125,7 +125,6 @@ pub fn userinfo_get(app: App) -> Endpoint {
 
 /// `POST /oauth2/userinfo`
 #[utoipa::path(post, path = "/oauth2/userinfo", tag = "oauth2",
-    security(("bearer" = [])),
     responses(
         (status = 200, description = "As `GET /oauth2/userinfo`", body = UserInfo),
         (status = 401, description = "No token, or one that is not valid or was revoked (`WWW-Authenticate: Bearer`)", content_type = "application/json"),

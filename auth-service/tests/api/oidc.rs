@@ -1235,3 +1235,46 @@ async fn disabling_a_client_revokes_the_tokens_it_holds_of_people() {
     let introspected = app.introspect(tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(introspected["active"], false, "{introspected}");
 }
+
+#[tokio::test]
+async fn a_refresh_needs_the_clients_secret_and_an_ended_secret_stops_within_a_second() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    let code = browser.code_for("web").await;
+    let (_, tokens) = exchange(&app, ("web", &secret), &code, VERIFIER).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let (status, body) = token(&app, ("web", "not-the-secret"), &form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+
+    // The secret ended at once (a leak): within a second the old one is refused, and nothing rotated.
+    let admin = app.login_tokens().await.0;
+    let res = app
+        .client
+        .post(app.url("/admin/clients/web/secret"))
+        .bearer_auth(&admin)
+        .json(&json!({"keep_previous_seconds": 0}))
+        .send()
+        .await
+        .unwrap();
+    let (status, rotated) = read(res).await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_secret = rotated["datos"]["client_secret"].as_str().unwrap().to_string();
+    app.clock.advance_secs(1);
+    let (status, body) = token(&app, ("web", &secret), &form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+    let (status, body) = token(&app, ("web", &new_secret), &form).await;
+    assert_eq!(status, 200, "{body}");
+}
