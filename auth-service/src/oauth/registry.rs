@@ -507,8 +507,11 @@ pub struct Registry {
     /// Compared against when a `client_id` is unknown, so both cost the same.
     decoy: Arc<StoredSecret>,
     /// Records read for [`Registry::authenticate_recent`], with when they were read (ms).
-    recent: Arc<std::sync::Mutex<HashMap<String, (Option<ClientRecord>, i64)>>>,
+    recent: Arc<std::sync::Mutex<Recent>>,
 }
+
+/// Client records by `client_id` (`None`: none of that id), with when they were read (ms).
+type Recent = HashMap<String, (Option<ClientRecord>, i64)>;
 
 /// How old a record [`Registry::authenticate_recent`] may use is (ms).
 pub const RECENT_MS: i64 = 1_000;
