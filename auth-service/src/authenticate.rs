@@ -23,7 +23,8 @@
 //! Second-factor codes ([`Authenticator::second_step`], [`Authenticator::inline_code`], and the codes
 //! that activate or disable MFA through [`Authenticator::code_attempt`]) are admitted by the user's
 //! code lock ([`AccountKey::codes`]), counted there when wrong and forgotten there when right. This
-//! module is the only caller of [`Limits`]' account locks.
+//! module and the token endpoint's client authentication ([`crate::oauth::token`]) are the only
+//! callers of [`Limits`]' account locks.
 
 use std::net::IpAddr;
 use std::sync::Arc;
