@@ -365,12 +365,16 @@ fn tokens_verify_with_the_published_keys_alone(stack: &mut Stack) {
     assert!(cache.starts_with("public, max-age="), "{cache}");
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(r.body.clone()).unwrap();
     assert!(!set.keys.is_empty(), "{}", r.body);
+    // The access tokens' Ed25519 keys, and the ID-token keys of the OpenID Provider (RS256 by
+    // default, ES256 and EdDSA on request): public halves only, each of the kind its `alg` says.
     for key in r.body["keys"].as_array().unwrap() {
-        assert_eq!(
-            (&key["kty"], &key["crv"]),
-            (&json!("OKP"), &json!("Ed25519")),
-            "{key}"
-        );
+        let kind = match key["alg"].as_str() {
+            Some("EdDSA") => (json!("OKP"), json!("Ed25519")),
+            Some("ES256") => (json!("EC"), json!("P-256")),
+            Some("RS256") => (json!("RSA"), Value::Null),
+            other => panic!("a key of {other:?}: {key}"),
+        };
+        assert_eq!((key["kty"].clone(), key["crv"].clone()), kind, "{key}");
         for private in ["d", "p", "q", "k"] {
             assert!(key.get(private).is_none(), "{key} carries {private}");
         }
@@ -404,6 +408,22 @@ fn machine_clients_through_the_gateway(stack: &mut Stack) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["issuer"], ISSUER);
     assert_eq!(r.body["token_endpoint"], format!("{ISSUER}/oauth2/token"));
+    assert_eq!(
+        r.body["authorization_endpoint"],
+        format!("{ISSUER}/oauth2/authorize")
+    );
+    // Out of the box: the demo client (deploy/demo-clients.toml, mounted by the compose file) gets
+    // the hosted login page through the gateway.
+    let rq = stack.client.get(format!(
+        "{ORIGIN}/oauth2/authorize?response_type=code&client_id=demo&scope=openid&state=s\
+         &redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    ));
+    let res = rq.send().unwrap();
+    assert_eq!(res.status().as_u16(), 200, "the demo client's login page");
+    let page = res.text().unwrap();
+    assert!(page.contains("autocomplete=\"current-password\""), "{page}");
+    assert!(page.contains("Demo app"), "{page}");
     let (admin, _) = stack.login_pair();
     let rq = stack
         .client
