@@ -341,19 +341,21 @@ impl Sessions {
     /// `gate` (the caller's per-IP counter) is counted in the same atomic step as the rotation, so a
     /// good refresh costs one store round trip; a token that does not verify is counted separately.
     pub async fn refresh(&self, refresh_token: &str, gate: Option<Counter>) -> Result<TokenPair, Refusal> {
-        self.refresh_for(refresh_token, gate, None).await
+        self.refresh_for(refresh_token, gate, None)
+            .await
+            .map(|(pair, _)| pair)
     }
 
     /// [`Sessions::refresh`] of a token bound to `client` (`/oauth2/token`), or, with `None`, of
     /// one bound to no client (`/auth/refresh`): a token of another binding is refused as invalid
     /// before anything rotates, so a client's refresh token never yields the seed's scope-less
-    /// tokens, nor another client's.
+    /// tokens, nor another client's. Returns the pair and the token's binding (client and scope).
     pub async fn refresh_for(
         &self,
         refresh_token: &str,
         gate: Option<Counter>,
         client: Option<&str>,
-    ) -> Result<TokenPair, Refusal> {
+    ) -> Result<(TokenPair, Option<Binding>), Refusal> {
         let refreshes = &metrics().refreshes;
         let claims = match self.codec.verify::<RefreshClaims>(refresh_token) {
             Ok(claims) => claims,
@@ -405,13 +407,11 @@ impl Sessions {
         refreshes.with_label_values(&[label]).inc();
         match outcome {
             RotateOutcome::Limited { retry_after_ms } => Err(limited(retry_after_ms)),
-            RotateOutcome::Rotated(generation, user) | RotateOutcome::Replayed(generation, user) => self
-                .mint(
-                    &User::from_record(user)?,
-                    &claims.sid,
-                    &generation,
-                    binding.as_ref(),
-                ),
+            RotateOutcome::Rotated(generation, user) | RotateOutcome::Replayed(generation, user) => {
+                let user = User::from_record(user)?;
+                let pair = self.mint(&user, &claims.sid, &generation, binding.as_ref())?;
+                Ok((pair, binding))
+            }
             RotateOutcome::Reused => {
                 metrics().reuse_detected.inc();
                 metrics().revocations.with_label_values(&["reuse"]).inc();

@@ -22,13 +22,12 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::rngs::OsRng;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared::{SharedClock, TokenCodec};
 use subtle::ConstantTimeEq;
 
+use super::bearer::{hashed, random_token};
 use super::browser::BrowserSession;
 use super::id_token::{self, has_scope, IdClaims, Profile};
 use super::registry::{Registry, SCOPES};
@@ -47,18 +46,6 @@ const CODE_RECORD_MS: i64 = 10 * 60_000;
 pub const REQUEST_LIFE_MS: i64 = 10 * 60_000;
 /// How long a consent is remembered.
 const CONSENT_LIFE_MS: i64 = 365 * 24 * 3_600_000;
-
-/// 256 random bits, base64url: a code, a request id, a browser session's cookie.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The store's id of a bearer secret (a code, a cookie): its SHA-256, so the store never holds one.
-pub fn hashed(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
 
 /// A checked authorization request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -728,18 +715,13 @@ impl Provider {
         scope: Option<&str>,
         gate: crate::store::Counter,
     ) -> Result<CodeTokens, OAuthError> {
-        // The scope the token was granted: what its successor's access token carries.
-        let granted = self
-            .codec
-            .verify::<shared::RefreshClaims>(refresh_token)
-            .ok()
-            .and_then(|c| c.scope)
-            .unwrap_or_default();
-        let pair = self
+        let (pair, binding) = self
             .sessions
             .refresh_for(refresh_token, Some(gate), Some(&client.client_id))
             .await
             .map_err(refused)?;
+        // The scope the token was granted: what its successor's access token carries.
+        let granted = binding.map(|b| b.scope).unwrap_or_default();
         if let Some(asked) = scope {
             if let Some(extra) = asked
                 .split(' ')
@@ -900,14 +882,5 @@ mod tests {
         assert!(single(&params, "a").is_err());
         assert_eq!(single(&params, "b").unwrap(), None, "empty is absent");
         assert_eq!(single(&params, "c").unwrap(), None);
-    }
-
-    #[test]
-    fn random_tokens_are_256_bits_and_stored_hashed() {
-        let t = random_token();
-        assert_eq!(t.len(), 43);
-        assert_ne!(t, random_token());
-        assert_eq!(hashed(&t).len(), 64);
-        assert_ne!(hashed(&t), t);
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::authorize::{hashed, random_token};
+use super::bearer::{hashed, random_token};
 use crate::authenticate::Proven;
 use crate::refusal::Refusal;
 use crate::sessions::Sessions;
