@@ -176,6 +176,8 @@ pub struct AppState {
     pub(crate) authenticator: Arc<Authenticator>,
     /// Enforced for enrolled users whatever `MFA_ENABLED` says; that flag gates new enrolments.
     pub(crate) mfa: Arc<Mfa>,
+    /// Users' passkeys and their ceremonies.
+    pub(crate) passkeys: Arc<crate::passkeys::Passkeys>,
     /// Who may call `/auth/introspect`; anyone when none is configured.
     pub(crate) introspection_clients: Arc<IntrospectionClients>,
     /// The asymmetric signing keys and the published JWKS (an asymmetric `JWT_ALGORITHM`).
@@ -308,11 +310,25 @@ impl App {
             config.mfa_issuer_name.clone(),
             config.mfa_valid_window,
         ));
+        let passkeys = Arc::new(crate::passkeys::Passkeys::new(
+            store.passkeys.clone(),
+            store.grants.clone(),
+            accounts.clone(),
+            limits.clone(),
+            clock.clone(),
+            // Stable across replicas and restarts, like the secret it comes from.
+            SealingKey::derived(
+                config.common.jwt.secret.expose().as_bytes(),
+                b"auth-service passkey decoys v1",
+            ),
+            config.webauthn.as_ref(),
+        ));
         let authenticator = Arc::new(Authenticator::new(
             accounts.clone(),
             passwords.clone(),
             limits.clone(),
             mfa.clone(),
+            passkeys.clone(),
         ));
         let introspection_clients = Arc::new(IntrospectionClients::new(&config.introspection_clients));
         let signing = signing_keys(&config, &store, &codec, &clock)?.map(Arc::new);
@@ -368,6 +384,7 @@ impl App {
             limits,
             authenticator,
             mfa,
+            passkeys,
             clock,
         })))
     }

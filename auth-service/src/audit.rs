@@ -6,7 +6,9 @@
 //!
 //! Events: `user_created`, `user_updated`, `user_disabled`, `user_enabled`, `role_changed`,
 //! `password_reset`, `password_set`, `password_changed`, `account_unlocked`, `sessions_ended`,
-//! `login_locked`, `refresh_reuse_detected`, `mfa_enabled`, `mfa_disabled`, `config_applied`.
+//! `login_locked`, `refresh_reuse_detected`, `mfa_enabled`, `mfa_disabled`, `passkey_added`,
+//! `passkey_removed`, `passkey_counter_regressed` (a passkey whose signature counter went backwards: a
+//! cloned authenticator?), `config_applied`.
 
 use shared::metrics::metrics;
 

@@ -1,6 +1,8 @@
-//! Proving who you are: the one sign-in behind `POST /auth/login` (+ `/auth/mfa/verify`) and
-//! `POST /v2/auth/gettoken` ([`Authenticator::sign_in`], [`Authenticator::second_step`]), and the
-//! password step it starts with, which `POST /auth/password` also uses, each under its account lock.
+//! Proving who you are: the one sign-in behind `POST /auth/login` (+ `/auth/mfa/verify`),
+//! `POST /v2/auth/gettoken` and the hosted login page ([`Authenticator::sign_in`],
+//! [`Authenticator::second_step`], with a passkey [`Authenticator::second_step_with_passkey`] or
+//! [`Authenticator::passkey_sign_in`] alone), and the password step it starts with, which
+//! `POST /auth/password` also uses, each under its account lock.
 //! The endpoints differ only in how the second factor arrives (a step of its own, or with the
 //! password: [`Authenticator::sign_in_with_code`]) and in what they issue once the user is
 //! [`Proven`]: a session (a token pair) or gettoken's access token.
@@ -34,6 +36,7 @@ use tracing::Instrument;
 use crate::accounts::Accounts;
 use crate::limits::{AccountKey, Limits};
 use crate::mfa::{Challenge, Mfa};
+use crate::passkeys::{Ask, Passkeys};
 use crate::passwords::{Passwords, MAX_PASSWORD_CHARS};
 use crate::refusal::Refusal;
 use crate::users::User;
@@ -66,6 +69,41 @@ pub struct Proven {
     /// The user's cut-off as the MFA challenge saw it, for a sign-in in two steps: the session it
     /// starts is bound to it ([`crate::sessions::Sessions::start`]).
     pub cutoff_seen: Option<i64>,
+    /// How.
+    pub method: Method,
+}
+
+/// How a user proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Password,
+    /// A password, then a TOTP or recovery code.
+    PasswordAndCode,
+    /// A password, then a passkey (`synced`: one whose backup-eligible flag is set).
+    PasswordAndPasskey {
+        synced: bool,
+    },
+    /// A passkey alone, with user verification.
+    Passkey {
+        synced: bool,
+    },
+}
+
+impl Method {
+    /// The `amr` claim (RFC 8176): `pwd`; then `otp`, or a key (`hwk`, or `swk` for a passkey that
+    /// may be synced), with `mfa`. A passkey alone with user verification is the key, `user` and `mfa`
+    /// (possession plus the authenticator's own check of the person).
+    pub fn amr(self) -> Vec<String> {
+        let list: &[&str] = match self {
+            Method::Password => &["pwd"],
+            Method::PasswordAndCode => &["pwd", "otp", "mfa"],
+            Method::PasswordAndPasskey { synced: false } => &["pwd", "hwk", "mfa"],
+            Method::PasswordAndPasskey { synced: true } => &["pwd", "swk", "mfa"],
+            Method::Passkey { synced: false } => &["hwk", "user", "mfa"],
+            Method::Passkey { synced: true } => &["swk", "user", "mfa"],
+        };
+        list.iter().map(|s| s.to_string()).collect()
+    }
 }
 
 /// See the module doc.
@@ -74,15 +112,23 @@ pub struct Authenticator {
     passwords: Passwords,
     limits: Arc<Limits>,
     mfa: Arc<Mfa>,
+    passkeys: Arc<Passkeys>,
 }
 
 impl Authenticator {
-    pub fn new(users: Arc<Accounts>, passwords: Passwords, limits: Arc<Limits>, mfa: Arc<Mfa>) -> Self {
+    pub fn new(
+        users: Arc<Accounts>,
+        passwords: Passwords,
+        limits: Arc<Limits>,
+        mfa: Arc<Mfa>,
+        passkeys: Arc<Passkeys>,
+    ) -> Self {
         Self {
             users,
             passwords,
             limits,
             mfa,
+            passkeys,
         }
     }
 
@@ -145,6 +191,20 @@ impl Authenticator {
         checked.await.map_err(Refusal::internal)?
     }
 
+    /// The second factors a user holds (`totp`, `passkey`): any makes their logins ask for one. TOTP
+    /// counts whatever `MFA_ENABLED` says, and passkeys whether or not passkeys are on now: turning a
+    /// setting off never turns anyone's second factor off.
+    pub async fn second_factors(&self, user: &User) -> Result<Vec<&'static str>, Refusal> {
+        let mut methods = Vec::new();
+        if self.mfa.is_active(user).await? {
+            methods.push("totp");
+        }
+        if self.passkeys.any(&user.id.to_string()).await? {
+            methods.push("passkey");
+        }
+        Ok(methods)
+    }
+
     /// A sign-in in two steps: the password step, then, for a user with MFA on, a challenge that
     /// [`Authenticator::second_step`] finishes (`/auth/login` then `/auth/mfa/verify`).
     pub async fn sign_in(
@@ -155,12 +215,14 @@ impl Authenticator {
         belongs: impl FnOnce(&User) -> bool,
     ) -> Result<SignIn, Refusal> {
         let proof = self.password(identifier, password, ip, belongs).await?;
-        if self.mfa.is_active(&proof.user).await? {
-            return Ok(SignIn::Challenge(self.mfa.challenge(&proof.user).await?));
+        let methods = self.second_factors(&proof.user).await?;
+        if !methods.is_empty() {
+            return Ok(SignIn::Challenge(self.mfa.challenge(&proof.user, methods).await?));
         }
         Ok(SignIn::Proven(Proven {
             user: proof.user,
             cutoff_seen: None,
+            method: Method::Password,
         }))
     }
 
@@ -177,13 +239,16 @@ impl Authenticator {
         belongs: impl FnOnce(&User) -> bool,
     ) -> Result<Proven, Refusal> {
         let proof = self.password(identifier, password, ip, belongs).await?;
-        if self.mfa.is_active(&proof.user).await? {
+        let mut method = Method::Password;
+        if !self.second_factors(&proof.user).await?.is_empty() {
             let code = code.ok_or(Refusal::SecondFactorRequired)?;
             self.inline_code(&proof, code).await?;
+            method = Method::PasswordAndCode;
         }
         Ok(Proven {
             user: proof.user,
             cutoff_seen: None,
+            method,
         })
     }
 
@@ -219,6 +284,76 @@ impl Authenticator {
         Ok(Proven {
             user,
             cutoff_seen: Some(claims.co),
+            method: Method::PasswordAndCode,
+        })
+    }
+
+    /// The second step of a sign-in with a passkey (`POST /auth/mfa/verify` with `passkey`, the
+    /// hosted page's second step): the same challenge, tries and code lock as a code, the assertion
+    /// answering a ceremony begun for this challenge ([`Passkeys::login_options`]).
+    pub async fn second_step_with_passkey(
+        &self,
+        mfa_token: &str,
+        assertion: &[u8],
+        ip: IpAddr,
+    ) -> Result<Proven, Refusal> {
+        let (claims, user) = self.mfa.open_challenge(mfa_token).await?;
+        let account = AccountKey::codes(user.id);
+        self.limits.admit(ip, &account).await?;
+        self.mfa.try_challenge(&claims).await?;
+        let synced = match self
+            .passkeys
+            .second_factor(&user.id.to_string(), &claims.jti, assertion)
+            .await
+        {
+            Ok(synced) => synced,
+            Err(Refusal::BadCode) => {
+                shared::metrics::metrics()
+                    .mfa
+                    .with_label_values(&["invalid"])
+                    .inc();
+                tracing::info!(user_id = user.id, "passkey refused as a second factor");
+                self.limits.failed(&account).await?;
+                return Err(Refusal::BadCode);
+            }
+            Err(other) => return Err(other),
+        };
+        self.mfa.finish_challenge(&claims).await?;
+        self.limits.succeeded(&account).await?;
+        Ok(Proven {
+            user,
+            cutoff_seen: Some(claims.co),
+            method: Method::PasswordAndPasskey { synced },
+        })
+    }
+
+    /// The options of a passkey's second step: the passkeys of the user a live challenge names, for
+    /// that challenge alone.
+    pub async fn second_step_options(&self, mfa_token: &str) -> Result<serde_json::Value, Refusal> {
+        let (claims, user) = self.mfa.open_challenge(mfa_token).await?;
+        self.passkeys
+            .login_options(Ask::SecondStep {
+                uid: &user.id.to_string(),
+                jti: &claims.jti,
+            })
+            .await
+    }
+
+    /// A sign-in with a passkey alone (`POST /auth/passkeys/login`, the hosted page's "Entrar con
+    /// llave de acceso"): the IP ceiling, the account lock of the user the passkey names, one failure
+    /// there when the assertion fails ([`Passkeys::sign_in`]).
+    pub async fn passkey_sign_in(&self, assertion: &[u8], ip: IpAddr) -> Result<Proven, Refusal> {
+        let asserted = self.passkeys.sign_in(assertion, ip).await.inspect_err(|e| {
+            if matches!(e, Refusal::BadCredentials) {
+                tracing::info!("passkey login refused");
+            }
+        })?;
+        Ok(Proven {
+            user: asserted.user,
+            cutoff_seen: None,
+            method: Method::Passkey {
+                synced: asserted.synced,
+            },
         })
     }
 

@@ -63,6 +63,10 @@ shared::declare_vars! {
         "Or one signing key of your own: a PKCS#8 PEM private key of JWT_ALGORITHM's kind (never rotated here).";
     JWT_KEY_ROTATION_DAYS: Kind::Whole { min: 1, max: 366, unit: "days" }, WhenUnset::Default("30"),
         "Generated signing keys are replaced after this many days (the old one stays published until its last token expires).";
+    WEBAUTHN_RP_ID: Kind::Text, WhenUnset::Nothing,
+        "Passkeys' relying party: the domain the login pages are served under (passkeys are bound to it for good). Default: JWT_ISSUER's host when it is a URL (localhost for a loopback address); passkeys are off without either.";
+    WEBAUTHN_ORIGINS: Kind::Text, WhenUnset::Nothing,
+        "The exact origins passkey ceremonies may come from, comma-separated (https, or http on localhost), each under WEBAUTHN_RP_ID. Default: JWT_ISSUER's origin.";
     JWKS_CACHE_SECONDS: Kind::Whole { min: 1, max: 86400, unit: "seconds" }, WhenUnset::Default("300"),
         "How long backends may cache GET /.well-known/jwks.json (its max-age); a new key is published that long before it signs.";
 }
@@ -120,6 +124,8 @@ pub struct AuthConfig {
     pub key_rotation_secs: u64,
     /// The JWKS's `max-age`, and how long a new key is published before it signs.
     pub jwks_cache_secs: u64,
+    /// Where passkeys may be used; `None`: passkeys are off.
+    pub webauthn: Option<crate::passkeys::RelyingParty>,
 }
 
 impl AuthConfig {
@@ -260,6 +266,7 @@ impl FromVars for AuthConfig {
                 ),
             );
         }
+        let webauthn = relying_party(&mut r, &common.jwt.issuer);
         let key_rotation_secs = r.whole(&JWT_KEY_ROTATION_DAYS).unwrap_or(30) * 86_400;
         let jwks_cache_secs = r.whole(&JWKS_CACHE_SECONDS).unwrap_or(300);
 
@@ -291,8 +298,104 @@ impl FromVars for AuthConfig {
             private_key_pem,
             key_rotation_secs,
             jwks_cache_secs,
+            webauthn,
         })
     }
+}
+
+/// Whether `host` is `rp_id` or a subdomain of it (an origin a passkey of `rp_id` may be used from).
+fn under(host: &str, rp_id: &str) -> bool {
+    host == rp_id || host.strip_suffix(rp_id).is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// The passkeys' relying party: `WEBAUTHN_RP_ID` and `WEBAUTHN_ORIGINS`, or both from an issuer URL
+/// (its host, `localhost` for a loopback address, and its origin); `None` (passkeys off) without
+/// either. Each origin must be https, or http on localhost, and under the RP ID.
+fn relying_party(r: &mut Reader<'_>, issuer: &str) -> Option<crate::passkeys::RelyingParty> {
+    let from_issuer = shared::config::issuer_is_url(issuer)
+        .then(|| url::Url::parse(issuer).ok())
+        .flatten()
+        .and_then(|url| {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            match url.host()? {
+                url::Host::Domain(d) => Some((d.to_ascii_lowercase(), url.origin().ascii_serialization())),
+                // An IP address is never an RP ID: browsers take the loopback one as localhost.
+                url::Host::Ipv4(_) | url::Host::Ipv6(_) => Some((
+                    "localhost".to_string(),
+                    format!("{}://localhost{port}", url.scheme()),
+                )),
+            }
+        });
+    let rp_id = match r.text(&WEBAUTHN_RP_ID) {
+        Some(id) => {
+            let id = id.trim().trim_end_matches('.').to_ascii_lowercase();
+            let domain_like = !id.is_empty()
+                && id.parse::<std::net::IpAddr>().is_err()
+                && id.split('.').all(|label| {
+                    !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !domain_like {
+                r.error(
+                    &WEBAUTHN_RP_ID,
+                    "must be a domain (no scheme, port or path; not an IP address): the host the login pages are served under, or a parent of it",
+                );
+                return None;
+            }
+            id
+        }
+        None => from_issuer.as_ref()?.0.clone(),
+    };
+    let origins: Vec<String> = match r.text(&WEBAUTHN_ORIGINS) {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(String::from)
+            .collect(),
+        None => match &from_issuer {
+            Some((issuer_rp, origin)) if *issuer_rp == rp_id => vec![origin.clone()],
+            _ => vec![format!("https://{rp_id}")],
+        },
+    };
+    let mut checked = Vec::new();
+    for origin in &origins {
+        let parsed = url::Url::parse(origin).ok().filter(|u| {
+            u.path() == "/" && u.query().is_none() && u.fragment().is_none() && u.username().is_empty()
+        });
+        let Some(url) = parsed else {
+            r.error(
+                &WEBAUTHN_ORIGINS,
+                format!("{origin} is not an origin (scheme://host[:port])"),
+            );
+            continue;
+        };
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let secure = url.scheme() == "https" || (url.scheme() == "http" && host == "localhost");
+        if !secure {
+            r.error(
+                &WEBAUTHN_ORIGINS,
+                format!("{origin}: passkeys need https (http only on localhost)"),
+            );
+        } else if !under(&host, &rp_id) {
+            r.error(
+                &WEBAUTHN_ORIGINS,
+                format!("{origin} is not under WEBAUTHN_RP_ID {rp_id}"),
+            );
+        } else {
+            checked.push(url.origin().ascii_serialization());
+        }
+    }
+    if checked.is_empty() {
+        if !origins.is_empty() {
+            return None;
+        }
+        r.error(&WEBAUTHN_ORIGINS, "names no origin");
+        return None;
+    }
+    Some(crate::passkeys::RelyingParty {
+        rp_id,
+        origins: checked,
+    })
 }
 
 #[cfg(test)]
@@ -528,6 +631,107 @@ mod tests {
     fn a_grace_of_zero_is_allowed() {
         assert_eq!(
             failing_var(&[("JWT_REFRESH_RETRY_GRACE_SECONDS", "0")]),
+            "accepted"
+        );
+    }
+
+    fn relying_party_of(extra: &[(&str, &str)]) -> Option<(String, Vec<String>)> {
+        let mut pairs = vec![("JWT_SECRET", SECRET), ("API_PASSWORD", "correct horse")];
+        pairs.extend_from_slice(extra);
+        AuthConfig::from_pairs(pairs)
+            .ok()
+            .and_then(|c| c.webauthn)
+            .map(|rp| (rp.rp_id, rp.origins))
+    }
+
+    #[test]
+    fn passkeys_take_their_relying_party_from_the_issuer_unless_one_is_set() {
+        // An issuer that is not a URL, and no RP ID: passkeys off.
+        assert_eq!(relying_party_of(&[]), None);
+        let rp = |id: &str, origins: &[&str]| {
+            Some((id.to_string(), origins.iter().map(|o| o.to_string()).collect()))
+        };
+        assert_eq!(
+            relying_party_of(&[("JWT_ISSUER", "https://Login.Example.com")]),
+            rp("login.example.com", &["https://login.example.com"])
+        );
+        // A loopback address is never an RP ID: browsers use the name localhost (same port).
+        assert_eq!(
+            relying_party_of(&[("JWT_ISSUER", "http://127.0.0.1:8000")]),
+            rp("localhost", &["http://localhost:8000"])
+        );
+        assert_eq!(
+            relying_party_of(&[("JWT_ISSUER", "http://localhost:8000")]),
+            rp("localhost", &["http://localhost:8000"])
+        );
+        // A parent domain, with origins under it.
+        assert_eq!(
+            relying_party_of(&[
+                ("JWT_ISSUER", "https://login.example.com"),
+                ("WEBAUTHN_RP_ID", "example.com"),
+                (
+                    "WEBAUTHN_ORIGINS",
+                    "https://login.example.com, https://cuenta.example.com/"
+                ),
+            ]),
+            rp(
+                "example.com",
+                &["https://login.example.com", "https://cuenta.example.com"]
+            )
+        );
+        // An RP ID other than the issuer's host, without origins: https on that name.
+        assert_eq!(
+            relying_party_of(&[("WEBAUTHN_RP_ID", "example.com")]),
+            rp("example.com", &["https://example.com"])
+        );
+    }
+
+    #[test]
+    fn a_relying_party_that_browsers_would_refuse_stops_the_start_naming_the_variable() {
+        for (extra, var) in [
+            (vec![("WEBAUTHN_RP_ID", "127.0.0.1")], "WEBAUTHN_RP_ID"),
+            (vec![("WEBAUTHN_RP_ID", "https://example.com")], "WEBAUTHN_RP_ID"),
+            (vec![("WEBAUTHN_RP_ID", "example.com:443")], "WEBAUTHN_RP_ID"),
+            (
+                vec![
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGINS", "https://evil.example.org"),
+                ],
+                "WEBAUTHN_ORIGINS",
+            ),
+            (
+                vec![
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGINS", "https://notexample.com"),
+                ],
+                "WEBAUTHN_ORIGINS",
+            ),
+            (
+                vec![
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGINS", "http://example.com"),
+                ],
+                "WEBAUTHN_ORIGINS",
+            ),
+            (
+                vec![
+                    ("WEBAUTHN_RP_ID", "example.com"),
+                    ("WEBAUTHN_ORIGINS", "https://example.com/login"),
+                ],
+                "WEBAUTHN_ORIGINS",
+            ),
+            (
+                vec![("WEBAUTHN_RP_ID", "localhost"), ("WEBAUTHN_ORIGINS", " , ")],
+                "WEBAUTHN_ORIGINS",
+            ),
+        ] {
+            assert_eq!(failing_var(&extra), var, "{extra:?}");
+        }
+        assert_eq!(
+            failing_var(&[
+                ("WEBAUTHN_RP_ID", "localhost"),
+                ("WEBAUTHN_ORIGINS", "http://localhost:3000")
+            ]),
             "accepted"
         );
     }

@@ -21,6 +21,7 @@
 //! - [`password_policy`]: what a new password must be (length, not a common one).
 //! - [`saphety`]: the SOVOS-Saphety compatible `POST /v2/auth/gettoken` shapes.
 //! - [`mfa`]: TOTP enrolment, codes, recovery codes and the login challenge.
+//! - [`passkeys`]: WebAuthn passkeys: registration, and assertions as the second factor or alone.
 //! - [`schemas`]: OpenAPI schemas of fields whose rules the derive cannot say.
 //! - [`sealing`]: keys that keep secrets at rest (MFA secrets, signing keys).
 //! - [`signing`]: the asymmetric signing keys, their rotation, and the published JWKS.
@@ -43,6 +44,7 @@ mod limits;
 mod mfa;
 pub mod oauth;
 pub mod operator;
+mod passkeys;
 mod password_policy;
 pub mod passwords;
 mod refusal;

@@ -128,6 +128,18 @@ impl Limits {
         }
     }
 
+    /// Counts the request against its IP alone (a sign-in whose account is known only later, from
+    /// what it presents: a passkey).
+    pub async fn admit_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
+        match self.store.gate(&[self.ip_counter(ip)], &[]).await? {
+            Gate::Open => Ok(()),
+            Gate::Limited { retry_after_ms } => {
+                tracing::info!(retry_after_ms, "rate limited");
+                Err(limited(retry_after_ms))
+            }
+        }
+    }
+
     /// Whether the account is locked, without counting anything (a code sent with a password that
     /// was admitted already).
     pub async fn check_lock(&self, account: &AccountKey) -> Result<(), Refusal> {

@@ -197,6 +197,10 @@ pub struct Challenge {
     pub mfa_required: bool,
     pub mfa_token: String,
     pub expires_in: i64,
+    /// The second factors the user holds, any of which answers the challenge: `totp` (a code, or a
+    /// recovery code) and `passkey`.
+    #[schema(value_type = Vec<String>)]
+    pub methods: Vec<&'static str>,
 }
 
 fn internal(e: impl Into<MfaError>) -> Refusal {
@@ -313,7 +317,7 @@ impl Mfa {
 
     /// The challenge an MFA user gets from a correct password: bound to the credential it proved and
     /// to the user's cut-off as it is now, so a password change or a logout-all voids it.
-    pub async fn challenge(&self, user: &User) -> Result<Challenge, Refusal> {
+    pub async fn challenge(&self, user: &User, methods: Vec<&'static str>) -> Result<Challenge, Refusal> {
         let cutoff = self.revocations.cutoff(&user.id.to_string()).await?;
         let now = self.codec.now_secs();
         let claims = MfaClaims {
@@ -332,6 +336,7 @@ impl Mfa {
             mfa_required: true,
             mfa_token: self.codec.sign(&claims).map_err(Refusal::internal)?,
             expires_in: CHALLENGE_SECS,
+            methods,
         })
     }
 

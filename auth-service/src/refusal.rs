@@ -68,6 +68,21 @@ pub enum Refusal {
     /// A secret asked for a public client, which has none.
     #[error("a public client has no secret")]
     PublicClient,
+    /// Passkeys are off: no `WEBAUTHN_RP_ID`, nor a `JWT_ISSUER` URL to take one from.
+    #[error("passkeys are off")]
+    PasskeysOff,
+    /// A passkey registration (or its name) that cannot be accepted.
+    #[error("passkey refused: {0:?}")]
+    BadPasskey(PasskeyProblem),
+    /// The user holds the most passkeys allowed.
+    #[error("at most {max} passkeys")]
+    TooManyPasskeys { max: usize },
+    /// No passkey of this user with that id.
+    #[error("no such passkey")]
+    UnknownPasskey,
+    /// Removing the account's last second factor needs the password, and none was given.
+    #[error("the password is required")]
+    PasswordRequired,
     /// A set-password token that is unknown, used, replaced or expired.
     #[error("set-password token refused")]
     BadResetToken,
@@ -82,4 +97,19 @@ impl Refusal {
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Refusal::Internal(Box::new(e))
     }
+}
+
+/// Why a passkey registration was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyProblem {
+    /// Not a `RegistrationResponseJSON`.
+    Unreadable,
+    /// Its challenge names no live registration of this user (expired, used, or another's).
+    UnknownCeremony,
+    /// The ceremony's checks failed (origin, RP ID, flags, algorithm, attestation).
+    Refused,
+    /// That credential is registered already.
+    AlreadyRegistered,
+    /// The name is too long or has control characters.
+    Name,
 }

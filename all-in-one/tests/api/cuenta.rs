@@ -142,7 +142,7 @@ impl Browser {
     }
 
     /// Opens the page and waits for its script to be ready; starts recording CSP violations.
-    async fn open(&self, url: &str) {
+    pub(crate) async fn open(&self, url: &str) {
         self.c().goto(url).await.unwrap();
         self.wait_js(
             "return document.body.dataset.listo === 'si'",
@@ -162,7 +162,7 @@ impl Browser {
     }
 
     /// Polls `script` until it returns true.
-    async fn wait_js(&self, script: &str, what: &str) {
+    pub(crate) async fn wait_js(&self, script: &str, what: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
             if self.c().execute(script, vec![]).await.unwrap() == json!(true) {
@@ -176,7 +176,7 @@ impl Browser {
         }
     }
 
-    async fn wait_visible(&self, id: &str) {
+    pub(crate) async fn wait_visible(&self, id: &str) {
         let script = format!(
             "const e = document.getElementById('{id}'); return !!e && e.offsetParent !== null \
              && e.getClientRects().length > 0"
@@ -184,7 +184,7 @@ impl Browser {
         self.wait_js(&script, &format!("#{id} to show")).await;
     }
 
-    async fn is_visible(&self, id: &str) -> bool {
+    pub(crate) async fn is_visible(&self, id: &str) -> bool {
         self.c()
             .find(Locator::Id(id))
             .await
@@ -194,7 +194,7 @@ impl Browser {
             .unwrap()
     }
 
-    async fn text(&self, id: &str) -> String {
+    pub(crate) async fn text(&self, id: &str) -> String {
         self.c()
             .find(Locator::Id(id))
             .await
@@ -221,7 +221,7 @@ impl Browser {
     }
 
     /// The message box's text ("" when hidden).
-    async fn notice(&self) -> String {
+    pub(crate) async fn notice(&self) -> String {
         let v = self
             .c()
             .execute(
@@ -234,7 +234,7 @@ impl Browser {
     }
 
     /// Waits for the message box to show a text containing `needle`; the whole text.
-    async fn wait_notice(&self, needle: &str) -> String {
+    pub(crate) async fn wait_notice(&self, needle: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let notice = self.notice().await;
@@ -250,14 +250,14 @@ impl Browser {
     }
 
     /// The first step of the login, as a person types it.
-    async fn log_in(&self, username: &str, password: &str) {
+    pub(crate) async fn log_in(&self, username: &str, password: &str) {
         self.type_into("login-usuario", username).await;
         self.type_into("login-clave", password).await;
         self.click("boton-login").await;
     }
 
     /// No CSP violation so far, and nothing kept where it would outlive the tab.
-    async fn assert_clean(&self) {
+    pub(crate) async fn assert_clean(&self) {
         assert_eq!(self.js("return window.cspViolations").await, json!([]));
         let kept = self
             .js("return [localStorage.length, sessionStorage.length, document.cookie]")
@@ -480,16 +480,20 @@ async fn enrol(browser: &Browser, screenshot: bool) -> (Authenticator, u64) {
 }
 
 /// The enrolment step as the README shows it.
-async fn save_screenshot(browser: &Browser) {
+pub(crate) async fn save_screenshot_as(browser: &Browser, name: &str) {
     let png = browser.c().screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cuenta-mfa.png");
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::write(&tmp, &png).unwrap();
     if std::env::var("UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cuenta-mfa.png");
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs").join(name);
         std::fs::create_dir_all(docs.parent().unwrap()).unwrap();
         std::fs::write(&docs, &png).unwrap();
     }
+}
+
+async fn save_screenshot(browser: &Browser) {
+    save_screenshot_as(browser, "cuenta-mfa.png").await;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 mod clients;
 mod cuenta;
 mod helpers;
+mod passkeys;
 mod process;
 mod relying_party;
 mod revocation;

@@ -1,6 +1,9 @@
 // The account page's script (GET /cuenta/app.js), built only on the public API:
 //   POST /auth/login, /auth/mfa/verify, /auth/refresh, /auth/mfa/setup, /auth/mfa/activate,
-//   /auth/mfa/disable, /auth/password, /auth/logout, /auth/logout-all and GET /auth/me.
+//   /auth/mfa/disable, /auth/password, /auth/logout, /auth/logout-all, GET /auth/me and /auth/mfa,
+//   and the passkeys': /auth/passkeys/login/options, /auth/passkeys/login, /auth/passkeys/register/options,
+//   /auth/passkeys/register, GET /auth/passkeys, PATCH and DELETE /auth/passkeys/{id}. Passkey ceremonies
+//   run in the browser (navigator.credentials) with the options the API gives, in their JSON forms.
 // The tokens live in this closure and nowhere else: never in Web Storage or a cookie, so
 // a reload or a closed tab ends the page's hold on them. Everything shown comes from the API through
 // textContent (never as HTML), and the page's CSP requires Trusted Types, so no string can become markup
@@ -12,6 +15,14 @@
   let session = null;
   /** The login's MFA challenge token between the two steps. */
   let mfaToken = null;
+  /** Whether this browser can run passkey ceremonies from the JSON forms (WebAuthn Level 3). */
+  const passkeysHere = Boolean(window.PublicKeyCredential
+    && typeof PublicKeyCredential.parseCreationOptionsFromJSON === 'function'
+    && typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function');
+  /** Whether the service registers passkeys (GET /auth/mfa). */
+  let passkeyEnrolment = false;
+  /** The passkey whose removal waits for the password. */
+  let removing = null;
   /** Whether this user's second factor is on (a login that asked for it says so; enrolment changes it). */
   let mfaActive = false;
   /** The one refresh in flight, shared by calls that find the access token expired at once. */
@@ -221,6 +232,159 @@
     $('cuenta').hidden = view !== 'cuenta';
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Passkeys
+
+  /** A browser ceremony's failure as the page shows it (cancelled, no passkey, not allowed here). */
+  function ceremonyFailure(error) {
+    const cancelled = error && (error.name === 'NotAllowedError' || error.name === 'AbortError');
+    return new ApiFailure(0, {
+      mensaje: cancelled ? 'No se usó ninguna llave de acceso' : 'La llave de acceso no funcionó',
+      detalle: cancelled
+        ? 'Se canceló, caducó o este dispositivo no tiene una llave de acceso para esta cuenta.'
+        : String((error && error.message) || error),
+    }, 0);
+  }
+
+  /** Runs `navigator.credentials.get` with request options in their JSON form; the assertion as JSON. */
+  async function assertPasskey(publicKeyJson) {
+    try {
+      const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(publicKeyJson);
+      const credential = await navigator.credentials.get({ publicKey });
+      return credential.toJSON();
+    } catch (error) {
+      throw ceremonyFailure(error);
+    }
+  }
+
+  async function loginWithPasskey() {
+    const options = await call('POST', '/auth/passkeys/login/options', {});
+    const credential = await assertPasskey(options.publicKey);
+    const datos = await call('POST', '/auth/passkeys/login', { credential });
+    clearNotice();
+    await startSession(datos);
+  }
+
+  async function verifyWithPasskey() {
+    let datos;
+    try {
+      const options = await call('POST', '/auth/passkeys/login/options', { mfaToken });
+      const passkey = await assertPasskey(options.publicKey);
+      datos = await call('POST', '/auth/mfa/verify', { mfaToken, passkey });
+    } catch (error) {
+      if (error.status === 401) {
+        mfaToken = null;
+        show('login');
+      }
+      throw error;
+    }
+    clearNotice();
+    await startSession(datos);
+  }
+
+  /** "el 7/12/2026, 10:03:00", for a passkey's dates. */
+  function when(rfc3339) {
+    return new Date(rfc3339).toLocaleString('es');
+  }
+
+  /** The user's passkeys, each with its name (editable), dates, and rename and remove buttons. */
+  async function loadPasskeys() {
+    const passkeys = await authed('GET', '/auth/passkeys');
+    $('lista-llaves').replaceChildren(...passkeys.map((p) => {
+      const row = document.createElement('li');
+      row.className = 'llave';
+      row.dataset.id = p.id;
+      const name = document.createElement('input');
+      name.type = 'text';
+      name.maxLength = 64;
+      name.value = p.name;
+      name.setAttribute('aria-label', 'Nombre de la llave');
+      const dates = document.createElement('span');
+      dates.className = 'nota';
+      dates.textContent = 'Creada ' + when(p.createdAt)
+        + (p.lastUsedAt ? ' · usada por última vez ' + when(p.lastUsedAt) : ' · sin usar todavía');
+      const rename = document.createElement('button');
+      rename.type = 'button';
+      rename.className = 'secundario';
+      rename.textContent = 'Guardar el nombre';
+      wire(rename, async () => {
+        await authed('PATCH', '/auth/passkeys/' + encodeURIComponent(p.id), { name: name.value });
+        await loadPasskeys();
+        notify('exito', 'Llave renombrada', '');
+      });
+      const remove = document.createElement('button');
+      remove.type = 'button';
+      remove.className = 'peligro';
+      remove.textContent = 'Quitar';
+      wire(remove, () => removePasskey(p));
+      row.append(name, dates, rename, remove);
+      return row;
+    }));
+    $('llaves-vacio').hidden = passkeys.length > 0;
+  }
+
+  async function removePasskey(passkey, password) {
+    try {
+      await authed('DELETE', '/auth/passkeys/' + encodeURIComponent(passkey.id),
+        password === undefined ? undefined : { password });
+    } catch (error) {
+      if (error.codigo === 'VALIDATION_ERROR' && password === undefined) {
+        // The account's last second factor: the API wants the password.
+        removing = passkey;
+        $('llave-confirmar').hidden = false;
+        $('llave-clave').focus();
+        return;
+      }
+      throw error;
+    }
+    removing = null;
+    $('llave-confirmar').hidden = true;
+    await renderFactors();
+    await loadPasskeys();
+    notify('exito', 'Llave de acceso quitada', passkey.name + ' ya no sirve para entrar.');
+  }
+
+  async function confirmRemoval() {
+    const password = $('llave-clave').value;
+    $('llave-clave').value = '';
+    if (removing) {
+      await removePasskey(removing, password);
+    }
+  }
+
+  function cancelRemoval() {
+    removing = null;
+    $('llave-clave').value = '';
+    $('llave-confirmar').hidden = true;
+  }
+
+  async function addPasskey() {
+    const options = await authed('POST', '/auth/passkeys/register/options');
+    let credential;
+    try {
+      const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
+      credential = (await navigator.credentials.create({ publicKey })).toJSON();
+    } catch (error) {
+      throw ceremonyFailure(error);
+    }
+    const name = $('llave-nombre').value.trim() || undefined;
+    const added = await authed('POST', '/auth/passkeys/register', { credential, name });
+    $('llave-nombre').value = '';
+    await renderFactors();
+    await loadPasskeys();
+    notify('exito', 'Llave de acceso añadida', added.name + ': desde ahora puede entrar con ella.');
+  }
+
+  /** The second factors, from the API: the TOTP card and what passkeys may do here. */
+  async function renderFactors() {
+    const factors = await authed('GET', '/auth/mfa');
+    mfaActive = factors.totp;
+    passkeyEnrolment = factors.passkeyEnrolment;
+    renderTotp();
+    $('form-llave').hidden = !(passkeysHere && passkeyEnrolment);
+    $('llaves-no-disponible').hidden = passkeysHere && passkeyEnrolment;
+  }
+
   /** The TOTP card: enrolment offered when off, the disable form when on. */
   function renderTotp() {
     $('totp-estado').textContent = mfaActive
@@ -297,17 +461,20 @@
     hideRecoveryCodes();
     $('lista-apps').replaceChildren();
     $('lista-navegadores').replaceChildren();
-    for (const id of ['clave-actual', 'clave-nueva', 'clave-repetir', 'mfa-codigo', 'totp-codigo-desactivar']) {
+    $('lista-llaves').replaceChildren();
+    removing = null;
+    $('llave-confirmar').hidden = true;
+    for (const id of ['clave-actual', 'clave-nueva', 'clave-repetir', 'mfa-codigo', 'totp-codigo-desactivar',
+      'llave-clave', 'llave-nombre']) {
       $(id).value = '';
     }
     show('login');
   }
 
-  /** A login's `datos` (either step): keeps the pair, then asks the API who this is. */
-  async function startSession(datos, withMfa) {
+  /** A login's `datos` (any step): keeps the pair, then asks the API who this is and what it holds. */
+  async function startSession(datos) {
     session = { access: datos.accessToken, refresh: datos.refreshToken };
     mfaToken = null;
-    mfaActive = withMfa;
     $('login-clave').value = '';
     $('mfa-codigo').value = '';
     const user = await authed('GET', '/auth/me');
@@ -318,9 +485,9 @@
     $('clave-usuario').value = user.username;
     hideEnrolment();
     hideRecoveryCodes();
-    renderTotp();
+    await renderFactors();
     show('cuenta');
-    await loadConnections();
+    await Promise.all([loadConnections(), loadPasskeys()]);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -371,11 +538,18 @@
     if (datos.mfaRequired) {
       mfaToken = datos.mfaToken;
       $('login-clave').value = '';
+      // The factors the user holds (an older service sends none: a code).
+      const methods = Array.isArray(datos.methods) ? datos.methods : ['totp'];
+      const byCode = methods.includes('totp') || !methods.includes('passkey');
+      $('form-mfa').hidden = !byCode;
+      $('mfa-llave').hidden = !(passkeysHere && methods.includes('passkey'));
       show('mfa');
-      $('mfa-codigo').focus();
+      if (byCode) {
+        $('mfa-codigo').focus();
+      }
       return;
     }
-    await startSession(datos, false);
+    await startSession(datos);
   }
 
   async function verifyMfa() {
@@ -393,7 +567,7 @@
       throw error;
     }
     clearNotice();
-    await startSession(datos, true);
+    await startSession(datos);
   }
 
   function cancelMfa() {
@@ -525,6 +699,12 @@
     wire($('boton-clave'), changePassword);
     wire($('boton-salir'), () => logout(false));
     wire($('boton-salir-todas'), () => logout(true));
+    wire($('boton-login-llave'), loginWithPasskey);
+    wire($('boton-mfa-llave'), verifyWithPasskey);
+    wire($('boton-llave-crear'), addPasskey);
+    wire($('boton-llave-confirmar'), confirmRemoval);
+    wire($('boton-llave-no'), async () => cancelRemoval());
+    $('login-llave').hidden = !passkeysHere;
     for (const button of document.querySelectorAll('button[disabled]')) {
       button.disabled = false;
     }

@@ -50,18 +50,14 @@ impl Browsers {
         self.life_ms / 1000
     }
 
-    /// Starts a browser session for a user who just signed in (with a second factor when `mfa`):
-    /// its cookie's value and what it names.
-    pub async fn start(&self, proven: &Proven, mfa: bool) -> Result<(String, BrowserSession), Refusal> {
+    /// Starts a browser session for a user who just signed in: its cookie's value and what it names
+    /// (`amr`: how they signed in).
+    pub async fn start(&self, proven: &Proven) -> Result<(String, BrowserSession), Refusal> {
         let (sid, started_ms) = self
             .sessions
             .start_browser(&proven.user, proven.cutoff_seen)
             .await?;
-        let amr = if mfa {
-            vec!["pwd".to_string(), "otp".to_string(), "mfa".to_string()]
-        } else {
-            vec!["pwd".to_string()]
-        };
+        let amr = proven.method.amr();
         let session = BrowserSession {
             sid,
             uid: proven.user.id.to_string(),

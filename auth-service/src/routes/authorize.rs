@@ -250,7 +250,14 @@ async fn proceed(
         };
         let csrf = visit.csrf();
         let hint = request.login_hint.clone().unwrap_or_default();
-        let body = pages::login_form(&client.client_name, &id, &csrf.0, &hint, None);
+        let body = pages::login_form_with(
+            &client.client_name,
+            &id,
+            &csrf.0,
+            &hint,
+            None,
+            app.passkeys.enabled(),
+        );
         let page = Page::new(StatusCode::OK, "Iniciar sesión", body).ending_at(&request.redirect_uri);
         return Ok(visit.form_page(page, csrf));
     };
@@ -453,14 +460,13 @@ async fn signed_in(
     client: ClientRecord,
     parked: String,
     proven: Proven,
-    mfa: bool,
 ) -> Result<Response, Refusal> {
     let app = &visit.app;
     // A browser that signs in again (another user, `prompt=login`) ends the session it had.
     if let Some(old) = visit.cookies.sso.as_deref() {
         app.browsers.end(old).await?;
     }
-    let (cookie, browser) = app.browsers.start(&proven, mfa).await?;
+    let (cookie, browser) = app.browsers.start(&proven).await?;
     shared::metrics::metrics()
         .logins
         .with_label_values(&["success"])
@@ -486,7 +492,14 @@ fn login_page_with(
     text: &str,
 ) -> Response {
     let csrf = visit.csrf();
-    let body = pages::login_form(&client.client_name, id, &csrf.0, username, Some(text));
+    let body = pages::login_form_with(
+        &client.client_name,
+        id,
+        &csrf.0,
+        username,
+        Some(text),
+        visit.app.passkeys.enabled(),
+    );
     visit.form_page(
         Page::new(status, "Iniciar sesión", body).ending_at(&request.redirect_uri),
         csrf,
@@ -508,20 +521,42 @@ async fn login_submit(visit: Visit, form: Option<Vec<(String, String)>>) -> Resp
         Err(e) => return refusal_page(Refusal::Store(e)),
     };
     let app = visit.app.clone();
+    let passkey = param(&form, "passkey").filter(|p| !p.is_empty());
     if let Some(mfa_token) = param(&form, "mfa") {
-        let code = param(&form, "code").unwrap_or_default();
+        // The factors the page offered (only what to show again: the server checks whatever comes).
+        let factors: Vec<&str> = param(&form, "factors")
+            .unwrap_or("totp")
+            .split(' ')
+            .filter_map(|f| ["totp", "passkey"].into_iter().find(|known| *known == f))
+            .collect();
         let code_page = |status: StatusCode, text: &str| {
             let csrf = visit.csrf();
-            let body = pages::code_form(&client.client_name, &id, &csrf.0, mfa_token, Some(text));
+            let body =
+                pages::second_step_form(&client.client_name, &id, &csrf.0, mfa_token, Some(text), &factors);
             visit.form_page(
                 Page::new(status, "Verificación en dos pasos", body).ending_at(&request.redirect_uri),
                 csrf,
             )
         };
-        return match app.authenticator.second_step(mfa_token, code, visit.ip).await {
-            Ok(proven) => signed_in(&visit, request.clone(), client.clone(), id.clone(), proven, true)
+        let outcome = match passkey {
+            Some(assertion) => {
+                app.authenticator
+                    .second_step_with_passkey(mfa_token, assertion.as_bytes(), visit.ip)
+                    .await
+            }
+            None => {
+                let code = param(&form, "code").unwrap_or_default();
+                app.authenticator.second_step(mfa_token, code, visit.ip).await
+            }
+        };
+        return match outcome {
+            Ok(proven) => signed_in(&visit, request.clone(), client.clone(), id.clone(), proven)
                 .await
                 .unwrap_or_else(refusal_page),
+            Err(Refusal::BadCode) if passkey.is_some() => code_page(
+                StatusCode::UNAUTHORIZED,
+                "La llave de acceso no se aceptó. Inténtalo de nuevo o usa otro factor.",
+            ),
             Err(Refusal::BadCode) => code_page(
                 StatusCode::UNAUTHORIZED,
                 "Código incorrecto, ya usado o caducado. Escribe el código que muestra ahora tu aplicación.",
@@ -541,6 +576,42 @@ async fn login_submit(visit: Visit, form: Option<Vec<(String, String)>>) -> Resp
             Err(other) => refusal_page(other),
         };
     }
+    if let Some(assertion) = passkey {
+        return match app
+            .authenticator
+            .passkey_sign_in(assertion.as_bytes(), visit.ip)
+            .await
+        {
+            Ok(proven) => signed_in(&visit, request, client, id, proven)
+                .await
+                .unwrap_or_else(refusal_page),
+            Err(Refusal::BadCredentials) => {
+                shared::metrics::metrics()
+                    .logins
+                    .with_label_values(&["invalid_credentials"])
+                    .inc();
+                login_page_with(
+                    &visit,
+                    &request,
+                    &client,
+                    &id,
+                    "",
+                    StatusCode::UNAUTHORIZED,
+                    "No se pudo entrar con esa llave de acceso. Inténtalo de nuevo o usa tu contraseña.",
+                )
+            }
+            Err(Refusal::Limited { retry_after_secs }) => login_page_with(
+                &visit,
+                &request,
+                &client,
+                &id,
+                "",
+                StatusCode::TOO_MANY_REQUESTS,
+                &wait_text(retry_after_secs),
+            ),
+            Err(other) => refusal_page(other),
+        };
+    }
     let username = param(&form, "username").unwrap_or_default().to_string();
     let password = param(&form, "password").unwrap_or_default();
     let outcome = app
@@ -548,7 +619,7 @@ async fn login_submit(visit: Visit, form: Option<Vec<(String, String)>>) -> Resp
         .sign_in(Identifier::Username(&username), password, visit.ip, |_| true)
         .await;
     match outcome {
-        Ok(SignIn::Proven(proven)) => signed_in(&visit, request, client, id, proven, false)
+        Ok(SignIn::Proven(proven)) => signed_in(&visit, request, client, id, proven)
             .await
             .unwrap_or_else(refusal_page),
         Ok(SignIn::Challenge(challenge)) => {
@@ -557,7 +628,14 @@ async fn login_submit(visit: Visit, form: Option<Vec<(String, String)>>) -> Resp
                 .with_label_values(&["mfa_required"])
                 .inc();
             let csrf = visit.csrf();
-            let body = pages::code_form(&client.client_name, &id, &csrf.0, &challenge.mfa_token, None);
+            let body = pages::second_step_form(
+                &client.client_name,
+                &id,
+                &csrf.0,
+                &challenge.mfa_token,
+                None,
+                &challenge.methods,
+            );
             visit.form_page(
                 Page::new(StatusCode::OK, "Verificación en dos pasos", body).ending_at(&request.redirect_uri),
                 csrf,
@@ -599,7 +677,7 @@ async fn login_submit(visit: Visit, form: Option<Vec<(String, String)>>) -> Resp
 
 /// `POST /oauth2/login`
 #[utoipa::path(post, path = "/oauth2/login", tag = "oauth2",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "The login form: `csrf`, `req`, and `username` and `password`; or the second step: `csrf`, `req`, `mfa` and `code`"),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "The login form: `csrf`, `req`, and `username` and `password` (or `passkey`, an AuthenticationResponseJSON); or the second step: `csrf`, `req`, `mfa` and `code` (or `passkey`)"),
     responses(
         (status = 200, description = "The second step's page, or the consent screen (HTML)", content_type = "text/html"),
         (status = 303, description = "Signed in: to the client's `redirect_uri` with `code` (the browser session's cookie set)"),

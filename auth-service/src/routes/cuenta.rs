@@ -20,6 +20,7 @@ use warp::Filter;
 const PAGE: &str = include_str!("../../assets/cuenta/index.html");
 const SCRIPT: &str = include_str!("../../assets/cuenta/app.js");
 const STYLE: &str = include_str!("../../assets/cuenta/app.css");
+const PASSKEY_SCRIPT: &str = include_str!("../../assets/cuenta/passkey.js");
 
 /// What the page may load and do: its own script and style (no inline ones), images from itself or
 /// the QR code's `data:` URL, requests to its own origin; no plugins, frames, forms sent elsewhere,
@@ -83,6 +84,17 @@ pub fn style() -> Endpoint {
         warp::path!("cuenta" / "app.css")
             .and(warp::get())
             .map(|| file(STYLE, "text/css; charset=utf-8")),
+    )
+}
+
+/// `GET /cuenta/passkey.js`
+#[utoipa::path(get, path = "/cuenta/passkey.js", tag = "cuenta",
+    responses((status = 200, description = "The hosted login page's passkey script: shows the passkey forms where the browser can use passkeys and runs the ceremony", content_type = "text/javascript")))]
+pub fn passkey_script() -> Endpoint {
+    Endpoint::of::<__path_passkey_script>(
+        warp::path!("cuenta" / "passkey.js")
+            .and(warp::get())
+            .map(|| file(PASSKEY_SCRIPT, "text/javascript; charset=utf-8")),
     )
 }
 

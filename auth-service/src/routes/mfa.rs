@@ -1,5 +1,6 @@
-//! `POST /auth/mfa/setup`, `/auth/mfa/activate`, `/auth/mfa/verify` and `/auth/mfa/disable`.
-//! With `MFA_ENABLED=false` they answer 404.
+//! `GET /auth/mfa` (the user's second factors), `POST /auth/mfa/setup`, `/auth/mfa/activate`,
+//! `/auth/mfa/verify` (with a code or a passkey) and `/auth/mfa/disable`. With `MFA_ENABLED=false`
+//! setup and activate answer 404.
 
 use std::sync::Arc;
 
@@ -22,11 +23,17 @@ pub struct CodeRequest {
     code: String,
 }
 
+/// The second step: `mfaToken` with a `code`, or with a `passkey` assertion.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyRequest {
     mfa_token: String,
-    code: String,
+    /// A 6-digit TOTP code or a recovery code.
+    code: Option<String>,
+    /// A passkey's `AuthenticationResponseJSON`, answering the options of
+    /// `POST /auth/passkeys/login/options` with this `mfaToken`.
+    #[schema(value_type = Option<Object>)]
+    passkey: Option<serde_json::Value>,
 }
 
 /// What activation returns, once.
@@ -34,6 +41,20 @@ pub struct VerifyRequest {
 #[serde(rename_all = "camelCase")]
 pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
+}
+
+/// `GET /auth/mfa`: the user's second factors.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecondFactors {
+    /// Whether TOTP is on.
+    pub totp: bool,
+    /// How many passkeys the user holds.
+    pub passkeys: usize,
+    /// Whether new TOTP enrolments are allowed here (`MFA_ENABLED`).
+    pub totp_enrolment: bool,
+    /// Whether passkeys can be registered here (a relying party is configured).
+    pub passkey_enrolment: bool,
 }
 
 /// New enrolments (setup, activate) need `MFA_ENABLED`; verify and disable always work for users who
@@ -44,6 +65,33 @@ fn enrolment_allowed(app: &App) -> Result<Arc<Mfa>, ApiError> {
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+/// `GET /auth/mfa`
+#[utoipa::path(get, path = "/auth/mfa", tag = "mfa", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user's second factors: TOTP on or off, how many passkeys, and what may be enrolled here", body = Envelope<SecondFactors>),
+        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody)
+    ))]
+pub fn status(app: App) -> Endpoint {
+    Endpoint::of::<__path_status>(
+        warp::path!("auth" / "mfa")
+            .and(warp::get())
+            .and(authenticated(app.clone()))
+            .and(with_state(app))
+            .then(|auth: Authenticated, app: App| async move {
+                let factors = SecondFactors {
+                    totp: app.mfa.is_active(&auth.user).await?,
+                    passkeys: app.passkeys.of_user(&auth.user).await?.len(),
+                    totp_enrolment: app.config.mfa_enabled,
+                    passkey_enrolment: app.passkeys.enabled(),
+                };
+                Ok::<_, ApiError>(envelope::ok("Segundos factores", factors))
+            })
+            .map(into_reply),
+    )
 }
 
 /// `POST /auth/mfa/setup`
@@ -109,7 +157,7 @@ pub fn activate(app: App) -> Endpoint {
     )
 }
 
-/// `POST /auth/mfa/verify`: the second step of a login.
+/// `POST /auth/mfa/verify`: the second step of a login, with a code or a passkey.
 #[utoipa::path(post, path = "/auth/mfa/verify", tag = "mfa", request_body = VerifyRequest,
     responses(
         (status = 200, description = "The same `datos` as a login", body = Envelope<LoginDatos>),
@@ -117,7 +165,7 @@ pub fn activate(app: App) -> Endpoint {
         (status = 401, description = "The challenge token is invalid or expired", body = ErrorBody),
         (status = 404, description = "MFA is disabled on this deployment", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 422, description = "Wrong, reused or expired code, or the challenge's tries are spent (`MFA_INVALID`)", body = ErrorBody),
+        (status = 422, description = "Wrong, reused or expired code, a passkey assertion refused, or the challenge's tries are spent (`MFA_INVALID`); neither or both of `code` and `passkey` (`VALIDATION_ERROR`)", body = ErrorBody),
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The store does not answer", body = ErrorBody)
     ))]
@@ -129,10 +177,22 @@ pub fn verify(app: App) -> Endpoint {
             .and(client_ip(app.config.trusted_proxies.clone()))
             .and(with_state(app))
             .then(|body: VerifyRequest, ip: IpAddr, app: App| async move {
-                let proven = app
-                    .authenticator
-                    .second_step(&body.mfa_token, &body.code, ip)
-                    .await?;
+                let proven = match (&body.code, &body.passkey) {
+                    (Some(code), None) => app.authenticator.second_step(&body.mfa_token, code, ip).await?,
+                    (None, Some(passkey)) => {
+                        let assertion =
+                            serde_json::to_vec(passkey).map_err(|e| ApiError::Internal(Box::new(e)))?;
+                        app.authenticator
+                            .second_step_with_passkey(&body.mfa_token, &assertion, ip)
+                            .await?
+                    }
+                    _ => {
+                        return Err(ApiError::validation(
+                            "code",
+                            "Envíe 'code' (un código TOTP o de recuperación) o 'passkey', uno de los dos.",
+                        ))
+                    }
+                };
                 session_reply(&app, &proven).await
             })
             .map(into_reply),

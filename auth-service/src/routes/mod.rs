@@ -22,6 +22,7 @@ mod mfa;
 mod oauth;
 mod openapi;
 mod pages;
+mod passkeys;
 mod password;
 mod refresh;
 mod refusal;
@@ -48,6 +49,7 @@ shared::endpoints! {
         tags(
             (name = "auth", description = "Tokens and sessions"),
             (name = "mfa", description = "TOTP second factor"),
+            (name = "passkeys", description = "Passkeys (WebAuthn): registered from a session, used as the second factor or alone"),
             (name = "saphety", description = "SOVOS-Saphety compatible endpoint"),
             (name = "admin", description = "Users and OAuth 2.0 clients managed live (Bearer token of an admin)"),
             (name = "cuenta", description = "The self-service account page: HTML, JavaScript and CSS (not the envelope), built on the endpoints above"),
@@ -67,10 +69,18 @@ shared::endpoints! {
     logout::logout_all[app.clone()],
     me::me[app.clone()],
     introspect::introspect[app.clone()],
+    mfa::status[app.clone()],
     mfa::setup[app.clone()],
     mfa::activate[app.clone()],
     mfa::verify[app.clone()],
     mfa::disable[app.clone()],
+    passkeys::register_options[app.clone()],
+    passkeys::register[app.clone()],
+    passkeys::list[app.clone()],
+    passkeys::rename[app.clone()],
+    passkeys::remove[app.clone()],
+    passkeys::login_options[app.clone()],
+    passkeys::login[app.clone()],
     saphety::gettoken[app.clone()],
     password::change[app.clone()],
     password::set[app.clone()],
@@ -89,6 +99,7 @@ shared::endpoints! {
     cuenta::page[],
     cuenta::script[],
     cuenta::style[],
+    cuenta::passkey_script[],
     jwks::jwks[app.clone()],
     oauth::token[app.clone()],
     oauth::revoke[app.clone()],

@@ -1,6 +1,11 @@
-//! The hosted login page's HTML: server-rendered forms that work without JavaScript (there is none),
-//! in Spanish like the API, styled by `/cuenta/app.css`. Every value put in a page is escaped
-//! ([`escape`]); every page carries a strict CSP ([`csp`]) and the headers of `/cuenta`.
+//! The hosted login page's HTML: server-rendered forms that work without JavaScript, in Spanish like
+//! the API, styled by `/cuenta/app.css`. Every value put in a page is escaped ([`escape`]); every page
+//! carries a strict CSP ([`csp`]) and the headers of `/cuenta`.
+//!
+//! Passkeys are the one thing that needs a script (the browser's WebAuthn API): the login and
+//! second-step pages carry a passkey form, hidden, and `/cuenta/passkey.js` (this service's own file,
+//! nothing inline) shows it where the browser has passkeys, runs the ceremony and posts the
+//! assertion in that form. Without the script everything else works as before.
 //!
 //! The field conventions are the contract's, which password managers and the tests rely on:
 //! `autocomplete="username"`, `type="password" autocomplete="current-password"`, a hidden `csrf`,
@@ -26,17 +31,19 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// The policy of a page: its style sheet only, no script at all, forms sent only to this service
-/// and, where the page's form ends in a redirect to a client, to that client's origin (browsers
-/// apply `form-action` to the redirects a form submission leads to).
+/// The policy of a page: its style sheet and the passkey script of this service only (no inline
+/// script, no DOM sinks outside Trusted Types), requests to this service, forms sent only to this
+/// service and, where the page's form ends in a redirect to a client, to that client's origin
+/// (browsers apply `form-action` to the redirects a form submission leads to).
 pub fn csp(form_target: Option<&str>) -> String {
     let extra = form_target
         .and_then(origin_of)
         .map(|o| format!(" {o}"))
         .unwrap_or_default();
     format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{extra}; \
-         base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; \
+         form-action 'self'{extra}; base-uri 'none'; frame-ancestors 'none'; \
+         require-trusted-types-for 'script'"
     )
 }
 
@@ -111,8 +118,53 @@ fn hidden(name: &str, value: &str) -> String {
     )
 }
 
-/// The first step: username and password.
-pub fn login_form(client_name: &str, req: &str, csrf: &str, username: &str, error: Option<&str>) -> String {
+/// The passkey form of a page (`step`: `login` or `second`), hidden until `/cuenta/passkey.js`
+/// finds the browser can use passkeys; it posts the assertion as `passkey`.
+fn passkey_form(step: &str, csrf: &str, req: &str, mfa_token: Option<&str>, label: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/oauth2/login\" class=\"llave\" data-passkey=\"{step}\" hidden>\n{csrf}{req}{mfa}\
+         <input type=\"hidden\" name=\"passkey\" value=\"\">\n\
+         <p class=\"acciones\"><button type=\"submit\" class=\"secundario\">{label}</button></p>\n</form>\n\
+         <script src=\"/cuenta/passkey.js\"></script>\n",
+        step = escape(step),
+        csrf = hidden("csrf", csrf),
+        req = hidden("req", req),
+        mfa = mfa_token.map(|t| hidden("mfa", t)).unwrap_or_default(),
+        label = escape(label),
+    )
+}
+
+/// The first step: username and password, without the passkey form.
+#[cfg(test)]
+fn login_form(client_name: &str, req: &str, csrf: &str, username: &str, error: Option<&str>) -> String {
+    login_form_with(client_name, req, csrf, username, error, false)
+}
+
+/// The first step: username and password, and the passkey form when passkeys are on.
+pub fn login_form_with(
+    client_name: &str,
+    req: &str,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+    passkeys: bool,
+) -> String {
+    let passkey = if passkeys {
+        passkey_form("login", csrf, req, None, "Entrar con llave de acceso")
+    } else {
+        String::new()
+    };
+    login_form_inner(client_name, req, csrf, username, error, &passkey)
+}
+
+fn login_form_inner(
+    client_name: &str,
+    req: &str,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+    passkey: &str,
+) -> String {
     format!(
         "<section class=\"tarjeta\">\n<h2>Iniciar sesión</h2>\n<p class=\"sub\">para continuar en <strong>{client}</strong></p>\n{notice}\
          <form method=\"post\" action=\"/oauth2/login\">\n{csrf}{req}\
@@ -120,7 +172,7 @@ pub fn login_form(client_name: &str, req: &str, csrf: &str, username: &str, erro
          <input id=\"username\" name=\"username\" autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required value=\"{username}\"{focus_user}>\n\
          <label for=\"password\">Contraseña</label>\n\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{focus_password}>\n\
-         <p class=\"acciones\"><button type=\"submit\">Iniciar sesión</button></p>\n</form>\n</section>",
+         <p class=\"acciones\"><button type=\"submit\">Iniciar sesión</button></p>\n</form>\n{passkey}</section>",
         client = escape(client_name),
         notice = notice(error),
         csrf = hidden("csrf", csrf),
@@ -132,18 +184,44 @@ pub fn login_form(client_name: &str, req: &str, csrf: &str, username: &str, erro
 }
 
 /// The second step: the TOTP or recovery code, for the challenge `mfa_token`.
-pub fn code_form(client_name: &str, req: &str, csrf: &str, mfa_token: &str, error: Option<&str>) -> String {
+#[cfg(test)]
+fn code_form(client_name: &str, req: &str, csrf: &str, mfa_token: &str, error: Option<&str>) -> String {
+    second_step_form(client_name, req, csrf, mfa_token, error, &["totp"])
+}
+
+/// The second step for the factors the user holds (`methods`: `totp`, `passkey`): the code form, the
+/// passkey form, or both.
+pub fn second_step_form(
+    client_name: &str,
+    req: &str,
+    csrf: &str,
+    mfa_token: &str,
+    error: Option<&str>,
+    methods: &[&str],
+) -> String {
+    let code = if methods.contains(&"totp") || !methods.contains(&"passkey") {
+        format!(
+            "<form method=\"post\" action=\"/oauth2/login\">\n{csrf}{req}{mfa}{factors}\
+             <label for=\"code\">Código de tu aplicación de autenticación (o un código de recuperación)</label>\n\
+             <input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" autocapitalize=\"none\" spellcheck=\"false\" required autofocus>\n\
+             <p class=\"acciones\"><button type=\"submit\">Verificar</button></p>\n</form>\n",
+            csrf = hidden("csrf", csrf),
+            req = hidden("req", req),
+            mfa = hidden("mfa", mfa_token),
+            factors = hidden("factors", &methods.join(" ")),
+        )
+    } else {
+        String::new()
+    };
+    let passkey = if methods.contains(&"passkey") {
+        passkey_form("second", csrf, req, Some(mfa_token), "Usar mi llave de acceso")
+    } else {
+        String::new()
+    };
     format!(
-        "<section class=\"tarjeta\">\n<h2>Verificación en dos pasos</h2>\n<p class=\"sub\">para continuar en <strong>{client}</strong></p>\n{notice}\
-         <form method=\"post\" action=\"/oauth2/login\">\n{csrf}{req}{mfa}\
-         <label for=\"code\">Código de tu aplicación de autenticación (o un código de recuperación)</label>\n\
-         <input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" autocapitalize=\"none\" spellcheck=\"false\" required autofocus>\n\
-         <p class=\"acciones\"><button type=\"submit\">Verificar</button></p>\n</form>\n</section>",
+        "<section class=\"tarjeta\">\n<h2>Verificación en dos pasos</h2>\n<p class=\"sub\">para continuar en <strong>{client}</strong></p>\n{notice}{code}{passkey}</section>",
         client = escape(client_name),
         notice = notice(error),
-        csrf = hidden("csrf", csrf),
-        req = hidden("req", req),
-        mfa = hidden("mfa", mfa_token),
     )
 }
 
@@ -206,11 +284,21 @@ mod tests {
         for html in [
             login_form(evil, evil, evil, evil, Some(evil)),
             code_form(evil, evil, evil, evil, Some(evil)),
+            second_step_form(evil, evil, evil, evil, Some(evil), &["totp", "passkey"]),
+            login_form_with(evil, evil, evil, evil, Some(evil), true),
             consent_form(evil, evil, "openid", evil, evil),
             logout_form(evil, &[("state", evil)]),
             message(evil),
         ] {
-            assert!(!html.contains("<script"), "{html}");
+            // The only script element is the passkey script of this service, by its path.
+            let scripts = html.matches("<script").count();
+            assert_eq!(
+                scripts,
+                html.matches("<script src=\"/cuenta/passkey.js\"></script>")
+                    .count(),
+                "{html}"
+            );
+            assert!(!html.contains("<script>"), "{html}");
             assert!(html.contains("&lt;script&gt;"), "{html}");
         }
     }
@@ -224,6 +312,18 @@ mod tests {
         let code = code_form("App", "r", "c", "m", None);
         assert!(code.contains("autocomplete=\"one-time-code\" inputmode=\"numeric\""));
         assert!(code.contains("name=\"csrf\""));
+        assert!(
+            !code.contains("passkey"),
+            "no passkey form without passkeys: {code}"
+        );
+        let both = second_step_form("App", "r", "c", "m", None, &["totp", "passkey"]);
+        assert!(both.contains("name=\"code\"") && both.contains("data-passkey=\"second\""));
+        let only_passkey = second_step_form("App", "r", "c", "m", None, &["passkey"]);
+        assert!(!only_passkey.contains("name=\"code\"") && only_passkey.contains("name=\"mfa\" value=\"m\""));
+        let login = login_form_with("App", "r", "c", "", None, true);
+        assert!(
+            login.contains("data-passkey=\"login\" hidden") && login.contains("src=\"/cuenta/passkey.js\"")
+        );
     }
 
     #[test]
@@ -233,7 +333,8 @@ mod tests {
             policy.contains("form-action 'self' https://app.example:8443;"),
             "{policy}"
         );
-        assert!(!policy.contains("script-src"));
+        assert!(policy.contains("script-src 'self';"), "{policy}");
+        assert!(!policy.contains("unsafe"), "{policy}");
         assert!(policy.starts_with("default-src 'none'"));
         assert!(csp(None).contains("form-action 'self';"));
         assert!(csp(Some("not a url")).contains("form-action 'self';"));

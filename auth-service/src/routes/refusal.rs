@@ -4,9 +4,10 @@
 use shared::http::token_error;
 use shared::ApiError;
 
+use crate::passkeys::MAX_NAME_CHARS;
 use crate::password_policy::{Rule, MIN_CHARS};
 use crate::passwords::MAX_PASSWORD_CHARS;
-use crate::refusal::Refusal;
+use crate::refusal::{PasskeyProblem, Refusal};
 use crate::store::Taken;
 
 impl From<Refusal> for ApiError {
@@ -61,6 +62,35 @@ impl From<Refusal> for ApiError {
             Refusal::BadResetToken => ApiError::validation(
                 "token",
                 "El token para establecer la contraseña no es válido, ya se usó o expiró.",
+            ),
+            Refusal::PasskeysOff | Refusal::UnknownPasskey => ApiError::NotFound,
+            Refusal::BadPasskey(problem) => match problem {
+                PasskeyProblem::Name => ApiError::validation(
+                    "name",
+                    format!("El campo 'name' (el nombre de la llave) admite de 1 a {MAX_NAME_CHARS} caracteres, sin caracteres de control."),
+                ),
+                PasskeyProblem::Unreadable => ApiError::validation(
+                    "credential",
+                    "El campo 'credential' no es una credencial WebAuthn legible (RegistrationResponseJSON, lo que da credential.toJSON()).",
+                ),
+                PasskeyProblem::UnknownCeremony => ApiError::validation(
+                    "credential",
+                    "El campo 'credential' responde a una ceremonia de registro que no existe, caducó o ya se usó: pida nuevas opciones.",
+                ),
+                PasskeyProblem::Refused => ApiError::validation(
+                    "credential",
+                    "El campo 'credential' no superó la verificación (origen, dominio, verificación del usuario o algoritmo).",
+                ),
+                PasskeyProblem::AlreadyRegistered => {
+                    ApiError::Conflict("Esa llave de acceso ya está registrada.".into())
+                }
+            },
+            Refusal::TooManyPasskeys { max } => {
+                ApiError::Conflict(format!("Se admiten como máximo {max} llaves de acceso por usuario."))
+            }
+            Refusal::PasswordRequired => ApiError::validation(
+                "password",
+                "Es el último segundo factor de la cuenta: envíe su contraseña en el campo 'password' para quitarlo.",
             ),
             Refusal::UnknownClient => ApiError::NotFound,
             Refusal::ClientIdTaken => ApiError::Conflict("El client_id ya está registrado.".into()),

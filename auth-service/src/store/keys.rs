@@ -22,6 +22,9 @@
 //! - `P auth:{u:<uid>}:mfa`: hash `active` (sealed secret) and `last` (last accepted TOTP step), kept;
 //! - `P auth:{u:<uid>}:mfa-pending`: a sealed secret awaiting activation, with a TTL;
 //! - `P auth:{u:<uid>}:mfa-rc`: set of recovery-code HMACs;
+//! - `P auth:{u:<uid>}:passkeys`: hash of the user's passkeys (credential id -> record JSON), kept;
+//! - `P auth:passkey:<credential id>`: the id of the user who holds that passkey (the index that keeps
+//!   credential ids unique and finds a passkey by the id an assertion names), kept;
 //! - `P auth:{u:<uid>}:user`: hash `id username email rol hash fp vo active ver config reset nk ek` of a
 //!   user (`fp` is the fingerprint of `hash`, kept beside it so the scripts compare without hashing;
 //!   `nk`/`ek` the normalised username and e-mail it is indexed under), kept;
@@ -135,6 +138,16 @@ impl Keys {
     /// A user's recovery-code hashes.
     pub fn mfa_recovery(&self, uid: &str) -> String {
         self.of_user(uid, "mfa-rc")
+    }
+
+    /// A user's passkeys: credential id -> record JSON.
+    pub fn passkeys(&self, uid: &str) -> String {
+        self.of_user(uid, "passkeys")
+    }
+
+    /// Who holds the passkey with credential id `id` (base64url).
+    pub fn passkey_owner(&self, id: &str) -> String {
+        self.key("passkey", id)
     }
 
     /// A rate-limit or failure counter, by its [`super::Counter::key`].

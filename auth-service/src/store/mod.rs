@@ -3,7 +3,8 @@
 //! challenges.
 //!
 //! One small trait per capability ([`UserStore`], [`SessionStore`], [`RevocationStore`], [`FeedStore`],
-//! [`LimitStore`], [`MfaStore`], [`ChallengeStore`], [`KeyStore`], [`ClientStore`], and [`StoreHealth`]
+//! [`LimitStore`], [`MfaStore`], [`ChallengeStore`], [`KeyStore`], [`ClientStore`], [`GrantStore`],
+//! [`PasskeyStore`], and [`StoreHealth`]
 //! for `/ready`), each implemented
 //! by both stores, which pass the
 //! same conformance suite (`tests/api/store.rs`): [`redis::RedisStore`] (production) and
@@ -525,6 +526,8 @@ pub enum GrantKind {
     /// A set: every session a client holds (by `client_id`; members `<uid> <sid>`), ended when the
     /// client is disabled.
     AllClientSessions,
+    /// A passkey ceremony under way, by its challenge: single use ([`GrantStore::redeem_grant`]).
+    Ceremony,
 }
 
 impl GrantKind {
@@ -539,6 +542,7 @@ impl GrantKind {
             GrantKind::UserBrowsers => "ubrowsers",
             GrantKind::ClientSessions => "csessions",
             GrantKind::AllClientSessions => "allsessions",
+            GrantKind::Ceremony => "webauthn",
         }
     }
 }
@@ -584,6 +588,60 @@ pub trait GrantStore: Send + Sync + 'static {
     async fn set_members(&self, kind: GrantKind, id: &str) -> Result<Vec<String>, StoreError>;
 }
 
+/// A passkey as the store keeps it ([`PasskeyStore`]): its public key and counter state, which
+/// verifying its assertions needs, and what `/cuenta` shows. Never a private key: there is none here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyRecord {
+    /// The credential id, base64url without padding: unique across every user.
+    pub id: String,
+    pub uid: String,
+    /// The name its user gave it.
+    pub name: String,
+    pub created_ms: i64,
+    pub last_used_ms: Option<i64>,
+    /// The WebAuthn user handle it was registered under (base64url), which a discoverable
+    /// credential's assertion carries back.
+    pub user_handle: String,
+    /// The transports the browser reported (webauthn_rp's bit set), passed back in `allowCredentials`.
+    pub transports: u8,
+    /// The credential's static state (public key, extensions) as [`crate::passkeys`] encodes it.
+    pub public_key: String,
+    /// Its dynamic state (signature counter, user verification, backup), likewise; what each use moves.
+    pub state: String,
+}
+
+/// What adding a passkey found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyAdded {
+    Added,
+    /// Its credential id is registered already (to this user or another).
+    Taken,
+    /// The user holds the most passkeys allowed.
+    Full,
+}
+
+/// Users' passkeys, by user and by credential id.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync + 'static {
+    /// Adds a passkey unless its credential id is registered already or its user holds `max`.
+    async fn add_passkey(&self, record: &PasskeyRecord, max: usize) -> Result<PasskeyAdded, StoreError>;
+
+    /// The passkey with credential id `id`, whoever holds it.
+    async fn passkey(&self, id: &str) -> Result<Option<PasskeyRecord>, StoreError>;
+
+    /// A user's passkeys, in no particular order.
+    async fn passkeys(&self, uid: &str) -> Result<Vec<PasskeyRecord>, StoreError>;
+
+    /// Replaces `before` (a passkey of `before.uid`) with `after` if it is still exactly `before`: a
+    /// compare-and-set, so two assertions that read the same counter cannot both move it. `false` if
+    /// it changed or is gone.
+    async fn update_passkey(&self, before: &PasskeyRecord, after: &PasskeyRecord)
+        -> Result<bool, StoreError>;
+
+    /// Removes passkey `id` of user `uid`; `true` if it was there.
+    async fn remove_passkey(&self, uid: &str, id: &str) -> Result<bool, StoreError>;
+}
+
 /// Every capability, each from the same implementation; built once in [`crate::app::App::build`] and
 /// cheap to clone. Callers keep only the fields they use.
 #[derive(Clone)]
@@ -598,6 +656,7 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     pub clients: Arc<dyn ClientStore>,
     pub grants: Arc<dyn GrantStore>,
+    pub passkeys: Arc<dyn PasskeyStore>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -615,6 +674,7 @@ impl Stores {
             + KeyStore
             + ClientStore
             + GrantStore
+            + PasskeyStore
             + StoreHealth,
     {
         Self {
@@ -628,6 +688,7 @@ impl Stores {
             keys: store.clone(),
             clients: store.clone(),
             grants: store.clone(),
+            passkeys: store.clone(),
             health: store,
         }
     }

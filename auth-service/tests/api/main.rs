@@ -22,6 +22,7 @@ mod oauth;
 mod oidc;
 mod openapi;
 mod ops;
+mod passkeys;
 mod process;
 mod recipes;
 mod refresh;

@@ -1551,6 +1551,7 @@ fn all_checks() -> Vec<(&'static str, Check)> {
         signing_key_records,
         clients_cas,
         grants,
+        passkey_records,
     ];
     let source = include_str!("store.rs");
     let declared = source.matches("\nconformance!(").count();
@@ -2045,4 +2046,100 @@ async fn grants_expire_with_their_lifetime() {
         let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await.unwrap();
         assert!((1..=5_000).contains(&ttl), "{key}: {ttl}");
     }
+}
+
+conformance!(
+    passkeys_are_unique_per_credential_and_swapped_by_compare_and_set,
+    passkey_records
+);
+async fn passkey_records(f: Fixture) {
+    use auth_service::store::{PasskeyAdded, PasskeyRecord};
+    let p = &f.store.passkeys;
+    let record = |id: &str, uid: &str| PasskeyRecord {
+        id: id.into(),
+        uid: uid.into(),
+        name: format!("key {id}"),
+        created_ms: 1,
+        last_used_ms: None,
+        user_handle: "aGFuZGxl".into(),
+        transports: 0,
+        public_key: "cGs".into(),
+        state: "c3RhdGUx".into(),
+    };
+    assert_eq!(p.passkey("k1").await.unwrap(), None);
+    assert!(p.passkeys("1").await.unwrap().is_empty());
+    assert_eq!(
+        p.add_passkey(&record("k1", "1"), 2).await.unwrap(),
+        PasskeyAdded::Added
+    );
+    assert_eq!(
+        p.passkey("k1").await.unwrap(),
+        Some(record("k1", "1")),
+        "kept as given"
+    );
+    // A credential id is registered once, to one user: not again, not to another.
+    assert_eq!(
+        p.add_passkey(&record("k1", "1"), 2).await.unwrap(),
+        PasskeyAdded::Taken
+    );
+    assert_eq!(
+        p.add_passkey(&record("k1", "2"), 2).await.unwrap(),
+        PasskeyAdded::Taken
+    );
+    assert_eq!(p.passkey("k1").await.unwrap().unwrap().uid, "1");
+    assert!(p.passkeys("2").await.unwrap().is_empty());
+    // At most `max` per user; a refused one leaves no trace (its id stays free).
+    assert_eq!(
+        p.add_passkey(&record("k2", "1"), 2).await.unwrap(),
+        PasskeyAdded::Added
+    );
+    assert_eq!(
+        p.add_passkey(&record("k3", "1"), 2).await.unwrap(),
+        PasskeyAdded::Full
+    );
+    assert_eq!(p.passkey("k3").await.unwrap(), None);
+    assert_eq!(
+        p.add_passkey(&record("k3", "2"), 2).await.unwrap(),
+        PasskeyAdded::Added
+    );
+    let mut ids: Vec<String> = p.passkeys("1").await.unwrap().into_iter().map(|r| r.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["k1", "k2"]);
+
+    // Two uses read the same counter: one swap wins.
+    let before = record("k1", "1");
+    let after = |state: &str| PasskeyRecord {
+        state: state.into(),
+        last_used_ms: Some(2),
+        ..before.clone()
+    };
+    let (one, two) = (after("c3RhdGUy"), after("c3RhdGUz"));
+    let both = join_all([p.update_passkey(&before, &one), p.update_passkey(&before, &two)]).await;
+    let won: Vec<bool> = both.into_iter().map(Result::unwrap).collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let now = p.passkey("k1").await.unwrap().unwrap();
+    assert!(now == one || now == two, "{now:?}");
+    // A stale record does not overwrite, and neither id nor user may change.
+    assert!(!p.update_passkey(&before, &after("c3RhdGU0")).await.unwrap());
+    assert!(p
+        .update_passkey(
+            &now,
+            &PasskeyRecord {
+                uid: "2".into(),
+                ..now.clone()
+            }
+        )
+        .await
+        .is_err());
+
+    // Removed by its user only; then its id is free again.
+    assert!(!p.remove_passkey("2", "k1").await.unwrap());
+    assert!(p.remove_passkey("1", "k1").await.unwrap());
+    assert!(!p.remove_passkey("1", "k1").await.unwrap());
+    assert_eq!(p.passkey("k1").await.unwrap(), None);
+    assert_eq!(
+        p.add_passkey(&record("k1", "2"), 2).await.unwrap(),
+        PasskeyAdded::Added
+    );
+    assert_eq!(p.passkey("k1").await.unwrap().unwrap().uid, "2");
 }

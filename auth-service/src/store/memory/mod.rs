@@ -26,6 +26,7 @@ mod feed;
 mod grants;
 mod limits;
 mod mfa;
+mod passkeys;
 mod registry;
 mod sessions;
 mod users;
@@ -43,9 +44,9 @@ use shared::revocation::Revoked;
 
 use super::{
     ChallengeStore, ChallengeTry, ClientRecord, ClientStore, Counter, EntryId, FeedEntry, FeedStore, Gate,
-    Generation, GrantKind, GrantStore, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession,
-    RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore, SessionView, SigningKeyRecord,
-    StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
+    Generation, GrantKind, GrantStore, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession, PasskeyAdded,
+    PasskeyRecord, PasskeyStore, RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore,
+    SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
 };
 
 const SWEEP_EVERY: u64 = 1024;
@@ -121,6 +122,9 @@ struct Inner {
     grants: HashMap<String, Grant>,
     #[serde(default)]
     grant_sets: HashMap<String, (HashSet<String>, i64)>,
+    /// Passkeys by credential id.
+    #[serde(default)]
+    passkeys: BTreeMap<String, PasskeyRecord>,
     /// The revocation feed, oldest first; not kept in the file.
     #[serde(skip)]
     feed: VecDeque<(EntryId, FeedEntry)>,

@@ -76,6 +76,7 @@ mod grants;
 mod layout;
 mod limits;
 mod mfa;
+mod passkeys;
 mod registry;
 mod sessions;
 mod users;
@@ -93,9 +94,9 @@ use shared::store::{from_value, Call, Lua, RedisConn, Rename};
 use super::keys::{legacy, Keys};
 use super::{
     ChallengeStore, ChallengeTry, ClientRecord, ClientStore, Counter, EntryId, FeedEntry, FeedStore, Gate,
-    Generation, GrantKind, GrantStore, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession,
-    RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore, SessionView, SigningKeyRecord,
-    StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
+    Generation, GrantKind, GrantStore, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession, PasskeyAdded,
+    PasskeyRecord, PasskeyStore, RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore,
+    SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
 };
 
 /// One script: the files of `lua/` named, in order (the fragments it needs first: `now` defines
@@ -147,6 +148,9 @@ const CHALLENGE_FINISH: &str = lua!("challenge_finish");
 const GRANT_PUT: &str = lua!("grant_put");
 const GRANT_REDEEM: &str = lua!("grant_redeem");
 const GRANT_ADD: &str = lua!("grant_add");
+const PASSKEY_ADD: &str = lua!("passkey_add");
+const PASSKEY_SWAP: &str = lua!("passkey_swap");
+const PASSKEY_RELEASE: &str = lua!("passkey_release");
 
 /// See the module doc.
 pub struct RedisStore {
@@ -186,6 +190,9 @@ pub struct RedisStore {
     grant_put: Lua,
     grant_redeem: Lua,
     grant_add: Lua,
+    passkey_add: Lua,
+    passkey_swap: Lua,
+    passkey_release: Lua,
     /// Set once keys of the layout before hash tags are renamed (see the module doc).
     layout_ready: AtomicBool,
     layout_lock: tokio::sync::Mutex<()>,
@@ -253,6 +260,9 @@ impl RedisStore {
             grant_put: Lua::new(GRANT_PUT),
             grant_redeem: Lua::new(GRANT_REDEEM),
             grant_add: Lua::new(GRANT_ADD),
+            passkey_add: Lua::new(PASSKEY_ADD),
+            passkey_swap: Lua::new(PASSKEY_SWAP),
+            passkey_release: Lua::new(PASSKEY_RELEASE),
             layout_ready: AtomicBool::new(false),
             layout_lock: tokio::sync::Mutex::new(()),
             hot: Mutex::new(HashMap::new()),
