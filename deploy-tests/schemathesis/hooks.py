@@ -44,6 +44,14 @@ def refused_for_shape(body):
             for rule in ("redirect_uris_required", "public_client_grant", "client_type_change")
         ):
             return None
+        # A passkey credential is a signed structure (CBOR, signatures) no schema can describe, and
+        # answers a ceremony only the store knows; the second step takes a code or a passkey, one;
+        # passkey options take a username or an MFA token, not both. Each refusal names its rule.
+        if codigo == "VALIDATION_ERROR" and any(
+            f"({rule})" in detalle
+            for rule in ("webauthn_credential", "one_second_factor", "username_or_mfa_token")
+        ):
+            return None
         return f"{codigo}: {detalle}"
     errors = body.get("Errors")
     if isinstance(errors, list):

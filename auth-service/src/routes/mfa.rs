@@ -189,7 +189,7 @@ pub fn verify(app: App) -> Endpoint {
                     _ => {
                         return Err(ApiError::validation(
                             "code",
-                            "Envíe 'code' (un código TOTP o de recuperación) o 'passkey', uno de los dos.",
+                            "Envíe 'code' (un código TOTP o de recuperación) o 'passkey', uno de los dos (one_second_factor).",
                         ))
                     }
                 };

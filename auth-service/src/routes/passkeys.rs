@@ -39,13 +39,17 @@ pub struct PasskeyRegisterRequest {
     /// The browser's `RegistrationResponseJSON` (`credential.toJSON()`).
     #[schema(value_type = Object)]
     credential: serde_json::Value,
-    /// What to call it (default "Llave de acceso"); 1 to 64 characters.
+    /// What to call it (blank or absent: "Llave de acceso"); at most 64 characters, no control
+    /// characters.
+    #[schema(max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     name: Option<String>,
 }
 
 /// `PATCH /auth/passkeys/{passkey_id}`
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasskeyRenameRequest {
+    /// At most 64 characters, no control characters (blank: "Llave de acceso").
+    #[schema(max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     name: String,
 }
 
@@ -306,7 +310,7 @@ pub fn login_options(app: App) -> Endpoint {
                         (Some(_), Some(_)) => {
                             return Err(ApiError::validation(
                                 "mfaToken",
-                                "Envíe 'username' o 'mfaToken', no ambos.",
+                                "Envíe 'username' o 'mfaToken', no ambos (username_or_mfa_token).",
                             ))
                         }
                     };

@@ -71,15 +71,15 @@ impl From<Refusal> for ApiError {
                 ),
                 PasskeyProblem::Unreadable => ApiError::validation(
                     "credential",
-                    "El campo 'credential' no es una credencial WebAuthn legible (RegistrationResponseJSON, lo que da credential.toJSON()).",
+                    "El campo 'credential' no es una credencial WebAuthn legible (RegistrationResponseJSON, lo que da credential.toJSON()) (webauthn_credential).",
                 ),
                 PasskeyProblem::UnknownCeremony => ApiError::validation(
                     "credential",
-                    "El campo 'credential' responde a una ceremonia de registro que no existe, caducó o ya se usó: pida nuevas opciones.",
+                    "El campo 'credential' responde a una ceremonia de registro que no existe, caducó o ya se usó: pida nuevas opciones (webauthn_credential).",
                 ),
                 PasskeyProblem::Refused => ApiError::validation(
                     "credential",
-                    "El campo 'credential' no superó la verificación (origen, dominio, verificación del usuario o algoritmo).",
+                    "El campo 'credential' no superó la verificación (origen, dominio, verificación del usuario o algoritmo) (webauthn_credential).",
                 ),
                 PasskeyProblem::AlreadyRegistered => {
                     ApiError::Conflict("Esa llave de acceso ya está registrada.".into())
