@@ -61,7 +61,7 @@ fn next_steps(port: u16, admin: &str) -> [String; 3] {
     let origin = format!("http://localhost:{port}");
     [
         format!(
-            "open {origin}/cuenta and log in as {admin} with API_PASSWORD from .env (the account page: MFA, password, sessions)"
+            "open {origin}/cuenta and log in as {admin} with API_PASSWORD from .env (the account page: TOTP, passkeys, password, sessions)"
         ),
         format!(
             "or call the API: curl -s {origin}/auth/login -H 'Content-Type: application/json' -d '{{\"username\":\"{admin}\",\"password\":\"...\"}}'; {origin}/admin/users with that admin's token"
