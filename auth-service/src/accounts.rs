@@ -27,7 +27,7 @@ use crate::identity::{normalize, Email, Username};
 use crate::limits::{AccountKey, Limits};
 use crate::password_policy;
 use crate::passwords::{self, Passwords};
-use crate::refusal::Refusal;
+use crate::refusal::{FieldRule, Refusal};
 use crate::store::{Taken, UserStore, UserUpdate};
 use crate::users::{Configured, User};
 
@@ -80,45 +80,31 @@ pub struct Accounts {
     cutoff_ttl_ms: i64,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> Refusal {
-    Refusal::Invalid {
-        field,
-        reason: reason.into(),
-    }
+fn invalid(rule: FieldRule) -> Refusal {
+    Refusal::Invalid(rule)
 }
 
 /// A new username: the login's rules, and ASCII only, so no two accounts can look alike.
 pub fn new_username(raw: &str) -> Result<Username, Refusal> {
     if !raw.is_ascii() {
-        return Err(invalid(
-            "username",
-            "El campo 'username' admite solo letras y dígitos ASCII y '.', '_', '-', '@'.",
-        ));
+        return Err(invalid(FieldRule::UsernameAscii));
     }
-    Username::parse(raw).map_err(|_| {
-        invalid(
-            "username",
-            "El campo 'username' debe tener de 1 a 64 letras, dígitos, '.', '_', '-' o '@'.",
-        )
-    })
+    Username::parse(raw).map_err(|_| invalid(FieldRule::UsernameShape))
 }
 
 /// A new e-mail: a plausible address, ASCII only.
 pub fn new_email(raw: &str) -> Result<Email, Refusal> {
     if !raw.is_ascii() {
-        return Err(invalid("email", "El campo 'email' admite solo caracteres ASCII."));
+        return Err(invalid(FieldRule::EmailAscii));
     }
-    Email::parse(raw).map_err(|_| invalid("email", "El campo 'email' no es una dirección de correo válida."))
+    Email::parse(raw).map_err(|_| invalid(FieldRule::EmailShape))
 }
 
 /// A virtual operator: 1 to 64 characters, no control character, not blank (kept as given, as the
 /// OpenAPI schema says).
 fn new_operator(raw: &str) -> Result<String, Refusal> {
     if raw.trim().is_empty() || raw.chars().count() > 64 || raw.chars().any(char::is_control) {
-        return Err(invalid(
-            "virtual_operator",
-            "El campo 'virtual_operator' debe tener de 1 a 64 caracteres, sin caracteres de control.",
-        ));
+        return Err(invalid(FieldRule::VirtualOperator));
     }
     Ok(raw.to_string())
 }

@@ -125,7 +125,7 @@ pub struct AuthConfig {
     /// The JWKS's `max-age`, and how long a new key is published before it signs.
     pub jwks_cache_secs: u64,
     /// Where passkeys may be used; `None`: passkeys are off.
-    pub webauthn: Option<crate::passkeys::RelyingParty>,
+    pub webauthn: Option<RelyingParty>,
 }
 
 impl AuthConfig {
@@ -303,6 +303,14 @@ impl FromVars for AuthConfig {
     }
 }
 
+/// Where passkeys may be used: the RP ID (a domain) and the exact origins ceremonies may come from
+/// (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`).
+#[derive(Debug, Clone)]
+pub struct RelyingParty {
+    pub rp_id: String,
+    pub origins: Vec<String>,
+}
+
 /// Whether `host` is `rp_id` or a subdomain of it (an origin a passkey of `rp_id` may be used from).
 fn under(host: &str, rp_id: &str) -> bool {
     host == rp_id || host.strip_suffix(rp_id).is_some_and(|rest| rest.ends_with('.'))
@@ -311,7 +319,7 @@ fn under(host: &str, rp_id: &str) -> bool {
 /// The passkeys' relying party: `WEBAUTHN_RP_ID` and `WEBAUTHN_ORIGINS`, or both from an issuer URL
 /// (its host, `localhost` for a loopback address, and its origin); `None` (passkeys off) without
 /// either. Each origin must be https, or http on localhost, and under the RP ID.
-fn relying_party(r: &mut Reader<'_>, issuer: &str) -> Option<crate::passkeys::RelyingParty> {
+fn relying_party(r: &mut Reader<'_>, issuer: &str) -> Option<RelyingParty> {
     let from_issuer = shared::config::issuer_is_url(issuer)
         .then(|| url::Url::parse(issuer).ok())
         .flatten()
@@ -392,7 +400,7 @@ fn relying_party(r: &mut Reader<'_>, issuer: &str) -> Option<crate::passkeys::Re
         r.error(&WEBAUTHN_ORIGINS, "names no origin");
         return None;
     }
-    Some(crate::passkeys::RelyingParty {
+    Some(RelyingParty {
         rp_id,
         origins: checked,
     })

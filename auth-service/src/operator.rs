@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::audit::Actor;
 use crate::cli::{ClientsCommand, KeysCommand, UsersCommand};
 use crate::config::AuthConfig;
-use crate::refusal::Refusal;
+use crate::refusal::{FieldRule, Refusal};
 use crate::users::User;
 
 /// Runs one `users` command; messages on standard error, results on standard output.
@@ -284,7 +284,9 @@ fn explain(refusal: &Refusal) -> String {
         Refusal::UnknownClient => "no such client".into(),
         Refusal::Taken(which) => format!("that {which:?} is already taken").to_lowercase(),
         Refusal::WeakPassword { rule, .. } => format!("the password {rule} (rule {})", rule.name()),
-        Refusal::Invalid { reason, .. } => reason.clone(),
+        Refusal::Invalid(FieldRule::Rol(rol)) => format!("rol `{rol}` is not admin or usuario"),
+        Refusal::Invalid(FieldRule::PasswordEntry(why)) => why.clone(),
+        Refusal::Invalid(rule) => crate::routes::detalle(rule),
         other => other.to_string(),
     }
 }
@@ -329,15 +331,12 @@ async fn execute(app: &App, command: UsersCommand) -> Result<(), Refusal> {
             virtual_operator,
             password_stdin,
         } => {
-            let rol = Rol::parse(&rol).ok_or_else(|| Refusal::Invalid {
-                field: "rol",
-                reason: format!("rol `{rol}` is not admin or usuario"),
-            })?;
+            let rol = Rol::parse(&rol).ok_or_else(|| Refusal::Invalid(FieldRule::Rol(rol.clone())))?;
             let password = if password_stdin {
-                Some(crate::cli::read_password().map_err(|e| Refusal::Invalid {
-                    field: "password",
-                    reason: e.to_string(),
-                })?)
+                Some(
+                    crate::cli::read_password()
+                        .map_err(|e| Refusal::Invalid(FieldRule::PasswordEntry(e.to_string())))?,
+                )
             } else {
                 None
             };
@@ -381,10 +380,8 @@ async fn execute(app: &App, command: UsersCommand) -> Result<(), Refusal> {
         }
         UsersCommand::SetPassword { username } => {
             let user = user_named(app, &username).await?;
-            let password = crate::cli::read_password().map_err(|e| Refusal::Invalid {
-                field: "password",
-                reason: e.to_string(),
-            })?;
+            let password = crate::cli::read_password()
+                .map_err(|e| Refusal::Invalid(FieldRule::PasswordEntry(e.to_string())))?;
             accounts.set_password(user.id, &password, Actor::Cli).await?;
             println!(
                 "password set for {}; every session of theirs ended",

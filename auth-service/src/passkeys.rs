@@ -53,6 +53,7 @@ use webauthn_rp::{
 };
 
 use crate::accounts::Accounts;
+use crate::config::RelyingParty;
 use crate::limits::{AccountKey, Limits};
 use crate::refusal::{PasskeyProblem, Refusal};
 use crate::sealing::SealingKey;
@@ -70,14 +71,6 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 type Handle = UserHandle<HANDLE_LEN>;
 type StoredKey = CompressedPubKey<[u8; 32], [u8; 32], [u8; 48], Vec<u8>>;
-
-/// Where passkeys may be used: the RP ID (a domain) and the exact origins ceremonies may come from
-/// (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`; see [`crate::config`]).
-#[derive(Debug, Clone)]
-pub struct RelyingParty {
-    pub rp_id: String,
-    pub origins: Vec<String>,
-}
 
 /// What a ceremony in the store is for.
 #[derive(Debug, Serialize, Deserialize)]

@@ -49,9 +49,9 @@ pub enum Refusal {
     /// A new password (in `field`) that breaks the policy.
     #[error("the new password {rule}")]
     WeakPassword { field: &'static str, rule: Rule },
-    /// A field that is well-formed JSON but not acceptable; `field` is named in the answer.
-    #[error("bad {field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    /// A field that is well-formed JSON but breaks one of the domain's rules (named in the answer).
+    #[error("bad {}: {:?}", .0.field(), .0)]
+    Invalid(FieldRule),
     /// The change would leave no active admin.
     #[error("the last active admin")]
     LastAdmin,
@@ -112,4 +112,104 @@ pub enum PasskeyProblem {
     AlreadyRegistered,
     /// The name is too long or has control characters.
     Name,
+}
+
+/// A rule a field broke: what the domain refuses, with no sentence; each edge words it (the
+/// envelope's `detalle` in `routes/refusal.rs`, the operators' command line in `operator.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldRule {
+    /// A new username with a character outside ASCII.
+    UsernameAscii,
+    /// A new username that is not 1 to 64 letters, digits, `.`, `_`, `-` or `@`.
+    UsernameShape,
+    /// A new e-mail with a character outside ASCII.
+    EmailAscii,
+    /// Not a plausible e-mail address.
+    EmailShape,
+    /// A virtual operator that is blank, over 64 characters or has a control character.
+    VirtualOperator,
+    /// A `client_id` that is not 1 to 64 letters, digits, `-`, `.` or `_`.
+    ClientId,
+    /// A `client_id` of digits only (those are user ids).
+    ClientIdDigits,
+    /// A redirect or post-logout redirect URI (`field`) that breaks `why`.
+    RedirectUri {
+        field: &'static str,
+        uri: String,
+        why: UriRule,
+    },
+    /// A back-channel logout URI that breaks `why`.
+    BackchannelUri { uri: String, why: UriRule },
+    /// A value of `field` that is none of `allowed`.
+    OneOf {
+        field: &'static str,
+        value: String,
+        allowed: Vec<&'static str>,
+    },
+    /// No `client_name` (1 to 100 characters).
+    ClientName,
+    /// `grant_types` empty.
+    GrantTypesEmpty,
+    /// A grant type listed twice.
+    GrantTwice(String),
+    /// No scope.
+    ScopeEmpty,
+    /// `client_credentials` on a public client.
+    PublicClientGrant,
+    /// `authorization_code` without a redirect URI.
+    RedirectUrisRequired,
+    /// `client_secret_hash` (or `active`) outside `CLIENTS_FILE`.
+    SecretHashInFileOnly,
+    /// A confidential client made public or the reverse.
+    ClientTypeChange,
+    /// `keep_previous_seconds` past its bound.
+    KeepPrevious { max: i64 },
+    /// A `rol` that is neither `admin` nor `usuario`.
+    Rol(String),
+    /// A password that could not be read from the terminal.
+    PasswordEntry(String),
+}
+
+/// How a URI broke its rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriRule {
+    /// Not of the shape the pattern (and the OpenAPI document) says.
+    Shape,
+    NotAbsolute,
+    Fragment,
+    /// `http` on a host that is not loopback.
+    HttpNotLoopback,
+    /// `javascript`, `data`, `file`, `vbscript`.
+    SchemeRefused,
+    /// Another scheme without a dot (not a native app's private-use one).
+    Scheme,
+    /// A back-channel URI over https (this build posts over http only).
+    BackchannelHttps,
+    /// A back-channel URI of another scheme.
+    BackchannelScheme,
+}
+
+impl FieldRule {
+    /// The field it concerns.
+    pub fn field(&self) -> &'static str {
+        match self {
+            FieldRule::UsernameAscii | FieldRule::UsernameShape => "username",
+            FieldRule::EmailAscii | FieldRule::EmailShape => "email",
+            FieldRule::VirtualOperator => "virtual_operator",
+            FieldRule::ClientId | FieldRule::ClientIdDigits => "client_id",
+            FieldRule::RedirectUri { field, .. } | FieldRule::OneOf { field, .. } => field,
+            FieldRule::BackchannelUri { .. } => "backchannel_logout_uri",
+            FieldRule::ClientName => "client_name",
+            FieldRule::GrantTypesEmpty | FieldRule::GrantTwice(_) | FieldRule::PublicClientGrant => {
+                "grant_types"
+            }
+            FieldRule::ScopeEmpty => "scope",
+            FieldRule::RedirectUrisRequired => "redirect_uris",
+            FieldRule::SecretHashInFileOnly => "client_secret_hash",
+            FieldRule::ClientTypeChange => "token_endpoint_auth_method",
+            FieldRule::KeepPrevious { .. } => "keep_previous_seconds",
+            FieldRule::Rol(_) => "rol",
+            FieldRule::PasswordEntry(_) => "password",
+        }
+    }
 }

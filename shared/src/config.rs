@@ -228,7 +228,7 @@ declare_vars! {
 
 declare_vars! {
     /// What a backend that verifies access tokens locally reads to follow the revocation feed (the
-    /// solicitud service; see [`crate::revocation`]).
+    /// solicitud service; see the `revocation` module).
     pub const VERIFIER;
     REVOCATION_FEED_ENABLED: Kind::Flag, WhenUnset::Default("true"),
         "Follow the auth service's revocation feed in Redis (only with REDIS_URL), so logged-out tokens are refused within milliseconds.";
@@ -260,7 +260,7 @@ pub struct VerifierConfig {
     pub feed_enabled: bool,
     /// `REVOCATION_FEED_REDIS_URL`: where the feed is, when not in `REDIS_URL`'s Redis.
     pub feed_redis_url: Option<Secret>,
-    pub feed: crate::revocation::feed::FeedSettings,
+    pub feed: crate::settings::FeedSettings,
     /// Where the public keys of asymmetric access tokens are; required with one, refused without.
     pub public_keys: Option<PublicKeys>,
 }
@@ -270,13 +270,13 @@ impl VerifierConfig {
     /// `REDIS_URL` or Sentinel); none when the feed is disabled or there is no Redis at all.
     pub fn feed_target(
         &self,
-        redis: Option<&crate::store::RedisTarget>,
-    ) -> Option<crate::store::RedisTarget> {
+        redis: Option<&crate::settings::RedisTarget>,
+    ) -> Option<crate::settings::RedisTarget> {
         if !self.feed_enabled {
             return None;
         }
         match &self.feed_redis_url {
-            Some(url) => Some(crate::store::RedisTarget::Url(url.expose().to_string())),
+            Some(url) => Some(crate::settings::RedisTarget::Url(url.expose().to_string())),
             None => redis.cloned(),
         }
     }
@@ -284,7 +284,7 @@ impl VerifierConfig {
     /// Reads the [`VERIFIER`] variables, leaving every problem in `r`; `algorithm` is the access
     /// tokens' (an asymmetric one needs `JWT_JWKS_URL` or `JWT_PUBLIC_KEYS_FILE`).
     pub fn read(r: &mut Reader<'_>, algorithm: Algorithm) -> Self {
-        use crate::revocation::feed::{FeedSettings, WhenStale};
+        use crate::settings::{FeedSettings, WhenStale};
         let feed_enabled = r.flag(&REVOCATION_FEED_ENABLED).unwrap_or(true);
         let feed_redis_url = r.secret(&REVOCATION_FEED_REDIS_URL);
         let secs = r.whole(&REVOCATION_FEED_MAX_STALENESS_SECONDS).unwrap_or(5);
@@ -306,7 +306,7 @@ impl VerifierConfig {
             (None, Some(file)) => Some(PublicKeys::File(file)),
             (None, None) => None,
         };
-        let asymmetric = !crate::token::is_hmac(algorithm);
+        let asymmetric = !crate::settings::is_hmac(algorithm);
         if asymmetric && public_keys.is_none() && !r.is_set(&JWT_PUBLIC_KEYS_FILE) {
             r.error(
                 &JWT_JWKS_URL,
@@ -797,7 +797,7 @@ pub struct CommonConfig {
     pub log_format: LogFormat,
     pub jwt: JwtSettings,
     /// Where Redis is (`REDIS_URL`, or Sentinel); `None`: the embedded in-process store.
-    pub redis: Option<crate::store::RedisTarget>,
+    pub redis: Option<crate::settings::RedisTarget>,
     pub redis_key_prefix: String,
     /// Things that are allowed but worth a loud line in the log once logging is up.
     pub warnings: Vec<String>,
@@ -835,7 +835,7 @@ impl CommonConfig {
         // Every service needs the secret with an HMAC algorithm; with an asymmetric one the auth
         // service still does (refresh and MFA tokens) and says so, a backend does not.
         let secret = r.secret(&JWT_SECRET).unwrap_or_else(|| Secret::new(""));
-        if secret.expose().is_empty() && crate::token::is_hmac(algorithm) && !r.is_set(&JWT_SECRET) {
+        if secret.expose().is_empty() && crate::settings::is_hmac(algorithm) && !r.is_set(&JWT_SECRET) {
             r.error(&JWT_SECRET, format!("is not set; {SECRET_HOWTO}"));
         }
         if secret.expose() == DEV_PLACEHOLDER_SECRET {
@@ -982,8 +982,8 @@ pub fn issuer_is_url(issuer: &str) -> bool {
 /// The Redis topology: at most one of `REDIS_URL`, `REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`. Cluster
 /// needs `redis://host:port` seed nodes and a prefix without braces; Sentinel needs
 /// `REDIS_SENTINEL_MASTER` and `host:port` addresses.
-fn redis_target(r: &mut Reader<'_>) -> Option<crate::store::RedisTarget> {
-    use crate::store::RedisTarget;
+fn redis_target(r: &mut Reader<'_>) -> Option<crate::settings::RedisTarget> {
+    use crate::settings::RedisTarget;
     let chosen: Vec<&VarSpec> = [&REDIS_URL, &REDIS_CLUSTER_NODES, &REDIS_SENTINELS]
         .into_iter()
         .filter(|v| r.is_set(v))

@@ -42,6 +42,43 @@ pub struct ErrorBody {
     pub codigo: String,
 }
 
+/// The error answers many endpoints share, each declared once for the OpenAPI document: an endpoint
+/// lists the type (`responses(..., StoreDown)`) instead of repeating its status and text.
+pub mod common {
+    use super::ErrorBody;
+
+    /// 503: the store does not answer (fail closed).
+    #[derive(utoipa::IntoResponses)]
+    pub enum StoreDown {
+        #[response(status = 503, description = "The store does not answer")]
+        Unavailable(ErrorBody),
+    }
+
+    /// 401: no Bearer token, or one that does not verify or stands no more.
+    #[derive(utoipa::IntoResponses)]
+    pub enum NoToken {
+        #[response(status = 401, description = "Token missing, invalid, expired or revoked")]
+        Unauthorized(ErrorBody),
+    }
+
+    /// 400: a body that is not JSON.
+    #[derive(utoipa::IntoResponses)]
+    pub enum NotJson {
+        #[response(
+            status = 400,
+            description = "Not JSON, or not `Content-Type: application/json`"
+        )]
+        BadRequest(ErrorBody),
+    }
+
+    /// 413: a body over the limit.
+    #[derive(utoipa::IntoResponses)]
+    pub enum TooLarge {
+        #[response(status = 413, description = "Body over 16 KiB")]
+        PayloadTooLarge(ErrorBody),
+    }
+}
+
 /// `{exito: true, mensaje, datos}` with the given status.
 pub fn success<T: Serialize>(status: StatusCode, mensaje: &str, datos: T) -> Response {
     json_response(

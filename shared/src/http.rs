@@ -393,25 +393,6 @@ pub fn add_security_headers(response: &mut warp::reply::Response) {
     }
 }
 
-/// A service's endpoints behind [`crate::routing::known`] (404 and 405 decided by its route table),
-/// every rejection turned into the envelope by
-/// [`crate::rejection::recover`], with the common security headers.
-pub fn serve_table(
-    table: &'static [crate::routing::Route],
-    endpoints: impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + Send + Sync + 'static,
-) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
-    crate::routing::known(table)
-        .and(endpoints)
-        .recover(crate::rejection::recover)
-        .unify()
-        .map(|reply| {
-            let mut response = warp::Reply::into_response(reply);
-            add_security_headers(&mut response);
-            response
-        })
-        .boxed()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

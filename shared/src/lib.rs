@@ -17,6 +17,7 @@
 //!   memory.
 //! - [`routing`]: each service's route table: 404 for unknown paths, 405 with `Allow` for wrong methods.
 //! - [`server`]: the hyper server with header and read limits and graceful shutdown.
+//! - [`settings`]: the settings types configuration builds (Redis topology, feed staleness), below it.
 //! - [`store`]: the fail-closed store error and the lazy, self-healing Redis connection.
 //! - [`telemetry`]: the tracing subscriber and the per-request log line.
 //! - [`wire`]: the limits every request is held to, its peer and its body deadline (below `error`,
@@ -39,6 +40,7 @@ pub mod rejection;
 pub mod revocation;
 pub mod routing;
 pub mod server;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod token;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use warp::reply::Response;
 use warp::Filter;
 
-use crate::envelope::{self, Envelope, ErrorBody, Status};
+use crate::envelope::{self, Envelope, Status};
 use crate::http::into_reply;
 use crate::routing::Endpoint;
 use crate::store::StoreError;
@@ -83,7 +83,7 @@ pub type Probe = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> +
 #[utoipa::path(get, path = "/ready", tag = "ops",
     responses(
         (status = 200, description = "The store answers", body = Envelope<Status>),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        crate::envelope::common::StoreDown
     ))]
 pub fn ready<P, F>(store: &'static str, ping: P) -> Endpoint
 where
@@ -120,6 +120,21 @@ pub fn openapi(doc: utoipa::openapi::OpenApi) -> Endpoint {
         response
     });
     Endpoint::of::<__path_openapi>(filter)
+}
+
+/// `GET /metrics`
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub fn metrics() -> Endpoint {
+    let filter = warp::path!("metrics").and(warp::get()).map(|| {
+        let mut response = warp::reply::Response::new(crate::metrics::metrics().render().into());
+        response.headers_mut().insert(
+            warp::http::header::CONTENT_TYPE,
+            warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        response
+    });
+    Endpoint::of::<__path_metrics>(filter)
 }
 
 #[cfg(test)]

@@ -17,13 +17,32 @@ use warp::reply::Response;
 use warp::Rejection;
 
 use crate::error::ApiError;
-use crate::routing::NotAllowed;
+
+/// The rejection for a known path and a method it does not accept (the methods it does, upper-case,
+/// in the order `Allow` lists them): [`recover`] answers it 405 with `Allow`.
+#[derive(Debug)]
+pub struct NotAllowed(pub &'static [&'static str]);
+
+impl warp::reject::Reject for NotAllowed {}
+
+/// The `Allow` header of a path that accepts `methods`: each in order, with `HEAD` after `GET` (warp
+/// answers HEAD wherever GET is).
+pub fn allow(methods: &[&str]) -> String {
+    let mut listed = Vec::with_capacity(methods.len() + 1);
+    for method in methods {
+        listed.push(*method);
+        if *method == "GET" && !methods.contains(&"HEAD") {
+            listed.push("HEAD");
+        }
+    }
+    listed.join(", ")
+}
 
 /// Maps a rejection to the envelope. Never fails.
 pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
-    if let Some(NotAllowed(route)) = rejection.find::<NotAllowed>() {
+    if let Some(NotAllowed(methods)) = rejection.find::<NotAllowed>() {
         let mut response = ApiError::MethodNotAllowed.to_response();
-        if let Ok(allow) = HeaderValue::from_str(&route.allow()) {
+        if let Ok(allow) = HeaderValue::from_str(&allow(methods)) {
             response.headers_mut().insert(ALLOW, allow);
         }
         return Ok(response);
@@ -70,7 +89,7 @@ fn warp_rejection(rejection: &Rejection) -> Option<ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::http::serve_table;
+    use crate::routing::serve_table;
     use crate::routing::Route;
     use warp::Filter;
 

@@ -70,14 +70,7 @@ impl Route {
 
     /// The `Allow` header value: `GET, HEAD, POST` (`HEAD` right after `GET`).
     pub fn allow(&self) -> String {
-        let mut listed = Vec::with_capacity(self.methods.len() + 1);
-        for method in self.methods {
-            listed.push(*method);
-            if *method == "GET" && !self.methods.contains(&"HEAD") {
-                listed.push("HEAD");
-            }
-        }
-        listed.join(", ")
+        crate::rejection::allow(self.methods)
     }
 }
 
@@ -180,7 +173,7 @@ pub fn table_of(doc: &utoipa::openapi::OpenApi) -> &'static [Route] {
 }
 
 /// A service's endpoints by route: each route's filters (its endpoints, joined), behind the route
-/// table's 404/405, the one `recover` and the common headers ([`crate::http::serve_table`]).
+/// table's 404/405, the one `recover` and the common headers ([`serve_table`]).
 #[derive(Clone)]
 pub struct Router {
     table: &'static [Route],
@@ -230,13 +223,13 @@ impl Router {
                         .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
                         .boxed()
                 });
-                crate::http::serve_table(table, filter)
+                serve_table(table, filter)
             })
             .collect();
         Self {
             table,
             by_route,
-            fallback: crate::http::serve_table(
+            fallback: serve_table(
                 table,
                 warp::any().and_then(|| async { Err::<Response, _>(warp::reject::not_found()) }),
             ),
@@ -400,12 +393,7 @@ pub fn find(table: &'static [Route], path: &str) -> Option<&'static Route> {
     table.iter().find(|r| r.matches(path))
 }
 
-/// The rejection for a known path and a method it does not accept; [`crate::rejection::recover`]
-/// answers it 405 with `Allow`.
-#[derive(Debug)]
-pub struct NotAllowed(pub &'static Route);
-
-impl warp::reject::Reject for NotAllowed {}
+pub use crate::rejection::NotAllowed;
 
 /// The route of the request's path in one table, found once by the server ([`crate::server`]) and
 /// carried as a request extension so that [`known`] with the same table does not match the path
@@ -443,11 +431,30 @@ pub fn known(table: &'static [Route]) -> impl Filter<Extract = (), Error = Rejec
                 match route {
                     None => Err(warp::reject::not_found()),
                     Some(route) if route.accepts(&method) => Ok(()),
-                    Some(route) => Err(warp::reject::custom(NotAllowed(route))),
+                    Some(route) => Err(warp::reject::custom(NotAllowed(route.methods))),
                 }
             },
         )
         .untuple_one()
+}
+
+/// A service's endpoints behind [`known`] (404 and 405 decided by its route table),
+/// every rejection turned into the envelope by
+/// [`crate::rejection::recover`], with the common security headers.
+pub fn serve_table(
+    table: &'static [Route],
+    endpoints: impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+    known(table)
+        .and(endpoints)
+        .recover(crate::rejection::recover)
+        .unify()
+        .map(|reply| {
+            let mut response = warp::Reply::into_response(reply);
+            crate::http::add_security_headers(&mut response);
+            response
+        })
+        .boxed()
 }
 
 #[cfg(test)]
@@ -529,8 +536,8 @@ mod tests {
         let not_allowed = known_with(Matched::find(TABLE, "/solicitud/42"), "POST", "/solicitud/42").await;
         assert!(not_allowed
             .err()
-            .and_then(|r| r.find::<NotAllowed>().map(|n| n.0.template))
-            .is_some_and(|t| t == "/solicitud/{id}"));
+            .and_then(|r| r.find::<NotAllowed>().map(|n| n.0))
+            .is_some_and(|methods| methods == TABLE[1].methods));
     }
 
     #[test]

@@ -212,7 +212,7 @@ async fn handle(
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    let route = crate::metrics::route_label(matched.route);
+    let route = crate::metrics::route_label(matched.route.map(|r| r.template));
     let m = crate::metrics::metrics();
     m.http_requests
         .with_label_values(&[

@@ -60,8 +60,6 @@ use redis::{
     RedisError, RedisFuture, ToRedisArgs, Value,
 };
 
-use crate::error::ApiError;
-
 /// No store call may hold a request longer than this.
 pub const DEADLINE: Duration = Duration::from_secs(2);
 
@@ -77,51 +75,7 @@ pub enum StoreError {
     Protocol(String),
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        crate::metrics::metrics().store_errors.inc();
-        ApiError::unavailable(e)
-    }
-}
-
-/// Where Redis is (see the module doc). Its `Debug` never shows a URL, which may hold a password.
-#[derive(Clone, PartialEq, Eq)]
-pub enum RedisTarget {
-    /// One server: `REDIS_URL`.
-    Url(String),
-    /// The primary named `master` by these Sentinels (`host`, `port`).
-    Sentinel {
-        sentinels: Vec<(String, u16)>,
-        master: String,
-    },
-    /// A Redis Cluster, found from these seed nodes (`redis://host:port` URLs).
-    Cluster { nodes: Vec<String> },
-}
-
-impl RedisTarget {
-    /// Whether keys spread over hash slots on several servers: an operation's keys must then share one
-    /// hash tag, and what spans two slots is two calls.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, RedisTarget::Cluster { .. })
-    }
-}
-
-impl std::fmt::Debug for RedisTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RedisTarget::Url(_) => f.write_str("RedisTarget::Url(..)"),
-            RedisTarget::Sentinel { sentinels, master } => f
-                .debug_struct("RedisTarget::Sentinel")
-                .field("sentinels", sentinels)
-                .field("master", master)
-                .finish(),
-            RedisTarget::Cluster { nodes } => f
-                .debug_struct("RedisTarget::Cluster")
-                .field("seed_nodes", &nodes.len())
-                .finish_non_exhaustive(),
-        }
-    }
-}
+pub use crate::settings::RedisTarget;
 
 /// One connection of either kind; cheap to clone (both multiplex over their sockets).
 #[derive(Clone)]

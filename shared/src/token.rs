@@ -77,10 +77,7 @@ fn key_bytes(secret: &[u8], kind: TokenKind) -> Vec<u8> {
     okm.to_vec()
 }
 
-/// Whether `algorithm` is one of the HMAC ones (a shared secret signs and verifies).
-pub fn is_hmac(algorithm: Algorithm) -> bool {
-    matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-}
+pub use crate::settings::is_hmac;
 
 /// The key a ring signs with: its `kid` goes in the header.
 struct SigningKey {

@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use shared::http::{into_reply, json_body, serve_table};
+use shared::http::{into_reply, json_body};
+use shared::routing::serve_table;
 use shared::routing::{Route, Router};
 use shared::server::{serve_with, Limits, ServiceInfo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

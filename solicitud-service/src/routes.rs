@@ -32,7 +32,7 @@ shared::endpoints! {
     fn endpoints(app: &App);
     shared::ops::health[],
     shared::ops::ready[app.store.kind(), ready_probe(app)],
-    shared::metrics::route[],
+    shared::ops::metrics[],
     shared::ops::openapi[<ApiDoc as utoipa::OpenApi>::openapi()],
     list[app.clone()],
     create[app.clone()],
@@ -161,9 +161,9 @@ struct CreateRequest {
     responses(
         (status = 201, description = "Created, `estado: pendiente`", body = Envelope<Solicitud>),
         (status = 403, description = "A token with a `scope` claim without `solicitud:write`", body = ErrorBody),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        shared::envelope::common::NotJson,
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
         (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]
@@ -243,12 +243,12 @@ struct EstadoRequest {
     params(("id" = u64, Path, description = "The request's id")), request_body = EstadoRequest,
     responses(
         (status = 200, description = "The request in its new state", body = Envelope<Solicitud>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        shared::envelope::common::NotJson,
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         (status = 403, description = "A usuario approving or rejecting, or cancelling someone else's; a token with a `scope` claim without `solicitud:admin` (approve, reject) or `solicitud:write` (cancel)", body = ErrorBody),
         (status = 404, description = "No such request, or someone else's", body = ErrorBody),
         (status = 409, description = "No longer pending (`CONFLICT`)", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
         (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
     ))]

@@ -29,7 +29,7 @@ use shared::SharedClock;
 use subtle::ConstantTimeEq;
 
 use crate::audit::{self, Actor};
-use crate::refusal::Refusal;
+use crate::refusal::{FieldRule, Refusal, UriRule};
 use crate::store::{ClientRecord, ClientStore, RevocationStore, StoreError, StoredSecret};
 
 /// The scopes a client may be allowed (the contract's "Scopes").
@@ -109,27 +109,18 @@ pub struct ClientChanges {
     pub active: Option<bool>,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> Refusal {
-    Refusal::Invalid {
-        field,
-        reason: reason.into(),
-    }
+fn invalid(rule: FieldRule) -> Refusal {
+    Refusal::Invalid(rule)
 }
 
 /// A `client_id`: 1 to 64 of RFC 3986's unreserved characters, not all digits (user ids are).
 pub fn check_client_id(id: &str) -> Result<(), Refusal> {
     let unreserved = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
     if id.is_empty() || id.len() > 64 || !id.chars().all(unreserved) || id.starts_with('~') {
-        return Err(invalid(
-            "client_id",
-            "El campo 'client_id' admite de 1 a 64 letras, dígitos, '-', '.' o '_'.",
-        ));
+        return Err(invalid(FieldRule::ClientId));
     }
     if id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(invalid(
-            "client_id",
-            "El campo 'client_id' no puede ser solo dígitos (son ids de usuario).",
-        ));
+        return Err(invalid(FieldRule::ClientIdDigits));
     }
     Ok(())
 }
@@ -186,15 +177,19 @@ fn matches(pattern: &'static str, value: &str) -> bool {
 /// host (RFC 8252 §7.3), or a private-use scheme of a native app (`com.example.app:/cb`, RFC 8252 §7.1);
 /// and of the shape [`REDIRECT_URI_PATTERN`] says.
 fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), Refusal> {
-    let bad = |why: &str| invalid(field, format!("La URI '{uri}' de '{field}' no es válida: {why}."));
+    let bad = |why: UriRule| {
+        invalid(FieldRule::RedirectUri {
+            field,
+            uri: uri.to_string(),
+            why,
+        })
+    };
     if !matches(REDIRECT_URI_PATTERN, uri) {
-        return Err(bad(
-            "use https en un dominio, http en localhost o 127.0.0.1, o un esquema propio con punto              (com.ejemplo.app:/ruta), con una ruta de letras, dígitos y . _ ~ - y, si acaso, una consulta",
-        ));
+        return Err(bad(UriRule::Shape));
     }
-    let parsed = url::Url::parse(uri).map_err(|_| bad("no es una URI absoluta"))?;
+    let parsed = url::Url::parse(uri).map_err(|_| bad(UriRule::NotAbsolute))?;
     if parsed.fragment().is_some() {
-        return Err(bad("no puede llevar fragmento (#)"));
+        return Err(bad(UriRule::Fragment));
     }
     match parsed.scheme() {
         "https" => Ok(()),
@@ -202,13 +197,11 @@ fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), Refusal> {
             Some(url::Host::Domain("localhost")) => Ok(()),
             Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
             Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-            _ => Err(bad("http solo en localhost o una dirección de loopback")),
+            _ => Err(bad(UriRule::HttpNotLoopback)),
         },
-        "javascript" | "data" | "file" | "vbscript" => Err(bad("esquema no permitido")),
+        "javascript" | "data" | "file" | "vbscript" => Err(bad(UriRule::SchemeRefused)),
         scheme if scheme.contains('.') => Ok(()),
-        _ => Err(bad(
-            "use https, http en loopback o un esquema propio con punto (com.ejemplo.app)",
-        )),
+        _ => Err(bad(UriRule::Scheme)),
     }
 }
 
@@ -216,41 +209,35 @@ fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), Refusal> {
 /// logout tokens are posted server to server, and this build's HTTP client has no TLS (a relying
 /// party on the same network, or a local proxy in front of an https one).
 fn check_backchannel_uri(uri: &str) -> Result<(), Refusal> {
-    let bad = |why: &str| {
-        invalid(
-            "backchannel_logout_uri",
-            format!("La URI '{uri}' de 'backchannel_logout_uri' no es válida: {why}."),
-        )
+    let bad = |why: UriRule| {
+        invalid(FieldRule::BackchannelUri {
+            uri: uri.to_string(),
+            why,
+        })
     };
     if !matches(BACKCHANNEL_URI_PATTERN, uri) {
-        return Err(bad(
-            "use http en un nombre de máquina o 127.0.0.1, con una ruta de letras, dígitos y . _ ~ - y, si acaso, una consulta",
-        ));
+        return Err(bad(UriRule::Shape));
     }
-    let parsed = url::Url::parse(uri).map_err(|_| bad("no es una URI absoluta"))?;
+    let parsed = url::Url::parse(uri).map_err(|_| bad(UriRule::NotAbsolute))?;
     if parsed.fragment().is_some() {
-        return Err(bad("no puede llevar fragmento (#)"));
+        return Err(bad(UriRule::Fragment));
     }
     match parsed.scheme() {
         "http" if parsed.host().is_some() => Ok(()),
-        "https" => Err(bad(
-            "este servicio envía el cierre de sesión por canal trasero solo por http (red interna)",
-        )),
-        _ => Err(bad("use http")),
+        "https" => Err(bad(UriRule::BackchannelHttps)),
+        _ => Err(bad(UriRule::BackchannelScheme)),
     }
 }
 
-fn one_of(field: &'static str, value: &str, allowed: &[&str]) -> Result<(), Refusal> {
+fn one_of(field: &'static str, value: &str, allowed: &[&'static str]) -> Result<(), Refusal> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(invalid(
+        Err(invalid(FieldRule::OneOf {
             field,
-            format!(
-                "El valor '{value}' de '{field}' no es válido: use {}.",
-                allowed.join(", ")
-            ),
-        ))
+            value: value.to_string(),
+            allowed: allowed.to_vec(),
+        }))
     }
 }
 
@@ -258,29 +245,20 @@ fn one_of(field: &'static str, value: &str, allowed: &[&str]) -> Result<(), Refu
 fn check(record: &ClientRecord) -> Result<(), Refusal> {
     check_client_id(&record.client_id)?;
     if record.client_name.trim().is_empty() || record.client_name.chars().count() > 100 {
-        return Err(invalid(
-            "client_name",
-            "El campo 'client_name' es obligatorio (1 a 100 caracteres).",
-        ));
+        return Err(invalid(FieldRule::ClientName));
     }
     if record.grant_types.is_empty() {
-        return Err(invalid(
-            "grant_types",
-            "El campo 'grant_types' no puede estar vacío.",
-        ));
+        return Err(invalid(FieldRule::GrantTypesEmpty));
     }
     let mut seen = HashSet::new();
     for grant in &record.grant_types {
         one_of("grant_types", grant, &GRANT_TYPES)?;
         if !seen.insert(grant) {
-            return Err(invalid(
-                "grant_types",
-                format!("'{grant}' aparece dos veces en 'grant_types'."),
-            ));
+            return Err(invalid(FieldRule::GrantTwice(grant.clone())));
         }
     }
     if record.scope.trim().is_empty() {
-        return Err(invalid("scope", "El campo 'scope' necesita al menos un scope."));
+        return Err(invalid(FieldRule::ScopeEmpty));
     }
     for scope in record.scope.split_whitespace() {
         one_of("scope", scope, &SCOPES)?;
@@ -297,17 +275,11 @@ fn check(record: &ClientRecord) -> Result<(), Refusal> {
     )?;
     let public = record.token_endpoint_auth_method == "none";
     if public && record.grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(invalid(
-            "grant_types",
-            "El campo 'grant_types' no puede incluir 'client_credentials' en un cliente público (token_endpoint_auth_method 'none') (public_client_grant).",
-        ));
+        return Err(invalid(FieldRule::PublicClientGrant));
     }
     let code = record.grant_types.iter().any(|g| g == "authorization_code");
     if code && record.redirect_uris.is_empty() {
-        return Err(invalid(
-            "redirect_uris",
-            "El campo 'redirect_uris' necesita al menos una URI en un cliente con 'authorization_code' (redirect_uris_required).",
-        ));
+        return Err(invalid(FieldRule::RedirectUrisRequired));
     }
     for uri in &record.redirect_uris {
         check_redirect_uri("redirect_uris", uri)?;
@@ -626,10 +598,7 @@ impl Registry {
     /// Creates a client from `metadata` (a confidential one gets a secret, returned this once).
     pub async fn create(&self, metadata: &ClientMetadata, actor: Actor) -> Result<Created, Refusal> {
         if metadata.client_secret_hash.is_some() || metadata.active.is_some() {
-            return Err(invalid(
-                "client_secret_hash",
-                "El campo 'client_secret_hash' (y 'active') solo vale en CLIENTS_FILE: el secreto lo genera el servicio.",
-            ));
+            return Err(invalid(FieldRule::SecretHashInFileOnly));
         }
         let mut record = record_of(metadata);
         check(&record)?;
@@ -666,24 +635,39 @@ impl Registry {
         let client = self
             .write(client_id, |record| {
                 let c = changes.clone();
-                if let Some(v) = c.client_name { record.client_name = v; }
-                if let Some(v) = c.redirect_uris { record.redirect_uris = v; }
-                if let Some(v) = c.post_logout_redirect_uris { record.post_logout_redirect_uris = v; }
-                if let Some(v) = c.backchannel_logout_uri { record.backchannel_logout_uri = v; }
-                if let Some(v) = c.grant_types { record.grant_types = v; }
-                if let Some(v) = c.scope { record.scope = v.split_whitespace().collect::<Vec<_>>().join(" "); }
+                if let Some(v) = c.client_name {
+                    record.client_name = v;
+                }
+                if let Some(v) = c.redirect_uris {
+                    record.redirect_uris = v;
+                }
+                if let Some(v) = c.post_logout_redirect_uris {
+                    record.post_logout_redirect_uris = v;
+                }
+                if let Some(v) = c.backchannel_logout_uri {
+                    record.backchannel_logout_uri = v;
+                }
+                if let Some(v) = c.grant_types {
+                    record.grant_types = v;
+                }
+                if let Some(v) = c.scope {
+                    record.scope = v.split_whitespace().collect::<Vec<_>>().join(" ");
+                }
                 if let Some(v) = c.token_endpoint_auth_method {
                     if (v == "none") != (record.token_endpoint_auth_method == "none") {
-                        return Err(invalid(
-                            "token_endpoint_auth_method",
-                            "El campo 'token_endpoint_auth_method' no puede pasar un cliente de confidencial a público ni al revés: registre otro (client_type_change).",
-                        ));
+                        return Err(invalid(FieldRule::ClientTypeChange));
                     }
                     record.token_endpoint_auth_method = v;
                 }
-                if let Some(v) = c.id_token_signed_response_alg { record.id_token_signed_response_alg = v; }
-                if let Some(v) = c.first_party { record.first_party = v; }
-                if let Some(v) = c.active { record.active = v; }
+                if let Some(v) = c.id_token_signed_response_alg {
+                    record.id_token_signed_response_alg = v;
+                }
+                if let Some(v) = c.first_party {
+                    record.first_party = v;
+                }
+                if let Some(v) = c.active {
+                    record.active = v;
+                }
                 record.tokens_after_ms = record.tokens_after_ms.max(cutoff);
                 check(record)
             })
@@ -710,10 +694,9 @@ impl Registry {
         actor: Actor,
     ) -> Result<(ClientRecord, NewSecret), Refusal> {
         if !(0..=MAX_PREVIOUS_SECRET_SECS).contains(&keep_previous_secs) {
-            return Err(invalid(
-                "keep_previous_seconds",
-                format!("El campo 'keep_previous_seconds' debe estar entre 0 y {MAX_PREVIOUS_SECRET_SECS}."),
-            ));
+            return Err(invalid(FieldRule::KeepPrevious {
+                max: MAX_PREVIOUS_SECRET_SECS,
+            }));
         }
         let fresh = new_secret();
         let now = self.clock.now_ms();
@@ -916,7 +899,7 @@ mod tests {
             ),
         ] {
             match ok(bad.clone()) {
-                Err(Refusal::Invalid { field: f, .. }) => assert_eq!(f, field, "{bad:?}"),
+                Err(Refusal::Invalid(rule)) => assert_eq!(rule.field(), field, "{bad:?}"),
                 other => panic!("{bad:?} gave {other:?}"),
             }
         }

@@ -145,10 +145,10 @@ fn serde_urlencoded_page(raw: &str) -> Result<Page, ApiError> {
 #[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])), params(Page),
     responses(
         (status = 200, description = "Users by id, at most `limit`", body = Envelope<Vec<AdminUser>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 422, description = "A bad `after` or `limit`", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn list(app: App) -> Endpoint {
     Endpoint::of::<__path_list>(
@@ -174,11 +174,11 @@ pub fn list(app: App) -> Endpoint {
     responses(
         (status = 201, description = "Created; with `setPasswordToken` when no password was given", body = Envelope<Created>),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 409, description = "Username or e-mail already taken", body = ErrorBody),
         (status = 422, description = "A bad field, or a password that breaks the policy (the rule is named)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn create(app: App) -> Endpoint {
     Endpoint::of::<__path_create>(
@@ -215,10 +215,10 @@ pub fn create(app: App) -> Endpoint {
     params(("id" = u64, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = Envelope<AdminUser>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn get(app: App) -> Endpoint {
     Endpoint::of::<__path_get>(
@@ -240,12 +240,12 @@ pub fn get(app: App) -> Endpoint {
     responses(
         (status = 200, description = "The user as changed; disabling or another role ended their sessions", body = Envelope<AdminUser>),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "E-mail already taken, an admin disabling or demoting themself, or the change would leave no active admin", body = ErrorBody),
         (status = 422, description = "A bad field", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn patch(app: App) -> Endpoint {
     Endpoint::of::<__path_patch>(
@@ -292,12 +292,12 @@ pub enum Reset {
     responses(
         (status = 200, description = "Password set (the user), or cleared (a set-password token); every session of the user ended", body = Envelope<Reset>),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "A password that breaks the policy (the rule is named)", body = ErrorBody),
         (status = 409, description = "The admin's own password: changed only at POST /auth/password, with the current one", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn reset_password(app: App) -> Endpoint {
     Endpoint::of::<__path_reset_password>(
@@ -326,10 +326,10 @@ pub fn reset_password(app: App) -> Endpoint {
     params(("id" = u64, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The failed logins of the user's username and e-mail are forgotten; `datos` is null", body = Envelope<Option<String>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn unlock(app: App) -> Endpoint {
     Endpoint::of::<__path_unlock>(
@@ -350,10 +350,10 @@ pub fn unlock(app: App) -> Endpoint {
     params(("id" = u64, Path, description = "The user's id")),
     responses(
         (status = 200, description = "Every session of the user is revoked; `datos` is null", body = Envelope<Option<String>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn logout_all(app: App) -> Endpoint {
     Endpoint::of::<__path_logout_all>(

@@ -170,9 +170,9 @@ fn now_ms(app: &App) -> i64 {
 #[utoipa::path(get, path = "/admin/clients", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "Every client, by client_id", body = Envelope<Vec<AdminClient>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn list(app: App) -> Endpoint {
     Endpoint::of::<__path_list>(
@@ -196,11 +196,11 @@ pub fn list(app: App) -> Endpoint {
     responses(
         (status = 201, description = "Created; a confidential client's `client_secret`, shown this once", body = Envelope<WithSecret>),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 409, description = "The client_id is taken", body = ErrorBody),
         (status = 422, description = "A bad field (named)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn create(app: App) -> Endpoint {
     Endpoint::of::<__path_create>(
@@ -243,10 +243,10 @@ pub fn create(app: App) -> Endpoint {
     params(("client_id" = String, Path, description = "The client's id")),
     responses(
         (status = 200, description = "The client", body = Envelope<AdminClient>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such client", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn get(app: App) -> Endpoint {
     Endpoint::of::<__path_get>(
@@ -268,11 +268,11 @@ pub fn get(app: App) -> Endpoint {
     responses(
         (status = 200, description = "The client as changed; disabling it revoked its tokens", body = Envelope<AdminClient>),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such client", body = ErrorBody),
         (status = 422, description = "A bad field (named), or a confidential client made public or the other way round", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn patch(app: App) -> Endpoint {
     Endpoint::of::<__path_patch>(
@@ -316,12 +316,12 @@ pub fn patch(app: App) -> Endpoint {
     responses(
         (status = 200, description = "A new `client_secret`, shown this once; the previous one stays valid for `keep_previous_seconds`", body = Envelope<WithSecret>),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such client", body = ErrorBody),
         (status = 409, description = "A public client, which has no secret", body = ErrorBody),
         (status = 422, description = "A bad `keep_previous_seconds`", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn new_secret(app: App) -> Endpoint {
     Endpoint::of::<__path_new_secret>(

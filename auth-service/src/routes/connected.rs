@@ -40,9 +40,9 @@ pub struct SignedInBrowser {
 #[utoipa::path(get, path = "/auth/apps", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "The third-party apps the user consented to, with the scopes granted", body = Envelope<Vec<ConnectedApp>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client (the account API takes this service's own sign-in)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn apps(app: App) -> Endpoint {
     Endpoint::of::<__path_apps>(
@@ -71,10 +71,10 @@ pub fn apps(app: App) -> Endpoint {
     params(("client_id" = String, Path, description = "The app")),
     responses(
         (status = 200, description = "Its access withdrawn: the consent forgotten (the next sign-in asks again) and its sessions of the user ended", body = Envelope<Option<String>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
         (status = 404, description = "The user had not let this app in", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn withdraw(app: App) -> Endpoint {
     Endpoint::of::<__path_withdraw>(
@@ -102,9 +102,9 @@ pub fn withdraw(app: App) -> Endpoint {
 #[utoipa::path(get, path = "/auth/browsers", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "The browsers signed in on the hosted login page, newest first", body = Envelope<Vec<SignedInBrowser>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn browsers(app: App) -> Endpoint {
     Endpoint::of::<__path_browsers>(
@@ -133,10 +133,10 @@ pub fn browsers(app: App) -> Endpoint {
     params(("browser_id" = String, Path, description = "An `id` of `GET /auth/browsers`")),
     responses(
         (status = 200, description = "The browser's session ended (and what it signed in through the hosted page)", body = Envelope<Option<String>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
         (status = 404, description = "No such browser session of this user", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn end_browser(app: App) -> Endpoint {
     Endpoint::of::<__path_end_browser>(

@@ -57,12 +57,12 @@ fn client(app: &App) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     security((), ("introspection_client" = [])),
     responses(
         (status = 200, description = "`{active: false}`, or `{active: true}` and the token's claims", body = Envelope<Introspection>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        shared::envelope::common::NotJson,
         (status = 401, description = "Introspection clients are configured and the caller did not authenticate as one (`INVALID_CLIENT`, with `WWW-Authenticate: Basic`)", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Basic realm=\"introspection\"`"))),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "A field is missing or of the wrong type", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn introspect(app: App) -> Endpoint {
     Endpoint::of::<__path_introspect>(

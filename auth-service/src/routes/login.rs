@@ -26,11 +26,11 @@ pub struct LoginRequest {
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Tokens, or an MFA challenge for a user with MFA on", body = Envelope<LoginOutcome>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::NotJson,
+        shared::envelope::common::TooLarge,
         (status = 422, description = "Wrong user or password (`INVALID_CREDENTIALS`), or a bad field (`VALIDATION_ERROR`)", body = ErrorBody),
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn login(app: App) -> Endpoint {
     Endpoint::of::<__path_login>(

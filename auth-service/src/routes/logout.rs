@@ -1,6 +1,6 @@
 //! `POST /auth/logout` (this session) and `POST /auth/logout-all` (every session of the user).
 
-use shared::envelope::{self, Envelope, ErrorBody};
+use shared::envelope::{self, Envelope};
 use shared::http::{into_reply, with_state};
 use shared::routing::Endpoint;
 use shared::ApiError;
@@ -13,8 +13,8 @@ use crate::app::App;
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "This session is revoked; `datos` is null", body = Envelope<Option<String>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::NoToken,
+        shared::envelope::common::StoreDown
     ))]
 pub fn logout(app: App) -> Endpoint {
     Endpoint::of::<__path_logout>(
@@ -34,8 +34,8 @@ pub fn logout(app: App) -> Endpoint {
 #[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "Every session of the user is revoked; `datos` is null", body = Envelope<Option<String>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::NoToken,
+        shared::envelope::common::StoreDown
     ))]
 pub fn logout_all(app: App) -> Endpoint {
     Endpoint::of::<__path_logout_all>(

@@ -1,6 +1,6 @@
 //! `GET /auth/me`: the user behind a live access token.
 
-use shared::envelope::{self, Envelope, ErrorBody};
+use shared::envelope::{self, Envelope};
 
 use crate::users::PublicUser;
 use shared::routing::Endpoint;
@@ -13,8 +13,8 @@ use crate::app::App;
 #[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "The user behind a live access token", body = Envelope<PublicUser>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::NoToken,
+        shared::envelope::common::StoreDown
     ))]
 pub fn me(app: App) -> Endpoint {
     Endpoint::of::<__path_me>(

@@ -71,9 +71,9 @@ fn enrolment_allowed(app: &App) -> Result<Arc<Mfa>, ApiError> {
 #[utoipa::path(get, path = "/auth/mfa", tag = "mfa", security(("bearer" = [])),
     responses(
         (status = 200, description = "The user's second factors: TOTP on or off, how many passkeys, and what may be enrolled here", body = Envelope<SecondFactors>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn status(app: App) -> Endpoint {
     Endpoint::of::<__path_status>(
@@ -98,10 +98,10 @@ pub fn status(app: App) -> Endpoint {
 #[utoipa::path(post, path = "/auth/mfa/setup", tag = "mfa", security(("bearer" = [])),
     responses(
         (status = 200, description = "A pending secret, its otpauth URL and QR code", body = Envelope<Enrolment>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 404, description = "MFA is disabled on this deployment", body = ErrorBody),
         (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn setup(app: App) -> Endpoint {
     Endpoint::of::<__path_setup>(
@@ -121,14 +121,14 @@ pub fn setup(app: App) -> Endpoint {
 #[utoipa::path(post, path = "/auth/mfa/activate", tag = "mfa", security(("bearer" = [])), request_body = CodeRequest,
     responses(
         (status = 200, description = "MFA is on; the recovery codes, shown once", body = Envelope<RecoveryCodes>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NotJson,
+        shared::envelope::common::NoToken,
         (status = 404, description = "MFA is disabled on this deployment", body = ErrorBody),
         (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "Wrong code (`MFA_INVALID`) or a bad field", body = ErrorBody),
         (status = 429, description = "Too many code attempts (see `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn activate(app: App) -> Endpoint {
     Endpoint::of::<__path_activate>(
@@ -161,13 +161,13 @@ pub fn activate(app: App) -> Endpoint {
 #[utoipa::path(post, path = "/auth/mfa/verify", tag = "mfa", request_body = VerifyRequest,
     responses(
         (status = 200, description = "The same `datos` as a login", body = Envelope<LoginDatos>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        shared::envelope::common::NotJson,
         (status = 401, description = "The challenge token is invalid or expired", body = ErrorBody),
         (status = 404, description = "MFA is disabled on this deployment", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "Wrong, reused or expired code, a passkey assertion refused, or the challenge's tries are spent (`MFA_INVALID`); neither or both of `code` and `passkey` (`VALIDATION_ERROR`)", body = ErrorBody),
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn verify(app: App) -> Endpoint {
     Endpoint::of::<__path_verify>(
@@ -203,14 +203,14 @@ pub fn verify(app: App) -> Endpoint {
 #[utoipa::path(post, path = "/auth/mfa/disable", tag = "mfa", security(("bearer" = [])), request_body = CodeRequest,
     responses(
         (status = 200, description = "MFA is off; `datos` is null", body = Envelope<Option<String>>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NotJson,
+        shared::envelope::common::NoToken,
         (status = 404, description = "MFA is disabled on this deployment", body = ErrorBody),
         (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "Wrong code (`MFA_INVALID`) or a bad field", body = ErrorBody),
         (status = 429, description = "Too many code attempts (see `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn disable(app: App) -> Endpoint {
     Endpoint::of::<__path_disable>(

@@ -31,6 +31,7 @@ mod saphety;
 mod userinfo;
 
 pub use cuenta::CONTENT_SECURITY_POLICY;
+pub use refusal::detalle;
 
 use openapi::IntrospectionClientAuth;
 use shared::ops::BearerAuth;
@@ -61,7 +62,7 @@ shared::endpoints! {
     fn endpoints(app: &App);
     shared::ops::health[],
     shared::ops::ready[app.store.kind(), ready_probe(app)],
-    shared::metrics::route[],
+    shared::ops::metrics[],
     shared::ops::openapi[<ApiDoc as utoipa::OpenApi>::openapi()],
     login::login[app.clone()],
     refresh::refresh[app.clone()],

@@ -89,11 +89,11 @@ fn options_reply(public_key: serde_json::Value) -> warp::reply::Response {
 #[utoipa::path(post, path = "/auth/passkeys/register/options", tag = "passkeys", security(("bearer" = [])),
     responses(
         (status = 200, description = "`publicKey`: the PublicKeyCredentialCreationOptionsJSON of a new ceremony (five minutes, single use)", body = Envelope<CeremonyOptions>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
         (status = 404, description = "Passkeys are off on this deployment", body = ErrorBody),
         (status = 409, description = "The user holds the most passkeys allowed (10)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn register_options(app: App) -> Endpoint {
     Endpoint::of::<__path_register_options>(
@@ -113,14 +113,14 @@ pub fn register_options(app: App) -> Endpoint {
 #[utoipa::path(post, path = "/auth/passkeys/register", tag = "passkeys", security(("bearer" = [])), request_body = PasskeyRegisterRequest,
     responses(
         (status = 201, description = "The passkey, kept; from now on the user's logins ask for a second factor", body = Envelope<PasskeyInfo>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NotJson,
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
         (status = 404, description = "Passkeys are off on this deployment", body = ErrorBody),
         (status = 409, description = "That credential is registered already, or the user holds the most passkeys allowed", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "An unreadable credential, a ceremony unknown, expired or used, a check that failed, or a bad name", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn register(app: App) -> Endpoint {
     Endpoint::of::<__path_register>(
@@ -149,9 +149,9 @@ pub fn register(app: App) -> Endpoint {
 #[utoipa::path(get, path = "/auth/passkeys", tag = "passkeys", security(("bearer" = [])),
     responses(
         (status = 200, description = "The user's passkeys, oldest first (none when passkeys are off)", body = Envelope<Vec<PasskeyInfo>>),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn list(app: App) -> Endpoint {
     Endpoint::of::<__path_list>(
@@ -178,13 +178,13 @@ pub fn list(app: App) -> Endpoint {
     params(("passkey_id" = String, Path, description = "The passkey's id (its credential id, base64url)")),
     responses(
         (status = 200, description = "Renamed", body = Envelope<PasskeyInfo>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NotJson,
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
         (status = 404, description = "No passkey of this user with that id", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "A bad name", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn rename(app: App) -> Endpoint {
     Endpoint::of::<__path_rename>(
@@ -231,13 +231,13 @@ fn removal(kind: Option<HeaderValue>, body: Result<BytesMut, ApiError>) -> Resul
     responses(
         (status = 200, description = "Removed; it no longer signs in", body = Envelope<Option<String>>),
         (status = 400, description = "A body that is not JSON", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
         (status = 404, description = "No passkey of this user with that id", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "The last second factor without the password (`password`), or a wrong password (`INVALID_CREDENTIALS`)", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords (see `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn remove(app: App) -> Endpoint {
     Endpoint::of::<__path_remove>(
@@ -281,13 +281,13 @@ pub fn remove(app: App) -> Endpoint {
 #[utoipa::path(post, path = "/auth/passkeys/login/options", tag = "passkeys", request_body = PasskeyLoginOptionsRequest,
     responses(
         (status = 200, description = "`publicKey`: the PublicKeyCredentialRequestOptionsJSON of a new ceremony. `{}`: any passkey the browser holds; `{\"username\"}`: that user's (the same shape whether or not the user exists); `{\"mfaToken\"}`: the second step of that login", body = Envelope<CeremonyOptions>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        shared::envelope::common::NotJson,
         (status = 401, description = "The `mfaToken` is invalid or expired", body = ErrorBody),
         (status = 404, description = "Passkeys are off on this deployment", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "Both `username` and `mfaToken`, or a second step for a user without passkeys (`MFA_INVALID`)", body = ErrorBody),
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn login_options(app: App) -> Endpoint {
     Endpoint::of::<__path_login_options>(
@@ -325,12 +325,12 @@ pub fn login_options(app: App) -> Endpoint {
 #[utoipa::path(post, path = "/auth/passkeys/login", tag = "passkeys", request_body = PasskeyLoginRequest,
     responses(
         (status = 200, description = "The same `datos` as a login: a passkey with user verification is the whole sign-in", body = Envelope<LoginDatos>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
+        shared::envelope::common::NotJson,
         (status = 404, description = "Passkeys are off on this deployment", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::TooLarge,
         (status = 422, description = "Anything wrong (an unknown passkey, a ceremony expired or used, a bad signature, no user verification, a counter gone backwards, a disabled user): `INVALID_CREDENTIALS`", body = ErrorBody),
         (status = 429, description = "Rate limited, or the account locked (see `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn login(app: App) -> Endpoint {
     Endpoint::of::<__path_login>(

@@ -42,10 +42,10 @@ pub struct SetPassword {
     responses(
         (status = 200, description = "Changed: a fresh pair for this client; every other session of the user ended", body = Envelope<TokenPair>),
         (status = 400, description = "Not JSON", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
+        shared::envelope::common::NoToken,
         (status = 422, description = "Wrong current password (`INVALID_CREDENTIALS`), or a new password that breaks the policy (`VALIDATION_ERROR` naming the rule)", body = ErrorBody),
         (status = 429, description = "Too many wrong passwords for the account, as at login (see `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn change(app: App) -> Endpoint {
     Endpoint::of::<__path_change>(
@@ -89,7 +89,7 @@ async fn handle_change(
         (status = 200, description = "The password is set; log in with it. `datos` is null", body = Envelope<Option<String>>),
         (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Unknown, used, replaced or expired token (`token`), or a new password that breaks the policy (the rule is named)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn set(app: App) -> Endpoint {
     Endpoint::of::<__path_set>(

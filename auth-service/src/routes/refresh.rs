@@ -24,12 +24,12 @@ pub struct RefreshRequest {
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "The successor pair (the presented token is dead from now on)", body = Envelope<TokenPair>),
-        (status = 400, description = "Not JSON, or not `Content-Type: application/json`", body = ErrorBody),
-        (status = 401, description = "Token missing, invalid, expired or revoked", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        shared::envelope::common::NotJson,
+        shared::envelope::common::NoToken,
+        shared::envelope::common::TooLarge,
         (status = 422, description = "A field is missing or of the wrong type", body = ErrorBody),
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer", body = ErrorBody)
+        shared::envelope::common::StoreDown
     ))]
 pub fn refresh(app: App) -> Endpoint {
     Endpoint::of::<__path_refresh>(

@@ -7,7 +7,7 @@ use shared::ApiError;
 use crate::passkeys::MAX_NAME_CHARS;
 use crate::password_policy::{Rule, MIN_CHARS};
 use crate::passwords::MAX_PASSWORD_CHARS;
-use crate::refusal::{PasskeyProblem, Refusal};
+use crate::refusal::{FieldRule, PasskeyProblem, Refusal, UriRule};
 use crate::store::Taken;
 
 impl From<Refusal> for ApiError {
@@ -52,7 +52,7 @@ impl From<Refusal> for ApiError {
                     }
                 ),
             ),
-            Refusal::Invalid { field, reason } => ApiError::validation(field, reason),
+            Refusal::Invalid(rule) => ApiError::validation(rule.field(), detalle(&rule)),
             Refusal::LastAdmin => ApiError::Conflict(
                 "Debe quedar al menos un administrador activo: este cambio no dejaría ninguno.".into(),
             ),
@@ -100,5 +100,74 @@ impl From<Refusal> for ApiError {
             Refusal::Store(e) => ApiError::from(e),
             Refusal::Internal(e) => ApiError::Internal(e),
         }
+    }
+}
+
+/// A broken field rule in the user's words: the envelope's `detalle` (and what the operators'
+/// command line prints). Rules no JSON Schema can say end with their name in parentheses, which the
+/// schema fuzzing's check knows (`deploy-tests/schemathesis/hooks.py`).
+pub fn detalle(rule: &FieldRule) -> String {
+    match rule {
+        FieldRule::UsernameAscii => {
+            "El campo 'username' admite solo letras y dígitos ASCII y '.', '_', '-', '@'.".into()
+        }
+        FieldRule::UsernameShape => {
+            "El campo 'username' debe tener de 1 a 64 letras, dígitos, '.', '_', '-' o '@'.".into()
+        }
+        FieldRule::EmailAscii => "El campo 'email' admite solo caracteres ASCII.".into(),
+        FieldRule::EmailShape => "El campo 'email' no es una dirección de correo válida.".into(),
+        FieldRule::VirtualOperator => {
+            "El campo 'virtual_operator' debe tener de 1 a 64 caracteres, sin caracteres de control.".into()
+        }
+        FieldRule::ClientId => "El campo 'client_id' admite de 1 a 64 letras, dígitos, '-', '.' o '_'.".into(),
+        FieldRule::ClientIdDigits => "El campo 'client_id' no puede ser solo dígitos (son ids de usuario).".into(),
+        FieldRule::RedirectUri { field, uri, why } => {
+            let why = match why {
+                UriRule::Shape => {
+                    "use https en un dominio, http en localhost o 127.0.0.1, o un esquema propio con punto (com.ejemplo.app:/ruta), con una ruta de letras, dígitos y . _ ~ - y, si acaso, una consulta"
+                }
+                other => uri_rule(*other),
+            };
+            format!("La URI '{uri}' de '{field}' no es válida: {why}.")
+        }
+        FieldRule::BackchannelUri { uri, why } => {
+            let why = match why {
+                UriRule::Shape => {
+                    "use http en un nombre de máquina o 127.0.0.1, con una ruta de letras, dígitos y . _ ~ - y, si acaso, una consulta"
+                }
+                other => uri_rule(*other),
+            };
+            format!("La URI '{uri}' de 'backchannel_logout_uri' no es válida: {why}.")
+        }
+        FieldRule::OneOf { field, value, allowed } => {
+            format!("El valor '{value}' de '{field}' no es válido: use {}.", allowed.join(", "))
+        }
+        FieldRule::ClientName => "El campo 'client_name' es obligatorio (1 a 100 caracteres).".into(),
+        FieldRule::GrantTypesEmpty => "El campo 'grant_types' no puede estar vacío.".into(),
+        FieldRule::GrantTwice(grant) => format!("'{grant}' aparece dos veces en 'grant_types'."),
+        FieldRule::ScopeEmpty => "El campo 'scope' necesita al menos un scope.".into(),
+        FieldRule::PublicClientGrant => "El campo 'grant_types' no puede incluir 'client_credentials' en un cliente público (token_endpoint_auth_method 'none') (public_client_grant).".into(),
+        FieldRule::RedirectUrisRequired => "El campo 'redirect_uris' necesita al menos una URI en un cliente con 'authorization_code' (redirect_uris_required).".into(),
+        FieldRule::SecretHashInFileOnly => "El campo 'client_secret_hash' (y 'active') solo vale en CLIENTS_FILE: el secreto lo genera el servicio.".into(),
+        FieldRule::ClientTypeChange => "El campo 'token_endpoint_auth_method' no puede pasar un cliente de confidencial a público ni al revés: registre otro (client_type_change).".into(),
+        FieldRule::KeepPrevious { max } => format!("El campo 'keep_previous_seconds' debe estar entre 0 y {max}."),
+        FieldRule::Rol(_) => "El campo 'rol' debe ser 'admin' o 'usuario'.".into(),
+        FieldRule::PasswordEntry(_) => "El campo 'password' no se pudo leer.".into(),
+    }
+}
+
+/// How a URI broke its rule, past its shape.
+fn uri_rule(rule: UriRule) -> &'static str {
+    match rule {
+        UriRule::Shape => "no tiene la forma admitida",
+        UriRule::NotAbsolute => "no es una URI absoluta",
+        UriRule::Fragment => "no puede llevar fragmento (#)",
+        UriRule::HttpNotLoopback => "http solo en localhost o una dirección de loopback",
+        UriRule::SchemeRefused => "esquema no permitido",
+        UriRule::Scheme => "use https, http en loopback o un esquema propio con punto (com.ejemplo.app)",
+        UriRule::BackchannelHttps => {
+            "este servicio envía el cierre de sesión por canal trasero solo por http (red interna)"
+        }
+        UriRule::BackchannelScheme => "use http",
     }
 }

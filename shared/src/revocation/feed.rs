@@ -52,33 +52,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How often expired entries are swept out of the deny set.
 const SWEEP_EVERY_MS: i64 = 1000;
 
+pub use crate::settings::{FeedSettings, WhenStale};
+
 /// A stream entry as read: its id and its fields, unparsed.
 pub type RawEntry = (EntryId, Vec<(String, String)>);
-
-/// What a request gets when the feed is stale past the bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WhenStale {
-    /// 503 SERVICE_UNAVAILABLE: nothing is accepted unchecked (the default).
-    FailClosed,
-    /// Accepted, with a warning in the log and `revocation_stale_accepted_total` counted.
-    Allow,
-}
-
-/// How stale the feed may be, and what happens past that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FeedSettings {
-    pub max_staleness: Duration,
-    pub when_stale: WhenStale,
-}
-
-impl Default for FeedSettings {
-    fn default() -> Self {
-        Self {
-            max_staleness: Duration::from_secs(5),
-            when_stale: WhenStale::FailClosed,
-        }
-    }
-}
 
 /// What the follower task and the request path share.
 #[derive(Debug)]
