@@ -9,8 +9,8 @@ use shared::{SharedClock, TokenCodec};
 
 use crate::accounts::Accounts;
 use crate::authenticate::Authenticator;
-use crate::clients::IntrospectionClients;
 use crate::config::AuthConfig;
+use crate::introspection_clients::IntrospectionClients;
 use crate::limits::Limits;
 use crate::mfa::Mfa;
 use crate::oauth::registry::{ConfiguredClient, Registry};

@@ -7,7 +7,8 @@
 //! - [`server`]: binds and serves an [`app::App`] (tests and `main` share it).
 //! - [`routes`]: one file per area; the HTTP surface (and the account page, `GET /cuenta`).
 //! - [`authenticate`]: the password and second-factor steps of every login, under the account lock.
-//! - [`clients`]: the clients allowed to call `/auth/introspect` (HTTP Basic), when any are configured.
+//! - [`introspection_clients`]: the backends allowed to call `/auth/introspect` (HTTP Basic), when
+//!   any are configured (not the OAuth clients of [`oauth`], nor the client libraries in `clients/`).
 //! - [`sessions`]: login, rotation, revocation: the domain, free of warp.
 //! - [`limits`]: rate limits and brute-force locks, counted in the store.
 //! - [`refusal`]: what the use cases refuse, in the domain's words (mapped to HTTP at the edge).
@@ -37,9 +38,9 @@ pub mod app;
 mod audit;
 mod authenticate;
 pub mod cli;
-mod clients;
 pub mod config;
 mod identity;
+mod introspection_clients;
 mod limits;
 mod mfa;
 pub mod oauth;

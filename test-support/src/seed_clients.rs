@@ -270,13 +270,13 @@ pub fn client_programs(origin: &str, user: &str, password: &str) -> io::Result<V
 
 /// A new empty directory for running programs in (the caller removes it).
 pub fn work_dir() -> io::Result<PathBuf> {
-    crate::temp_dir("seed-clients")
+    crate::process::temp_dir("seed-clients")
 }
 
 /// Runs all three of the seed's programs against `origin` as `user`; the first failure, if any.
 pub fn run_all(origin: &str, user: &str, password: &str) -> io::Result<()> {
     let programs = SeedProgram::load_all(&seed_text()?, origin, user, password)?;
-    let dir = crate::temp_dir("seed-clients")?;
+    let dir = crate::process::temp_dir("seed-clients")?;
     for program in &programs {
         program.run(&dir)?;
     }
@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn the_programs_parse_in_their_interpreters() {
-        let dir = crate::temp_dir("seed-parse").unwrap();
+        let dir = crate::process::temp_dir("seed-parse").unwrap();
         for p in programs() {
             let path = dir.join(p.file);
             std::fs::write(&path, &p.source).unwrap();
@@ -479,7 +479,7 @@ mod tests {
 
     #[test]
     fn a_program_that_cannot_reach_the_system_fails_with_its_output() {
-        let dir = crate::temp_dir("seed-fail").unwrap();
+        let dir = crate::process::temp_dir("seed-fail").unwrap();
         let test = programs().into_iter().nth(2).unwrap();
         let err = test.run(&dir).unwrap_err().to_string();
         assert!(

@@ -146,8 +146,8 @@ fn credentials(
             "client credentials both in Authorization and in the body".into(),
         )),
         (Some(header), None) => {
-            let (id, secret) =
-                crate::clients::parse_basic(header.as_bytes()).ok_or(OAuthError::InvalidClient)?;
+            let (id, secret) = crate::introspection_clients::parse_basic(header.as_bytes())
+                .ok_or(OAuthError::InvalidClient)?;
             let client_id = form_decoded(&id);
             if params
                 .get("client_id")
