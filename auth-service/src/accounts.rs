@@ -32,7 +32,7 @@ use crate::store::{Taken, UserStore, UserUpdate};
 use crate::users::{Configured, User};
 
 /// How long a set-password token is good for.
-pub const RESET_TOKEN_SECS: i64 = 72 * 3600;
+pub(crate) const RESET_TOKEN_SECS: i64 = 72 * 3600;
 
 /// How many times a compare-and-set is retried from a fresh read before giving up (503).
 const CAS_TRIES: usize = 8;
@@ -85,7 +85,7 @@ fn invalid(rule: FieldRule) -> Refusal {
 }
 
 /// A new username: the login's rules, and ASCII only, so no two accounts can look alike.
-pub fn new_username(raw: &str) -> Result<Username, Refusal> {
+pub(crate) fn new_username(raw: &str) -> Result<Username, Refusal> {
     if !raw.is_ascii() {
         return Err(invalid(FieldRule::UsernameAscii));
     }
@@ -93,7 +93,7 @@ pub fn new_username(raw: &str) -> Result<Username, Refusal> {
 }
 
 /// A new e-mail: a plausible address, ASCII only.
-pub fn new_email(raw: &str) -> Result<Email, Refusal> {
+pub(crate) fn new_email(raw: &str) -> Result<Email, Refusal> {
     if !raw.is_ascii() {
         return Err(invalid(FieldRule::EmailAscii));
     }
@@ -110,7 +110,7 @@ fn new_operator(raw: &str) -> Result<String, Refusal> {
 }
 
 /// Whether `password` may be set (the policy), naming `field` when it may not.
-pub fn check_new_password(field: &'static str, password: &str) -> Result<(), Refusal> {
+pub(crate) fn check_new_password(field: &'static str, password: &str) -> Result<(), Refusal> {
     password_policy::check(password).map_err(|rule| Refusal::WeakPassword { field, rule })
 }
 

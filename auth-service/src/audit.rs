@@ -37,7 +37,7 @@ impl std::fmt::Display for Actor {
 }
 
 /// Records one event (see the module doc); `detail` is free text without secrets.
-pub fn record(event: &'static str, actor: Actor, target_user: &str, detail: &str) {
+pub(crate) fn record(event: &'static str, actor: Actor, target_user: &str, detail: &str) {
     metrics().audit_events.with_label_values(&[event]).inc();
     let request_id = shared::server::current_request_id().unwrap_or_else(|| "-".into());
     tracing::info!(target: "audit", event, actor = %actor, target_user, request_id = %request_id, detail, "audit");

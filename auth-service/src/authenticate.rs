@@ -43,7 +43,7 @@ use crate::users::User;
 
 /// What a client logs in with.
 #[derive(Debug, Clone, Copy)]
-pub enum Identifier<'a> {
+pub(crate) enum Identifier<'a> {
     /// `/auth/login`.
     Username(&'a str),
     /// `/v2/auth/gettoken`.
@@ -51,12 +51,12 @@ pub enum Identifier<'a> {
 }
 
 /// A correct password of an active user: the user, and the account it was proven for.
-pub struct PasswordProof {
+pub(crate) struct PasswordProof {
     pub user: Arc<User>,
 }
 
 /// Where a sign-in stands after a correct password.
-pub enum SignIn {
+pub(crate) enum SignIn {
     /// Every factor the user has is proven.
     Proven(Proven),
     /// The user has MFA on: the challenge that the second step answers.
@@ -107,7 +107,7 @@ impl Method {
 }
 
 /// See the module doc.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     users: Arc<Accounts>,
     passwords: Passwords,
     limits: Arc<Limits>,
@@ -116,7 +116,7 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(
+    pub(crate) fn new(
         users: Arc<Accounts>,
         passwords: Passwords,
         limits: Arc<Limits>,
@@ -134,7 +134,7 @@ impl Authenticator {
 
     /// The password step (see the module doc). `belongs` is a further condition on the user that,
     /// when false, fails exactly like a wrong password.
-    pub async fn password(
+    pub(crate) async fn password(
         &self,
         identifier: Identifier<'_>,
         password: &str,
@@ -194,7 +194,7 @@ impl Authenticator {
     /// The second factors a user holds (`totp`, `passkey`): any makes their logins ask for one. TOTP
     /// counts whatever `MFA_ENABLED` says, and passkeys whether or not passkeys are on now: turning a
     /// setting off never turns anyone's second factor off.
-    pub async fn second_factors(&self, user: &User) -> Result<Vec<&'static str>, Refusal> {
+    pub(crate) async fn second_factors(&self, user: &User) -> Result<Vec<&'static str>, Refusal> {
         let mut methods = Vec::new();
         if self.mfa.is_active(user).await? {
             methods.push("totp");
@@ -207,7 +207,7 @@ impl Authenticator {
 
     /// A sign-in in two steps: the password step, then, for a user with MFA on, a challenge that
     /// [`Authenticator::second_step`] finishes (`/auth/login` then `/auth/mfa/verify`).
-    pub async fn sign_in(
+    pub(crate) async fn sign_in(
         &self,
         identifier: Identifier<'_>,
         password: &str,
@@ -230,7 +230,7 @@ impl Authenticator {
     /// then, for a user with MFA on, that code under the user's code lock. No code for such a user is
     /// [`Refusal::SecondFactorRequired`], answered after the password was proven (gettoken's contract
     /// tells a right password without a code from a wrong one).
-    pub async fn sign_in_with_code(
+    pub(crate) async fn sign_in_with_code(
         &self,
         identifier: Identifier<'_>,
         password: &str,
@@ -265,7 +265,12 @@ impl Authenticator {
 
     /// The second step of a sign-in (`POST /auth/mfa/verify`): a live challenge with tries left and a
     /// good code prove the user, with the cut-off the challenge saw.
-    pub async fn second_step(&self, mfa_token: &str, code: &str, ip: IpAddr) -> Result<Proven, Refusal> {
+    pub(crate) async fn second_step(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        ip: IpAddr,
+    ) -> Result<Proven, Refusal> {
         let (claims, user) = self.mfa.open_challenge(mfa_token).await?;
         let account = AccountKey::codes(user.id);
         self.limits.admit(ip, &account).await?;
@@ -291,7 +296,7 @@ impl Authenticator {
     /// The second step of a sign-in with a passkey (`POST /auth/mfa/verify` with `passkey`, the
     /// hosted page's second step): the same challenge, tries and code lock as a code, the assertion
     /// answering a ceremony begun for this challenge ([`Passkeys::login_options`]).
-    pub async fn second_step_with_passkey(
+    pub(crate) async fn second_step_with_passkey(
         &self,
         mfa_token: &str,
         assertion: &[u8],
@@ -329,7 +334,7 @@ impl Authenticator {
 
     /// The options of a passkey's second step: the passkeys of the user a live challenge names, for
     /// that challenge alone.
-    pub async fn second_step_options(&self, mfa_token: &str) -> Result<serde_json::Value, Refusal> {
+    pub(crate) async fn second_step_options(&self, mfa_token: &str) -> Result<serde_json::Value, Refusal> {
         let (claims, user) = self.mfa.open_challenge(mfa_token).await?;
         self.passkeys
             .login_options(Ask::SecondStep {
@@ -342,7 +347,7 @@ impl Authenticator {
     /// A sign-in with a passkey alone (`POST /auth/passkeys/login`, the hosted page's "Entrar con
     /// llave de acceso"): the IP ceiling, the account lock of the user the passkey names, one failure
     /// there when the assertion fails ([`Passkeys::sign_in`]).
-    pub async fn passkey_sign_in(&self, assertion: &[u8], ip: IpAddr) -> Result<Proven, Refusal> {
+    pub(crate) async fn passkey_sign_in(&self, assertion: &[u8], ip: IpAddr) -> Result<Proven, Refusal> {
         let asserted = self.passkeys.sign_in(assertion, ip).await.inspect_err(|e| {
             if matches!(e, Refusal::BadCredentials) {
                 tracing::info!("passkey login refused");
@@ -360,7 +365,7 @@ impl Authenticator {
     /// A code check by a signed-in user (MFA activate, disable) under the user's code lock: admitted
     /// first, a wrong code counted as a failure, a success forgetting the code failures (and only
     /// those: see [`crate::limits`]).
-    pub async fn code_attempt<T>(
+    pub(crate) async fn code_attempt<T>(
         &self,
         ip: IpAddr,
         user: &User,

@@ -7,7 +7,7 @@
 /// other compatibility look-alikes fold to their plain form), lower case, NFKC again (lower-casing can
 /// decompose), then surrounding white space trimmed. Confusables across scripts (a Cyrillic `а` for a
 /// Latin `a`) stay distinct: they are different names, counted apart, for known and unknown alike.
-pub fn normalize(identifier: &str) -> String {
+pub(crate) fn normalize(identifier: &str) -> String {
     let nfkc = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc();
     let lower = nfkc.normalize(identifier).to_lowercase();
     nfkc.normalize(&lower).trim().to_string()

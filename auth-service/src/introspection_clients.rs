@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 type Digest = [u8; 32];
 
 /// See the module doc.
-pub struct IntrospectionClients {
+pub(crate) struct IntrospectionClients {
     key: [u8; 32],
     clients: HashMap<String, Digest>,
     /// Compared against when the id is unknown, so both cases cost the same.
@@ -34,7 +34,7 @@ impl std::fmt::Debug for IntrospectionClients {
 }
 
 impl IntrospectionClients {
-    pub fn new(clients: &[(String, Secret)]) -> Self {
+    pub(crate) fn new(clients: &[(String, Secret)]) -> Self {
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
         let mut decoy = [0u8; 32];
@@ -52,7 +52,7 @@ impl IntrospectionClients {
     }
 
     /// Whether clients must authenticate at all.
-    pub fn required(&self) -> bool {
+    pub(crate) fn required(&self) -> bool {
         !self.clients.is_empty()
     }
 
@@ -63,7 +63,7 @@ impl IntrospectionClients {
     }
 
     /// The client an `Authorization` header authenticates, if it does (`Basic base64(id:secret)`).
-    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Option<&str> {
+    pub(crate) fn authenticate(&self, authorization: Option<&[u8]>) -> Option<&str> {
         let (id, secret) = parse_basic(authorization?)?;
         let presented = self.digest(secret.as_bytes());
         let (name, expected) = match self.clients.get_key_value(id.as_str()) {

@@ -32,8 +32,10 @@
 // The warp filter chain of every endpoint is one deep type; an optimised build checks its futures' `Unpin`
 // past the default limit of 128 (E0275 in the release image build).
 #![recursion_limit = "256"]
+// What other crates and the tests may use is `pub` in a public module; everything else says `pub(crate)`.
+#![warn(unreachable_pub)]
 
-pub mod accounts;
+mod accounts;
 pub mod app;
 mod audit;
 mod authenticate;
@@ -55,6 +57,6 @@ mod schemas;
 mod sealing;
 mod server;
 mod sessions;
-pub mod signing;
+mod signing;
 pub mod store;
-pub mod users;
+mod users;

@@ -72,7 +72,7 @@ impl AccountKey {
 }
 
 /// A refusal for a window with `retry_after_ms` left: `Retry-After` in whole seconds, at least 1.
-pub fn limited(retry_after_ms: i64) -> Refusal {
+pub(crate) fn limited(retry_after_ms: i64) -> Refusal {
     Refusal::Limited {
         retry_after_secs: (retry_after_ms.max(1) as u64).div_ceil(1000),
     }

@@ -30,22 +30,22 @@ use crate::store::{ChallengeStore, ChallengeTry, MfaStore, RevocationStore, Stor
 use crate::users::User;
 
 /// TOTP step, seconds.
-pub const STEP_SECS: i64 = 30;
+pub(crate) const STEP_SECS: i64 = 30;
 /// Digits of a TOTP code.
-pub const DIGITS: usize = 6;
+pub(crate) const DIGITS: usize = 6;
 /// How long a login challenge lives, seconds.
-pub const CHALLENGE_SECS: i64 = shared::config::MFA_CHALLENGE_SECS;
+pub(crate) const CHALLENGE_SECS: i64 = shared::config::MFA_CHALLENGE_SECS;
 /// Attempts allowed per challenge.
-pub const MAX_TRIES: u32 = 5;
+pub(crate) const MAX_TRIES: u32 = 5;
 /// How many recovery codes activation returns.
-pub const RECOVERY_CODES: usize = 10;
+pub(crate) const RECOVERY_CODES: usize = 10;
 /// How long an enrolment may stay pending before setup must be called again, seconds.
-pub const PENDING_SECS: i64 = 3600;
+pub(crate) const PENDING_SECS: i64 = 3600;
 
 const RECOVERY_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 #[derive(Debug, thiserror::Error)]
-pub enum MfaError {
+pub(crate) enum MfaError {
     #[error(transparent)]
     Seal(#[from] SealError),
     #[error("totp: {0}")]
@@ -58,14 +58,14 @@ fn recovery_hash(key: &SealingKey, uid: &str, code: &str) -> String {
 }
 
 /// A new 160-bit secret from the OS RNG.
-pub fn new_secret() -> Vec<u8> {
+pub(crate) fn new_secret() -> Vec<u8> {
     let mut secret = vec![0u8; 20];
     OsRng.fill_bytes(&mut secret);
     secret
 }
 
 /// The TOTP of a secret, labelled for authenticator apps.
-pub fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, MfaError> {
+pub(crate) fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, MfaError> {
     TOTP::new(
         Algorithm::SHA1,
         DIGITS,
@@ -81,7 +81,7 @@ pub fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, MfaError
 /// What setup shows the user once.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Enrolment {
+pub(crate) struct Enrolment {
     pub secret: String,
     pub otpauth_url: String,
     pub qr_code: String,
@@ -89,7 +89,7 @@ pub struct Enrolment {
 
 /// The secret, its `otpauth://` URL (every parameter explicit: some authenticators do not assume the
 /// defaults) and that same URL as a QR code.
-pub fn enrolment(totp: &TOTP) -> Result<Enrolment, MfaError> {
+pub(crate) fn enrolment(totp: &TOTP) -> Result<Enrolment, MfaError> {
     let otpauth_url = format!(
         "{}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECS}",
         totp.get_url()
@@ -136,12 +136,12 @@ fn qr_png(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Whether `code` is a 6-digit TOTP code (anything else is tried as a recovery code).
-pub fn looks_like_totp(code: &str) -> bool {
+pub(crate) fn looks_like_totp(code: &str) -> bool {
     code.len() == DIGITS && code.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The step within ±`window` of `now_secs` whose code is `code`, compared in constant time.
-pub fn matching_step(totp: &TOTP, code: &str, now_secs: i64, window: u8) -> Option<i64> {
+pub(crate) fn matching_step(totp: &TOTP, code: &str, now_secs: i64, window: u8) -> Option<i64> {
     let current = now_secs.div_euclid(STEP_SECS);
     let mut found = None;
     for step in (current - i64::from(window))..=(current + i64::from(window)) {
@@ -157,7 +157,7 @@ pub fn matching_step(totp: &TOTP, code: &str, now_secs: i64, window: u8) -> Opti
 }
 
 /// Ten fresh recovery codes, `XXXXX-XXXXX` (50 bits each).
-pub fn new_recovery_codes() -> Vec<String> {
+pub(crate) fn new_recovery_codes() -> Vec<String> {
     let mut rng = OsRng;
     (0..RECOVERY_CODES)
         .map(|_| {
@@ -170,7 +170,7 @@ pub fn new_recovery_codes() -> Vec<String> {
 }
 
 /// Upper-case, without separators, so `abcde-fghij` and `ABCDEFGHIJ` are the same code.
-pub fn normalize_recovery(code: &str) -> String {
+pub(crate) fn normalize_recovery(code: &str) -> String {
     code.chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
@@ -178,7 +178,7 @@ pub fn normalize_recovery(code: &str) -> String {
 }
 
 /// The MFA flows, over the store; the routes call these.
-pub struct Mfa {
+pub(crate) struct Mfa {
     store: Arc<dyn MfaStore>,
     challenges: Arc<dyn ChallengeStore>,
     /// Read for the cut-off a challenge remembers.
@@ -193,7 +193,7 @@ pub struct Mfa {
 /// What a login of an MFA user answers instead of tokens.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Challenge {
+pub(crate) struct Challenge {
     pub mfa_required: bool,
     pub mfa_token: String,
     pub expires_in: i64,
@@ -208,7 +208,7 @@ fn internal(e: impl Into<MfaError>) -> Refusal {
 }
 
 impl Mfa {
-    pub fn new(
+    pub(crate) fn new(
         stores: &Stores,
         codec: Arc<TokenCodec>,
         users: Arc<Accounts>,
@@ -229,7 +229,7 @@ impl Mfa {
     }
 
     /// Whether logins of this user need the second step.
-    pub async fn is_active(&self, user: &User) -> Result<bool, Refusal> {
+    pub(crate) async fn is_active(&self, user: &User) -> Result<bool, Refusal> {
         Ok(self
             .store
             .mfa_record(&user.id.to_string())
@@ -239,7 +239,7 @@ impl Mfa {
     }
 
     /// A new pending secret (replacing a pending one, never an active one).
-    pub async fn setup(&self, user: &User) -> Result<Enrolment, Refusal> {
+    pub(crate) async fn setup(&self, user: &User) -> Result<Enrolment, Refusal> {
         let uid = user.id.to_string();
         let secret = new_secret();
         let totp = totp(&secret, &self.issuer, user.username.as_str()).map_err(internal)?;
@@ -258,7 +258,7 @@ impl Mfa {
     }
 
     /// Activates the pending secret with a current code; returns the recovery codes, shown once.
-    pub async fn activate(&self, user: &User, code: &str) -> Result<Vec<String>, Refusal> {
+    pub(crate) async fn activate(&self, user: &User, code: &str) -> Result<Vec<String>, Refusal> {
         let uid = user.id.to_string();
         let record = self.store.mfa_record(&uid).await?;
         if record.active.is_some() {
@@ -288,7 +288,7 @@ impl Mfa {
     }
 
     /// Checks a TOTP or recovery code against the active secret, consuming it (exactly once).
-    pub async fn check_code(&self, user: &User, code: &str) -> Result<bool, Refusal> {
+    pub(crate) async fn check_code(&self, user: &User, code: &str) -> Result<bool, Refusal> {
         let uid = user.id.to_string();
         let Some(sealed) = self.store.mfa_record(&uid).await?.active else {
             return Ok(false);
@@ -317,7 +317,11 @@ impl Mfa {
 
     /// The challenge an MFA user gets from a correct password: bound to the credential it proved and
     /// to the user's cut-off as it is now, so a password change or a logout-all voids it.
-    pub async fn challenge(&self, user: &User, methods: Vec<&'static str>) -> Result<Challenge, Refusal> {
+    pub(crate) async fn challenge(
+        &self,
+        user: &User,
+        methods: Vec<&'static str>,
+    ) -> Result<Challenge, Refusal> {
         let cutoff = self.revocations.cutoff(&user.id.to_string()).await?;
         let now = self.codec.now_secs();
         let claims = MfaClaims {
@@ -343,7 +347,7 @@ impl Mfa {
     /// The user behind a login challenge, if the token verifies and the user is still active with the
     /// credential the challenge was issued for. (The session it leads to checks that again, with the
     /// user's cut-off, in the store's one atomic step: [`crate::sessions::Sessions::start`].)
-    pub async fn open_challenge(&self, mfa_token: &str) -> Result<(MfaClaims, Arc<User>), Refusal> {
+    pub(crate) async fn open_challenge(&self, mfa_token: &str) -> Result<(MfaClaims, Arc<User>), Refusal> {
         let claims = self
             .codec
             .verify::<MfaClaims>(mfa_token)
@@ -362,7 +366,7 @@ impl Mfa {
     }
 
     /// Counts one attempt on a challenge: past [`MAX_TRIES`], or once it completed a login, it is spent.
-    pub async fn try_challenge(&self, claims: &MfaClaims) -> Result<(), Refusal> {
+    pub(crate) async fn try_challenge(&self, claims: &MfaClaims) -> Result<(), Refusal> {
         match self
             .challenges
             .mfa_challenge_try(&claims.jti, MAX_TRIES, self.challenge_ttl_ms(claims))
@@ -374,7 +378,7 @@ impl Mfa {
     }
 
     /// Marks a challenge as having completed its login (exactly once).
-    pub async fn finish_challenge(&self, claims: &MfaClaims) -> Result<(), Refusal> {
+    pub(crate) async fn finish_challenge(&self, claims: &MfaClaims) -> Result<(), Refusal> {
         if self
             .challenges
             .mfa_challenge_finish(&claims.jti, self.challenge_ttl_ms(claims))
@@ -391,7 +395,7 @@ impl Mfa {
     }
 
     /// Turns MFA off with a current code or a recovery code.
-    pub async fn disable(&self, user: &User, code: &str) -> Result<(), Refusal> {
+    pub(crate) async fn disable(&self, user: &User, code: &str) -> Result<(), Refusal> {
         if !self.is_active(user).await? {
             return Err(Refusal::MfaNotActive);
         }

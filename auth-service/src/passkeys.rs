@@ -63,11 +63,11 @@ use crate::users::User;
 /// Bytes of a user handle.
 const HANDLE_LEN: usize = 16;
 /// How long a ceremony may take, seconds (webauthn_rp's options ask the browser for five minutes).
-pub const CEREMONY_SECS: i64 = 300;
+pub(crate) const CEREMONY_SECS: i64 = 300;
 /// The most passkeys one user may hold.
-pub const MAX_PASSKEYS: usize = 10;
+pub(crate) const MAX_PASSKEYS: usize = 10;
 /// The longest name a passkey may have, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
+pub(crate) const MAX_NAME_CHARS: usize = 64;
 
 type Handle = UserHandle<HANDLE_LEN>;
 type StoredKey = CompressedPubKey<[u8; 32], [u8; 32], [u8; 48], Vec<u8>>;
@@ -96,7 +96,7 @@ struct Ceremony {
 /// A passkey as its user sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PasskeyInfo {
+pub(crate) struct PasskeyInfo {
     pub id: String,
     pub name: String,
     /// RFC 3339.
@@ -124,7 +124,7 @@ impl From<&PasskeyRecord> for PasskeyInfo {
 }
 
 /// Which options a sign-in asks for.
-pub enum Ask<'a> {
+pub(crate) enum Ask<'a> {
     /// Any passkey the browser holds for us (a discoverable credential).
     Anyone,
     /// A passkey of the user with this name.
@@ -134,7 +134,7 @@ pub enum Ask<'a> {
 }
 
 /// A passkey assertion that passed, and whose it is.
-pub struct Asserted {
+pub(crate) struct Asserted {
     pub user: Arc<User>,
     pub synced: bool,
 }
@@ -188,7 +188,7 @@ fn challenge_key(challenge: u128) -> String {
 }
 
 /// A passkey's name as given: trimmed, not empty, at most [`MAX_NAME_CHARS`], no control characters.
-pub fn passkey_name(name: Option<&str>) -> Result<String, Refusal> {
+pub(crate) fn passkey_name(name: Option<&str>) -> Result<String, Refusal> {
     let name = name
         .map(str::trim)
         .filter(|n| !n.is_empty())
@@ -200,7 +200,7 @@ pub fn passkey_name(name: Option<&str>) -> Result<String, Refusal> {
 }
 
 /// See the module doc.
-pub struct Passkeys {
+pub(crate) struct Passkeys {
     store: Arc<dyn PasskeyStore>,
     grants: Arc<dyn GrantStore>,
     users: Arc<Accounts>,
@@ -213,7 +213,7 @@ pub struct Passkeys {
 }
 
 impl Passkeys {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn PasskeyStore>,
         grants: Arc<dyn GrantStore>,
         users: Arc<Accounts>,
@@ -239,7 +239,7 @@ impl Passkeys {
     }
 
     /// Whether passkeys are on.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.rp.is_some()
     }
 
@@ -251,14 +251,14 @@ impl Passkeys {
     }
 
     /// The user's passkeys.
-    pub async fn of_user(&self, user: &User) -> Result<Vec<PasskeyRecord>, Refusal> {
+    pub(crate) async fn of_user(&self, user: &User) -> Result<Vec<PasskeyRecord>, Refusal> {
         let mut all = self.store.passkeys(&user.id.to_string()).await?;
         all.sort_by_key(|p| p.created_ms);
         Ok(all)
     }
 
     /// Whether the user holds any passkey (which makes logins ask for a second factor).
-    pub async fn any(&self, uid: &str) -> Result<bool, Refusal> {
+    pub(crate) async fn any(&self, uid: &str) -> Result<bool, Refusal> {
         Ok(!self.store.passkeys(uid).await?.is_empty())
     }
 
@@ -296,7 +296,7 @@ impl Passkeys {
     }
 
     /// The options to register a new passkey (`datos.publicKey`), its ceremony kept in the store.
-    pub async fn register_options(&self, user: &User) -> Result<Value, Refusal> {
+    pub(crate) async fn register_options(&self, user: &User) -> Result<Value, Refusal> {
         let (rp_id, _) = self.rp()?;
         let existing = self.of_user(user).await?;
         if existing.len() >= MAX_PASSKEYS {
@@ -345,7 +345,12 @@ impl Passkeys {
 
     /// Finishes a registration: the browser's `RegistrationResponseJSON` for a ceremony this user
     /// began. The passkey is kept, and from then on the user's logins ask for a second factor.
-    pub async fn register(&self, user: &User, credential: &[u8], name: &str) -> Result<PasskeyInfo, Refusal> {
+    pub(crate) async fn register(
+        &self,
+        user: &User,
+        credential: &[u8],
+        name: &str,
+    ) -> Result<PasskeyInfo, Refusal> {
         let (rp_id, origins) = self.rp()?;
         let registration =
             Registration::from_json_relaxed(credential).map_err(|_| problem(PasskeyProblem::Unreadable))?;
@@ -402,7 +407,7 @@ impl Passkeys {
     }
 
     /// Renames one of the user's passkeys.
-    pub async fn rename(&self, user: &User, id: &str, name: &str) -> Result<PasskeyInfo, Refusal> {
+    pub(crate) async fn rename(&self, user: &User, id: &str, name: &str) -> Result<PasskeyInfo, Refusal> {
         // Compare-and-set against a use that moves its counter meanwhile: a few tries.
         for _ in 0..3 {
             let before = self.own(user, id).await?;
@@ -430,7 +435,7 @@ impl Passkeys {
 
     /// Removes one of the user's passkeys (the caller asks for the password first when it is the
     /// account's last second factor).
-    pub async fn remove(&self, user: &User, id: &str) -> Result<(), Refusal> {
+    pub(crate) async fn remove(&self, user: &User, id: &str) -> Result<(), Refusal> {
         let uid = user.id.to_string();
         if !self.store.remove_passkey(&uid, id).await? {
             return Err(Refusal::UnknownPasskey);
@@ -452,7 +457,7 @@ impl Passkeys {
     }
 
     /// The options of a sign-in (`datos.publicKey`), its ceremony kept in the store.
-    pub async fn login_options(&self, ask: Ask<'_>) -> Result<Value, Refusal> {
+    pub(crate) async fn login_options(&self, ask: Ask<'_>) -> Result<Value, Refusal> {
         let (rp_id, _) = self.rp()?;
         let (allowed, purpose, verify_user) = match ask {
             Ask::Anyone => {
@@ -513,7 +518,7 @@ impl Passkeys {
     /// A sign-in with a passkey alone (`AuthenticationResponseJSON` of a [`Ask::Anyone`] or
     /// [`Ask::Named`] ceremony): under the IP ceiling, then the account lock of the user it names, a
     /// failed assertion counted against that lock. Anything wrong is [`Refusal::BadCredentials`].
-    pub async fn sign_in(&self, credential: &[u8], ip: IpAddr) -> Result<Asserted, Refusal> {
+    pub(crate) async fn sign_in(&self, credential: &[u8], ip: IpAddr) -> Result<Asserted, Refusal> {
         self.rp()?;
         self.limits.admit_ip(ip).await?;
         let parsed = NonDiscoverableAuthentication::<HANDLE_LEN>::from_json_relaxed(credential)
@@ -554,7 +559,12 @@ impl Passkeys {
     /// very challenge (`jti`) and user. The caller counts the try and the code lock
     /// ([`crate::authenticate::Authenticator::second_step_with_passkey`]). A wrong one is
     /// [`Refusal::BadCode`].
-    pub async fn second_factor(&self, uid: &str, jti: &str, credential: &[u8]) -> Result<bool, Refusal> {
+    pub(crate) async fn second_factor(
+        &self,
+        uid: &str,
+        jti: &str,
+        credential: &[u8],
+    ) -> Result<bool, Refusal> {
         self.rp()?;
         let parsed = NonDiscoverableAuthentication::<HANDLE_LEN>::from_json_relaxed(credential)
             .map_err(|_| Refusal::BadCode)?;

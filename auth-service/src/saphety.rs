@@ -21,7 +21,7 @@ const EXPIRES_FORMAT: &[FormatItem<'static>] =
 /// missing field can be named in the Saphety shape).
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // A documentation type: only its schema is read.
-pub struct GetTokenRequest {
+pub(crate) struct GetTokenRequest {
     /// The user's e-mail.
     #[schema(schema_with = crate::schemas::non_blank_schema)]
     pub username: String,
@@ -36,7 +36,7 @@ pub struct GetTokenRequest {
 /// One entry of `Errors`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
-pub struct SaphetyError {
+pub(crate) struct SaphetyError {
     pub field: Option<String>,
     pub code: &'static str,
     pub description: Option<String>,
@@ -45,7 +45,7 @@ pub struct SaphetyError {
 
 /// `ResultData` of a success.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct TokenData {
+pub(crate) struct TokenData {
     pub access_token: String,
     pub expires: String,
     pub token_type: &'static str,
@@ -55,7 +55,7 @@ pub struct TokenData {
 /// The Saphety envelope: `IsValid`, `Warnings`, `Errors`, `ResultData`, `ResultCode`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
-pub struct SaphetyEnvelope {
+pub(crate) struct SaphetyEnvelope {
     pub is_valid: bool,
     /// Always empty.
     pub warnings: Vec<String>,
@@ -66,7 +66,7 @@ pub struct SaphetyEnvelope {
 }
 
 /// The success reply: 200 and `ResultCode: 200`.
-pub fn success(data: &TokenData) -> Response {
+pub(crate) fn success(data: &TokenData) -> Response {
     let body = SaphetyEnvelope {
         is_valid: true,
         warnings: Vec::new(),
@@ -79,7 +79,7 @@ pub fn success(data: &TokenData) -> Response {
 
 /// Why a gettoken request failed; each maps to an HTTP status equal to its `ResultCode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Wrong password, unknown e-mail or wrong operator: one answer for all three.
     IdentificationDoesNotMatch,
     /// A field is missing, empty or of the wrong type.
@@ -104,7 +104,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn reply(&self) -> Response {
+    pub(crate) fn reply(&self) -> Response {
         let (status, error) = match self {
             Failure::IdentificationDoesNotMatch => (
                 StatusCode::BAD_REQUEST,
@@ -176,7 +176,7 @@ fn entry(field: Option<&str>, code: &'static str, description: Option<String>) -
 
 /// The gettoken token's claims: ours, plus the seed's.
 #[derive(Debug, Clone, Serialize)]
-pub struct SaphetyClaims {
+pub(crate) struct SaphetyClaims {
     #[serde(flatten)]
     pub access: AccessClaims,
     pub given_name: String,
@@ -188,11 +188,11 @@ pub struct SaphetyClaims {
 }
 
 /// The stable `nameid` of a user.
-pub fn nameid(user_id: u64) -> String {
+pub(crate) fn nameid(user_id: u64) -> String {
     uuid::Uuid::new_v5(&NAMEID_NAMESPACE, format!("user:{user_id}").as_bytes()).to_string()
 }
 
-pub fn usertype(rol: Rol) -> &'static str {
+pub(crate) fn usertype(rol: Rol) -> &'static str {
     match rol {
         Rol::Admin => "Admin",
         Rol::Usuario => "User",
@@ -200,7 +200,7 @@ pub fn usertype(rol: Rol) -> &'static str {
 }
 
 /// `exp` (seconds) in the seed's `expires` format.
-pub fn expires(exp_secs: i64) -> String {
+pub(crate) fn expires(exp_secs: i64) -> String {
     OffsetDateTime::from_unix_timestamp(exp_secs)
         .ok()
         .and_then(|t| t.format(EXPIRES_FORMAT).ok())

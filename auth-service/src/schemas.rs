@@ -6,7 +6,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use crate::passwords::MAX_PASSWORD_CHARS;
 
 /// A password: at most [`MAX_PASSWORD_CHARS`] characters (a longer one is refused before hashing).
-pub fn password_schema() -> Object {
+pub(crate) fn password_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(Some(MAX_PASSWORD_CHARS))
@@ -14,7 +14,7 @@ pub fn password_schema() -> Object {
 }
 
 /// A field that must not be empty nor only whitespace (gettoken's `Required`).
-pub fn non_blank_schema() -> Object {
+pub(crate) fn non_blank_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
@@ -23,7 +23,7 @@ pub fn non_blank_schema() -> Object {
 }
 
 /// A non-blank password of at most [`MAX_PASSWORD_CHARS`] characters (gettoken's `Required`, `TooLong`).
-pub fn non_blank_password_schema() -> Object {
+pub(crate) fn non_blank_password_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
@@ -33,7 +33,7 @@ pub fn non_blank_password_schema() -> Object {
 }
 
 /// A new username: 1 to 64 ASCII letters, digits, `.`, `_`, `-`, `@` (what the admin API accepts).
-pub fn new_username_schema() -> Object {
+pub(crate) fn new_username_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
@@ -43,7 +43,7 @@ pub fn new_username_schema() -> Object {
 }
 
 /// A new e-mail: a valid e-mail address as browsers take it for `<input type="email">`; at most 254.
-pub fn new_email_schema() -> Object {
+pub(crate) fn new_email_schema() -> Object {
     // The WHATWG HTML standard's "valid e-mail address" ([`crate::identity::Email::parse`]), as its own
     // regular expression says it.
     let label = "[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?";
@@ -58,7 +58,7 @@ pub fn new_email_schema() -> Object {
 
 /// A virtual operator: 1 to 64 characters, none a control character, not all white space (as
 /// `str::trim` sees it).
-pub fn operator_schema() -> Object {
+pub(crate) fn operator_schema() -> Object {
     let control = r"\u0000-\u001f\u007f-\u009f";
     let visible = format!(r"[^{control}\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]");
     ObjectBuilder::new()
@@ -71,7 +71,7 @@ pub fn operator_schema() -> Object {
 
 /// A new password: [`crate::password_policy::MIN_CHARS`] to [`MAX_PASSWORD_CHARS`] characters (and
 /// not a common password, which no schema can say: that refusal names the rule `common_password`).
-pub fn new_password_schema() -> Object {
+pub(crate) fn new_password_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(crate::password_policy::MIN_CHARS))
@@ -89,17 +89,17 @@ fn or_null(mut schema: Object) -> Object {
 }
 
 /// [`new_email_schema`] or `null`.
-pub fn new_email_or_null_schema() -> Object {
+pub(crate) fn new_email_or_null_schema() -> Object {
     or_null(new_email_schema())
 }
 
 /// [`operator_schema`] or `null`.
-pub fn operator_or_null_schema() -> Object {
+pub(crate) fn operator_or_null_schema() -> Object {
     or_null(operator_schema())
 }
 
 /// [`new_password_schema`] or `null`.
-pub fn new_password_or_null_schema() -> Object {
+pub(crate) fn new_password_or_null_schema() -> Object {
     or_null(new_password_schema())
 }
 
@@ -120,7 +120,7 @@ fn array_or_null(mut array: Array) -> Array {
 }
 
 /// A `client_id`: 1 to 64 letters, digits, `.`, `_`, `-`, not all digits (those are user ids).
-pub fn client_id_schema() -> Object {
+pub(crate) fn client_id_schema() -> Object {
     or_null(
         ObjectBuilder::new()
             .schema_type(Type::String)
@@ -132,7 +132,7 @@ pub fn client_id_schema() -> Object {
 }
 
 /// A client's name: 1 to 100 characters, not only white space.
-pub fn client_name_schema() -> Object {
+pub(crate) fn client_name_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
@@ -142,13 +142,13 @@ pub fn client_name_schema() -> Object {
 }
 
 /// [`client_name_schema`] or `null`.
-pub fn client_name_or_null_schema() -> Object {
+pub(crate) fn client_name_or_null_schema() -> Object {
     or_null(client_name_schema())
 }
 
 /// Redirect URIs: `https` ones, `http` on this machine, or a native app's private-use scheme; the
 /// pattern the service itself holds them to ([`crate::oauth::registry::REDIRECT_URI_PATTERN`]).
-pub fn redirect_uris_schema() -> Array {
+pub(crate) fn redirect_uris_schema() -> Array {
     let uri = ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(crate::oauth::registry::REDIRECT_URI_PATTERN))
@@ -158,7 +158,7 @@ pub fn redirect_uris_schema() -> Array {
 
 /// A back-channel logout URI, or `null`; `""` removes one in a `PATCH`
 /// ([`crate::oauth::registry::BACKCHANNEL_URI_PATTERN`]).
-pub fn backchannel_uri_schema() -> Object {
+pub(crate) fn backchannel_uri_schema() -> Object {
     or_null(
         ObjectBuilder::new()
             .schema_type(Type::String)
@@ -168,12 +168,12 @@ pub fn backchannel_uri_schema() -> Object {
 }
 
 /// [`redirect_uris_schema`] or `null`.
-pub fn redirect_uris_or_null_schema() -> Array {
+pub(crate) fn redirect_uris_or_null_schema() -> Array {
     array_or_null(redirect_uris_schema())
 }
 
 /// Grant types: at least one, each once.
-pub fn grant_types_schema() -> Array {
+pub(crate) fn grant_types_schema() -> Array {
     array_or_null(
         ArrayBuilder::new()
             .items(one_of_strings(&crate::oauth::registry::GRANT_TYPES))
@@ -184,7 +184,7 @@ pub fn grant_types_schema() -> Array {
 }
 
 /// Space-separated scopes, each one of [`crate::oauth::registry::SCOPES`].
-pub fn scope_schema() -> Object {
+pub(crate) fn scope_schema() -> Object {
     let one = crate::oauth::registry::SCOPES.join("|");
     or_null(
         ObjectBuilder::new()
@@ -195,11 +195,11 @@ pub fn scope_schema() -> Object {
 }
 
 /// `client_secret_basic`, `client_secret_post` or `none`.
-pub fn auth_method_schema() -> Object {
+pub(crate) fn auth_method_schema() -> Object {
     or_null(one_of_strings(&crate::oauth::registry::AUTH_METHODS))
 }
 
 /// `RS256`, `ES256` or `EdDSA`.
-pub fn id_token_alg_schema() -> Object {
+pub(crate) fn id_token_alg_schema() -> Object {
     or_null(one_of_strings(&crate::oauth::registry::ID_TOKEN_ALGS))
 }

@@ -54,7 +54,7 @@ pub struct Sessions {
 }
 
 /// A new random id (a session's, a token's `jti`).
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     Uuid::new_v4().simple().to_string()
 }
 

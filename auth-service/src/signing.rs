@@ -36,7 +36,7 @@ use crate::sealing::SealingKey;
 use crate::store::{KeyStore, SigningKeyRecord, StoreError};
 
 /// How often every replica reads the keys again (and rotates, when due).
-pub const RELOAD_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const RELOAD_EVERY: Duration = Duration::from_secs(10);
 
 /// Why keys could not be made, read or used.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +120,7 @@ impl std::fmt::Debug for SigningKeys {
 }
 
 /// The JWT name of an algorithm, as stored.
-pub fn alg_name(algorithm: Algorithm) -> &'static str {
+pub(crate) fn alg_name(algorithm: Algorithm) -> &'static str {
     match algorithm {
         Algorithm::EdDSA => "EdDSA",
         Algorithm::ES256 => "ES256",
@@ -129,7 +129,7 @@ pub fn alg_name(algorithm: Algorithm) -> &'static str {
     }
 }
 
-pub fn alg_of(name: &str) -> Option<Algorithm> {
+pub(crate) fn alg_of(name: &str) -> Option<Algorithm> {
     match name {
         "EdDSA" => Some(Algorithm::EdDSA),
         "ES256" => Some(Algorithm::ES256),
@@ -148,7 +148,7 @@ fn encoding_key(algorithm: Algorithm, der: &[u8]) -> EncodingKey {
 }
 
 /// A new private key of `algorithm`, as the DER [`encoding_key`] takes.
-pub fn generate(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn generate(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {
     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
     let der = match algorithm {
         Algorithm::EdDSA => {
@@ -182,7 +182,7 @@ pub fn generate(algorithm: Algorithm) -> Result<Vec<u8>, KeyError> {
 }
 
 /// A private key from a PKCS#8 PEM file's text, for `algorithm`, as the DER [`encoding_key`] takes.
-pub fn from_pem(algorithm: Algorithm, pem: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn from_pem(algorithm: Algorithm, pem: &str) -> Result<Vec<u8>, String> {
     use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
     let bad =
         |e: &dyn std::fmt::Display| format!("is not a PKCS#8 PEM {} private key ({e})", alg_name(algorithm));

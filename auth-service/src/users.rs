@@ -178,7 +178,7 @@ struct FileUser {
 
 /// The users configuration declares: the bootstrap user (id 1), then `USERS_FILE` if set. Usernames,
 /// e-mails and ids must not repeat (under [`normalize`]); every error names the entry.
-pub fn configured(config: &AuthConfig) -> Result<Vec<Configured>, ConfigError> {
+pub(crate) fn configured(config: &AuthConfig) -> Result<Vec<Configured>, ConfigError> {
     let bootstrap_hash = passwords::hash_deterministic(&config.api_user, config.api_password.expose())
         .map_err(|e| ConfigError::new("API_PASSWORD", e.to_string()))?;
     let mut users = vec![Configured {
@@ -207,7 +207,7 @@ fn read_file(path: &Path) -> Result<String, ConfigError> {
 }
 
 /// The users of a `USERS_FILE` document; every error names the entry.
-pub fn parse_users_file(text: &str, default_operator: &str) -> Result<Vec<Configured>, ConfigError> {
+pub(crate) fn parse_users_file(text: &str, default_operator: &str) -> Result<Vec<Configured>, ConfigError> {
     let file: UsersFile = toml::from_str(text)
         .map_err(|e| ConfigError::new("USERS_FILE", format!("is not valid: {}", e.message())))?;
     let mut out = Vec::new();

@@ -20,7 +20,7 @@ use crate::passwords::MAX_PASSWORD_CHARS;
 
 /// The shortest password accepted, in characters: ASVS 4.0's floor (§2.1.1); ASVS 5.0 §6.2.1 asks for
 /// at least 8 and strongly recommends 15.
-pub const MIN_CHARS: usize = 12;
+pub(crate) const MIN_CHARS: usize = 12;
 
 /// The common passwords, one a line, lower case (see `SOURCE.md`).
 const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
@@ -49,7 +49,7 @@ impl Rule {
 
 /// Whether `password` may be set; the first rule it breaks otherwise. Lengths count characters
 /// (Unicode scalar values), as the login does.
-pub fn check(password: &str) -> Result<(), Rule> {
+pub(crate) fn check(password: &str) -> Result<(), Rule> {
     let chars = password.chars().count();
     if chars < MIN_CHARS {
         return Err(Rule::MinLength);

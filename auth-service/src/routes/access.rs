@@ -13,7 +13,7 @@ use crate::audit::Actor;
 use crate::users::User;
 
 /// An access token whose signature, claims and session all check out.
-pub struct Authenticated {
+pub(super) struct Authenticated {
     pub claims: AccessClaims,
     pub user: Arc<User>,
 }
@@ -24,7 +24,7 @@ pub struct Authenticated {
 /// `/oauth2/token`) is the app's, for the resources its scopes name and `/oauth2/userinfo`, never for
 /// the account and admin API (a third-party app the user let see their profile must not change
 /// their password or, for an admin, manage users): 403.
-pub fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
+pub(super) fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
     access_claims(app.codec.clone()).and(with_state(app)).and_then(
         |claims: AccessClaims, app: App| async move {
             // A person's token issued to an app; a machine client's own token is no person's at all
@@ -41,7 +41,7 @@ pub fn authenticated(app: App) -> impl Filter<Extract = (Authenticated,), Error 
 }
 
 /// The Bearer access token of an active admin; anyone else 403.
-pub fn admin(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
+pub(super) fn admin(app: App) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone {
     authenticated(app).and_then(|auth: Authenticated| async move {
         if auth.user.rol == Rol::Admin {
             Ok(auth)
@@ -52,13 +52,13 @@ pub fn admin(app: App) -> impl Filter<Extract = (Authenticated,), Error = Reject
 }
 
 /// Who an audit line names for a change made through the admin API.
-pub fn actor(auth: &Authenticated) -> Actor {
+pub(super) fn actor(auth: &Authenticated) -> Actor {
     Actor::User(auth.user.id)
 }
 
 /// Passes when the OAuth 2.0 and OpenID Connect endpoints are on (`JWT_ISSUER` is a URL, see
 /// [`crate::config::AuthConfig::oauth_enabled`]); otherwise a 404 like any unknown path.
-pub fn oauth_enabled(app: &App) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+pub(super) fn oauth_enabled(app: &App) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     let on = app.config.oauth_enabled();
     warp::any()
         .and_then(move || async move {

@@ -23,7 +23,7 @@ use crate::users::User;
 
 /// A user as the admin API shows one (never a hash or a token).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AdminUser {
+pub(super) struct AdminUser {
     pub id: u64,
     pub username: String,
     pub email: String,
@@ -50,7 +50,7 @@ impl From<&User> for AdminUser {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateUser {
+pub(super) struct CreateUser {
     #[schema(schema_with = crate::schemas::new_username_schema)]
     username: String,
     #[schema(schema_with = crate::schemas::new_email_schema)]
@@ -67,7 +67,7 @@ pub struct CreateUser {
 /// What a create answers: the user, and the set-password token when no password was given.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Created {
+pub(super) struct Created {
     user: AdminUser,
     /// Only when no password was given: good once, for `POST /auth/password/set`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,7 +79,7 @@ pub struct Created {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PatchUser {
+pub(super) struct PatchUser {
     rol: Option<Rol>,
     #[schema(schema_with = crate::schemas::new_email_or_null_schema)]
     email: Option<String>,
@@ -90,7 +90,7 @@ pub struct PatchUser {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResetPassword {
+pub(super) struct ResetPassword {
     /// Held to the password policy; leave it out to clear the password and get a set-password token.
     #[schema(schema_with = crate::schemas::new_password_or_null_schema)]
     password: Option<String>,
@@ -99,7 +99,7 @@ pub struct ResetPassword {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct Page {
+pub(super) struct Page {
     /// Only users with a greater id (default 0).
     #[param(minimum = 0)]
     after: Option<i64>,
@@ -150,7 +150,7 @@ fn serde_urlencoded_page(raw: &str) -> Result<Page, ApiError> {
         (status = 422, description = "A bad `after` or `limit`", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn list(app: App) -> Endpoint {
+pub(super) fn list(app: App) -> Endpoint {
     Endpoint::of::<__path_list>(
         warp::path!("admin" / "users")
             .and(warp::get())
@@ -180,7 +180,7 @@ pub fn list(app: App) -> Endpoint {
         (status = 422, description = "A bad field, or a password that breaks the policy (the rule is named)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn create(app: App) -> Endpoint {
+pub(super) fn create(app: App) -> Endpoint {
     Endpoint::of::<__path_create>(
         warp::path!("admin" / "users")
             .and(warp::post())
@@ -220,7 +220,7 @@ pub fn create(app: App) -> Endpoint {
         (status = 404, description = "No such user", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn get(app: App) -> Endpoint {
+pub(super) fn get(app: App) -> Endpoint {
     Endpoint::of::<__path_get>(
         warp::path!("admin" / "users" / u64)
             .and(warp::get())
@@ -247,7 +247,7 @@ pub fn get(app: App) -> Endpoint {
         (status = 422, description = "A bad field", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn patch(app: App) -> Endpoint {
+pub(super) fn patch(app: App) -> Endpoint {
     Endpoint::of::<__path_patch>(
         warp::path!("admin" / "users" / u64)
             .and(warp::patch())
@@ -281,7 +281,7 @@ pub fn patch(app: App) -> Endpoint {
 /// What a password reset answers: the user (a password was given) or a set-password token.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
-pub enum Reset {
+pub(super) enum Reset {
     User(AdminUser),
     Token(ResetToken),
 }
@@ -299,7 +299,7 @@ pub enum Reset {
         (status = 409, description = "The admin's own password: changed only at POST /auth/password, with the current one", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn reset_password(app: App) -> Endpoint {
+pub(super) fn reset_password(app: App) -> Endpoint {
     Endpoint::of::<__path_reset_password>(
         warp::path!("admin" / "users" / u64 / "password")
             .and(warp::post())
@@ -331,7 +331,7 @@ pub fn reset_password(app: App) -> Endpoint {
         (status = 404, description = "No such user", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn unlock(app: App) -> Endpoint {
+pub(super) fn unlock(app: App) -> Endpoint {
     Endpoint::of::<__path_unlock>(
         warp::path!("admin" / "users" / u64 / "unlock")
             .and(warp::post())
@@ -355,7 +355,7 @@ pub fn unlock(app: App) -> Endpoint {
         (status = 404, description = "No such user", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn logout_all(app: App) -> Endpoint {
+pub(super) fn logout_all(app: App) -> Endpoint {
     Endpoint::of::<__path_logout_all>(
         warp::path!("admin" / "users" / u64 / "logout-all")
             .and(warp::post())

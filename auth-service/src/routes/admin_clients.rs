@@ -19,7 +19,7 @@ use crate::store::ClientRecord;
 /// A client as the admin API shows one: its RFC 7591 metadata and whether it is active; never a
 /// secret or its hash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AdminClient {
+pub(super) struct AdminClient {
     pub client_id: String,
     pub client_name: String,
     pub redirect_uris: Vec<String>,
@@ -66,7 +66,7 @@ impl AdminClient {
 /// `POST /admin/clients`: what is left out takes RFC 7591's default (or the one named).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewClient {
+pub(super) struct NewClient {
     /// Generated when left out.
     #[schema(schema_with = crate::schemas::client_id_schema)]
     client_id: Option<String>,
@@ -103,7 +103,7 @@ pub struct NewClient {
 /// revokes every token of the client.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PatchClient {
+pub(super) struct PatchClient {
     #[schema(schema_with = crate::schemas::client_name_or_null_schema)]
     client_name: Option<String>,
     #[schema(schema_with = crate::schemas::redirect_uris_or_null_schema)]
@@ -128,7 +128,7 @@ pub struct PatchClient {
 /// `POST /admin/clients/{client_id}/secret` (`{}` for the defaults).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewSecretRequest {
+pub(super) struct NewSecretRequest {
     /// How long the previous secret stays valid (0 to 2,592,000 s; 86,400 when left out). 0 ends it
     /// now and revokes every token of the client, as for a leaked secret.
     #[schema(minimum = 0, maximum = 2_592_000)]
@@ -155,7 +155,7 @@ fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, 
 
 /// A client and its secret, shown this once.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct WithSecret {
+pub(super) struct WithSecret {
     client: AdminClient,
     /// A confidential client's secret; absent for a public client.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -174,7 +174,7 @@ fn now_ms(app: &App) -> i64 {
         (status = 403, description = "Not an admin", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn list(app: App) -> Endpoint {
+pub(super) fn list(app: App) -> Endpoint {
     Endpoint::of::<__path_list>(
         warp::path!("admin" / "clients")
             .and(warp::get())
@@ -202,7 +202,7 @@ pub fn list(app: App) -> Endpoint {
         (status = 422, description = "A bad field (named)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn create(app: App) -> Endpoint {
+pub(super) fn create(app: App) -> Endpoint {
     Endpoint::of::<__path_create>(
         warp::path!("admin" / "clients")
             .and(warp::post())
@@ -248,7 +248,7 @@ pub fn create(app: App) -> Endpoint {
         (status = 404, description = "No such client", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn get(app: App) -> Endpoint {
+pub(super) fn get(app: App) -> Endpoint {
     Endpoint::of::<__path_get>(
         warp::path!("admin" / "clients" / String)
             .and(warp::get())
@@ -274,7 +274,7 @@ pub fn get(app: App) -> Endpoint {
         (status = 422, description = "A bad field (named), or a confidential client made public or the other way round", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn patch(app: App) -> Endpoint {
+pub(super) fn patch(app: App) -> Endpoint {
     Endpoint::of::<__path_patch>(
         warp::path!("admin" / "clients" / String)
             .and(warp::patch())
@@ -323,7 +323,7 @@ pub fn patch(app: App) -> Endpoint {
         (status = 422, description = "A bad `keep_previous_seconds`", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn new_secret(app: App) -> Endpoint {
+pub(super) fn new_secret(app: App) -> Endpoint {
     Endpoint::of::<__path_new_secret>(
         warp::path!("admin" / "clients" / String / "secret")
             .and(warp::post())

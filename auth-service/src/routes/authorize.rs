@@ -382,7 +382,7 @@ fn form() -> impl Filter<Extract = (Option<Vec<(String, String)>>,), Error = Rej
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
         (status = 503, description = "The store does not answer (an error page)", content_type = "text/html")
     ))]
-pub fn authorize_get(app: App) -> Endpoint {
+pub(super) fn authorize_get(app: App) -> Endpoint {
     Endpoint::of::<__path_authorize_get>(
         warp::path!("oauth2" / "authorize")
             .and(warp::get())
@@ -402,7 +402,7 @@ pub fn authorize_get(app: App) -> Endpoint {
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
         (status = 503, description = "The store does not answer (an error page)", content_type = "text/html")
     ))]
-pub fn authorize_post(app: App) -> Endpoint {
+pub(super) fn authorize_post(app: App) -> Endpoint {
     Endpoint::of::<__path_authorize_post>(
         warp::path!("oauth2" / "authorize")
             .and(warp::post())
@@ -442,7 +442,7 @@ async fn login_again(visit: Visit, params: Vec<(String, String)>) -> Response {
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
         (status = 503, description = "The store does not answer (an error page)", content_type = "text/html")
     ))]
-pub fn login_get(app: App) -> Endpoint {
+pub(super) fn login_get(app: App) -> Endpoint {
     Endpoint::of::<__path_login_get>(
         warp::path!("oauth2" / "login")
             .and(warp::get())
@@ -688,7 +688,7 @@ async fn login_submit(visit: Visit, form: Option<Vec<(String, String)>>) -> Resp
         (status = 429, description = "Too many attempts (the account or the IP locked): the form with the wait", content_type = "text/html"),
         (status = 503, description = "The store does not answer (an error page)", content_type = "text/html")
     ))]
-pub fn login_post(app: App) -> Endpoint {
+pub(super) fn login_post(app: App) -> Endpoint {
     Endpoint::of::<__path_login_post>(
         warp::path!("oauth2" / "login")
             .and(warp::post())
@@ -756,7 +756,7 @@ async fn consent_submit(visit: Visit, form: Option<Vec<(String, String)>>) -> Re
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
         (status = 503, description = "The store does not answer (an error page)", content_type = "text/html")
     ))]
-pub fn consent_post(app: App) -> Endpoint {
+pub(super) fn consent_post(app: App) -> Endpoint {
     Endpoint::of::<__path_consent_post>(
         warp::path!("oauth2" / "login" / "consent")
             .and(warp::post())
@@ -861,7 +861,7 @@ async fn logout(visit: Visit, params: Vec<(String, String)>, confirmed_form: boo
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
         (status = 503, description = "The store does not answer (an error page)", content_type = "text/html")
     ))]
-pub fn logout_get(app: App) -> Endpoint {
+pub(super) fn logout_get(app: App) -> Endpoint {
     Endpoint::of::<__path_logout_get>(
         warp::path!("oauth2" / "logout")
             .and(warp::get())
@@ -882,7 +882,7 @@ pub fn logout_get(app: App) -> Endpoint {
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
         (status = 503, description = "The store does not answer (an error page)", content_type = "text/html")
     ))]
-pub fn logout_post(app: App) -> Endpoint {
+pub(super) fn logout_post(app: App) -> Endpoint {
     Endpoint::of::<__path_logout_post>(
         warp::path!("oauth2" / "logout")
             .and(warp::post())

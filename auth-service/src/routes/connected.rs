@@ -17,7 +17,7 @@ use crate::app::App;
 /// An app the user let in.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ConnectedApp {
+pub(super) struct ConnectedApp {
     client_id: String,
     client_name: String,
     /// The scopes granted, space-separated.
@@ -27,7 +27,7 @@ pub struct ConnectedApp {
 /// A signed-in browser.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SignedInBrowser {
+pub(super) struct SignedInBrowser {
     /// Names it in `DELETE /auth/browsers/{browser_id}`.
     id: String,
     /// When the user signed in there (Unix seconds).
@@ -44,7 +44,7 @@ pub struct SignedInBrowser {
         (status = 403, description = "A token issued to an OAuth client (the account API takes this service's own sign-in)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn apps(app: App) -> Endpoint {
+pub(super) fn apps(app: App) -> Endpoint {
     Endpoint::of::<__path_apps>(
         warp::path!("auth" / "apps")
             .and(warp::get())
@@ -76,7 +76,7 @@ pub fn apps(app: App) -> Endpoint {
         (status = 404, description = "The user had not let this app in", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn withdraw(app: App) -> Endpoint {
+pub(super) fn withdraw(app: App) -> Endpoint {
     Endpoint::of::<__path_withdraw>(
         warp::path!("auth" / "apps" / String)
             .and(warp::delete())
@@ -106,7 +106,7 @@ pub fn withdraw(app: App) -> Endpoint {
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn browsers(app: App) -> Endpoint {
+pub(super) fn browsers(app: App) -> Endpoint {
     Endpoint::of::<__path_browsers>(
         warp::path!("auth" / "browsers")
             .and(warp::get())
@@ -138,7 +138,7 @@ pub fn browsers(app: App) -> Endpoint {
         (status = 404, description = "No such browser session of this user", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn end_browser(app: App) -> Endpoint {
+pub(super) fn end_browser(app: App) -> Endpoint {
     Endpoint::of::<__path_end_browser>(
         warp::path!("auth" / "browsers" / String)
             .and(warp::delete())

@@ -57,7 +57,7 @@ fn file(body: &'static str, content_type: &'static str) -> Response {
     responses((status = 200, description = "The account page (HTML, not the envelope): log in, see who you are, \
         enrol or disable TOTP, change the password, log out here or everywhere. Built on the public API alone.",
         content_type = "text/html")))]
-pub fn page() -> Endpoint {
+pub(super) fn page() -> Endpoint {
     Endpoint::of::<__path_page>(
         warp::path!("cuenta")
             .and(warp::get())
@@ -68,7 +68,7 @@ pub fn page() -> Endpoint {
 /// `GET /cuenta/app.js`
 #[utoipa::path(get, path = "/cuenta/app.js", tag = "cuenta",
     responses((status = 200, description = "The account page's script", content_type = "text/javascript")))]
-pub fn script() -> Endpoint {
+pub(super) fn script() -> Endpoint {
     Endpoint::of::<__path_script>(
         warp::path!("cuenta" / "app.js")
             .and(warp::get())
@@ -79,7 +79,7 @@ pub fn script() -> Endpoint {
 /// `GET /cuenta/app.css`
 #[utoipa::path(get, path = "/cuenta/app.css", tag = "cuenta",
     responses((status = 200, description = "The account page's style sheet", content_type = "text/css")))]
-pub fn style() -> Endpoint {
+pub(super) fn style() -> Endpoint {
     Endpoint::of::<__path_style>(
         warp::path!("cuenta" / "app.css")
             .and(warp::get())
@@ -90,7 +90,7 @@ pub fn style() -> Endpoint {
 /// `GET /cuenta/passkey.js`
 #[utoipa::path(get, path = "/cuenta/passkey.js", tag = "cuenta",
     responses((status = 200, description = "The hosted login page's passkey script: shows the passkey forms where the browser can use passkeys and runs the ceremony", content_type = "text/javascript")))]
-pub fn passkey_script() -> Endpoint {
+pub(super) fn passkey_script() -> Endpoint {
     Endpoint::of::<__path_passkey_script>(
         warp::path!("cuenta" / "passkey.js")
             .and(warp::get())

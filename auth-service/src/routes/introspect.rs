@@ -18,12 +18,12 @@ use shared::envelope::{Envelope, ErrorBody};
 /// the token (`sub`, `jti`, `sid`, `iat`, `nbf`, `exp`, `iss`, `aud`, `typ`, and for access tokens
 /// `username`, `email`, `rol`).
 #[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Introspection {
+pub(super) struct Introspection {
     pub active: bool,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct IntrospectRequest {
+pub(super) struct IntrospectRequest {
     token: String,
 }
 
@@ -64,7 +64,7 @@ fn client(app: &App) -> impl Filter<Extract = (), Error = Rejection> + Clone {
         (status = 422, description = "A field is missing or of the wrong type", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn introspect(app: App) -> Endpoint {
+pub(super) fn introspect(app: App) -> Endpoint {
     Endpoint::of::<__path_introspect>(
         warp::path!("auth" / "introspect")
             .and(warp::post())

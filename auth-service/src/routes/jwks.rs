@@ -15,7 +15,7 @@ use crate::app::App;
     responses(
         (status = 200, description = "The published public keys (RFC 7517): `kty`, `kid`, `alg`, `use`, and `crv`/`x`/`y` or `n`/`e`; never a private member. Empty with an HMAC algorithm.", content_type = "application/json")
     ))]
-pub fn jwks(app: App) -> Endpoint {
+pub(super) fn jwks(app: App) -> Endpoint {
     let cache = HeaderValue::from_str(&format!("public, max-age={}", app.config.jwks_cache_secs))
         .unwrap_or_else(|_| HeaderValue::from_static("public, max-age=300"));
     Endpoint::of::<__path_jwks>(

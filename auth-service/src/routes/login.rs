@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::authenticate::{Identifier, SignIn};
 
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct LoginRequest {
+pub(super) struct LoginRequest {
     username: String,
     #[schema(schema_with = crate::schemas::password_schema)]
     password: String,
@@ -32,7 +32,7 @@ pub struct LoginRequest {
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn login(app: App) -> Endpoint {
+pub(super) fn login(app: App) -> Endpoint {
     Endpoint::of::<__path_login>(
         warp::path!("auth" / "login")
             .and(warp::post())

@@ -16,7 +16,7 @@ use crate::app::App;
         shared::envelope::common::NoToken,
         shared::envelope::common::StoreDown
     ))]
-pub fn logout(app: App) -> Endpoint {
+pub(super) fn logout(app: App) -> Endpoint {
     Endpoint::of::<__path_logout>(
         warp::path!("auth" / "logout")
             .and(warp::post())
@@ -37,7 +37,7 @@ pub fn logout(app: App) -> Endpoint {
         shared::envelope::common::NoToken,
         shared::envelope::common::StoreDown
     ))]
-pub fn logout_all(app: App) -> Endpoint {
+pub(super) fn logout_all(app: App) -> Endpoint {
     Endpoint::of::<__path_logout_all>(
         warp::path!("auth" / "logout-all")
             .and(warp::post())

@@ -16,7 +16,7 @@ use crate::app::App;
         shared::envelope::common::NoToken,
         shared::envelope::common::StoreDown
     ))]
-pub fn me(app: App) -> Endpoint {
+pub(super) fn me(app: App) -> Endpoint {
     Endpoint::of::<__path_me>(
         warp::path!("auth" / "me")
             .and(warp::get())

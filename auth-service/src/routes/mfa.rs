@@ -19,14 +19,14 @@ use crate::app::App;
 use crate::mfa::{Enrolment, Mfa};
 
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct CodeRequest {
+pub(super) struct CodeRequest {
     code: String,
 }
 
 /// The second step: `mfaToken` with a `code`, or with a `passkey` assertion.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct VerifyRequest {
+pub(super) struct VerifyRequest {
     mfa_token: String,
     /// A 6-digit TOTP code or a recovery code.
     code: Option<String>,
@@ -39,14 +39,14 @@ pub struct VerifyRequest {
 /// What activation returns, once.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RecoveryCodes {
+pub(super) struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
 /// `GET /auth/mfa`: the user's second factors.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SecondFactors {
+pub(super) struct SecondFactors {
     /// Whether TOTP is on.
     pub totp: bool,
     /// How many passkeys the user holds.
@@ -75,7 +75,7 @@ fn enrolment_allowed(app: &App) -> Result<Arc<Mfa>, ApiError> {
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn status(app: App) -> Endpoint {
+pub(super) fn status(app: App) -> Endpoint {
     Endpoint::of::<__path_status>(
         warp::path!("auth" / "mfa")
             .and(warp::get())
@@ -103,7 +103,7 @@ pub fn status(app: App) -> Endpoint {
         (status = 409, description = "Not allowed in the current MFA state", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn setup(app: App) -> Endpoint {
+pub(super) fn setup(app: App) -> Endpoint {
     Endpoint::of::<__path_setup>(
         warp::path!("auth" / "mfa" / "setup")
             .and(warp::post())
@@ -130,7 +130,7 @@ pub fn setup(app: App) -> Endpoint {
         (status = 429, description = "Too many code attempts (see `Retry-After`)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn activate(app: App) -> Endpoint {
+pub(super) fn activate(app: App) -> Endpoint {
     Endpoint::of::<__path_activate>(
         warp::path!("auth" / "mfa" / "activate")
             .and(warp::post())
@@ -169,7 +169,7 @@ pub fn activate(app: App) -> Endpoint {
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn verify(app: App) -> Endpoint {
+pub(super) fn verify(app: App) -> Endpoint {
     Endpoint::of::<__path_verify>(
         warp::path!("auth" / "mfa" / "verify")
             .and(warp::post())
@@ -212,7 +212,7 @@ pub fn verify(app: App) -> Endpoint {
         (status = 429, description = "Too many code attempts (see `Retry-After`)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn disable(app: App) -> Endpoint {
+pub(super) fn disable(app: App) -> Endpoint {
     Endpoint::of::<__path_disable>(
         warp::path!("auth" / "mfa" / "disable")
             .and(warp::post())

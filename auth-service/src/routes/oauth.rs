@@ -21,7 +21,7 @@ use crate::oauth::token::{AuthMethod, Credentials, OAuthError};
 
 /// The RFC 6749 §5.2 error body.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct OAuthErrorBody {
+pub(super) struct OAuthErrorBody {
     /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
     /// `unsupported_grant_type`, `invalid_scope`; `slow_down` (429) over a rate limit;
     /// `temporarily_unavailable` (503) when the store does not answer.
@@ -31,7 +31,7 @@ pub struct OAuthErrorBody {
 
 /// RFC 6749 §5.1 answer of `/oauth2/token`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct TokenAnswer {
+pub(super) struct TokenAnswer {
     /// An RFC 9068 JWT (header `typ: at+jwt`).
     access_token: String,
     /// `Bearer`.
@@ -279,7 +279,7 @@ async fn token_grant(
         (status = 429, description = "`slow_down`: too many requests from this IP, or too many wrong secrets for this client; `Retry-After`", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`: the store does not answer", body = OAuthErrorBody)
     ))]
-pub fn token(app: App) -> Endpoint {
+pub(super) fn token(app: App) -> Endpoint {
     Endpoint::of::<__path_token>(form_request(&app, "token").then(
         |ip, authorization, content_type, body, app: App| async move {
             token_grant(&app, ip, authorization, content_type, body)
@@ -391,12 +391,12 @@ async fn introspect_token(
 
 /// RFC 7009's answer: an empty JSON object.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Empty {}
+pub(super) struct Empty {}
 
 /// RFC 7662's answer: `active`, and when it is true the token's claims (`sub`, `client_id`, `scope`,
 /// `exp`, `iat`, `iss`, `aud`, `jti`, `token_type`, and a person's `username`, `email`, `rol`, `sid`).
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct IntrospectionAnswer {
+pub(super) struct IntrospectionAnswer {
     active: bool,
 }
 
@@ -411,7 +411,7 @@ pub struct IntrospectionAnswer {
         (status = 429, description = "`slow_down`, with `Retry-After`", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`: the store does not answer", body = OAuthErrorBody)
     ))]
-pub fn revoke(app: App) -> Endpoint {
+pub(super) fn revoke(app: App) -> Endpoint {
     Endpoint::of::<__path_revoke>(form_request(&app, "revoke").then(
         |ip, authorization, content_type, body, app: App| async move {
             revoke_token(&app, ip, authorization, content_type, body)
@@ -432,7 +432,7 @@ pub fn revoke(app: App) -> Endpoint {
         (status = 429, description = "`slow_down`, with `Retry-After`", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`: the store does not answer", body = OAuthErrorBody)
     ))]
-pub fn introspect(app: App) -> Endpoint {
+pub(super) fn introspect(app: App) -> Endpoint {
     Endpoint::of::<__path_introspect>(form_request(&app, "introspect").then(
         |ip, authorization, content_type, body, app: App| async move {
             introspect_token(&app, ip, authorization, content_type, body)
@@ -493,7 +493,7 @@ fn discovery_reply(app: &App) -> Response {
         (status = 200, description = "The server's metadata (OIDC Discovery 1.0 / RFC 8414): only what is implemented", content_type = "application/json"),
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody)
     ))]
-pub fn openid_configuration(app: App) -> Endpoint {
+pub(super) fn openid_configuration(app: App) -> Endpoint {
     Endpoint::of::<__path_openid_configuration>(
         warp::path!(".well-known" / "openid-configuration")
             .and(warp::get())
@@ -509,7 +509,7 @@ pub fn openid_configuration(app: App) -> Endpoint {
         (status = 200, description = "The same metadata (RFC 8414)", content_type = "application/json"),
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody)
     ))]
-pub fn authorization_server(app: App) -> Endpoint {
+pub(super) fn authorization_server(app: App) -> Endpoint {
     Endpoint::of::<__path_authorization_server>(
         warp::path!(".well-known" / "oauth-authorization-server")
             .and(warp::get())

@@ -2,7 +2,7 @@
 //! security scheme. The document itself is derived from the one list of endpoints in `routes/mod.rs`.
 
 /// Adds the `introspection_client` (HTTP Basic) security scheme `/auth/introspect` refers to.
-pub struct IntrospectionClientAuth;
+pub(super) struct IntrospectionClientAuth;
 
 impl utoipa::Modify for IntrospectionClientAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

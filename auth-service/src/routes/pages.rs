@@ -16,7 +16,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 /// `text` with `& < > " '` escaped, for an element's text or a quoted attribute.
-pub fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -35,7 +35,7 @@ pub fn escape(text: &str) -> String {
 /// script, no DOM sinks outside Trusted Types), requests to this service, forms sent only to this
 /// service and, where the page's form ends in a redirect to a client, to that client's origin
 /// (browsers apply `form-action` to the redirects a form submission leads to).
-pub fn csp(form_target: Option<&str>) -> String {
+pub(super) fn csp(form_target: Option<&str>) -> String {
     let extra = form_target
         .and_then(origin_of)
         .map(|o| format!(" {o}"))
@@ -55,7 +55,7 @@ fn origin_of(url: &str) -> Option<String> {
 }
 
 /// A page: its title, body, status, and the origin its form may end at.
-pub struct Page {
+pub(super) struct Page {
     pub status: StatusCode,
     pub title: String,
     pub body: String,
@@ -63,7 +63,7 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(status: StatusCode, title: &str, body: String) -> Self {
+    pub(super) fn new(status: StatusCode, title: &str, body: String) -> Self {
         Self {
             status,
             title: title.to_string(),
@@ -73,12 +73,12 @@ impl Page {
     }
 
     /// The page whose form ends in a redirect to `redirect_uri`.
-    pub fn ending_at(mut self, redirect_uri: &str) -> Self {
+    pub(super) fn ending_at(mut self, redirect_uri: &str) -> Self {
         self.form_target = Some(redirect_uri.to_string());
         self
     }
 
-    pub fn into_response(self) -> Response {
+    pub(super) fn into_response(self) -> Response {
         let html = format!(
             "<!doctype html>\n<html lang=\"es\">\n<head>\n<meta charset=\"utf-8\">\n\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -105,7 +105,7 @@ impl Page {
 }
 
 /// A notice above a form: an error (`aviso error`) or information.
-pub fn notice(text: Option<&str>) -> String {
+pub(super) fn notice(text: Option<&str>) -> String {
     text.map(|t| format!("<p class=\"aviso error\" role=\"alert\">{}</p>\n", escape(t)))
         .unwrap_or_default()
 }
@@ -141,7 +141,7 @@ fn login_form(client_name: &str, req: &str, csrf: &str, username: &str, error: O
 }
 
 /// The first step: username and password, and the passkey form when passkeys are on.
-pub fn login_form_with(
+pub(super) fn login_form_with(
     client_name: &str,
     req: &str,
     csrf: &str,
@@ -191,7 +191,7 @@ fn code_form(client_name: &str, req: &str, csrf: &str, mfa_token: &str, error: O
 
 /// The second step for the factors the user holds (`methods`: `totp`, `passkey`): the code form, the
 /// passkey form, or both.
-pub fn second_step_form(
+pub(super) fn second_step_form(
     client_name: &str,
     req: &str,
     csrf: &str,
@@ -240,7 +240,7 @@ fn scope_text(scope: &str) -> &'static str {
 }
 
 /// The consent screen of a third-party client.
-pub fn consent_form(client_name: &str, username: &str, scope: &str, req: &str, csrf: &str) -> String {
+pub(super) fn consent_form(client_name: &str, username: &str, scope: &str, req: &str, csrf: &str) -> String {
     let items: String = scope
         .split(' ')
         .map(|s| format!("<li>{} <code>{}</code></li>\n", escape(scope_text(s)), escape(s)))
@@ -259,7 +259,7 @@ pub fn consent_form(client_name: &str, username: &str, scope: &str, req: &str, c
 }
 
 /// The question before logging out without an `id_token_hint` (RP-Initiated Logout §2).
-pub fn logout_form(csrf: &str, passed: &[(&str, &str)]) -> String {
+pub(super) fn logout_form(csrf: &str, passed: &[(&str, &str)]) -> String {
     let fields: String = passed.iter().map(|(n, v)| hidden(n, v)).collect();
     format!(
         "<section class=\"tarjeta\">\n<h2>¿Cerrar la sesión?</h2>\n<p>Se cerrará tu sesión en este navegador y en las aplicaciones que entraron con ella.</p>\n\
@@ -270,7 +270,7 @@ pub fn logout_form(csrf: &str, passed: &[(&str, &str)]) -> String {
 }
 
 /// A message and nothing to do (an error, a logout done).
-pub fn message(text: &str) -> String {
+pub(super) fn message(text: &str) -> String {
     format!("<section class=\"tarjeta\">\n<p>{}</p>\n</section>", escape(text))
 }
 

@@ -27,7 +27,7 @@ use crate::refusal::Refusal;
 /// `parseRequestOptionsFromJSON` take.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CeremonyOptions {
+pub(super) struct CeremonyOptions {
     /// `PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`.
     #[schema(value_type = Object)]
     public_key: serde_json::Value,
@@ -35,7 +35,7 @@ pub struct CeremonyOptions {
 
 /// `POST /auth/passkeys/register`
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct PasskeyRegisterRequest {
+pub(super) struct PasskeyRegisterRequest {
     /// The browser's `RegistrationResponseJSON` (`credential.toJSON()`).
     #[schema(value_type = Object)]
     credential: serde_json::Value,
@@ -47,7 +47,7 @@ pub struct PasskeyRegisterRequest {
 
 /// `PATCH /auth/passkeys/{passkey_id}`
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct PasskeyRenameRequest {
+pub(super) struct PasskeyRenameRequest {
     /// At most 64 characters, no control characters (blank: "Llave de acceso").
     #[schema(max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     name: String,
@@ -55,7 +55,7 @@ pub struct PasskeyRenameRequest {
 
 /// `DELETE /auth/passkeys/{passkey_id}`'s optional body.
 #[derive(Deserialize)]
-pub struct PasskeyRemoveRequest {
+pub(super) struct PasskeyRemoveRequest {
     /// Required when this is the account's last second factor.
     password: Option<String>,
 }
@@ -64,14 +64,14 @@ pub struct PasskeyRemoveRequest {
 /// `{"mfaToken"}` (the second step of a login).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PasskeyLoginOptionsRequest {
+pub(super) struct PasskeyLoginOptionsRequest {
     username: Option<String>,
     mfa_token: Option<String>,
 }
 
 /// `POST /auth/passkeys/login`
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct PasskeyLoginRequest {
+pub(super) struct PasskeyLoginRequest {
     /// The browser's `AuthenticationResponseJSON` (`credential.toJSON()`).
     #[schema(value_type = Object)]
     credential: serde_json::Value,
@@ -95,7 +95,7 @@ fn options_reply(public_key: serde_json::Value) -> warp::reply::Response {
         (status = 409, description = "The user holds the most passkeys allowed (10)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn register_options(app: App) -> Endpoint {
+pub(super) fn register_options(app: App) -> Endpoint {
     Endpoint::of::<__path_register_options>(
         warp::path!("auth" / "passkeys" / "register" / "options")
             .and(warp::post())
@@ -122,7 +122,7 @@ pub fn register_options(app: App) -> Endpoint {
         (status = 422, description = "An unreadable credential, a ceremony unknown, expired or used, a check that failed, or a bad name", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn register(app: App) -> Endpoint {
+pub(super) fn register(app: App) -> Endpoint {
     Endpoint::of::<__path_register>(
         warp::path!("auth" / "passkeys" / "register")
             .and(warp::post())
@@ -153,7 +153,7 @@ pub fn register(app: App) -> Endpoint {
         (status = 403, description = "A token issued to an OAuth client", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn list(app: App) -> Endpoint {
+pub(super) fn list(app: App) -> Endpoint {
     Endpoint::of::<__path_list>(
         warp::path!("auth" / "passkeys")
             .and(warp::get())
@@ -186,7 +186,7 @@ pub fn list(app: App) -> Endpoint {
         (status = 422, description = "A bad name", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn rename(app: App) -> Endpoint {
+pub(super) fn rename(app: App) -> Endpoint {
     Endpoint::of::<__path_rename>(
         warp::path!("auth" / "passkeys" / String)
             .and(warp::patch())
@@ -239,7 +239,7 @@ fn removal(kind: Option<HeaderValue>, body: Result<BytesMut, ApiError>) -> Resul
         (status = 429, description = "Too many wrong passwords (see `Retry-After`)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn remove(app: App) -> Endpoint {
+pub(super) fn remove(app: App) -> Endpoint {
     Endpoint::of::<__path_remove>(
         warp::path!("auth" / "passkeys" / String)
             .and(warp::delete())
@@ -289,7 +289,7 @@ pub fn remove(app: App) -> Endpoint {
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn login_options(app: App) -> Endpoint {
+pub(super) fn login_options(app: App) -> Endpoint {
     Endpoint::of::<__path_login_options>(
         warp::path!("auth" / "passkeys" / "login" / "options")
             .and(warp::post())
@@ -332,7 +332,7 @@ pub fn login_options(app: App) -> Endpoint {
         (status = 429, description = "Rate limited, or the account locked (see `Retry-After`)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn login(app: App) -> Endpoint {
+pub(super) fn login(app: App) -> Endpoint {
     Endpoint::of::<__path_login>(
         warp::path!("auth" / "passkeys" / "login")
             .and(warp::post())

@@ -20,7 +20,7 @@ use crate::sessions::TokenPair;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ChangePassword {
+pub(super) struct ChangePassword {
     #[schema(schema_with = crate::schemas::password_schema)]
     current_password: String,
     /// Held to the password policy (at least 12 characters, not a common password).
@@ -30,7 +30,7 @@ pub struct ChangePassword {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SetPassword {
+pub(super) struct SetPassword {
     /// The one-time token an admin received for this user.
     token: String,
     #[schema(schema_with = crate::schemas::new_password_schema)]
@@ -47,7 +47,7 @@ pub struct SetPassword {
         (status = 429, description = "Too many wrong passwords for the account, as at login (see `Retry-After`)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn change(app: App) -> Endpoint {
+pub(super) fn change(app: App) -> Endpoint {
     Endpoint::of::<__path_change>(
         warp::path!("auth" / "password")
             .and(warp::post())
@@ -91,7 +91,7 @@ async fn handle_change(
         (status = 422, description = "Unknown, used, replaced or expired token (`token`), or a new password that breaks the policy (the rule is named)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn set(app: App) -> Endpoint {
+pub(super) fn set(app: App) -> Endpoint {
     Endpoint::of::<__path_set>(
         warp::path!("auth" / "password" / "set")
             .and(warp::post())

@@ -16,7 +16,7 @@ use shared::envelope::{Envelope, ErrorBody};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RefreshRequest {
+pub(super) struct RefreshRequest {
     refresh_token: String,
 }
 
@@ -31,7 +31,7 @@ pub struct RefreshRequest {
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorBody),
         shared::envelope::common::StoreDown
     ))]
-pub fn refresh(app: App) -> Endpoint {
+pub(super) fn refresh(app: App) -> Endpoint {
     Endpoint::of::<__path_refresh>(
         warp::path!("auth" / "refresh")
             .and(warp::post())

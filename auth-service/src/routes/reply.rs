@@ -12,14 +12,14 @@ use crate::sessions::TokenPair;
 use crate::users::PublicUser;
 
 /// A successful reply that carries tokens.
-pub fn token_reply<T: Serialize>(mensaje: &str, datos: T) -> Result<Response, ApiError> {
+pub(super) fn token_reply<T: Serialize>(mensaje: &str, datos: T) -> Result<Response, ApiError> {
     Ok(shared::envelope::ok(mensaje, datos))
 }
 
 /// Starts a session for a proven sign-in and answers with the seed's login `datos`: the end of a
 /// login, and of an MFA verify (whose session is bound to the cut-off its challenge saw, see
 /// [`crate::sessions::Sessions::start`]).
-pub async fn session_reply(app: &App, proven: &Proven) -> Result<Response, ApiError> {
+pub(super) async fn session_reply(app: &App, proven: &Proven) -> Result<Response, ApiError> {
     let (pair, user) = app.sessions.start(&proven.user, proven.cutoff_seen).await?;
     token_reply(
         "Autenticación exitosa",
@@ -33,14 +33,14 @@ pub async fn session_reply(app: &App, proven: &Proven) -> Result<Response, ApiEr
 /// What a correct password gets: tokens, or (MFA on) a challenge. For the OpenAPI document.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
-pub enum LoginOutcome<'a> {
+pub(super) enum LoginOutcome<'a> {
     Tokens(LoginDatos<'a>),
     Mfa(Challenge),
 }
 
 /// The seed's login `datos`: the pair's fields, then `user`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct LoginDatos<'a> {
+pub(super) struct LoginDatos<'a> {
     #[serde(flatten)]
     pub pair: TokenPair,
     pub user: PublicUser<'a>,

@@ -28,7 +28,7 @@ use crate::users::User;
         (status = 429, description = "`TooManyRequests` (see `Retry-After`)", body = SaphetyEnvelope),
         (status = 503, description = "`ServiceUnavailable`", body = SaphetyEnvelope)
     ))]
-pub fn gettoken(app: App) -> Endpoint {
+pub(super) fn gettoken(app: App) -> Endpoint {
     Endpoint::of::<__path_gettoken>(
         warp::path!("v2" / "auth" / "gettoken")
             .and(warp::post())

@@ -18,7 +18,7 @@ use crate::refusal::Refusal;
 
 /// The claims answered: `sub`, then those of the token's scopes.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct UserInfo {
+pub(super) struct UserInfo {
     sub: String,
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -112,7 +112,7 @@ async fn userinfo(app: App, authorization: Option<HeaderValue>) -> Response {
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
         (status = 503, description = "`temporarily_unavailable`: the store does not answer", content_type = "application/json")
     ))]
-pub fn userinfo_get(app: App) -> Endpoint {
+pub(super) fn userinfo_get(app: App) -> Endpoint {
     Endpoint::of::<__path_userinfo_get>(
         warp::path!("oauth2" / "userinfo")
             .and(warp::get())
@@ -132,7 +132,7 @@ pub fn userinfo_get(app: App) -> Endpoint {
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
         (status = 503, description = "`temporarily_unavailable`: the store does not answer", content_type = "application/json")
     ))]
-pub fn userinfo_post(app: App) -> Endpoint {
+pub(super) fn userinfo_post(app: App) -> Endpoint {
     Endpoint::of::<__path_userinfo_post>(
         warp::path!("oauth2" / "userinfo")
             .and(warp::post())
