@@ -48,6 +48,7 @@ pub const MFA_CHALLENGE_SECS: i64 = 300;
 /// The longest token or session lifetime accepted: a (leap) year.
 const YEAR_SECS: u64 = 366 * 24 * 3600;
 
+#[macro_use]
 mod vars;
 
 pub use vars::*;
@@ -55,7 +56,7 @@ pub use vars::*;
 // ---------------------------------------------------------------------------------------------------
 // The tables
 
-crate::declare_vars! {
+declare_vars! {
     /// What both services read: JWT, store and logging.
     pub const COMMON;
     APP_ENV: Kind::OneOf(&["development", "production"]), WhenUnset::Default("development"),
@@ -96,7 +97,7 @@ crate::declare_vars! {
         "true lets APP_ENV=production run without REDIS_URL, on the embedded store.";
 }
 
-crate::declare_vars! {
+declare_vars! {
     /// What a backend that verifies access tokens locally reads to follow the revocation feed (the
     /// solicitud service; see the `revocation` module).
     pub const VERIFIER;
