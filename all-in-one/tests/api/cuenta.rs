@@ -479,7 +479,8 @@ async fn enrol(browser: &Browser, screenshot: bool) -> (Authenticator, u64) {
     (authenticator, step)
 }
 
-/// The enrolment step as the README shows it.
+/// A screenshot of the page as it is, kept in the target directory; with `UPDATE_SCREENSHOTS=1` also in
+/// `docs/<name>`, where the README shows it.
 pub(crate) async fn save_screenshot_as(browser: &Browser, name: &str) {
     let png = browser.c().screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
