@@ -8,18 +8,12 @@ use crate::services::{Service, PASSWORD};
 use crate::steps::succeeded;
 use serde_json::{json, Value};
 
-/// Registers a machine client through the admin API; its secret.
-pub(crate) async fn register_client(
-    client: &reqwest::Client,
-    auth: &Service,
-    admin_access: &str,
-    client_id: &str,
-) -> String {
+/// Registers a client with `metadata` through the admin API; its secret.
+async fn register(client: &reqwest::Client, auth: &Service, admin_access: &str, metadata: Value) -> String {
     let body: Value = client
         .post(auth.url("/admin/clients"))
         .bearer_auth(admin_access)
-        .json(&json!({"client_id": client_id, "client_name": "loadgen",
-                      "grant_types": ["client_credentials"], "scope": "solicitud:read"}))
+        .json(&metadata)
         .send()
         .await
         .unwrap()
@@ -32,6 +26,18 @@ pub(crate) async fn register_client(
         .to_string()
 }
 
+/// Registers a machine client through the admin API; its secret.
+pub(crate) async fn register_client(
+    client: &reqwest::Client,
+    auth: &Service,
+    admin_access: &str,
+    client_id: &str,
+) -> String {
+    let metadata = json!({"client_id": client_id, "client_name": "loadgen",
+                          "grant_types": ["client_credentials"], "scope": "solicitud:read"});
+    register(client, auth, admin_access, metadata).await
+}
+
 /// The OpenID Connect client of the code-flow scenarios: confidential, first-party (no consent).
 pub(crate) const WEB_CLIENT: &str = "loadgen-web";
 pub(crate) const WEB_CALLBACK: &str = "http://localhost:9/cb";
@@ -42,23 +48,11 @@ pub(crate) async fn register_web_client(
     auth: &Service,
     admin_access: &str,
 ) -> String {
-    let body: Value = client
-        .post(auth.url("/admin/clients"))
-        .bearer_auth(admin_access)
-        .json(&json!({"client_id": WEB_CLIENT, "client_name": "loadgen web",
-                      "grant_types": ["authorization_code", "refresh_token"],
-                      "redirect_uris": [WEB_CALLBACK], "scope": "openid profile",
-                      "first_party": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["datos"]["client_secret"]
-        .as_str()
-        .unwrap_or_else(|| panic!("the web client was not registered: {body}"))
-        .to_string()
+    let metadata = json!({"client_id": WEB_CLIENT, "client_name": "loadgen web",
+                          "grant_types": ["authorization_code", "refresh_token"],
+                          "redirect_uris": [WEB_CALLBACK], "scope": "openid profile",
+                          "first_party": true});
+    register(client, auth, admin_access, metadata).await
 }
 
 /// A client that keeps redirects for the caller to read.

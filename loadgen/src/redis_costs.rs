@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::measure::{load, load_on, redis_info};
 use crate::services::{common_vars, start, Service, Settings, PASSWORD};
-use crate::steps::{login, post_step, refresh_workers};
-use serde_json::{json, Value};
+use crate::steps::{login, post_step, refresh_in_turn, refresh_workers};
+use serde_json::json;
 
 /// Total calls of every command, from `INFO commandstats`.
 pub(crate) async fn redis_calls(url: &str) -> u64 {
@@ -44,23 +44,12 @@ pub(crate) async fn round_trips_per_refresh(redis_url: &str, auth: &Service, pre
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let client = reqwest::Client::new();
-    let mut token = login(&client, auth).await["refreshToken"]
+    let token = login(&client, auth).await["refreshToken"]
         .as_str()
         .unwrap()
         .to_string();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    for _ in 0..n {
-        let body: Value = client
-            .post(auth.url("/auth/refresh"))
-            .json(&json!({ "refreshToken": token }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        token = body["datos"]["refreshToken"].as_str().unwrap().to_string();
-    }
+    refresh_in_turn(&client, auth, token, n).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = monitor.kill();
     let _ = monitor.wait();
@@ -197,24 +186,13 @@ pub(crate) async fn topologies(settings: &Settings) {
         .await;
         // Commands per refresh: one chain, one refresh at a time, counted on every node.
         let client = reqwest::Client::new();
-        let mut token = login(&client, &auth).await["refreshToken"]
+        let token = login(&client, &auth).await["refreshToken"]
             .as_str()
             .unwrap()
             .to_string();
         let n = 200u64;
         let before = calls_since(&ports, &std::collections::HashMap::new()).await;
-        for _ in 0..n {
-            let body: Value = client
-                .post(auth.url("/auth/refresh"))
-                .json(&json!({ "refreshToken": token }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            token = body["datos"]["refreshToken"].as_str().unwrap().to_string();
-        }
+        refresh_in_turn(&client, &auth, token, n as usize).await;
         let spent = calls_since(&ports, &before).await;
         let redis_usec: u64 = spent
             .iter()

@@ -90,3 +90,25 @@ pub(crate) async fn refresh_workers(auth: &Service, n: usize) -> Vec<Step> {
     }
     workers
 }
+
+/// Refreshes one session `n` times, one request after the other; the last refresh token.
+pub(crate) async fn refresh_in_turn(
+    client: &reqwest::Client,
+    auth: &Service,
+    mut token: String,
+    n: usize,
+) -> String {
+    for _ in 0..n {
+        let body: Value = client
+            .post(auth.url("/auth/refresh"))
+            .json(&json!({ "refreshToken": token }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token = body["datos"]["refreshToken"].as_str().unwrap().to_string();
+    }
+    token
+}
