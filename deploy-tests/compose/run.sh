@@ -7,7 +7,9 @@
 #   2. a copy of the repository (what git tracks, plus untracked files it does not ignore), so nothing
 #      is written into the checkout; there, `sh deploy/new-env.sh` writes a .env with fresh secrets and
 #      prints the admin password, exactly as docs/operating.md tells an operator;
-#   3. docs/operating.md's `docker compose up --build -d`, then the checks;
+#   3. whatever an interrupted run of the same project left (containers, the Redis volume with keys
+#      sealed under another .env) removed; then docs/operating.md's `docker compose up --build -d`, and
+#      the checks;
 #   4. always, even when a check fails: `docker compose down -v`, the copy removed, and the engine
 #      stopped if this script started it.
 #
@@ -82,6 +84,17 @@ services:
         BINARIES: prebuilt
 EOF
     log "the images take the binaries in $COMPOSE_PREBUILT"
+fi
+
+# A run that was killed before its cleanup (a machine restarted mid-run) leaves its containers and its
+# Redis volume behind under the same project name; that Redis still holds signing keys sealed with the
+# old .env's KEY_ENCRYPTION_KEY, which the new auth-service rightly refuses to start with. Start clean.
+leftovers=$(docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME";
+            docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")
+if [ -n "$leftovers" ]; then
+    log "removing what an interrupted run of project $COMPOSE_PROJECT_NAME left (containers, volumes)"
+    docker compose -f docker-compose.yml -f docker-compose.tls.yml down -v --remove-orphans >/dev/null 2>&1 || true
+    docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" | xargs -r docker volume rm >/dev/null
 fi
 
 log "[$(elapsed)] docker compose up --build -d"
