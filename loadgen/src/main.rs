@@ -21,9 +21,12 @@
 //! `--quick` runs every scenario for a fraction of a second at low concurrency: it proves the harness
 //! works (CI runs it) and asserts nothing about speed. `--tokens` runs only the request-cost scenarios
 //! (the GETs, refresh, introspect, `/auth/me`), full length, for comparing one change.
+//! `--instructions` counts the instructions of the token endpoint's refresh and of `/auth/refresh`
+//! under callgrind (the `instructions` module): the comparison CPU time is too noisy for.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod instructions;
 mod measure;
 mod oauth;
 mod redis_costs;
@@ -61,6 +64,10 @@ async fn main() {
         concurrency: if quick { 4 } else { 32 },
         redis_url: std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
     };
+    if std::env::args().any(|a| a == "--instructions") {
+        instructions::refresh_instructions(&settings).await;
+        return;
+    }
     if std::env::args().any(|a| a == "--topologies") {
         topologies(&settings).await;
         return;
@@ -77,6 +84,10 @@ async fn main() {
         bench.logins().await;
     }
     print_table(&bench.settings, &bench.rows);
+    if bench.settings.quick {
+        // The instruction counts' harness, a handful of requests: that it runs, not what it counts.
+        instructions::refresh_instructions(&bench.settings).await;
+    }
 }
 
 /// The services under load, what every scenario reads them with, and the table so far.

@@ -56,8 +56,27 @@ pub(crate) fn binary(name: &str) -> PathBuf {
 }
 
 pub(crate) async fn start(name: &str, vars: &[(&str, String)]) -> Service {
+    start_under(&[], name, vars, Duration::from_secs(30)).await
+}
+
+/// [`start`], with the binary run by `launcher` (a program and its arguments, the binary's path
+/// appended: `valgrind --tool=callgrind ...`) and `timeout` to reach `listening`.
+pub(crate) async fn start_under(
+    launcher: &[String],
+    name: &str,
+    vars: &[(&str, String)],
+    timeout: Duration,
+) -> Service {
     let spawned = Instant::now();
-    let mut child = Command::new(binary(name))
+    let mut command = match launcher.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary(name));
+            command
+        }
+        None => Command::new(binary(name)),
+    };
+    let mut child = command
         .env_clear()
         .current_dir(std::env::temp_dir())
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
@@ -93,7 +112,7 @@ pub(crate) async fn start(name: &str, vars: &[(&str, String)]) -> Service {
         lines.for_each(drop);
     });
     let addr = rx
-        .recv_timeout(Duration::from_secs(30))
+        .recv_timeout(timeout)
         .unwrap_or_else(|_| panic!("{name} did not start"));
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();

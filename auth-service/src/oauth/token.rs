@@ -166,7 +166,6 @@ impl TokenEndpoint {
         &self,
         credentials: &Credentials,
     ) -> Result<ClientRecord, OAuthError> {
-        let account = AccountKey::client(&credentials.client_id);
         let client = match credentials.method {
             AuthMethod::None => {
                 self.registry
@@ -182,6 +181,8 @@ impl TokenEndpoint {
         match client {
             Some(c) => Ok(c),
             None => {
+                // The account key (a hash of the normalised id) only when there is a failure to count.
+                let account = AccountKey::client(&credentials.client_id);
                 self.limits.failed(&account).await?;
                 self.limits.check_lock(&account).await?;
                 Err(OAuthError::InvalidClient)
