@@ -40,8 +40,17 @@ pub struct Route {
 impl Route {
     /// Whether `path` is an instance of this template (a trailing `/` is ignored).
     pub fn matches(&self, path: &str) -> bool {
-        let mut parts = self.template.trim_end_matches('/').split('/');
-        let mut segments = path.trim_end_matches('/').split('/');
+        let template = self.template.trim_end_matches('/');
+        let path = path.trim_end_matches('/');
+        // A path that matches starts with the template's text up to its first variable; one
+        // comparison rules out nearly every other template before anything is split (the table is
+        // walked in order on every request: splitting each template cost 8 % of a refresh).
+        let literal = template.find('{').map_or(template, |i| &template[..i]);
+        if !path.starts_with(literal) {
+            return false;
+        }
+        let mut parts = template.split('/');
+        let mut segments = path.split('/');
         loop {
             match (parts.next(), segments.next()) {
                 (None, None) => return true,
@@ -482,6 +491,95 @@ mod tests {
 
     fn template(path: &str) -> Option<&'static str> {
         find(TABLE, path).map(|r| r.template)
+    }
+
+    /// `Route::matches` as it was before its prefix check: segment by segment only.
+    fn matches_by_segments(template: &str, path: &str) -> bool {
+        let mut parts = template.trim_end_matches('/').split('/');
+        let mut segments = path.trim_end_matches('/').split('/');
+        loop {
+            match (parts.next(), segments.next()) {
+                (None, None) => return true,
+                (Some(p), Some(s)) => {
+                    let variable = p.starts_with('{') && p.ends_with('}');
+                    let ok = if variable && p == "{id}" {
+                        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+                    } else if variable {
+                        !s.is_empty()
+                    } else {
+                        p == s
+                    };
+                    if !ok {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    #[test]
+    fn the_prefix_check_changes_no_answer() {
+        let templates = [
+            "/solicitud/",
+            "/solicitud/{id}",
+            "/solicitud/{id}/estado",
+            "/admin/clients/{client_id}",
+            "/admin/clients/{client_id}/secret",
+            "/auth/passkeys/{passkey_id}",
+            "/auth/refresh",
+            "/oauth2/token",
+            "/.well-known/openid-configuration",
+            "/",
+            "/{x}",
+        ];
+        let pieces = [
+            "",
+            "solicitud",
+            "42",
+            "abc",
+            "estado",
+            "admin",
+            "clients",
+            "billing-app",
+            "secret",
+            "auth",
+            "passkeys",
+            "refresh",
+            "oauth2",
+            "token",
+            ".well-known",
+            "openid-configuration",
+            "{id}",
+            "x",
+        ];
+        let mut paths = vec![String::new(), "/".into(), "//".into()];
+        for a in pieces {
+            paths.push(format!("/{a}"));
+            paths.push(format!("/{a}/"));
+            for b in pieces {
+                paths.push(format!("/{a}/{b}"));
+                paths.push(format!("/{a}/{b}/"));
+                paths.push(format!("/{a}//{b}"));
+                for c in ["", "estado", "secret", "42", "x"] {
+                    paths.push(format!("/{a}/{b}/{c}"));
+                    paths.push(format!("/{a}/{b}/{c}/"));
+                }
+            }
+        }
+        let mut matched = 0;
+        for template in templates {
+            let route = Route {
+                template,
+                methods: &["GET"],
+            };
+            for path in &paths {
+                let expected = matches_by_segments(template, path);
+                assert_eq!(route.matches(path), expected, "{template} against {path}");
+                matched += usize::from(expected);
+            }
+        }
+        assert!(matched > 50, "the paths exercise matches too: {matched}");
     }
 
     #[test]
