@@ -24,6 +24,9 @@
 //! `--instructions` counts the instructions of the token endpoint's refresh and of `/auth/refresh`
 //! under callgrind (the `instructions` module): the comparison CPU time is too noisy for.
 
+// A benchmark harness, not a service: it serves nothing, and a service that does not start or a setup
+// request that fails must stop the run loudly, as in a test, rather than print figures of a broken
+// run. Hence unwrap/expect/panic throughout (the workspace denies them in the services).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod instructions;
@@ -47,7 +50,9 @@ use crate::oauth::{
 };
 use crate::redis_costs::{redis_calls, round_trips_per_refresh, topologies};
 use crate::scenarios::{eddsa_next_to_hs256, propagation};
-use crate::services::{common_vars, create_solicitud, start, with_prefix, Service, Settings, PASSWORD};
+use crate::services::{
+    common_vars, create_solicitud, prefix_of, start, with_prefix, Service, Settings, PASSWORD,
+};
 use crate::steps::{client_credentials_step, get_step, login, post_step, refresh_workers};
 
 #[tokio::main]
@@ -132,11 +137,7 @@ impl Bench {
     /// each solicitud-service.
     async fn start(settings: Settings) -> Self {
         let auth_vars = common_vars(&settings, true);
-        let auth_prefix = auth_vars
-            .iter()
-            .find(|(k, _)| *k == "REDIS_KEY_PREFIX")
-            .map(|(_, v)| v.clone())
-            .unwrap();
+        let auth_prefix = prefix_of(&auth_vars);
         let auth = start("auth-service", &auth_vars).await;
         let sol = start(
             "solicitud-service",

@@ -4,22 +4,19 @@
 use std::sync::Arc;
 
 use crate::measure::Step;
-use crate::services::{Service, PASSWORD};
+use crate::services::{json_of, Service, PASSWORD};
 use crate::steps::succeeded;
 use serde_json::{json, Value};
 
 /// Registers a client with `metadata` through the admin API; its secret.
 async fn register(client: &reqwest::Client, auth: &Service, admin_access: &str, metadata: Value) -> String {
-    let body: Value = client
-        .post(auth.url("/admin/clients"))
-        .bearer_auth(admin_access)
-        .json(&metadata)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json_of(
+        client
+            .post(auth.url("/admin/clients"))
+            .bearer_auth(admin_access)
+            .json(&metadata),
+    )
+    .await;
     body["datos"]["client_secret"]
         .as_str()
         .unwrap_or_else(|| panic!("the client was not registered: {body}"))
@@ -179,20 +176,12 @@ pub(crate) async fn oauth_refresh_workers(auth: &Service, sso: &str, secret: &st
     let mut workers = Vec::new();
     for _ in 0..n {
         let code = code_of(&http, &authorize, sso).await.unwrap();
-        let body: Value = http
-            .post(&token)
-            .basic_auth(WEB_CLIENT, Some(secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", WEB_CALLBACK),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = json_of(http.post(&token).basic_auth(WEB_CLIENT, Some(secret)).form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", WEB_CALLBACK),
+        ]))
+        .await;
         let current = Arc::new(std::sync::Mutex::new(
             body["refresh_token"].as_str().unwrap().to_string(),
         ));

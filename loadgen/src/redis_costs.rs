@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::measure::{load, load_on, redis_info};
-use crate::services::{common_vars, start, Service, Settings, PASSWORD};
+use crate::services::{common_vars, prefix_of, start, Service, Settings, PASSWORD};
 use crate::steps::{login, post_step, refresh_in_turn, refresh_workers};
 use serde_json::json;
 
@@ -205,11 +205,7 @@ pub(crate) async fn topologies(settings: &Settings) {
             .collect();
         let per = |cmd: &str| spent.get(cmd).copied().unwrap_or(0) as f64 / n as f64;
         let total: u64 = spent.values().sum();
-        let prefix = vars
-            .iter()
-            .find(|(k, _)| *k == "REDIS_KEY_PREFIX")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
+        let prefix = prefix_of(&vars);
         let mut sizes = String::new();
         for (what, pattern) in [("session", "*}:sess:*"), ("user record", "*}:user")] {
             for port in &ports {

@@ -3,7 +3,9 @@
 use std::time::{Duration, Instant};
 
 use crate::measure::{load_costed, Run};
-use crate::services::{common_vars, create_solicitud, start, with_prefix, Service, Settings, MFA_KEY};
+use crate::services::{
+    common_vars, create_solicitud, prefix_of, start, with_prefix, Service, Settings, MFA_KEY,
+};
 use crate::steps::{get_step, login, refresh_workers};
 use base64::Engine as _;
 use serde_json::Value;
@@ -22,11 +24,7 @@ pub(crate) async fn eddsa_next_to_hs256(
     auth_vars.push(("JWT_ALGORITHM", "EdDSA".to_string()));
     // Any 32 bytes seal the generated key's private half in the store.
     auth_vars.push(("KEY_ENCRYPTION_KEY", MFA_KEY.to_string()));
-    let prefix = auth_vars
-        .iter()
-        .find(|(k, _)| *k == "REDIS_KEY_PREFIX")
-        .map(|(_, v)| v.clone())
-        .unwrap();
+    let prefix = prefix_of(&auth_vars);
     let auth_ed = start("auth-service", &auth_vars).await;
     // The backend holds no secret: only the JWKS URL.
     let mut sol_vars = with_prefix(common_vars(settings, true), &prefix);
@@ -71,6 +69,18 @@ pub(crate) async fn eddsa_next_to_hs256(
     (get_ed, get_hs, refresh_ed, refresh_hs)
 }
 
+/// The status of a GET of `url` with `access`.
+async fn status_of(client: &reqwest::Client, url: &str, access: &str) -> u16 {
+    client
+        .get(url)
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// `n` times: log in, check the token is accepted at `sol`, log out, then ask `sol` with the same token
 /// without pause until it answers 401; the time from the logout's response to that first refusal.
 pub(crate) async fn propagation(client: &reqwest::Client, auth: &Service, sol: &Service, n: usize) -> String {
@@ -81,15 +91,8 @@ pub(crate) async fn propagation(client: &reqwest::Client, auth: &Service, sol: &
             .as_str()
             .unwrap()
             .to_string();
-        let status = client
-            .get(&probe)
-            .bearer_auth(&access)
-            .send()
-            .await
-            .unwrap()
-            .status();
         assert_eq!(
-            status.as_u16(),
+            status_of(client, &probe, &access).await,
             404,
             "the fresh token is accepted (then not found)"
         );
@@ -103,14 +106,7 @@ pub(crate) async fn propagation(client: &reqwest::Client, auth: &Service, sol: &
         let _ = res.bytes().await;
         let answered = Instant::now();
         loop {
-            let status = client
-                .get(&probe)
-                .bearer_auth(&access)
-                .send()
-                .await
-                .unwrap()
-                .status();
-            if status.as_u16() == 401 {
+            if status_of(client, &probe, &access).await == 401 {
                 break;
             }
             assert!(

@@ -131,18 +131,28 @@ pub(crate) async fn start_under(
     }
 }
 
+/// Sends `request` and reads its JSON body (a request that fails stops the run).
+pub(crate) async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The `REDIS_KEY_PREFIX` of `vars`.
+pub(crate) fn prefix_of(vars: &[(&str, String)]) -> String {
+    vars.iter()
+        .find(|(k, _)| *k == "REDIS_KEY_PREFIX")
+        .map(|(_, v)| v.clone())
+        .unwrap()
+}
+
 /// Creates one solicitud on `service` (the one the GET scenarios read) and returns its id.
 pub(crate) async fn create_solicitud(client: &reqwest::Client, service: &Service, access: &str) -> u64 {
-    let created: Value = client
-        .post(service.url("/solicitud/"))
-        .bearer_auth(access)
-        .json(&json!({"origen": "A", "destino": "B", "fechaServicio": "2031-01-01T08:00:00Z", "pasajeros": 2, "motivo": "benchmark"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_of(
+        client
+            .post(service.url("/solicitud/"))
+            .bearer_auth(access)
+            .json(&json!({"origen": "A", "destino": "B", "fechaServicio": "2031-01-01T08:00:00Z", "pasajeros": 2, "motivo": "benchmark"})),
+    )
+    .await;
     created["datos"]["id"].as_u64().expect("solicitud created")
 }
 

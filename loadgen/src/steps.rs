@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::measure::Step;
-use crate::services::{Service, PASSWORD};
+use crate::services::{json_of, Service, PASSWORD};
 use serde_json::{json, Value};
 
 /// Sends a request and reads the whole body; `true` for a 2xx.
@@ -67,13 +67,12 @@ pub(crate) fn refresh_chain_step(url: String, first: String) -> Step {
 }
 
 pub(crate) async fn login(client: &reqwest::Client, auth: &Service) -> Value {
-    let res = client
-        .post(auth.url("/auth/login"))
-        .json(&json!({"username": "api_user", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = res.json().await.unwrap();
+    let body = json_of(
+        client
+            .post(auth.url("/auth/login"))
+            .json(&json!({"username": "api_user", "password": PASSWORD})),
+    )
+    .await;
     assert_eq!(body["exito"], true, "login failed: {body}");
     body["datos"].clone()
 }
@@ -99,15 +98,12 @@ pub(crate) async fn refresh_in_turn(
     n: usize,
 ) -> String {
     for _ in 0..n {
-        let body: Value = client
-            .post(auth.url("/auth/refresh"))
-            .json(&json!({ "refreshToken": token }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = json_of(
+            client
+                .post(auth.url("/auth/refresh"))
+                .json(&json!({ "refreshToken": token })),
+        )
+        .await;
         token = body["datos"]["refreshToken"].as_str().unwrap().to_string();
     }
     token

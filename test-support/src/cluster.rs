@@ -120,12 +120,7 @@ impl ClusterProcess {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("redis-server must be installed (.ci/run installs it): {e}"),
-                )
-            })?;
+            .map_err(redis_server_missing)?;
         match self.nodes.iter_mut().find(|n| n.port == port) {
             Some(node) => node.child = Some(child),
             None => self.nodes.push(ClusterNode {
@@ -452,6 +447,14 @@ fn wait_accepting(node: &mut ClusterNode, dir: &Path) -> io::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The error of a `redis-server` that could not be started, saying how to get one.
+pub(crate) fn redis_server_missing(e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("redis-server must be installed (.ci/run installs it): {e}"),
+    )
 }
 
 /// `redis-cli -p <port> <args...>`'s output; an error if it fails or the server answers with one.

@@ -1,7 +1,7 @@
 //! Redis for the tests: the shared one ([`redis_url`]), and servers of a test's own
 //! ([`RedisProcess`], [`SentinelProcess`]).
 
-use crate::cluster::redis_cli;
+use crate::cluster::{redis_cli, redis_server_missing};
 use crate::process::{free_port, kill, lock, temp_dir};
 use std::io::{self, Write};
 use std::net::TcpStream;
@@ -121,12 +121,7 @@ impl RedisProcess {
             .args(&args)
             .stdout(Stdio::null())
             .spawn()
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("redis-server must be installed (.ci/run installs it): {e}"),
-                )
-            })?;
+            .map_err(redis_server_missing)?;
         self.child = Some(child);
         for _ in 0..100 {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
