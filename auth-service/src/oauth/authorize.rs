@@ -62,6 +62,9 @@ pub struct AuthRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// When the request came (s): with `prompt=login`, only a sign-in since then answers it.
+    #[serde(default)]
+    pub received_at: i64,
 }
 
 impl AuthRequest {
@@ -243,7 +246,11 @@ impl Provider {
                     .into(),
             ));
         }
-        let state = single(params, "state").ok().flatten();
+        // A repeated `state` cannot be echoed (which one?): the error goes back without one.
+        let (state, repeated_state) = match single(params, "state") {
+            Ok(state) => (state, None),
+            Err(e) => (None, Some(e)),
+        };
         let mut request = AuthRequest {
             client_id,
             redirect_uri,
@@ -254,12 +261,16 @@ impl Provider {
             prompt: Vec::new(),
             max_age: None,
             login_hint: None,
+            received_at: self.codec.now_secs(),
         };
         let fail = |request: &AuthRequest, error: &'static str, description: String| {
             AuthorizeError::Redirect(ErrorRedirect::of(request, error, description))
         };
         let invalid =
             |request: &AuthRequest, description: String| fail(request, "invalid_request", description);
+        if let Some(e) = repeated_state {
+            return Err(invalid(&request, e));
+        }
         // Every other parameter, each at most once.
         let get = |name: &str| single(params, name);
         let mut values = HashMap::new();
@@ -432,9 +443,18 @@ impl Provider {
     /// Whether `browser` may answer `request` without signing in again: OIDC Core §3.1.2.1's
     /// `prompt=login` and `max_age`.
     pub fn fresh_enough(&self, request: &AuthRequest, browser: &BrowserSession) -> bool {
-        if request.prompts("login") {
-            return false;
-        }
+        !request.prompts("login") && self.within_max_age(request, browser)
+    }
+
+    /// Whether `browser` may answer `request` on the consent screen: the same rules, a sign-in since
+    /// the request came answering `prompt=login` (the sign-in the login page just took). Without it,
+    /// a consent form posted with a parked request's fields would skip the sign-in the app asked for.
+    pub fn may_consent(&self, request: &AuthRequest, browser: &BrowserSession) -> bool {
+        (!request.prompts("login") || browser.auth_time >= request.received_at)
+            && self.within_max_age(request, browser)
+    }
+
+    fn within_max_age(&self, request: &AuthRequest, browser: &BrowserSession) -> bool {
         match request.max_age {
             Some(max_age) => self.codec.now_secs() - browser.auth_time <= max_age,
             None => true,

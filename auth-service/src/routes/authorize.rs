@@ -716,8 +716,10 @@ async fn consent_submit(visit: Visit, form: Option<Vec<(String, String)>>) -> Re
         Ok(current) => current,
         Err(e) => return refusal_page(e),
     };
+    let current = current.filter(|(browser, _)| app.provider.may_consent(&request, browser));
     let Some((browser, _user)) = current else {
-        // Signed out meanwhile: the login page for the same request.
+        // Signed out meanwhile, or not signed in as freshly as the request asks (`prompt=login`,
+        // `max_age`): the login page for the same request.
         return proceed(&visit, request, client, Some(id))
             .await
             .unwrap_or_else(refusal_page);
@@ -772,10 +774,20 @@ pub(super) fn consent_post(app: App) -> Endpoint {
 async fn logout(visit: Visit, params: Vec<(String, String)>, confirmed_form: bool) -> Response {
     let app = visit.app.clone();
     let hint = param(&params, "id_token_hint").and_then(|t| app.provider.id_token_hint(t));
+    let asked_client = param(&params, "client_id");
+    if let (Some(hint), Some(asked)) = (&hint, asked_client) {
+        // RP-Initiated Logout 1.0 §2: both given, they must name one client.
+        if hint.aud != asked {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "La aplicación (client_id) no es aquella para la que se emitió el id_token_hint.",
+            );
+        }
+    }
     let client_id = hint
         .as_ref()
         .map(|h| h.aud.clone())
-        .or_else(|| param(&params, "client_id").map(String::from));
+        .or_else(|| asked_client.map(String::from));
     let client = match &client_id {
         Some(id) => match app.registry.get(id).await {
             Ok(client) => client,
@@ -795,14 +807,29 @@ async fn logout(visit: Visit, params: Vec<(String, String)>, confirmed_form: boo
             );
         }
     }
-    let confirmed = confirmed_form || hint.is_some();
+    // A hint is the user's own word only for the session it was issued in: an ID token of another
+    // browser session (anyone's, mailed in a link) must not end this one unasked (§2: "the OP MUST
+    // ask ... if the supplied ID Token does not belong to the current OP session").
+    let hint_is_this_sessions = match (&hint, visit.cookies.sso.as_deref()) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(hint), Some(cookie)) => match app.browsers.current(Some(cookie)).await {
+            Ok(Some((browser, _))) => browser.sid == hint.sid && browser.uid == hint.sub,
+            Ok(None) => true,
+            Err(e) => return refusal_page(e),
+        },
+    };
+    let confirmed = confirmed_form || hint_is_this_sessions;
     if !confirmed {
         let csrf = visit.csrf();
         let mut passed: Vec<(&str, &str)> = Vec::new();
-        for name in ["post_logout_redirect_uri", "state", "client_id"] {
+        for name in ["post_logout_redirect_uri", "state"] {
             if let Some(v) = param(&params, name) {
                 passed.push((name, v));
             }
+        }
+        if let Some(id) = client_id.as_deref() {
+            passed.push(("client_id", id));
         }
         let page = Page::new(
             StatusCode::OK,
@@ -855,9 +882,9 @@ async fn logout(visit: Visit, params: Vec<(String, String)>, confirmed_form: boo
         ("state" = Option<String>, Query, description = "Given back with the redirect"),
     ),
     responses(
-        (status = 200, description = "Logged out (a page), or, without `id_token_hint`, the question first (a form)", content_type = "text/html"),
+        (status = 200, description = "Logged out (a page), or, without an `id_token_hint` of this browser's session, the question first (a form)", content_type = "text/html"),
         (status = 303, description = "Logged out: to `post_logout_redirect_uri` with `state`"),
-        (status = 400, description = "A `post_logout_redirect_uri` the client did not register: an error page", content_type = "text/html"),
+        (status = 400, description = "A `post_logout_redirect_uri` the client did not register, or a `client_id` other than the hint's: an error page", content_type = "text/html"),
         (status = 404, description = "JWT_ISSUER is not a URL: the OAuth 2.0 endpoints are off", body = shared::envelope::ErrorBody),
         (status = 503, description = "The store does not answer (an error page)", content_type = "text/html")
     ))]

@@ -491,6 +491,138 @@ async fn logout_without_a_hint_asks_first_and_refuses_an_unregistered_return_add
 }
 
 #[tokio::test]
+async fn logout_with_an_id_token_of_another_browser_session_asks_first_and_ends_nothing() {
+    let app = oidc_app(StoreKind::Redis).await;
+    let secret = register(&app, web_client("web", true)).await;
+    // Someone's own ID token (here maria's, from another browser: anyone's would do)...
+    let mut other = Browser::new(&app);
+    let code = other.code_for("web").await;
+    let (_, theirs) = exchange(&app, ("web", &secret), &code, VERIFIER).await;
+    let hint = theirs["id_token"].as_str().unwrap();
+    // ...in a link opened by a browser signed in with a session of its own.
+    let mut victim = Browser::new(&app);
+    let code = victim.code_for("web").await;
+    let (_, own) = exchange(&app, ("web", &secret), &code, VERIFIER).await;
+    let query = serde_urlencoded::to_string([
+        ("id_token_hint", hint),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "bye-2"),
+    ])
+    .unwrap();
+    let asked = victim.get(&format!("/oauth2/logout?{query}")).await;
+    assert_eq!(asked.status, 200, "asked first: {}", asked.body);
+    assert!(asked.headers.get("location").is_none());
+    assert!(victim.cookies.contains_key("sso"));
+    let (status, _) = userinfo(&app, own["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "nothing of the victim's session ended");
+    let still = victim.authorize("web", &[("prompt", "none")]).await;
+    assert_eq!(still.status, 303);
+    assert!(still.redirect_params().contains_key("code"), "still signed in");
+    // The question carries the hint's client, so a yes returns to its registered address.
+    assert_eq!(asked.field("client_id").as_deref(), Some("web"));
+    let csrf = asked.field("csrf").unwrap();
+    let yes = victim
+        .post(
+            "/oauth2/logout",
+            &[
+                ("confirm", "yes"),
+                ("csrf", &csrf),
+                ("client_id", "web"),
+                ("post_logout_redirect_uri", BYE),
+                ("state", "bye-2"),
+            ],
+        )
+        .await;
+    assert_eq!(yes.status, 303, "{}", yes.body);
+    assert_eq!(yes.location(), format!("{BYE}?state=bye-2"));
+    assert!(!victim.cookies.contains_key("sso"));
+
+    // A hint and a client_id that name two clients: refused (RP-Initiated Logout 1.0 §2).
+    register(&app, web_client("web-2", true)).await;
+    let mismatch = serde_urlencoded::to_string([("id_token_hint", hint), ("client_id", "web-2")]).unwrap();
+    let refused = other.get(&format!("/oauth2/logout?{mismatch}")).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(other.cookies.contains_key("sso"), "nothing ended");
+}
+
+#[tokio::test]
+async fn a_consent_form_posted_without_the_sign_in_the_app_asked_for_gets_the_login_page() {
+    let app = oidc_app(StoreKind::Redis).await;
+    register(&app, web_client("partner", false)).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.authorize("partner", &[]).await;
+    browser.log_in(&page, MARIA, MARIA_PASSWORD).await;
+    assert!(browser.cookies.contains_key("sso"), "signed in");
+
+    // prompt=login and max_age=0 (two seconds later) each want a sign-in now. Posting the consent
+    // form with the login page's own fields, skipping the sign-in, gets the login page, no code.
+    app.clock.advance_secs(2);
+    for (extra, first) in [(("prompt", "login"), true), (("max_age", "0"), false)] {
+        let login = browser.authorize("partner", &[extra]).await;
+        assert_eq!(login.status, 200, "{extra:?}: {}", login.body);
+        let (csrf, req) = (login.field("csrf").unwrap(), login.field("req").unwrap());
+        let skipped = browser
+            .post(
+                "/oauth2/login/consent",
+                &[("csrf", &csrf), ("req", &req), ("decision", "allow")],
+            )
+            .await;
+        assert_eq!(skipped.status, 200, "{extra:?}: {}", skipped.body);
+        assert!(skipped.headers.get("location").is_none(), "{extra:?}: no code");
+        assert!(
+            skipped.body.contains("current-password") && !skipped.body.contains("¿Permitir el acceso?"),
+            "{extra:?}: the login page: {}",
+            skipped.body
+        );
+
+        // Signing in there gives the code: after the consent screen the first time, at once the
+        // second (the consent is remembered).
+        let signed = browser.log_in(&skipped, MARIA, MARIA_PASSWORD).await;
+        let done = if first {
+            assert_eq!(signed.status, 200, "{extra:?}: {}", signed.body);
+            assert!(signed.body.contains("¿Permitir el acceso?"));
+            let (csrf, req) = (signed.field("csrf").unwrap(), signed.field("req").unwrap());
+            browser
+                .post(
+                    "/oauth2/login/consent",
+                    &[("csrf", &csrf), ("req", &req), ("decision", "allow")],
+                )
+                .await
+        } else {
+            signed
+        };
+        assert_eq!(done.status, 303, "{extra:?}: {}", done.body);
+        assert!(done.redirect_params().contains_key("code"));
+        app.clock.advance_secs(2);
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_state_is_an_invalid_request_sent_back_without_a_state() {
+    let app = oidc_app(StoreKind::Redis).await;
+    register(&app, web_client("web", true)).await;
+    let challenge = challenge(VERIFIER);
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", "web"),
+        ("redirect_uri", CB),
+        ("scope", "openid"),
+        ("state", "one"),
+        ("state", "two"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ])
+    .unwrap();
+    let seen = Browser::new(&app)
+        .get(&format!("/oauth2/authorize?{query}"))
+        .await;
+    assert_eq!(seen.status, 303, "{}", seen.body);
+    let params = seen.redirect_params();
+    assert_eq!(params["error"], "invalid_request");
+    assert!(!params.contains_key("state"), "{params:?}");
+}
+
+#[tokio::test]
 async fn an_unregistered_redirect_uri_gets_an_error_page_and_never_a_redirect() {
     let app = oidc_app(StoreKind::Redis).await;
     register(&app, web_client("web", true)).await;
