@@ -57,7 +57,9 @@ use crate::config::RelyingParty;
 use crate::limits::{AccountKey, Limits};
 use crate::refusal::{PasskeyProblem, Refusal};
 use crate::sealing::SealingKey;
-use crate::store::{GrantKind, GrantStore, PasskeyAdded, PasskeyRecord, PasskeyStore, Redeemed};
+use crate::store::{
+    GrantKind, GrantStore, PasskeyAdded, PasskeyRecord, PasskeyRemoved, PasskeyStore, Redeemed,
+};
 use crate::users::User;
 
 /// Bytes of a user handle.
@@ -435,13 +437,17 @@ impl Passkeys {
 
     /// Removes one of the user's passkeys (the caller asks for the password first when it is the
     /// account's last second factor).
-    pub(crate) async fn remove(&self, user: &User, id: &str) -> Result<(), Refusal> {
+    /// Removes a passkey of `user`; with `keep_last`, not if it is their last (`Ok(false)`): decided
+    /// in the store, with the removal.
+    pub(crate) async fn remove(&self, user: &User, id: &str, keep_last: bool) -> Result<bool, Refusal> {
         let uid = user.id.to_string();
-        if !self.store.remove_passkey(&uid, id).await? {
-            return Err(Refusal::UnknownPasskey);
+        match self.store.remove_passkey(&uid, id, keep_last).await? {
+            PasskeyRemoved::Removed => {}
+            PasskeyRemoved::Unknown => return Err(Refusal::UnknownPasskey),
+            PasskeyRemoved::Last => return Ok(false),
         }
         crate::audit::record("passkey_removed", crate::audit::Actor::User(user.id), &uid, id);
-        Ok(())
+        Ok(true)
     }
 
     /// A decoy credential id for a name without passkeys: the same for the same name, every time.

@@ -256,20 +256,20 @@ pub(super) fn remove(app: App) -> Endpoint {
                  app: App| async move {
                     let password = removal(kind, body)?;
                     let user = &auth.user;
-                    let held = app.passkeys.of_user(user).await?;
-                    if !held.iter().any(|p| p.id == id) {
-                        return Err(ApiError::NotFound);
-                    }
-                    let last = held.len() == 1 && !app.mfa.is_active(user).await?;
-                    if last {
+                    // With TOTP on, no passkey is the last second factor. Without it, the last
+                    // passkey goes only with the password, and "last" is decided by the store in
+                    // the same step as the removal: two removals at once cannot each leave the
+                    // other's passkey as the one that stays.
+                    let keep_last = !app.mfa.is_active(user).await?;
+                    if !app.passkeys.remove(user, &id, keep_last).await? {
                         let password = password.ok_or(Refusal::PasswordRequired)?;
                         app.authenticator
                             .password(Identifier::Username(user.username.as_str()), &password, ip, |u| {
                                 u.id == user.id
                             })
                             .await?;
+                        app.passkeys.remove(user, &id, false).await?;
                     }
-                    app.passkeys.remove(user, &id).await?;
                     Ok(envelope::ok("Llave de acceso eliminada", None::<String>))
                 },
             )

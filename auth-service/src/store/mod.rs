@@ -620,6 +620,16 @@ pub enum PasskeyAdded {
     Full,
 }
 
+/// What removing a passkey found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyRemoved {
+    Removed,
+    /// No passkey of that user with that id.
+    Unknown,
+    /// Kept: the user's last, and the last was to be kept.
+    Last,
+}
+
 /// Users' passkeys, by user and by credential id.
 #[async_trait]
 pub trait PasskeyStore: Send + Sync + 'static {
@@ -638,8 +648,15 @@ pub trait PasskeyStore: Send + Sync + 'static {
     async fn update_passkey(&self, before: &PasskeyRecord, after: &PasskeyRecord)
         -> Result<bool, StoreError>;
 
-    /// Removes passkey `id` of user `uid`; `true` if it was there.
-    async fn remove_passkey(&self, uid: &str, id: &str) -> Result<bool, StoreError>;
+    /// Removes passkey `id` of user `uid`, unless `keep_last` and it is the user's last: the count
+    /// and the removal are one step, so two removals at once cannot both go through on each other's
+    /// word that a passkey stays.
+    async fn remove_passkey(
+        &self,
+        uid: &str,
+        id: &str,
+        keep_last: bool,
+    ) -> Result<PasskeyRemoved, StoreError>;
 }
 
 /// Every capability, each from the same implementation; built once in [`crate::app::App::build`] and

@@ -378,6 +378,45 @@ async fn a_removed_passkey_no_longer_signs_in_and_the_last_factor_asks_for_the_p
     assert_eq!(status, 404);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_removals_at_once_without_the_password_leave_one_passkey_on_each_store() {
+    for kind in [StoreKind::Redis, StoreKind::Memory] {
+        let app = spawn(kind).await;
+        let (access, _key, mut kept) = maria_with_a_passkey(&app).await;
+        // Each removal alone is not of the last factor; both at once would leave none, so one of
+        // them must ask for the password (a stolen access token alone cannot strip the account).
+        // Rounds, because two requests at once may also run one after the other.
+        for round in 0..12 {
+            let mut key = SoftKey::new();
+            let added = app
+                .add_passkey(&access, &mut key, &format!("Llave {round}"))
+                .await;
+            let (path_one, path_two) = (
+                format!("/auth/passkeys/{kept}"),
+                format!("/auth/passkeys/{added}"),
+            );
+            let (one, two) = tokio::join!(
+                app.send("DELETE", &path_one, Some(&access), None),
+                app.send("DELETE", &path_two, Some(&access), None),
+            );
+            let mut statuses = [one.0, two.0];
+            statuses.sort_unstable();
+            assert_eq!(statuses, [200, 422], "{kind:?}, round {round}: {one:?} {two:?}");
+            let refused = if one.0 == 422 { &one.1 } else { &two.1 };
+            assert_eq!(codigo(refused), "VALIDATION_ERROR", "{refused}");
+            assert!(
+                refused["detalle"].as_str().unwrap().contains("contraseña"),
+                "{refused}"
+            );
+            let (status, body) = app.send("GET", "/auth/passkeys", Some(&access), None).await;
+            assert_eq!(status, 200, "{body}");
+            let left = body["datos"].as_array().cloned().unwrap_or_default();
+            assert_eq!(left.len(), 1, "{kind:?}, round {round}: {body}");
+            kept = left[0]["id"].as_str().unwrap().to_string();
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_ceremony_one_replica_begins_another_finishes() {
     let prefix = unique_prefix();

@@ -2064,7 +2064,7 @@ conformance!(
     passkey_records
 );
 async fn passkey_records(f: Fixture) {
-    use auth_service::store::{PasskeyAdded, PasskeyRecord};
+    use auth_service::store::{PasskeyAdded, PasskeyRecord, PasskeyRemoved};
     let p = &f.store.passkeys;
     let record = |id: &str, uid: &str| PasskeyRecord {
         id: id.into(),
@@ -2144,10 +2144,30 @@ async fn passkey_records(f: Fixture) {
         .is_err());
 
     // Removed by its user only; then its id is free again.
-    assert!(!p.remove_passkey("2", "k1").await.unwrap());
-    assert!(p.remove_passkey("1", "k1").await.unwrap());
-    assert!(!p.remove_passkey("1", "k1").await.unwrap());
+    use PasskeyRemoved::{Last, Removed, Unknown};
+    assert_eq!(p.remove_passkey("2", "k1", false).await.unwrap(), Unknown);
+    assert_eq!(p.remove_passkey("1", "k1", false).await.unwrap(), Removed);
+    assert_eq!(p.remove_passkey("1", "k1", false).await.unwrap(), Unknown);
     assert_eq!(p.passkey("k1").await.unwrap(), None);
+    // Keeping the last: of user 1's two (k2, k4), two removals at once remove exactly one.
+    assert_eq!(
+        p.add_passkey(&record("k4", "1"), 2).await.unwrap(),
+        PasskeyAdded::Added
+    );
+    let both = join_all([
+        p.remove_passkey("1", "k2", true),
+        p.remove_passkey("1", "k4", true),
+    ])
+    .await;
+    let mut outcomes: Vec<PasskeyRemoved> = both.into_iter().map(Result::unwrap).collect();
+    outcomes.sort_by_key(|o| *o == Last);
+    assert_eq!(outcomes, [Removed, Last]);
+    let left = p.passkeys("1").await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(p.remove_passkey("1", &left[0].id, true).await.unwrap(), Last);
+    assert_eq!(p.remove_passkey("1", "k9", true).await.unwrap(), Unknown);
+    assert_eq!(p.remove_passkey("1", &left[0].id, false).await.unwrap(), Removed);
+    assert!(p.passkeys("1").await.unwrap().is_empty());
     assert_eq!(
         p.add_passkey(&record("k1", "2"), 2).await.unwrap(),
         PasskeyAdded::Added

@@ -45,8 +45,9 @@ use shared::revocation::Revoked;
 use super::{
     ChallengeStore, ChallengeTry, ClientRecord, ClientStore, Counter, EntryId, FeedEntry, FeedStore, Gate,
     Generation, GrantKind, GrantStore, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession, PasskeyAdded,
-    PasskeyRecord, PasskeyStore, RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore,
-    SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
+    PasskeyRecord, PasskeyRemoved, PasskeyStore, RevocationStore, RotateOutcome, Rotation, SessionStart,
+    SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore,
+    UserUpdate,
 };
 
 const SWEEP_EVERY: u64 = 1024;

@@ -52,13 +52,21 @@ impl PasskeyStore for MemoryStore {
         }
     }
 
-    async fn remove_passkey(&self, uid: &str, id: &str) -> Result<bool, StoreError> {
+    async fn remove_passkey(
+        &self,
+        uid: &str,
+        id: &str,
+        keep_last: bool,
+    ) -> Result<PasskeyRemoved, StoreError> {
         let mut inner = self.write()?;
         if inner.passkeys.get(id).is_none_or(|p| p.uid != uid) {
-            return Ok(false);
+            return Ok(PasskeyRemoved::Unknown);
+        }
+        if keep_last && inner.passkeys.values().filter(|p| p.uid == uid).count() <= 1 {
+            return Ok(PasskeyRemoved::Last);
         }
         inner.passkeys.remove(id);
         inner.commit()?;
-        Ok(true)
+        Ok(PasskeyRemoved::Removed)
     }
 }

@@ -95,8 +95,9 @@ use super::keys::{legacy, Keys};
 use super::{
     ChallengeStore, ChallengeTry, ClientRecord, ClientStore, Counter, EntryId, FeedEntry, FeedStore, Gate,
     Generation, GrantKind, GrantStore, KeyStore, LimitStore, MfaRecord, MfaStore, NewSession, PasskeyAdded,
-    PasskeyRecord, PasskeyStore, RevocationStore, RotateOutcome, Rotation, SessionStart, SessionStore,
-    SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore, UserUpdate,
+    PasskeyRecord, PasskeyRemoved, PasskeyStore, RevocationStore, RotateOutcome, Rotation, SessionStart,
+    SessionStore, SessionView, SigningKeyRecord, StoreError, StoreHealth, Taken, UserRecord, UserStore,
+    UserUpdate,
 };
 
 /// One script: the files of `lua/` named, in order (the fragments it needs first: `now` defines
@@ -151,6 +152,7 @@ const GRANT_ADD: &str = lua!("grant_add");
 const PASSKEY_ADD: &str = lua!("passkey_add");
 const PASSKEY_SWAP: &str = lua!("passkey_swap");
 const PASSKEY_RELEASE: &str = lua!("passkey_release");
+const PASSKEY_REMOVE: &str = lua!("passkey_remove");
 
 /// See the module doc.
 pub struct RedisStore {
@@ -193,6 +195,7 @@ pub struct RedisStore {
     passkey_add: Lua,
     passkey_swap: Lua,
     passkey_release: Lua,
+    passkey_remove: Lua,
     /// Set once keys of the layout before hash tags are renamed (see the module doc).
     layout_ready: AtomicBool,
     layout_lock: tokio::sync::Mutex<()>,
@@ -263,6 +266,7 @@ impl RedisStore {
             passkey_add: Lua::new(PASSKEY_ADD),
             passkey_swap: Lua::new(PASSKEY_SWAP),
             passkey_release: Lua::new(PASSKEY_RELEASE),
+            passkey_remove: Lua::new(PASSKEY_REMOVE),
             layout_ready: AtomicBool::new(false),
             layout_lock: tokio::sync::Mutex::new(()),
             hot: Mutex::new(HashMap::new()),

@@ -79,15 +79,25 @@ impl PasskeyStore for RedisStore {
         Ok(from_value::<i64>(self.invoke_durable(inv).await?)? == 1)
     }
 
-    async fn remove_passkey(&self, uid: &str, id: &str) -> Result<bool, StoreError> {
-        let removed: i64 = self
-            .query_durable(redis::cmd("HDEL").arg(self.keys.passkeys(uid)).arg(id))
-            .await?;
-        if removed == 1 {
-            let mut inv = self.passkey_release.prepare_invoke();
-            inv.key(self.keys.passkey_owner(id)).arg(uid);
-            self.invoke_durable(inv).await?;
+    async fn remove_passkey(
+        &self,
+        uid: &str,
+        id: &str,
+        keep_last: bool,
+    ) -> Result<PasskeyRemoved, StoreError> {
+        let mut inv = self.passkey_remove.prepare_invoke();
+        inv.key(self.keys.passkeys(uid))
+            .arg(id)
+            .arg(if keep_last { "1" } else { "0" });
+        match from_value::<i64>(self.invoke_durable(inv).await?)? {
+            1 => {
+                let mut inv = self.passkey_release.prepare_invoke();
+                inv.key(self.keys.passkey_owner(id)).arg(uid);
+                self.invoke_durable(inv).await?;
+                Ok(PasskeyRemoved::Removed)
+            }
+            -1 => Ok(PasskeyRemoved::Last),
+            _ => Ok(PasskeyRemoved::Unknown),
         }
-        Ok(removed == 1)
     }
 }
