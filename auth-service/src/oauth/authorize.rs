@@ -443,15 +443,22 @@ impl Provider {
     /// Whether `browser` may answer `request` without signing in again: OIDC Core §3.1.2.1's
     /// `prompt=login` and `max_age`.
     pub fn fresh_enough(&self, request: &AuthRequest, browser: &BrowserSession) -> bool {
-        !request.prompts("login") && self.within_max_age(request, browser)
+        !Self::asks_sign_in(request) && self.within_max_age(request, browser)
     }
 
     /// Whether `browser` may answer `request` on the consent screen: the same rules, a sign-in since
     /// the request came answering `prompt=login` (the sign-in the login page just took). Without it,
     /// a consent form posted with a parked request's fields would skip the sign-in the app asked for.
     pub fn may_consent(&self, request: &AuthRequest, browser: &BrowserSession) -> bool {
-        (!request.prompts("login") || browser.auth_time >= request.received_at)
+        (!Self::asks_sign_in(request) || browser.auth_time >= request.received_at)
             && self.within_max_age(request, browser)
+    }
+
+    /// `prompt=login`, or `prompt=select_account`: the login page is where the user picks the
+    /// account (OIDC Core §3.1.2.1: the server "SHOULD prompt the End-User to select a user
+    /// account"), so both show it even to a signed-in browser.
+    fn asks_sign_in(request: &AuthRequest) -> bool {
+        request.prompts("login") || request.prompts("select_account")
     }
 
     fn within_max_age(&self, request: &AuthRequest, browser: &BrowserSession) -> bool {

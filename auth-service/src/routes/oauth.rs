@@ -118,6 +118,11 @@ fn form(
     let body = body.map_err(|e| OAuthError::InvalidRequest(format!("the body could not be read: {e}")))?;
     let mut params = HashMap::new();
     for (name, value) in form_pairs(&body) {
+        // RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were omitted"
+        // (a public client's library that sends `client_secret=`, an empty `scope`).
+        if value.is_empty() {
+            continue;
+        }
         if params.insert(name.to_string(), value.to_string()).is_some() {
             return Err(OAuthError::InvalidRequest(format!(
                 "parameter {name} appears more than once"
@@ -492,6 +497,8 @@ fn metadata(app: &App) -> serde_json::Value {
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "at_hash",
             "preferred_username", "rol", "email", "email_verified"],
         "authorization_response_iss_parameter_supported": true,
+        // Discovery §3 defaults this one to true: say it is not (`request_uri` is refused).
+        "request_uri_parameter_supported": false,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "revocation_endpoint": at("/oauth2/revoke"),
@@ -547,7 +554,21 @@ pub(super) fn authorization_server(app: App) -> Endpoint {
 
 #[cfg(test)]
 mod tests {
-    use super::{form_decoded, form_pairs};
+    use super::{form, form_decoded, form_pairs};
+    use warp::http::HeaderValue;
+
+    #[test]
+    fn parameters_without_a_value_are_as_if_omitted() {
+        let kind = HeaderValue::from_static("application/x-www-form-urlencoded");
+        let read = |body: &str| form(Some(&kind), Ok(body.as_bytes().into()));
+        let params = read("grant_type=client_credentials&client_secret=&scope=&client_id=app").unwrap();
+        let mut names: Vec<&str> = params.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["client_id", "grant_type"]);
+        // An empty one beside a given one is not a repetition; two given ones are.
+        assert_eq!(read("scope=&scope=openid").unwrap()["scope"], "openid");
+        assert!(read("scope=a&scope=b").is_err());
+    }
 
     #[test]
     fn form_pairs_are_what_form_urlencoded_gives_for_any_body() {

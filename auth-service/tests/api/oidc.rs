@@ -436,10 +436,13 @@ async fn a_second_app_signs_in_without_a_password_and_logout_ends_both() {
     assert_eq!(id_a["sid"], id_b["sid"], "one browser session");
     assert_eq!(id_a["auth_time"], id_b["auth_time"]);
 
-    // prompt=login asks again even with a session.
-    let again = browser.authorize("app-b", &[("prompt", "login")]).await;
-    assert_eq!(again.status, 200);
-    assert!(again.field("password").is_some() || again.body.contains("current-password"));
+    // prompt=login asks again even with a session; so does select_account (the login page is where
+    // an account is picked).
+    for prompt in ["login", "select_account"] {
+        let again = browser.authorize("app-b", &[("prompt", prompt)]).await;
+        assert_eq!(again.status, 200, "{prompt}");
+        assert!(again.field("password").is_some() || again.body.contains("current-password"));
+    }
 
     // Logout with the ID token as hint: at once, to the registered address, with the state.
     let query = serde_urlencoded::to_string([
@@ -1000,6 +1003,12 @@ async fn discovery_names_every_endpoint_and_the_id_token_keys_are_published() {
     }
     assert_eq!(doc["response_types_supported"], json!(["code"]));
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    // Discovery §3 defaults request_uri_parameter_supported to true; request_uri is refused here.
+    assert_eq!(doc["request_uri_parameter_supported"], json!(false));
+    assert_eq!(
+        doc["prompt_values_supported"],
+        json!(["none", "login", "consent", "select_account"])
+    );
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
         json!(["RS256", "ES256", "EdDSA"])
