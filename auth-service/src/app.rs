@@ -63,10 +63,16 @@ fn signing_keys(
             SealingKey::kept_in(std::path::Path::new(&path))
                 .map_err(|e| ConfigError::new("EMBEDDED_STORE_FILE", e))?
         }
-        (None, _) if hmac_access => SealingKey::derived(
-            jwt.secret.expose().as_bytes(),
-            b"auth-service id-token key sealing v1",
-        ),
+        (None, _) if hmac_access => {
+            // Under JWT_SECRET, and opening under the previous secrets too: a rotation of the
+            // secret does not stop the start (keys made since are sealed under the new one).
+            let purpose = b"auth-service id-token key sealing v1";
+            SealingKey::derived(jwt.secret.expose().as_bytes(), purpose).also_opening(
+                jwt.previous_secrets
+                    .iter()
+                    .map(|s| SealingKey::derived(s.expose().as_bytes(), purpose)),
+            )
+        }
         (None, _) => {
             tracing::warn!("KEY_ENCRYPTION_KEY is not set: signing keys are sealed with a per-process key");
             SealingKey::random()
@@ -115,14 +121,27 @@ impl App {
         };
         match tokio::time::timeout(std::time::Duration::from_secs(3), keys.reload()).await {
             Ok(Err(KeyError::Unseal { kid })) => {
-                return Err(ConfigError::new(
-                    "KEY_ENCRYPTION_KEY",
-                    format!("does not open the signing key {kid} in the store: it is not the key the signing keys were sealed with"),
-                )
-                .into())
+                let config = &self.config;
+                let under_secret = config.key_encryption_key.is_none()
+                    && config.common.redis.is_some()
+                    && shared::token::is_hmac(config.common.jwt.algorithm);
+                return Err(if under_secret {
+                    ConfigError::new(
+                        "JWT_SECRET",
+                        format!("neither it nor JWT_PREVIOUS_SECRETS opens the ID-token signing key {kid} in the store: list the secret it was sealed under in JWT_PREVIOUS_SECRETS until that key retires"),
+                    )
+                } else {
+                    ConfigError::new(
+                        "KEY_ENCRYPTION_KEY",
+                        format!("does not open the signing key {kid} in the store: it is not the key the signing keys were sealed with"),
+                    )
+                }
+                .into());
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "the signing keys cannot be read yet; retrying"),
-            Ok(Ok(())) => tracing::info!(kid = %self.codec.current_kid().unwrap_or_default(), "signing keys loaded"),
+            Ok(Ok(())) => {
+                tracing::info!(kid = %self.codec.current_kid().unwrap_or_default(), "signing keys loaded")
+            }
             Err(_) => tracing::warn!("the store did not answer for the signing keys yet; retrying"),
         }
         keys.spawn();

@@ -22,7 +22,8 @@ pub enum SealError {
 
 /// The key that seals TOTP secrets and keys recovery-code hashes.
 #[derive(Clone)]
-pub struct SealingKey([u8; 32]);
+/// The key, and older keys it also opens with (never seals with).
+pub struct SealingKey([u8; 32], Vec<[u8; 32]>);
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,7 +36,7 @@ impl SealingKey {
     pub fn from_base64(value: &str) -> Result<Self, SealError> {
         let bytes = STANDARD.decode(value.trim()).map_err(|_| SealError::BadKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| SealError::BadKey)?;
-        Ok(Self(key))
+        Ok(Self(key, Vec::new()))
     }
 
     /// A key derived from `secret` for `purpose` alone (HMAC-SHA256 of the purpose under the
@@ -45,14 +46,14 @@ impl SealingKey {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
         mac.update(purpose);
-        Self(mac.finalize().into_bytes().into())
+        Self(mac.finalize().into_bytes().into(), Vec::new())
     }
 
     /// A random key for one process (the embedded store forgets everything on restart anyway).
     pub fn random() -> Self {
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
-        Self(key)
+        Self(key, Vec::new())
     }
 
     /// The key kept in `path` (standard base64, one line), made and written there (mode 0600) when
@@ -99,14 +100,29 @@ impl SealingKey {
         Ok(STANDARD.encode(out))
     }
 
+    /// This key, also opening what `older` keys sealed (it seals with itself only): the ID-token
+    /// keys sealed under a `JWT_SECRET` that has moved to `JWT_PREVIOUS_SECRETS`.
+    pub fn also_opening(mut self, older: impl IntoIterator<Item = SealingKey>) -> Self {
+        self.1.extend(older.into_iter().map(|k| k.0));
+        self
+    }
+
+    /// What [`SealingKey::seal`] sealed for `uid`, under this key or one it also opens with.
     pub fn open(&self, uid: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
+        std::iter::once(&self.0)
+            .chain(&self.1)
+            .find_map(|key| Self::open_with(key, uid, sealed).ok())
+            .ok_or(SealError::Decrypt)
+    }
+
+    fn open_with(key: &[u8; 32], uid: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
         let raw = STANDARD.decode(sealed).map_err(|_| SealError::Decrypt)?;
         if raw.len() < 12 {
             return Err(SealError::Decrypt);
         }
         let (nonce, body) = raw.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| SealError::Decrypt)?;
-        ChaCha20Poly1305::new(&Key::from(self.0))
+        ChaCha20Poly1305::new(&Key::from(*key))
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -141,6 +157,27 @@ fn unreachable_hmac() -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_also_opening_an_older_one_opens_both_and_seals_with_itself_only() {
+        let old = SealingKey::derived(b"old secret", b"purpose");
+        let new = SealingKey::derived(b"new secret", b"purpose");
+        let sealed_by_old = old.seal("k1", b"der").unwrap();
+        let both = new.clone().also_opening([old.clone()]);
+        assert_eq!(both.open("k1", &sealed_by_old).unwrap(), b"der");
+        assert!(
+            new.open("k1", &sealed_by_old).is_err(),
+            "the new key alone does not"
+        );
+        let sealed_by_both = both.seal("k2", b"der2").unwrap();
+        assert_eq!(
+            new.open("k2", &sealed_by_both).unwrap(),
+            b"der2",
+            "sealed with the new key"
+        );
+        assert!(old.open("k2", &sealed_by_both).is_err());
+        assert!(both.open("k3", &sealed_by_old).is_err(), "still bound to the id");
+    }
 
     #[test]
     fn sealed_secrets_open_only_for_their_user_and_key() {

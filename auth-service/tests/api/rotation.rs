@@ -34,3 +34,68 @@ async fn a_token_signed_with_a_previous_secret_works_until_that_secret_is_droppe
     assert_eq!((status, codigo(&body)), (401, "TOKEN_INVALID"));
     assert_eq!(dropped.get_me(&new_access).await.0, 200);
 }
+
+/// The `kid`s of the published key set, sorted.
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    let set: serde_json::Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut kids: Vec<String> = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect();
+    kids.sort();
+    kids
+}
+
+#[tokio::test]
+async fn with_oauth_on_a_rotated_secret_still_opens_the_id_token_keys_sealed_under_the_old_one() {
+    // HS256 access tokens, the OpenID Provider on, no KEY_ENCRYPTION_KEY: the ID-token keys are
+    // sealed under a key derived from JWT_SECRET.
+    let prefix = unique_prefix();
+    let issuer = ("JWT_ISSUER", "http://localhost:8000");
+    let before = TestApp::spawn_on(StoreKind::Redis, &prefix, &[("JWT_SECRET", OLD), issuer]).await;
+    let kids = published_kids(&before).await;
+    assert!(!kids.is_empty());
+
+    // Rotated (the old secret listed as previous): it starts, and opens and publishes the same keys.
+    let rotated = TestApp::spawn_on(
+        StoreKind::Redis,
+        &prefix,
+        &[("JWT_PREVIOUS_SECRETS", OLD), issuer],
+    )
+    .await;
+    assert_eq!(published_kids(&rotated).await, kids);
+
+    // The old secret dropped too soon: the start stops, naming JWT_SECRET (not a variable never set).
+    use auth_service::config::AuthConfig;
+    use shared::config::FromVars;
+    let config = AuthConfig::from_pairs([
+        ("JWT_SECRET", SECRET),
+        ("API_PASSWORD", ADMIN_PASSWORD),
+        issuer,
+        ("REDIS_URL", &redis_url()),
+        ("REDIS_KEY_PREFIX", &prefix),
+        ("MFA_ENCRYPTION_KEY", MFA_KEY),
+    ])
+    .unwrap();
+    let app = auth_service::app::App::build(config, std::sync::Arc::new(shared::SystemClock)).unwrap();
+    let err = app
+        .bind("127.0.0.1:0".parse().unwrap(), async {})
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("JWT_SECRET") && err.contains("JWT_PREVIOUS_SECRETS"),
+        "{err}"
+    );
+}
