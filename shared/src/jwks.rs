@@ -131,8 +131,23 @@ struct Follower {
 impl std::fmt::Debug for JwksFollower {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwksFollower")
-            .field("url", &self.0.url)
+            .field("url", &shown(&self.0.url))
             .finish_non_exhaustive()
+    }
+}
+
+/// `JWT_JWKS_URL` as logs may show it: `JWT_JWKS_URL` is read as a secret (a URL may carry
+/// credentials or a token), so only its scheme, host, port and path.
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".into(),
     }
 }
 
@@ -169,7 +184,7 @@ impl JwksFollower {
             .get(&self.0.url)
             .send()
             .await
-            .map_err(|e| format!("the JWKS did not answer: {e}"))?;
+            .map_err(|e| format!("the JWKS did not answer: {}", e.without_url()))?;
         if !response.status().is_success() {
             return Err(format!("the JWKS answered {}", response.status()));
         }
@@ -182,7 +197,7 @@ impl JwksFollower {
         let body = response
             .bytes()
             .await
-            .map_err(|e| format!("the JWKS answer broke off: {e}"))?;
+            .map_err(|e| format!("the JWKS answer broke off: {}", e.without_url()))?;
         let (ring, count) = ring_of(&body, self.0.codec.access_algorithm())?;
         if count == 0 {
             return Err(format!(
@@ -224,7 +239,7 @@ impl JwksFollower {
                         Duration::from_secs(follower.0.max_age_secs.load(Ordering::Relaxed))
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, url = %follower.0.url, "JWKS fetch failed");
+                        tracing::warn!(error = %e, url = %shown(&follower.0.url), "JWKS fetch failed");
                         if follower.is_held() {
                             MIN_MAX_AGE
                         } else {
@@ -344,10 +359,13 @@ impl AccessVerifier {
         }
         let claims = match self.codec.verify::<AccessClaims>(token) {
             Err(TokenError::Invalid(UNKNOWN_KID)) => match &self.jwks {
-                Some(jwks) if jwks.refetch_for_unknown_kid().await => {
+                Some(jwks) => {
+                    // Whether this request fetched the set or waited while another one did (and so
+                    // fetched nothing itself), the set may know the kid now: look again.
+                    jwks.refetch_for_unknown_kid().await;
                     self.codec.verify::<AccessClaims>(token)
                 }
-                _ => Err(TokenError::Invalid(UNKNOWN_KID)),
+                None => Err(TokenError::Invalid(UNKNOWN_KID)),
             },
             other => other,
         }?;
@@ -362,6 +380,84 @@ impl AccessVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A JWKS endpoint on 127.0.0.1 that answers every request with `body` after `delay`.
+    async fn slow_jwks(body: String, delay: Duration) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    tokio::time::sleep(delay).await;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn requests_that_wait_on_another_ones_fetch_use_the_set_it_brought() {
+        use crate::{Rol, SystemClock, TokenKind};
+        // auth-service's codec signs with a key the backend has not seen yet.
+        let mut settings = crate::token::test_settings("a secret the backend never holds, 0123456789");
+        settings.algorithm = Algorithm::EdDSA;
+        let key = EncodingKey::from_ed_der(include_bytes!("../benches/keys/ed25519.pk8.der"));
+        let jwk = public_jwk(&key, Algorithm::EdDSA, "new-key").unwrap();
+        let signer = TokenCodec::new(&settings, Arc::new(SystemClock));
+        signer.set_access_keys(KeyRing::new(
+            Algorithm::EdDSA,
+            Some(("new-key".into(), key)),
+            vec![("new-key".into(), DecodingKey::from_jwk(&jwk).unwrap())],
+        ));
+        let now = signer.now_secs();
+        let token = signer
+            .sign(&AccessClaims {
+                sub: "1".into(),
+                jti: "j".into(),
+                sid: "s".into(),
+                iat: now,
+                nbf: now,
+                exp: now + 600,
+                iss: signer.issuer().into(),
+                aud: signer.audience().into(),
+                typ: TokenKind::Access,
+                username: "api_user".into(),
+                email: "api_user@example.com".into(),
+                rol: Some(Rol::Admin),
+                client_id: None,
+                scope: None,
+            })
+            .unwrap();
+
+        // The backend holds an empty set; the set with the new key comes 300 ms after it is asked.
+        let url = slow_jwks(document(vec![jwk]), Duration::from_millis(300)).await;
+        let codec = Arc::new(TokenCodec::new(&settings, Arc::new(SystemClock)));
+        let follower = JwksFollower::new(&url, codec.clone());
+        let verifier = AccessVerifier::new(codec, Some(follower));
+        // Eight requests at once with the new kid: one fetches, the others wait for it; all pass.
+        let all = futures::future::join_all((0..8).map(|_| verifier.verify(&token))).await;
+        for (i, result) in all.iter().enumerate() {
+            assert!(result.is_ok(), "request {i}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn the_url_is_logged_without_credentials_query_or_fragment() {
+        assert_eq!(
+            shown("http://user:pw@auth:8000/.well-known/jwks.json?token=abc#x"),
+            "http://auth:8000/.well-known/jwks.json"
+        );
+        assert_eq!(shown("not a url"), "(not a URL)");
+    }
 
     #[test]
     fn a_set_with_private_members_symmetric_keys_or_other_algorithms_verifies_nothing() {
