@@ -260,6 +260,7 @@ pub fn parse_bearer(value: &HeaderValue) -> Option<&str> {
 pub fn token_error(kind: TokenKind, err: TokenError) -> ApiError {
     match err {
         TokenError::Expired => ApiError::TokenExpired(kind),
+        TokenError::NoKeys => ApiError::ServiceUnavailable(Box::new(TokenError::NoKeys)),
         TokenError::Invalid(reason) => {
             tracing::debug!(reason, kind = kind.as_str(), "token refused");
             ApiError::TokenInvalid

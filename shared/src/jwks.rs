@@ -363,7 +363,11 @@ impl AccessVerifier {
                     // Whether this request fetched the set or waited while another one did (and so
                     // fetched nothing itself), the set may know the kid now: look again.
                     jwks.refetch_for_unknown_kid().await;
-                    self.codec.verify::<AccessClaims>(token)
+                    match self.codec.verify::<AccessClaims>(token) {
+                        // Never held a set: not "this token is bad" but "nothing can be told yet".
+                        Err(TokenError::Invalid(UNKNOWN_KID)) if !jwks.is_held() => Err(TokenError::NoKeys),
+                        other => other,
+                    }
                 }
                 None => Err(TokenError::Invalid(UNKNOWN_KID)),
             },

@@ -46,6 +46,9 @@ pub enum TokenError {
     Expired,
     #[error("token invalid: {0}")]
     Invalid(&'static str),
+    /// A backend that follows a JWKS and has never fetched one: it cannot tell (503, not 401).
+    #[error("no key set held yet: no token can be verified")]
+    NoKeys,
 }
 
 /// The `kid` of a secret: a short SHA-256 fingerprint, so the header names the key without revealing it.

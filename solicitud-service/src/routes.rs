@@ -114,7 +114,7 @@ fn owner(claims: &AccessClaims) -> &str {
         (status = 200, description = "The requests the caller may see (every one for an admin or a machine client)", body = Envelope<Vec<Solicitud>>),
         (status = 403, description = "A token with a `scope` claim without `solicitud:read`", body = ErrorBody),
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
-        (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
+        (status = 503, description = "The store does not answer, the revocation feed is stale past its bound, or (`JWT_JWKS_URL`) no key set was fetched yet", body = ErrorBody)
     ))]
 fn list(app: App) -> Endpoint {
     Endpoint::of::<__path_list>(
@@ -165,7 +165,7 @@ struct CreateRequest {
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         shared::envelope::common::TooLarge,
         (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
-        (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
+        (status = 503, description = "The store does not answer, the revocation feed is stale past its bound, or (`JWT_JWKS_URL`) no key set was fetched yet", body = ErrorBody)
     ))]
 fn create(app: App) -> Endpoint {
     Endpoint::of::<__path_create>(
@@ -213,7 +213,7 @@ async fn visible(app: &App, claims: &AccessClaims, id: u64) -> Result<crate::dom
         (status = 403, description = "A token with a `scope` claim without `solicitud:read`", body = ErrorBody),
         (status = 401, description = "Token missing (`TOKEN_MISSING`), expired (`TOKEN_EXPIRED`), invalid (`TOKEN_INVALID`) or revoked (`TOKEN_REVOKED`)", body = ErrorBody),
         (status = 404, description = "No such request, or someone else's", body = ErrorBody),
-        (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
+        (status = 503, description = "The store does not answer, the revocation feed is stale past its bound, or (`JWT_JWKS_URL`) no key set was fetched yet", body = ErrorBody)
     ))]
 fn get_one(app: App) -> Endpoint {
     Endpoint::of::<__path_get_one>(
@@ -250,7 +250,7 @@ struct EstadoRequest {
         (status = 409, description = "No longer pending (`CONFLICT`)", body = ErrorBody),
         shared::envelope::common::TooLarge,
         (status = 422, description = "A field is missing or invalid; `detalle` names it", body = ErrorBody),
-        (status = 503, description = "The store does not answer, or the revocation feed is stale past its bound", body = ErrorBody)
+        (status = 503, description = "The store does not answer, the revocation feed is stale past its bound, or (`JWT_JWKS_URL`) no key set was fetched yet", body = ErrorBody)
     ))]
 fn set_estado(app: App) -> Endpoint {
     Endpoint::of::<__path_set_estado>(

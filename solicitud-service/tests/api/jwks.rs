@@ -92,6 +92,15 @@ async fn a_backend_without_the_secret_verifies_eddsa_tokens_with_the_published_k
     let sol = start("solicitud-service", &solicitud_vars(&prefix, &auth_addr));
     let (status, body) = status_of(&client, sol.url("/ready"), None).await;
     assert_eq!((status, codigo(&body)), (503, "SERVICE_UNAVAILABLE"), "{body}");
+    // A token it cannot check yet is 503 (try again), not 401 (a client would drop a good token).
+    let unchecked = format!(
+        "{}.{}.{}",
+        base64_url(r#"{"alg":"EdDSA","typ":"JWT","kid":"not-fetched-yet"}"#),
+        base64_url(r#"{"sub":"1"}"#),
+        base64_url("a signature")
+    );
+    let (status, body) = status_of(&client, sol.url("/solicitud/"), Some(&unchecked)).await;
+    assert_eq!((status, codigo(&body)), (503, "SERVICE_UNAVAILABLE"), "{body}");
 
     // auth-service comes up: the backend fetches the set and becomes ready within seconds.
     let auth = start("auth-service", &auth_vars(&prefix, &auth_addr));
