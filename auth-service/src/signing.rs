@@ -493,9 +493,11 @@ impl SigningKeys {
     }
 
     /// The keys no token can name any more: superseded (a newer key of its algorithm active) longer
-    /// ago than the longest token life.
+    /// ago than the longest token life, plus two reload intervals: a replica that has not read the
+    /// keys again since the new one became active still signs with the old one, for up to one
+    /// interval (the second allows for its clock being behind).
     fn retired(&self, records: &[SigningKeyRecord], now: i64) -> Vec<String> {
-        let life = self.max_token_life.as_millis() as i64;
+        let life = (self.max_token_life + 2 * RELOAD_EVERY).as_millis() as i64;
         let mut out = Vec::new();
         for algorithm in [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256] {
             let chain = chain_of(records, algorithm);

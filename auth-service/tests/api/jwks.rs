@@ -148,8 +148,18 @@ async fn a_forced_rotation_is_published_before_it_signs_and_old_tokens_stay_vali
         &jwks(&app).await.1,
         Algorithm::EdDSA
     ));
-    // Once every token the old key signed has expired (2 h, the longest: gettoken's), it is retired.
+    // Once every token the old key signed has expired (2 h, the longest: gettoken's, and the leeway),
+    // and a replica that had not read the keys again since could have signed with it (two reload
+    // intervals), it is retired; not before.
     app.clock.advance_secs(2 * 3600 + 10);
+    signing.reload().await.unwrap();
+    let (_, set) = jwks(&app).await;
+    assert_eq!(
+        set["keys"].as_array().map(Vec::len),
+        Some(2),
+        "kept a while longer: {set}"
+    );
+    app.clock.advance_secs(20);
     signing.reload().await.unwrap();
     let (_, set) = jwks(&app).await;
     let kids: Vec<&str> = set["keys"]
