@@ -187,6 +187,8 @@ pub enum UriRule {
     BackchannelHttps,
     /// A back-channel URI of another scheme.
     BackchannelScheme,
+    /// A back-channel URI for a public client (OIDC Back-Channel Logout §2.2: confidential only).
+    BackchannelPublic,
 }
 
 impl FieldRule {

@@ -348,6 +348,24 @@ impl Provider {
         }
         // `openid` first, then the rest in order: one spelling per set of scopes.
         let openid = scopes.remove("openid");
+        // An ID token this deployment cannot sign (the client registered an algorithm that no key
+        // here has, as with one JWT_PRIVATE_KEY_FILE): said now, before a code is issued and
+        // spent on an exchange that could only fail.
+        if openid
+            && !self
+                .id_token_algorithms()
+                .contains(&client.id_token_signed_response_alg.as_str())
+        {
+            return Err(fail(
+                &request,
+                "server_error",
+                format!(
+                    "no key here signs this client's ID tokens ({}); register it with one of {:?}",
+                    client.id_token_signed_response_alg,
+                    self.id_token_algorithms()
+                ),
+            ));
+        }
         request.scope = openid
             .then_some("openid")
             .into_iter()

@@ -286,6 +286,14 @@ fn check(record: &ClientRecord) -> Result<(), Refusal> {
     }
     if !record.backchannel_logout_uri.is_empty() {
         check_backchannel_uri(&record.backchannel_logout_uri)?;
+        // Back-Channel Logout §2.2 allows http "provided that the Client Type is confidential"; a
+        // public client (an app on a device) has no server to be told anyway.
+        if public {
+            return Err(invalid(FieldRule::BackchannelUri {
+                uri: record.backchannel_logout_uri.clone(),
+                why: UriRule::BackchannelPublic,
+            }));
+        }
     }
     for uri in &record.post_logout_redirect_uris {
         check_redirect_uri("post_logout_redirect_uris", uri)?;
@@ -894,6 +902,16 @@ mod tests {
                 ClientMetadata {
                     grant_types: None,
                     redirect_uris: vec!["javascript:alert(1)".into()],
+                    ..machine.clone()
+                },
+            ),
+            (
+                "backchannel_logout_uri",
+                ClientMetadata {
+                    grant_types: None,
+                    redirect_uris: vec!["https://app.example/cb".into()],
+                    token_endpoint_auth_method: Some("none".into()),
+                    backchannel_logout_uri: Some("http://rp:8080/bc".into()),
                     ..machine.clone()
                 },
             ),

@@ -92,7 +92,7 @@ pub(super) struct NewClient {
     #[schema(schema_with = crate::schemas::id_token_alg_schema)]
     id_token_signed_response_alg: Option<String>,
     /// OIDC Back-Channel Logout 1.0: where logout tokens go when a browser session this client signed
-    /// in through ends (`https`, or `http` on loopback).
+    /// in through ends (`http`: this build posts without TLS; confidential clients only).
     #[schema(schema_with = crate::schemas::backchannel_uri_schema)]
     backchannel_logout_uri: Option<String>,
     #[serde(default)]

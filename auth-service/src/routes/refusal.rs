@@ -169,5 +169,8 @@ fn uri_rule(rule: UriRule) -> &'static str {
             "este servicio envía el cierre de sesión por canal trasero solo por http (red interna)"
         }
         UriRule::BackchannelScheme => "use http",
+        UriRule::BackchannelPublic => {
+            "solo una aplicación confidencial (con secreto) recibe el cierre de sesión por canal trasero"
+        }
     }
 }

@@ -11,7 +11,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{claims_of, read, StoreKind, TestApp, MARIA, MARIA_PASSWORD};
+use crate::helpers::{claims_of, read, unique_prefix, StoreKind, TestApp, MARIA, MARIA_PASSWORD};
 use crate::mfa::{code_at, maria_enrolled};
 
 const ISSUER: &str = "http://localhost:8000";
@@ -598,6 +598,43 @@ async fn a_consent_form_posted_without_the_sign_in_the_app_asked_for_gets_the_lo
         assert!(done.redirect_params().contains_key("code"));
         app.clock.advance_secs(2);
     }
+}
+
+#[tokio::test]
+async fn with_one_key_from_a_file_a_client_whose_id_token_algorithm_has_no_key_is_told_at_once() {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let pem = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32])
+        .to_pkcs8_pem(Default::default())
+        .unwrap();
+    let path = std::env::temp_dir().join(format!("oidc-key-file-{}.pem", unique_prefix()));
+    std::fs::write(&path, pem.as_bytes()).unwrap();
+    let app = TestApp::spawn_with(
+        StoreKind::Memory,
+        &[
+            ("JWT_ISSUER", ISSUER),
+            ("JWT_ALGORITHM", "EdDSA"),
+            ("JWT_PRIVATE_KEY_FILE", path.to_str().unwrap()),
+        ],
+    )
+    .await;
+    // Registered with the default RS256, which no key here signs: the authorization request says
+    // so at once (no code is issued that the exchange could only fail on).
+    register(&app, web_client("rs", true)).await;
+    let mut browser = Browser::new(&app);
+    let seen = browser.authorize("rs", &[]).await;
+    assert_eq!(seen.status, 303, "{}", seen.body);
+    let params = seen.redirect_params();
+    assert_eq!(params["error"], "server_error", "{params:?}");
+    assert!(params["error_description"].contains("EdDSA"), "{params:?}");
+    // With the file's algorithm it signs in.
+    let mut eddsa = web_client("ed", true);
+    eddsa["id_token_signed_response_alg"] = json!("EdDSA");
+    let secret = register(&app, eddsa).await;
+    let code = browser.code_for("ed").await;
+    let (status, tokens) = exchange(&app, ("ed", &secret), &code, VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+    let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test]
