@@ -313,3 +313,15 @@ pub fn plain_decode(token: &str) -> Result<Value, jsonwebtoken::errors::Error> {
     )
     .map(|data| data.claims)
 }
+
+/// Why a service configured with `pairs` does not start (its error, as the operator reads it); empty
+/// when it starts.
+pub async fn start_error(pairs: &[(&str, &str)]) -> String {
+    let config = AuthConfig::from_pairs(pairs.iter().copied()).unwrap();
+    let app = App::build(config, Arc::new(shared::SystemClock)).unwrap();
+    app.bind("127.0.0.1:0".parse().unwrap(), async {})
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}

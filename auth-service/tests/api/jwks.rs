@@ -10,7 +10,7 @@ use crate::helpers::*;
 const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const OTHER_KEK: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
 
-async fn jwks(app: &TestApp) -> (reqwest::header::HeaderMap, Value) {
+pub(crate) async fn jwks(app: &TestApp) -> (reqwest::header::HeaderMap, Value) {
     let res = app
         .client
         .get(app.url("/.well-known/jwks.json"))
@@ -213,7 +213,7 @@ async fn a_wrong_or_missing_key_encryption_key_stops_the_start_naming_it() {
         &[("JWT_ALGORITHM", "EdDSA"), ("KEY_ENCRYPTION_KEY", KEK)],
     )
     .await;
-    let config = AuthConfig::from_pairs([
+    let err = start_error(&[
         ("JWT_SECRET", SECRET),
         ("API_PASSWORD", ADMIN_PASSWORD),
         ("JWT_ALGORITHM", "EdDSA"),
@@ -222,14 +222,7 @@ async fn a_wrong_or_missing_key_encryption_key_stops_the_start_naming_it() {
         ("REDIS_KEY_PREFIX", &prefix),
         ("MFA_ENCRYPTION_KEY", MFA_KEY),
     ])
-    .unwrap();
-    let app = auth_service::app::App::build(config, std::sync::Arc::new(shared::SystemClock)).unwrap();
-    let err = app
-        .bind("127.0.0.1:0".parse().unwrap(), async {})
-        .await
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    .await;
     assert!(err.contains("KEY_ENCRYPTION_KEY"), "{err}");
     let missing = AuthConfig::from_pairs([
         ("JWT_SECRET", SECRET),

@@ -37,15 +37,7 @@ async fn a_token_signed_with_a_previous_secret_works_until_that_secret_is_droppe
 
 /// The `kid`s of the published key set, sorted.
 async fn published_kids(app: &TestApp) -> Vec<String> {
-    let set: serde_json::Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, set) = crate::jwks::jwks(app).await;
     let mut kids: Vec<String> = set["keys"]
         .as_array()
         .unwrap()
@@ -76,9 +68,7 @@ async fn with_oauth_on_a_rotated_secret_still_opens_the_id_token_keys_sealed_und
     assert_eq!(published_kids(&rotated).await, kids);
 
     // The old secret dropped too soon: the start stops, naming JWT_SECRET (not a variable never set).
-    use auth_service::config::AuthConfig;
-    use shared::config::FromVars;
-    let config = AuthConfig::from_pairs([
+    let err = start_error(&[
         ("JWT_SECRET", SECRET),
         ("API_PASSWORD", ADMIN_PASSWORD),
         issuer,
@@ -86,14 +76,7 @@ async fn with_oauth_on_a_rotated_secret_still_opens_the_id_token_keys_sealed_und
         ("REDIS_KEY_PREFIX", &prefix),
         ("MFA_ENCRYPTION_KEY", MFA_KEY),
     ])
-    .unwrap();
-    let app = auth_service::app::App::build(config, std::sync::Arc::new(shared::SystemClock)).unwrap();
-    let err = app
-        .bind("127.0.0.1:0".parse().unwrap(), async {})
-        .await
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    .await;
     assert!(
         err.contains("JWT_SECRET") && err.contains("JWT_PREVIOUS_SECRETS"),
         "{err}"
