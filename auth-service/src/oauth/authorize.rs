@@ -62,9 +62,10 @@ pub struct AuthRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
-    /// When the request came (s): with `prompt=login`, only a sign-in since then answers it.
-    #[serde(default)]
-    pub received_at: i64,
+    /// The browser session signed in on this request's own login page (set once that sign-in is
+    /// done): the sign-in `prompt=login` and `max_age` ask for, whatever the clocks say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in_sid: Option<String>,
 }
 
 impl AuthRequest {
@@ -261,7 +262,7 @@ impl Provider {
             prompt: Vec::new(),
             max_age: None,
             login_hint: None,
-            received_at: self.codec.now_secs(),
+            signed_in_sid: None,
         };
         let fail = |request: &AuthRequest, error: &'static str, description: String| {
             AuthorizeError::Redirect(ErrorRedirect::of(request, error, description))
@@ -351,18 +352,22 @@ impl Provider {
         // An ID token this deployment cannot sign (the client registered an algorithm that no key
         // here has, as with one JWT_PRIVATE_KEY_FILE): said now, before a code is issued and
         // spent on an exchange that could only fail.
-        if openid
-            && !self
-                .id_token_algorithms()
-                .contains(&client.id_token_signed_response_alg.as_str())
-        {
+        let signable = self.id_token_algorithms();
+        if openid && signable.is_empty() {
+            // The keys not read yet (a start whose store is slow): a passing state.
+            return Err(fail(
+                &request,
+                "temporarily_unavailable",
+                "the signing keys are not loaded yet; try again shortly".into(),
+            ));
+        }
+        if openid && !signable.contains(&client.id_token_signed_response_alg.as_str()) {
             return Err(fail(
                 &request,
                 "server_error",
                 format!(
                     "no key here signs this client's ID tokens ({}); register it with one of {:?}",
-                    client.id_token_signed_response_alg,
-                    self.id_token_algorithms()
+                    client.id_token_signed_response_alg, signable
                 ),
             ));
         }
@@ -464,12 +469,26 @@ impl Provider {
         !Self::asks_sign_in(request) && self.within_max_age(request, browser)
     }
 
-    /// Whether `browser` may answer `request` on the consent screen: the same rules, a sign-in since
-    /// the request came answering `prompt=login` (the sign-in the login page just took). Without it,
+    /// Whether `browser` may answer `request` on the consent screen: the sign-in on the request's
+    /// own login page answers `prompt=login` and `max_age` (however long the user then takes over
+    /// the consent screen); without one, the same rules as [`Provider::fresh_enough`]. Without this,
     /// a consent form posted with a parked request's fields would skip the sign-in the app asked for.
     pub fn may_consent(&self, request: &AuthRequest, browser: &BrowserSession) -> bool {
-        (!Self::asks_sign_in(request) || browser.auth_time >= request.received_at)
-            && self.within_max_age(request, browser)
+        request.signed_in_sid.as_deref() == Some(browser.sid.as_str()) || self.fresh_enough(request, browser)
+    }
+
+    /// Records on the parked request `id` that `browser` signed in on its login page.
+    pub async fn signed_in_for(
+        &self,
+        id: &str,
+        request: &mut AuthRequest,
+        browser: &BrowserSession,
+    ) -> Result<(), StoreError> {
+        request.signed_in_sid = Some(browser.sid.clone());
+        let value = serde_json::to_string(request).map_err(|e| StoreError::Protocol(e.to_string()))?;
+        self.grants
+            .put_grant(GrantKind::Request, id, &value, REQUEST_LIFE_MS)
+            .await
     }
 
     /// `prompt=login`, or `prompt=select_account`: the login page is where the user picks the
@@ -829,7 +848,9 @@ impl Provider {
             let Some(client) = self.registry.get(&client_id).await? else {
                 continue;
             };
-            if client.backchannel_logout_uri.is_empty() {
+            // A public client is never told (§2.2: http is for confidential clients; one registered
+            // before that rule may still hold a URI).
+            if client.backchannel_logout_uri.is_empty() || client.token_endpoint_auth_method == "none" {
                 continue;
             }
             match self.logout_token(&client, browser) {

@@ -456,7 +456,7 @@ pub(super) fn login_get(app: App) -> Endpoint {
 /// screen or the code.
 async fn signed_in(
     visit: &Visit,
-    request: AuthRequest,
+    mut request: AuthRequest,
     client: ClientRecord,
     parked: String,
     proven: Proven,
@@ -467,6 +467,10 @@ async fn signed_in(
         app.browsers.end(old).await?;
     }
     let (cookie, browser) = app.browsers.start(&proven).await?;
+    // The consent screen, if it comes next, takes this sign-in as the one the request asked for.
+    app.provider
+        .signed_in_for(&parked, &mut request, &browser)
+        .await?;
     shared::metrics::metrics()
         .logins
         .with_label_values(&["success"])
