@@ -229,6 +229,20 @@ fn check_backchannel_uri(uri: &str) -> Result<(), Refusal> {
     }
 }
 
+/// Back-Channel Logout §2.2 allows http "provided that the Client Type is confidential"; a public
+/// client (an app on a device) has no server to be told anyway. Checked where a URI is given (a new
+/// client, or a change that sets one), so a client registered before the rule can still be changed
+/// and disabled (it is never told: `end_descendants`).
+fn check_backchannel_client(record: &ClientRecord) -> Result<(), Refusal> {
+    if record.token_endpoint_auth_method == "none" && !record.backchannel_logout_uri.is_empty() {
+        return Err(invalid(FieldRule::BackchannelUri {
+            uri: record.backchannel_logout_uri.clone(),
+            why: UriRule::BackchannelPublic,
+        }));
+    }
+    Ok(())
+}
+
 fn one_of(field: &'static str, value: &str, allowed: &[&'static str]) -> Result<(), Refusal> {
     if allowed.contains(&value) {
         Ok(())
@@ -286,14 +300,6 @@ fn check(record: &ClientRecord) -> Result<(), Refusal> {
     }
     if !record.backchannel_logout_uri.is_empty() {
         check_backchannel_uri(&record.backchannel_logout_uri)?;
-        // Back-Channel Logout §2.2 allows http "provided that the Client Type is confidential"; a
-        // public client (an app on a device) has no server to be told anyway.
-        if public {
-            return Err(invalid(FieldRule::BackchannelUri {
-                uri: record.backchannel_logout_uri.clone(),
-                why: UriRule::BackchannelPublic,
-            }));
-        }
     }
     for uri in &record.post_logout_redirect_uris {
         check_redirect_uri("post_logout_redirect_uris", uri)?;
@@ -610,6 +616,7 @@ impl Registry {
         }
         let mut record = record_of(metadata);
         check(&record)?;
+        check_backchannel_client(&record)?;
         let secret = (record.token_endpoint_auth_method != "none").then(new_secret);
         if let Some(s) = &secret {
             record.secrets = vec![s.stored.clone()];
@@ -654,6 +661,7 @@ impl Registry {
                 }
                 if let Some(v) = c.backchannel_logout_uri {
                     record.backchannel_logout_uri = v;
+                    check_backchannel_client(record)?;
                 }
                 if let Some(v) = c.grant_types {
                     record.grant_types = v;
@@ -822,7 +830,10 @@ mod tests {
 
     #[test]
     fn metadata_rules() {
-        let ok = |m: ClientMetadata| check(&record_of(&m));
+        let ok = |m: ClientMetadata| {
+            let record = record_of(&m);
+            check(&record).and_then(|()| check_backchannel_client(&record))
+        };
         let machine = ClientMetadata {
             client_id: Some("billing".into()),
             client_name: Some("Billing".into()),
