@@ -37,11 +37,16 @@ def refused_for_shape(body):
         ):
             return None
         # An OAuth client's rules between fields (authorization_code needs a redirect URI, a public
-        # client has no client_credentials, a client keeps its type), which a schema per field cannot
-        # say: each refusal names its rule.
+        # client has no client_credentials nor a back-channel logout URI, a client keeps its type),
+        # which a schema per field cannot say: each refusal names its rule.
         if codigo == "VALIDATION_ERROR" and any(
             f"({rule})" in detalle
-            for rule in ("redirect_uris_required", "public_client_grant", "client_type_change")
+            for rule in (
+                "redirect_uris_required",
+                "public_client_grant",
+                "backchannel_public_client",
+                "client_type_change",
+            )
         ):
             return None
         # A passkey credential is a signed structure (CBOR, signatures) no schema can describe, and

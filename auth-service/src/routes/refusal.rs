@@ -170,7 +170,7 @@ fn uri_rule(rule: UriRule) -> &'static str {
         }
         UriRule::BackchannelScheme => "use http",
         UriRule::BackchannelPublic => {
-            "solo una aplicación confidencial (con secreto) recibe el cierre de sesión por canal trasero"
+            "solo una aplicación confidencial (con secreto) recibe el cierre de sesión por canal trasero (backchannel_public_client)"
         }
     }
 }
