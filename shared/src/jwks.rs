@@ -211,19 +211,16 @@ impl JwksFollower {
     }
 
     /// A token named a `kid` the set lacks: fetches the set again unless one was fetched less than
-    /// [`REFETCH_AT_MOST_EVERY`] ago; whether the set changed hands (a fetch happened and worked).
-    pub async fn refetch_for_unknown_kid(&self) -> bool {
+    /// [`REFETCH_AT_MOST_EVERY`] ago (a caller that waited here on another's fetch then finds its set
+    /// installed). A failure leaves the set held in place.
+    pub async fn refetch_for_unknown_kid(&self) {
         let mut last = self.0.last_fetch.lock().await;
         if last.is_some_and(|at| at.elapsed() < REFETCH_AT_MOST_EVERY) {
-            return false;
+            return;
         }
         *last = Some(Instant::now());
-        match self.fetch_locked().await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "JWKS: fetching again for an unknown kid failed; the set held goes on");
-                false
-            }
+        if let Err(e) = self.fetch_locked().await {
+            tracing::warn!(error = %e, "JWKS: fetching again for an unknown kid failed; the set held goes on");
         }
     }
 
