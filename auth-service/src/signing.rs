@@ -186,7 +186,7 @@ pub(crate) fn from_pem(algorithm: Algorithm, pem: &str) -> Result<Vec<u8>, Strin
     use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
     let bad =
         |e: &dyn std::fmt::Display| format!("is not a PKCS#8 PEM {} private key ({e})", alg_name(algorithm));
-    match algorithm {
+    let der = match algorithm {
         Algorithm::EdDSA => {
             let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|e| bad(&e))?;
             ed25519_dalek::pkcs8::KeypairBytes {
@@ -211,7 +211,11 @@ pub(crate) fn from_pem(algorithm: Algorithm, pem: &str) -> Result<Vec<u8>, Strin
                 .map_err(|e| bad(&e))
         }
         other => Err(format!("{other:?} takes no key file")),
-    }
+    }?;
+    // A key that reads but that the signer refuses (RSA under 2048 bits) stops the start here.
+    shared::crypto_provider::check_signing_key(algorithm, &der)
+        .map_err(|e| format!("cannot sign {} tokens ({e})", alg_name(algorithm)))?;
+    Ok(der)
 }
 
 /// The public JWK of a private key and its id (the RFC 7638 thumbprint).
@@ -583,6 +587,18 @@ fn chain_of(records: &[SigningKeyRecord], algorithm: Algorithm) -> Vec<&SigningK
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_the_signer_refuses_is_refused_when_read() {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let short = rsa::RsaPrivateKey::new(&mut OsRng, 1024).unwrap();
+        let pem = short.to_pkcs8_pem(Default::default()).unwrap();
+        let why = from_pem(Algorithm::RS256, &pem).unwrap_err();
+        assert!(why.starts_with("cannot sign RS256 tokens ("), "{why}");
+        let long = rsa::RsaPrivateKey::new(&mut OsRng, 2048).unwrap();
+        let pem = long.to_pkcs8_pem(Default::default()).unwrap();
+        assert!(from_pem(Algorithm::RS256, &pem).is_ok());
+    }
 
     #[test]
     fn generated_keys_sign_and_their_jwk_verifies_and_holds_nothing_private() {

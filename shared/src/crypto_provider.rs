@@ -1,21 +1,28 @@
-//! jsonwebtoken's cryptography, with each Ed25519, P-256 and RSA signing key parsed once.
+//! jsonwebtoken's cryptography, with each Ed25519, P-256 and RSA signing key parsed once and signing
+//! done by aws-lc-rs.
 //!
 //! jsonwebtoken builds a new signer from the key's DER on every `encode`. For Ed25519 and P-256 that
 //! derives the public key again: a scalar multiplication, as costly as the signature itself, so every
 //! access token cost two; for RSA (the RS256 ID tokens) it parses the key and recomputes and checks
 //! its CRT values. This provider is jsonwebtoken's own RustCrypto one (every verifier and key
 //! utility, and every other signer) but for those three signers, which it keeps parsed by their DER,
-//! a handful at most (the keys being rotated in and out). RSA signs with blinding, as the default
-//! does. The signatures are the same bytes the default provider makes (Ed25519 and PKCS#1 v1.5 are
-//! deterministic): the conformance of both is checked in this module's test.
+//! a handful at most (the keys being rotated in and out).
+//!
+//! Those three sign with aws-lc-rs (AWS-LC, whose Ed25519 is s2n-bignum's verified assembly): an
+//! Ed25519 signature costs half what ed25519-dalek's does (`bench/ed25519`), and a refresh with EdDSA
+//! signs one (BENCHMARKS.md, "Refresh at the token endpoint"). Ed25519 and PKCS#1 v1.5 signatures are
+//! deterministic, so they are the very bytes the default provider makes; ECDSA's are randomized and
+//! checked by verifying them. Both are checked in this module's test.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ed25519_dalek::pkcs8::DecodePrivateKey;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature as lc;
 use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner};
 use jsonwebtoken::errors::{Error, ErrorKind};
+use jsonwebtoken::signature::{self, Error as SignError};
 use jsonwebtoken::{Algorithm, EncodingKey};
 
 /// Keys kept parsed at most; past it the cache starts over (a rotation adds one key a month).
@@ -23,24 +30,27 @@ const MAX_KEYS: usize = 16;
 
 #[derive(Clone)]
 enum Parsed {
-    Ed25519(Arc<ed25519_dalek::SigningKey>),
-    P256(Arc<p256::ecdsa::SigningKey>),
-    Rs256(Arc<rsa::pkcs1v15::SigningKey<sha2::Sha256>>),
+    Ed25519(Arc<lc::Ed25519KeyPair>),
+    P256(Arc<lc::EcdsaKeyPair>),
+    Rs256(Arc<lc::RsaKeyPair>),
 }
 
 struct CachedSigner(Parsed);
 
-impl ed25519_dalek::ed25519::signature::Signer<Vec<u8>> for CachedSigner {
-    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, ed25519_dalek::ed25519::signature::Error> {
+impl signature::Signer<Vec<u8>> for CachedSigner {
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignError> {
         Ok(match &self.0 {
-            Parsed::Ed25519(key) => key.sign(msg).to_bytes().to_vec(),
-            Parsed::P256(key) => {
-                let signature: p256::ecdsa::Signature = key.try_sign(msg)?;
-                signature.to_bytes().to_vec()
-            }
+            Parsed::Ed25519(key) => key.sign(msg).as_ref().to_vec(),
+            Parsed::P256(key) => key
+                .sign(&SystemRandom::new(), msg)
+                .map_err(SignError::from_source)?
+                .as_ref()
+                .to_vec(),
             Parsed::Rs256(key) => {
-                use rsa::signature::{RandomizedSigner, SignatureEncoding};
-                key.try_sign_with_rng(&mut rand::thread_rng(), msg)?.to_vec()
+                let mut signature = vec![0; key.public_modulus_len()];
+                key.sign(&lc::RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut signature)
+                    .map_err(SignError::from_source)?;
+                signature
             }
         })
     }
@@ -64,21 +74,31 @@ fn cache() -> &'static Cache {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn parse(algorithm: Algorithm, der: &[u8]) -> Option<Parsed> {
-    match algorithm {
-        Algorithm::EdDSA => ed25519_dalek::SigningKey::from_pkcs8_der(der)
-            .ok()
-            .map(|k| Parsed::Ed25519(Arc::new(k))),
-        Algorithm::ES256 => p256::ecdsa::SigningKey::from_pkcs8_der(der)
-            .ok()
-            .map(|k| Parsed::P256(Arc::new(k))),
-        Algorithm::RS256 => {
-            use rsa::pkcs1::DecodeRsaPrivateKey;
-            rsa::RsaPrivateKey::from_pkcs1_der(der)
-                .ok()
-                .map(|k| Parsed::Rs256(Arc::new(rsa::pkcs1v15::SigningKey::new(k))))
-        }
-        _ => None,
+/// `der` as the key jsonwebtoken's `EncodingKey` holds for `algorithm` (PKCS#8 for Ed25519 and P-256,
+/// PKCS#1 for RSA), ready to sign; `None` for another algorithm.
+fn parse(algorithm: Algorithm, der: &[u8]) -> Option<Result<Parsed, String>> {
+    let rejected = |e: aws_lc_rs::error::KeyRejected| e.to_string();
+    Some(match algorithm {
+        Algorithm::EdDSA => lc::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+            .map(|k| Parsed::Ed25519(Arc::new(k)))
+            .map_err(rejected),
+        Algorithm::ES256 => lc::EcdsaKeyPair::from_pkcs8(&lc::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            .map(|k| Parsed::P256(Arc::new(k)))
+            .map_err(rejected),
+        Algorithm::RS256 => lc::RsaKeyPair::from_der(der)
+            .map(|k| Parsed::Rs256(Arc::new(k)))
+            .map_err(rejected),
+        _ => return None,
+    })
+}
+
+/// Whether this provider can sign with `der` (as [`parse`] takes it) under `algorithm`, and if not,
+/// why: a key file is checked with it at start, so a key the signer refuses (an RSA key under 2048
+/// bits, say) stops the start instead of failing every token.
+pub fn check_signing_key(algorithm: Algorithm, der: &[u8]) -> Result<(), String> {
+    match parse(algorithm, der) {
+        Some(Err(why)) => Err(why),
+        _ => Ok(()),
     }
 }
 
@@ -91,7 +111,7 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>
     if let Some(parsed) = cache.get(&id) {
         return Ok(Box::new(CachedSigner(parsed.clone())));
     }
-    let Some(parsed) = parse(*algorithm, key.as_bytes()) else {
+    let Some(Ok(parsed)) = parse(*algorithm, key.as_bytes()) else {
         // What the default provider says of a key it cannot read.
         drop(cache);
         return (DEFAULT_PROVIDER.signer_factory)(algorithm, key)
@@ -161,5 +181,30 @@ mod tests {
             }
         }
         assert!(cache().lock().unwrap().len() >= 3);
+    }
+
+    #[test]
+    fn a_key_the_signer_cannot_use_is_refused_with_the_reason() {
+        let ed = include_bytes!("../benches/keys/ed25519.pk8.der");
+        let p256 = include_bytes!("../benches/keys/p256.pk8.der");
+        let rsa = include_bytes!("../benches/keys/rsa2048.pkcs1.der");
+        assert_eq!(check_signing_key(Algorithm::EdDSA, ed), Ok(()));
+        assert_eq!(check_signing_key(Algorithm::ES256, p256), Ok(()));
+        assert_eq!(check_signing_key(Algorithm::RS256, rsa), Ok(()));
+        // A 1024-bit RSA key reads, but AWS-LC will not sign with it.
+        let short = include_bytes!("../benches/keys/rsa1024.pkcs1.der");
+        let why = check_signing_key(Algorithm::RS256, short).unwrap_err();
+        assert!(!why.is_empty());
+        // A key of another algorithm, and bytes that are no key.
+        assert!(check_signing_key(Algorithm::EdDSA, p256).is_err());
+        assert!(check_signing_key(Algorithm::ES256, ed).is_err());
+        assert!(check_signing_key(Algorithm::RS256, b"not a key").is_err());
+        // HMAC keys are not this provider's to read.
+        assert_eq!(check_signing_key(Algorithm::HS256, b"any"), Ok(()));
+        // And encode() with a refused key fails as the default provider's does.
+        install();
+        let refused = EncodingKey::from_rsa_der(short);
+        let error = encode(&Header::new(Algorithm::RS256), &serde_json::json!({}), &refused).unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::InvalidKeyFormat);
     }
 }

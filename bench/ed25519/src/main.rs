@@ -33,12 +33,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let public = dalek.verifying_key();
     let ring =
         ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|e| format!("ring: {e}"))?;
+    let awslc = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+        .map_err(|e| format!("aws-lc-rs: {e}"))?;
     let compact = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed));
 
     let reference = dalek.sign(&message).to_bytes();
     let raw = ed25519_dalek::hazmat::raw_sign::<sha2::Sha512>(&expanded, &message, &public);
     if raw.to_bytes() != reference
         || ring.sign(&message).as_ref() != reference
+        || awslc.sign(&message).as_ref() != reference
         || *compact.sk.sign(&message, None) != reference
     {
         return Err("the signers disagree on one signature".into());
@@ -61,6 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             per_call(n, || compact.sk.sign(&message, None)[0]),
         ),
         ("ring 0.17", per_call(n, || ring.sign(&message).as_ref()[0])),
+        ("aws-lc-rs 1", per_call(n, || awslc.sign(&message).as_ref()[0])),
         (
             "HMAC-SHA256 (HS256), for scale",
             per_call(n, || {
