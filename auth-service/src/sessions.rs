@@ -218,7 +218,7 @@ impl Sessions {
             SessionStart::Refused => {
                 tracing::info!(
                     user_id = user.id,
-                    "session refused: the user changed since the credentials were checked"
+                    "session refused: the user changed since the credentials were checked, or the session was revoked before it started"
                 );
                 Err(if challenged {
                     Refusal::Revoked

@@ -260,7 +260,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Records a new session, if its user, as stored at this very instant, is active and still has
     /// the proven credential (and had no session ended since it was proven). Its start (ms) is the
     /// store's now, or just after the user's cut-off if that is not earlier, so a new session is
-    /// never born revoked; it raises the user's issue mark ([`RevocationStore::revoke_user`]).
+    /// never born revoked; it raises the user's issue mark ([`RevocationStore::revoke_user`]). A
+    /// session revoked before it started is refused ([`RevocationStore::revoke_session`]).
     async fn create_session(&self, session: &NewSession) -> Result<SessionStart, StoreError>;
 
     /// The atomic check-and-rotate of a refresh token; a rotation is stamped with the store's now, and
@@ -282,7 +283,9 @@ pub trait SessionStore: Send + Sync + 'static {
 #[async_trait]
 pub trait RevocationStore: Send + Sync + 'static {
     /// Revokes session `sid` of user `uid` and, if given, one access token `jti` of it for
-    /// `jti_ttl_ms`.
+    /// `jti_ttl_ms`. A session not started yet is marked revoked for the feed's life, and
+    /// [`SessionStore::create_session`] refuses to start it (an authorization code's replay can
+    /// overtake the first exchange, which chose the session at the authorization).
     async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
 
     /// Revokes every session of `uid` started until now; remembered for `ttl_ms`. The cut-off covers

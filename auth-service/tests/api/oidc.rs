@@ -729,6 +729,56 @@ async fn a_code_used_twice_revokes_what_the_first_exchange_gave() {
     assert_eq!(status, 400, "and its refresh token: {refreshed}");
 }
 
+/// A replay that overtakes the first exchange (it finds the code spent while the first has not yet
+/// started the code's session) ends that session all the same: whichever way the two meet, no token
+/// of the code outlives them.
+async fn two_exchanges_of_one_code_at_once_leave_no_live_token(kind: StoreKind) {
+    let app = oidc_app(kind).await;
+    let secret = register(&app, web_client("web", true)).await;
+    let mut browser = Browser::new(&app);
+    for round in 0..16 {
+        let code = browser.code_for("web").await;
+        let (a, b) = tokio::join!(
+            exchange(&app, ("web", &secret), &code, VERIFIER),
+            exchange(&app, ("web", &secret), &code, VERIFIER)
+        );
+        let mut issued = 0;
+        for (status, body) in [a, b] {
+            if status != 200 {
+                assert_eq!(body["error"], "invalid_grant", "round {round}: {body}");
+                continue;
+            }
+            issued += 1;
+            let (status, _) = userinfo(&app, body["access_token"].as_str().unwrap()).await;
+            assert_eq!(status, 401, "round {round}: the access token outlived the replay");
+            let (status, refreshed) = token(
+                &app,
+                ("web", &secret),
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", body["refresh_token"].as_str().unwrap()),
+                ],
+            )
+            .await;
+            assert_eq!(
+                status, 400,
+                "round {round}: the refresh token outlived the replay: {refreshed}"
+            );
+        }
+        assert!(issued <= 1, "round {round}: one code gave two sets of tokens");
+    }
+}
+
+#[tokio::test]
+async fn two_exchanges_of_one_code_at_once_leave_no_live_token_on_redis() {
+    two_exchanges_of_one_code_at_once_leave_no_live_token(StoreKind::Redis).await;
+}
+
+#[tokio::test]
+async fn two_exchanges_of_one_code_at_once_leave_no_live_token_on_the_embedded_store() {
+    two_exchanges_of_one_code_at_once_leave_no_live_token(StoreKind::Memory).await;
+}
+
 #[tokio::test]
 async fn a_wrong_verifier_another_clients_code_or_an_expired_code_is_invalid_grant() {
     let app = oidc_app(StoreKind::Redis).await;

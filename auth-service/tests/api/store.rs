@@ -431,6 +431,53 @@ async fn revoke_session(f: Fixture) {
     );
 }
 
+conformance!(
+    a_session_revoked_before_it_starts_never_starts,
+    revoke_before_start
+);
+async fn revoke_before_start(f: Fixture) {
+    let s = &f.store;
+    // An authorization code's replay revokes the session its first exchange has not started yet.
+    s.revocations.revoke_session("1", "early", None).await.unwrap();
+    assert!(
+        matches!(
+            s.sessions.create_session(&session("early", "1")).await.unwrap(),
+            SessionStart::Refused
+        ),
+        "a session revoked before it started was started"
+    );
+    assert_eq!(
+        s.sessions
+            .session_view("early", "1", Some("early-a0"))
+            .await
+            .unwrap(),
+        SessionView::Revoked
+    );
+    assert_eq!(
+        s.sessions
+            .rotate(&rotation("early", "early-r0", "g1", 10_000))
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
+    // No token of it ever existed: the feed carries nothing for it.
+    assert!(feed(&f).await.is_empty(), "{:?}", feed(&f).await);
+    // Revoking it again changes nothing; other sessions start as ever.
+    s.revocations.revoke_session("1", "early", None).await.unwrap();
+    assert!(feed(&f).await.is_empty());
+    s.sessions
+        .create_session(&session("later", "1"))
+        .await
+        .unwrap()
+        .started();
+    // A start repeated after a failover (the same session, started) starts again.
+    s.sessions
+        .create_session(&session("later", "1"))
+        .await
+        .unwrap()
+        .started();
+}
+
 conformance!(revoking_a_user_ends_earlier_sessions_only, revoke_user);
 async fn revoke_user(f: Fixture) {
     let s = &f.store;

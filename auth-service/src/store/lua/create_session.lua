@@ -3,7 +3,8 @@
 -- (and, for a login finished by a second factor, had no session ended since: its cut-off is still the
 -- one the challenge saw). So a
 -- password change or a disable committed while the login's hash ran refuses the session, and one
--- committed after it ends the session through the cut-off. Needs now.lua and issued.lua before it.
+-- committed after it ends the session through the cut-off. A session revoked before it started
+-- (revoke_session.lua) is refused too. Needs now.lua and issued.lua before it.
 -- KEYS[1]  session        (keys::session)
 -- KEYS[2]  user's cut-off (keys::cutoff)
 -- KEYS[3]  user           (keys::user)
@@ -26,6 +27,8 @@ local now = now_ms(offset)
 local started = now
 local cutoff = redis.call('GET', KEYS[2])
 if seen ~= '' and (cutoff or '0') ~= seen then return {'refused'} end
+-- '0' is this session already started (a call repeated after a failover): it starts again as before.
+if redis.call('HGET', KEYS[1], 'rev') == '1' then return {'refused'} end
 if cutoff and tonumber(started) <= tonumber(cutoff) then started = string.format('%d', tonumber(cutoff) + 1) end
 redis.call('HSET', KEYS[1], 'uid', uid, 'fp', fingerprint, 'started', started, 'cur', refresh_jti,
   'cur_a', access_jti, 'prev', '', 'rot', started, 'rev', '0')

@@ -14,6 +14,14 @@ impl SessionStore for MemoryStore {
         if s.cutoff_seen.is_some_and(|seen| cutoff.unwrap_or(0) != seen) {
             return Ok(SessionStart::Refused);
         }
+        // Revoked before it started (see revoke_session).
+        if inner
+            .sessions
+            .get(&s.sid)
+            .is_some_and(|r| r.revoked && r.uid == s.uid && r.expires_ms > now)
+        {
+            return Ok(SessionStart::Refused);
+        }
         let started_ms = match cutoff {
             Some(cutoff) if now <= cutoff => cutoff + 1,
             _ => now,
@@ -146,7 +154,27 @@ impl RevocationStore for MemoryStore {
         let live = |s: &&mut SessionRecord| s.expires_ms > now && s.uid == uid;
         let was_live = match inner.sessions.get_mut(sid).filter(live) {
             Some(s) => !std::mem::replace(&mut s.revoked, true),
-            None => false,
+            None => {
+                // Not started (yet): marked revoked for the feed's life so it never starts (an
+                // authorization code replayed while its first exchange is starting the session).
+                // No tokens of it exist: nothing goes to the feed.
+                if inner.sessions.get(sid).is_none_or(|s| s.expires_ms <= now) {
+                    inner.sessions.insert(
+                        sid.to_string(),
+                        SessionRecord {
+                            uid: uid.to_string(),
+                            fingerprint: String::new(),
+                            started_ms: now,
+                            current: (String::new(), String::new()),
+                            previous: None,
+                            rotated_ms: now,
+                            revoked: true,
+                            expires_ms: now + life,
+                        },
+                    );
+                }
+                false
+            }
         };
         if was_live {
             inner.feed_append(now, life, Revoked::Session(sid.to_string()), now + life);
