@@ -1579,6 +1579,7 @@ fn all_checks() -> Vec<(&'static str, Check)> {
         concurrent_rotations,
         changed_credential,
         revoke_session,
+        revoke_before_start,
         revoke_user,
         mfa_state,
         mfa_challenge,
