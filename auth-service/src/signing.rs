@@ -418,10 +418,22 @@ impl SigningKeys {
             ));
         };
         for _ in 0..3 {
-            let now = self.clock.now_ms();
             let records = self.store.signing_keys().await?;
-            let newest = chain_of(&records, algorithm).last().map(|r| r.kid.clone());
-            let record = self.make(algorithm, sealer, now, now + self.publish_lead.as_millis() as i64)?;
+            let chain = chain_of(&records, algorithm);
+            let newest = chain.last();
+            // This host's clock may be behind the replicas' (the CLI runs anywhere): no earlier than
+            // the newest key's making, and after the newest key's activation, or the keys' order by
+            // activation would part from the store's order of addition and every later rotation
+            // would find another "newest" than the store's, and stall.
+            let now = chain
+                .iter()
+                .map(|r| r.created_ms)
+                .fold(self.clock.now_ms(), i64::max);
+            let activate_ms = newest
+                .map_or(i64::MIN, |n| n.activate_ms + 1)
+                .max(now + self.publish_lead.as_millis() as i64);
+            let newest = newest.map(|r| r.kid.clone());
+            let record = self.make(algorithm, sealer, now, activate_ms)?;
             if self.store.add_signing_key(&record, newest.as_deref()).await? {
                 tracing::info!(kid = %record.kid, alg = %record.alg, "signing key rotation forced");
                 return Ok(record);

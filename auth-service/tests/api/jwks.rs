@@ -172,6 +172,44 @@ async fn a_forced_rotation_is_published_before_it_signs_and_old_tokens_stay_vali
 }
 
 #[tokio::test]
+async fn a_rotation_forced_from_a_host_whose_clock_is_behind_leaves_the_schedule_going() {
+    let app = TestApp::spawn_with(
+        StoreKind::Memory,
+        &[("JWT_ALGORITHM", "EdDSA"), ("JWT_KEY_ROTATION_DAYS", "1")],
+    )
+    .await;
+    let signing = app.app.signing.clone().unwrap();
+    let first = kid(&app.login_tokens().await.0);
+    let now = app.clock.now_ms();
+    // `auth-service keys rotate` on a host six hours behind the replicas.
+    app.clock.set_ms(now - 6 * 3_600_000);
+    let forced = signing.rotate(Algorithm::EdDSA).await.unwrap();
+    app.clock.set_ms(now);
+    signing.reload().await.unwrap();
+    assert_eq!(
+        kid(&app.login_tokens().await.0),
+        first,
+        "the forced key waits for its lead, counted from the replicas' time"
+    );
+    // The forced key signs after its lead; a day after it the schedule adds the next one, and
+    // once more a day later: the replicas' "newest" is the store's.
+    let mut kids = vec![first.clone(), forced.kid.clone()];
+    for day in 1..=2 {
+        app.clock.advance_secs(86_400 + 600);
+        signing.reload().await.unwrap();
+        let listed: Vec<String> = signing.list().await.unwrap().into_iter().map(|k| k.kid).collect();
+        let added: Vec<&String> = listed.iter().filter(|k| !kids.contains(k)).collect();
+        assert_eq!(
+            added.len(),
+            1,
+            "day {day}: one key added by the schedule: {listed:?}"
+        );
+        kids.push(added[0].clone());
+    }
+    assert_ne!(kid(&app.login_tokens().await.0), first);
+}
+
+#[tokio::test]
 async fn replicas_rotating_at_once_add_one_key_not_two() {
     let prefix = unique_prefix();
     let vars = [
