@@ -19,7 +19,8 @@
 //!   ([`crate::limits`]); as a second factor, through the MFA challenge's tries and the code lock.
 //!   [`Method`] says which, for the `amr` of ID tokens.
 //! - Asking for a user's options by name answers the same shape whether the user exists or not: an
-//!   unknown user (or one without passkeys) is offered a decoy credential id derived from the name.
+//!   unknown user (or one without passkeys) is offered decoy credentials derived from the name, as
+//!   many and as long as real ones come, with the transports real ones report.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -450,16 +451,34 @@ impl Passkeys {
         Ok(true)
     }
 
-    /// A decoy credential id for a name without passkeys: the same for the same name, every time.
-    fn decoy(&self, name: &str) -> Result<PublicKeyCredentialDescriptor<Vec<u8>>, Refusal> {
-        let mac = self
-            .decoys
-            .mac("passkey-decoy", crate::identity::normalize(name).as_bytes());
-        let bytes = hex::decode(&mac).map_err(Refusal::internal)?;
-        Ok(PublicKeyCredentialDescriptor {
-            id: CredentialId::decode(bytes).map_err(Refusal::internal)?,
-            transports: AuthTransports::decode(0).map_err(Refusal::internal)?,
-        })
+    /// The decoy credentials offered for a name without passkeys (an unknown name included): the
+    /// same for the same name, every time, and drawn like real ones, so that the answer for a name
+    /// says nothing of whether it has passkeys. One or (a quarter of names) two; each id as long as
+    /// one of the common authenticators' (16, 20, 32 or 64 bytes), with the transports such an
+    /// authenticator reports. Derived by HMAC from the name under the deployment's key.
+    fn decoys(&self, name: &str) -> Result<Vec<PublicKeyCredentialDescriptor<Vec<u8>>>, Refusal> {
+        const LENGTHS: [usize; 4] = [16, 20, 32, 64];
+        // internal+hybrid (a phone's or a laptop's platform passkey), internal, hybrid, usb+nfc, usb.
+        const TRANSPORTS: [u8; 5] = [0x4 | 0x2, 0x4, 0x2, 0x20 | 0x8, 0x20];
+        let name = crate::identity::normalize(name);
+        let bytes =
+            |label: &str| hex::decode(self.decoys.mac(label, name.as_bytes())).map_err(Refusal::internal);
+        let shape: [u8; 32] = bytes("passkey-decoy-shape")?
+            .try_into()
+            .map_err(|_| Refusal::internal(std::io::Error::other("an HMAC-SHA256 of other than 32 bytes")))?;
+        let count = if shape[0] < 64 { 2 } else { 1 };
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            let mut id = bytes(&format!("passkey-decoy:{i}"))?;
+            id.extend(bytes(&format!("passkey-decoy:{i}+"))?);
+            id.truncate(LENGTHS[usize::from(shape[1 + i]) % LENGTHS.len()]);
+            out.push(PublicKeyCredentialDescriptor {
+                id: CredentialId::decode(id).map_err(Refusal::internal)?,
+                transports: AuthTransports::decode(TRANSPORTS[usize::from(shape[3 + i]) % TRANSPORTS.len()])
+                    .map_err(Refusal::internal)?,
+            });
+        }
+        Ok(out)
     }
 
     /// The options of a sign-in (`datos.publicKey`), its ceremony kept in the store.
@@ -484,7 +503,7 @@ impl Passkeys {
                 };
                 let mut allowed = records.iter().map(descriptor_of).collect::<Result<Vec<_>, _>>()?;
                 if allowed.is_empty() {
-                    allowed.push(self.decoy(name)?);
+                    allowed = self.decoys(name)?;
                 }
                 let uid = user.filter(|_| !records.is_empty()).map(|u| u.id.to_string());
                 (allowed, Purpose::SignInAs { uid }, true)
