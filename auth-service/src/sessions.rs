@@ -152,6 +152,14 @@ impl Sessions {
         Ok(())
     }
 
+    /// Ends session `sid` of user `uid`, and if it has not started yet, bars it from starting: an
+    /// authorization code's replay, which may overtake the first exchange of the code.
+    pub async fn end_even_unstarted(&self, uid: &str, sid: &str) -> Result<(), Refusal> {
+        self.revocations.revoke_session_even_unstarted(uid, sid).await?;
+        metrics().revocations.with_label_values(&["logout"]).inc();
+        Ok(())
+    }
+
     async fn start_bound(
         &self,
         user: &User,

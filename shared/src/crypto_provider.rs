@@ -124,26 +124,34 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>
     Ok(Box::new(CachedSigner(parsed)))
 }
 
-/// Installs the provider for this process, once; later calls (and a provider installed first) leave
-/// it as it is. Call before the first token is signed.
+/// Installs the provider for this process, once; later calls leave it as it is. Call before
+/// jsonwebtoken's first use of any key (its first use installs its own default provider for good):
+/// [`crate::token::TokenCodec::new`] and [`crate::jwks::public_jwk`] do. If another provider was
+/// installed first, it stays, and this says so in the log.
 pub fn install() {
     static PROVIDER: OnceLock<CryptoProvider> = OnceLock::new();
+    static WARNED: OnceLock<()> = OnceLock::new();
     let provider = PROVIDER.get_or_init(|| CryptoProvider {
         signer_factory: signer,
         verifier_factory: DEFAULT_PROVIDER.verifier_factory,
         key_utils: DEFAULT_PROVIDER.key_utils.clone(),
     });
-    let _ = provider.install_default();
+    if let Err(installed) = provider.install_default() {
+        if !std::ptr::eq(installed, provider) && WARNED.set(()).is_ok() {
+            tracing::warn!(
+                "another jsonwebtoken crypto provider was installed first: asymmetric tokens are signed by it, not aws-lc-rs"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{decode, encode, DecodingKey, Header, Validation};
+    use jsonwebtoken::{decode, DecodingKey, Header, Validation};
 
     #[test]
     fn cached_signers_make_tokens_the_default_provider_verifies() {
-        install();
         for algorithm in [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256] {
             let key = match algorithm {
                 Algorithm::EdDSA => {
@@ -159,25 +167,31 @@ mod tests {
             let mut validation = Validation::new(algorithm);
             validation.required_spec_claims.clear();
             validation.validate_exp = false;
-            for _ in 0..3 {
-                let token = encode(&Header::new(algorithm), &serde_json::json!({"n": 1}), &key).unwrap();
+            // This provider's signer itself (not the process's default, which another test may
+            // have installed first).
+            let ours = signer(&algorithm, &key).unwrap();
+            assert_eq!(ours.algorithm(), algorithm);
+            let b64 = |bytes: &[u8]| {
+                base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+            };
+            for n in 0..3 {
+                let header = serde_json::to_vec(&Header::new(algorithm)).unwrap();
+                let claims = serde_json::to_vec(&serde_json::json!({"n": n})).unwrap();
+                let message = format!("{}.{}", b64(&header), b64(&claims));
+                let token = format!("{message}.{}", b64(&ours.sign(message.as_bytes())));
                 let claims = decode::<serde_json::Value>(&token, &public, &validation)
                     .unwrap()
                     .claims;
-                assert_eq!(claims["n"], 1, "{algorithm:?}");
+                assert_eq!(claims["n"], n, "{algorithm:?}");
             }
             // Ed25519 and PKCS#1 v1.5 signatures are deterministic: the same bytes as the default
             // provider's.
             if algorithm != Algorithm::ES256 {
                 let message = b"header.claims";
-                let ours = jsonwebtoken::crypto::sign(message, &key, algorithm).unwrap();
                 let theirs = (DEFAULT_PROVIDER.signer_factory)(&algorithm, &key)
                     .unwrap()
                     .sign(message);
-                assert_eq!(
-                    ours,
-                    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, theirs)
-                );
+                assert_eq!(ours.sign(message), theirs, "{algorithm:?}");
             }
         }
         assert!(cache().lock().unwrap().len() >= 3);
@@ -201,10 +215,10 @@ mod tests {
         assert!(check_signing_key(Algorithm::RS256, b"not a key").is_err());
         // HMAC keys are not this provider's to read.
         assert_eq!(check_signing_key(Algorithm::HS256, b"any"), Ok(()));
-        // And encode() with a refused key fails as the default provider's does.
-        install();
+        // And the signer for a refused key is an error, as the default provider's is for a key it
+        // cannot read.
         let refused = EncodingKey::from_rsa_der(short);
-        let error = encode(&Header::new(Algorithm::RS256), &serde_json::json!({}), &refused).unwrap_err();
+        let error = signer(&Algorithm::RS256, &refused).err().unwrap();
         assert_eq!(error.kind(), &ErrorKind::InvalidKeyFormat);
     }
 }

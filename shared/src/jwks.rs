@@ -44,6 +44,7 @@ const MAX_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// The public JWK of `key` (a private key of `algorithm`), named `kid`.
 pub fn public_jwk(key: &EncodingKey, algorithm: Algorithm, kid: &str) -> Result<Jwk, String> {
+    crate::crypto_provider::install();
     let mut jwk = Jwk::from_encoding_key(key, algorithm).map_err(|e| e.to_string())?;
     if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
         return Err("an HMAC secret has no public key to publish".into());

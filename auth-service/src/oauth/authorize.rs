@@ -640,7 +640,7 @@ impl Provider {
             Redeemed::Replayed(value) => {
                 if let Ok(record) = serde_json::from_str::<CodeRecord>(&value) {
                     // RFC 6749 §4.1.2: a code used twice revokes what it was exchanged for.
-                    self.sessions.end(&record.uid, &record.sid).await?;
+                    self.sessions.end_even_unstarted(&record.uid, &record.sid).await?;
                     tracing::warn!(client_id = %record.client_id, user_id = %record.uid, sid = %record.sid,
                         "authorization code replayed; the session it started is revoked");
                     crate::audit::record(

@@ -283,10 +283,14 @@ pub trait SessionStore: Send + Sync + 'static {
 #[async_trait]
 pub trait RevocationStore: Send + Sync + 'static {
     /// Revokes session `sid` of user `uid` and, if given, one access token `jti` of it for
-    /// `jti_ttl_ms`. A session not started yet is marked revoked for the feed's life, and
-    /// [`SessionStore::create_session`] refuses to start it (an authorization code's replay can
-    /// overtake the first exchange, which chose the session at the authorization).
+    /// `jti_ttl_ms`.
     async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError>;
+
+    /// Revokes session `sid` of user `uid` as [`RevocationStore::revoke_session`] does, and if it has
+    /// not started yet, marks it revoked for the feed's life, so that
+    /// [`SessionStore::create_session`] refuses to start it: an authorization code's replay can
+    /// overtake the first exchange, which chose the session at the authorization.
+    async fn revoke_session_even_unstarted(&self, uid: &str, sid: &str) -> Result<(), StoreError>;
 
     /// Revokes every session of `uid` started until now; remembered for `ttl_ms`. The cut-off covers
     /// every token issued so far: it is the last millisecond of the second of the later of the store's

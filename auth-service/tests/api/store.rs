@@ -437,8 +437,18 @@ conformance!(
 );
 async fn revoke_before_start(f: Fixture) {
     let s = &f.store;
+    // A logout of a session that never started leaves no mark: that session could still start.
+    s.revocations.revoke_session("1", "plain", None).await.unwrap();
+    s.sessions
+        .create_session(&session("plain", "1"))
+        .await
+        .unwrap()
+        .started();
     // An authorization code's replay revokes the session its first exchange has not started yet.
-    s.revocations.revoke_session("1", "early", None).await.unwrap();
+    s.revocations
+        .revoke_session_even_unstarted("1", "early")
+        .await
+        .unwrap();
     assert!(
         matches!(
             s.sessions.create_session(&session("early", "1")).await.unwrap(),
@@ -463,7 +473,10 @@ async fn revoke_before_start(f: Fixture) {
     // No token of it ever existed: the feed carries nothing for it.
     assert!(feed(&f).await.is_empty(), "{:?}", feed(&f).await);
     // Revoking it again changes nothing; other sessions start as ever.
-    s.revocations.revoke_session("1", "early", None).await.unwrap();
+    s.revocations
+        .revoke_session_even_unstarted("1", "early")
+        .await
+        .unwrap();
     assert!(feed(&f).await.is_empty());
     s.sessions
         .create_session(&session("later", "1"))

@@ -1,10 +1,10 @@
 -- revoke_session: marks a session revoked and, if given, revokes one access token of its user; a
 -- `sid` entry (when the session was live) and a `jti` entry (when a token is given) go to the feed,
--- or on a cluster to the user's owed entries (see revoked.lua). A session not started (yet) is
--- marked revoked all the same, for the feed's life: create_session refuses to start it, so an
--- authorization code's replay that arrives while the first exchange is still on its way to starting
--- the code's session (chosen at the authorization) ends that session too. Needs now.lua, feed.lua
--- and revoked.lua before it.
+-- or on a cluster to the user's owed entries (see revoked.lua). With ARGV[7] '1', a session not
+-- started (yet) is marked revoked all the same, for the feed's life: create_session refuses to start
+-- it, so an authorization code's replay that arrives while the first exchange is still on its way to
+-- starting the code's session (chosen at the authorization) ends that session too. Needs now.lua,
+-- feed.lua and revoked.lua before it.
 -- KEYS[1]  session            (keys::session)
 -- KEYS[2]  revoked access jti (keys::revoked_jti; written only when ARGV[4] is not empty)
 -- KEYS[3]  where revocations go: the feed (keys::revocation_feed), or on a cluster keys::owed
@@ -14,6 +14,7 @@
 -- ARGV[4]  jti                or '' for none
 -- ARGV[5]  jti_ttl_ms         how long the access token stays revoked
 -- ARGV[6]  cluster            '1' when KEYS[3] is the owed entries
+-- ARGV[7]  unstarted          '1': mark a session not started yet revoked (see above)
 -- Returns 1 when an entry was owed (a cluster: the store appends it next), else 0.
 local offset, sid, life = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local jti, cluster = ARGV[4], ARGV[6] == '1'
@@ -25,7 +26,7 @@ if rev == '0' or rev == '2' then
   redis.call('HSET', KEYS[1], 'rev', '1')
   record_revocation(KEYS[3], cluster, life, 'sid', sid, string.format('%d', now + life))
   owed = 1
-elseif not rev then
+elseif not rev and ARGV[7] == '1' then
   -- No tokens of it exist, so nothing goes to the feed.
   redis.call('HSET', KEYS[1], 'rev', '1')
   redis.call('PEXPIRE', KEYS[1], life)

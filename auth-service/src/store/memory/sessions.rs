@@ -148,6 +148,46 @@ impl SessionStore for MemoryStore {
 #[async_trait]
 impl RevocationStore for MemoryStore {
     async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
+        self.revoke_session_with(uid, sid, jti, false)
+    }
+
+    async fn revoke_session_even_unstarted(&self, uid: &str, sid: &str) -> Result<(), StoreError> {
+        self.revoke_session_with(uid, sid, None, true)
+    }
+
+    async fn cutoff(&self, uid: &str) -> Result<Option<i64>, StoreError> {
+        let now = self.clock.now_ms();
+        Ok(self.lock()?.cutoff(uid, now))
+    }
+
+    async fn token_revoked(&self, _uid: &str, jti: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        Ok(self
+            .lock()?
+            .revoked_jtis
+            .get(jti)
+            .is_some_and(|until| *until > now))
+    }
+
+    async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.write()?;
+        let at = inner.cut_off(uid, ttl_ms, now, self.feed_life_ms);
+        inner.wrote(now);
+        inner.commit()?;
+        Ok(at)
+    }
+}
+
+impl MemoryStore {
+    /// `revoke_session`; with `unstarted`, a session not started yet is marked revoked too.
+    fn revoke_session_with(
+        &self,
+        uid: &str,
+        sid: &str,
+        jti: Option<(&str, i64)>,
+        unstarted: bool,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let life = self.feed_life_ms;
         let mut inner = self.write()?;
@@ -158,7 +198,7 @@ impl RevocationStore for MemoryStore {
                 // Not started (yet): marked revoked for the feed's life so it never starts (an
                 // authorization code replayed while its first exchange is starting the session).
                 // No tokens of it exist: nothing goes to the feed.
-                if inner.sessions.get(sid).is_none_or(|s| s.expires_ms <= now) {
+                if unstarted && inner.sessions.get(sid).is_none_or(|s| s.expires_ms <= now) {
                     inner.sessions.insert(
                         sid.to_string(),
                         SessionRecord {
@@ -186,28 +226,5 @@ impl RevocationStore for MemoryStore {
         inner.wrote(now);
         inner.commit()?;
         Ok(())
-    }
-
-    async fn cutoff(&self, uid: &str) -> Result<Option<i64>, StoreError> {
-        let now = self.clock.now_ms();
-        Ok(self.lock()?.cutoff(uid, now))
-    }
-
-    async fn token_revoked(&self, _uid: &str, jti: &str) -> Result<bool, StoreError> {
-        let now = self.clock.now_ms();
-        Ok(self
-            .lock()?
-            .revoked_jtis
-            .get(jti)
-            .is_some_and(|until| *until > now))
-    }
-
-    async fn revoke_user(&self, uid: &str, ttl_ms: i64) -> Result<i64, StoreError> {
-        let now = self.clock.now_ms();
-        let mut inner = self.write()?;
-        let at = inner.cut_off(uid, ttl_ms, now, self.feed_life_ms);
-        inner.wrote(now);
-        inner.commit()?;
-        Ok(at)
     }
 }

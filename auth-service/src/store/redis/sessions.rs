@@ -173,30 +173,11 @@ impl SessionStore for RedisStore {
 #[async_trait]
 impl RevocationStore for RedisStore {
     async fn revoke_session(&self, uid: &str, sid: &str, jti: Option<(&str, i64)>) -> Result<(), StoreError> {
-        let jti = jti.filter(|(_, ttl_ms)| *ttl_ms > 0);
-        if self.cluster {
-            self.index_owed(uid).await?;
-        }
-        let mut inv = self.revoke_session.prepare_invoke();
-        inv.key(self.keys.session(uid, sid))
-            .key(self.keys.revoked_jti(uid, jti.map_or("", |(jti, _)| jti)))
-            .key(if self.cluster {
-                self.keys.owed(uid)
-            } else {
-                self.keys.revocation_feed()
-            })
-            .arg(self.time_offset_ms())
-            .arg(sid)
-            .arg(self.feed_life_ms)
-            .arg(jti.map_or("", |(jti, _)| jti))
-            .arg(jti.map_or(1, |(_, ttl_ms)| ttl_ms))
-            .arg(if self.cluster { "1" } else { "0" });
-        let owed = from_value::<i64>(self.invoke_durable(inv).await?)? == 1;
-        if owed {
-            // The revocation is in; its feed entries go out now, or at the sweep if this fails.
-            self.drain_owed(uid).await?;
-        }
-        Ok(())
+        self.revoke_session_with(uid, sid, jti, false).await
+    }
+
+    async fn revoke_session_even_unstarted(&self, uid: &str, sid: &str) -> Result<(), StoreError> {
+        self.revoke_session_with(uid, sid, None, true).await
     }
 
     async fn cutoff(&self, uid: &str) -> Result<Option<i64>, StoreError> {
@@ -233,5 +214,42 @@ impl RevocationStore for RedisStore {
             self.drain_owed(uid).await?;
         }
         int(&reply)
+    }
+}
+
+impl RedisStore {
+    /// `revoke_session.lua`; with `unstarted`, a session not started yet is marked revoked too.
+    async fn revoke_session_with(
+        &self,
+        uid: &str,
+        sid: &str,
+        jti: Option<(&str, i64)>,
+        unstarted: bool,
+    ) -> Result<(), StoreError> {
+        let jti = jti.filter(|(_, ttl_ms)| *ttl_ms > 0);
+        if self.cluster {
+            self.index_owed(uid).await?;
+        }
+        let mut inv = self.revoke_session.prepare_invoke();
+        inv.key(self.keys.session(uid, sid))
+            .key(self.keys.revoked_jti(uid, jti.map_or("", |(jti, _)| jti)))
+            .key(if self.cluster {
+                self.keys.owed(uid)
+            } else {
+                self.keys.revocation_feed()
+            })
+            .arg(self.time_offset_ms())
+            .arg(sid)
+            .arg(self.feed_life_ms)
+            .arg(jti.map_or("", |(jti, _)| jti))
+            .arg(jti.map_or(1, |(_, ttl_ms)| ttl_ms))
+            .arg(if self.cluster { "1" } else { "0" })
+            .arg(if unstarted { "1" } else { "0" });
+        let owed = from_value::<i64>(self.invoke_durable(inv).await?)? == 1;
+        if owed {
+            // The revocation is in; its feed entries go out now, or at the sweep if this fails.
+            self.drain_owed(uid).await?;
+        }
+        Ok(())
     }
 }
