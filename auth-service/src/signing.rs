@@ -421,14 +421,15 @@ impl SigningKeys {
             let records = self.store.signing_keys().await?;
             let chain = chain_of(&records, algorithm);
             let newest = chain.last();
-            // This host's clock may be behind the replicas' (the CLI runs anywhere): no earlier than
-            // the newest key's making, and after the newest key's activation, or the keys' order by
-            // activation would part from the store's order of addition and every later rotation
-            // would find another "newest" than the store's, and stall.
+            // This host's clock may be off (the CLI runs anywhere): the lead counts from the store's
+            // time, and from no earlier than the newest key's making; and the key activates after
+            // the newest key, or the keys' order by activation would part from the store's order of
+            // addition and every later rotation would find another "newest" than the store's, and
+            // stall.
             let now = chain
                 .iter()
                 .map(|r| r.created_ms)
-                .fold(self.clock.now_ms(), i64::max);
+                .fold(self.store.store_now_ms().await?, i64::max);
             let activate_ms = newest
                 .map_or(i64::MIN, |n| n.activate_ms + 1)
                 .max(now + self.publish_lead.as_millis() as i64);

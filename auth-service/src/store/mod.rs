@@ -437,6 +437,10 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Forgets keys no token can name any more.
     async fn remove_signing_keys(&self, kids: &[String]) -> Result<(), StoreError>;
+
+    /// The store's time (ms): what a forced rotation counts its publish lead from, so a host whose
+    /// clock is off (`auth-service keys rotate` runs anywhere) cannot cut the lead short.
+    async fn store_now_ms(&self) -> Result<i64, StoreError>;
 }
 
 /// One valid secret of an OAuth client, as kept: never the secret itself.

@@ -210,6 +210,38 @@ async fn a_rotation_forced_from_a_host_whose_clock_is_behind_leaves_the_schedule
 }
 
 #[tokio::test]
+async fn a_rotation_forced_from_a_clock_behind_still_waits_its_lead_by_the_stores_time() {
+    let app = TestApp::spawn_with(
+        StoreKind::Redis,
+        &[
+            ("JWT_ALGORITHM", "EdDSA"),
+            ("JWKS_CACHE_SECONDS", "60"),
+            ("KEY_ENCRYPTION_KEY", KEK),
+        ],
+    )
+    .await;
+    let signing = app.app.signing.clone().unwrap();
+    let first = kid(&app.login_tokens().await.0);
+    // The newest key was made long ago (a month on), and the host forcing the rotation runs six
+    // hours behind the store.
+    app.clock.advance_secs(30 * 86_400 - 3_600);
+    signing.reload().await.unwrap();
+    assert_eq!(kid(&app.login_tokens().await.0), first);
+    app.clock.skew_secs(-6 * 3_600);
+    let forced = signing.rotate(Algorithm::EdDSA).await.unwrap();
+    app.clock.skew_secs(6 * 3_600);
+    signing.reload().await.unwrap();
+    assert_eq!(
+        kid(&app.login_tokens().await.0),
+        first,
+        "published, not yet signing: a backend's cached set has its minute to learn it"
+    );
+    app.clock.advance_secs(61);
+    signing.reload().await.unwrap();
+    assert_eq!(kid(&app.login_tokens().await.0), forced.kid);
+}
+
+#[tokio::test]
 async fn replicas_rotating_at_once_add_one_key_not_two() {
     let prefix = unique_prefix();
     let vars = [

@@ -1519,6 +1519,15 @@ conformance!(
 async fn signing_key_records(f: Fixture) {
     use auth_service::store::SigningKeyRecord;
     let keys = &f.store.keys;
+    // The store's time, which a forced rotation counts from: now, and moving with the store.
+    let before = keys.store_now_ms().await.unwrap();
+    assert!(before > 1_577_836_800_000, "the store's now, in ms: {before}");
+    f.advance_ms(3_600_000);
+    let after = keys.store_now_ms().await.unwrap();
+    assert!(
+        (3_600_000..3_660_000).contains(&(after - before)),
+        "{before} -> {after}"
+    );
     let key = |kid: &str, alg: &str, activate_ms: i64| SigningKeyRecord {
         kid: kid.into(),
         alg: alg.into(),

@@ -4,6 +4,10 @@ use super::*;
 
 #[async_trait]
 impl KeyStore for MemoryStore {
+    async fn store_now_ms(&self) -> Result<i64, StoreError> {
+        Ok(self.clock.now_ms())
+    }
+
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         Ok(self.lock()?.signing_keys.values().cloned().collect())
     }

@@ -4,6 +4,12 @@ use super::*;
 
 #[async_trait]
 impl KeyStore for RedisStore {
+    async fn store_now_ms(&self) -> Result<i64, StoreError> {
+        // As now.lua reads it: Redis's TIME, plus the tests' offset.
+        let (secs, micros): (i64, i64) = self.query(&redis::cmd("TIME")).await?;
+        Ok(secs * 1000 + micros / 1000 + self.time_offset_ms())
+    }
+
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let all: Map<String, String> = self
             .query(redis::cmd("HGETALL").arg(self.keys.signing_keys()))
