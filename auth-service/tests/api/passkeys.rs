@@ -516,19 +516,7 @@ async fn options_by_name_look_the_same_whether_the_user_exists_or_not() {
     assert_eq!(transports.len(), 5, "{transports:?}");
 
     // A user with a passkey: the entry of the same keys.
-    let (access, _) = app.login_tokens_as(MARIA, MARIA_PASSWORD).await;
-    let mut key = SoftKey::new();
-    let (_, options) = app.post_bearer("/auth/passkeys/register/options", &access).await;
-    let credential = key.create(&options["datos"]).await;
-    let (status, body) = app
-        .send(
-            "POST",
-            "/auth/passkeys/register",
-            Some(&access),
-            Some(json!({"credential": credential})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    maria_with_a_passkey(&app).await;
     let (_, with) = app
         .post_json("/auth/passkeys/login/options", json!({"username": MARIA}))
         .await;
