@@ -127,22 +127,26 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>
 /// Installs the provider for this process, once; later calls leave it as it is. Call before
 /// jsonwebtoken's first use of any key (its first use installs its own default provider for good):
 /// [`crate::token::TokenCodec::new`] and [`crate::jwks::public_jwk`] do. If another provider was
-/// installed first, it stays, and this says so in the log.
-pub fn install() {
+/// installed first, it stays, and this says so in the log. Whether this provider is the one in force.
+pub fn install() -> bool {
     static PROVIDER: OnceLock<CryptoProvider> = OnceLock::new();
-    static WARNED: OnceLock<()> = OnceLock::new();
-    let provider = PROVIDER.get_or_init(|| CryptoProvider {
-        signer_factory: signer,
-        verifier_factory: DEFAULT_PROVIDER.verifier_factory,
-        key_utils: DEFAULT_PROVIDER.key_utils.clone(),
-    });
-    if let Err(installed) = provider.install_default() {
-        if !std::ptr::eq(installed, provider) && WARNED.set(()).is_ok() {
+    // The first attempt decides: a process installs one provider, once (jsonwebtoken's `install_default`
+    // hands back the provider it was given when one was there before, so that cannot tell whose).
+    static FIRST_ATTEMPT: OnceLock<bool> = OnceLock::new();
+    *FIRST_ATTEMPT.get_or_init(|| {
+        let provider = PROVIDER.get_or_init(|| CryptoProvider {
+            signer_factory: signer,
+            verifier_factory: DEFAULT_PROVIDER.verifier_factory,
+            key_utils: DEFAULT_PROVIDER.key_utils.clone(),
+        });
+        let ours = provider.install_default().is_ok();
+        if !ours {
             tracing::warn!(
                 "another jsonwebtoken crypto provider was installed first: asymmetric tokens are signed by it, not aws-lc-rs"
             );
         }
-    }
+        ours
+    })
 }
 
 #[cfg(test)]
