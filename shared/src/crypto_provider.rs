@@ -58,7 +58,13 @@ impl signature::Signer<Vec<u8>> for CachedSigner {
 
 impl JwtSigner for CachedSigner {
     fn algorithm(&self) -> Algorithm {
-        match self.0 {
+        self.0.algorithm()
+    }
+}
+
+impl Parsed {
+    fn algorithm(&self) -> Algorithm {
+        match self {
             Parsed::Ed25519(_) => Algorithm::EdDSA,
             Parsed::P256(_) => Algorithm::ES256,
             Parsed::Rs256(_) => Algorithm::RS256,
@@ -66,8 +72,8 @@ impl JwtSigner for CachedSigner {
     }
 }
 
-/// The parsed keys, by algorithm and DER.
-type Cache = Mutex<HashMap<(Algorithm, Vec<u8>), Parsed>>;
+/// The parsed keys, by DER (looked up by the key's bytes as they are: no copy on the signing path).
+type Cache = Mutex<HashMap<Vec<u8>, Parsed>>;
 
 fn cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
@@ -106,9 +112,9 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>
     if !matches!(algorithm, Algorithm::EdDSA | Algorithm::ES256 | Algorithm::RS256) {
         return (DEFAULT_PROVIDER.signer_factory)(algorithm, key);
     }
-    let id = (*algorithm, key.as_bytes().to_vec());
+    let der = key.as_bytes();
     let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(parsed) = cache.get(&id) {
+    if let Some(parsed) = cache.get(der).filter(|p| p.algorithm() == *algorithm) {
         return Ok(Box::new(CachedSigner(parsed.clone())));
     }
     let Some(Ok(parsed)) = parse(*algorithm, key.as_bytes()) else {
@@ -120,7 +126,7 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>
     if cache.len() >= MAX_KEYS {
         cache.clear();
     }
-    cache.insert(id, parsed.clone());
+    cache.insert(der.to_vec(), parsed.clone());
     Ok(Box::new(CachedSigner(parsed)))
 }
 

@@ -14,7 +14,7 @@ impl SessionStore for MemoryStore {
         if s.cutoff_seen.is_some_and(|seen| cutoff.unwrap_or(0) != seen) {
             return Ok(SessionStart::Refused);
         }
-        // Revoked before it started (see revoke_session).
+        // Revoked before it started (see revoke_session_even_unstarted).
         if inner
             .sessions
             .get(&s.sid)
